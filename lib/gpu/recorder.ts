@@ -1,0 +1,212 @@
+// Records dispatches into one command encoder and submits them together.
+//
+// Binding convention for every kernel in lib/shaders: when a dispatch has uniform parameters they are
+// `@group(0) @binding(0) var<uniform> p: Params;` and the buffers follow at bindings 1, 2, ...; without
+// parameters the buffers start at binding 0. Parameters are packed into one uniform "arena" per
+// recorder and written with a single writeBuffer at submit, so a whole training step (or many) costs one
+// submit and no per-dispatch buffer creation.
+
+import type { Gpu } from "./device.ts";
+import { Tensor } from "./tensor.ts";
+
+export type Bindable = Tensor | GPUBuffer | GPUBufferBinding;
+
+/** Uniform parameters: plain numbers are u32; use `f32(x)` / `i32(x)` for other types. */
+export type Param = number | { f32: number } | { i32: number };
+
+export const f32 = (x: number): Param => ({ f32: x });
+export const i32 = (x: number): Param => ({ i32: x });
+
+const SLOT_BYTES = 256; // >= minUniformBufferOffsetAlignment on every adapter
+const ARENA_SLOTS = 4096;
+
+/** Workgroup counts for a 1-D launch over `n` items, folded into y when x would exceed 65535. */
+export function grid1d(n: number, workgroupSize: number): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(n / workgroupSize));
+  if (groups <= 65535) return [groups, 1, 1];
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y, 1];
+}
+
+export class Recorder {
+  private encoder: GPUCommandEncoder;
+  private pass: GPUComputePassEncoder | undefined;
+  private arena: GPUBuffer;
+  private staging = new ArrayBuffer(SLOT_BYTES * ARENA_SLOTS);
+  private stagingU32 = new Uint32Array(this.staging);
+  private stagingF32 = new Float32Array(this.staging);
+  private stagingI32 = new Int32Array(this.staging);
+  private slots = 0;
+  private timer: GpuTimer | undefined;
+  /** Dispatches recorded since construction (for benchmarks and sanity checks). */
+  dispatches = 0;
+
+  constructor(readonly gpu: Gpu) {
+    this.encoder = gpu.device.createCommandEncoder();
+    this.arena = gpu.device.createBuffer({
+      size: SLOT_BYTES * ARENA_SLOTS,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: "uniform arena",
+    });
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    this.pass ??= this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = undefined;
+  }
+
+  /**
+   * Records one dispatch. `params` become binding 0 (uniform) when given; `buffers` follow in order.
+   */
+  dispatch(
+    pipeline: GPUComputePipeline,
+    params: readonly Param[] | undefined,
+    buffers: readonly Bindable[],
+    workgroups: readonly number[],
+  ): void {
+    if (workgroups.some((w) => w === 0)) return; // empty launch: nothing to do
+    const entries: GPUBindGroupEntry[] = [];
+    let binding = 0;
+    if (params) {
+      if (this.slots === ARENA_SLOTS) this.submit(); // arena full: flush and reuse it
+      const base = (this.slots * SLOT_BYTES) / 4;
+      if (params.length * 4 > SLOT_BYTES) throw new Error(`too many uniform parameters (${params.length})`);
+      params.forEach((v, i) => {
+        if (typeof v === "number") this.stagingU32[base + i] = v >>> 0;
+        else if ("f32" in v) this.stagingF32[base + i] = v.f32;
+        else this.stagingI32[base + i] = v.i32;
+      });
+      const size = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
+      entries.push({ binding: binding++, resource: { buffer: this.arena, offset: this.slots * SLOT_BYTES, size } });
+      this.slots++;
+    }
+    for (const b of buffers) {
+      let resource: GPUBufferBinding;
+      if (b instanceof Tensor) resource = b.binding();
+      else if ("buffer" in b && !("mapState" in b)) resource = b as GPUBufferBinding;
+      else resource = { buffer: b as GPUBuffer };
+      entries.push({ binding: binding++, resource });
+    }
+    const bindGroup = this.gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
+    this.dispatches++;
+  }
+
+  copy(src: Tensor, dst: Tensor, bytes = src.byteLength): void {
+    this.endPass();
+    this.encoder.copyBufferToBuffer(src.buffer, src.offset, dst.buffer, dst.offset, Math.ceil(bytes / 4) * 4);
+  }
+
+  /** Fills a tensor with zero bytes. */
+  clear(t: Tensor): void {
+    this.endPass();
+    this.encoder.clearBuffer(t.buffer, t.offset, Math.ceil(t.byteLength / 4) * 4);
+  }
+
+  /**
+   * Runs `body` inside its own compute pass, timed with timestamp queries when the adapter has them
+   * (see GpuTimer). Without a timer attached, this is just a pass boundary.
+   */
+  timed(label: string, body: () => void): void {
+    this.endPass();
+    const writes = this.timer?.writesFor(label);
+    if (writes) this.pass = this.encoder.beginComputePass({ timestampWrites: writes });
+    body();
+    this.endPass();
+  }
+
+  attachTimer(timer: GpuTimer): void {
+    this.timer = timer;
+  }
+
+  /** Submits everything recorded so far (uniforms first) and starts a fresh encoder. */
+  submit(): void {
+    this.endPass();
+    if (this.slots > 0) {
+      this.gpu.device.queue.writeBuffer(this.arena, 0, this.staging, 0, this.slots * SLOT_BYTES);
+      this.slots = 0;
+    }
+    this.timer?.resolve(this.encoder);
+    this.gpu.device.queue.submit([this.encoder.finish()]);
+    this.encoder = this.gpu.device.createCommandEncoder();
+  }
+
+  /** Submits and waits until the GPU has finished (costs >= ~10 ms in Deno: not per step). */
+  async finish(): Promise<void> {
+    this.submit();
+    await this.gpu.device.queue.onSubmittedWorkDone();
+  }
+
+  destroy(): void {
+    this.arena.destroy();
+  }
+}
+
+/**
+ * GPU-side timing with timestamp queries: each `Recorder.timed(label, ...)` section gets a begin and an
+ * end timestamp; `read()` returns milliseconds per label (summed over repeats). Benchmarks only.
+ */
+export class GpuTimer {
+  private querySet: GPUQuerySet;
+  private resolveBuf: GPUBuffer;
+  private labels: string[] = [];
+  private resolved = 0;
+
+  constructor(private gpu: Gpu, private capacity = 256) {
+    this.querySet = gpu.device.createQuerySet({ type: "timestamp", count: capacity * 2 });
+    this.resolveBuf = gpu.device.createBuffer({
+      size: capacity * 16,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+  }
+
+  static available(gpu: Gpu): boolean {
+    return gpu.report.timestampQuery;
+  }
+
+  writesFor(label: string): GPUComputePassTimestampWrites | undefined {
+    if (this.labels.length >= this.capacity) return undefined;
+    const i = this.labels.length;
+    this.labels.push(label);
+    return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+  }
+
+  resolve(encoder: GPUCommandEncoder): void {
+    const n = this.labels.length;
+    if (n > this.resolved) {
+      encoder.resolveQuerySet(this.querySet, 2 * this.resolved, 2 * (n - this.resolved), this.resolveBuf, 16 * this.resolved);
+      this.resolved = n;
+    }
+  }
+
+  /** Milliseconds per label, summed over every section recorded with that label. */
+  async read(): Promise<Map<string, number>> {
+    const n = this.labels.length;
+    const out = new Map<string, number>();
+    if (n === 0) return out;
+    const staging = this.gpu.device.createBuffer({
+      size: n * 16,
+      usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
+    });
+    const enc = this.gpu.device.createCommandEncoder();
+    enc.copyBufferToBuffer(this.resolveBuf, 0, staging, 0, n * 16);
+    this.gpu.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const t = new BigUint64Array(staging.getMappedRange());
+    for (let i = 0; i < n; i++) {
+      const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+      out.set(this.labels[i], (out.get(this.labels[i]) ?? 0) + ms);
+    }
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+}

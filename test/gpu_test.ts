@@ -1,0 +1,43 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { getGpu } from "../lib/gpu/device.ts";
+import { loadWgsl, pipeline } from "../lib/gpu/pipelines.ts";
+import { f32, grid1d, Recorder } from "../lib/gpu/recorder.ts";
+import { readF32, upload } from "../lib/gpu/tensor.ts";
+import { Rng } from "../lib/rng.ts";
+
+Deno.test("gpu: adapter report names the adapter", async () => {
+  const gpu = await getGpu();
+  if (!gpu.report.description) throw new Error("empty description");
+});
+
+Deno.test("gpu: uniform arena and binding convention, many dispatches in one submit", async () => {
+  const gpu = await getGpu();
+  const code = loadWgsl(import.meta.url, "../lib/shaders/smoke.wgsl");
+  const p = pipeline(gpu, { code, entryPoint: "main" });
+  const n = 1000;
+  const x = upload(gpu, Float32Array.from({ length: n }, (_, i) => i));
+  const ys = [1, 2, 3].map(() => upload(gpu, new Float32Array(n)));
+  const rec = new Recorder(gpu);
+  ys.forEach((y, k) => rec.dispatch(p, [n, f32(k + 0.5), f32(-k)], [x, y], grid1d(n, 64)));
+  await rec.finish();
+  for (let k = 0; k < 3; k++) {
+    const y = await readF32(gpu, ys[k]);
+    assertEquals(y[7], 7 * (k + 0.5) - k);
+    assertEquals(y[n - 1], (n - 1) * (k + 0.5) - k);
+  }
+});
+
+Deno.test("rng: same seed same stream, known first values, unbiased-looking", () => {
+  const a = new Rng(42), b = new Rng(42), c = new Rng(43);
+  const sa = Array.from({ length: 5 }, () => a.u32());
+  assertEquals(sa, Array.from({ length: 5 }, () => b.u32()));
+  if (sa.join() === Array.from({ length: 5 }, () => c.u32()).join()) throw new Error("seeds 42 and 43 collide");
+  const r = new Rng(1);
+  let mean = 0;
+  for (let i = 0; i < 10000; i++) mean += r.normal() / 10000;
+  if (Math.abs(mean) > 0.05) throw new Error(`normal mean ${mean}`);
+  const st = r.getState();
+  const x = r.u32();
+  r.setState(st);
+  assertEquals(r.u32(), x);
+});

@@ -1,0 +1,84 @@
+// Shared test helpers: random data from our PRNG, closeness checks with useful messages, and a central
+// finite-difference gradient in float64.
+
+import { Rng } from "../lib/rng.ts";
+
+export function randn(rng: Rng, n: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.normal() * scale;
+  return out;
+}
+
+export function randu(rng: Rng, n: number, lo = -1, hi = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.range(lo, hi);
+  return out;
+}
+
+/**
+ * Asserts |actual - expected| <= atol + rtol * |expected| element-wise, and reports the worst element.
+ */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  { rtol = 1e-5, atol = 1e-6, what = "value" }: { rtol?: number; atol?: number; what?: string } = {},
+): void {
+  if (actual.length !== expected.length) {
+    throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
+  }
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i], e = expected[i];
+    const tol = atol + rtol * Math.abs(e);
+    const err = Math.abs(a - e);
+    if (!(err <= tol)) { // catches NaN too
+      const excess = Number.isNaN(err) ? Infinity : err / tol;
+      if (excess > worstExcess || worst < 0) {
+        worst = i;
+        worstExcess = excess;
+      }
+    }
+  }
+  if (worst >= 0) {
+    throw new Error(
+      `${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} ` +
+        `(rtol ${rtol}, atol ${atol}, ${worstExcess.toFixed(1)}x over tolerance)`,
+    );
+  }
+}
+
+/**
+ * Central finite differences of a scalar function f (float64) at x, for the listed indices (default
+ * all): df/dx[i] ~ (f(x + h e_i) - f(x - h e_i)) / 2h.
+ */
+export function finiteDifference(
+  f: (x: Float64Array) => number,
+  x: Float64Array,
+  h = 1e-6,
+  indices?: number[],
+): Float64Array {
+  const g = new Float64Array(x.length);
+  const idx = indices ?? [...x.keys()];
+  for (const i of idx) {
+    const old = x[i];
+    x[i] = old + h;
+    const fp = f(x);
+    x[i] = old - h;
+    const fm = f(x);
+    x[i] = old;
+    g[i] = (fp - fm) / (2 * h);
+  }
+  return g;
+}
+
+/** A fixed random vector used to turn a tensor output into a scalar loss: L = sum(out * weights). */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+export function toF64(a: ArrayLike<number>): Float64Array {
+  return Float64Array.from(a as ArrayLike<number>);
+}
