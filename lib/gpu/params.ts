@@ -66,7 +66,7 @@ export class ParamStore {
   /** Registers non-trainable f32 state (e.g. running_mean) in its own buffer, uploaded now. */
   addState(name: string, shape: number[], init: Float32Array): Tensor {
     const buffer = createBuffer(this.gpu, init.byteLength, name);
-    this.gpu.device.queue.writeBuffer(buffer, 0, init);
+    this.gpu.device.queue.writeBuffer(buffer, 0, init as Float32Array<ArrayBuffer>);
     const tensor = new Tensor(buffer, shape);
     this.entries.push({ kind: "state", name, shape, tensor });
     return tensor;
@@ -154,9 +154,9 @@ export class ParamStore {
     for (const e of this.entries) {
       const t = byName.get(e.name)!;
       if (e.kind === "param") {
-        this.gpu.device.queue.writeBuffer(this.params!, e.view.offset * 4, t.data as Float32Array);
+        this.gpu.device.queue.writeBuffer(this.params!, e.view.offset * 4, t.data as Float32Array<ArrayBuffer>);
       } else if (e.kind === "state") {
-        this.gpu.device.queue.writeBuffer(e.tensor.buffer, e.tensor.offset, t.data as Float32Array);
+        this.gpu.device.queue.writeBuffer(e.tensor.buffer, e.tensor.offset, t.data as Float32Array<ArrayBuffer>);
       } else {
         e.counter.value = Number((t.data as BigInt64Array)[0]);
       }
