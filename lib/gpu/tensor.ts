@@ -115,7 +115,8 @@ export class Workspace {
     const bytes = Math.max(4, shape.reduce((a, b) => a * b, 1) * elementBytes);
     let buf = this.buffers.get(key);
     if (!buf || buf.size < bytes) {
-      buf?.destroy();
+      // The old buffer is not destroyed here: commands recorded but not yet submitted may still use
+      // it. Dropping the reference lets it be collected once the GPU is done with it.
       buf = createBuffer(this.gpu, bytes, `${this.label}.${key}`);
       this.buffers.set(key, buf);
     }

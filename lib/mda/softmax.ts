@@ -1,0 +1,114 @@
+// The softmax baseline head (dnll.md section 5): Linear(D -> C) with PyTorch's default initialisation,
+// trained with cross-entropy. Kernels in lib/shaders/softmax_head.wgsl; a training step is four
+// dispatches (logits, per-sample loss, dL/dz, parameter gradients + stats).
+
+import type { HostTensor, ParamStore, ParamView } from "../gpu/params.ts";
+import { grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
+import { loadWgsl } from "../gpu/pipelines.ts";
+import { type Tensor, Workspace } from "../gpu/tensor.ts";
+import { kaimingUniformBound, uniformInit } from "../nn/init.ts";
+import type { Rng } from "../rng.ts";
+import {
+  checkBatch,
+  checkLogitsOut,
+  checkSizes,
+  type Head,
+  type HeadSummary,
+  Kernels,
+  OnesColumn,
+  ParamSpan,
+} from "./head.ts";
+import type { Loss } from "./loss.ts";
+
+const WG = 64;
+
+export interface SoftmaxHeadOptions {
+  /** State-dict prefix (default "head"). */
+  name?: string;
+}
+
+export class SoftmaxHead implements Head {
+  readonly kind = "softmax";
+  readonly components = 1;
+  readonly name: string;
+  readonly weight: ParamView;
+  readonly bias: ParamView;
+  private readonly span: ParamSpan;
+  private readonly ws: Workspace;
+  private readonly kernels: Kernels;
+  private readonly ones: OnesColumn;
+
+  constructor(
+    readonly store: ParamStore,
+    readonly numClasses: number,
+    readonly latentDim: number,
+    rng: Rng,
+    opts: SoftmaxHeadOptions = {},
+  ) {
+    const C = numClasses, D = latentDim;
+    checkSizes("softmax", { C, D });
+    this.name = opts.name ?? "head";
+    const bound = kaimingUniformBound(D);
+    this.weight = store.add(`${this.name}.weight`, [C, D], uniformInit(rng, C * D, bound));
+    this.bias = store.add(`${this.name}.bias`, [C], uniformInit(rng, C, bound));
+    this.span = new ParamSpan(store, [this.weight, this.bias]);
+    this.ws = new Workspace(store.gpu, this.name);
+    this.kernels = new Kernels(store.gpu, loadWgsl(import.meta.url, "../shaders/softmax_head.wgsl"));
+    this.ones = new OnesColumn(store.gpu);
+  }
+
+  private uniforms(n: number, slot = 0): Param[] {
+    return [n, this.numClasses, this.latentDim, this.span.at(this.weight), this.span.at(this.bias), slot];
+  }
+
+  logits(rec: Recorder, z: Tensor, out?: Tensor): Tensor {
+    const n = checkBatch(this, z);
+    const logits = out ?? this.ws.tensor("logits", [n, this.numClasses]);
+    checkLogitsOut(this.store.gpu, this, n, logits);
+    rec.dispatch(
+      this.kernels.get("linear_logits"),
+      this.uniforms(n),
+      [this.span.params(), z, logits],
+      grid1d(n * this.numClasses, WG),
+    );
+    return logits;
+  }
+
+  recordTrainStep(
+    rec: Recorder,
+    _loss: Loss,
+    z: Tensor,
+    labels: Tensor,
+    stats: Tensor,
+    slot: number,
+  ): Tensor {
+    const n = checkBatch(this, z, labels);
+    const C = this.numClasses, D = this.latentDim;
+    const logits = this.ws.tensor("train_logits", [n, C]);
+    const g = this.ws.tensor("g", [n, C]);
+    const sample = this.ws.tensor("sample", [n, 2]);
+    const dz = this.ws.tensor("dz", [n, D]);
+    const params = this.uniforms(n, slot);
+    const theta = this.span.params();
+    rec.dispatch(this.kernels.get("linear_logits"), params, [theta, z, logits], grid1d(n * C, WG));
+    rec.dispatch(this.kernels.get("ce_sample"), params, [labels, logits, g, sample], grid1d(n, WG));
+    rec.dispatch(this.kernels.get("linear_input_grad"), params, [theta, g, dz], grid1d(n * D, WG));
+    rec.dispatch(
+      this.kernels.get("linear_reduce"),
+      params,
+      [z, g, sample, this.span.grads(), stats],
+      grid1d(C * D + C + 1, WG),
+    );
+    return dz;
+  }
+
+  /** No mixture: every sample's single "component" has responsibility 1. */
+  recordResponsibilities(_rec: Recorder, z: Tensor, labels: Tensor): Tensor {
+    return this.ones.get(checkBatch(this, z, labels));
+  }
+
+  /** The softmax head has no Gaussian parameters: every field is empty. */
+  summarize(_host: HostTensor[]): HeadSummary {
+    return { weights: [], variances: [], means: [], priors: [] };
+  }
+}

@@ -1,0 +1,174 @@
+// LDA head (one variance shared by all classes) + DNLL on the GPU against the float64 reference, whose
+// gradients are checked by finite differences.
+
+import { deepStrictEqual, ok, throws } from "node:assert/strict";
+import { getGpu } from "../lib/gpu/device.ts";
+import { ParamStore } from "../lib/gpu/params.ts";
+import { Recorder } from "../lib/gpu/recorder.ts";
+import { readF32, type Tensor, upload, write } from "../lib/gpu/tensor.ts";
+import { headSummary, headTrainStep, trueClassResponsibilities } from "../lib/mda/head.ts";
+import { CrossEntropyLoss, DNLLLoss, EM_DNLLLoss, type Loss } from "../lib/mda/loss.ts";
+import { LDAHead } from "../lib/mda/lda.ts";
+import { Rng } from "../lib/rng.ts";
+import { dnllValue, ldaForward, ldaGrads, type LdaRefParams } from "./reference/heads.ts";
+import { assertClose, finiteDifference, randn, randu } from "./util.ts";
+
+function randomParams(rng: Rng, C: number, D: number): LdaRefParams {
+  return {
+    C,
+    D,
+    mu: Float64Array.from(randn(rng, C * D, 1.5)),
+    prior: Float64Array.from(randu(rng, C, -1, 1)),
+    logCov: Math.fround(rng.range(-0.7, 0.7)),
+  };
+}
+
+function randomBatch(rng: Rng, p: LdaRefParams, N: number): { z: Float64Array; y: number[] } {
+  const z = new Float64Array(N * p.D);
+  const y: number[] = [];
+  for (let n = 0; n < N; n++) {
+    const c = rng.int(p.C);
+    for (let d = 0; d < p.D; d++) z[n * p.D + d] = Math.fround(p.mu[c * p.D + d] + rng.normal() * 0.8);
+    y.push(rng.int(3) === 0 ? rng.int(p.C) : c);
+  }
+  return { z, y };
+}
+
+interface GpuStep {
+  logits: Float32Array;
+  dz: Float32Array;
+  dmu: Float32Array;
+  dprior: Float32Array;
+  dlogCov: Float32Array;
+  stats: Float32Array;
+  resp: Float32Array;
+}
+
+async function gpuStep(p: LdaRefParams, z: ArrayLike<number>, y: number[], loss: Loss): Promise<GpuStep> {
+  const gpu = await getGpu();
+  const N = y.length;
+  const store = new ParamStore(gpu);
+  const head = new LDAHead(store, p.C, p.D, new Rng(1));
+  store.finalize();
+  write(gpu, store.param(head.mu), Float32Array.from(p.mu));
+  write(gpu, store.param(head.priorLogits), Float32Array.from(p.prior));
+  write(gpu, store.param(head.logCov), Float32Array.of(p.logCov));
+  const zT = upload(gpu, Float32Array.from(z), [N, p.D]);
+  const yT = upload(gpu, Uint32Array.from(y), [N]);
+  const statsT = upload(gpu, new Float32Array(4).fill(-7), [4]);
+  const rec = new Recorder(gpu);
+  const logitsT = head.logits(rec, zT);
+  const dzT = headTrainStep(rec, head, loss, zT, yT, statsT, 0);
+  const respT = trueClassResponsibilities(rec, head, zT, yT);
+  await rec.finish();
+  rec.destroy();
+  const read = (t: Tensor) => readF32(gpu, t);
+  return {
+    logits: await read(logitsT),
+    dz: await read(dzT),
+    dmu: await read(store.grad(head.mu)),
+    dprior: await read(store.grad(head.priorLogits)),
+    dlogCov: await read(store.grad(head.logCov)),
+    stats: await read(statsT),
+    resp: await read(respT),
+  };
+}
+
+const SHAPES = [
+  { N: 1, C: 3, D: 2 },
+  { N: 3, C: 10, D: 9 },
+  { N: 3, C: 100, D: 9 },
+  { N: 70, C: 100, D: 99 },
+];
+
+Deno.test("lda reference: gradients match finite differences", () => {
+  const rng = new Rng(21);
+  for (const { N, C, D } of SHAPES.slice(0, 3)) {
+    const p = randomParams(rng, C, D);
+    const { z, y } = randomBatch(rng, p, N);
+    const lambda = 0.2;
+    const ref = ldaGrads(p, z, y, lambda);
+    const value = () => dnllValue(ldaForward(p, z, N).delta, y, C, lambda);
+    const tol = { rtol: 1e-6, atol: 1e-8, what: "" };
+    assertClose(ref.dmu, finiteDifference(value, p.mu), { ...tol, what: "dmu" });
+    assertClose(ref.dprior, finiteDifference(value, p.prior), { ...tol, what: "dprior" });
+    const s = Float64Array.of(p.logCov);
+    const fdS = finiteDifference(
+      (x) => dnllValue(ldaForward({ ...p, logCov: x[0] }, z, N).delta, y, C, lambda),
+      s,
+    );
+    assertClose([ref.dlogCov], fdS, { ...tol, what: "dlog_cov" });
+    const fdZ = finiteDifference((zz) => dnllValue(ldaForward(p, zz, N).delta, y, C, lambda), z);
+    assertClose(ref.dz, fdZ, { ...tol, what: "dz" });
+  }
+});
+
+Deno.test("lda gpu: matches the reference at many shapes", async () => {
+  const rng = new Rng(22);
+  for (const { N, C, D } of SHAPES) {
+    const p = randomParams(rng, C, D);
+    const { z, y } = randomBatch(rng, p, N);
+    for (const loss of [new DNLLLoss(0.2), new EM_DNLLLoss(0.2)]) {
+      const g = await gpuStep(p, z, y, loss);
+      const ref = ldaGrads(p, z, y, loss.lambda);
+      const tol = { rtol: 1e-5, atol: 1e-6 };
+      assertClose(g.logits, ldaForward(p, z, N).delta, { ...tol, what: "delta" });
+      assertClose(g.dz, ref.dz, { ...tol, what: "dz" });
+      assertClose(g.dmu, ref.dmu, { ...tol, what: "dmu" });
+      assertClose(g.dprior, ref.dprior, { ...tol, what: "dprior_logits" });
+      assertClose(g.dlogCov, [ref.dlogCov], { ...tol, what: "dlog_cov" });
+      // One component per class: EM-DNLL equals DNLL, and the responsibilities are ones.
+      assertClose([g.stats[0]], [ref.dnll], { ...tol, what: "batch loss" });
+      deepStrictEqual([g.stats[1], g.stats[2], g.stats[3]], [ref.correct, -7, -7]);
+      deepStrictEqual(Array.from(g.resp), new Array(N).fill(1));
+    }
+  }
+});
+
+Deno.test("lda gpu: samples far from every class stay finite", async () => {
+  const rng = new Rng(23);
+  const p = randomParams(rng, 5, 3);
+  const z = Float64Array.from([3e3, -1e4, 7e3, 0.1, 0.2, 0.3]);
+  const y = [4, 0];
+  const g = await gpuStep(p, z, y, new DNLLLoss(0.1));
+  for (const [what, a] of Object.entries(g)) ok((a as Float32Array).every(Number.isFinite), `${what}: ${a}`);
+  const ref = ldaGrads(p, z, y, 0.1);
+  assertClose(g.dmu, ref.dmu, { rtol: 1e-5, atol: 1e-6, what: "dmu" });
+  assertClose(g.dlogCov, [ref.dlogCov], { rtol: 1e-5, atol: 1e-6, what: "dlog_cov" });
+});
+
+Deno.test("lda: state_dict names and shapes, summary with sigma, errors", async () => {
+  const gpu = await getGpu();
+  const store = new ParamStore(gpu);
+  const head = new LDAHead(store, 10, 9, new Rng(4));
+  deepStrictEqual(
+    store.entries.map((e) => [e.name, e.shape]),
+    [["head.mu", [10, 9]], ["head.prior_logits", [10]], ["head.log_cov", []]],
+  );
+  deepStrictEqual([head.kind, head.numClasses, head.latentDim, head.components], ["lda", 10, 9, 1]);
+  store.finalize();
+  write(gpu, store.param(head.logCov), Float32Array.of(Math.log(0.25)));
+  const host = await store.toHost();
+  const mu = host[0].data as Float32Array;
+  const std = Math.sqrt(mu.reduce((s, v) => s + v * v, 0) / mu.length);
+  ok(std > 0.5 && std < 2, `mu std ${std}, expected about ${6 / Math.sqrt(18)}`);
+  const summary = headSummary(head, host);
+  assertClose([summary.sigma!], [0.5], { rtol: 1e-6, what: "sigma" });
+  assertClose(summary.variances, new Array(10).fill(0.25), { rtol: 1e-6, what: "variances" });
+  deepStrictEqual(summary.weights, new Array(10).fill(1));
+  deepStrictEqual(summary.means, Array.from(mu));
+
+  const rec = new Recorder(gpu);
+  const z = upload(gpu, new Float32Array(18), [2, 9]);
+  const y = upload(gpu, new Uint32Array(2), [2]);
+  const stats = upload(gpu, new Float32Array(2), [2]);
+  throws(
+    () => headTrainStep(rec, head, new CrossEntropyLoss(), z, y, stats, 0),
+    /lda head trains with EM_DNLLLoss or DNLLLoss/,
+  );
+  throws(
+    () => headTrainStep(rec, head, new DNLLLoss(0.1), z.reshape([9, 2]), y, stats, 0),
+    /expected \[N, 9\]/,
+  );
+  rec.destroy();
+});

@@ -1,0 +1,142 @@
+// Softmax baseline head (Linear + cross-entropy) on the GPU against the float64 reference, whose
+// gradients are checked by finite differences.
+
+import { deepStrictEqual, ok, throws } from "node:assert/strict";
+import { getGpu } from "../lib/gpu/device.ts";
+import { ParamStore } from "../lib/gpu/params.ts";
+import { Recorder } from "../lib/gpu/recorder.ts";
+import { readF32, type Tensor, upload, write } from "../lib/gpu/tensor.ts";
+import { headSummary, headTrainStep, trueClassResponsibilities } from "../lib/mda/head.ts";
+import { CrossEntropyLoss, DNLLLoss, EM_DNLLLoss } from "../lib/mda/loss.ts";
+import { SoftmaxHead } from "../lib/mda/softmax.ts";
+import { uniformInit } from "../lib/nn/init.ts";
+import { Rng } from "../lib/rng.ts";
+import { crossEntropyValue, linearCeGrads, linearForward, type LinearRefParams } from "./reference/heads.ts";
+import { assertClose, finiteDifference, randn, randu } from "./util.ts";
+
+function randomParams(rng: Rng, C: number, D: number, scale = 1): LinearRefParams {
+  return {
+    C,
+    D,
+    weight: Float64Array.from(randu(rng, C * D, -scale, scale)),
+    bias: Float64Array.from(randu(rng, C, -1, 1)),
+  };
+}
+
+function randomBatch(rng: Rng, C: number, D: number, N: number): { z: Float64Array; y: number[] } {
+  return { z: Float64Array.from(randn(rng, N * D, 2)), y: Array.from({ length: N }, () => rng.int(C)) };
+}
+
+async function gpuStep(p: LinearRefParams, z: ArrayLike<number>, y: number[]) {
+  const gpu = await getGpu();
+  const N = y.length;
+  const store = new ParamStore(gpu);
+  const head = new SoftmaxHead(store, p.C, p.D, new Rng(1));
+  store.finalize();
+  write(gpu, store.param(head.weight), Float32Array.from(p.weight));
+  write(gpu, store.param(head.bias), Float32Array.from(p.bias));
+  const zT = upload(gpu, Float32Array.from(z), [N, p.D]);
+  const yT = upload(gpu, Uint32Array.from(y), [N]);
+  const statsT = upload(gpu, new Float32Array(6).fill(-7), [6]);
+  const rec = new Recorder(gpu);
+  const logitsT = head.logits(rec, zT);
+  const dzT = headTrainStep(rec, head, new CrossEntropyLoss(), zT, yT, statsT, 2);
+  const respT = trueClassResponsibilities(rec, head, zT, yT);
+  await rec.finish();
+  rec.destroy();
+  const read = (t: Tensor) => readF32(gpu, t);
+  return {
+    logits: await read(logitsT),
+    dz: await read(dzT),
+    dweight: await read(store.grad(head.weight)),
+    dbias: await read(store.grad(head.bias)),
+    stats: await read(statsT),
+    resp: await read(respT),
+  };
+}
+
+const SHAPES = [
+  { N: 1, C: 3, D: 2 },
+  { N: 3, C: 10, D: 9 },
+  { N: 3, C: 100, D: 9 },
+  { N: 70, C: 100, D: 99 },
+];
+
+Deno.test("softmax reference: gradients match finite differences", () => {
+  const rng = new Rng(31);
+  for (const { N, C, D } of SHAPES.slice(0, 3)) {
+    const p = randomParams(rng, C, D);
+    const { z, y } = randomBatch(rng, C, D, N);
+    const ref = linearCeGrads(p, z, y);
+    const value = () => crossEntropyValue(linearForward(p, z, N), y, C);
+    const tol = { rtol: 1e-6, atol: 1e-8 };
+    assertClose(ref.dweight, finiteDifference(value, p.weight), { ...tol, what: "dweight" });
+    assertClose(ref.dbias, finiteDifference(value, p.bias), { ...tol, what: "dbias" });
+    const fdZ = finiteDifference((zz) => crossEntropyValue(linearForward(p, zz, N), y, C), z);
+    assertClose(ref.dz, fdZ, { ...tol, what: "dz" });
+  }
+});
+
+Deno.test("softmax gpu: matches the reference at many shapes", async () => {
+  const rng = new Rng(32);
+  for (const { N, C, D } of SHAPES) {
+    const p = randomParams(rng, C, D);
+    const { z, y } = randomBatch(rng, C, D, N);
+    const g = await gpuStep(p, z, y);
+    const ref = linearCeGrads(p, z, y);
+    const tol = { rtol: 1e-5, atol: 1e-6 };
+    // A float32 dot product of D terms errs in proportion to sum |w z|, not to its (possibly cancelling)
+    // result: scale the absolute tolerance by the largest such sum.
+    let sumAbs = 1;
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        let s = Math.abs(p.bias[c]);
+        for (let d = 0; d < D; d++) s += Math.abs(p.weight[c * D + d] * z[n * D + d]);
+        sumAbs = Math.max(sumAbs, s);
+      }
+    }
+    assertClose(g.logits, linearForward(p, z, N), { rtol: 1e-5, atol: 1e-6 * sumAbs, what: "logits" });
+    assertClose(g.dz, ref.dz, { ...tol, what: "dz" });
+    assertClose(g.dweight, ref.dweight, { ...tol, what: "dweight" });
+    assertClose(g.dbias, ref.dbias, { ...tol, what: "dbias" });
+    assertClose([g.stats[4]], [ref.loss], { ...tol, what: "batch loss" });
+    deepStrictEqual([g.stats[0], g.stats[5]], [-7, ref.correct]);
+    deepStrictEqual(Array.from(g.resp), new Array(N).fill(1));
+  }
+});
+
+Deno.test("softmax gpu: huge logits stay finite (log-sum-exp)", async () => {
+  const rng = new Rng(33);
+  const p = randomParams(rng, 4, 3, 1);
+  const z = Float64Array.from([300, -200, 500, 1e3, 1e3, -1e3]);
+  const y = [0, 3];
+  const g = await gpuStep(p, z, y);
+  for (const [what, a] of Object.entries(g)) ok(a.every(Number.isFinite), `${what}: ${a}`);
+  const ref = linearCeGrads(p, z, y);
+  assertClose([g.stats[4]], [ref.loss], { rtol: 1e-5, atol: 1e-6, what: "batch loss" });
+  assertClose(g.dweight, ref.dweight, { rtol: 1e-5, atol: 1e-6, what: "dweight" });
+});
+
+Deno.test("softmax: PyTorch Linear names, shapes and init; wrong losses refused", async () => {
+  const gpu = await getGpu();
+  const store = new ParamStore(gpu);
+  const head = new SoftmaxHead(store, 10, 9, new Rng(7), { name: "cls" });
+  deepStrictEqual(store.entries.map((e) => [e.name, e.shape]), [["cls.weight", [10, 9]], ["cls.bias", [10]]]);
+  deepStrictEqual([head.kind, head.numClasses, head.latentDim, head.components], ["softmax", 10, 9, 1]);
+  store.finalize();
+  const host = await store.toHost();
+  const rng = new Rng(7);
+  deepStrictEqual(host[0].data, uniformInit(rng, 90, 1 / 3));
+  deepStrictEqual(host[1].data, uniformInit(rng, 10, 1 / 3));
+  deepStrictEqual(headSummary(head, host), { weights: [], variances: [], means: [], priors: [] });
+  const rec = new Recorder(gpu);
+  const z = upload(gpu, new Float32Array(18), [2, 9]);
+  const y = upload(gpu, new Uint32Array(2), [2]);
+  const stats = upload(gpu, new Float32Array(2), [2]);
+  throws(
+    () => headTrainStep(rec, head, new DNLLLoss(0.1), z, y, stats, 0),
+    /softmax head trains with CrossEntropyLoss, not dnll/,
+  );
+  throws(() => headTrainStep(rec, head, new EM_DNLLLoss(0.1), z, y, stats, 0), /not em-dnll/);
+  rec.destroy();
+});
