@@ -59,7 +59,7 @@ export function upload(
   label?: string,
 ): Tensor {
   const buffer = createBuffer(gpu, data.byteLength, label);
-  gpu.device.queue.writeBuffer(buffer, 0, data as BufferSource);
+  if (data.byteLength > 0) gpu.device.queue.writeBuffer(buffer, 0, data as BufferSource); // 0 bytes panics Deno
   return new Tensor(buffer, shape);
 }
 

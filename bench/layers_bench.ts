@@ -1,0 +1,208 @@
+// Times the encoder's non-convolution layers and Adam at the notebook's shapes (dnll.md §1): forward and
+// backward of each, GPU time from timestamp queries when the adapter has them (wall clock otherwise).
+// These passes are memory-bound, so each row also gives the bytes it must move and the rate. Two
+// yardsticks come first: the driver's buffer copy (wall clock) and `relu forward`, a plain
+// read-one-vec4-write-one-vec4 kernel, i.e. a memcpy written in WGSL.
+//
+//   deno run -A bench/layers_bench.ts [--batch 256] [--repeats 5]
+
+import { parseArgs } from "node:util";
+import { describeAdapter, getGpuOrExit, type Gpu } from "../lib/gpu/device.ts";
+import { ParamStore } from "../lib/gpu/params.ts";
+import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
+import { type Tensor, upload } from "../lib/gpu/tensor.ts";
+import { Adam } from "../lib/nn/adam.ts";
+import { GlobalAvgPool } from "../lib/nn/avgpool.ts";
+import { BatchNorm2d } from "../lib/nn/batchnorm.ts";
+import type { Layer } from "../lib/nn/layer.ts";
+import { Linear } from "../lib/nn/linear.ts";
+import { MaxPool2d } from "../lib/nn/maxpool.ts";
+import { ReLU } from "../lib/nn/relu.ts";
+import { Rng } from "../lib/rng.ts";
+
+export interface LayerTiming {
+  kernel: string;
+  shape: string;
+  /** Median over the repeats, milliseconds. */
+  ms: number;
+  /** Fastest repeat (the machine is shared: the minimum is the least disturbed). */
+  minMs: number;
+  /** Bytes the pass must read and write, divided by the median time. */
+  gbps?: number;
+}
+
+/** Adam's parameter count in the notebook's model (encoder with D = 2, MDA head with C = 10, K = 2). */
+const ADAM_PARAMETERS = 1_150_000;
+
+export async function benchLayers(
+  gpu: Gpu,
+  { batch = 256, repeats = 5 }: { batch?: number; repeats?: number } = {},
+): Promise<LayerTiming[]> {
+  const rng = new Rng(1234);
+  const results: LayerTiming[] = [];
+  const timeIt = async (
+    kernel: string,
+    shape: string,
+    bytes: number | undefined,
+    body: (rec: Recorder) => void,
+  ) => {
+    const rec = new Recorder(gpu);
+    body(rec); // warm-up: compiles pipelines and grows workspaces
+    await rec.finish();
+    const times: number[] = [];
+    if (GpuTimer.available(gpu)) {
+      const timer = new GpuTimer(gpu, repeats);
+      rec.attachTimer(timer);
+      for (let r = 0; r < repeats; r++) rec.timed(`${r}`, () => body(rec));
+      await rec.finish();
+      const t = await timer.read();
+      for (let r = 0; r < repeats; r++) times.push(t.get(`${r}`)!);
+    } else {
+      for (let r = 0; r < repeats; r++) {
+        const t0 = performance.now();
+        body(rec);
+        await rec.finish();
+        times.push(performance.now() - t0);
+      }
+    }
+    rec.destroy();
+    times.sort((a, b) => a - b);
+    const ms = times[Math.floor(times.length / 2)];
+    results.push({
+      kernel,
+      shape,
+      ms,
+      minMs: times[0],
+      gbps: bytes === undefined ? undefined : bytes / ms / 1e6,
+    });
+  };
+  const inputs: GPUBuffer[] = [];
+  const randomTensor = (shape: number[]): Tensor => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = rng.normal();
+    const t = upload(gpu, data, shape);
+    inputs.push(t.buffer);
+    return t;
+  };
+  const forwardBackward = async (
+    layer: Layer,
+    label: string,
+    inShape: number[],
+    fwdBytes: (elements: number) => number,
+    bwdBytes: (elements: number) => number,
+  ) => {
+    const x = randomTensor(inShape);
+    const n = x.size;
+    const shape = inShape.join("x");
+    let y: Tensor | undefined;
+    await timeIt(`${label} forward`, shape, fwdBytes(n), (rec) => {
+      y = layer.forward(rec, x, true);
+    });
+    const dy = randomTensor([...y!.shape]);
+    await timeIt(`${label} backward`, shape, bwdBytes(n), (rec) => layer.backward(rec, dy, true));
+  };
+
+  const f = 4; // bytes per f32
+  {
+    // The driver's own copy cannot be timed with compute-pass timestamps: wall clock over many copies in
+    // one submit (the ~10 ms wait for completion is spread over them).
+    const a = randomTensor([batch, 64, 28, 28]), b = randomTensor([batch, 64, 28, 28]);
+    const copies = Math.max(20, repeats);
+    const rec = new Recorder(gpu);
+    rec.copy(a, b);
+    await rec.finish();
+    const t0 = performance.now();
+    for (let i = 0; i < copies; i++) rec.copy(a, b);
+    await rec.finish();
+    const ms = (performance.now() - t0) / copies;
+    rec.destroy();
+    const bytes = 2 * a.byteLength;
+    results.push({
+      kernel: "memcpy (buffer copy)",
+      shape: a.shape.join("x"),
+      ms,
+      minMs: ms,
+      gbps: bytes / ms / 1e6,
+    });
+  }
+  await forwardBackward(new ReLU("relu"), "relu", [batch, 64, 28, 28], (n) => 2 * n * f, (n) => 3 * n * f);
+  for (const [c, hw] of [[64, 28], [128, 14], [256, 7]]) {
+    const store = new ParamStore(gpu);
+    const bn = new BatchNorm2d(store, `bn${c}`, c, { relu: true });
+    store.finalize();
+    // Forward reads x twice (moments, normalise) and writes y; backward reads x and dy twice, writes dx.
+    await forwardBackward(bn, "batchnorm+relu", [batch, c, hw, hw], (n) => 3 * n * f, (n) => 5 * n * f);
+  }
+  for (const [c, hw] of [[64, 28], [128, 14]]) {
+    // Forward reads x and writes y (a quarter of x) plus the packed window codes (2 bits per output,
+    // whole words per row); backward reads dy and the codes, writes dx.
+    const codeBytes = (n: number) => (n / (hw * hw)) * (hw / 2) * Math.ceil(hw / 2 / 16) * 4;
+    await forwardBackward(
+      new MaxPool2d("pool"),
+      "maxpool",
+      [batch, c, hw, hw],
+      (n) => 1.25 * n * f + codeBytes(n),
+      (n) => 1.25 * n * f + codeBytes(n),
+    );
+  }
+  await forwardBackward(new GlobalAvgPool("gap"), "avgpool", [batch, 256, 7, 7], (n) => n * f, (n) => n * f);
+  {
+    const store = new ParamStore(gpu);
+    const linear = new Linear(store, "proj", 256, 2, rng);
+    store.finalize();
+    await forwardBackward(linear, "linear 256->2", [batch, 256], (n) => n * f, (n) => 2 * n * f);
+  }
+  {
+    const store = new ParamStore(gpu);
+    store.add("all", [ADAM_PARAMETERS], new Float32Array(ADAM_PARAMETERS));
+    store.finalize();
+    const adam = new Adam(store);
+    // Reads params, grads, m, v; writes params, m, v.
+    await timeIt(
+      "adam step",
+      `${ADAM_PARAMETERS} params`,
+      7 * store.flatLength * f,
+      (rec) => adam.record(rec),
+    );
+  }
+  for (const b of inputs) b.destroy();
+  return results;
+}
+
+export function formatTable(rows: LayerTiming[]): string {
+  const lines = [
+    `${"kernel".padEnd(26)}${"shape".padEnd(18)}${"median ms".padStart(10)}${"min ms".padStart(10)}${
+      "GB/s".padStart(8)
+    }`,
+  ];
+  for (const r of rows) {
+    lines.push(
+      r.kernel.padEnd(26) + r.shape.padEnd(18) + r.ms.toFixed(2).padStart(10) +
+        r.minMs.toFixed(2).padStart(10) +
+        (r.gbps === undefined ? "" : r.gbps.toFixed(2)).padStart(8),
+    );
+  }
+  return lines.join("\n");
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { batch: { type: "string", default: "256" }, repeats: { type: "string", default: "5" } },
+  });
+  const batch = Number(values.batch), repeats = Number(values.repeats);
+  for (const [what, v] of [["--batch", batch], ["--repeats", repeats]] as const) {
+    if (!Number.isInteger(v) || v < 1) {
+      console.error(
+        `error: ${what} must be a positive integer, got ${
+          what === "--batch" ? values.batch : values.repeats
+        }`,
+      );
+      Deno.exit(2);
+    }
+  }
+  const gpu = await getGpuOrExit();
+  console.log(`${describeAdapter(gpu.report)}; batch ${batch}, ${repeats} repeats`);
+  console.log(formatTable(await benchLayers(gpu, { batch, repeats })));
+}

@@ -1,0 +1,177 @@
+// BatchNorm2d (PyTorch semantics, dnll.md §2), optionally fused with the ReLU that follows it.
+//
+// Train mode normalises with the batch mean and biased variance over (N, H, W) and updates the running
+// statistics with the unbiased variance; eval mode normalises with the running statistics. The kernels
+// and how they cut the work are described in lib/shaders/batchnorm.wgsl. A forward records 3 dispatches
+// in train mode (plane moments, per-channel fold, normalise) and 2 in eval mode; a backward records 3
+// (plane gradient sums, per-channel fold writing dgamma and dbeta, input gradient), 2 without dx.
+//
+// Saved for backward: the input x (kept alive by the layer before, which owns it) and the per-channel
+// (mean, invstd, scale, beta). The fused ReLU's mask is recomputed from x, so y need not survive.
+
+import type { Gpu } from "../gpu/device.ts";
+import type { Counter, ParamStore, ParamView } from "../gpu/params.ts";
+import { loadWgsl, pipeline } from "../gpu/pipelines.ts";
+import { f32, grid1d, type Recorder } from "../gpu/recorder.ts";
+import { type Tensor, Workspace } from "../gpu/tensor.ts";
+import type { Layer } from "./layer.ts";
+import { vec4Binding } from "./relu.ts";
+
+const WG = 64;
+
+export class BatchNorm2d implements Layer {
+  readonly weight: ParamView;
+  readonly bias: ParamView;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  readonly numBatchesTracked: Counter;
+  readonly relu: boolean;
+  readonly eps = 1e-5;
+  readonly momentum = 0.1;
+  private ws: Workspace;
+  private saved?: { x: Tensor; batchStats: boolean };
+
+  constructor(
+    private store: ParamStore,
+    readonly name: string,
+    readonly channels: number,
+    opts: { relu?: boolean } = {},
+  ) {
+    if (!Number.isInteger(channels) || channels < 1) {
+      throw new Error(`BatchNorm2d ${name}: channels must be a positive integer, got ${channels}`);
+    }
+    this.relu = opts.relu ?? false;
+    this.weight = store.add(`${name}.weight`, [channels], new Float32Array(channels).fill(1));
+    this.bias = store.add(`${name}.bias`, [channels], new Float32Array(channels));
+    this.runningMean = store.addState(`${name}.running_mean`, [channels], new Float32Array(channels));
+    this.runningVar = store.addState(`${name}.running_var`, [channels], new Float32Array(channels).fill(1));
+    this.numBatchesTracked = store.addCounter(`${name}.num_batches_tracked`);
+    this.ws = new Workspace(store.gpu, name);
+  }
+
+  outputShape(inShape: readonly number[]): number[] {
+    if (inShape.length !== 3 || inShape[0] !== this.channels) {
+      throw new Error(
+        `BatchNorm2d ${this.name}: input shape [${inShape}], expected [${this.channels}, H, W]`,
+      );
+    }
+    return [...inShape];
+  }
+
+  forward(rec: Recorder, x: Tensor, training: boolean): Tensor {
+    const [n, c, h, w] = this.checkInput(x, "input");
+    const gpu = this.store.gpu;
+    const hw = h * w;
+    const planes = n * c;
+    if (training && n * hw < 2) {
+      throw new Error(
+        `BatchNorm2d ${this.name}: training needs more than 1 value per channel, got input [${x.shape}]`,
+      );
+    }
+    const stats = this.ws.tensor("stats", [c, 4]);
+    const y = this.ws.tensor("y", x.shape);
+    const channelParams = [n, c, hw, training ? 1 : 0, f32(this.eps), f32(this.momentum)];
+    const quadParams = [planes, c, hw];
+    const channelGrid = grid1d(c, WG);
+    const quadGrid = grid1d(Math.ceil(planes / 4), WG);
+    const xb = vec4Binding(x, `${this.name} input`);
+
+    if (training) {
+      const moments = this.ws.tensor("planes", [planes, 2]);
+      rec.dispatch(bnPipeline(gpu, "bn_plane_stats"), quadParams, [xb, moments], quadGrid);
+      rec.dispatch(
+        bnPipeline(gpu, "bn_finalize_train"),
+        channelParams,
+        [
+          moments,
+          this.store.param(this.weight),
+          this.store.param(this.bias),
+          this.runningMean,
+          this.runningVar,
+          stats,
+        ],
+        channelGrid,
+      );
+      this.numBatchesTracked.value += 1;
+    } else {
+      rec.dispatch(
+        bnPipeline(gpu, "bn_finalize_eval"),
+        channelParams,
+        [
+          this.store.param(this.weight),
+          this.store.param(this.bias),
+          this.runningMean,
+          this.runningVar,
+          stats,
+        ],
+        channelGrid,
+      );
+    }
+    rec.dispatch(
+      bnPipeline(gpu, "bn_apply", this.relu),
+      quadParams,
+      [xb, stats, vec4Binding(y, `${this.name} output`)],
+      quadGrid,
+    );
+    this.saved = { x, batchStats: training };
+    return y;
+  }
+
+  backward(rec: Recorder, dy: Tensor, needInputGrad: boolean): Tensor | undefined {
+    if (!this.saved) throw new Error(`BatchNorm2d ${this.name}: backward before forward`);
+    const { x, batchStats } = this.saved;
+    if (dy.shape.join(",") !== x.shape.join(",")) {
+      throw new Error(`BatchNorm2d ${this.name}: dy has shape [${dy.shape}], expected [${x.shape}]`);
+    }
+    const [n, c, h, w] = x.shape;
+    const gpu = this.store.gpu;
+    const hw = h * w;
+    const planes = n * c;
+    const stats = this.ws.tensor("stats", [c, 4]);
+    const sums = this.ws.tensor("planes", [planes, 2]);
+    const coef = this.ws.tensor("coef", [c, 2]);
+    const quadParams = [planes, c, hw];
+    const quadGrid = grid1d(Math.ceil(planes / 4), WG);
+    const xb = vec4Binding(x, `${this.name} saved input`);
+    const dyb = vec4Binding(dy, `${this.name} dy`);
+
+    rec.dispatch(
+      bnPipeline(gpu, "bn_plane_grad_sums", this.relu),
+      quadParams,
+      [xb, stats, dyb, sums],
+      quadGrid,
+    );
+    rec.dispatch(
+      bnPipeline(gpu, "bn_finalize_grad"),
+      [n, c, hw, batchStats ? 1 : 0, f32(this.eps), f32(this.momentum)],
+      [sums, stats, this.store.grad(this.weight), this.store.grad(this.bias), coef],
+      grid1d(c, WG),
+    );
+    if (!needInputGrad) return undefined;
+    const dx = this.ws.tensor("dx", x.shape);
+    rec.dispatch(
+      bnPipeline(gpu, "bn_input_grad", this.relu),
+      quadParams,
+      [xb, stats, dyb, coef, vec4Binding(dx, `${this.name} dx`)],
+      quadGrid,
+    );
+    return dx;
+  }
+
+  private checkInput(x: Tensor, what: string): [number, number, number, number] {
+    if (x.shape.length !== 4 || x.shape[1] !== this.channels || x.shape.some((d) => d < 1)) {
+      throw new Error(
+        `BatchNorm2d ${this.name}: ${what} shape [${x.shape}], expected [N, ${this.channels}, H, W]`,
+      );
+    }
+    return x.shape as [number, number, number, number];
+  }
+}
+
+function bnPipeline(gpu: Gpu, entryPoint: string, relu?: boolean): GPUComputePipeline {
+  return pipeline(gpu, {
+    code: loadWgsl(import.meta.url, "../shaders/batchnorm.wgsl"),
+    entryPoint,
+    constants: relu === undefined ? undefined : { RELU: relu ? 1 : 0 },
+  });
+}

@@ -1,0 +1,98 @@
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { getGpu } from "../lib/gpu/device.ts";
+import { ParamStore } from "../lib/gpu/params.ts";
+import { Recorder } from "../lib/gpu/recorder.ts";
+import { readBytes, readF32, write } from "../lib/gpu/tensor.ts";
+import { Adam } from "../lib/nn/adam.ts";
+import { Rng } from "../lib/rng.ts";
+import { adamStep } from "./reference/layers.ts";
+import { assertClose, randn } from "./util.ts";
+
+async function twoParams(rng: Rng) {
+  const gpu = await getGpu();
+  const store = new ParamStore(gpu);
+  const a = store.add("a", [5], randn(rng, 5));
+  const b = store.add("b", [7, 10], randn(rng, 70)); // 70 > 64: the flat buffer has padding after both
+  store.finalize();
+  return { gpu, store, views: [a, b] };
+}
+
+Deno.test("adam: 3 steps match a float64 sequence with bias correction, one dispatch each", async () => {
+  for (const opts of [{}, { lr: 0.01, beta1: 0.8, beta2: 0.99, eps: 1e-6 }]) {
+    const rng = new Rng(51);
+    const { gpu, store, views } = await twoParams(rng);
+    const adam = new Adam(store, opts);
+    const host = await store.toHost();
+    const refs = host.map((t) => ({
+      param: Float64Array.from(t.data as Float32Array),
+      m: new Float64Array(t.data.length),
+      v: new Float64Array(t.data.length),
+      step: 0,
+    }));
+    for (let step = 1; step <= 3; step++) {
+      const rec = new Recorder(gpu);
+      views.forEach((view, i) => {
+        // Gradients of mixed scale, including exact zeros.
+        const g = randn(rng, view.size, step === 2 ? 1e-3 : 1);
+        g[0] = 0;
+        write(gpu, store.grad(view), g);
+        adamStep(refs[i], g, opts);
+      });
+      adam.record(rec);
+      assertEquals(rec.dispatches, 1);
+      await rec.finish();
+      assertEquals(adam.step, step);
+      for (const [i, view] of views.entries()) {
+        const what = `step ${step} ${view.name}`;
+        assertClose(await readF32(gpu, store.param(view)), refs[i].param, { rtol: 1e-6, atol: 1e-7, what });
+        const m = new Float32Array(await readBytes(gpu, store.m!, view.offset * 4, view.size * 4));
+        // m sums terms of size ~0.1 |g| ~ 0.1, each rounded to f32 (ulp 7.5e-9), and may cancel to a much
+        // smaller value: its error is absolute, a few ulps of those terms.
+        assertClose(m, refs[i].m, { rtol: 1e-6, atol: 2e-8, what: `${what} m` });
+        const v = new Float32Array(await readBytes(gpu, store.v!, view.offset * 4, view.size * 4));
+        assertClose(v, refs[i].v, { rtol: 1e-6, atol: 1e-12, what: `${what} v` });
+      }
+    }
+    // The alignment padding stays zero.
+    const flat = new Float32Array(await readBytes(gpu, store.params!, 0, store.flatLength * 4));
+    assert(flat.subarray(5, 64).every((v) => v === 0) && flat.subarray(64 + 70).every((v) => v === 0));
+  }
+});
+
+Deno.test("adam: a constant gradient moves each parameter by lr per step (bias correction, by hand)", async () => {
+  // With g constant, the corrected moments are exactly g and g^2, so each step is lr * g / (|g| + eps).
+  const gpu = await getGpu();
+  const store = new ParamStore(gpu);
+  const p = store.add("p", [2], Float32Array.of(1, -1));
+  store.finalize();
+  write(gpu, store.grad(p), Float32Array.of(2, -0.5));
+  const adam = new Adam(store);
+  const rec = new Recorder(gpu);
+  for (let i = 0; i < 3; i++) adam.record(rec);
+  await rec.finish();
+  assertClose(await readF32(gpu, store.param(p)), [1 - 3e-3, -1 + 3e-3], { rtol: 1e-6, what: "params" });
+});
+
+Deno.test("adam: deterministic, and bad options are refused", async () => {
+  const outs: Float32Array[] = [];
+  for (let r = 0; r < 2; r++) {
+    const rng = new Rng(3);
+    const { gpu, store, views } = await twoParams(rng);
+    for (const v of views) write(gpu, store.grad(v), randn(rng, v.size));
+    const adam = new Adam(store);
+    const rec = new Recorder(gpu);
+    adam.record(rec);
+    adam.record(rec);
+    await rec.finish();
+    outs.push(new Float32Array(await readBytes(gpu, store.params!, 0, store.flatLength * 4)));
+  }
+  assertEquals(outs[1], outs[0]);
+  const store = new ParamStore(await getGpu());
+  let msg = "";
+  try {
+    new Adam(store, { beta2: 1 });
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert(msg.includes("beta2 must be in [0, 1), got 1"), msg);
+});

@@ -1,0 +1,103 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { getGpu } from "../lib/gpu/device.ts";
+import { ParamStore } from "../lib/gpu/params.ts";
+import { Recorder } from "../lib/gpu/recorder.ts";
+import { readF32, upload } from "../lib/gpu/tensor.ts";
+import { uniformInit } from "../lib/nn/init.ts";
+import { Linear } from "../lib/nn/linear.ts";
+import { Rng } from "../lib/rng.ts";
+import { linearBackward, linearForward } from "./reference/layers.ts";
+import { assertClose, dot, finiteDifference, randn, toF64 } from "./util.ts";
+
+Deno.test("linear: PyTorch names, shapes and initialisation (weight drawn first)", async () => {
+  const gpu = await getGpu();
+  const store = new ParamStore(gpu);
+  new Linear(store, "encoder.proj", 256, 2, new Rng(8));
+  store.finalize();
+  const host = await store.toHost();
+  assertEquals(host.map((t) => [t.name, t.shape]), [["encoder.proj.weight", [2, 256]], ["encoder.proj.bias", [
+    2,
+  ]]]);
+  const rng = new Rng(8);
+  assertEquals(host[0].data, uniformInit(rng, 512, 1 / 16));
+  assertEquals(host[1].data, uniformInit(rng, 2, 1 / 16));
+});
+
+Deno.test("linear: forward and backward match float64 (batches 1 and 3, odd sizes, the 256 -> 2 projection)", async () => {
+  const gpu = await getGpu();
+  const rng = new Rng(41);
+  for (const [n, inF, outF] of [[1, 5, 3], [3, 7, 2], [3, 256, 2], [2, 1, 1], [256, 256, 2]]) {
+    const store = new ParamStore(gpu);
+    const layer = new Linear(store, "fc", inF, outF, rng);
+    store.finalize();
+    const [weight, bias] = (await store.toHost()).map((t) => t.data as Float32Array);
+    const x = randn(rng, n * inF);
+    const dy = randn(rng, n * outF);
+    const rec = new Recorder(gpu);
+    const y = layer.forward(rec, upload(gpu, x, [n, inF]), true);
+    const dx = layer.backward(rec, upload(gpu, dy, [n, outF]), true)!;
+    await rec.finish();
+    const what = `n ${n}, ${inF} -> ${outF}`;
+    const ref = linearBackward(x, weight, dy, n, inF, outF);
+    assertClose(await readF32(gpu, y), linearForward(x, weight, bias, n, inF, outF), {
+      rtol: 1e-5,
+      atol: 1e-6,
+      what: `${what} y`,
+    });
+    assertClose(await readF32(gpu, dx), ref.dx, { rtol: 1e-5, atol: 1e-6, what: `${what} dx` });
+    assertClose(await readF32(gpu, store.grad(layer.weight)), ref.dweight, {
+      rtol: 1e-5,
+      atol: 1e-5,
+      what: `${what} dW`,
+    });
+    assertClose(await readF32(gpu, store.grad(layer.bias)), ref.dbias, {
+      rtol: 1e-5,
+      atol: 1e-5,
+      what: `${what} db`,
+    });
+  }
+});
+
+Deno.test("linear: float64 backward matches finite differences", () => {
+  const rng = new Rng(6);
+  const [n, inF, outF] = [3, 4, 2];
+  const x = toF64(randn(rng, n * inF)),
+    weight = toF64(randn(rng, outF * inF)),
+    bias = toF64(randn(rng, outF));
+  const w = randn(rng, n * outF);
+  const ref = linearBackward(x, weight, w, n, inF, outF);
+  const loss = (xv: Float64Array, wv: Float64Array, bv: Float64Array) =>
+    dot(linearForward(xv, wv, bv, n, inF, outF), w);
+  assertClose(ref.dx, finiteDifference((v) => loss(v, weight, bias), x), {
+    rtol: 1e-6,
+    atol: 1e-8,
+    what: "fd dx",
+  });
+  assertClose(ref.dweight, finiteDifference((v) => loss(x, v, bias), weight), {
+    rtol: 1e-6,
+    atol: 1e-8,
+    what: "fd dW",
+  });
+  assertClose(ref.dbias, finiteDifference((v) => loss(x, weight, v), bias), {
+    rtol: 1e-6,
+    atol: 1e-8,
+    what: "fd db",
+  });
+});
+
+Deno.test("linear: deterministic, same inputs give the same bits", async () => {
+  const gpu = await getGpu();
+  const outs: Float32Array[] = [];
+  for (let r = 0; r < 2; r++) {
+    const store = new ParamStore(gpu);
+    const layer = new Linear(store, "fc", 256, 2, new Rng(1));
+    store.finalize();
+    const rng = new Rng(2);
+    const rec = new Recorder(gpu);
+    layer.forward(rec, upload(gpu, randn(rng, 256 * 256), [256, 256]), true);
+    layer.backward(rec, upload(gpu, randn(rng, 512), [256, 2]), false);
+    await rec.finish();
+    outs.push(await readF32(gpu, store.grad(layer.weight)));
+  }
+  assertEquals(outs[1], outs[0]);
+});
