@@ -62,6 +62,10 @@ export interface HistoryRow {
   test_nll: number;
   /** 10-bin ECE, a fraction. */
   test_ece: number;
+  /** 15-bin ECE ([lo, hi) bins, the lambda sweep's convention), a fraction. */
+  test_ece15?: number;
+  test_brier?: number;
+  /** Wall time of the epoch: training plus evaluation. */
   seconds: number;
 }
 

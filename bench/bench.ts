@@ -1,0 +1,146 @@
+// `deno task bench [--json] [--batch N] [--steps N] [--widths a,b,c,d,e,f] [--no-kernels] [--no-torch]`
+//
+// Measures each kernel (GFLOP/s or GB/s, forward and backward) and one full training step of the
+// notebook's model (encoder + MDA head + EM-DNLL + Adam) at batch 256 on synthetic images. When
+// PyTorch is importable by python3, the same step is timed in PyTorch in the same run and the ratio is
+// reported. With --json the last line of stdout is one JSON object with at least `adapter` and
+// `train_step_ms` (the mean of the timed steps after a warm-up).
+
+import { parseArgs } from "node:util";
+import { DeviceSplit } from "../lib/data/device.ts";
+import { describeAdapter, getGpuOrExit } from "../lib/gpu/device.ts";
+import { Recorder } from "../lib/gpu/recorder.ts";
+import { Workspace } from "../lib/gpu/tensor.ts";
+import { Model } from "../lib/model.ts";
+import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
+import { Rng } from "../lib/rng.ts";
+import { benchConv2d } from "./conv2d_bench.ts";
+import { benchLayers } from "./layers_bench.ts";
+
+interface KernelResult {
+  kernel: string;
+  shape: string;
+  ms: number;
+  gflops?: number;
+  gbps?: number;
+}
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    json: { type: "boolean" },
+    batch: { type: "string", default: "256" },
+    steps: { type: "string", default: "3" },
+    widths: { type: "string" },
+    "no-kernels": { type: "boolean" },
+    "no-torch": { type: "boolean" },
+  },
+});
+const batch = Number(values.batch);
+const timedSteps = Number(values.steps);
+const widths = values.widths ? values.widths.split(",").map(Number) : NOTEBOOK_WIDTHS;
+if (!Number.isInteger(batch) || batch < 1 || batch > 256) throw new Error(`--batch must be 1..256, got ${values.batch}`);
+if (!Number.isInteger(timedSteps) || timedSteps < 1) throw new Error(`--steps must be >= 1, got ${values.steps}`);
+if (widths.length !== 6 || widths.some((w) => !Number.isInteger(w) || w < 1)) {
+  throw new Error(`--widths needs 6 positive integers, got ${values.widths}`);
+}
+
+const gpu = await getGpuOrExit();
+const log = (s: string) => console.error(s);
+log(`adapter: ${describeAdapter(gpu.report)}`);
+
+const kernels: KernelResult[] = [];
+if (!values["no-kernels"]) {
+  kernels.push(...await benchConv2d(gpu, { batch, widths, repeats: 2 }));
+  kernels.push(...await benchLayers(gpu, { batch, repeats: 2 }));
+  for (const k of kernels) {
+    const rate = k.gflops !== undefined ? `${k.gflops.toFixed(2)} GFLOP/s` : k.gbps !== undefined ? `${k.gbps.toFixed(2)} GB/s` : "";
+    log(`${k.kernel.padEnd(28)} ${k.shape.padEnd(26)} ${k.ms.toFixed(2).padStart(10)} ms  ${rate}`);
+  }
+}
+
+// One full training step on synthetic images (values do not change the work done).
+const rng = new Rng(7);
+const count = batch;
+const images = new Uint8Array(count * 784);
+for (let i = 0; i < images.length; i++) images[i] = rng.int(256);
+const labels = new Uint8Array(count);
+for (let i = 0; i < count; i++) labels[i] = rng.int(10);
+const split = new DeviceSplit(gpu, { images, labels, count, rows: 28, cols: 28 });
+split.setOrder(Uint32Array.from({ length: count }, (_, i) => i));
+const model = new Model(gpu, {
+  widths,
+  latentDim: 2,
+  head: "mda",
+  components: 2,
+  loss: "em_dnll",
+  lambda: 0.1,
+  muInit: "independent",
+  lr: 1e-3,
+  numClasses: 10,
+  seed: 1,
+});
+const ws = new Workspace(gpu, "bench");
+const stats = ws.tensor("stats", [2]);
+const rec = new Recorder(gpu);
+const stepTimes: number[] = [];
+for (let s = 0; s < timedSteps + 1; s++) {
+  const t0 = performance.now();
+  const { x, labels: y } = split.gather(rec, 0, batch);
+  model.trainStep(rec, x, y, stats, 0);
+  await rec.finish();
+  const ms = performance.now() - t0;
+  if (s > 0) stepTimes.push(ms); // the first step compiles pipelines: warm-up
+  log(`train step ${s === 0 ? "(warm-up)" : s}: ${ms.toFixed(1)} ms`);
+}
+const trainStepMs = stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length;
+const flops = 6 * model.encoder.forwardMacs() * batch; // forward 2*MACs, backward twice that
+log(`train step (batch ${batch}, widths ${widths.join("-")}): ${trainStepMs.toFixed(1)} ms, ` +
+  `${(flops / trainStepMs / 1e6).toFixed(2)} GFLOP/s effective, ${model.store.parameterCount} parameters`);
+
+// PyTorch's step on this machine, measured in the same run, when python3 can import torch.
+let torch: { torch: string; threads: number; train_step_ms: number } | undefined;
+if (!values["no-torch"]) torch = await torchStep(batch, widths);
+if (torch) log(`PyTorch ${torch.torch} (${torch.threads} threads) step: ${torch.train_step_ms.toFixed(1)} ms; ratio ours/PyTorch = ${(trainStepMs / torch.train_step_ms).toFixed(2)}`);
+else log("PyTorch reference: not available here (python3 cannot import torch); skipped");
+
+if (values.json) {
+  console.log(JSON.stringify({
+    adapter: gpu.report.description,
+    backend: gpu.report.backend,
+    software: gpu.report.isSoftware,
+    batch,
+    widths,
+    train_step_ms: trainStepMs,
+    train_step_ms_each: stepTimes,
+    train_step_gflops: flops / trainStepMs / 1e6,
+    torch_train_step_ms: torch?.train_step_ms ?? null,
+    torch_version: torch?.torch ?? null,
+    ratio_vs_torch: torch ? trainStepMs / torch.train_step_ms : null,
+    kernels,
+  }));
+}
+
+async function torchStep(
+  batch: number,
+  widths: number[],
+): Promise<{ torch: string; threads: number; train_step_ms: number } | undefined> {
+  const script = new URL("../tools/pytorch/step_bench.py", import.meta.url).pathname;
+  // Debian's python3-torch installs for /usr/bin/python3, which may not be the python3 on PATH.
+  const pythons = [Deno.env.get("DNLL_PYTHON"), "/usr/bin/python3", "python3"].filter((p): p is string => !!p);
+  for (const python of pythons) {
+    try {
+      const out = await new Deno.Command(python, {
+        args: [script, "--batch", String(batch), "--widths", widths.join(","), "--steps", String(timedSteps)],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (!out.success) continue;
+      const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+      return JSON.parse(lines[lines.length - 1]);
+    } catch {
+      continue;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,52 @@
+// Experiment files pin every hyperparameter and the seed; flags may override any of them for one run,
+// and the manifest records which values came from where.
+
+import type { HeadKind, LossKind } from "../lib/model.ts";
+
+export interface Hyperparameters {
+  widths: number[];
+  latentDim: number;
+  components: number;
+  head: HeadKind;
+  loss: LossKind;
+  lambda: number;
+  muInit: "independent" | "class-noise";
+  epochs: number;
+  batchSize: number;
+  /** Test-time batch size of the notebook (evaluation is chunked on the GPU; results do not depend on it). */
+  testBatchSize: number;
+  lr: number;
+  seed: number;
+  /** The paper's sweep augmentation: RandomCrop(28, padding 4) + Normalize(0.2860, 0.3530). */
+  augment: boolean;
+  trainLimit?: number;
+  testLimit?: number;
+}
+
+/** One run of a multi-run experiment: the pinned values with a few overridden. */
+export interface RunVariant {
+  /** Sub-folder of the experiment's output folder. */
+  id: string;
+  label: string;
+  overrides: Partial<Hyperparameters>;
+}
+
+export interface ExperimentConfig {
+  name: string;
+  version: number;
+  description: string;
+  pinned: Hyperparameters;
+  /** Multi-run experiments (comparisons, sweeps): each variant is an independent run. */
+  runs?: RunVariant[];
+  /** How `deno task report NAME` summarises the runs. */
+  report?: "comparison" | "sweep";
+}
+
+import { experiment as fashionMda } from "./fashion_mda.ts";
+import { experiment as fashionMdaQuick } from "./fashion_mda_quick.ts";
+import { experiment as fashionLdaVsSoftmax } from "./fashion_lda_vs_softmax.ts";
+import { experiment as fashionLambdaSweep } from "./fashion_lambda_sweep.ts";
+
+export const EXPERIMENTS: Record<string, ExperimentConfig> = Object.fromEntries(
+  [fashionMda, fashionMdaQuick, fashionLdaVsSoftmax, fashionLambdaSweep].map((e) => [e.name, e]),
+);

@@ -1,0 +1,69 @@
+// README.md of a run folder and the index of results/, both rebuilt from what is on disk.
+
+import { basename, dirname, relative } from "node:path";
+import { existsSync } from "node:fs";
+import { writeFileAtomic } from "../lib/io/atomic.ts";
+import { type IndexEntry, resultsIndex, runPage } from "../lib/report/mod.ts";
+import type { HistoryRow } from "../lib/types.ts";
+
+async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function readHistory(dir: string): Promise<HistoryRow[]> {
+  try {
+    const text = await Deno.readTextFile(`${dir}/history.jsonl`);
+    return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+}
+
+export async function writeRunPage(dir: string): Promise<void> {
+  const manifest = await readJson(`${dir}/manifest.json`);
+  const metrics = await readJson(`${dir}/metrics.json`);
+  const figures = (await readJson(`${dir}/figures.json`)) as unknown as { file: string; caption: string }[] | undefined;
+  const name = manifest?.run_id
+    ? `${manifest.experiment_name} / ${manifest.run_label}`
+    : (manifest?.experiment_name as string) ?? dir.split("/").pop()!;
+  const page = runPage({ name, manifest, metrics, history: await readHistory(dir), figures: figures ?? [] });
+  await writeFileAtomic(`${dir}/README.md`, page);
+}
+
+/**
+ * Rebuilds results/README.md from every run folder below it, when the run lives under a folder named
+ * "results" (a run written elsewhere with --out leaves no index behind).
+ */
+export async function writeResultsIndex(runDir: string): Promise<void> {
+  let root = dirname(runDir.replace(/\/+$/, ""));
+  while (basename(root) !== "results") {
+    const up = dirname(root);
+    if (up === root) return;
+    root = up;
+  }
+  const runs: IndexEntry[] = [];
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.isDirectory) continue;
+      const sub = `${dir}/${e.name}`;
+      if (existsSync(`${sub}/manifest.json`)) {
+        const manifest = await readJson(`${sub}/manifest.json`);
+        runs.push({
+          dir: relative(root, sub),
+          name: relative(root, sub),
+          manifest,
+          metrics: await readJson(`${sub}/metrics.json`),
+        });
+      } else {
+        await walk(sub); // multi-run experiments keep their runs one level down
+      }
+    }
+  };
+  await walk(root);
+  runs.sort((a, b) => a.dir.localeCompare(b.dir));
+  await writeFileAtomic(`${root}/README.md`, resultsIndex(runs));
+}

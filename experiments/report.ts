@@ -1,0 +1,160 @@
+// deno-lint-ignore-file no-explicit-any
+// `deno task report NAME [--out DIR]`: summarises a multi-run experiment from whatever runs in its
+// folder have finished. Comparison experiments get side-by-side reliability diagrams, confidence
+// histograms and PCA embeddings with a table beside the paper; sweeps get mean and population std per
+// lambda, the three panels and a table beside the paper.
+
+import { parseArgs } from "node:util";
+import { writeFileAtomic } from "../lib/io/atomic.ts";
+import {
+  confidenceHistogramFigure,
+  latentFigure,
+  reliabilityFigure,
+  sideBySide,
+} from "../lib/plot/mod.ts";
+import { aggregateSweep, PAPER_FASHION_LDA_VS_SOFTMAX, type SweepRun, sweepFigures, sweepTable } from "../lib/report/mod.ts";
+import type { ConfidenceHistogram, LatentSnapshot, Reliability } from "../lib/types.ts";
+import { type ExperimentConfig, EXPERIMENTS } from "./config.ts";
+
+interface FinishedRun {
+  id: string;
+  label: string;
+  dir: string;
+  // JSON read back from the run folder (shapes written by experiments/run.ts).
+  metrics: Record<string, any>;
+  manifest: Record<string, any>;
+}
+
+async function readJson(path: string) {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return undefined;
+  }
+}
+
+async function finishedRuns(exp: ExperimentConfig, out: string): Promise<FinishedRun[]> {
+  const runs: FinishedRun[] = [];
+  for (const v of exp.runs ?? []) {
+    const dir = `${out}/${v.id}`;
+    const manifest = await readJson(`${dir}/manifest.json`);
+    const metrics = await readJson(`${dir}/metrics.json`);
+    if (manifest?.status === "finished" && metrics) runs.push({ id: v.id, label: v.label, dir, metrics, manifest });
+  }
+  return runs;
+}
+
+const pct = (x: number) => (100 * x).toFixed(2);
+
+export async function writeReport(exp: ExperimentConfig, out: string, opts: { quiet?: boolean } = {}): Promise<string> {
+  const runs = await finishedRuns(exp, out);
+  const total = exp.runs?.length ?? 0;
+  const lines = [
+    `# ${exp.name} (version ${exp.version})`,
+    "",
+    exp.description,
+    "",
+    `${runs.length} of ${total} runs finished.`,
+    "",
+  ];
+  if (exp.report === "comparison") lines.push(...await comparison(runs, out));
+  else if (exp.report === "sweep") lines.push(...await sweep(runs, out));
+  else throw new Error(`${exp.name} is a single-run experiment: its run folder's README.md is its report`);
+  await writeFileAtomic(`${out}/README.md`, lines.join("\n") + "\n");
+  if (!opts.quiet) console.error(`report: ${out}/README.md (${runs.length}/${total} runs)`);
+  return `${out}/README.md`;
+}
+
+async function comparison(runs: FinishedRun[], out: string): Promise<string[]> {
+  const lines: string[] = [];
+  if (runs.length === 0) return ["No run has finished yet."];
+  const paper = PAPER_FASHION_LDA_VS_SOFTMAX.ece10 as Record<string, number>;
+  lines.push(
+    "| Run | Test accuracy | Test NLL | ECE ×100 (10 bins) | ECE ×100 (15 bins) | Brier | Paper ECE ×100 |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+  );
+  for (const r of runs) {
+    const f = r.metrics.final;
+    lines.push(
+      `| [${r.label}](${r.id}/README.md) | ${f.test_accuracy.toFixed(4)} | ${f.test_nll.toFixed(4)} | ` +
+        `${pct(f.test_ece)} | ${pct(f.test_ece15)} | ${f.test_brier.toFixed(4)} | ` +
+        `${paper[r.id] !== undefined ? pct(paper[r.id]) : "—"} |`,
+    );
+  }
+  lines.push("");
+  const labels = runs.map((r) => r.label);
+  const rel = runs.map((r) => reliabilityFigure(r.metrics.reliability10 as Reliability, `${r.label}: reliability`));
+  await writeFileAtomic(`${out}/reliability.svg`, sideBySide(rel, labels, { title: "Reliability diagrams (10 bins)" }));
+  const hist = runs.map((r) =>
+    confidenceHistogramFigure(r.metrics.confidence_histogram as ConfidenceHistogram, `${r.label}: confidence`)
+  );
+  await writeFileAtomic(`${out}/confidence.svg`, sideBySide(hist, labels, { title: "Confidence histograms" }));
+  const latents: string[] = [];
+  for (const r of runs) {
+    const snap = (await readJson(`${r.dir}/latent.json`)) as LatentSnapshot | undefined;
+    if (snap) latents.push(latentFigure(snap, `${r.label}: train embeddings`));
+  }
+  if (latents.length) {
+    await writeFileAtomic(`${out}/latent.svg`, sideBySide(latents, labels, { title: "Train embeddings (PCA to 2-D)" }));
+  }
+  lines.push(
+    "![Reliability diagrams](reliability.svg)",
+    "",
+    "![Confidence histograms](confidence.svg)",
+    "",
+    ...(latents.length ? ["![Train embeddings](latent.svg)", ""] : []),
+  );
+  return lines;
+}
+
+async function sweep(runs: FinishedRun[], out: string): Promise<string[]> {
+  const points: SweepRun[] = [];
+  for (const r of runs) {
+    const f = r.metrics.final;
+    if (typeof r.metrics.sigma !== "number") continue; // sigma exists for the LDA head only
+    points.push({
+      lambda: r.manifest.hyperparameters.lambda.value,
+      seed: r.manifest.hyperparameters.seed.value,
+      test_accuracy: f.test_accuracy,
+      test_ece15: f.test_ece15,
+      sigma: r.metrics.sigma,
+    });
+  }
+  if (points.length === 0) return ["No run has finished yet."];
+  const agg = aggregateSweep(points);
+  const figs = sweepFigures(agg);
+  for (const [k, svg] of Object.entries(figs)) await writeFileAtomic(`${out}/sweep_${k}.svg`, svg);
+  return [
+    sweepTable(agg),
+    "",
+    "![Accuracy against lambda](sweep_accuracy.svg)",
+    "",
+    "![ECE against lambda](sweep_ece15.svg)",
+    "",
+    "![sigma against lambda](sweep_sigma.svg)",
+  ];
+}
+
+if (import.meta.main) {
+  try {
+    const { values, positionals } = parseArgs({
+      args: Deno.args,
+      allowPositionals: true,
+      strict: true,
+      options: { out: { type: "string" } },
+    });
+    const name = positionals[0];
+    const exp = EXPERIMENTS[name ?? ""];
+    if (positionals.length !== 1 || !exp) {
+      throw new Error(
+        `usage: deno task report NAME [--out DIR]; NAME one of ${Object.keys(EXPERIMENTS).filter((k) => EXPERIMENTS[k].report).join(", ")}` +
+          (name ? ` (got "${name}")` : ""),
+      );
+    }
+    await writeReport(exp, values.out ?? `results/${name}`);
+  } catch (e) {
+    if (Deno.env.get("MDA_DEBUG") || !(e instanceof Error)) throw e;
+    console.error(`error: ${e.message.split("\n")[0]}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,422 @@
+// `deno task experiment NAME [flags]`: trains a pinned experiment, writing into its run folder
+// history.jsonl, metrics.json, model.safetensors, resume.safetensors, manifest.json and the figures.
+// Every write is a temporary file renamed into place, so an interrupted run never leaves a half file.
+
+import { existsSync } from "node:fs";
+import { type FashionMnist, loadFashionMnist } from "../lib/data/fashion.ts";
+import { DeviceSplit } from "../lib/data/device.ts";
+import { describeAdapter, type Gpu } from "../lib/gpu/device.ts";
+import { getGpu } from "../lib/gpu/device.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
+import { loadSafetensors } from "../lib/io/safetensors.ts";
+import { Model } from "../lib/model.ts";
+import { loadResume, type ResumeState, RESUME_FORMAT, saveModel, saveResume } from "../lib/train/checkpoint.ts";
+import { formatDuration, Progress } from "../lib/train/progress.ts";
+import { NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
+import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
+import { parseRunArgs, type RunPlan, type RunRequest, UsageError } from "./cli.ts";
+import { writeRunFigures } from "./figures.ts";
+
+export const NORMALIZE = { mean: 0.2860, std: 0.3530 };
+
+export interface RunOptions {
+  quiet?: boolean;
+  /** Tests: stop (as if killed) once this many epochs are complete. */
+  stopAfterEpochs?: number;
+  /** Set by the SIGINT handler: stop after the current step with a resumable checkpoint. */
+  shouldStop?: () => boolean;
+  /** Skip figures and the run page (tests of the training loop). */
+  noFigures?: boolean;
+}
+
+export interface RunResult {
+  status: "finished" | "stopped";
+  history: HistoryRow[];
+  metrics?: Record<string, unknown>;
+  out: string;
+}
+
+const file = (out: string, name: string) => `${out}/${name}`;
+
+async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuses to clobber a finished or resumable run unless --resume says to continue it. */
+async function checkOutDir(req: RunRequest): Promise<void> {
+  const manifest = await readJson(file(req.out, "manifest.json"));
+  const hasResume = existsSync(file(req.out, "resume.safetensors"));
+  if (!req.resume) {
+    if (manifest?.status === "finished") {
+      throw new UsageError(
+        `${req.out} already holds a finished run of ${manifest.experiment_name ?? "an experiment"}; ` +
+          `use --out DIR for a new run (or --resume to continue it)`,
+      );
+    }
+    if (hasResume || manifest) {
+      throw new UsageError(`${req.out} holds an unfinished run; continue it with --resume, or use --out DIR`);
+    }
+    return;
+  }
+  if (!hasResume) throw new UsageError(`--resume: ${req.out}/resume.safetensors not found (nothing to resume)`);
+  if (!manifest) throw new UsageError(`--resume: ${req.out}/manifest.json is missing or unreadable`);
+  if (manifest.experiment_name !== req.experiment.name) {
+    throw new UsageError(`--resume: ${req.out} holds a run of ${manifest.experiment_name}, not ${req.experiment.name}`);
+  }
+  const before = manifest.hyperparameters as Record<string, { value: unknown }>;
+  for (const [key, value] of Object.entries(req.hyper)) {
+    const old = before?.[key]?.value;
+    if (key === "epochs") continue; // a finished or running run may be extended
+    if (JSON.stringify(old) !== JSON.stringify(value)) {
+      throw new UsageError(
+        `--resume: ${key} is ${JSON.stringify(value)} but the run in ${req.out} used ${JSON.stringify(old)}`,
+      );
+    }
+  }
+}
+
+async function gitCommit(): Promise<string> {
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "HEAD"],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!out.success) return "unknown";
+    const commit = new TextDecoder().decode(out.stdout).trim();
+    const dirty = await new Deno.Command("git", {
+      args: ["status", "--porcelain", "--untracked-files=no"],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return new TextDecoder().decode(dirty.stdout).trim() ? `${commit}-dirty` : commit;
+  } catch {
+    return "unknown";
+  }
+}
+
+function buildManifest(
+  req: RunRequest,
+  gpu: Gpu,
+  data: FashionMnist,
+  commit: string,
+  extra: Record<string, unknown>,
+): Record<string, unknown> {
+  return {
+    experiment_name: req.experiment.name,
+    experiment_version: req.experiment.version,
+    run_id: req.variant?.id ?? null,
+    run_label: req.variant?.label ?? null,
+    description: req.experiment.description,
+    hyperparameters: Object.fromEntries(
+      Object.entries(req.hyper).map(([k, v]) => [k, { value: v, source: req.sources[k] ?? "flag" }]),
+    ),
+    seed: req.hyper.seed,
+    init: req.init ?? null,
+    git_commit: commit,
+    deno_version: Deno.version.deno,
+    adapter: gpu.report,
+    data: {
+      dir: data.dir,
+      verified: data.verified,
+      train_images: data.train.count,
+      test_images: data.test.count,
+      files: data.files.map((f) => ({ ...f, status: f.verified ? "verified" : "unverified" })),
+    },
+    ...extra,
+  };
+}
+
+export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Promise<RunResult> {
+  await checkOutDir(req);
+  const h = req.hyper;
+  if (req.init && !existsSync(req.init)) throw new UsageError(`--init: ${req.init} not found`);
+
+  const progress = new Progress(h.epochs, opts.quiet);
+  const data = await loadFashionMnist({
+    dataDir: req.dataDir,
+    trainLimit: h.trainLimit,
+    testLimit: h.testLimit,
+    log: (l) => progress.line(l),
+  });
+  const gpu = await getGpu();
+
+  const model = new Model(gpu, {
+    widths: h.widths,
+    latentDim: h.latentDim,
+    head: h.head,
+    components: h.components,
+    loss: h.loss,
+    lambda: h.lambda,
+    muInit: h.muInit,
+    lr: h.lr,
+    numClasses: 10,
+    seed: h.seed,
+  });
+  if (req.init && !req.resume) {
+    const { tensors } = await loadSafetensors(req.init);
+    model.store.fromHost(tensors, req.init);
+  }
+  const normalize = h.augment ? NORMALIZE : undefined;
+  const train = new DeviceSplit(gpu, data.train, { normalize });
+  const test = new DeviceSplit(gpu, data.test, { normalize });
+  const trainer = new Trainer(gpu, model, train, test, data.test.labels, {
+    batchSize: h.batchSize,
+    seed: h.seed,
+    augment: h.augment,
+  });
+
+  let state: ResumeState;
+  if (req.resume) {
+    state = await loadResume(file(req.out, "resume.safetensors"), model);
+    trainer.setStreamState(state.streams);
+    progress.line(
+      `resuming ${req.out} after epoch ${state.epochsDone}` + (state.stepInEpoch ? `, step ${state.stepInEpoch}` : ""),
+    );
+  } else {
+    state = {
+      format: RESUME_FORMAT,
+      epochsDone: 0,
+      stepInEpoch: 0,
+      adamStep: 0,
+      streams: trainer.streamState(),
+      stats: [],
+      history: [],
+      elapsed: 0,
+    };
+  }
+
+  await Deno.mkdir(req.out, { recursive: true });
+  const commit = await gitCommit();
+  const oldManifest = req.resume ? await readJson(file(req.out, "manifest.json")) : undefined;
+  const started = (oldManifest?.started as string) ?? new Date().toISOString();
+  const manifest = (status: string, extra: Record<string, unknown> = {}) =>
+    buildManifest(req, gpu, data, commit, {
+      status,
+      started,
+      resumed: ((oldManifest?.resumed as number) ?? -1) + 1,
+      wall_seconds: state.elapsed,
+      ...extra,
+    });
+  await writeJsonAtomic(file(req.out, "manifest.json"), manifest("running"));
+  progress.line(
+    `${req.experiment.name} v${req.experiment.version}: ${model.store.parameterCount} parameters, ` +
+      `${data.train.count} train / ${data.test.count} test images, adapter ${describeAdapter(gpu.report)}`,
+  );
+
+  const steps = trainer.stepsPerEpoch;
+  let warned = false;
+  let lastEval: EvalMetrics | undefined;
+  const writeHistory = () =>
+    writeFileAtomic(file(req.out, "history.jsonl"), state.history.map((r) => JSON.stringify(r) + "\n").join(""));
+
+  for (let epoch = state.epochsDone + 1; epoch <= h.epochs; epoch++) {
+    const epochStart = performance.now();
+    const streamsAtStart = trainer.streamState();
+    const stepsBefore = state.stepInEpoch;
+    let result;
+    try {
+      result = await trainer.trainEpoch(epoch, {
+        startStep: state.stepInEpoch,
+        priorStats: state.stats,
+        shouldStop: opts.shouldStop,
+        onProgress: (p) => {
+          const remaining = (h.epochs - epoch) * data.train.count + (data.train.count - p.step * h.batchSize);
+          progress.step(p, Math.max(0, remaining));
+          const done = p.step - stepsBefore;
+          if (!warned && done >= 2 && gpu.report.isSoftware) {
+            warned = true;
+            const total = (p.seconds / done) * (h.epochs * steps - (epoch - 1) * steps - p.step);
+            if (total > 3600) {
+              progress.line(
+                `warning: on this software adapter (${gpu.report.description}) the run needs about ` +
+                  `${formatDuration(total)}; for a quick run use: deno task experiment fashion_mda_quick`,
+              );
+            }
+          }
+        },
+      });
+    } catch (e) {
+      if (e instanceof NonFiniteLossError) {
+        await writeJsonAtomic(file(req.out, "manifest.json"), manifest("failed", { error: e.message }));
+      }
+      throw e;
+    }
+    const trainSeconds = (performance.now() - epochStart) / 1000;
+    if (result.interrupted) {
+      state = {
+        ...state,
+        stepInEpoch: result.stepsDone,
+        adamStep: model.adam.step,
+        streams: streamsAtStart,
+        stats: result.stats,
+        elapsed: state.elapsed + trainSeconds,
+      };
+      await saveResume(file(req.out, "resume.safetensors"), model, state);
+      await writeJsonAtomic(file(req.out, "manifest.json"), manifest("stopped"));
+      progress.line(`stopped at epoch ${epoch}, step ${result.stepsDone}; continue with --resume`);
+      return { status: "stopped", history: state.history, out: req.out };
+    }
+    lastEval = await trainer.evaluate();
+    const seconds = (performance.now() - epochStart) / 1000;
+    const row: HistoryRow = {
+      epoch,
+      train_loss: result.trainLoss,
+      train_accuracy: result.trainAccuracy,
+      test_accuracy: lastEval.accuracy,
+      test_nll: lastEval.nll,
+      test_ece: lastEval.ece10,
+      test_ece15: lastEval.ece15,
+      test_brier: lastEval.brier,
+      seconds,
+    };
+    state = {
+      ...state,
+      epochsDone: epoch,
+      stepInEpoch: 0,
+      adamStep: model.adam.step,
+      streams: trainer.streamState(),
+      stats: [],
+      history: [...state.history, row],
+      elapsed: state.elapsed + seconds,
+    };
+    // Order matters for --resume: the resume checkpoint is the source of truth, the rest follows it.
+    await saveResume(file(req.out, "resume.safetensors"), model, state);
+    await saveModel(file(req.out, "model.safetensors"), model, { experiment: req.experiment.name, epoch: `${epoch}` });
+    await writeHistory();
+    progress.line(
+      `[${req.experiment.name} ${String(epoch).padStart(2, "0")}] train loss=${row.train_loss.toFixed(4)} ` +
+        `acc=${row.train_accuracy.toFixed(4)} | test acc=${row.test_accuracy.toFixed(4)} ` +
+        `nll=${row.test_nll.toFixed(4)} ece=${(100 * row.test_ece).toFixed(2)}% (${seconds.toFixed(1)} s)`,
+    );
+    if (opts.stopAfterEpochs !== undefined && epoch >= opts.stopAfterEpochs && epoch < h.epochs) {
+      await writeJsonAtomic(file(req.out, "manifest.json"), manifest("stopped"));
+      return { status: "stopped", history: state.history, out: req.out };
+    }
+  }
+
+  lastEval ??= await trainer.evaluate();
+  const metrics = summarize(state.history, lastEval);
+  if (!opts.noFigures) {
+    const figures = await writeRunFigures(req, model, trainer, data, state.history, lastEval);
+    Object.assign(metrics, figures.metrics);
+  }
+  await writeJsonAtomic(file(req.out, "metrics.json"), metrics);
+  await writeJsonAtomic(
+    file(req.out, "manifest.json"),
+    manifest("finished", { finished: new Date().toISOString() }),
+  );
+  if (!opts.noFigures) await writeRunPages(req.out);
+  trainer.destroy();
+  return { status: "finished", history: state.history, metrics, out: req.out };
+}
+
+function summarize(history: HistoryRow[], last: EvalMetrics): Record<string, unknown> {
+  const final = history[history.length - 1];
+  const best = (key: keyof HistoryRow, higher: boolean) => {
+    let bestRow = history[0];
+    for (const r of history) {
+      const v = r[key] as number, b = bestRow[key] as number;
+      if (higher ? v > b : v < b) bestRow = r;
+    }
+    return { value: bestRow[key], epoch: bestRow.epoch };
+  };
+  return {
+    epochs: history.length,
+    final: {
+      test_accuracy: last.accuracy,
+      test_nll: last.nll,
+      test_ece: last.ece10,
+      test_ece15: last.ece15,
+      test_brier: last.brier,
+      train_loss: final?.train_loss,
+      train_accuracy: final?.train_accuracy,
+    },
+    best: {
+      test_accuracy: best("test_accuracy", true),
+      test_nll: best("test_nll", false),
+      test_ece: best("test_ece", false),
+      test_ece15: best("test_ece15", false),
+      test_brier: best("test_brier", false),
+    },
+    n_test: last.n,
+    reliability10: last.reliability10,
+    reliability15: last.reliability15,
+    confidence_histogram: last.histogram,
+    wall_seconds: history.reduce((a, r) => a + r.seconds, 0),
+  };
+}
+
+async function writeRunPages(out: string): Promise<void> {
+  const { writeRunPage, writeResultsIndex } = await import("./pages.ts");
+  await writeRunPage(out);
+  await writeResultsIndex(out);
+}
+
+/** Runs every run of a plan in order; in a multi-run experiment, finished runs are skipped. */
+export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<RunResult[]> {
+  const results: RunResult[] = [];
+  const multi = plan.experiment.runs !== undefined;
+  for (const req of plan.runs) {
+    if (multi) {
+      const manifest = await readJson(file(req.out, "manifest.json"));
+      if (manifest?.status === "finished" && !req.resume) {
+        if (!opts.quiet) console.error(`${req.out}: finished already, skipped`);
+        continue;
+      }
+      if (manifest && !req.resume) {
+        throw new UsageError(`${req.out} holds an unfinished run; continue the experiment with --resume`);
+      }
+      if (!manifest && req.resume) {
+        results.push(await runExperiment({ ...req, resume: false }, opts)); // not started yet: start it
+        if (results[results.length - 1].status === "stopped") return results;
+        continue;
+      }
+      if (manifest?.status === "finished") continue; // --resume on a sweep: finished runs stay as they are
+      if (!opts.quiet) console.error(`run ${req.variant!.label} -> ${req.out}`);
+    }
+    const r = await runExperiment(req, opts);
+    results.push(r);
+    if (r.status === "stopped") return results;
+  }
+  if (multi && !opts.noFigures) {
+    const { writeReport } = await import("./report.ts");
+    await writeReport(plan.experiment, plan.out, { quiet: opts.quiet });
+  }
+  return results;
+}
+
+if (import.meta.main) {
+  let stop = false;
+  let plan: RunPlan;
+  try {
+    plan = parseRunArgs(Deno.args);
+  } catch (e) {
+    console.error(e instanceof UsageError ? `error: ${e.message}` : e);
+    Deno.exit(2);
+  }
+  const onInt = () => {
+    if (stop) Deno.exit(130); // a second Ctrl-C: leave now (the last checkpoint is intact)
+    stop = true;
+    console.error("\nstopping after the current step (Ctrl-C again to quit at once)...");
+  };
+  Deno.addSignalListener("SIGINT", onInt);
+  try {
+    const results = await runPlan(plan, { shouldStop: () => stop });
+    Deno.removeSignalListener("SIGINT", onInt);
+    if (results.some((r) => r.status === "stopped")) Deno.exit(130);
+    console.error(`done: ${plan.out}`);
+  } catch (e) {
+    // Expected failures (bad flags, bad data, no adapter, a diverged loss, a bad checkpoint) are one
+    // line; MDA_DEBUG=1 shows the stack of anything else.
+    if (Deno.env.get("MDA_DEBUG") || !(e instanceof Error)) throw e;
+    console.error(`error: ${e.message.split("\n")[0]}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,90 @@
+// The whole trainable model: encoder + head + loss + Adam over one ParamStore, and the training step
+// as one sequence of recorded dispatches (no readback).
+
+import type { Gpu } from "./gpu/device.ts";
+import { ParamStore } from "./gpu/params.ts";
+import type { Recorder } from "./gpu/recorder.ts";
+import type { Tensor } from "./gpu/tensor.ts";
+import { CrossEntropyLoss, DNLLLoss, EM_DNLLLoss, headTrainStep, LDAHead, MDAHead, SoftmaxHead } from "./mda/mod.ts";
+import type { Head, Loss } from "./mda/mod.ts";
+import { Adam } from "./nn/adam.ts";
+import { Encoder } from "./nn/encoder.ts";
+import { Rng } from "./rng.ts";
+
+export type HeadKind = "mda" | "lda" | "softmax";
+export type LossKind = "em_dnll" | "dnll" | "ce";
+
+export interface ModelConfig {
+  widths: number[];
+  latentDim: number;
+  head: HeadKind;
+  /** Mixture components per class (MDA only; 1 otherwise). */
+  components: number;
+  loss: LossKind;
+  /** DNLL / EM-DNLL penalty weight (ignored by cross-entropy). */
+  lambda: number;
+  muInit: "independent" | "class-noise";
+  lr: number;
+  numClasses: number;
+  /** Seed of the initialisation stream. */
+  seed: number;
+}
+
+export class Model {
+  readonly store: ParamStore;
+  readonly encoder: Encoder;
+  readonly head: Head;
+  readonly loss: Loss;
+  readonly adam: Adam;
+
+  constructor(readonly gpu: Gpu, readonly config: ModelConfig) {
+    checkPairing(config.head, config.loss);
+    this.store = new ParamStore(gpu);
+    const rng = new Rng(config.seed);
+    // Separate streams for encoder and head, so that changing the head leaves the encoder's init alone.
+    this.encoder = new Encoder(this.store, { widths: config.widths, latentDim: config.latentDim }, rng.fork(1));
+    const headRng = rng.fork(2);
+    const { numClasses: C, latentDim: D } = config;
+    if (config.head === "mda") {
+      this.head = new MDAHead(this.store, C, D, config.components, headRng, { muInit: config.muInit });
+    } else if (config.head === "lda") {
+      this.head = new LDAHead(this.store, C, D, headRng);
+    } else {
+      this.head = new SoftmaxHead(this.store, C, D, headRng);
+    }
+    this.loss = config.loss === "em_dnll"
+      ? new EM_DNLLLoss(config.lambda)
+      : config.loss === "dnll"
+      ? new DNLLLoss(config.lambda)
+      : new CrossEntropyLoss();
+    this.store.finalize();
+    this.adam = new Adam(this.store, { lr: config.lr });
+  }
+
+  /**
+   * One optimisation step on x [N,1,28,28], labels u32 [N]: forward in train mode, loss, backward, Adam.
+   * The batch's mean loss and correct count land in stats[2*slot], stats[2*slot+1].
+   */
+  trainStep(rec: Recorder, x: Tensor, labels: Tensor, stats: Tensor, slot: number): void {
+    const z = this.encoder.forward(rec, x, true);
+    const dz = headTrainStep(rec, this.head, this.loss, z, labels, stats, slot);
+    this.encoder.backward(rec, dz);
+    this.adam.record(rec);
+  }
+
+  /** Eval-mode embeddings z [N, D]. */
+  embed(rec: Recorder, x: Tensor): Tensor {
+    return this.encoder.forward(rec, x, false);
+  }
+
+  /** Eval-mode logits [N, C] (delta for the generative heads). */
+  logits(rec: Recorder, x: Tensor): Tensor {
+    return this.head.logits(rec, this.embed(rec, x));
+  }
+}
+
+export function checkPairing(head: HeadKind, loss: LossKind): void {
+  if (head === "softmax" && loss !== "ce") throw new Error(`the softmax head trains with loss "ce", not "${loss}"`);
+  if (head !== "softmax" && loss === "ce") throw new Error(`the ${head} head trains with "dnll" or "em_dnll", not "ce"`);
+  if (head === "lda" && loss === "em_dnll") throw new Error(`the lda head has one component: use loss "dnll"`);
+}

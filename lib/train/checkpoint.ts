@@ -1,0 +1,73 @@
+// Checkpoints of a run folder:
+// - model.safetensors: the PyTorch state_dict (loads into the notebook's model with load_state_dict);
+// - resume.safetensors: the same tensors plus Adam's moments, with everything else that --resume needs
+//   (epoch, step within the epoch, Adam's step count, the data streams at the epoch's start, the
+//   per-step stats so far, the history) as JSON in the safetensors metadata, so that one atomic rename
+//   makes one consistent state.
+
+import type { HostTensor } from "../gpu/params.ts";
+import { readBytes } from "../gpu/tensor.ts";
+import { loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
+import type { Model } from "../model.ts";
+import type { HistoryRow } from "../types.ts";
+import type { DataStreamState } from "./trainer.ts";
+
+export const RESUME_FORMAT = "webgpu-mda-resume/1";
+
+export interface ResumeState {
+  format: typeof RESUME_FORMAT;
+  /** Epochs fully completed (history has this many rows). */
+  epochsDone: number;
+  /** Steps done in epoch epochsDone + 1 (0 at an epoch boundary). */
+  stepInEpoch: number;
+  adamStep: number;
+  /** Data streams at the start of epoch epochsDone + 1. */
+  streams: DataStreamState;
+  /** [loss, correct] per step done in the unfinished epoch. */
+  stats: number[];
+  history: HistoryRow[];
+  /** Training wall time so far, seconds. */
+  elapsed: number;
+}
+
+export async function saveModel(path: string, model: Model, metadata: Record<string, string> = {}): Promise<void> {
+  await saveSafetensors(path, await model.store.toHost(), metadata);
+}
+
+export async function saveResume(path: string, model: Model, state: ResumeState): Promise<void> {
+  const store = model.store;
+  const bytes = store.flatLength * 4;
+  const m = new Float32Array(await readBytes(model.gpu, store.m!, 0, bytes));
+  const v = new Float32Array(await readBytes(model.gpu, store.v!, 0, bytes));
+  const tensors: HostTensor[] = [
+    ...(await store.toHost()),
+    { name: "optimizer.exp_avg", dtype: "F32", shape: [store.flatLength], data: m },
+    { name: "optimizer.exp_avg_sq", dtype: "F32", shape: [store.flatLength], data: v },
+  ];
+  await saveSafetensors(path, tensors, { format: RESUME_FORMAT, state: JSON.stringify(state) });
+}
+
+export async function loadResume(path: string, model: Model): Promise<ResumeState> {
+  const { tensors, metadata } = await loadSafetensors(path);
+  if (metadata.format !== RESUME_FORMAT || !metadata.state) {
+    throw new Error(`${path}: not a resume checkpoint of this tool (metadata format "${metadata.format}")`);
+  }
+  const state = JSON.parse(metadata.state) as ResumeState;
+  const store = model.store;
+  const moments = new Map<string, HostTensor>();
+  const rest: HostTensor[] = [];
+  for (const t of tensors) {
+    if (t.name.startsWith("optimizer.")) moments.set(t.name, t);
+    else rest.push(t);
+  }
+  store.fromHost(rest, path);
+  for (const [name, buffer] of [["optimizer.exp_avg", store.m!], ["optimizer.exp_avg_sq", store.v!]] as const) {
+    const t = moments.get(name);
+    if (!t || t.shape.length !== 1 || t.shape[0] !== store.flatLength) {
+      throw new Error(`${path}: ${name} missing or of the wrong size (expected [${store.flatLength}])`);
+    }
+    model.gpu.device.queue.writeBuffer(buffer, 0, t.data as Float32Array<ArrayBuffer>);
+  }
+  model.adam.step = state.adamStep;
+  return state;
+}

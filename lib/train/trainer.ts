@@ -1,0 +1,209 @@
+// The epoch loop: shuffled batches gathered on the GPU, one recorded training step each, loss and
+// accuracy kept on the GPU (one readback per epoch), and evaluation from one readback of all logits.
+
+import type { DeviceSplit } from "../data/device.ts";
+import { batchRanges, cropOffsets, epochOrder } from "../data/batches.ts";
+import type { Gpu } from "../gpu/device.ts";
+import { Recorder } from "../gpu/recorder.ts";
+import { readBytes, Tensor, Workspace } from "../gpu/tensor.ts";
+import { evaluateLogits } from "../mda/metrics.ts";
+import type { Model } from "../model.ts";
+import { Rng, type RngState } from "../rng.ts";
+import type { EvalMetrics } from "../types.ts";
+
+/** The largest batch the encoder runs at once; evaluation of bigger batches is chunked (same result). */
+export const EVAL_CHUNK = 256;
+
+export interface TrainOptions {
+  batchSize: number;
+  /** Seed of the data-order (and augmentation) streams. */
+  seed: number;
+  augment: boolean;
+}
+
+export interface StepProgress {
+  epoch: number;
+  step: number;
+  steps: number;
+  images: number;
+  seconds: number;
+}
+
+/** Where the data streams stand at the start of an epoch: enough to replay that epoch exactly. */
+export interface DataStreamState {
+  order: RngState;
+  crop: RngState;
+}
+
+export interface EpochResult {
+  /** Sample-weighted mean of the batch losses, as the notebook prints it. */
+  trainLoss: number;
+  trainAccuracy: number;
+  stepsDone: number;
+  /** True when stopped early by `shouldStop` (the epoch is incomplete). */
+  interrupted: boolean;
+  /** Per-step [loss, correct] pairs of the steps done so far (for a mid-epoch checkpoint). */
+  stats: number[];
+}
+
+export class NonFiniteLossError extends Error {
+  constructor(readonly epoch: number, readonly step: number, value: number) {
+    super(`training loss became ${value} at epoch ${epoch}, step ${step}; stopping (the last checkpoint is intact)`);
+  }
+}
+
+export class Trainer {
+  private orderRng: Rng;
+  private cropRng: Rng;
+  private ws: Workspace;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly model: Model,
+    /** Undefined for evaluation-only use (deno task evaluate). */
+    readonly train: DeviceSplit | undefined,
+    readonly test: DeviceSplit,
+    readonly testLabels: Uint8Array,
+    readonly options: TrainOptions,
+  ) {
+    const root = new Rng(options.seed);
+    this.orderRng = root.fork(10);
+    this.cropRng = root.fork(11);
+    this.ws = new Workspace(gpu, "trainer");
+  }
+
+  private get trainSplit(): DeviceSplit {
+    if (!this.train) throw new Error("this trainer was built for evaluation only (no training split)");
+    return this.train;
+  }
+
+  get stepsPerEpoch(): number {
+    return batchRanges(this.trainSplit.count, this.options.batchSize).length;
+  }
+
+  streamState(): DataStreamState {
+    return { order: this.orderRng.getState(), crop: this.cropRng.getState() };
+  }
+
+  setStreamState(s: DataStreamState): void {
+    this.orderRng.setState(s.order);
+    this.cropRng.setState(s.crop);
+  }
+
+  /**
+   * Trains one epoch from `startStep` (non-zero when resuming inside an epoch, with the earlier steps'
+   * stats in `priorStats`). The data streams must stand at this epoch's start; they advance past it.
+   */
+  async trainEpoch(
+    epoch: number,
+    opts: {
+      startStep?: number;
+      priorStats?: number[];
+      onProgress?: (p: StepProgress) => void;
+      shouldStop?: () => boolean;
+    } = {},
+  ): Promise<EpochResult> {
+    const { batchSize, augment } = this.options;
+    const train = this.trainSplit;
+    const ranges = batchRanges(train.count, batchSize);
+    const order = epochOrder(this.orderRng, train.count);
+    train.setOrder(order, augment ? cropOffsets(this.cropRng, train.count) : undefined);
+
+    const startStep = opts.startStep ?? 0;
+    const stats = this.ws.tensor("stats", [2 * ranges.length]);
+    const prior = new Float32Array(2 * ranges.length);
+    if (opts.priorStats) prior.set(opts.priorStats.slice(0, 2 * startStep));
+    this.gpu.device.queue.writeBuffer(stats.buffer, 0, prior);
+
+    const rec = new Recorder(this.gpu);
+    const t0 = performance.now();
+    let step = startStep;
+    let images = 0;
+    let lastSync = t0;
+    let interrupted = false;
+    for (; step < ranges.length; step++) {
+      if (opts.shouldStop?.()) {
+        interrupted = true;
+        break;
+      }
+      const { start, size } = ranges[step];
+      const { x, labels } = train.gather(rec, start, size);
+      this.model.trainStep(rec, x, labels, stats, step);
+      rec.submit();
+      images += size;
+      // Wait for the GPU now and then, so progress and Ctrl-C reflect real work and the queue stays short.
+      const now = performance.now();
+      if (now - lastSync > 500 || step === ranges.length - 1 || step === startStep) {
+        await this.gpu.device.queue.onSubmittedWorkDone();
+        lastSync = performance.now();
+        opts.onProgress?.({ epoch, step: step + 1, steps: ranges.length, images, seconds: (lastSync - t0) / 1000 });
+      }
+    }
+    await rec.finish();
+    rec.destroy();
+    const values = new Float32Array(await readBytes(this.gpu, stats.buffer, 0, 8 * ranges.length));
+    let lossSum = 0, correct = 0, n = 0;
+    for (let s = 0; s < step; s++) {
+      const loss = values[2 * s];
+      if (!Number.isFinite(loss)) throw new NonFiniteLossError(epoch, s + 1, loss);
+      lossSum += loss * ranges[s].size;
+      correct += values[2 * s + 1];
+      n += ranges[s].size;
+    }
+    return {
+      trainLoss: n ? lossSum / n : NaN,
+      trainAccuracy: n ? correct / n : NaN,
+      stepsDone: step,
+      interrupted,
+      stats: Array.from(values.subarray(0, 2 * step)),
+    };
+  }
+
+  /** Eval-mode logits [n, C] for the first `n` images of a split in file order (one readback). */
+  async logits(split: DeviceSplit, n = split.count): Promise<Float32Array> {
+    return await this.collect(split, n, this.model.config.numClasses, (rec, x) => this.model.logits(rec, x));
+  }
+
+  /** Eval-mode embeddings [n, D] for the first `n` images of a split in file order (one readback). */
+  async embeddings(split: DeviceSplit, n: number): Promise<Float32Array> {
+    return await this.collect(split, n, this.model.config.latentDim, (rec, x) => this.model.embed(rec, x));
+  }
+
+  private async collect(
+    split: DeviceSplit,
+    n: number,
+    width: number,
+    f: (rec: Recorder, x: Tensor) => Tensor,
+  ): Promise<Float32Array> {
+    split.setOrder(identity(split.count));
+    const out = this.ws.tensor(`collect${width}`, [n, width]);
+    const rec = new Recorder(this.gpu);
+    for (let start = 0; start < n; start += EVAL_CHUNK) {
+      const size = Math.min(EVAL_CHUNK, n - start);
+      const { x } = split.gather(rec, start, size);
+      const y = f(rec, x);
+      rec.copy(y, new Tensor(out.buffer, [size, width], start * width * 4), size * width * 4);
+      rec.submit();
+    }
+    await rec.finish();
+    rec.destroy();
+    return new Float32Array(await readBytes(this.gpu, out.buffer, 0, n * width * 4));
+  }
+
+  async evaluate(): Promise<EvalMetrics> {
+    const C = this.model.config.numClasses;
+    const logits = await this.logits(this.test);
+    return evaluateLogits(logits, this.testLabels.subarray(0, this.test.count), C);
+  }
+
+  destroy(): void {
+    this.ws.destroy();
+  }
+}
+
+const identities = new Map<number, Uint32Array>();
+function identity(n: number): Uint32Array {
+  let a = identities.get(n);
+  if (!a) identities.set(n, a = Uint32Array.from({ length: n }, (_, i) => i));
+  return a;
+}

@@ -1,0 +1,141 @@
+// End to end on a few dozen synthetic images: a run writes every artefact, a run stopped after its
+// first epoch (or in the middle of one) and resumed ends with the same bits as one that was not, and
+// `evaluate` on the checkpoint reproduces the run's accuracy.
+
+import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { encodeIdx } from "../lib/data/idx.ts";
+import { loadSafetensors } from "../lib/io/safetensors.ts";
+import { Rng } from "../lib/rng.ts";
+import { parseRunArgs, UsageError } from "../experiments/cli.ts";
+import { runPlan } from "../experiments/run.ts";
+import { evaluateCheckpoint } from "../experiments/evaluate.ts";
+
+const TRAIN = 40, TEST = 24;
+
+/** Images whose brightness pattern depends on the class, so a tiny model can learn something. */
+async function writeTinyDataset(dir: string): Promise<void> {
+  const rng = new Rng(3);
+  const make = (count: number) => {
+    const labels = new Uint8Array(count);
+    const images = new Uint8Array(count * 784);
+    for (let i = 0; i < count; i++) {
+      const y = i % 10;
+      labels[i] = y;
+      for (let p = 0; p < 784; p++) {
+        const row = Math.floor(p / 28);
+        images[i * 784 + p] = Math.min(255, (Math.abs(row - y * 2.5) < 3 ? 200 : 20) + rng.int(40));
+      }
+    }
+    return { images, labels };
+  };
+  await Deno.mkdir(dir, { recursive: true });
+  for (const [prefix, count] of [["train", TRAIN], ["t10k", TEST]] as const) {
+    const { images, labels } = make(count);
+    await Deno.writeFile(
+      `${dir}/${prefix}-images-idx3-ubyte`,
+      encodeIdx({ kind: "images", count, rows: 28, cols: 28, data: images }),
+    );
+    await Deno.writeFile(`${dir}/${prefix}-labels-idx1-ubyte`, encodeIdx({ kind: "labels", count, data: labels }));
+  }
+}
+
+const tmp = await Deno.makeTempDir({ prefix: "mda-experiment-test-" });
+const data = `${tmp}/data`;
+await writeTinyDataset(data);
+const args = (out: string, ...extra: string[]) => [
+  "fashion_mda_quick",
+  "--data",
+  data,
+  "--out",
+  out,
+  "--batch-size",
+  "16",
+  "--epochs",
+  "2",
+  ...extra,
+];
+
+async function tensorsOf(path: string) {
+  const { tensors } = await loadSafetensors(path);
+  return tensors.map((t) => ({ name: t.name, bytes: Array.from(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)) }));
+}
+
+Deno.test("experiment: a tiny run writes every artefact", async () => {
+  const out = `${tmp}/full`;
+  const [r] = await runPlan(parseRunArgs(args(out)), { quiet: true });
+  equal(r.status, "finished");
+  for (
+    const f of [
+      "history.jsonl",
+      "metrics.json",
+      "model.safetensors",
+      "resume.safetensors",
+      "manifest.json",
+      "README.md",
+      "accuracy.svg",
+      "loss.svg",
+      "latent.svg",
+      "components.svg",
+      "reliability.svg",
+      "confidence.svg",
+    ]
+  ) ok(existsSync(`${out}/${f}`), `missing ${f}`);
+  const history = (await Deno.readTextFile(`${out}/history.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  equal(history.length, 2);
+  for (const key of ["epoch", "train_loss", "train_accuracy", "test_accuracy", "test_nll", "test_ece", "seconds"]) {
+    ok(Number.isFinite(history[1][key]), `history ${key}`);
+  }
+  const manifest = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
+  equal(manifest.status, "finished");
+  equal(manifest.experiment_name, "fashion_mda_quick");
+  equal(manifest.experiment_version, 1);
+  equal(manifest.hyperparameters.epochs.source, "flag");
+  equal(manifest.hyperparameters.lr.source, "pinned");
+  equal(manifest.data.verified, false);
+  ok(manifest.adapter.description);
+  const metrics = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
+  equal(metrics.final.test_accuracy, history[1].test_accuracy);
+  // evaluate reproduces the run's final accuracy from the checkpoint alone
+  const m = await evaluateCheckpoint({ checkpoint: `${out}/model.safetensors`, dataDir: data, json: false });
+  equal(m.n, TEST);
+  equal(m.accuracy, metrics.final.test_accuracy);
+  equal(m.nll, metrics.final.test_nll);
+  // a finished run is not overwritten
+  await rejects(runPlan(parseRunArgs(args(out)), { quiet: true }), (e: Error) => e instanceof UsageError && /finished run/.test(e.message));
+});
+
+Deno.test("experiment: stopped after epoch 1 or mid-epoch, resumed, same bits as uninterrupted", async () => {
+  const a = `${tmp}/a`, b = `${tmp}/b`, c = `${tmp}/c`;
+  await runPlan(parseRunArgs(args(a)), { quiet: true, noFigures: true });
+  const [first] = await runPlan(parseRunArgs(args(b)), { quiet: true, noFigures: true, stopAfterEpochs: 1 });
+  equal(first.status, "stopped");
+  await runPlan(parseRunArgs(args(b, "--resume")), { quiet: true, noFigures: true });
+  deepStrictEqual(await tensorsOf(`${b}/model.safetensors`), await tensorsOf(`${a}/model.safetensors`));
+  // Ctrl-C in the middle of epoch 2 (after 1 of its 3 steps)
+  let steps = 0;
+  const [stopped] = await runPlan(parseRunArgs(args(c)), {
+    quiet: true,
+    noFigures: true,
+    shouldStop: () => ++steps > 4,
+  });
+  equal(stopped.status, "stopped");
+  await runPlan(parseRunArgs(args(c, "--resume")), { quiet: true, noFigures: true });
+  deepStrictEqual(await tensorsOf(`${c}/model.safetensors`), await tensorsOf(`${a}/model.safetensors`));
+  const hist = (d: string) => Deno.readTextFile(`${d}/history.jsonl`).then((t) => t.trim().split("\n").map((l) => {
+    const { seconds: _, ...rest } = JSON.parse(l);
+    return rest;
+  }));
+  deepStrictEqual(await hist(c), await hist(a));
+});
+
+Deno.test("experiment: bad inputs fail before anything is written", async () => {
+  const out = `${tmp}/never`;
+  await rejects(runPlan(parseRunArgs(args(out, "--resume")), { quiet: true }), /nothing to resume/);
+  await rejects(runPlan(parseRunArgs(args(out, "--init", `${tmp}/missing.safetensors`)), { quiet: true }), /not found/);
+  await rejects(
+    runPlan(parseRunArgs([...args(out), "--data", `${tmp}/nodata`]), { quiet: true }),
+    /nodata/,
+  );
+  ok(!existsSync(out), "the output folder was created by a failing run");
+});
