@@ -52,7 +52,8 @@ export interface RunPlan {
   shard?: { index: number; count: number };
 }
 
-export const USAGE = `usage: deno task experiment NAME [--data DIR] [--out DIR] [--epochs N] [--batch-size N] [--lr X]
+export const USAGE =
+  `usage: deno task experiment NAME [--data DIR] [--out DIR] [--epochs N] [--batch-size N] [--lr X]
        [--lambda X] [--latent-dim N] [--components N] [--seed N] [--train-limit N] [--test-limit N]
        [--init CHECKPOINT] [--resume] [--shard I/N]
 experiments: ${Object.keys(EXPERIMENTS).join(", ")}`;
@@ -97,7 +98,9 @@ export function parseRunArgs(args: string[]): RunPlan {
     if (raw !== undefined) flags[key] = parseNumber(flag, raw as string, INTEGER_KEYS.has(key));
   }
   for (const [flag, v] of [["data", values.data], ["out", values.out], ["init", values.init]] as const) {
-    if (v !== undefined && v.trim() === "") throw new UsageError(`--${flag} needs a path, got an empty string`);
+    if (v !== undefined && v.trim() === "") {
+      throw new UsageError(`--${flag} needs a path, got an empty string`);
+    }
   }
   const out = values.out ?? `results/${name}`;
   let shard: RunPlan["shard"];
@@ -106,14 +109,19 @@ export function parseRunArgs(args: string[]): RunPlan {
     if (!m || +m[1] < 1 || +m[2] < 1 || +m[1] > +m[2]) {
       throw new UsageError(`--shard expects I/N with 1 <= I <= N, got "${values.shard}"`);
     }
-    if (!experiment.runs) throw new UsageError(`--shard applies to multi-run experiments; ${name} is a single run`);
+    if (!experiment.runs) {
+      throw new UsageError(`--shard applies to multi-run experiments; ${name} is a single run`);
+    }
     shard = { index: +m[1], count: +m[2] };
   }
   const variants = experiment.runs ?? [{ id: "", label: experiment.name, overrides: {} }];
   const runs: RunRequest[] = [];
   variants.forEach((variant, i) => {
     if (shard && i % shard.count !== shard.index - 1) return;
-    const hyper: Hyperparameters = { ...structuredClone(experiment.pinned), ...structuredClone(variant.overrides) };
+    const hyper: Hyperparameters = {
+      ...structuredClone(experiment.pinned),
+      ...structuredClone(variant.overrides),
+    };
     const sources: Record<string, "pinned" | "flag"> = {};
     for (const key of Object.keys(hyper)) sources[key] = "pinned";
     for (const [key, v] of Object.entries(flags)) {
@@ -138,7 +146,9 @@ export function parseRunArgs(args: string[]): RunPlan {
 
 function parseNumber(flag: string, raw: string, integer: boolean): number {
   const v = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(v)) throw new UsageError(`--${flag} expects a number, got "${raw}"`);
+  if (raw.trim() === "" || !Number.isFinite(v)) {
+    throw new UsageError(`--${flag} expects a number, got "${raw}"`);
+  }
   if (integer && !Number.isInteger(v)) throw new UsageError(`--${flag} expects an integer, got "${raw}"`);
   return v;
 }
@@ -155,10 +165,16 @@ export function validate(h: Hyperparameters): void {
   positiveInt("components", h.components);
   positiveInt("train-limit", h.trainLimit);
   positiveInt("test-limit", h.testLimit);
-  if (h.batchSize > 256) throw new UsageError(`--batch-size must be at most 256 (the encoder's largest batch), got ${h.batchSize}`);
+  if (h.batchSize > 256) {
+    throw new UsageError(
+      `--batch-size must be at most 256 (the encoder's largest batch), got ${h.batchSize}`,
+    );
+  }
   if (!(h.lr > 0)) throw new UsageError(`--lr must be > 0, got ${h.lr}`);
   if (!(h.lambda > 0)) throw new UsageError(`--lambda must be > 0, got ${h.lambda}`);
-  if (!Number.isSafeInteger(h.seed) || h.seed < 0) throw new UsageError(`--seed must be a non-negative integer, got ${h.seed}`);
+  if (!Number.isSafeInteger(h.seed) || h.seed < 0) {
+    throw new UsageError(`--seed must be a non-negative integer, got ${h.seed}`);
+  }
   if (h.head !== "mda" && h.components !== 1) {
     throw new UsageError(`--components applies to the mda head only (this experiment's head is ${h.head})`);
   }

@@ -44,10 +44,13 @@ export function parseEvaluateArgs(args: string[]): EvaluateRequest {
   return { checkpoint: positionals[0], dataDir: values.data, testLimit, json: values.json ?? false };
 }
 
-export async function evaluateCheckpoint(req: EvaluateRequest): Promise<EvalMetrics> {
+export async function evaluateCheckpoint(
+  req: EvaluateRequest,
+  log: (line: string) => void = (l) => console.error(l),
+): Promise<EvalMetrics> {
   const { tensors } = await loadSafetensors(req.checkpoint);
   const arch = architectureFromTensors(tensors, req.checkpoint);
-  const data = await loadFashionMnist({ dataDir: req.dataDir, trainLimit: 1, testLimit: req.testLimit });
+  const data = await loadFashionMnist({ dataDir: req.dataDir, trainLimit: 1, testLimit: req.testLimit, log });
   const gpu = await getGpu();
   const model = new Model(gpu, {
     ...arch,
@@ -59,7 +62,11 @@ export async function evaluateCheckpoint(req: EvaluateRequest): Promise<EvalMetr
   });
   model.store.fromHost(tensors, req.checkpoint);
   const test = new DeviceSplit(gpu, data.test);
-  const trainer = new Trainer(gpu, model, undefined, test, data.test.labels, { batchSize: 256, seed: 0, augment: false });
+  const trainer = new Trainer(gpu, model, undefined, test, data.test.labels, {
+    batchSize: 256,
+    seed: 0,
+    augment: false,
+  });
   const metrics = await trainer.evaluate();
   trainer.destroy();
   return metrics;
@@ -71,7 +78,9 @@ if (import.meta.main) {
     const m = await evaluateCheckpoint(req);
     console.log(
       `${req.checkpoint}: n=${m.n} accuracy=${m.accuracy.toFixed(4)} nll=${m.nll.toFixed(4)} ` +
-        `ece=${(100 * m.ece10).toFixed(2)}% (15 bins ${(100 * m.ece15).toFixed(2)}%) brier=${m.brier.toFixed(4)}`,
+        `ece=${(100 * m.ece10).toFixed(2)}% (15 bins ${(100 * m.ece15).toFixed(2)}%) brier=${
+          m.brier.toFixed(4)
+        }`,
     );
     if (req.json) {
       console.log(JSON.stringify({

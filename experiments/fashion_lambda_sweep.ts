@@ -17,14 +17,19 @@ const runs: RunVariant[] = [];
 for (const e of SWEEP_LOG10_LAMBDAS) {
   for (const seed of SWEEP_SEEDS) {
     const lambda = Number((10 ** e).toPrecision(12));
-    runs.push({ id: `log10lambda_${e}_seed_${seed}`, label: `lambda=10^${e}, seed ${seed}`, overrides: { lambda, seed } });
+    runs.push({
+      id: `log10lambda_${e}_seed_${seed}`,
+      label: `lambda=10^${e}, seed ${seed}`,
+      overrides: { lambda, seed },
+    });
   }
 }
 
 export const experiment: ExperimentConfig = {
   name: "fashion_lambda_sweep",
   version: 1,
-  description: "Deep LDA + DNLL lambda sweep (9 lambdas x 5 seeds), crop + normalize augmentation, 100 epochs",
+  description:
+    "Deep LDA + DNLL lambda sweep (9 lambdas x 5 seeds), crop + normalize augmentation, 100 epochs",
   pinned: {
     widths: [64, 64, 128, 128, 256, 256],
     latentDim: 9,

@@ -76,7 +76,7 @@ export function exampleRows(weights: number[], C: number, K: number): [number, n
   for (let c = 0; c < C; c++) {
     const w = weights.slice(c * K, c * K + K);
     const weakest = w.indexOf(Math.min(...w));
-    if (Math.min(...w) >= MIN_WEIGHT || c === boot) for (let k = 0; k < K; k++) rows.add(`${c},${k}`);
+    if (Math.min(...w) >= MIN_WEIGHT || c === boot) { for (let k = 0; k < K; k++) rows.add(`${c},${k}`); }
     if (c === pullover) rows.add(`${c},${weakest}`);
   }
   return [...rows].map((s) => s.split(",").map(Number) as [number, number])
@@ -98,8 +98,16 @@ export async function writeRunFigures(
     figures.push({ file, caption });
   };
   const name = req.experiment.name;
-  await save("accuracy.svg", accuracyFigure(history, `${name}: accuracy per epoch`), "Train and test accuracy");
-  await save("loss.svg", lossFigure(history, `${name}: train loss per epoch`), "Mean train loss (as reported)");
+  await save(
+    "accuracy.svg",
+    accuracyFigure(history, `${name}: accuracy per epoch`),
+    "Train and test accuracy",
+  );
+  await save(
+    "loss.svg",
+    lossFigure(history, `${name}: train loss per epoch`),
+    "Mean train loss (as reported)",
+  );
 
   const D = model.config.latentDim, K = model.head.components, C = model.config.numClasses;
   const n = Math.min(LATENT_POINTS, data.train.count);
@@ -127,7 +135,9 @@ export async function writeRunFigures(
     const rows = exampleRows(summary.weights, C, K).map(([c, k]) => {
       const images: number[][] = [];
       for (let i = 0; i < n && images.length < EXAMPLES_PER_COMPONENT; i++) {
-        if (labels[i] === c && comp[i] === k) images.push(Array.from(data.train.images.subarray(i * 784, i * 784 + 784)));
+        if (labels[i] === c && comp[i] === k) {
+          images.push(Array.from(data.train.images.subarray(i * 784, i * 784 + 784)));
+        }
       }
       return { classIndex: c, component: k, weight: summary.weights[c * K + k], images };
     });
@@ -142,7 +152,7 @@ export async function writeRunFigures(
   await save(
     "reliability.svg",
     reliabilityFigure(last.reliability10, `${name}: reliability (10 bins)`),
-    "Reliability diagram, 10 bins (lo, hi]",
+    "Reliability diagram, 10 right-closed bins",
   );
   await save(
     "confidence.svg",

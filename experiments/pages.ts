@@ -26,7 +26,9 @@ export async function readHistory(dir: string): Promise<HistoryRow[]> {
 export async function writeRunPage(dir: string): Promise<void> {
   const manifest = await readJson(`${dir}/manifest.json`);
   const metrics = await readJson(`${dir}/metrics.json`);
-  const figures = (await readJson(`${dir}/figures.json`)) as unknown as { file: string; caption: string }[] | undefined;
+  const figures = (await readJson(`${dir}/figures.json`)) as unknown as
+    | { file: string; caption: string }[]
+    | undefined;
   const name = manifest?.run_id
     ? `${manifest.experiment_name} / ${manifest.run_label}`
     : (manifest?.experiment_name as string) ?? dir.split("/").pop()!;

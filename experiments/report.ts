@@ -6,13 +6,14 @@
 
 import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../lib/io/atomic.ts";
+import { confidenceHistogramFigure, latentFigure, reliabilityFigure, sideBySide } from "../lib/plot/mod.ts";
 import {
-  confidenceHistogramFigure,
-  latentFigure,
-  reliabilityFigure,
-  sideBySide,
-} from "../lib/plot/mod.ts";
-import { aggregateSweep, PAPER_FASHION_LDA_VS_SOFTMAX, type SweepRun, sweepFigures, sweepTable } from "../lib/report/mod.ts";
+  aggregateSweep,
+  PAPER_FASHION_LDA_VS_SOFTMAX,
+  sweepFigures,
+  type SweepRun,
+  sweepTable,
+} from "../lib/report/mod.ts";
 import type { ConfidenceHistogram, LatentSnapshot, Reliability } from "../lib/types.ts";
 import { type ExperimentConfig, EXPERIMENTS } from "./config.ts";
 
@@ -39,14 +40,20 @@ async function finishedRuns(exp: ExperimentConfig, out: string): Promise<Finishe
     const dir = `${out}/${v.id}`;
     const manifest = await readJson(`${dir}/manifest.json`);
     const metrics = await readJson(`${dir}/metrics.json`);
-    if (manifest?.status === "finished" && metrics) runs.push({ id: v.id, label: v.label, dir, metrics, manifest });
+    if (manifest?.status === "finished" && metrics) {
+      runs.push({ id: v.id, label: v.label, dir, metrics, manifest });
+    }
   }
   return runs;
 }
 
 const pct = (x: number) => (100 * x).toFixed(2);
 
-export async function writeReport(exp: ExperimentConfig, out: string, opts: { quiet?: boolean } = {}): Promise<string> {
+export async function writeReport(
+  exp: ExperimentConfig,
+  out: string,
+  opts: { quiet?: boolean } = {},
+): Promise<string> {
   const runs = await finishedRuns(exp, out);
   const total = exp.runs?.length ?? 0;
   const lines = [
@@ -83,19 +90,30 @@ async function comparison(runs: FinishedRun[], out: string): Promise<string[]> {
   }
   lines.push("");
   const labels = runs.map((r) => r.label);
-  const rel = runs.map((r) => reliabilityFigure(r.metrics.reliability10 as Reliability, `${r.label}: reliability`));
-  await writeFileAtomic(`${out}/reliability.svg`, sideBySide(rel, labels, { title: "Reliability diagrams (10 bins)" }));
+  const rel = runs.map((r) =>
+    reliabilityFigure(r.metrics.reliability10 as Reliability, `${r.label}: reliability`)
+  );
+  await writeFileAtomic(
+    `${out}/reliability.svg`,
+    sideBySide(rel, labels, { title: "Reliability diagrams (10 bins)" }),
+  );
   const hist = runs.map((r) =>
     confidenceHistogramFigure(r.metrics.confidence_histogram as ConfidenceHistogram, `${r.label}: confidence`)
   );
-  await writeFileAtomic(`${out}/confidence.svg`, sideBySide(hist, labels, { title: "Confidence histograms" }));
+  await writeFileAtomic(
+    `${out}/confidence.svg`,
+    sideBySide(hist, labels, { title: "Confidence histograms" }),
+  );
   const latents: string[] = [];
   for (const r of runs) {
     const snap = (await readJson(`${r.dir}/latent.json`)) as LatentSnapshot | undefined;
     if (snap) latents.push(latentFigure(snap, `${r.label}: train embeddings`));
   }
   if (latents.length) {
-    await writeFileAtomic(`${out}/latent.svg`, sideBySide(latents, labels, { title: "Train embeddings (PCA to 2-D)" }));
+    await writeFileAtomic(
+      `${out}/latent.svg`,
+      sideBySide(latents, labels, { title: "Train embeddings (PCA to 2-D)" }),
+    );
   }
   lines.push(
     "![Reliability diagrams](reliability.svg)",
@@ -147,7 +165,9 @@ if (import.meta.main) {
     const exp = EXPERIMENTS[name ?? ""];
     if (positionals.length !== 1 || !exp) {
       throw new Error(
-        `usage: deno task report NAME [--out DIR]; NAME one of ${Object.keys(EXPERIMENTS).filter((k) => EXPERIMENTS[k].report).join(", ")}` +
+        `usage: deno task report NAME [--out DIR]; NAME one of ${
+          Object.keys(EXPERIMENTS).filter((k) => EXPERIMENTS[k].report).join(", ")
+        }` +
           (name ? ` (got "${name}")` : ""),
       );
     }

@@ -10,7 +10,13 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
-import { loadResume, type ResumeState, RESUME_FORMAT, saveModel, saveResume } from "../lib/train/checkpoint.ts";
+import {
+  loadResume,
+  RESUME_FORMAT,
+  type ResumeState,
+  saveModel,
+  saveResume,
+} from "../lib/train/checkpoint.ts";
 import { formatDuration, Progress } from "../lib/train/progress.ts";
 import { NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
 import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
@@ -62,10 +68,14 @@ async function checkOutDir(req: RunRequest): Promise<void> {
     }
     return;
   }
-  if (!hasResume) throw new UsageError(`--resume: ${req.out}/resume.safetensors not found (nothing to resume)`);
+  if (!hasResume) {
+    throw new UsageError(`--resume: ${req.out}/resume.safetensors not found (nothing to resume)`);
+  }
   if (!manifest) throw new UsageError(`--resume: ${req.out}/manifest.json is missing or unreadable`);
   if (manifest.experiment_name !== req.experiment.name) {
-    throw new UsageError(`--resume: ${req.out} holds a run of ${manifest.experiment_name}, not ${req.experiment.name}`);
+    throw new UsageError(
+      `--resume: ${req.out} holds a run of ${manifest.experiment_name}, not ${req.experiment.name}`,
+    );
   }
   const before = manifest.hyperparameters as Record<string, { value: unknown }>;
   for (const [key, value] of Object.entries(req.hyper)) {
@@ -177,7 +187,8 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     state = await loadResume(file(req.out, "resume.safetensors"), model);
     trainer.setStreamState(state.streams);
     progress.line(
-      `resuming ${req.out} after epoch ${state.epochsDone}` + (state.stepInEpoch ? `, step ${state.stepInEpoch}` : ""),
+      `resuming ${req.out} after epoch ${state.epochsDone}` +
+        (state.stepInEpoch ? `, step ${state.stepInEpoch}` : ""),
     );
   } else {
     state = {
@@ -214,7 +225,10 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   let warned = false;
   let lastEval: EvalMetrics | undefined;
   const writeHistory = () =>
-    writeFileAtomic(file(req.out, "history.jsonl"), state.history.map((r) => JSON.stringify(r) + "\n").join(""));
+    writeFileAtomic(
+      file(req.out, "history.jsonl"),
+      state.history.map((r) => JSON.stringify(r) + "\n").join(""),
+    );
 
   for (let epoch = state.epochsDone + 1; epoch <= h.epochs; epoch++) {
     const epochStart = performance.now();
@@ -288,7 +302,10 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     };
     // Order matters for --resume: the resume checkpoint is the source of truth, the rest follows it.
     await saveResume(file(req.out, "resume.safetensors"), model, state);
-    await saveModel(file(req.out, "model.safetensors"), model, { experiment: req.experiment.name, epoch: `${epoch}` });
+    await saveModel(file(req.out, "model.safetensors"), model, {
+      experiment: req.experiment.name,
+      epoch: `${epoch}`,
+    });
     await writeHistory();
     progress.line(
       `[${req.experiment.name} ${String(epoch).padStart(2, "0")}] train loss=${row.train_loss.toFixed(4)} ` +

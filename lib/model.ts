@@ -5,7 +5,15 @@ import type { Gpu } from "./gpu/device.ts";
 import { ParamStore } from "./gpu/params.ts";
 import type { Recorder } from "./gpu/recorder.ts";
 import type { Tensor } from "./gpu/tensor.ts";
-import { CrossEntropyLoss, DNLLLoss, EM_DNLLLoss, headTrainStep, LDAHead, MDAHead, SoftmaxHead } from "./mda/mod.ts";
+import {
+  CrossEntropyLoss,
+  DNLLLoss,
+  EM_DNLLLoss,
+  headTrainStep,
+  LDAHead,
+  MDAHead,
+  SoftmaxHead,
+} from "./mda/mod.ts";
 import type { Head, Loss } from "./mda/mod.ts";
 import { Adam } from "./nn/adam.ts";
 import { Encoder } from "./nn/encoder.ts";
@@ -42,7 +50,11 @@ export class Model {
     this.store = new ParamStore(gpu);
     const rng = new Rng(config.seed);
     // Separate streams for encoder and head, so that changing the head leaves the encoder's init alone.
-    this.encoder = new Encoder(this.store, { widths: config.widths, latentDim: config.latentDim }, rng.fork(1));
+    this.encoder = new Encoder(
+      this.store,
+      { widths: config.widths, latentDim: config.latentDim },
+      rng.fork(1),
+    );
     const headRng = rng.fork(2);
     const { numClasses: C, latentDim: D } = config;
     if (config.head === "mda") {
@@ -84,7 +96,13 @@ export class Model {
 }
 
 export function checkPairing(head: HeadKind, loss: LossKind): void {
-  if (head === "softmax" && loss !== "ce") throw new Error(`the softmax head trains with loss "ce", not "${loss}"`);
-  if (head !== "softmax" && loss === "ce") throw new Error(`the ${head} head trains with "dnll" or "em_dnll", not "ce"`);
-  if (head === "lda" && loss === "em_dnll") throw new Error(`the lda head has one component: use loss "dnll"`);
+  if (head === "softmax" && loss !== "ce") {
+    throw new Error(`the softmax head trains with loss "ce", not "${loss}"`);
+  }
+  if (head !== "softmax" && loss === "ce") {
+    throw new Error(`the ${head} head trains with "dnll" or "em_dnll", not "ce"`);
+  }
+  if (head === "lda" && loss === "em_dnll") {
+    throw new Error(`the lda head has one component: use loss "dnll"`);
+  }
 }

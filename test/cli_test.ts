@@ -3,7 +3,17 @@ import { parseRunArgs, UsageError } from "../experiments/cli.ts";
 import { parseEvaluateArgs } from "../experiments/evaluate.ts";
 
 Deno.test("cli: pinned values, flag overrides and their sources", () => {
-  const plan = parseRunArgs(["fashion_mda_quick", "--epochs", "3", "--lr", "0.002", "--seed", "5", "--out", "/tmp/x"]);
+  const plan = parseRunArgs([
+    "fashion_mda_quick",
+    "--epochs",
+    "3",
+    "--lr",
+    "0.002",
+    "--seed",
+    "5",
+    "--out",
+    "/tmp/x",
+  ]);
   equal(plan.runs.length, 1);
   const r = plan.runs[0];
   equal(r.experiment.name, "fashion_mda_quick");
@@ -28,11 +38,11 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
     [["fashion_mda", "--epochs", "two"], /--epochs expects a number, got "two"/],
     [["fashion_mda", "--epochs", "1.5"], /--epochs expects an integer/],
     [["fashion_mda", "--epochs", "0"], /--epochs must be a positive integer/],
-    [["fashion_mda", "--batch-size", "-3"], /--batch-size must be a positive integer/],
+    [["fashion_mda", "--batch-size=-3"], /--batch-size must be a positive integer/],
     [["fashion_mda", "--batch-size", "512"], /--batch-size must be at most 256/],
     [["fashion_mda", "--lr", "0"], /--lr must be > 0/],
-    [["fashion_mda", "--lambda", "-1"], /--lambda must be > 0/],
-    [["fashion_mda", "--seed", "-1"], /--seed must be a non-negative integer/],
+    [["fashion_mda", "--lambda=-1"], /--lambda must be > 0/],
+    [["fashion_mda", "--seed=-1"], /--seed must be a non-negative integer/],
     [["fashion_mda", "--train-limit", "0"], /--train-limit must be a positive integer/],
     [["fashion_mda", "--out", ""], /--out needs a path/],
     [["fashion_mda", "--shard", "1/2"], /--shard applies to multi-run experiments/],
@@ -62,7 +72,11 @@ Deno.test("cli: multi-run experiments expand into sub-folders and shards", () =>
   equal(shards.reduce((a, s) => a + s.length, 0), 45);
   equal(new Set(shards.flat().map((r) => r.out)).size, 45);
   const cmp = parseRunArgs(["fashion_lda_vs_softmax", "--epochs", "1"]);
-  deepStrictEqual(cmp.runs.map((r) => [r.hyper.head, r.hyper.loss, r.hyper.epochs]), [["lda", "dnll", 1], ["softmax", "ce", 1]]);
+  deepStrictEqual(cmp.runs.map((r) => [r.hyper.head, r.hyper.loss, r.hyper.epochs]), [["lda", "dnll", 1], [
+    "softmax",
+    "ce",
+    1,
+  ]]);
   equal(cmp.runs[1].out, "results/fashion_lda_vs_softmax/softmax");
 });
 

@@ -36,7 +36,10 @@ async function writeTinyDataset(dir: string): Promise<void> {
       `${dir}/${prefix}-images-idx3-ubyte`,
       encodeIdx({ kind: "images", count, rows: 28, cols: 28, data: images }),
     );
-    await Deno.writeFile(`${dir}/${prefix}-labels-idx1-ubyte`, encodeIdx({ kind: "labels", count, data: labels }));
+    await Deno.writeFile(
+      `${dir}/${prefix}-labels-idx1-ubyte`,
+      encodeIdx({ kind: "labels", count, data: labels }),
+    );
   }
 }
 
@@ -58,7 +61,10 @@ const args = (out: string, ...extra: string[]) => [
 
 async function tensorsOf(path: string) {
   const { tensors } = await loadSafetensors(path);
-  return tensors.map((t) => ({ name: t.name, bytes: Array.from(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)) }));
+  return tensors.map((t) => ({
+    name: t.name,
+    bytes: Array.from(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+  }));
 }
 
 Deno.test("experiment: a tiny run writes every artefact", async () => {
@@ -81,9 +87,13 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
       "confidence.svg",
     ]
   ) ok(existsSync(`${out}/${f}`), `missing ${f}`);
-  const history = (await Deno.readTextFile(`${out}/history.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  const history = (await Deno.readTextFile(`${out}/history.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
   equal(history.length, 2);
-  for (const key of ["epoch", "train_loss", "train_accuracy", "test_accuracy", "test_nll", "test_ece", "seconds"]) {
+  for (
+    const key of ["epoch", "train_loss", "train_accuracy", "test_accuracy", "test_nll", "test_ece", "seconds"]
+  ) {
     ok(Number.isFinite(history[1][key]), `history ${key}`);
   }
   const manifest = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
@@ -97,12 +107,18 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
   const metrics = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
   equal(metrics.final.test_accuracy, history[1].test_accuracy);
   // evaluate reproduces the run's final accuracy from the checkpoint alone
-  const m = await evaluateCheckpoint({ checkpoint: `${out}/model.safetensors`, dataDir: data, json: false });
+  const m = await evaluateCheckpoint(
+    { checkpoint: `${out}/model.safetensors`, dataDir: data, json: false },
+    () => {},
+  );
   equal(m.n, TEST);
   equal(m.accuracy, metrics.final.test_accuracy);
   equal(m.nll, metrics.final.test_nll);
   // a finished run is not overwritten
-  await rejects(runPlan(parseRunArgs(args(out)), { quiet: true }), (e: Error) => e instanceof UsageError && /finished run/.test(e.message));
+  await rejects(
+    runPlan(parseRunArgs(args(out)), { quiet: true }),
+    (e: Error) => e instanceof UsageError && /finished run/.test(e.message),
+  );
 });
 
 Deno.test("experiment: stopped after epoch 1 or mid-epoch, resumed, same bits as uninterrupted", async () => {
@@ -122,17 +138,23 @@ Deno.test("experiment: stopped after epoch 1 or mid-epoch, resumed, same bits as
   equal(stopped.status, "stopped");
   await runPlan(parseRunArgs(args(c, "--resume")), { quiet: true, noFigures: true });
   deepStrictEqual(await tensorsOf(`${c}/model.safetensors`), await tensorsOf(`${a}/model.safetensors`));
-  const hist = (d: string) => Deno.readTextFile(`${d}/history.jsonl`).then((t) => t.trim().split("\n").map((l) => {
-    const { seconds: _, ...rest } = JSON.parse(l);
-    return rest;
-  }));
+  const hist = (d: string) =>
+    Deno.readTextFile(`${d}/history.jsonl`).then((t) =>
+      t.trim().split("\n").map((l) => {
+        const { seconds: _, ...rest } = JSON.parse(l);
+        return rest;
+      })
+    );
   deepStrictEqual(await hist(c), await hist(a));
 });
 
 Deno.test("experiment: bad inputs fail before anything is written", async () => {
   const out = `${tmp}/never`;
   await rejects(runPlan(parseRunArgs(args(out, "--resume")), { quiet: true }), /nothing to resume/);
-  await rejects(runPlan(parseRunArgs(args(out, "--init", `${tmp}/missing.safetensors`)), { quiet: true }), /not found/);
+  await rejects(
+    runPlan(parseRunArgs(args(out, "--init", `${tmp}/missing.safetensors`)), { quiet: true }),
+    /not found/,
+  );
   await rejects(
     runPlan(parseRunArgs([...args(out), "--data", `${tmp}/nodata`]), { quiet: true }),
     /nodata/,

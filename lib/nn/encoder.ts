@@ -16,7 +16,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import type { Rng } from "../rng.ts";
 import { GlobalAvgPool } from "./avgpool.ts";
 import { BatchNorm2d } from "./batchnorm.ts";
-import { Conv2d } from "./conv2d.ts";
+import { Conv2d } from "./conv2d_stopgap.ts";
 import type { Layer } from "./layer.ts";
 import { Linear } from "./linear.ts";
 import { MaxPool2d } from "./maxpool.ts";
@@ -41,7 +41,9 @@ export class Encoder {
     if (widths.length !== 6 || widths.some((w) => !Number.isInteger(w) || w < 1)) {
       throw new Error(`encoder widths must be 6 positive integers, got [${widths}]`);
     }
-    if (!Number.isInteger(latentDim) || latentDim < 1) throw new Error(`latent dim must be >= 1, got ${latentDim}`);
+    if (!Number.isInteger(latentDim) || latentDim < 1) {
+      throw new Error(`latent dim must be >= 1, got ${latentDim}`);
+    }
     this.inputShape = config.inputShape ?? [1, 28, 28];
     let index = 0;
     let channels = this.inputShape[0];

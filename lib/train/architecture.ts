@@ -19,7 +19,9 @@ export function architectureFromTensors(tensors: HostTensor[], file: string): Ar
   const need = (name: string, rank: number) => {
     const t = byName.get(name);
     if (!t) throw new Error(`${file}: missing tensor ${name} (not a checkpoint of the notebook's model)`);
-    if (t.shape.length !== rank) throw new Error(`${file}: ${name} has rank ${t.shape.length}, expected ${rank}`);
+    if (t.shape.length !== rank) {
+      throw new Error(`${file}: ${name} has rank ${t.shape.length}, expected ${rank}`);
+    }
     return t.shape;
   };
   const widths = CONV_INDICES.map((i) => need(`encoder.features.${i}.weight`, 4)[0]);
@@ -37,5 +39,7 @@ export function architectureFromTensors(tensors: HostTensor[], file: string): Ar
     const [C] = need("head.weight", 2);
     return { widths, latentDim, head: "softmax", components: 1, numClasses: C };
   }
-  throw new Error(`${file}: no head tensors (expected head.mu/head.mixture_logits, head.log_cov or head.weight)`);
+  throw new Error(
+    `${file}: no head tensors (expected head.mu/head.mixture_logits, head.log_cov or head.weight)`,
+  );
 }

@@ -30,7 +30,11 @@ export interface ResumeState {
   elapsed: number;
 }
 
-export async function saveModel(path: string, model: Model, metadata: Record<string, string> = {}): Promise<void> {
+export async function saveModel(
+  path: string,
+  model: Model,
+  metadata: Record<string, string> = {},
+): Promise<void> {
   await saveSafetensors(path, await model.store.toHost(), metadata);
 }
 
@@ -61,7 +65,9 @@ export async function loadResume(path: string, model: Model): Promise<ResumeStat
     else rest.push(t);
   }
   store.fromHost(rest, path);
-  for (const [name, buffer] of [["optimizer.exp_avg", store.m!], ["optimizer.exp_avg_sq", store.v!]] as const) {
+  for (
+    const [name, buffer] of [["optimizer.exp_avg", store.m!], ["optimizer.exp_avg_sq", store.v!]] as const
+  ) {
     const t = moments.get(name);
     if (!t || t.shape.length !== 1 || t.shape[0] !== store.flatLength) {
       throw new Error(`${path}: ${name} missing or of the wrong size (expected [${store.flatLength}])`);

@@ -48,7 +48,9 @@ export interface EpochResult {
 
 export class NonFiniteLossError extends Error {
   constructor(readonly epoch: number, readonly step: number, value: number) {
-    super(`training loss became ${value} at epoch ${epoch}, step ${step}; stopping (the last checkpoint is intact)`);
+    super(
+      `training loss became ${value} at epoch ${epoch}, step ${step}; stopping (the last checkpoint is intact)`,
+    );
   }
 }
 
@@ -136,7 +138,13 @@ export class Trainer {
       if (now - lastSync > 500 || step === ranges.length - 1 || step === startStep) {
         await this.gpu.device.queue.onSubmittedWorkDone();
         lastSync = performance.now();
-        opts.onProgress?.({ epoch, step: step + 1, steps: ranges.length, images, seconds: (lastSync - t0) / 1000 });
+        opts.onProgress?.({
+          epoch,
+          step: step + 1,
+          steps: ranges.length,
+          images,
+          seconds: (lastSync - t0) / 1000,
+        });
       }
     }
     await rec.finish();
