@@ -10,6 +10,7 @@ import { confidenceHistogramFigure, latentFigure, reliabilityFigure, sideBySide 
 import {
   aggregateSweep,
   PAPER_FASHION_LDA_VS_SOFTMAX,
+  PAPER_FASHION_SWEEP,
   sweepFigures,
   type SweepRun,
   sweepTable,
@@ -143,7 +144,7 @@ async function sweep(runs: FinishedRun[], out: string): Promise<string[]> {
   const figs = sweepFigures(agg);
   for (const [k, svg] of Object.entries(figs)) await writeFileAtomic(`${out}/sweep_${k}.svg`, svg);
   return [
-    sweepTable(agg),
+    sweepTable(agg, PAPER_FASHION_SWEEP),
     "",
     "![Accuracy against lambda](sweep_accuracy.svg)",
     "",

@@ -1,0 +1,91 @@
+// `deno task report` on fake run folders: the sweep's means and population standard deviations, and the
+// comparison's table and side-by-side figures, from whatever runs have finished.
+
+import { equal, match, ok } from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { writeJsonAtomic } from "../lib/io/atomic.ts";
+import { evaluateLogits } from "../lib/mda/metrics.ts";
+import { Rng } from "../lib/rng.ts";
+import { EXPERIMENTS } from "../experiments/config.ts";
+import { writeReport } from "../experiments/report.ts";
+
+function fakeEval(seed: number) {
+  const rng = new Rng(seed);
+  const n = 200, C = 10;
+  const logits = new Float32Array(n * C).map(() => rng.normal() * 3);
+  const labels = Array.from({ length: n }, () => rng.int(C));
+  return evaluateLogits(logits, labels, C);
+}
+
+async function fakeRun(
+  dir: string,
+  hyper: Record<string, unknown>,
+  final: Record<string, number>,
+  extra = {},
+) {
+  await Deno.mkdir(dir, { recursive: true });
+  const e = fakeEval(Math.round(final.test_accuracy * 1e4));
+  await writeJsonAtomic(`${dir}/manifest.json`, {
+    status: "finished",
+    hyperparameters: Object.fromEntries(
+      Object.entries(hyper).map(([k, v]) => [k, { value: v, source: "pinned" }]),
+    ),
+  });
+  await writeJsonAtomic(`${dir}/metrics.json`, {
+    final: { test_nll: 0.3, test_ece: 0.03, test_brier: 0.1, test_ece15: 0.04, ...final },
+    reliability10: e.reliability10,
+    confidence_histogram: e.histogram,
+    ...extra,
+  });
+}
+
+Deno.test("report: a partial sweep gives per-lambda means and population std", async () => {
+  const exp = EXPERIMENTS.fashion_lambda_sweep;
+  const out = await Deno.makeTempDir();
+  const runs = exp.runs!;
+  // lambda 1e-3, seeds 1 and 2; lambda 10^-2.5, seed 1; an unfinished run is ignored
+  await fakeRun(
+    `${out}/${runs[0].id}`,
+    { lambda: 1e-3, seed: 1 },
+    { test_accuracy: 0.93, test_ece15: 0.04 },
+    { sigma: 0.3 },
+  );
+  await fakeRun(
+    `${out}/${runs[1].id}`,
+    { lambda: 1e-3, seed: 2 },
+    { test_accuracy: 0.95, test_ece15: 0.02 },
+    { sigma: 0.4 },
+  );
+  await fakeRun(`${out}/${runs[5].id}`, { lambda: runs[5].overrides.lambda, seed: 1 }, {
+    test_accuracy: 0.9,
+    test_ece15: 0.05,
+  }, {
+    sigma: 0.5,
+  });
+  await Deno.mkdir(`${out}/${runs[6].id}`);
+  await writeJsonAtomic(`${out}/${runs[6].id}/manifest.json`, { status: "running" });
+  await writeReport(exp, out, { quiet: true });
+  const md = await Deno.readTextFile(`${out}/README.md`);
+  match(md, /3 of 45 runs finished/);
+  // accuracy 0.94 ± 0.01 (population std of 0.93, 0.95), ECE x100 3.00 ± 1.00, sigma 0.35 ± 0.05
+  match(md, /0\.9400 ± 0\.0100/);
+  match(md, /3\.00 ± 1\.00/);
+  match(md, /0\.350 ± 0\.050/);
+  for (const f of ["sweep_accuracy.svg", "sweep_ece15.svg", "sweep_sigma.svg"]) {
+    ok(existsSync(`${out}/${f}`), f);
+  }
+});
+
+Deno.test("report: the LDA vs softmax comparison table and side-by-side figures", async () => {
+  const exp = EXPERIMENTS.fashion_lda_vs_softmax;
+  const out = await Deno.makeTempDir();
+  await fakeRun(`${out}/lda`, { lambda: 0.01, seed: 1 }, { test_accuracy: 0.93, test_ece: 0.031 });
+  await fakeRun(`${out}/softmax`, { seed: 1 }, { test_accuracy: 0.92, test_ece: 0.052 });
+  await writeReport(exp, out, { quiet: true });
+  const md = await Deno.readTextFile(`${out}/README.md`);
+  match(md, /\| \[LDA \+ DNLL\]\(lda\/README.md\) \| 0\.9300 \| .* \| 3\.10 \| .* \| 2\.98 \|/);
+  match(md, /\| \[Softmax \+ CE\]\(softmax\/README.md\) \| 0\.9200 \| .* \| 5\.20 \| .* \| 5\.05 \|/);
+  const svg = await Deno.readTextFile(`${out}/reliability.svg`);
+  equal((svg.match(/ECE = /g) ?? []).length, 2);
+  ok(existsSync(`${out}/confidence.svg`));
+});
