@@ -1,0 +1,117 @@
+// Our trained model against the notebook's PyTorch model: a checkpoint of a real Model (after a few
+// training steps, so BatchNorm's running statistics and num_batches_tracked are non-trivial) loads with
+// strict load_state_dict, and PyTorch's eval-mode forward on the same images gives our embeddings and
+// logits. Ignored where no Python with PyTorch is found (Debian's python3-torch, or DNLL_PYTHON).
+
+import { equal, match } from "node:assert/strict";
+import { DeviceSplit } from "../lib/data/device.ts";
+import { getGpu } from "../lib/gpu/device.ts";
+import { Recorder } from "../lib/gpu/recorder.ts";
+import { readF32, Workspace } from "../lib/gpu/tensor.ts";
+import { loadSafetensors, saveSafetensors } from "../lib/io/safetensors.ts";
+import { Model } from "../lib/model.ts";
+import { saveModel } from "../lib/train/checkpoint.ts";
+import { Rng } from "../lib/rng.ts";
+import { assertClose } from "./util.ts";
+
+function torchPython(): string | undefined {
+  for (const python of [Deno.env.get("DNLL_PYTHON"), "/usr/bin/python3", "python3"]) {
+    if (!python) continue;
+    try {
+      const r = new Deno.Command(python, { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
+        .outputSync();
+      if (r.success) return python;
+    } catch {
+      // not installed under that name
+    }
+  }
+  return undefined;
+}
+const PYTHON = torchPython();
+
+Deno.test({
+  name: "pytorch: a trained Model's checkpoint loads strictly and PyTorch's forward matches ours",
+  ignore: PYTHON === undefined,
+  async fn() {
+    const gpu = await getGpu();
+    const widths = [8, 8, 16, 16, 16, 16];
+    const n = 12;
+    const rng = new Rng(21);
+    const images = new Uint8Array(n * 784).map(() => rng.int(256));
+    const labels = Uint8Array.from({ length: n }, (_, i) => i % 10);
+    const split = new DeviceSplit(gpu, { images, labels, count: n, rows: 28, cols: 28 });
+    split.setOrder(Uint32Array.from({ length: n }, (_, i) => i));
+    const model = new Model(gpu, {
+      widths,
+      latentDim: 2,
+      head: "mda",
+      components: 2,
+      loss: "em_dnll",
+      lambda: 0.1,
+      muInit: "independent",
+      lr: 1e-3,
+      numClasses: 10,
+      seed: 3,
+    });
+    const ws = new Workspace(gpu, "t");
+    const stats = ws.tensor("stats", [6]);
+    const rec = new Recorder(gpu);
+    for (let s = 0; s < 3; s++) {
+      const { x, labels: y } = split.gather(rec, 0, n);
+      model.trainStep(rec, x, y, stats, s);
+    }
+    const { x } = split.gather(rec, 0, n);
+    const xHost = await (async () => {
+      await rec.finish();
+      return await readF32(gpu, x);
+    })();
+    const z = model.embed(rec, x);
+    const logits = model.head.logits(rec, z);
+    await rec.finish();
+    const ours = { z: await readF32(gpu, z), logits: await readF32(gpu, logits) };
+
+    const dir = await Deno.makeTempDir();
+    await saveModel(`${dir}/model.safetensors`, model);
+    await saveSafetensors(`${dir}/x.safetensors`, [{
+      name: "x",
+      dtype: "F32",
+      shape: [n, 1, 28, 28],
+      data: xHost,
+    }]);
+    const script = new URL("../tools/pytorch/load_check.py", import.meta.url).pathname;
+    const out = await new Deno.Command(PYTHON!, {
+      args: [
+        script,
+        `${dir}/model.safetensors`,
+        "--widths",
+        widths.join(","),
+        "--latent-dim",
+        "2",
+        "--components",
+        "2",
+        "--input",
+        `${dir}/x.safetensors`,
+        "--output",
+        `${dir}/out.safetensors`,
+        "--mode",
+        "eval",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout), stderr = new TextDecoder().decode(out.stderr);
+    equal(out.code, 0, stderr);
+    match(stdout, /ok/);
+    const theirs = new Map((await loadSafetensors(`${dir}/out.safetensors`)).tensors.map((t) => [t.name, t]));
+    assertClose(ours.z, theirs.get("z")!.data as Float32Array, {
+      rtol: 1e-4,
+      atol: 1e-5,
+      what: "z vs PyTorch",
+    });
+    assertClose(ours.logits, theirs.get("logits")!.data as Float32Array, {
+      rtol: 1e-4,
+      atol: 1e-4,
+      what: "logits vs PyTorch",
+    });
+  },
+});
