@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { DeviceSplit } from "../lib/data/device.ts";
 import { describeAdapter, getGpuOrExit } from "../lib/gpu/device.ts";
-import { Recorder } from "../lib/gpu/recorder.ts";
+import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { Workspace } from "../lib/gpu/tensor.ts";
 import { Model } from "../lib/model.ts";
 import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
@@ -39,8 +39,12 @@ const { values } = parseArgs({
 const batch = Number(values.batch);
 const timedSteps = Number(values.steps);
 const widths = values.widths ? values.widths.split(",").map(Number) : NOTEBOOK_WIDTHS;
-if (!Number.isInteger(batch) || batch < 1 || batch > 256) throw new Error(`--batch must be 1..256, got ${values.batch}`);
-if (!Number.isInteger(timedSteps) || timedSteps < 1) throw new Error(`--steps must be >= 1, got ${values.steps}`);
+if (!Number.isInteger(batch) || batch < 1 || batch > 256) {
+  throw new Error(`--batch must be 1..256, got ${values.batch}`);
+}
+if (!Number.isInteger(timedSteps) || timedSteps < 1) {
+  throw new Error(`--steps must be >= 1, got ${values.steps}`);
+}
 if (widths.length !== 6 || widths.some((w) => !Number.isInteger(w) || w < 1)) {
   throw new Error(`--widths needs 6 positive integers, got ${values.widths}`);
 }
@@ -54,7 +58,11 @@ if (!values["no-kernels"]) {
   kernels.push(...await benchConv2d(gpu, { batch, widths, repeats: 2 }));
   kernels.push(...await benchLayers(gpu, { batch, repeats: 2 }));
   for (const k of kernels) {
-    const rate = k.gflops !== undefined ? `${k.gflops.toFixed(2)} GFLOP/s` : k.gbps !== undefined ? `${k.gbps.toFixed(2)} GB/s` : "";
+    const rate = k.gflops !== undefined
+      ? `${k.gflops.toFixed(2)} GFLOP/s`
+      : k.gbps !== undefined
+      ? `${k.gbps.toFixed(2)} GB/s`
+      : "";
     log(`${k.kernel.padEnd(28)} ${k.shape.padEnd(26)} ${k.ms.toFixed(2).padStart(10)} ms  ${rate}`);
   }
 }
@@ -94,15 +102,44 @@ for (let s = 0; s < timedSteps + 1; s++) {
   log(`train step ${s === 0 ? "(warm-up)" : s}: ${ms.toFixed(1)} ms`);
 }
 const trainStepMs = stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length;
+
+// Where one step's GPU time goes, from timestamp queries around each layer's forward and backward.
+const layerMs: Record<string, number> = {};
+if (GpuTimer.available(gpu)) {
+  const timer = new GpuTimer(gpu);
+  const timedRec = new Recorder(gpu);
+  timedRec.attachTimer(timer);
+  const { x, labels: y } = split.gather(timedRec, 0, batch);
+  model.trainStep(timedRec, x, y, stats, 0);
+  await timedRec.finish();
+  for (const [label, ms] of await timer.read()) layerMs[label] = ms;
+  const total = Object.values(layerMs).reduce((a, b) => a + b, 0);
+  for (const [label, ms] of Object.entries(layerMs)) {
+    log(
+      `  ${label.padEnd(36)} ${ms.toFixed(2).padStart(10)} ms  ${(100 * ms / total).toFixed(1).padStart(5)}%`,
+    );
+  }
+  log(`  ${"encoder layers, timed on the GPU".padEnd(36)} ${total.toFixed(2).padStart(10)} ms`);
+}
 const flops = 6 * model.encoder.forwardMacs() * batch; // forward 2*MACs, backward twice that
-log(`train step (batch ${batch}, widths ${widths.join("-")}): ${trainStepMs.toFixed(1)} ms, ` +
-  `${(flops / trainStepMs / 1e6).toFixed(2)} GFLOP/s effective, ${model.store.parameterCount} parameters`);
+log(
+  `train step (batch ${batch}, widths ${widths.join("-")}): ${trainStepMs.toFixed(1)} ms, ` +
+    `${(flops / trainStepMs / 1e6).toFixed(2)} GFLOP/s effective, ${model.store.parameterCount} parameters`,
+);
 
 // PyTorch's step on this machine, measured in the same run, when python3 can import torch.
 let torch: { torch: string; threads: number; train_step_ms: number } | undefined;
 if (!values["no-torch"]) torch = await torchStep(batch, widths);
-if (torch) log(`PyTorch ${torch.torch} (${torch.threads} threads) step: ${torch.train_step_ms.toFixed(1)} ms; ratio ours/PyTorch = ${(trainStepMs / torch.train_step_ms).toFixed(2)}`);
-else log("PyTorch reference: not available here (python3 cannot import torch); skipped");
+if (torch) {
+  log(
+    `PyTorch ${torch.torch} (${torch.threads} threads) step: ${
+      torch.train_step_ms.toFixed(1)
+    } ms; ratio ours/PyTorch = ${(trainStepMs / torch.train_step_ms).toFixed(2)}`,
+  );
+} else if (values["no-torch"]) log("PyTorch reference: skipped (--no-torch)");
+else {log(
+    "PyTorch reference: not available here (no python3 that imports torch; apt-get install python3-torch)",
+  );}
 
 if (values.json) {
   console.log(JSON.stringify({
@@ -114,6 +151,7 @@ if (values.json) {
     train_step_ms: trainStepMs,
     train_step_ms_each: stepTimes,
     train_step_gflops: flops / trainStepMs / 1e6,
+    train_step_layer_ms: layerMs,
     torch_train_step_ms: torch?.train_step_ms ?? null,
     torch_version: torch?.torch ?? null,
     ratio_vs_torch: torch ? trainStepMs / torch.train_step_ms : null,
@@ -127,11 +165,21 @@ async function torchStep(
 ): Promise<{ torch: string; threads: number; train_step_ms: number } | undefined> {
   const script = new URL("../tools/pytorch/step_bench.py", import.meta.url).pathname;
   // Debian's python3-torch installs for /usr/bin/python3, which may not be the python3 on PATH.
-  const pythons = [Deno.env.get("DNLL_PYTHON"), "/usr/bin/python3", "python3"].filter((p): p is string => !!p);
+  const pythons = [Deno.env.get("DNLL_PYTHON"), "/usr/bin/python3", "python3"].filter((p): p is string =>
+    !!p
+  );
   for (const python of pythons) {
     try {
       const out = await new Deno.Command(python, {
-        args: [script, "--batch", String(batch), "--widths", widths.join(","), "--steps", String(timedSteps)],
+        args: [
+          script,
+          "--batch",
+          String(batch),
+          "--widths",
+          widths.join(","),
+          "--steps",
+          String(Math.max(3, timedSteps)),
+        ],
         stdout: "piped",
         stderr: "piped",
       }).output();

@@ -16,7 +16,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import type { Rng } from "../rng.ts";
 import { GlobalAvgPool } from "./avgpool.ts";
 import { BatchNorm2d } from "./batchnorm.ts";
-import { Conv2d } from "./conv2d_stopgap.ts";
+import { Conv2d } from "./conv2d.ts";
 import type { Layer } from "./layer.ts";
 import { Linear } from "./linear.ts";
 import { MaxPool2d } from "./maxpool.ts";
@@ -62,10 +62,12 @@ export class Encoder {
     this.layers.push(new Linear(store, `${prefix}.proj`, channels, latentDim, rng));
   }
 
-  /** x [N, C, H, W] -> z [N, D]. */
+  /** x [N, C, H, W] -> z [N, D]. Each layer is its own (timestamp-timed, when asked) compute pass. */
   forward(rec: Recorder, x: Tensor, training: boolean): Tensor {
     let h = x;
-    for (const layer of this.layers) h = layer.forward(rec, h, training);
+    for (const layer of this.layers) {
+      rec.timed(`${layer.name} forward`, () => h = layer.forward(rec, h, training));
+    }
     return h;
   }
 
@@ -73,7 +75,7 @@ export class Encoder {
   backward(rec: Recorder, dz: Tensor): void {
     let g: Tensor | undefined = dz;
     for (let i = this.layers.length - 1; i >= 0; i--) {
-      g = this.layers[i].backward(rec, g!, i > 0);
+      rec.timed(`${this.layers[i].name} backward`, () => g = this.layers[i].backward(rec, g!, i > 0));
     }
   }
 

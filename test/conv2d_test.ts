@@ -1,0 +1,113 @@
+import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
+import { getGpu } from "../lib/gpu/device.ts";
+import { ParamStore } from "../lib/gpu/params.ts";
+import { Recorder } from "../lib/gpu/recorder.ts";
+import { readF32, upload } from "../lib/gpu/tensor.ts";
+import { Conv2d, type ConvTile, TILE_GPU, WGRAD_GPU, type WgradTile } from "../lib/nn/conv2d.ts";
+import { Rng } from "../lib/rng.ts";
+import { conv2dForward, conv2dInputGrad, conv2dParamGrads, type ConvShape } from "./reference/conv2d.ts";
+import { assertClose, dot, finiteDifference, randn, toF64 } from "./util.ts";
+
+interface GpuResult {
+  x: Float32Array;
+  dy: Float32Array;
+  weight: Float32Array;
+  bias: Float32Array;
+  y: Float32Array;
+  dx: Float32Array;
+  dweight: Float32Array;
+  dbias: Float32Array;
+}
+
+async function runGpu(s: ConvShape, seed: number, tiles?: { tile: ConvTile; wgrad: WgradTile }): Promise<GpuResult> {
+  const gpu = await getGpu();
+  const rng = new Rng(seed);
+  const store = new ParamStore(gpu);
+  const conv = new Conv2d(store, "conv", s.cin, s.cout, rng, tiles);
+  store.finalize();
+  const x = randn(rng, s.n * s.cin * s.h * s.w);
+  const dy = randn(rng, s.n * s.cout * s.h * s.w);
+  const xt = upload(gpu, x, [s.n, s.cin, s.h, s.w]);
+  const dyt = upload(gpu, dy, [s.n, s.cout, s.h, s.w]);
+  const rec = new Recorder(gpu);
+  const yt = conv.forward(rec, xt, true);
+  const dxt = conv.backward(rec, dyt, true)!;
+  await rec.finish();
+  return {
+    x,
+    dy,
+    weight: await readF32(gpu, store.param(conv.weight)),
+    bias: await readF32(gpu, store.param(conv.bias)),
+    y: await readF32(gpu, yt),
+    dx: await readF32(gpu, dxt),
+    dweight: await readF32(gpu, store.grad(conv.weight)),
+    dbias: await readF32(gpu, store.grad(conv.bias)),
+  };
+}
+
+/** atol scaled by the typical magnitude of a sum of `terms` products of O(1) values. */
+function checkAgainstReference(s: ConvShape, r: GpuResult, label: string): void {
+  const y = conv2dForward(s, r.x, r.weight, r.bias);
+  const dx = conv2dInputGrad(s, r.dy, r.weight);
+  const { dweight, dbias } = conv2dParamGrads(s, r.x, r.dy);
+  const what = (t: string) => `${label} ${t} [n=${s.n} ${s.cin}->${s.cout} ${s.h}x${s.w}]`;
+  assertClose(r.y, y, { rtol: 1e-4, atol: 2e-5, what: what("y") });
+  assertClose(r.dx, dx, { rtol: 1e-4, atol: 2e-5 * Math.sqrt(s.cout * 9), what: what("dx") });
+  const pixels = Math.sqrt(s.n * s.h * s.w);
+  assertClose(r.dweight, dweight, { rtol: 1e-4, atol: 2e-5 * pixels, what: what("dweight") });
+  assertClose(r.dbias, dbias, { rtol: 1e-4, atol: 2e-5 * pixels, what: what("dbias") });
+}
+
+const SHAPES: ConvShape[] = [
+  { n: 1, cin: 1, cout: 5, h: 5, w: 3 },
+  { n: 3, cin: 3, cout: 7, h: 7, w: 7 },
+  { n: 3, cin: 6, cout: 10, h: 8, w: 8 },
+  // No dimension is a multiple of any tile or block size.
+  { n: 3, cin: 5, cout: 19, h: 9, w: 6 },
+];
+
+Deno.test("conv2d: forward, input, weight and bias gradients match the float64 reference", async () => {
+  for (const [i, s] of SHAPES.entries()) checkAgainstReference(s, await runGpu(s, 100 + i), "default tiles");
+});
+
+Deno.test("conv2d: more input channels than one weight window holds (forward and input gradient)", async () => {
+  const s = { n: 1, cin: 130, cout: 120, h: 3, w: 4 };
+  checkAgainstReference(s, await runGpu(s, 7), "windows");
+});
+
+Deno.test("conv2d: the GPU block sizes (override constants) give the same results", async () => {
+  const s = { n: 3, cin: 5, cout: 19, h: 9, w: 6 };
+  checkAgainstReference(s, await runGpu(s, 8, { tile: TILE_GPU, wgrad: WGRAD_GPU }), "gpu tiles");
+});
+
+Deno.test("conv2d: reference gradients agree with finite differences", () => {
+  const s = { n: 2, cin: 2, cout: 3, h: 4, w: 3 };
+  const rng = new Rng(5);
+  const x = toF64(randn(rng, s.n * s.cin * s.h * s.w));
+  const w = toF64(randn(rng, s.cout * s.cin * 9, 0.5));
+  const b = toF64(randn(rng, s.cout));
+  const g = toF64(randn(rng, s.n * s.cout * s.h * s.w));
+  const loss = (xx: Float64Array, ww: Float64Array, bb: Float64Array) => dot(conv2dForward(s, xx, ww, bb), g);
+  const dx = conv2dInputGrad(s, g, w);
+  const { dweight, dbias } = conv2dParamGrads(s, x, g);
+  assertClose(dx, finiteDifference((v) => loss(v, w, b), x), { rtol: 1e-6, atol: 1e-7, what: "dx vs fd" });
+  assertClose(dweight, finiteDifference((v) => loss(x, v, b), w), { rtol: 1e-6, atol: 1e-7, what: "dw vs fd" });
+  assertClose(dbias, finiteDifference((v) => loss(x, w, v), b), { rtol: 1e-6, atol: 1e-7, what: "db vs fd" });
+});
+
+Deno.test("conv2d: two runs give identical bits", async () => {
+  const s = { n: 3, cin: 6, cout: 10, h: 8, w: 8 };
+  const a = await runGpu(s, 11), b = await runGpu(s, 11);
+  for (const k of ["y", "dx", "dweight", "dbias"] as const) assertEquals(a[k], b[k], k);
+});
+
+Deno.test("conv2d: shape errors name the value and what was expected", async () => {
+  const gpu = await getGpu();
+  const store = new ParamStore(gpu);
+  const conv = new Conv2d(store, "c", 3, 4, new Rng(1));
+  store.finalize();
+  const rec = new Recorder(gpu);
+  assertThrows(() => conv.forward(rec, upload(gpu, new Float32Array(2 * 5 * 4), [1, 2, 5, 4]), true), /\[1,2,5,4\] is not \[N, 3, H, W\]/);
+  assertThrows(() => conv.outputShape([2, 5, 5]), /\[2,5,5\] is not \[3, H, W\]/);
+  assertThrows(() => new Conv2d(store, "d", 0, 4, new Rng(1)), /inChannels must be a positive integer, got 0/);
+});
