@@ -3,7 +3,7 @@
 // strict load_state_dict, and PyTorch's eval-mode forward on the same images gives our embeddings and
 // logits. Ignored where no Python with PyTorch is found (Debian's python3-torch, or DNLL_PYTHON).
 
-import { equal, match } from "node:assert/strict";
+import { equal, match, ok } from "node:assert/strict";
 import { DeviceSplit } from "../lib/data/device.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
@@ -113,5 +113,97 @@ Deno.test({
       atol: 1e-4,
       what: "logits vs PyTorch",
     });
+  },
+});
+
+Deno.test({
+  name: "pytorch: one training step's loss, every gradient and the running statistics match PyTorch's",
+  ignore: PYTHON === undefined,
+  async fn() {
+    const gpu = await getGpu();
+    const widths = [8, 8, 16, 16, 16, 16];
+    const n = 16;
+    const rng = new Rng(33);
+    const images = new Uint8Array(n * 784).map(() => rng.int(256));
+    const labels = Uint8Array.from({ length: n }, (_, i) => (i * 7) % 10);
+    const split = new DeviceSplit(gpu, { images, labels, count: n, rows: 28, cols: 28 });
+    split.setOrder(Uint32Array.from({ length: n }, (_, i) => i));
+    const model = new Model(gpu, {
+      widths,
+      latentDim: 2,
+      head: "mda",
+      components: 2,
+      loss: "em_dnll",
+      lambda: 0.1,
+      muInit: "independent",
+      lr: 1e-3,
+      numClasses: 10,
+      seed: 4,
+    });
+    const dir = await Deno.makeTempDir();
+    await saveModel(`${dir}/model.safetensors`, model);
+    const ws = new Workspace(gpu, "t");
+    const stats = ws.tensor("stats", [2]);
+    const rec = new Recorder(gpu);
+    const { x, labels: y } = split.gather(rec, 0, n);
+    await rec.finish();
+    const xHost = await readF32(gpu, x);
+    model.trainStep(rec, x, y, stats, 0);
+    await rec.finish();
+    const loss = (await readF32(gpu, stats))[0];
+    await saveSafetensors(`${dir}/xy.safetensors`, [
+      { name: "x", dtype: "F32", shape: [n, 1, 28, 28], data: xHost },
+      { name: "y", dtype: "I64", shape: [n], data: BigInt64Array.from(labels, (v) => BigInt(v)) },
+    ]);
+    const script = new URL("../tools/pytorch/load_check.py", import.meta.url).pathname;
+    const out = await new Deno.Command(PYTHON!, {
+      args: [
+        script,
+        `${dir}/model.safetensors`,
+        "--widths",
+        widths.join(","),
+        "--input",
+        `${dir}/xy.safetensors`,
+        "--output",
+        `${dir}/grads.safetensors`,
+        "--grads",
+        "0.1",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const theirs = new Map(
+      (await loadSafetensors(`${dir}/grads.safetensors`)).tensors.map((t) => [t.name, t]),
+    );
+    assertClose([loss], theirs.get("loss")!.data as Float32Array, { rtol: 1e-5, what: "loss vs PyTorch" });
+    let compared = 0;
+    let weightScale = 0;
+    for (const e of model.store.entries) {
+      if (e.kind === "param") {
+        const ours = await readF32(gpu, model.store.grad(e.view));
+        const want = theirs.get(`grad.${e.name}`)!.data as Float32Array;
+        const scale = Math.max(...Array.from(want, Math.abs));
+        const convBias = /^encoder\.features\.(0|3|7|10|14|17)\.bias$/.test(e.name);
+        if (convBias) {
+          // A convolution's bias feeds a train-mode BatchNorm, which subtracts it again: its exact
+          // gradient is 0, and both frameworks return rounding noise. Check ours is noise too.
+          for (const g of ours) ok(Math.abs(g) <= 1e-4 * weightScale, `${e.name} gradient ${g} is not ~0`);
+        } else {
+          // f32 sums over the batch and the image: the absolute tolerance follows the tensor's scale.
+          assertClose(ours, want, { rtol: 1e-3, atol: 1e-4 * scale, what: `grad of ${e.name} vs PyTorch` });
+        }
+        if (e.name.endsWith(".weight")) weightScale = scale;
+        compared++;
+      } else if (e.kind === "state") {
+        assertClose(await readF32(gpu, e.tensor), theirs.get(`state.${e.name}`)!.data as Float32Array, {
+          rtol: 1e-4,
+          atol: 1e-6,
+          what: `${e.name} vs PyTorch`,
+        });
+        compared++;
+      }
+    }
+    equal(compared, 6 * 2 + 6 * 4 + 2 + 4);
   },
 });

@@ -81,6 +81,9 @@ def main():
     ap.add_argument("--input")
     ap.add_argument("--output")
     ap.add_argument("--mode", choices=["eval", "train"], default="eval")
+    ap.add_argument("--grads", type=float, metavar="LAMBDA", default=None,
+                    help="with --input holding x and y: one train-mode forward, EM-DNLL(LAMBDA) and backward; "
+                         "writes loss, grad.NAME of every parameter and the state_dict after the forward")
     args = ap.parse_args()
     if (args.input is None) != (args.output is None):
         raise SystemExit("--input and --output go together")
@@ -105,6 +108,19 @@ def main():
         inputs, _ = read_safetensors(args.input)
         if "x" not in inputs:
             raise SystemExit(f"{args.input}: no tensor named x")
+        if args.grads is not None:
+            from notebook_model import EM_DNLLLoss  # noqa: E402
+            if "y" not in inputs:
+                raise SystemExit(f"{args.input}: --grads needs a tensor named y")
+            model.train()
+            z = model.encoder(inputs["x"])
+            loss = EM_DNLLLoss(lambda_reg=args.grads)(model.head, z, inputs["y"].long())
+            loss.backward()
+            out = {"loss": loss.detach().reshape(1)}
+            out.update({f"grad.{n}": p.grad for n, p in model.named_parameters()})
+            out.update({f"state.{n}": t for n, t in model.state_dict().items() if t.dtype == torch.float32})
+            write_safetensors(args.output, out)
+            return
         model.train(args.mode == "train")
         with torch.no_grad():
             z = model.encoder(inputs["x"])
