@@ -161,3 +161,19 @@ Deno.test("experiment: bad inputs fail before anything is written", async () => 
   );
   ok(!existsSync(out), "the output folder was created by a failing run");
 });
+
+Deno.test("experiment: a non-finite loss stops the run naming epoch and step, keeping the last checkpoint", async () => {
+  const out = `${tmp}/diverged`;
+  // Epoch 1 trains normally and is checkpointed; then a lambda beyond float32's range makes the loss infinite.
+  await runPlan(parseRunArgs(args(out)), { quiet: true, noFigures: true, stopAfterEpochs: 1 });
+  const before = await Deno.readFile(`${out}/resume.safetensors`);
+  const manifest = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
+  manifest.hyperparameters.lambda.value = 1e39;
+  await Deno.writeTextFile(`${out}/manifest.json`, JSON.stringify(manifest));
+  await rejects(
+    runPlan(parseRunArgs(args(out, "--resume", "--lambda", "1e39")), { quiet: true, noFigures: true }),
+    /training loss became (Infinity|NaN) at epoch 2, step 1/,
+  );
+  deepStrictEqual(await Deno.readFile(`${out}/resume.safetensors`), before);
+  equal(JSON.parse(await Deno.readTextFile(`${out}/manifest.json`)).status, "failed");
+});
