@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""The notebook's training loop in PyTorch, on the same Fashion-MNIST files, for side-by-side numbers.
+
+    /usr/bin/python3 tools/pytorch/train_notebook.py [--data DIR] [--widths 16,16,32,32,64,64]
+        [--epochs 2] [--seed 0] [--threads N] [--device cpu|cuda] [--json OUT.json]
+
+Prints the notebook's per-epoch line (train loss, train accuracy, test accuracy) and its epoch time;
+--json writes them as a list. Reads the IDX files (gzipped or plain) with numpy; no torchvision needed.
+"""
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from notebook_model import NOTEBOOK_WIDTHS, DeepMDA, EM_DNLLLoss, parse_widths  # noqa: E402
+
+
+def read_idx(directory, stem):
+    for name in (stem, stem + ".gz"):
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            raw = open(path, "rb").read()
+            if raw[:2] == b"\x1f\x8b":
+                raw = gzip.decompress(raw)
+            ndim = raw[3]
+            dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+            return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    raise SystemExit(f"{directory}: {stem} not found")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--widths", default=",".join(map(str, NOTEBOOK_WIDTHS)))
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
+    dev = torch.device(args.device)
+    xtr = torch.from_numpy(read_idx(args.data, "train-images-idx3-ubyte").copy()).float().div(255).unsqueeze(1)
+    ytr = torch.from_numpy(read_idx(args.data, "train-labels-idx1-ubyte").copy()).long()
+    xte = torch.from_numpy(read_idx(args.data, "t10k-images-idx3-ubyte").copy()).float().div(255).unsqueeze(1)
+    yte = torch.from_numpy(read_idx(args.data, "t10k-labels-idx1-ubyte").copy()).long()
+    model = DeepMDA(C=10, D=2, K=2, widths=parse_widths(args.widths)).to(dev)
+    opt = torch.optim.Adam(model.parameters())
+    loss_fn = EM_DNLLLoss(lambda_reg=0.1)
+    rows = []
+    for epoch in range(1, args.epochs + 1):
+        t0 = time.time()
+        model.train()
+        loss_sum = acc_sum = n_sum = 0
+        for idx in torch.randperm(len(xtr)).split(256):
+            x, y = xtr[idx].to(dev), ytr[idx].to(dev)
+            z = model.encoder(x)
+            loss = loss_fn(model.head, z, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                acc_sum += (model.head(z).argmax(1) == y).sum().item()
+                n_sum += y.size(0)
+                loss_sum += loss.item() * y.size(0)
+        model.eval()
+        ok = 0
+        with torch.no_grad():
+            for i in range(0, len(xte), 1024):
+                ok += (model(xte[i:i + 1024].to(dev)).argmax(1) == yte[i:i + 1024].to(dev)).sum().item()
+        row = {"epoch": epoch, "train_loss": loss_sum / n_sum, "train_accuracy": acc_sum / n_sum,
+               "test_accuracy": ok / len(xte), "seconds": time.time() - t0}
+        rows.append(row)
+        print(f"[MDA {epoch:02d}] train loss={row['train_loss']:.4f} acc={row['train_accuracy']:.4f} | "
+              f"test acc={row['test_accuracy']:.4f} ({row['seconds']:.1f} s)", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"torch": torch.__version__, "device": str(dev), "seed": args.seed, "widths": args.widths,
+                       "epochs": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
