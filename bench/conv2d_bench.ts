@@ -33,7 +33,12 @@ export interface ConvBenchOptions {
 
 const SPATIAL = [28, 28, 14, 14, 7, 7];
 
-async function timeIt(gpu: Gpu, repeats: number, label: string, body: (rec: Recorder) => void): Promise<[number, number?]> {
+async function timeIt(
+  gpu: Gpu,
+  repeats: number,
+  label: string,
+  body: (rec: Recorder) => void,
+): Promise<[number, number?]> {
   let best = Infinity;
   let bestGpu: number | undefined;
   for (let r = 0; r <= repeats; r++) {
@@ -66,8 +71,18 @@ export async function benchConv2d(gpu: Gpu, opts: ConvBenchOptions): Promise<Con
     const store = new ParamStore(gpu);
     const conv = new Conv2d(store, `conv${i}`, cin, cout, rng);
     store.finalize();
-    const x: Tensor = upload(gpu, Float32Array.from({ length: n * cin * hw * hw }, () => rng.normal()), [n, cin, hw, hw]);
-    const dy: Tensor = upload(gpu, Float32Array.from({ length: n * cout * hw * hw }, () => rng.normal()), [n, cout, hw, hw]);
+    const x: Tensor = upload(gpu, Float32Array.from({ length: n * cin * hw * hw }, () => rng.normal()), [
+      n,
+      cin,
+      hw,
+      hw,
+    ]);
+    const dy: Tensor = upload(gpu, Float32Array.from({ length: n * cout * hw * hw }, () => rng.normal()), [
+      n,
+      cout,
+      hw,
+      hw,
+    ]);
     const shape = `${cin}->${cout} @${hw}x${hw}`;
     const flops = 2 * n * hw * hw * cin * cout * 9;
     const kernels: [string, (rec: Recorder) => void][] = [
@@ -104,15 +119,23 @@ if (import.meta.main) {
     widths: values.widths?.split(",").map(Number),
     layers: values.layers?.split(",").map(Number),
   });
-  console.log(`${"kernel".padEnd(16)} ${"shape".padEnd(18)} ${"ms".padStart(9)} ${"GFLOP/s".padStart(8)} ${"gpu ms".padStart(9)}`);
+  console.log(
+    `${"kernel".padEnd(16)} ${"shape".padEnd(18)} ${"ms".padStart(9)} ${"GFLOP/s".padStart(8)} ${
+      "gpu ms".padStart(9)
+    }`,
+  );
   for (const r of rows) {
     console.log(
-      `${r.kernel.padEnd(16)} ${r.shape.padEnd(18)} ${r.ms.toFixed(1).padStart(9)} ${r.gflops.toFixed(1).padStart(8)} ${
-        (r.gpuMs?.toFixed(1) ?? "-").padStart(9)
-      }`,
+      `${r.kernel.padEnd(16)} ${r.shape.padEnd(18)} ${r.ms.toFixed(1).padStart(9)} ${
+        r.gflops.toFixed(1).padStart(8)
+      } ${(r.gpuMs?.toFixed(1) ?? "-").padStart(9)}`,
     );
   }
   const total = rows.reduce((a, r) => a + r.ms, 0);
   const flops = rows.reduce((a, r) => a + r.gflops * r.ms * 1e6, 0);
-  console.log(`one training step of these convolutions: ${total.toFixed(0)} ms, ${(flops / total / 1e6).toFixed(1)} GFLOP/s overall`);
+  console.log(
+    `one training step of these convolutions: ${total.toFixed(0)} ms, ${
+      (flops / total / 1e6).toFixed(1)
+    } GFLOP/s overall`,
+  );
 }

@@ -19,7 +19,11 @@ interface GpuResult {
   dbias: Float32Array;
 }
 
-async function runGpu(s: ConvShape, seed: number, tiles?: { tile: ConvTile; wgrad: WgradTile }): Promise<GpuResult> {
+async function runGpu(
+  s: ConvShape,
+  seed: number,
+  tiles?: { tile: ConvTile; wgrad: WgradTile },
+): Promise<GpuResult> {
   const gpu = await getGpu();
   const rng = new Rng(seed);
   const store = new ParamStore(gpu);
@@ -64,6 +68,9 @@ const SHAPES: ConvShape[] = [
   { n: 3, cin: 6, cout: 10, h: 8, w: 8 },
   // No dimension is a multiple of any tile or block size.
   { n: 3, cin: 5, cout: 19, h: 9, w: 6 },
+  // Images smaller than one tile, and wider than tall.
+  { n: 2, cin: 3, cout: 4, h: 1, w: 1 },
+  { n: 1, cin: 9, cout: 17, h: 2, w: 15 },
 ];
 
 Deno.test("conv2d: forward, input, weight and bias gradients match the float64 reference", async () => {
@@ -75,7 +82,7 @@ Deno.test("conv2d: more input channels than one weight window holds (forward and
   checkAgainstReference(s, await runGpu(s, 7), "windows");
 });
 
-Deno.test("conv2d: the GPU block sizes (override constants) give the same results", async () => {
+Deno.test("conv2d: the GPU block sizes (specialized constants) give the same results", async () => {
   const s = { n: 3, cin: 5, cout: 19, h: 9, w: 6 };
   checkAgainstReference(s, await runGpu(s, 8, { tile: TILE_GPU, wgrad: WGRAD_GPU }), "gpu tiles");
 });
@@ -91,7 +98,11 @@ Deno.test("conv2d: reference gradients agree with finite differences", () => {
   const dx = conv2dInputGrad(s, g, w);
   const { dweight, dbias } = conv2dParamGrads(s, x, g);
   assertClose(dx, finiteDifference((v) => loss(v, w, b), x), { rtol: 1e-6, atol: 1e-7, what: "dx vs fd" });
-  assertClose(dweight, finiteDifference((v) => loss(x, v, b), w), { rtol: 1e-6, atol: 1e-7, what: "dw vs fd" });
+  assertClose(dweight, finiteDifference((v) => loss(x, v, b), w), {
+    rtol: 1e-6,
+    atol: 1e-7,
+    what: "dw vs fd",
+  });
   assertClose(dbias, finiteDifference((v) => loss(x, w, v), b), { rtol: 1e-6, atol: 1e-7, what: "db vs fd" });
 });
 
@@ -101,13 +112,43 @@ Deno.test("conv2d: two runs give identical bits", async () => {
   for (const k of ["y", "dx", "dweight", "dbias"] as const) assertEquals(a[k], b[k], k);
 });
 
+Deno.test("conv2d: backward without the input gradient returns undefined and still writes dw, db", async () => {
+  const gpu = await getGpu();
+  const s = { n: 1, cin: 2, cout: 3, h: 4, w: 5 };
+  const rng = new Rng(3);
+  const store = new ParamStore(gpu);
+  const conv = new Conv2d(store, "c", s.cin, s.cout, rng);
+  store.finalize();
+  const x = randn(rng, s.n * s.cin * s.h * s.w), dy = randn(rng, s.n * s.cout * s.h * s.w);
+  const rec = new Recorder(gpu);
+  conv.forward(rec, upload(gpu, x, [s.n, s.cin, s.h, s.w]), true);
+  assertEquals(conv.backward(rec, upload(gpu, dy, [s.n, s.cout, s.h, s.w]), false), undefined);
+  await rec.finish();
+  const { dweight, dbias } = conv2dParamGrads(s, x, dy);
+  assertClose(await readF32(gpu, store.grad(conv.weight)), dweight, { rtol: 1e-4, atol: 1e-4, what: "dw" });
+  assertClose(await readF32(gpu, store.grad(conv.bias)), dbias, { rtol: 1e-4, atol: 1e-4, what: "db" });
+});
+
 Deno.test("conv2d: shape errors name the value and what was expected", async () => {
   const gpu = await getGpu();
   const store = new ParamStore(gpu);
   const conv = new Conv2d(store, "c", 3, 4, new Rng(1));
   store.finalize();
   const rec = new Recorder(gpu);
-  assertThrows(() => conv.forward(rec, upload(gpu, new Float32Array(2 * 5 * 4), [1, 2, 5, 4]), true), /\[1,2,5,4\] is not \[N, 3, H, W\]/);
+  assertThrows(
+    () => conv.forward(rec, upload(gpu, new Float32Array(2 * 5 * 4), [1, 2, 5, 4]), true),
+    /\[1,2,5,4\] is not \[N, 3, H, W\]/,
+  );
   assertThrows(() => conv.outputShape([2, 5, 5]), /\[2,5,5\] is not \[3, H, W\]/);
-  assertThrows(() => new Conv2d(store, "d", 0, 4, new Rng(1)), /inChannels must be a positive integer, got 0/);
+  assertThrows(
+    () => new Conv2d(store, "d", 0, 4, new Rng(1)),
+    /inChannels must be a positive integer, got 0/,
+  );
+  assertThrows(
+    () => conv.backward(rec, upload(gpu, new Float32Array(4), [1, 4, 1, 1]), true),
+    /backward before forward/,
+  );
+  conv.forward(rec, upload(gpu, new Float32Array(3 * 4 * 4), [1, 3, 4, 4]), true);
+  const wrong = upload(gpu, new Float32Array(4 * 4 * 4), [4, 1, 4, 4]);
+  assertThrows(() => conv.backward(rec, wrong, true), /dy has shape \[4,1,4,4\], expected \[1,4,4,4\]/);
 });

@@ -23,26 +23,47 @@ export interface ConvTile {
   wg: number;
 }
 
-/** Register block of `wgrad_partial`: 4*ro4 output x rc input channels x 9 taps over tp x tq tiles. */
+/**
+ * Register block of `wgrad_partial`: 4*ro4 output x rc input channels x 9 taps, walking strips of tq
+ * columns row by row.
+ */
 export interface WgradTile {
   ro4: number;
   rc: number;
-  tp: number;
   tq: number;
   wg: number;
-  /** Aim for about this many invocations by splitting the reduction over pixel tiles. */
+  /** Aim for about this many invocations by splitting the reduction over strips. */
   lanes: number;
 }
 
 /**
- * llvmpipe: the largest blocks whose shaders still compile in seconds (the array sizes in the WGSL are
- * these values; see conv2d.wgsl).
+ * llvmpipe: the largest blocks whose shaders still compile in seconds (these are the values written in
+ * the WGSL files; other values are substituted into them, see `specialize`).
  */
-export const TILE_SOFTWARE: ConvTile = { r4: 4, tp: 7, tq: 7, wg: 64 };
-export const WGRAD_SOFTWARE: WgradTile = { ro4: 4, rc: 4, tp: 2, tq: 4, wg: 64, lanes: 1024 };
+export const TILE_SOFTWARE: ConvTile = { r4: 4, tp: 7, tq: 7, wg: 16 };
+export const WGRAD_SOFTWARE: WgradTile = { ro4: 4, rc: 8, tq: 7, wg: 64, lanes: 1024 };
 /** GPUs: smaller per-thread blocks (registers, occupancy) and far more threads. */
 export const TILE_GPU: ConvTile = { r4: 2, tp: 2, tq: 2, wg: 64 };
-export const WGRAD_GPU: WgradTile = { ro4: 1, rc: 2, tp: 2, tq: 4, wg: 64, lanes: 1 << 16 };
+export const WGRAD_GPU: WgradTile = { ro4: 1, rc: 2, tq: 7, wg: 64, lanes: 1 << 16 };
+
+/**
+ * Rewrites `const NAME: u32 = <n>u;` declarations of a WGSL source. The register-block sizes of the
+ * conv kernels size private arrays, which WGSL allows only with constants, not override constants.
+ */
+export function specialize(code: string, values: Record<string, number>): string {
+  let out = code;
+  for (const [name, v] of Object.entries(values)) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new Error(`block size ${name} must be a positive integer, got ${v}`);
+    }
+    const re = new RegExp(`^const ${name}: u32 = \\d+u;$`, "m");
+    if (!re.test(out)) {
+      throw new Error(`specialize: no declaration "const ${name}: u32 = ...u;" in the shader`);
+    }
+    out = out.replace(re, `const ${name}: u32 = ${v}u;`);
+  }
+  return out;
+}
 
 /** vec4 slots per weight window: 64 KiB, the WebGPU minimum of maxUniformBufferBindingSize. */
 const WINDOW_VEC4 = 4096;
@@ -75,6 +96,8 @@ export class Conv2d implements Layer {
   private ws: Workspace;
   private windows?: GPUBuffer;
   private x?: Tensor;
+  private convSource?: string;
+  private wgradSource?: string;
 
   constructor(
     private store: ParamStore,
@@ -85,16 +108,24 @@ export class Conv2d implements Layer {
     tiles?: { tile: ConvTile; wgrad: WgradTile },
   ) {
     for (const [what, v] of [["inChannels", inChannels], ["outChannels", outChannels]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new Error(`Conv2d ${name}: ${what} must be a positive integer, got ${v}`);
+      if (!Number.isInteger(v) || v < 1) {
+        throw new Error(`Conv2d ${name}: ${what} must be a positive integer, got ${v}`);
+      }
     }
     const bound = kaimingUniformBound(inChannels * 9);
-    this.weight = store.add(`${name}.weight`, [outChannels, inChannels, 3, 3], uniformInit(rng, outChannels * inChannels * 9, bound));
+    this.weight = store.add(
+      `${name}.weight`,
+      [outChannels, inChannels, 3, 3],
+      uniformInit(rng, outChannels * inChannels * 9, bound),
+    );
     this.bias = store.add(`${name}.bias`, [outChannels], uniformInit(rng, outChannels, bound));
     this.gpu = store.gpu;
     this.ws = new Workspace(store.gpu, name);
     const soft = store.gpu.report.isSoftware;
     this.tile = tiles?.tile ?? (soft ? TILE_SOFTWARE : TILE_GPU);
-    this.wgradTile = tiles?.wgrad ?? (soft ? WGRAD_SOFTWARE : WGRAD_GPU);
+    const wgrad = tiles?.wgrad ?? (soft ? WGRAD_SOFTWARE : WGRAD_GPU);
+    // One input channel (the first layer) would leave all but one of rc channels of each block empty.
+    this.wgradTile = inChannels === 1 ? { ...wgrad, rc: 1 } : wgrad;
   }
 
   outputShape(inShape: readonly number[]): number[] {
@@ -141,20 +172,28 @@ export class Conv2d implements Layer {
     const ro = 4 * t.ro4;
     const oBlocks = Math.ceil(this.outChannels / ro);
     const cBlocks = Math.ceil(this.inChannels / t.rc);
-    const tilesX = Math.ceil(w / t.tq), tilesY = Math.ceil(h / t.tp);
-    const nTiles = n * tilesX * tilesY;
-    const splits = Math.max(1, Math.min(nTiles, Math.ceil(t.lanes / (oBlocks * cBlocks))));
+    const stripsX = Math.ceil(w / t.tq);
+    const nStrips = n * stripsX;
+    const splits = Math.max(1, Math.min(nStrips, Math.ceil(t.lanes / (oBlocks * cBlocks))));
     const partStride = t.rc * 9 * ro + ro;
     const part = this.ws.tensor("wgradPartial", [oBlocks * cBlocks * splits * partStride]);
-    const code = loadWgsl(import.meta.url, "../shaders/conv2d_wgrad.wgsl");
-    const partial = pipeline(this.gpu, {
-      code,
-      entryPoint: "wgrad_partial",
-      constants: { RO4: t.ro4, RC: t.rc, TP: t.tp, TQ: t.tq, WG: t.wg },
-    });
+    const code = this.wgradCode();
+    const partial = pipeline(this.gpu, { code, entryPoint: "wgrad_partial", constants: { WG: t.wg } });
     rec.dispatch(
       partial,
-      [n, this.inChannels, h, w, this.outChannels, tilesX, tilesY, nTiles, splits, cBlocks, oBlocks, partStride],
+      [
+        n,
+        this.inChannels,
+        h,
+        w,
+        this.outChannels,
+        stripsX,
+        nStrips,
+        splits,
+        cBlocks,
+        oBlocks,
+        partStride / 4,
+      ],
       [x, dy, part],
       grid1d(oBlocks * cBlocks * splits, t.wg),
     );
@@ -201,7 +240,23 @@ export class Conv2d implements Layer {
   }
 
   private convCode(): string {
-    return loadWgsl(import.meta.url, "../shaders/conv2d.wgsl");
+    const t = this.tile;
+    this.convSource ??= specialize(loadWgsl(import.meta.url, "../shaders/conv2d.wgsl"), {
+      R4: t.r4,
+      TP: t.tp,
+      TQ: t.tq,
+    });
+    return this.convSource;
+  }
+
+  private wgradCode(): string {
+    const t = this.wgradTile;
+    this.wgradSource ??= specialize(loadWgsl(import.meta.url, "../shaders/conv2d_wgrad.wgsl"), {
+      RO4: t.ro4,
+      RC: t.rc,
+      TQ: t.tq,
+    });
+    return this.wgradSource;
   }
 
   /** Repacks the [out, in, 3, 3] weights into the uniform windows that `conv3x3` reads. */
@@ -224,7 +279,7 @@ export class Conv2d implements Layer {
     const total = slots * plan.ciPerWin * 9 * 4 * this.tile.r4;
     rec.dispatch(
       pipeline(this.gpu, { code: this.convCode(), entryPoint: "pack_weights" }),
-      [plan.co, plan.ci, this.tile.r4, plan.ciPerWin, plan.nWin, total, transposed ? 1 : 0],
+      [plan.co, plan.ci, plan.ciPerWin, plan.nWin, total, transposed ? 1 : 0],
       [this.store.param(this.weight), new Tensor(this.windows, [bytes / 4])],
       grid1d(total, 64),
     );
@@ -238,7 +293,7 @@ export class Conv2d implements Layer {
     const pipe = pipeline(this.gpu, {
       code: this.convCode(),
       entryPoint: "conv3x3",
-      constants: { R4: t.r4, TP: t.tp, TQ: t.tq, WG: t.wg },
+      constants: { WG: t.wg },
     });
     // Never read when hasBias is 0, but the binding must exist and cover every output channel.
     const biasT = bias ?? this.ws.tensor("nobias", [plan.co]);
@@ -251,7 +306,20 @@ export class Conv2d implements Layer {
         const window = new Tensor(this.windows!, [WINDOW_VEC4 * 4], (ob * plan.nWin + win) * WINDOW_BYTES);
         rec.dispatch(
           pipe,
-          [n, plan.ci, h, w, plan.co, tilesX, tilesY, ciBase, ciCount, ob * 4 * t.r4, win === 0 ? 0 : 1, bias ? 1 : 0],
+          [
+            n,
+            plan.ci,
+            h,
+            w,
+            plan.co,
+            tilesX,
+            tilesY,
+            ciBase,
+            ciCount,
+            ob * 4 * t.r4,
+            win === 0 ? 0 : 1,
+            bias ? 1 : 0,
+          ],
           [x, window, biasT, yWithTrash],
           groups,
         );

@@ -15,20 +15,17 @@
 //   encoder's 28, 14 and 7 pixel images exactly.
 // - The private arrays are indexed only by loop counters of loops whose trip count equals the array
 //   length, so Mesa unrolls them and the arrays become registers; a dynamic index would turn every
-//   access into a gather. That is why their sizes are constants (WGSL cannot size a private array with
-//   an override) and the loop bounds are overrides that default to them: a GPU picks smaller blocks
-//   (see TILE_GPU in conv2d.ts) and its compiler unrolls with any bound.
+//   access into a gather, and a trip count below the array length can make llvmpipe's compile time
+//   explode (minutes). WGSL cannot size a private array with an override, so the block sizes are
+//   constants, and conv2d.ts rewrites their three declarations below for GPUs (smaller blocks, see
+//   TILE_GPU); a GPU compiler unrolls either way.
 // - The input-channel loop is not unrolled: its body is already thousands of instructions.
 // - llvmpipe's compile time grows with (storage accesses in the code) x (live registers), so the
 //   TP*TQ*4*R4 output stores run in a loop over rows rather than unrolled (3 s instead of 10 s).
 
-const MAX_R4: u32 = 4u;
-const MAX_TP: u32 = 7u;
-const MAX_TQ: u32 = 7u;
-
-override R4: u32 = MAX_R4;
-override TP: u32 = MAX_TP;
-override TQ: u32 = MAX_TQ;
+const R4: u32 = 4u;
+const TP: u32 = 7u;
+const TQ: u32 = 7u;
 override WG: u32 = 64u;
 
 // vec4 slots in one weight window (64 KiB, the WebGPU minimum for maxUniformBufferBindingSize).
@@ -59,14 +56,14 @@ struct ConvParams {
 // and channels past CO, so the store loop has no branches.
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-var<private> acc: array<array<array<vec4<f32>, MAX_R4>, MAX_TQ>, MAX_TP>;
-var<private> xin: array<array<f32, MAX_TQ + 2u>, MAX_TP + 2u>;
-var<private> wt: array<array<vec4<f32>, MAX_R4>, 9>;
-var<private> rowOff: array<u32, MAX_TP + 2u>;
-var<private> rowOk: array<bool, MAX_TP + 2u>;
-var<private> colOff: array<u32, MAX_TQ + 2u>;
-var<private> colOk: array<bool, MAX_TQ + 2u>;
-var<private> biasv: array<vec4<f32>, MAX_R4>;
+var<private> acc: array<array<array<vec4<f32>, R4>, TQ>, TP>;
+var<private> xin: array<array<f32, TQ + 2u>, TP + 2u>;
+var<private> wt: array<array<vec4<f32>, R4>, 9>;
+var<private> rowOff: array<u32, TP + 2u>;
+var<private> rowOk: array<bool, TP + 2u>;
+var<private> colOff: array<u32, TQ + 2u>;
+var<private> colOk: array<bool, TQ + 2u>;
+var<private> biasv: array<vec4<f32>, R4>;
 
 // All 9 taps for one output pixel: each accumulator takes a chain of 9 multiply-adds while it sits in a
 // register, rather than being reloaded once per tap.
@@ -182,7 +179,6 @@ struct PackParams {
   // Output / input channels of the convolution being computed (swapped for the input gradient).
   co: u32,
   ci: u32,
-  r4: u32,
   ciPerWin: u32,
   nWin: u32,
   total: u32,
@@ -190,33 +186,33 @@ struct PackParams {
   transposed: u32,
 }
 
-@group(0) @binding(0) var<uniform> pp: PackParams;
+@group(0) @binding(0) var<uniform> pk: PackParams;
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
 @group(0) @binding(2) var<storage, read_write> packed: array<f32>;
 
 @compute @workgroup_size(64)
 fn pack_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let i = gid.x + gid.y * nw.x * 64u;
-  if (i >= pp.total) {
+  if (i >= pk.total) {
     return;
   }
-  let blockOut = 4u * pp.r4;
-  let perWin = pp.ciPerWin * 9u * blockOut;
+  let blockOut = 4u * R4;
+  let perWin = pk.ciPerWin * 9u * blockOut;
   let e = i % perWin;
   let s = i / perWin;
-  let win = s % pp.nWin;
-  let block = s / pp.nWin;
+  let win = s % pk.nWin;
+  let block = s / pk.nWin;
   let k = e % blockOut;
   let tap = (e / blockOut) % 9u;
   let cLocal = e / (9u * blockOut);
   let o = block * blockOut + k;
-  let c = win * pp.ciPerWin + cLocal;
+  let c = win * pk.ciPerWin + cLocal;
   var v = 0.0;
-  if (o < pp.co && c < pp.ci) {
-    if (pp.transposed == 0u) {
-      v = weight[(o * pp.ci + c) * 9u + tap];
+  if (o < pk.co && c < pk.ci) {
+    if (pk.transposed == 0u) {
+      v = weight[(o * pk.ci + c) * 9u + tap];
     } else {
-      v = weight[(c * pp.co + o) * 9u + 8u - tap];
+      v = weight[(c * pk.co + o) * 9u + 8u - tap];
     }
   }
   packed[s * WINDOW_VEC4 * 4u + e] = v;

@@ -1,25 +1,25 @@
 // Conv2d 3x3 (padding 1, stride 1) weight and bias gradients, NCHW.
 //
-// wgrad_partial: x [N, CI, H, W], dy [N, CO, H, W] -> part [oBlocks, cBlocks, splits, PART_STRIDE]
+// wgrad_partial: x [N, CI, H, W], dy [N, CO, H, W] -> part [oBlocks, cBlocks, splits, partStride]
 //   dw[o,c,ky,kx] = sum_{n,y,x} dy[n,o,y,x] * x[n,c,y+ky-1,x+kx-1],  db[o] = sum_{n,y,x} dy[n,o,y,x]
 // wgrad_reduce:  part -> dw [CO, CI, 3, 3] or db [CO] (overwritten)
 //
 // A GEMM whose reduction (N*H*W) is huge and whose result is small, so the reduction is split: each
 // invocation owns 4*RO4 output channels x RC input channels x 9 taps in registers and walks every
-// `splits`-th TP x TQ pixel tile of the batch; wgrad_reduce then adds the splits in a fixed order, so the
-// result is deterministic without atomics. Loading a TP x TQ tile of dy and its (TP+2) x (TQ+2) input
-// patch once feeds 9*TP*TQ multiply-adds per (output, input) channel pair. Private arrays are indexed
-// only by unrolled loop counters (array length = trip count) for the reasons given in conv2d.wgsl.
+// `splits`-th strip (one image, TQ columns, all rows) of the batch; wgrad_reduce then adds the splits in
+// a fixed order, so the result is deterministic without atomics.
+//
+// A strip is walked row by row through a sliding window of three input rows, so each input value is
+// loaded once per strip (plus one halo column each side) and each dy value once; one row feeds
+// 9*TQ multiply-adds per (output, input) channel pair. On llvmpipe every storage load is gathered lane
+// by lane and costs about as much as 80 multiply-adds, so the block (16 x 8 channels) is as large as
+// compile time allows; the rows run in a loop (not unrolled) to keep the code, and so compile time,
+// small. Private arrays are indexed only by unrolled loop counters (array length = trip count), for
+// the reasons given in conv2d.wgsl; conv2d.ts rewrites the three block-size declarations for GPUs.
 
-const MAX_RO4: u32 = 4u;
-const MAX_RC: u32 = 4u;
-const MAX_TP: u32 = 2u;
-const MAX_TQ: u32 = 4u;
-
-override RO4: u32 = MAX_RO4;
-override RC: u32 = MAX_RC;
-override TP: u32 = MAX_TP;
-override TQ: u32 = MAX_TQ;
+const RO4: u32 = 4u;
+const RC: u32 = 8u;
+const TQ: u32 = 7u;
 override WG: u32 = 64u;
 
 struct WgradParams {
@@ -28,41 +28,49 @@ struct WgradParams {
   h: u32,
   w: u32,
   co: u32,
-  tilesX: u32,
-  tilesY: u32,
-  nTiles: u32,
+  stripsX: u32,
+  nStrips: u32,
   splits: u32,
   cBlocks: u32,
   oBlocks: u32,
-  partStride: u32,
+  // vec4 per partial: RC * 9 * RO4 weight sums, then RO4 bias sums.
+  partStride4: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: WgradParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> part: array<f32>;
+@group(0) @binding(3) var<storage, read_write> part: array<vec4<f32>>;
 
-var<private> acc: array<array<array<vec4<f32>, MAX_RO4>, 9>, MAX_RC>;
-var<private> bacc: array<vec4<f32>, MAX_RO4>;
-var<private> xin: array<array<array<f32, MAX_TQ + 2u>, MAX_TP + 2u>, MAX_RC>;
-var<private> dyv: array<array<array<vec4<f32>, MAX_RO4>, MAX_TQ>, MAX_TP>;
-var<private> rowOff: array<u32, MAX_TP + 2u>;
-var<private> rowOk: array<bool, MAX_TP + 2u>;
-var<private> colOff: array<u32, MAX_TQ + 2u>;
-var<private> colOk: array<bool, MAX_TQ + 2u>;
-var<private> chanOff: array<u32, MAX_RC>;
-var<private> chanOk: array<bool, MAX_RC>;
-var<private> outOff: array<array<u32, 4>, MAX_RO4>;
-var<private> outOk: array<array<bool, 4>, MAX_RO4>;
+var<private> acc: array<array<array<vec4<f32>, RO4>, 9>, RC>;
+var<private> bacc: array<vec4<f32>, RO4>;
+// Input rows y-1, y and y+1 of the current output row y, TQ+2 columns each.
+var<private> xr: array<array<array<f32, TQ + 2u>, RC>, 3>;
+var<private> dyv: array<array<vec4<f32>, RO4>, TQ>;
+var<private> colOff: array<u32, TQ + 2u>;
+var<private> colOk: array<bool, TQ + 2u>;
+var<private> chanOff: array<u32, RC>;
+var<private> chanOk: array<bool, RC>;
+var<private> outOff: array<array<u32, 4>, RO4>;
+var<private> outOk: array<array<bool, 4>, RO4>;
 
-// One (input channel, tap) pair: each accumulator takes TP*TQ multiply-adds while in a register.
+fn loadInputRow(slot: u32, xBase: u32, yy: i32) {
+  let inside = yy >= 0 && yy < i32(p.h);
+  let rowOff = u32(clamp(yy, 0, i32(p.h) - 1)) * p.w;
+  for (var c = 0u; c < RC; c++) {
+    for (var j = 0u; j < TQ + 2u; j++) {
+      let v = x[xBase + chanOff[c] + rowOff + colOff[j]];
+      xr[slot][c][j] = select(0.0, v, inside && chanOk[c] && colOk[j]);
+    }
+  }
+}
+
+// One (input channel, tap): each accumulator takes TQ multiply-adds while in a register.
 fn accumulateTap(c: u32, ky: u32, kx: u32, tap: u32) {
   for (var r = 0u; r < RO4; r++) {
     var a = acc[c][tap][r];
-    for (var pp = 0u; pp < TP; pp++) {
-      for (var q = 0u; q < TQ; q++) {
-        a = fma(dyv[pp][q][r], vec4<f32>(xin[c][pp + ky][q + kx]), a);
-      }
+    for (var q = 0u; q < TQ; q++) {
+      a = fma(dyv[q][r], vec4<f32>(xr[ky][c][q + kx]), a);
     }
     acc[c][tap][r] = a;
   }
@@ -90,74 +98,70 @@ fn wgrad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
       outOff[r][k] = min(o, p.co - 1u) * plane;
     }
   }
-  for (var t = s; t < p.nTiles; t += p.splits) {
-    let tx = t % p.tilesX;
-    let ty = (t / p.tilesX) % p.tilesY;
-    let n = t / (p.tilesX * p.tilesY);
-    let y0 = i32(ty * TP) - 1;
-    let x0 = i32(tx * TQ) - 1;
-    for (var i = 0u; i < TP + 2u; i++) {
-      let yy = y0 + i32(i);
-      rowOk[i] = yy >= 0 && yy < i32(p.h);
-      rowOff[i] = u32(clamp(yy, 0, i32(p.h) - 1)) * p.w;
-    }
+  for (var t = s; t < p.nStrips; t += p.splits) {
+    let sx = t % p.stripsX;
+    let n = t / p.stripsX;
+    let x0 = i32(sx * TQ) - 1;
     for (var j = 0u; j < TQ + 2u; j++) {
       let xx = x0 + i32(j);
       colOk[j] = xx >= 0 && xx < i32(p.w);
       colOff[j] = u32(clamp(xx, 0, i32(p.w) - 1));
     }
     let xBase = n * p.ci * plane;
+    let dyBase = n * p.co * plane;
+    // Row -1 is padding; row 0 is loaded into the slot that the loop shifts down first.
     for (var c = 0u; c < RC; c++) {
-      for (var i = 0u; i < TP + 2u; i++) {
-        for (var j = 0u; j < TQ + 2u; j++) {
-          let v = x[xBase + chanOff[c] + rowOff[i] + colOff[j]];
-          xin[c][i][j] = select(0.0, v, chanOk[c] && rowOk[i] && colOk[j]);
-        }
+      for (var j = 0u; j < TQ + 2u; j++) {
+        xr[1][c][j] = 0.0;
       }
     }
-    // dy rows 1..TP and columns 1..TQ of the patch grid are the tile itself.
-    let dyBase = n * p.co * plane;
-    for (var pp = 0u; pp < TP; pp++) {
+    loadInputRow(2u, xBase, 0);
+    for (var yy = 0u; yy < p.h; yy++) {
+      xr[0] = xr[1];
+      xr[1] = xr[2];
+      loadInputRow(2u, xBase, i32(yy) + 1);
       for (var q = 0u; q < TQ; q++) {
-        let inside = rowOk[pp + 1u] && colOk[q + 1u];
-        let pix = rowOff[pp + 1u] + colOff[q + 1u];
+        let xx = u32(x0 + 1) + q;
+        let inside = xx < p.w;
+        let pix = yy * p.w + min(xx, p.w - 1u);
         for (var r = 0u; r < RO4; r++) {
           var v = vec4<f32>(0.0);
           for (var k = 0u; k < 4u; k++) {
             v[k] = select(0.0, dy[dyBase + outOff[r][k] + pix], inside && outOk[r][k]);
           }
-          dyv[pp][q][r] = v;
+          dyv[q][r] = v;
           bacc[r] += v;
         }
       }
-    }
-    for (var c = 0u; c < RC; c++) {
-      accumulateTap(c, 0u, 0u, 0u);
-      accumulateTap(c, 0u, 1u, 1u);
-      accumulateTap(c, 0u, 2u, 2u);
-      accumulateTap(c, 1u, 0u, 3u);
-      accumulateTap(c, 1u, 1u, 4u);
-      accumulateTap(c, 1u, 2u, 5u);
-      accumulateTap(c, 2u, 0u, 6u);
-      accumulateTap(c, 2u, 1u, 7u);
-      accumulateTap(c, 2u, 2u, 8u);
-    }
-  }
-  // Layout of one partial: [c][tap][4*RO4] then the 4*RO4 bias sums.
-  let outBase = ((ob * p.cBlocks + cb) * p.splits + s) * p.partStride;
-  for (var c = 0u; c < RC; c++) {
-    for (var tap = 0u; tap < 9u; tap++) {
-      for (var r = 0u; r < RO4; r++) {
-        for (var k = 0u; k < 4u; k++) {
-          part[outBase + ((c * 9u + tap) * RO4 + r) * 4u + k] = acc[c][tap][r][k];
-        }
+      for (var c = 0u; c < RC; c++) {
+        accumulateTap(c, 0u, 0u, 0u);
+        accumulateTap(c, 0u, 1u, 1u);
+        accumulateTap(c, 0u, 2u, 2u);
+        accumulateTap(c, 1u, 0u, 3u);
+        accumulateTap(c, 1u, 1u, 4u);
+        accumulateTap(c, 1u, 2u, 5u);
+        accumulateTap(c, 2u, 0u, 6u);
+        accumulateTap(c, 2u, 1u, 7u);
+        accumulateTap(c, 2u, 2u, 8u);
       }
     }
   }
-  for (var r = 0u; r < RO4; r++) {
-    for (var k = 0u; k < 4u; k++) {
-      part[outBase + RC * 9u * RO4 * 4u + r * 4u + k] = bacc[r][k];
+  // Layout of one partial: [c][tap][RO4] vec4, then the RO4 bias vec4. The stores run in a loop over
+  // input channels (accumulators move down by one channel each time) rather than unrolled: every
+  // storage access is a per-lane loop in llvmpipe and compile time grows with their number.
+  let outBase = ((ob * p.cBlocks + cb) * p.splits + s) * p.partStride4;
+  for (var c = 0u; c < RC; c++) {
+    for (var tap = 0u; tap < 9u; tap++) {
+      for (var r = 0u; r < RO4; r++) {
+        part[outBase + (c * 9u + tap) * RO4 + r] = acc[0][tap][r];
+      }
     }
+    for (var cc = 0u; cc + 1u < RC; cc++) {
+      acc[cc] = acc[cc + 1u];
+    }
+  }
+  for (var r = 0u; r < RO4; r++) {
+    part[outBase + RC * 9u * RO4 + r] = bacc[r];
   }
 }
 

@@ -43,7 +43,11 @@ export function conv2dForward(
 }
 
 /** dL/dx for dL/dy = dy: a full correlation of dy with the flipped, transposed kernel. */
-export function conv2dInputGrad(s: ConvShape, dy: ArrayLike<number>, weight: ArrayLike<number>): Float64Array {
+export function conv2dInputGrad(
+  s: ConvShape,
+  dy: ArrayLike<number>,
+  weight: ArrayLike<number>,
+): Float64Array {
   const { n, cin, cout, h, w } = s;
   const dx = new Float64Array(n * cin * h * w);
   for (let b = 0; b < n; b++) {
