@@ -17,7 +17,9 @@ export class Rng {
 
   /** `seed` is any integer in [0, 2^53); different seeds give independent-looking streams. */
   constructor(seed: number) {
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`seed must be a non-negative integer, got ${seed}`);
+    if (!Number.isSafeInteger(seed) || seed < 0) {
+      throw new Error(`seed must be a non-negative integer, got ${seed}`);
+    }
     const st = { s: (seed >>> 0) ^ Math.imul(Math.floor(seed / 0x100000000) >>> 0, 0x27d4eb2d) };
     this.s = new Uint32Array(4);
     for (let i = 0; i < 4; i++) this.s[i] = splitmix32(st);

@@ -31,7 +31,9 @@ Deno.test("rng: same seed same stream, known first values, unbiased-looking", ()
   const a = new Rng(42), b = new Rng(42), c = new Rng(43);
   const sa = Array.from({ length: 5 }, () => a.u32());
   assertEquals(sa, Array.from({ length: 5 }, () => b.u32()));
-  if (sa.join() === Array.from({ length: 5 }, () => c.u32()).join()) throw new Error("seeds 42 and 43 collide");
+  if (sa.join() === Array.from({ length: 5 }, () => c.u32()).join()) {
+    throw new Error("seeds 42 and 43 collide");
+  }
   const r = new Rng(1);
   let mean = 0;
   for (let i = 0; i < 10000; i++) mean += r.normal() / 10000;

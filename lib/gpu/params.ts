@@ -54,7 +54,9 @@ export class ParamStore {
   add(name: string, shape: number[], init: Float32Array): ParamView {
     if (this.params) throw new Error(`ParamStore: add(${name}) after finalize()`);
     const size = shape.reduce((a, b) => a * b, 1);
-    if (init.length !== size) throw new Error(`ParamStore: ${name} init has ${init.length} values, shape ${shape}`);
+    if (init.length !== size) {
+      throw new Error(`ParamStore: ${name} init has ${init.length} values, shape ${shape}`);
+    }
     const view: ParamView = { name, shape, offset: this.total, size };
     this.total += Math.ceil(size / ALIGN_ELEMENTS) * ALIGN_ELEMENTS;
     this.views.push(view);
@@ -123,9 +125,16 @@ export class ParamStore {
     const out: HostTensor[] = [];
     for (const e of this.entries) {
       if (e.kind === "param") {
-        out.push({ name: e.name, dtype: "F32", shape: e.shape, data: flat.slice(e.view.offset, e.view.offset + e.view.size) });
+        out.push({
+          name: e.name,
+          dtype: "F32",
+          shape: e.shape,
+          data: flat.slice(e.view.offset, e.view.offset + e.view.size),
+        });
       } else if (e.kind === "state") {
-        const data = new Float32Array(await readBytes(this.gpu, e.tensor.buffer, e.tensor.offset, e.tensor.byteLength));
+        const data = new Float32Array(
+          await readBytes(this.gpu, e.tensor.buffer, e.tensor.offset, e.tensor.byteLength),
+        );
         out.push({ name: e.name, dtype: "F32", shape: e.shape, data });
       } else {
         out.push({ name: e.name, dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(e.counter.value)) });
@@ -150,13 +159,23 @@ export class ParamStore {
       }
     }
     const known = new Set(this.entries.map((e) => e.name));
-    for (const t of tensors) if (!known.has(t.name)) throw new Error(`${source}: unexpected tensor ${t.name}`);
+    for (const t of tensors) {
+      if (!known.has(t.name)) throw new Error(`${source}: unexpected tensor ${t.name}`);
+    }
     for (const e of this.entries) {
       const t = byName.get(e.name)!;
       if (e.kind === "param") {
-        this.gpu.device.queue.writeBuffer(this.params!, e.view.offset * 4, t.data as Float32Array<ArrayBuffer>);
+        this.gpu.device.queue.writeBuffer(
+          this.params!,
+          e.view.offset * 4,
+          t.data as Float32Array<ArrayBuffer>,
+        );
       } else if (e.kind === "state") {
-        this.gpu.device.queue.writeBuffer(e.tensor.buffer, e.tensor.offset, t.data as Float32Array<ArrayBuffer>);
+        this.gpu.device.queue.writeBuffer(
+          e.tensor.buffer,
+          e.tensor.offset,
+          t.data as Float32Array<ArrayBuffer>,
+        );
       } else {
         e.counter.value = Number((t.data as BigInt64Array)[0]);
       }

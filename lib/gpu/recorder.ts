@@ -82,7 +82,10 @@ export class Recorder {
         else this.stagingI32[base + i] = v.i32;
       });
       const size = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
-      entries.push({ binding: binding++, resource: { buffer: this.arena, offset: this.slots * SLOT_BYTES, size } });
+      entries.push({
+        binding: binding++,
+        resource: { buffer: this.arena, offset: this.slots * SLOT_BYTES, size },
+      });
       this.slots++;
     }
     for (const b of buffers) {
@@ -182,7 +185,13 @@ export class GpuTimer {
   resolve(encoder: GPUCommandEncoder): void {
     const n = this.labels.length;
     if (n > this.resolved) {
-      encoder.resolveQuerySet(this.querySet, 2 * this.resolved, 2 * (n - this.resolved), this.resolveBuf, 16 * this.resolved);
+      encoder.resolveQuerySet(
+        this.querySet,
+        2 * this.resolved,
+        2 * (n - this.resolved),
+        this.resolveBuf,
+        16 * this.resolved,
+      );
       this.resolved = n;
     }
   }

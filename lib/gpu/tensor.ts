@@ -45,7 +45,9 @@ export function createBuffer(gpu: Gpu, bytes: number, label?: string, usage = ST
   const size = Math.max(16, Math.ceil(bytes / 16) * 16);
   if (size > gpu.limits.maxBufferSize) {
     throw new Error(
-      `buffer ${label ?? ""} of ${bytes} bytes exceeds this adapter's maxBufferSize ${gpu.limits.maxBufferSize}`,
+      `buffer ${
+        label ?? ""
+      } of ${bytes} bytes exceeds this adapter's maxBufferSize ${gpu.limits.maxBufferSize}`,
     );
   }
   return gpu.device.createBuffer({ size, usage, label });
@@ -73,7 +75,12 @@ export function write(gpu: Gpu, t: Tensor, data: Float32Array | Uint32Array | In
  * Copies `bytes` from `buffer` at `offset` back to the CPU. Each call costs at least ~10 ms in Deno
  * (mapAsync polls then sleeps), so call it once per epoch, never per step.
  */
-export async function readBytes(gpu: Gpu, buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+export async function readBytes(
+  gpu: Gpu,
+  buffer: GPUBuffer,
+  offset: number,
+  bytes: number,
+): Promise<ArrayBuffer> {
   const size = Math.ceil(bytes / 4) * 4;
   const staging = gpu.device.createBuffer({
     size: Math.max(4, size),
