@@ -114,6 +114,19 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
   equal(m.n, TEST);
   equal(m.accuracy, metrics.final.test_accuracy);
   equal(m.nll, metrics.final.test_nll);
+  // --init starts from a checkpoint; one of another architecture is refused naming the tensor
+  const [fromInit] = await runPlan(
+    parseRunArgs(args(`${tmp}/init`, "--epochs", "1", "--init", `${out}/model.safetensors`)),
+    { quiet: true, noFigures: true },
+  );
+  equal(fromInit.status, "finished");
+  await rejects(
+    runPlan(parseRunArgs(args(`${tmp}/init3`, "--latent-dim", "3", "--init", `${out}/model.safetensors`)), {
+      quiet: true,
+    }),
+    /encoder\.proj\.weight has shape \[2,64\], expected \[3,64\]/,
+  );
+  ok(!existsSync(`${tmp}/init3`), "a refused --init wrote its output folder");
   // a finished run is not overwritten
   await rejects(
     runPlan(parseRunArgs(args(out)), { quiet: true }),
