@@ -49,7 +49,7 @@ async function runGpu(
   };
 }
 
-/** atol scaled by the typical magnitude of a sum of `terms` products of O(1) values. */
+/** The absolute tolerance grows with the square root of the number of O(1) products summed. */
 function checkAgainstReference(s: ConvShape, r: GpuResult, label: string): void {
   const y = conv2dForward(s, r.x, r.weight, r.bias);
   const dx = conv2dInputGrad(s, r.dy, r.weight);

@@ -203,7 +203,7 @@ export class Conv2d implements Layer {
       const total = target.size;
       rec.dispatch(
         reduce,
-        [this.outChannels, this.inChannels, cBlocks, splits, t.rc, ro, partStride, biasMode, total],
+        [this.outChannels, this.inChannels, cBlocks, splits, partStride, biasMode, total],
         [part, target],
         grid1d(total, 64),
       );

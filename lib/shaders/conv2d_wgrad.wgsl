@@ -170,8 +170,7 @@ struct ReduceParams {
   ci: u32,
   cBlocks: u32,
   splits: u32,
-  rc: u32,
-  ro: u32,
+  // Floats per partial (4 * partStride4 of wgrad_partial).
   partStride: u32,
   // 0: write dw [co, ci, 9]; 1: write db [co].
   biasMode: u32,
@@ -182,26 +181,25 @@ struct ReduceParams {
 @group(0) @binding(1) var<storage, read> partIn: array<f32>;
 @group(0) @binding(2) var<storage, read_write> grad: array<f32>;
 
+// One output value per invocation: the sum of its `splits` partials, always in the same order.
 @compute @workgroup_size(64)
 fn wgrad_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let i = gid.x + gid.y * nw.x * 64u;
   if (i >= rp.total) {
     return;
   }
+  let ro = 4u * RO4;
   var o = i;
   var cb = 0u;
-  var local = 0u;
+  var local = RC * 9u * ro + o % ro;
   if (rp.biasMode == 0u) {
     o = i / (rp.ci * 9u);
     let c = (i / 9u) % rp.ci;
     let tap = i % 9u;
-    cb = c / rp.rc;
-    local = ((c % rp.rc) * 9u + tap) * rp.ro + o % rp.ro;
-  } else {
-    local = rp.rc * 9u * rp.ro + o % rp.ro;
+    cb = c / RC;
+    local = ((c % RC) * 9u + tap) * ro + o % ro;
   }
-  let ob = o / rp.ro;
-  var idx = (ob * rp.cBlocks + cb) * rp.splits * rp.partStride + local;
+  var idx = ((o / ro) * rp.cBlocks + cb) * rp.splits * rp.partStride + local;
   var sum = 0.0;
   for (var s = 0u; s < rp.splits; s++) {
     sum += partIn[idx];
