@@ -179,3 +179,13 @@ export function validate(h: Hyperparameters): void {
     throw new UsageError(`--components applies to the mda head only (this experiment's head is ${h.head})`);
   }
 }
+
+/**
+ * The commands' last resort: expected failures (bad flags, bad data, no adapter, a diverged loss, a bad
+ * checkpoint) print one line and exit 1; MDA_DEBUG=1 rethrows so the stack of anything else shows.
+ */
+export function exitWithError(e: unknown): never {
+  if (Deno.env.get("MDA_DEBUG") || !(e instanceof Error)) throw e;
+  console.error(`error: ${e.message.split("\n")[0]}`);
+  Deno.exit(1);
+}

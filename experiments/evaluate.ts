@@ -10,6 +10,7 @@ import { Model } from "../lib/model.ts";
 import { architectureFromTensors } from "../lib/train/architecture.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import type { EvalMetrics } from "../lib/types.ts";
+import { exitWithError } from "./cli.ts";
 
 export interface EvaluateRequest {
   checkpoint: string;
@@ -93,8 +94,6 @@ if (import.meta.main) {
       }));
     }
   } catch (e) {
-    if (Deno.env.get("MDA_DEBUG") || !(e instanceof Error)) throw e;
-    console.error(`error: ${e.message.split("\n")[0]}`);
-    Deno.exit(1);
+    exitWithError(e);
   }
 }

@@ -6,7 +6,8 @@ import { writeFileAtomic } from "../lib/io/atomic.ts";
 import { type IndexEntry, resultsIndex, runPage } from "../lib/report/mod.ts";
 import type { HistoryRow } from "../lib/types.ts";
 
-async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+/** A run folder's JSON file, or undefined when it is missing or unreadable (a run in progress). */
+export async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
   try {
     return JSON.parse(await Deno.readTextFile(path));
   } catch {

@@ -16,7 +16,9 @@ import {
   sweepTable,
 } from "../lib/report/mod.ts";
 import type { ConfidenceHistogram, LatentSnapshot, Reliability } from "../lib/types.ts";
+import { exitWithError } from "./cli.ts";
 import { type ExperimentConfig, EXPERIMENTS } from "./config.ts";
+import { readJson } from "./pages.ts";
 
 interface FinishedRun {
   id: string;
@@ -25,14 +27,6 @@ interface FinishedRun {
   // JSON read back from the run folder (shapes written by experiments/run.ts).
   metrics: Record<string, any>;
   manifest: Record<string, any>;
-}
-
-async function readJson(path: string) {
-  try {
-    return JSON.parse(await Deno.readTextFile(path));
-  } catch {
-    return undefined;
-  }
 }
 
 async function finishedRuns(exp: ExperimentConfig, out: string): Promise<FinishedRun[]> {
@@ -174,8 +168,6 @@ if (import.meta.main) {
     }
     await writeReport(exp, values.out ?? `results/${name}`);
   } catch (e) {
-    if (Deno.env.get("MDA_DEBUG") || !(e instanceof Error)) throw e;
-    console.error(`error: ${e.message.split("\n")[0]}`);
-    Deno.exit(1);
+    exitWithError(e);
   }
 }

@@ -20,7 +20,8 @@ import {
 import { formatDuration, Progress } from "../lib/train/progress.ts";
 import { NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
 import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
-import { parseRunArgs, type RunPlan, type RunRequest, UsageError } from "./cli.ts";
+import { exitWithError, parseRunArgs, type RunPlan, type RunRequest, UsageError } from "./cli.ts";
+import { readJson, writeResultsIndex, writeRunPage } from "./pages.ts";
 import { writeRunFigures } from "./figures.ts";
 
 export const NORMALIZE = { mean: 0.2860, std: 0.3530 };
@@ -43,14 +44,6 @@ export interface RunResult {
 }
 
 const file = (out: string, name: string) => `${out}/${name}`;
-
-async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path));
-  } catch {
-    return undefined;
-  }
-}
 
 /** Refuses to clobber a finished or resumable run unless --resume says to continue it. */
 async function checkOutDir(req: RunRequest): Promise<void> {
@@ -329,7 +322,10 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     file(req.out, "manifest.json"),
     manifest("finished", { finished: new Date().toISOString() }),
   );
-  if (!opts.noFigures) await writeRunPages(req.out);
+  if (!opts.noFigures) {
+    await writeRunPage(req.out);
+    await writeResultsIndex(req.out);
+  }
   trainer.destroy();
   return { status: "finished", history: state.history, metrics, out: req.out };
 }
@@ -368,12 +364,6 @@ function summarize(history: HistoryRow[], last: EvalMetrics): Record<string, unk
     confidence_histogram: last.histogram,
     wall_seconds: history.reduce((a, r) => a + r.seconds, 0),
   };
-}
-
-async function writeRunPages(out: string): Promise<void> {
-  const { writeRunPage, writeResultsIndex } = await import("./pages.ts");
-  await writeRunPage(out);
-  await writeResultsIndex(out);
 }
 
 /** Runs every run of a plan in order; in a multi-run experiment, finished runs are skipped. */
@@ -430,10 +420,6 @@ if (import.meta.main) {
     if (results.some((r) => r.status === "stopped")) Deno.exit(130);
     console.error(`done: ${plan.out}`);
   } catch (e) {
-    // Expected failures (bad flags, bad data, no adapter, a diverged loss, a bad checkpoint) are one
-    // line; MDA_DEBUG=1 shows the stack of anything else.
-    if (Deno.env.get("MDA_DEBUG") || !(e instanceof Error)) throw e;
-    console.error(`error: ${e.message.split("\n")[0]}`);
-    Deno.exit(1);
+    exitWithError(e);
   }
 }
