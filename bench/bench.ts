@@ -16,6 +16,7 @@ import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
 import { Rng } from "../lib/rng.ts";
 import { benchConv2d } from "./conv2d_bench.ts";
 import { benchLayers } from "./layers_bench.ts";
+import { findTorchPython } from "../tools/pytorch/python.ts";
 
 interface KernelResult {
   kernel: string;
@@ -164,31 +165,24 @@ async function torchStep(
   widths: number[],
 ): Promise<{ torch: string; threads: number; train_step_ms: number } | undefined> {
   const script = new URL("../tools/pytorch/step_bench.py", import.meta.url).pathname;
-  // Debian's python3-torch installs for /usr/bin/python3, which may not be the python3 on PATH.
-  const pythons = [Deno.env.get("DNLL_PYTHON"), "/usr/bin/python3", "python3"].filter((p): p is string =>
-    !!p
-  );
-  for (const python of pythons) {
-    try {
-      const out = await new Deno.Command(python, {
-        args: [
-          script,
-          "--batch",
-          String(batch),
-          "--widths",
-          widths.join(","),
-          "--steps",
-          String(Math.max(3, timedSteps)),
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      if (!out.success) continue;
-      const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-      return JSON.parse(lines[lines.length - 1]);
-    } catch {
-      continue;
-    }
+  const python = findTorchPython();
+  if (!python) return undefined;
+  const out = await new Deno.Command(python, {
+    args: [
+      script,
+      "--batch",
+      String(batch),
+      "--widths",
+      widths.join(","),
+      "--steps",
+      String(Math.max(3, timedSteps)),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (out.success) {
+    const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+    return JSON.parse(lines[lines.length - 1]);
   }
   return undefined;
 }

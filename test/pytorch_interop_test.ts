@@ -8,30 +8,11 @@ import type { HostTensor } from "../lib/gpu/params.ts";
 import { decodeSafetensors, encodeSafetensors, saveSafetensors } from "../lib/io/safetensors.ts";
 import { Rng } from "../lib/rng.ts";
 import { assertClose, randn, randu } from "./util.ts";
+import { findTorchPython } from "../tools/pytorch/python.ts";
 
 const TOOLS = new URL("../tools/pytorch/", import.meta.url).pathname;
 const NARROW = [16, 16, 32, 32, 64, 64];
 const NOTEBOOK = [64, 64, 128, 128, 256, 256];
-
-function findTorchPython(): string | undefined {
-  const candidates = [Deno.env.get("DNLL_PYTHON"), "/usr/bin/python3", "python3"].filter((c): c is string =>
-    !!c
-  );
-  for (const python of candidates) {
-    try {
-      const { success } = new Deno.Command(python, {
-        args: ["-c", "import torch"],
-        stdout: "null",
-        stderr: "null",
-      })
-        .outputSync();
-      if (success) return python;
-    } catch {
-      // Not installed under that name; try the next.
-    }
-  }
-  return undefined;
-}
 
 const PYTHON = findTorchPython();
 

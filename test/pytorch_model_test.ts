@@ -13,21 +13,9 @@ import { Model } from "../lib/model.ts";
 import { saveModel } from "../lib/train/checkpoint.ts";
 import { Rng } from "../lib/rng.ts";
 import { assertClose } from "./util.ts";
+import { findTorchPython } from "../tools/pytorch/python.ts";
 
-function torchPython(): string | undefined {
-  for (const python of [Deno.env.get("DNLL_PYTHON"), "/usr/bin/python3", "python3"]) {
-    if (!python) continue;
-    try {
-      const r = new Deno.Command(python, { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
-        .outputSync();
-      if (r.success) return python;
-    } catch {
-      // not installed under that name
-    }
-  }
-  return undefined;
-}
-const PYTHON = torchPython();
+const PYTHON = findTorchPython();
 
 Deno.test({
   name: "pytorch: a trained Model's checkpoint loads strictly and PyTorch's forward matches ours",
