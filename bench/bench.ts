@@ -7,11 +7,11 @@
 // `train_step_ms` (the mean of the timed steps after a warm-up).
 
 import { parseArgs } from "node:util";
-import { DeviceSplit } from "../lib/data/device.ts";
+import { randomSplit } from "../lib/data/device.ts";
 import { describeAdapter, getGpuOrExit } from "../lib/gpu/device.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { Workspace } from "../lib/gpu/tensor.ts";
-import { Model } from "../lib/model.ts";
+import { Model, notebookModelConfig } from "../lib/model.ts";
 import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
 import { Rng } from "../lib/rng.ts";
 import { benchConv2d } from "./conv2d_bench.ts";
@@ -69,26 +69,8 @@ if (!values["no-kernels"]) {
 }
 
 // One full training step on synthetic images (values do not change the work done).
-const rng = new Rng(7);
-const count = batch;
-const images = new Uint8Array(count * 784);
-for (let i = 0; i < images.length; i++) images[i] = rng.int(256);
-const labels = new Uint8Array(count);
-for (let i = 0; i < count; i++) labels[i] = rng.int(10);
-const split = new DeviceSplit(gpu, { images, labels, count, rows: 28, cols: 28 });
-split.setOrder(Uint32Array.from({ length: count }, (_, i) => i));
-const model = new Model(gpu, {
-  widths,
-  latentDim: 2,
-  head: "mda",
-  components: 2,
-  loss: "em_dnll",
-  lambda: 0.1,
-  muInit: "independent",
-  lr: 1e-3,
-  numClasses: 10,
-  seed: 1,
-});
+const split = randomSplit(gpu, batch, new Rng(7));
+const model = new Model(gpu, notebookModelConfig(widths, 1));
 const ws = new Workspace(gpu, "bench");
 const stats = ws.tensor("stats", [2]);
 const rec = new Recorder(gpu);

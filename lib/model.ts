@@ -38,6 +38,26 @@ export interface ModelConfig {
   seed: number;
 }
 
+/**
+ * The notebook's Deep MDA (D=2, K=2 components, EM-DNLL with lambda 0.1, Adam 1e-3, independent
+ * mixture means) with the given encoder widths: the model of fashion_mda, fashion_mda_quick, the bench
+ * and the PyTorch comparisons.
+ */
+export function notebookModelConfig(widths: number[], seed: number): ModelConfig {
+  return {
+    widths,
+    latentDim: 2,
+    head: "mda",
+    components: 2,
+    loss: "em_dnll",
+    lambda: 0.1,
+    muInit: "independent",
+    lr: 1e-3,
+    numClasses: 10,
+    seed,
+  };
+}
+
 export class Model {
   readonly store: ParamStore;
   readonly encoder: Encoder;

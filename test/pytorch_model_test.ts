@@ -4,12 +4,12 @@
 // logits. Ignored where no Python with PyTorch is found (Debian's python3-torch, or DNLL_PYTHON).
 
 import { equal, match, ok } from "node:assert/strict";
-import { DeviceSplit } from "../lib/data/device.ts";
+import { randomSplit } from "../lib/data/device.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Workspace } from "../lib/gpu/tensor.ts";
 import { loadSafetensors, saveSafetensors } from "../lib/io/safetensors.ts";
-import { Model } from "../lib/model.ts";
+import { Model, notebookModelConfig } from "../lib/model.ts";
 import { saveModel } from "../lib/train/checkpoint.ts";
 import { Rng } from "../lib/rng.ts";
 import { assertClose } from "./util.ts";
@@ -24,23 +24,8 @@ Deno.test({
     const gpu = await getGpu();
     const widths = [8, 8, 16, 16, 16, 16];
     const n = 12;
-    const rng = new Rng(21);
-    const images = new Uint8Array(n * 784).map(() => rng.int(256));
-    const labels = Uint8Array.from({ length: n }, (_, i) => i % 10);
-    const split = new DeviceSplit(gpu, { images, labels, count: n, rows: 28, cols: 28 });
-    split.setOrder(Uint32Array.from({ length: n }, (_, i) => i));
-    const model = new Model(gpu, {
-      widths,
-      latentDim: 2,
-      head: "mda",
-      components: 2,
-      loss: "em_dnll",
-      lambda: 0.1,
-      muInit: "independent",
-      lr: 1e-3,
-      numClasses: 10,
-      seed: 3,
-    });
+    const split = randomSplit(gpu, n, new Rng(21), (i) => i % 10);
+    const model = new Model(gpu, notebookModelConfig(widths, 3));
     const ws = new Workspace(gpu, "t");
     const stats = ws.tensor("stats", [6]);
     const rec = new Recorder(gpu);
@@ -111,23 +96,8 @@ Deno.test({
     const gpu = await getGpu();
     const widths = [8, 8, 16, 16, 16, 16];
     const n = 16;
-    const rng = new Rng(33);
-    const images = new Uint8Array(n * 784).map(() => rng.int(256));
-    const labels = Uint8Array.from({ length: n }, (_, i) => (i * 7) % 10);
-    const split = new DeviceSplit(gpu, { images, labels, count: n, rows: 28, cols: 28 });
-    split.setOrder(Uint32Array.from({ length: n }, (_, i) => i));
-    const model = new Model(gpu, {
-      widths,
-      latentDim: 2,
-      head: "mda",
-      components: 2,
-      loss: "em_dnll",
-      lambda: 0.1,
-      muInit: "independent",
-      lr: 1e-3,
-      numClasses: 10,
-      seed: 4,
-    });
+    const split = randomSplit(gpu, n, new Rng(33), (i) => (i * 7) % 10);
+    const model = new Model(gpu, notebookModelConfig(widths, 4));
     const dir = await Deno.makeTempDir();
     await saveModel(`${dir}/model.safetensors`, model);
     const ws = new Workspace(gpu, "t");
@@ -141,7 +111,7 @@ Deno.test({
     const loss = (await readF32(gpu, stats))[0];
     await saveSafetensors(`${dir}/xy.safetensors`, [
       { name: "x", dtype: "F32", shape: [n, 1, 28, 28], data: xHost },
-      { name: "y", dtype: "I64", shape: [n], data: BigInt64Array.from(labels, (v) => BigInt(v)) },
+      { name: "y", dtype: "I64", shape: [n], data: BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 7) % 10)) },
     ]);
     const script = new URL("../tools/pytorch/load_check.py", import.meta.url).pathname;
     const out = await new Deno.Command(PYTHON!, {

@@ -11,7 +11,7 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Workspace } from "../lib/gpu/tensor.ts";
 import { saveSafetensors } from "../lib/io/safetensors.ts";
-import { Model } from "../lib/model.ts";
+import { Model, notebookModelConfig } from "../lib/model.ts";
 import { saveModel } from "../lib/train/checkpoint.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { epochOrder } from "../lib/data/batches.ts";
@@ -21,18 +21,7 @@ const dir = await Deno.makeTempDir({ prefix: "same-init-" });
 const gpu = await getGpu();
 const data = await loadFashionMnist({ log: () => {} });
 const train = new DeviceSplit(gpu, data.train), test = new DeviceSplit(gpu, data.test);
-const model = new Model(gpu, {
-  widths: [16, 16, 32, 32, 64, 64],
-  latentDim: 2,
-  head: "mda",
-  components: 2,
-  loss: "em_dnll",
-  lambda: 0.1,
-  muInit: "independent",
-  lr: 1e-3,
-  numClasses: 10,
-  seed,
-});
+const model = new Model(gpu, notebookModelConfig([16, 16, 32, 32, 64, 64], seed));
 await saveModel(`${dir}/init.safetensors`, model);
 const order = epochOrder(new Rng(seed).fork(10), 60000);
 await saveSafetensors(`${dir}/order.safetensors`, [{

@@ -8,6 +8,7 @@ import { grid1d, type Recorder } from "../gpu/recorder.ts";
 import { createBuffer, Tensor, upload } from "../gpu/tensor.ts";
 import { CROP_PADDING } from "./batches.ts";
 import type { SplitData } from "./fashion.ts";
+import type { Rng } from "../rng.ts";
 
 const WORKGROUP = 64;
 const MAX_IMAGES = 1 << 24; // the order word keeps 24 bits for the image index
@@ -162,4 +163,23 @@ export class DeviceSplit {
     this.x.destroy();
     this.batchLabels.destroy();
   }
+}
+
+/**
+ * A split of `count` random 28x28 images (pixels uniform 0..255 from `rng`, drawn first), labels from
+ * `labelOf(i)`, in file order: for benchmarks and tests, where the values do not matter but the
+ * shapes and the work do.
+ */
+export function randomSplit(
+  gpu: Gpu,
+  count: number,
+  rng: Rng,
+  labelOf: (i: number) => number = () => rng.int(10),
+): DeviceSplit {
+  const images = new Uint8Array(count * 784);
+  for (let i = 0; i < images.length; i++) images[i] = rng.int(256);
+  const labels = Uint8Array.from({ length: count }, (_, i) => labelOf(i));
+  const split = new DeviceSplit(gpu, { images, labels, count, rows: 28, cols: 28 });
+  split.setOrder(Uint32Array.from({ length: count }, (_, i) => i));
+  return split;
 }

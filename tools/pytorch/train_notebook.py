@@ -3,9 +3,13 @@
 
     /usr/bin/python3 tools/pytorch/train_notebook.py [--data DIR] [--widths 16,16,32,32,64,64]
         [--epochs 2] [--seed 0] [--threads N] [--device cpu|cuda] [--json OUT.json]
+        [--init INIT.safetensors] [--order ORDER.safetensors]
 
 Prints the notebook's per-epoch line (train loss, train accuracy, test accuracy) and its epoch time;
---json writes them as a list. Reads the IDX files (gzipped or plain) with numpy; no torchvision needed.
+--json writes them as a list. --init starts from a state_dict in safetensors (e.g. our engine's initial
+weights, tools/export_draws.ts) instead of torch's own draw; --order takes every epoch's shuffled order
+from an I64 tensor "order" [epochs, 60000] instead of torch.randperm. Together they train PyTorch on
+exactly the draws a seed gives our engine. Reads the IDX files (gzipped or plain) with numpy; no torchvision needed.
 """
 
 import argparse
@@ -20,6 +24,7 @@ import torch
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from load_check import read_safetensors  # noqa: E402
 from notebook_model import NOTEBOOK_WIDTHS, DeepMDA, EM_DNLLLoss, parse_widths  # noqa: E402
 
 
@@ -45,6 +50,8 @@ def main():
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json")
+    ap.add_argument("--init")
+    ap.add_argument("--order")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
@@ -53,7 +60,15 @@ def main():
     ytr = torch.from_numpy(read_idx(args.data, "train-labels-idx1-ubyte").copy()).long()
     xte = torch.from_numpy(read_idx(args.data, "t10k-images-idx3-ubyte").copy()).float().div(255).unsqueeze(1)
     yte = torch.from_numpy(read_idx(args.data, "t10k-labels-idx1-ubyte").copy()).long()
-    model = DeepMDA(C=10, D=2, K=2, widths=parse_widths(args.widths)).to(dev)
+    model = DeepMDA(C=10, D=2, K=2, widths=parse_widths(args.widths))
+    if args.init:
+        model.load_state_dict(read_safetensors(args.init)[0], strict=True)
+    model = model.to(dev)
+    orders = None
+    if args.order:
+        orders = read_safetensors(args.order)[0]["order"].long()
+        if orders.dim() != 2 or orders.shape[0] < args.epochs or orders.shape[1] != len(xtr):
+            raise SystemExit(f"{args.order}: order must be [>= {args.epochs}, {len(xtr)}], got {list(orders.shape)}")
     opt = torch.optim.Adam(model.parameters())
     loss_fn = EM_DNLLLoss(lambda_reg=0.1)
     rows = []
@@ -61,7 +76,8 @@ def main():
         t0 = time.time()
         model.train()
         loss_sum = acc_sum = n_sum = 0
-        for idx in torch.randperm(len(xtr)).split(256):
+        perm = orders[epoch - 1] if orders is not None else torch.randperm(len(xtr))
+        for idx in perm.split(256):
             x, y = xtr[idx].to(dev), ytr[idx].to(dev)
             z = model.encoder(x)
             loss = loss_fn(model.head, z, y)
@@ -85,6 +101,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"torch": torch.__version__, "device": str(dev), "seed": args.seed, "widths": args.widths,
+                       "init": args.init, "order": args.order,
                        "epochs": rows}, f, indent=2)
 
 
