@@ -3,7 +3,7 @@
 import { basename, dirname, relative } from "node:path";
 import { existsSync } from "node:fs";
 import { writeFileAtomic } from "../lib/io/atomic.ts";
-import { type IndexEntry, resultsIndex, runPage } from "../lib/report/mod.ts";
+import { type IndexEntry, type IndexPage, resultsIndex, runPage } from "../lib/report/mod.ts";
 import type { HistoryRow } from "../lib/types.ts";
 
 /** A run folder's JSON file, or undefined when it is missing or unreadable (a run in progress). */
@@ -49,6 +49,7 @@ export async function writeResultsIndex(runDir: string): Promise<void> {
     root = up;
   }
   const runs: IndexEntry[] = [];
+  const pages: IndexPage[] = [];
   const walk = async (dir: string) => {
     for await (const e of Deno.readDir(dir)) {
       if (!e.isDirectory) continue;
@@ -60,13 +61,19 @@ export async function writeResultsIndex(runDir: string): Promise<void> {
           name: relative(root, sub),
           manifest,
           metrics: await readJson(`${sub}/metrics.json`),
+          hasPage: existsSync(`${sub}/README.md`),
         });
       } else {
+        if (existsSync(`${sub}/README.md`)) {
+          const heading = (await Deno.readTextFile(`${sub}/README.md`)).match(/^# (.+)$/m);
+          pages.push({ dir: relative(root, sub), title: heading ? heading[1] : relative(root, sub) });
+        }
         await walk(sub); // multi-run experiments keep their runs one level down
       }
     }
   };
   await walk(root);
-  runs.sort((a, b) => a.dir.localeCompare(b.dir));
-  await writeFileAtomic(`${root}/README.md`, resultsIndex(runs));
+  runs.sort((a, b) => a.dir.localeCompare(b.dir, "en", { numeric: true }));
+  pages.sort((a, b) => a.dir.localeCompare(b.dir));
+  await writeFileAtomic(`${root}/README.md`, resultsIndex(runs, "Results", pages));
 }

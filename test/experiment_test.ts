@@ -10,6 +10,7 @@ import { Rng } from "../lib/rng.ts";
 import { parseRunArgs, UsageError } from "../experiments/cli.ts";
 import { runPlan } from "../experiments/run.ts";
 import { evaluateCheckpoint } from "../experiments/evaluate.ts";
+import { experiment as quickExperiment } from "../experiments/fashion_mda_quick.ts";
 
 const TRAIN = 40, TEST = 24;
 
@@ -99,7 +100,7 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
   const manifest = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
   equal(manifest.status, "finished");
   equal(manifest.experiment_name, "fashion_mda_quick");
-  equal(manifest.experiment_version, 1);
+  equal(manifest.experiment_version, quickExperiment.version);
   equal(manifest.hyperparameters.epochs.source, "flag");
   equal(manifest.hyperparameters.lr.source, "pinned");
   equal(manifest.data.verified, false);

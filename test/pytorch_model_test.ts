@@ -111,7 +111,12 @@ Deno.test({
     const loss = (await readF32(gpu, stats))[0];
     await saveSafetensors(`${dir}/xy.safetensors`, [
       { name: "x", dtype: "F32", shape: [n, 1, 28, 28], data: xHost },
-      { name: "y", dtype: "I64", shape: [n], data: BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 7) % 10)) },
+      {
+        name: "y",
+        dtype: "I64",
+        shape: [n],
+        data: BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 7) % 10)),
+      },
     ]);
     const script = new URL("../tools/pytorch/load_check.py", import.meta.url).pathname;
     const out = await new Deno.Command(PYTHON!, {

@@ -220,6 +220,18 @@ Deno.test("report: resultsIndex links every run and escapes table cells", () => 
   assert(resultsIndex([]).includes("No runs yet."));
 });
 
+Deno.test("report: resultsIndex links a data-only run's folder and lists report pages first", () => {
+  const md = resultsIndex(
+    [{ dir: "seed_study/engine-2", name: "seed_study/engine-2", manifest: MANIFEST, hasPage: false }],
+    "Results",
+    [{ dir: "seed_study", title: "Seed study [quick]" }],
+  );
+  const lines = md.split("\n");
+  assert(lines.includes("- [Seed study quick](seed_study/README.md)"), md);
+  assert(md.indexOf("Seed study") < md.indexOf("| Run |"), md);
+  assert(lines.some((l) => l.startsWith("| [seed_study/engine-2](seed_study/engine-2/) |")), md);
+});
+
 Deno.test("report: durations read naturally", () => {
   assertEquals(
     [

@@ -4,6 +4,7 @@ export {
   ece100,
   formatDuration,
   type IndexEntry,
+  type IndexPage,
   KEY_NUMBER_SOURCES,
   type KeyNumbers,
   keyNumbers,

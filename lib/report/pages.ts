@@ -19,6 +19,14 @@ export interface IndexEntry {
   name: string;
   metrics?: object | null;
   manifest?: object | null;
+  /** False when the folder keeps only the run's data (no README.md): the index links the folder. */
+  hasPage?: boolean;
+}
+
+/** A folder of results/ with a README.md but no run of its own (a sweep's report, a study). */
+export interface IndexPage {
+  dir: string;
+  title: string;
 }
 
 /** The numbers both pages show; undefined where no source has them. */
@@ -294,8 +302,15 @@ export function runPage(run: RunPageInput): string {
 }
 
 /** The Markdown of results/README.md: one row per run, linking to its folder's README. */
-export function resultsIndex(runs: IndexEntry[], title = "Results"): string {
+export function resultsIndex(runs: IndexEntry[], title = "Results", pages: IndexPage[] = []): string {
   const out = [`# ${title}`, ""];
+  if (pages.length > 0) {
+    out.push("Reports and studies:", "");
+    for (const p of pages) {
+      out.push(`- [${cell(p.title).replace(/[[\]]/g, "")}](${href(p.dir.replace(/\/+$/, ""))}/README.md)`);
+    }
+    out.push("");
+  }
   if (runs.length === 0) {
     out.push("No runs yet.");
     return out.join("\n") + "\n";
@@ -306,7 +321,8 @@ export function resultsIndex(runs: IndexEntry[], title = "Results"): string {
   );
   for (const run of runs) {
     const k = keyNumbers(run.metrics, run.manifest);
-    const link = `[${cell(run.name).replace(/[[\]]/g, "")}](${href(run.dir.replace(/\/+$/, ""))}/README.md)`;
+    const target = href(run.dir.replace(/\/+$/, "")) + (run.hasPage === false ? "/" : "/README.md");
+    const link = `[${cell(run.name).replace(/[[\]]/g, "")}](${target})`;
     out.push(
       `| ${link} | ${cell(k.status ?? (k.finished ? "finished" : "in progress"))} | ${
         fixed(k.finalTestAccuracy, 4)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# How much does fashion_mda_quick's 2-epoch test accuracy depend on the seed, and do our PRNG's draws
+# (initial weights, shuffles) train differently from PyTorch's own? Trains PyTorch (Debian's
+# /usr/bin/python3 with torch, 1 thread, 2 runs at a time) on four kinds of draws for each seed:
+#   torch     torch.manual_seed(SEED): PyTorch's init and torch.randperm shuffles (the notebook as is)
+#   ours      our engine's init and shuffles for SEED (tools/export_draws.ts)
+#   ourinit   our init, PyTorch's shuffles       ourorder  PyTorch's init, our shuffles
+#   numpyorder  PyTorch's init, NumPy's shuffles (a third generator, to tell a flaw in ours from chance)
+# and, with --engine, runs `deno task experiment fashion_mda_quick --seed SEED` in our engine too
+# (about 7 minutes a run on 2 cores). Then prints the table of results/seed_study/README.md.
+#   tools/seed_study.sh OUT_DIR [--engine] SEED...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$1; shift
+engine=0
+if [ "${1:-}" = "--engine" ]; then engine=1; shift; fi
+mkdir -p "$out"
+jobs=()
+for s in "$@"; do
+  deno run -A tools/export_draws.ts "$out/draws-$s" "$s"
+  /usr/bin/python3 tools/pytorch/numpy_orders.py "$out/draws-$s/numpy_order.safetensors" "$s"
+  for kind in torch ours ourinit ourorder numpyorder; do jobs+=("$kind $s"); done
+done
+run_one() {
+  local kind=$1 s=$2 out=$3 args=()
+  case $kind in
+    ours) args=(--init "$out/draws-$s/init.safetensors" --order "$out/draws-$s/order.safetensors") ;;
+    ourinit) args=(--init "$out/draws-$s/init.safetensors") ;;
+    ourorder) args=(--order "$out/draws-$s/order.safetensors") ;;
+    numpyorder) args=(--order "$out/draws-$s/numpy_order.safetensors") ;;
+  esac
+  [ -f "$out/$kind-$s.json" ] && return 0
+  /usr/bin/python3 tools/pytorch/train_notebook.py --widths 16,16,32,32,64,64 --epochs 2 --seed "$s" \
+    --threads 1 "${args[@]}" --json "$out/$kind-$s.json" >"$out/$kind-$s.log" 2>&1
+}
+export -f run_one
+printf '%s\n' "${jobs[@]}" | xargs -P 2 -I{} bash -c "run_one {} $out"
+if [ $engine = 1 ]; then
+  for s in "$@"; do
+    [ -f "$out/engine-$s/metrics.json" ] ||
+      deno task experiment fashion_mda_quick --seed "$s" --out "$out/engine-$s" >"$out/engine-$s.log" 2>&1
+  done
+fi
+/usr/bin/python3 tools/seed_study_table.py "$out"
