@@ -38,6 +38,10 @@ def main(d):
         print(f"| {name} | " + " | ".join(f"{fn(list(acc[k].values())):.4f}" for k, _ in kinds) + " |")
     print("| runs >= 0.60 | " + " | ".join(
         f"{sum(v >= 0.6 for v in acc[k].values())} of {len(acc[k])}" for k, _ in kinds) + " |")
+    common = [s for s in seeds if all(s in acc[k] for k, _ in kinds)]
+    if len(common) < len(seeds):
+        print(f"| mean over the {len(common)} seeds every column has | " + " | ".join(
+            f"{statistics.mean(acc[k][s] for s in common):.4f}" for k, _ in kinds) + " |")
 
 
 if __name__ == "__main__":
