@@ -96,7 +96,8 @@ Deno.test({
     const gpu = await getGpu();
     const widths = [8, 8, 16, 16, 16, 16];
     const n = 16;
-    const split = randomSplit(gpu, n, new Rng(33), (i) => (i * 7) % 10);
+    const labelOf = (i: number) => (i * 7) % 10;
+    const split = randomSplit(gpu, n, new Rng(33), labelOf);
     const model = new Model(gpu, notebookModelConfig(widths, 4));
     const dir = await Deno.makeTempDir();
     await saveModel(`${dir}/model.safetensors`, model);

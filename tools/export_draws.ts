@@ -7,34 +7,48 @@
 // itself is checked step by step against PyTorch in test/pytorch_model_test.ts).
 
 import { epochOrder } from "../lib/data/batches.ts";
-import { getGpu } from "../lib/gpu/device.ts";
+import { getGpu, type Gpu } from "../lib/gpu/device.ts";
 import { saveSafetensors } from "../lib/io/safetensors.ts";
 import { Model, notebookModelConfig } from "../lib/model.ts";
-import { Rng } from "../lib/rng.ts";
 import { saveModel } from "../lib/train/checkpoint.ts";
+import { shuffleStream } from "../lib/train/trainer.ts";
 
-const [out, seedArg, epochsArg, widthsArg] = Deno.args;
-if (!out || seedArg === undefined) {
-  console.error(
-    "usage: deno run -A tools/export_draws.ts OUT_DIR SEED [EPOCHS=2] [WIDTHS=16,16,32,32,64,64]",
-  );
-  Deno.exit(2);
+const TRAIN_IMAGES = 60000;
+
+/** Builds the seed's model and its first `epochs` shuffles (the Trainer's stream), and writes both to `dir`. */
+export async function writeDraws(
+  gpu: Gpu,
+  dir: string,
+  seed: number,
+  epochs: number,
+  widths: number[],
+): Promise<{ model: Model; orders: Uint32Array[] }> {
+  await Deno.mkdir(dir, { recursive: true });
+  const model = new Model(gpu, notebookModelConfig(widths, seed));
+  await saveModel(`${dir}/init.safetensors`, model);
+  const stream = shuffleStream(seed);
+  const orders = Array.from({ length: epochs }, () => epochOrder(stream, TRAIN_IMAGES));
+  const data = new BigInt64Array(epochs * TRAIN_IMAGES);
+  orders.forEach((o, e) => o.forEach((v, i) => data[e * TRAIN_IMAGES + i] = BigInt(v)));
+  await saveSafetensors(`${dir}/order.safetensors`, [{
+    name: "order",
+    dtype: "I64",
+    shape: [epochs, TRAIN_IMAGES],
+    data,
+  }]);
+  return { model, orders };
 }
-const seed = Number(seedArg), epochs = Number(epochsArg ?? 2);
-const widths = (widthsArg ?? "16,16,32,32,64,64").split(",").map(Number);
-await Deno.mkdir(out, { recursive: true });
-const gpu = await getGpu();
-const model = new Model(gpu, notebookModelConfig(widths, seed));
-await saveModel(`${out}/init.safetensors`, model);
-// The same stream the Trainer uses: Rng(seed).fork(10), one permutation per epoch.
-const orderRng = new Rng(seed).fork(10);
-const order = new BigInt64Array(epochs * 60000);
-for (let e = 0; e < epochs; e++) {
-  epochOrder(orderRng, 60000).forEach((v, i) => order[e * 60000 + i] = BigInt(v));
+
+if (import.meta.main) {
+  const [out, seedArg, epochsArg, widthsArg] = Deno.args;
+  const seed = Number(seedArg), epochs = Number(epochsArg ?? 2);
+  const widths = (widthsArg ?? "16,16,32,32,64,64").split(",").map(Number);
+  if (!out || !Number.isSafeInteger(seed) || seed < 0 || !Number.isInteger(epochs) || epochs < 1) {
+    console.error(
+      "usage: deno run -A tools/export_draws.ts OUT_DIR SEED [EPOCHS=2] [WIDTHS=16,16,32,32,64,64] " +
+        "(SEED an integer >= 0, EPOCHS >= 1)",
+    );
+    Deno.exit(2);
+  }
+  await writeDraws(await getGpu(), out, seed, epochs, widths);
 }
-await saveSafetensors(`${out}/order.safetensors`, [{
-  name: "order",
-  dtype: "I64",
-  shape: [epochs, 60000],
-  data: order,
-}]);

@@ -10,26 +10,14 @@ import { loadFashionMnist } from "../lib/data/fashion.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Workspace } from "../lib/gpu/tensor.ts";
-import { saveSafetensors } from "../lib/io/safetensors.ts";
-import { Model, notebookModelConfig } from "../lib/model.ts";
-import { saveModel } from "../lib/train/checkpoint.ts";
 import { Trainer } from "../lib/train/trainer.ts";
-import { epochOrder } from "../lib/data/batches.ts";
-import { Rng } from "../lib/rng.ts";
+import { writeDraws } from "./export_draws.ts";
 const seed = Number(Deno.args[0] ?? 20260101);
 const dir = await Deno.makeTempDir({ prefix: "same-init-" });
 const gpu = await getGpu();
 const data = await loadFashionMnist({ log: () => {} });
 const train = new DeviceSplit(gpu, data.train), test = new DeviceSplit(gpu, data.test);
-const model = new Model(gpu, notebookModelConfig([16, 16, 32, 32, 64, 64], seed));
-await saveModel(`${dir}/init.safetensors`, model);
-const order = epochOrder(new Rng(seed).fork(10), 60000);
-await saveSafetensors(`${dir}/order.safetensors`, [{
-  name: "order",
-  dtype: "I64",
-  shape: [60000],
-  data: BigInt64Array.from(order, (v) => BigInt(v)),
-}]);
+const { model, orders: [order] } = await writeDraws(gpu, dir, seed, 1, [16, 16, 32, 32, 64, 64]);
 train.setOrder(order);
 const K = 234;
 const ws = new Workspace(gpu, "e");

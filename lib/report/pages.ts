@@ -301,14 +301,17 @@ export function runPage(run: RunPageInput): string {
   return out.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd() + "\n";
 }
 
+/** A Markdown link to `file` in the results folder `dir` (the folder itself when `file` is ""). */
+function folderLink(text: string, dir: string, file: string): string {
+  return `[${cell(text).replace(/[[\]]/g, "")}](${href(dir.replace(/\/+$/, ""))}/${file})`;
+}
+
 /** The Markdown of results/README.md: one row per run, linking to its folder's README. */
 export function resultsIndex(runs: IndexEntry[], title = "Results", pages: IndexPage[] = []): string {
   const out = [`# ${title}`, ""];
   if (pages.length > 0) {
     out.push("Reports and studies:", "");
-    for (const p of pages) {
-      out.push(`- [${cell(p.title).replace(/[[\]]/g, "")}](${href(p.dir.replace(/\/+$/, ""))}/README.md)`);
-    }
+    for (const p of pages) out.push(`- ${folderLink(p.title, p.dir, "README.md")}`);
     out.push("");
   }
   if (runs.length === 0) {
@@ -321,8 +324,7 @@ export function resultsIndex(runs: IndexEntry[], title = "Results", pages: Index
   );
   for (const run of runs) {
     const k = keyNumbers(run.metrics, run.manifest);
-    const target = href(run.dir.replace(/\/+$/, "")) + (run.hasPage === false ? "/" : "/README.md");
-    const link = `[${cell(run.name).replace(/[[\]]/g, "")}](${target})`;
+    const link = folderLink(run.name, run.dir, run.hasPage === false ? "" : "README.md");
     out.push(
       `| ${link} | ${cell(k.status ?? (k.finished ? "finished" : "in progress"))} | ${
         fixed(k.finalTestAccuracy, 4)

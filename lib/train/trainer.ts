@@ -54,6 +54,11 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/** The stream a seed's epoch shuffles come from (one `epochOrder` per epoch, in order). */
+export function shuffleStream(seed: number): Rng {
+  return new Rng(seed).fork(10);
+}
+
 export class Trainer {
   private orderRng: Rng;
   private cropRng: Rng;
@@ -68,9 +73,8 @@ export class Trainer {
     readonly testLabels: Uint8Array,
     readonly options: TrainOptions,
   ) {
-    const root = new Rng(options.seed);
-    this.orderRng = root.fork(10);
-    this.cropRng = root.fork(11);
+    this.orderRng = shuffleStream(options.seed);
+    this.cropRng = new Rng(options.seed).fork(11);
     this.ws = new Workspace(gpu, "trainer");
   }
 

@@ -17,7 +17,7 @@ xte = torch.from_numpy(read_idx(d, "t10k-images-idx3-ubyte").copy()).float().div
 yte = torch.from_numpy(read_idx(d, "t10k-labels-idx1-ubyte").copy()).long()
 model = DeepMDA(C=10, D=2, K=2, widths=(16,16,32,32,64,64))
 state, _ = read_safetensors(os.path.join(sys.argv[1], "init.safetensors")); model.load_state_dict(state, strict=True)
-order = read_safetensors(os.path.join(sys.argv[1], "order.safetensors"))[0]["order"].long()
+order = read_safetensors(os.path.join(sys.argv[1], "order.safetensors"))[0]["order"][0].long()  # [1, 60000]
 opt = torch.optim.Adam(model.parameters()); lf = EM_DNLLLoss(0.1); model.train()
 losses = []
 for k in range(len(order) // 256):
