@@ -1,4 +1,5 @@
 // `deno task bench [--json] [--batch N] [--steps N] [--widths a,b,c,d,e,f] [--no-kernels] [--no-torch]`
+// (flags and their defaults: bench/cli.ts, or --help)
 //
 // Measures each kernel (GFLOP/s or GB/s, forward and backward) and one full training step of the
 // notebook's model (encoder + MDA head + EM-DNLL + Adam) at batch 256 on synthetic images. When
@@ -6,17 +7,17 @@
 // reported. With --json the last line of stdout is one JSON object with at least `adapter` and
 // `train_step_ms` (the mean of the timed steps after a warm-up).
 
-import { parseArgs } from "node:util";
 import { randomSplit } from "../lib/data/device.ts";
 import { describeAdapter, getGpuOrExit } from "../lib/gpu/device.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { Workspace } from "../lib/gpu/tensor.ts";
 import { Model, notebookModelConfig } from "../lib/model.ts";
-import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
 import { Rng } from "../lib/rng.ts";
 import { benchConv2d } from "./conv2d_bench.ts";
 import { benchLayers } from "./layers_bench.ts";
 import { findTorchPython } from "../tools/pytorch/python.ts";
+import { parseOrExit } from "../experiments/flags.ts";
+import { BENCH_SPEC, benchFromFlags } from "./cli.ts";
 
 interface KernelResult {
   kernel: string;
@@ -26,29 +27,10 @@ interface KernelResult {
   gbps?: number;
 }
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    json: { type: "boolean" },
-    batch: { type: "string", default: "256" },
-    steps: { type: "string", default: "3" },
-    widths: { type: "string" },
-    "no-kernels": { type: "boolean" },
-    "no-torch": { type: "boolean" },
-  },
-});
-const batch = Number(values.batch);
-const timedSteps = Number(values.steps);
-const widths = values.widths ? values.widths.split(",").map(Number) : NOTEBOOK_WIDTHS;
-if (!Number.isInteger(batch) || batch < 1 || batch > 256) {
-  throw new Error(`--batch must be 1..256, got ${values.batch}`);
-}
-if (!Number.isInteger(timedSteps) || timedSteps < 1) {
-  throw new Error(`--steps must be >= 1, got ${values.steps}`);
-}
-if (widths.length !== 6 || widths.some((w) => !Number.isInteger(w) || w < 1)) {
-  throw new Error(`--widths needs 6 positive integers, got ${values.widths}`);
-}
+const args = parseOrExit(BENCH_SPEC, Deno.args, benchFromFlags);
+const { batch, widths } = args;
+const timedSteps = args.steps;
+const values = { json: args.json, "no-kernels": !args.kernels, "no-torch": !args.torch };
 
 const gpu = await getGpuOrExit();
 const log = (s: string) => console.error(s);

@@ -1,10 +1,22 @@
 // Command-line flags of `deno task experiment NAME [flags]`. Parsing is strict and happens before
 // anything is written: an unknown experiment, unknown flag or bad value is one line and a non-zero exit.
 
-import { parseArgs } from "node:util";
 import { type ExperimentConfig, EXPERIMENTS, type Hyperparameters } from "./config.ts";
+import {
+  checkInputDir,
+  checkInputFile,
+  checkOutputDir,
+  checkPositionals,
+  type CommandSpec,
+  helpText,
+  numberFlag,
+  type ParsedFlags,
+  parseFlags,
+  stringFlag,
+  UsageError,
+} from "./flags.ts";
 
-export class UsageError extends Error {}
+export { UsageError };
 
 /** One run: a single-run experiment, or one variant of a comparison or sweep. */
 export interface RunRequest {
@@ -52,38 +64,144 @@ export interface RunPlan {
   shard?: { index: number; count: number };
 }
 
-export const USAGE =
-  `usage: deno task experiment NAME [--data DIR] [--out DIR] [--epochs N] [--batch-size N] [--lr X]
-       [--lambda X] [--latent-dim N] [--components N] [--seed N] [--train-limit N] [--test-limit N]
-       [--init CHECKPOINT] [--resume] [--shard I/N]
-experiments: ${Object.keys(EXPERIMENTS).join(", ")}`;
-
-export function parseRunArgs(args: string[]): RunPlan {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        data: { type: "string" },
-        out: { type: "string" },
-        init: { type: "string" },
-        resume: { type: "boolean" },
-        shard: { type: "string" },
-        help: { type: "boolean" },
-        ...Object.fromEntries(Object.keys(FLAG_TO_KEY).map((k) => [k, { type: "string" as const }])),
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message.split("\n")[0]);
+/** Pinned values shown in the help, by flag. */
+function pinnedSummary(e: ExperimentConfig): string {
+  const p = e.pinned;
+  const fields = [
+    `epochs ${p.epochs}`,
+    `batch-size ${p.batchSize}`,
+    `lr ${p.lr}`,
+    `lambda ${p.lambda}`,
+    `latent-dim ${p.latentDim}`,
+    `components ${p.components}`,
+    `seed ${p.seed}`,
+    `widths ${p.widths.join("-")}`,
+    `head ${p.head}`,
+    `loss ${p.loss}`,
+    `augment ${p.augment ? "yes" : "no"}`,
+  ];
+  let runs = "";
+  if (e.runs) {
+    const varied = [...new Set(e.runs.flatMap((r) => Object.keys(r.overrides)))].join(", ");
+    const ids = e.runs.length <= 4
+      ? e.runs.map((r) => r.id).join(" ")
+      : `${e.runs[0].id} ... ${e.runs[e.runs.length - 1].id}`;
+    runs = `\n    ${e.runs.length} runs (each sets ${varied || "nothing"}), sub-folders ${ids}`;
   }
-  const { values, positionals } = parsed;
-  if (values.help) throw new UsageError(USAGE);
+  return fields.join(", ") + runs;
+}
+
+/** The known experiments, one paragraph each, for the help of experiment and report. */
+export function experimentsHelp(filter: (e: ExperimentConfig) => boolean = () => true): string {
+  return "experiments (NAME; flags default to the values pinned here):\n" +
+    Object.values(EXPERIMENTS).filter(filter).map((e) =>
+      `  ${e.name} (version ${e.version}): ${e.description}\n    pinned: ${pinnedSummary(e)}`
+    ).join("\n");
+}
+
+const PINNED = "the experiment's pinned value";
+
+export const RUN_SPEC: CommandSpec = {
+  name: "experiment",
+  summary: "Trains a pinned experiment on Fashion-MNIST on the GPU (WebGPU) and writes its run folder: " +
+    "history.jsonl, metrics.json, manifest.json, model.safetensors, resume.safetensors, figures and README.md.",
+  positionals: [{ name: "NAME", meaning: "the experiment to run (listed below)" }],
+  flags: [
+    {
+      name: "data",
+      kind: "path",
+      value: "DIR",
+      meaning: "folder with the four Fashion-MNIST IDX files (gzipped or not)",
+      default: "data/fashion-mnist, then /usr/share/datasets/fashion-mnist, else download",
+    },
+    { name: "out", kind: "path", value: "DIR", meaning: "run folder (created)", default: "results/NAME" },
+    { name: "epochs", kind: "int", value: "N", meaning: "epochs to train", default: PINNED },
+    { name: "batch-size", kind: "int", value: "N", meaning: "training batch, 1 to 256", default: PINNED },
+    { name: "lr", kind: "number", value: "X", meaning: "Adam learning rate, > 0", default: PINNED },
+    { name: "lambda", kind: "number", value: "X", meaning: "DNLL's lambda, > 0", default: PINNED },
+    { name: "latent-dim", kind: "int", value: "N", meaning: "latent dimension D", default: PINNED },
+    {
+      name: "components",
+      kind: "int",
+      value: "N",
+      meaning: "mixture components K per class (mda head)",
+      default: PINNED,
+    },
+    {
+      name: "seed",
+      kind: "int",
+      value: "N",
+      meaning: "seed of init, shuffles and augmentation, >= 0",
+      default: PINNED,
+    },
+    {
+      name: "train-limit",
+      kind: "int",
+      value: "N",
+      meaning: "use only the first N training images",
+      default: "all 60000",
+    },
+    {
+      name: "test-limit",
+      kind: "int",
+      value: "N",
+      meaning: "use only the first N test images",
+      default: "all 10000",
+    },
+    {
+      name: "init",
+      kind: "path",
+      value: "CHECKPOINT",
+      meaning: "start from this safetensors checkpoint",
+      default: "fresh init from the seed",
+    },
+    {
+      name: "resume",
+      kind: "boolean",
+      meaning: "continue the unfinished (or extend the finished) run in --out",
+      default: "off",
+    },
+    {
+      name: "shard",
+      kind: "string",
+      value: "I/N",
+      meaning: "multi-run experiments: run only every N-th run, from the I-th",
+      default: "all runs",
+    },
+  ],
+  examples: [
+    "deno task experiment fashion_mda_quick",
+    "deno task experiment fashion_mda --epochs 10 --out results/fashion_mda_10",
+    "deno task experiment fashion_lambda_sweep --shard 2/4",
+  ],
+  notes: [
+    "Ctrl-C stops after the current step with a checkpoint that --resume continues bit-identically.",
+  ],
+};
+
+/** The help of `deno task experiment`, with the known experiments and their pinned values. */
+export function runHelp(): string {
+  return helpText({ ...RUN_SPEC, notes: [...(RUN_SPEC.notes ?? []), experimentsHelp()] });
+}
+
+/** Parses `deno task experiment` arguments (throws UsageError); --help is the caller's (see runMain). */
+export function parseRunArgs(args: string[]): RunPlan {
+  return planFromFlags(parseFlags(RUN_SPEC, args));
+}
+
+export function planFromFlags(parsed: ParsedFlags): RunPlan {
+  const values = {
+    data: stringFlag(parsed, "data", "path"),
+    out: stringFlag(parsed, "out", "path"),
+    init: stringFlag(parsed, "init", "path"),
+    shard: stringFlag(parsed, "shard"),
+    resume: parsed.values.resume === true,
+  };
+  const positionals = parsed.positionals;
   if (positionals.length !== 1) {
     throw new UsageError(
       positionals.length === 0
-        ? `missing experiment name (one of: ${Object.keys(EXPERIMENTS).join(", ")})`
+        ? `missing experiment name (one of: ${Object.keys(EXPERIMENTS).join(", ")}); see --help`
         : `expected one experiment name, got ${positionals.length}: ${positionals.join(" ")}`,
     );
   }
@@ -94,13 +212,8 @@ export function parseRunArgs(args: string[]): RunPlan {
   }
   const flags: Partial<Record<keyof Hyperparameters, number>> = {};
   for (const [flag, key] of Object.entries(FLAG_TO_KEY)) {
-    const raw = (values as Record<string, unknown>)[flag];
-    if (raw !== undefined) flags[key] = parseNumber(flag, raw as string, INTEGER_KEYS.has(key));
-  }
-  for (const [flag, v] of [["data", values.data], ["out", values.out], ["init", values.init]] as const) {
-    if (v !== undefined && v.trim() === "") {
-      throw new UsageError(`--${flag} needs a path, got an empty string`);
-    }
+    const v = numberFlag(parsed, flag, INTEGER_KEYS.has(key));
+    if (v !== undefined) flags[key] = v;
   }
   const out = values.out ?? `results/${name}`;
   let shard: RunPlan["shard"];
@@ -138,19 +251,24 @@ export function parseRunArgs(args: string[]): RunPlan {
       out: experiment.runs ? `${out}/${variant.id}` : out,
       dataDir: values.data,
       init: values.init,
-      resume: values.resume ?? false,
+      resume: values.resume,
     });
   });
   return { experiment, out, runs, shard };
 }
 
-function parseNumber(flag: string, raw: string, integer: boolean): number {
-  const v = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(v)) {
-    throw new UsageError(`--${flag} expects a number, got "${raw}"`);
+/**
+ * The checks of a plan against the file system, before any data is read or the GPU touched: --out must be
+ * a folder (or not exist yet), --data an existing folder, --init an existing file.
+ */
+export function checkPlanPaths(plan: RunPlan): void {
+  checkOutputDir("--out", plan.out);
+  const req = plan.runs[0];
+  if (!req) return;
+  if (req.dataDir !== undefined) {
+    checkInputDir("--data", req.dataDir, "a folder with the Fashion-MNIST IDX files");
   }
-  if (integer && !Number.isInteger(v)) throw new UsageError(`--${flag} expects an integer, got "${raw}"`);
-  return v;
+  if (req.init !== undefined) checkInputFile("--init", req.init, "a safetensors checkpoint");
 }
 
 export function validate(h: Hyperparameters): void {
@@ -181,10 +299,14 @@ export function validate(h: Hyperparameters): void {
 }
 
 /**
- * The commands' last resort: expected failures (bad flags, bad data, no adapter, a diverged loss, a bad
- * checkpoint) print one line and exit 1; MDA_DEBUG=1 rethrows so the stack of anything else shows.
+ * The commands' last resort: a usage error (a bad flag or path found late) exits 2; other expected
+ * failures (bad data, no adapter, a diverged loss, a bad checkpoint) print one line and exit 1; MDA_DEBUG=1 rethrows so the stack of anything else shows.
  */
 export function exitWithError(e: unknown): never {
+  if (e instanceof UsageError) {
+    console.error(`error: ${e.message.split("\n")[0]}`);
+    Deno.exit(2);
+  }
   if (Deno.env.get("MDA_DEBUG") || !(e instanceof Error)) throw e;
   console.error(`error: ${e.message.split("\n")[0]}`);
   Deno.exit(1);

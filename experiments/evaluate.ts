@@ -1,7 +1,6 @@
-// `deno task evaluate CHECKPOINT [--data DIR] [--test-limit N] [--json]`: evaluates a safetensors
+// `deno task evaluate CHECKPOINT [--data DIR] [--test-limit N] [--json]` (--help for more): evaluates a safetensors
 // checkpoint (ours or PyTorch's, architecture read from its tensors) on the Fashion-MNIST test set.
 
-import { parseArgs } from "node:util";
 import { loadFashionMnist } from "../lib/data/fashion.ts";
 import { DeviceSplit } from "../lib/data/device.ts";
 import { getGpu } from "../lib/gpu/device.ts";
@@ -11,6 +10,17 @@ import { architectureFromTensors } from "../lib/train/architecture.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import type { EvalMetrics } from "../lib/types.ts";
 import { exitWithError } from "./cli.ts";
+import {
+  checkInputDir,
+  checkInputFile,
+  checkPositionals,
+  type CommandSpec,
+  intFlag,
+  type ParsedFlags,
+  parseFlags,
+  parseOrExit,
+  stringFlag,
+} from "./flags.ts";
 
 export interface EvaluateRequest {
   checkpoint: string;
@@ -19,30 +29,61 @@ export interface EvaluateRequest {
   json: boolean;
 }
 
+export const EVALUATE_SPEC: CommandSpec = {
+  name: "evaluate",
+  summary:
+    "Evaluates a safetensors checkpoint (ours, or PyTorch's saved with the notebook's state_dict names; " +
+    "the architecture is read from its tensors) on the Fashion-MNIST test set: accuracy, NLL, ECE, Brier.",
+  positionals: [{
+    name: "CHECKPOINT",
+    meaning: "a .safetensors file, e.g. results/fashion_mda_quick/model.safetensors",
+  }],
+  flags: [
+    {
+      name: "data",
+      kind: "path",
+      value: "DIR",
+      meaning: "folder with the four Fashion-MNIST IDX files",
+      default: "data/fashion-mnist, then /usr/share/datasets/fashion-mnist, else download",
+    },
+    {
+      name: "test-limit",
+      kind: "int",
+      value: "N",
+      meaning: "evaluate the first N test images only",
+      default: "all 10000",
+    },
+    {
+      name: "json",
+      kind: "boolean",
+      meaning: "also print one JSON object with the metrics on stdout",
+      default: "off",
+    },
+  ],
+  examples: ["deno task evaluate results/fashion_mda_quick/model.safetensors --json"],
+};
+
+/** Parses and checks `deno task evaluate` arguments (throws UsageError). */
 export function parseEvaluateArgs(args: string[]): EvaluateRequest {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: { data: { type: "string" }, "test-limit": { type: "string" }, json: { type: "boolean" } },
-    });
-  } catch (e) {
-    throw new Error((e as Error).message.split("\n")[0]);
+  return evaluateFromFlags(parseFlags(EVALUATE_SPEC, args));
+}
+
+function evaluateFromFlags(p: ParsedFlags): EvaluateRequest {
+  checkPositionals(EVALUATE_SPEC, p);
+  return {
+    checkpoint: p.positionals[0],
+    dataDir: stringFlag(p, "data", "path"),
+    testLimit: intFlag(p, "test-limit", 1),
+    json: p.values.json === true,
+  };
+}
+
+/** The checks against the file system, before the checkpoint or the data is read. */
+export function checkEvaluatePaths(req: EvaluateRequest): void {
+  checkInputFile("CHECKPOINT", req.checkpoint, "a .safetensors checkpoint");
+  if (req.dataDir !== undefined) {
+    checkInputDir("--data", req.dataDir, "a folder with the Fashion-MNIST IDX files");
   }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1) {
-    throw new Error("usage: deno task evaluate CHECKPOINT [--data DIR] [--test-limit N] [--json]");
-  }
-  let testLimit: number | undefined;
-  if (values["test-limit"] !== undefined) {
-    testLimit = Number(values["test-limit"]);
-    if (!Number.isInteger(testLimit) || testLimit < 1) {
-      throw new Error(`--test-limit must be a positive integer, got "${values["test-limit"]}"`);
-    }
-  }
-  return { checkpoint: positionals[0], dataDir: values.data, testLimit, json: values.json ?? false };
 }
 
 export async function evaluateCheckpoint(
@@ -74,8 +115,12 @@ export async function evaluateCheckpoint(
 }
 
 if (import.meta.main) {
+  const req = parseOrExit(EVALUATE_SPEC, Deno.args, (p) => {
+    const r = evaluateFromFlags(p);
+    checkEvaluatePaths(r);
+    return r;
+  });
   try {
-    const req = parseEvaluateArgs(Deno.args);
     const m = await evaluateCheckpoint(req);
     console.log(
       `${req.checkpoint}: n=${m.n} accuracy=${m.accuracy.toFixed(4)} nll=${m.nll.toFixed(4)} ` +

@@ -4,7 +4,6 @@
 // histograms and PCA embeddings with a table beside the paper; sweeps get mean and population std per
 // lambda, the three panels and a table beside the paper.
 
-import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../lib/io/atomic.ts";
 import { confidenceHistogramFigure, latentFigure, reliabilityFigure, sideBySide } from "../lib/plot/mod.ts";
 import {
@@ -16,7 +15,17 @@ import {
   sweepTable,
 } from "../lib/report/mod.ts";
 import type { ConfidenceHistogram, LatentSnapshot, Reliability } from "../lib/types.ts";
-import { exitWithError } from "./cli.ts";
+import { exitWithError, experimentsHelp } from "./cli.ts";
+import {
+  checkOutputDir,
+  checkPositionals,
+  type CommandSpec,
+  helpText,
+  type ParsedFlags,
+  parseFlags,
+  stringFlag,
+  UsageError,
+} from "./flags.ts";
 import { type ExperimentConfig, EXPERIMENTS } from "./config.ts";
 import { readJson } from "./pages.ts";
 
@@ -50,6 +59,7 @@ export async function writeReport(
   opts: { quiet?: boolean } = {},
 ): Promise<string> {
   const runs = await finishedRuns(exp, out);
+  await Deno.mkdir(out, { recursive: true });
   const total = exp.runs?.length ?? 0;
   const lines = [
     `# ${exp.name} (version ${exp.version})`,
@@ -148,25 +158,71 @@ async function sweep(runs: FinishedRun[], out: string): Promise<string[]> {
   ];
 }
 
+const REPORTED = Object.keys(EXPERIMENTS).filter((k) => EXPERIMENTS[k].report);
+
+export const REPORT_SPEC: CommandSpec = {
+  name: "report",
+  summary: "Summarises a multi-run experiment from whatever of its runs have finished: a README.md with a " +
+    "table beside the paper's numbers, and side-by-side figures, in the experiment's folder.",
+  positionals: [{ name: "NAME", meaning: `the experiment: ${REPORTED.join(" or ")}` }],
+  flags: [
+    {
+      name: "out",
+      kind: "path",
+      value: "DIR",
+      meaning:
+        "the experiment's folder, holding one sub-folder per run; the report is written here (created)",
+      default: "results/NAME",
+    },
+  ],
+  examples: [
+    "deno task report fashion_lambda_sweep",
+    "deno task report fashion_lda_vs_softmax --out /tmp/cmp",
+  ],
+};
+
+export function reportHelp(): string {
+  return helpText({ ...REPORT_SPEC, notes: [experimentsHelp((e) => e.report !== undefined)] });
+}
+
+/** Parses and checks `deno task report` arguments (throws UsageError). */
+export function parseReportArgs(
+  args: string[],
+): { experiment: ExperimentConfig; out: string; help: boolean } {
+  const p = parseFlags(REPORT_SPEC, args);
+  if (p.help) return { experiment: EXPERIMENTS[REPORTED[0]], out: "", help: true };
+  return reportFromFlags(p);
+}
+
+function reportFromFlags(p: ParsedFlags) {
+  checkPositionals(REPORT_SPEC, p);
+  const name = p.positionals[0];
+  const experiment = EXPERIMENTS[name];
+  if (!experiment) throw new UsageError(`unknown experiment "${name}" (reported: ${REPORTED.join(", ")})`);
+  if (!experiment.report) {
+    throw new UsageError(
+      `${name} is a single-run experiment: its run folder's README.md is its report ` +
+        `(report takes ${REPORTED.join(" or ")}; \`deno task figures RUN_DIR\` redraws a run's page)`,
+    );
+  }
+  const out = stringFlag(p, "out", "path") ?? `results/${name}`;
+  checkOutputDir("--out", out);
+  return { experiment, out, help: false };
+}
+
 if (import.meta.main) {
+  let args;
   try {
-    const { values, positionals } = parseArgs({
-      args: Deno.args,
-      allowPositionals: true,
-      strict: true,
-      options: { out: { type: "string" } },
-    });
-    const name = positionals[0];
-    const exp = EXPERIMENTS[name ?? ""];
-    if (positionals.length !== 1 || !exp) {
-      throw new Error(
-        `usage: deno task report NAME [--out DIR]; NAME one of ${
-          Object.keys(EXPERIMENTS).filter((k) => EXPERIMENTS[k].report).join(", ")
-        }` +
-          (name ? ` (got "${name}")` : ""),
-      );
-    }
-    await writeReport(exp, values.out ?? `results/${name}`);
+    args = parseReportArgs(Deno.args);
+  } catch (e) {
+    exitWithError(e);
+  }
+  if (args.help) {
+    console.log(reportHelp());
+    Deno.exit(0);
+  }
+  try {
+    await writeReport(args.experiment, args.out);
   } catch (e) {
     exitWithError(e);
   }

@@ -20,7 +20,17 @@ import {
 import { formatDuration, Progress } from "../lib/train/progress.ts";
 import { NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
 import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
-import { exitWithError, parseRunArgs, type RunPlan, type RunRequest, UsageError } from "./cli.ts";
+import {
+  checkPlanPaths,
+  exitWithError,
+  planFromFlags,
+  RUN_SPEC,
+  runHelp,
+  type RunPlan,
+  type RunRequest,
+  UsageError,
+} from "./cli.ts";
+import { checkOutputDir, parseFlags } from "./flags.ts";
 import { readJson, writeResultsIndex, writeRunPage } from "./pages.ts";
 import { writeRunFigures } from "./figures.ts";
 
@@ -47,6 +57,7 @@ const file = (out: string, name: string) => `${out}/${name}`;
 
 /** Refuses to clobber a finished or resumable run unless --resume says to continue it. */
 async function checkOutDir(req: RunRequest): Promise<void> {
+  checkOutputDir("--out", req.out);
   const manifest = await readJson(file(req.out, "manifest.json"));
   const hasResume = existsSync(file(req.out, "resume.safetensors"));
   if (!req.resume) {
@@ -403,9 +414,16 @@ if (import.meta.main) {
   let stop = false;
   let plan: RunPlan;
   try {
-    plan = parseRunArgs(Deno.args);
+    const parsed = parseFlags(RUN_SPEC, Deno.args);
+    if (parsed.help) {
+      console.log(runHelp());
+      Deno.exit(0);
+    }
+    plan = planFromFlags(parsed);
+    checkPlanPaths(plan);
   } catch (e) {
-    console.error(e instanceof UsageError ? `error: ${e.message}` : e);
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`error: ${e.message}`);
     Deno.exit(2);
   }
   const onInt = () => {

@@ -1,0 +1,81 @@
+// Flags of `deno task bench` (bench/bench.ts), parsed and checked before the GPU is touched.
+
+import {
+  type CommandSpec,
+  intFlag,
+  type ParsedFlags,
+  parseFlags,
+  stringFlag,
+  UsageError,
+} from "../experiments/flags.ts";
+import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
+
+export interface BenchArgs {
+  json: boolean;
+  batch: number;
+  steps: number;
+  widths: number[];
+  kernels: boolean;
+  torch: boolean;
+}
+
+export const BENCH_SPEC: CommandSpec = {
+  name: "bench",
+  summary: "Times each WGSL kernel (GFLOP/s or GB/s, forward and backward) and one full training step of " +
+    "the notebook's model (encoder + MDA head + EM-DNLL + Adam) on synthetic images; when python3 imports " +
+    "PyTorch, the same step in PyTorch in the same run, and the ratio.",
+  positionals: [],
+  flags: [
+    {
+      name: "json",
+      kind: "boolean",
+      meaning: "print one JSON object (adapter, train_step_ms, ...) last on stdout",
+      default: "off",
+    },
+    { name: "batch", kind: "int", value: "N", meaning: "batch size, 1 to 256", default: "256" },
+    {
+      name: "steps",
+      kind: "int",
+      value: "N",
+      meaning: "timed training steps after one warm-up step",
+      default: "3",
+    },
+    {
+      name: "widths",
+      kind: "string",
+      value: "A,B,C,D,E,F",
+      meaning: "the six encoder widths",
+      default: NOTEBOOK_WIDTHS.join(","),
+    },
+    { name: "no-kernels", kind: "boolean", meaning: "skip the per-kernel timings", default: "off" },
+    { name: "no-torch", kind: "boolean", meaning: "skip the PyTorch reference step", default: "off" },
+  ],
+  examples: ["deno task bench --json", "deno task bench --no-kernels --widths 16,16,32,32,64,64 --steps 5"],
+};
+
+export function parseBenchArgs(args: string[]): BenchArgs {
+  return benchFromFlags(parseFlags(BENCH_SPEC, args));
+}
+
+export function benchFromFlags(p: ParsedFlags): BenchArgs {
+  if (p.positionals.length) {
+    throw new UsageError(`bench takes no arguments besides flags, got: ${p.positionals.join(" ")}`);
+  }
+  const rawWidths = stringFlag(p, "widths");
+  let widths = [...NOTEBOOK_WIDTHS];
+  if (rawWidths !== undefined) {
+    const parts = rawWidths.split(",");
+    widths = parts.map(Number);
+    if (parts.length !== 6 || parts.some((s) => !/^\d+$/.test(s.trim())) || widths.some((w) => w < 1)) {
+      throw new UsageError(`--widths expects 6 positive integers separated by commas, got "${rawWidths}"`);
+    }
+  }
+  return {
+    json: p.values.json === true,
+    batch: intFlag(p, "batch", 1, 256) ?? 256,
+    steps: intFlag(p, "steps", 1) ?? 3,
+    widths,
+    kernels: p.values["no-kernels"] !== true,
+    torch: p.values["no-torch"] !== true,
+  };
+}

@@ -1,0 +1,241 @@
+// The one flag parser of every command (experiment, evaluate, report, figures, serve, bench): a command
+// declares its flags once, and the same declaration gives the --help text and the error messages. Errors
+// are our own one-line sentences naming the flag, the value and what was expected (node:util's parseArgs
+// answers `--epochs -1` with "argument is ambiguous"); the commands turn them into exit code 2 before any
+// data is read or the GPU is touched.
+
+export class UsageError extends Error {}
+
+/** How a flag's value is read: a flag of kind "boolean" takes no value. */
+export type FlagKind = "boolean" | "string" | "path" | "int" | "number";
+
+export interface FlagSpec {
+  name: string;
+  kind: FlagKind;
+  /** The value's placeholder in the help, e.g. N, X, DIR. */
+  value?: string;
+  meaning: string;
+  /** The default as shown in the help ("pinned" values are listed per experiment by the command). */
+  default?: string;
+}
+
+export interface CommandSpec {
+  /** e.g. "experiment": the help reads "deno task experiment ...". */
+  name: string;
+  summary: string;
+  /** Positional arguments in order, e.g. [{ name: "NAME", meaning: "...", optional: false }]. */
+  positionals: { name: string; meaning: string; optional?: boolean }[];
+  flags: FlagSpec[];
+  examples: string[];
+  /** Extra paragraphs after the flags (the known experiments, notes). */
+  notes?: string[];
+}
+
+export interface ParsedFlags {
+  help: boolean;
+  /** Raw values by flag name; booleans are true when given. Check and convert them with the helpers. */
+  values: Record<string, string | true>;
+  positionals: string[];
+}
+
+/**
+ * Splits args by the spec: `--flag value`, `--flag=value`, boolean `--flag`, `-h`/`--help`, and `--` to end
+ * the flags. A value may start with "-" (so `--epochs -1` reaches the range check), but not with "--".
+ */
+export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
+  const byName = new Map(spec.flags.map((f) => [f.name, f]));
+  const values: Record<string, string | true> = {};
+  const positionals: string[] = [];
+  let help = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (arg === "-h" || arg === "--help") {
+      help = true;
+      continue;
+    }
+    if (!arg.startsWith("-") || arg === "-" || /^-\d/.test(arg)) {
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = arg.startsWith("--") ? arg.slice(2, eq < 0 ? undefined : eq) : "";
+    const flag = byName.get(name);
+    if (!flag) {
+      const shown = eq < 0 ? arg : arg.slice(0, eq);
+      throw new UsageError(
+        `unknown flag ${shown} for \`deno task ${spec.name}\` (known: ${
+          spec.flags.map((f) => `--${f.name}`).join(" ")
+        }; see --help)`,
+      );
+    }
+    if (name in values) throw new UsageError(`--${name} is given twice`);
+    if (flag.kind === "boolean") {
+      if (eq >= 0) throw new UsageError(`--${name} takes no value, got "${arg.slice(eq + 1)}"`);
+      values[name] = true;
+      continue;
+    }
+    let value: string;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else {
+      const next = args[i + 1];
+      if (next === undefined || next.startsWith("--") || next === "-h") {
+        throw new UsageError(
+          `--${name} needs a value (${flag.value ?? "a value"}: ${flag.meaning})` +
+            (next === undefined ? "" : `, got the flag ${next}`),
+        );
+      }
+      value = next;
+      i++;
+    }
+    values[name] = value;
+  }
+  return { help, values, positionals };
+}
+
+/** The value of a string or path flag; a path must not be empty. */
+export function stringFlag(
+  p: ParsedFlags,
+  name: string,
+  kind: "string" | "path" = "string",
+): string | undefined {
+  const v = p.values[name];
+  if (v === undefined || v === true) return undefined;
+  if (kind === "path" && v.trim() === "") throw new UsageError(`--${name} needs a path, got an empty string`);
+  return v;
+}
+
+/** A number flag: finite, and an integer when asked. Range checks belong to the caller's message. */
+export function numberFlag(p: ParsedFlags, name: string, integer: boolean): number | undefined {
+  const raw = p.values[name];
+  if (raw === undefined || raw === true) return undefined;
+  const v = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(v)) {
+    throw new UsageError(`--${name} expects ${integer ? "an integer" : "a number"}, got "${raw}"`);
+  }
+  if (integer && !Number.isInteger(v)) throw new UsageError(`--${name} expects an integer, got "${raw}"`);
+  return v;
+}
+
+/** An integer flag within [min, max]. */
+export function intFlag(p: ParsedFlags, name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  const v = numberFlag(p, name, true);
+  if (v !== undefined && (v < min || v > max)) {
+    throw new UsageError(
+      `--${name} expects an integer ${
+        max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`
+      }, got ${v}`,
+    );
+  }
+  return v;
+}
+
+/** Exactly the positionals the command takes (optional ones may be missing). */
+export function checkPositionals(spec: CommandSpec, p: ParsedFlags): void {
+  const required = spec.positionals.filter((x) => !x.optional).length;
+  const max = spec.positionals.length;
+  if (p.positionals.length < required) {
+    const missing = spec.positionals[p.positionals.length];
+    throw new UsageError(`missing ${missing.name} (${missing.meaning}); see --help`);
+  }
+  if (p.positionals.length > max) {
+    throw new UsageError(
+      `expected ${max === 0 ? "no arguments" : `at most ${max} argument${max > 1 ? "s" : ""}`} ` +
+        `(${spec.positionals.map((x) => x.name).join(" ")}) besides flags, got ${p.positionals.length}: ` +
+        p.positionals.join(" "),
+    );
+  }
+}
+
+/** The --help text: usage, arguments, one line per flag with its meaning and default, notes, examples. */
+export function helpText(spec: CommandSpec): string {
+  const pos = spec.positionals.map((x) => (x.optional ? `[${x.name}]` : x.name)).join(" ");
+  const lines = [`usage: deno task ${spec.name} ${pos}${pos ? " " : ""}[flags]`, "", spec.summary, ""];
+  if (spec.positionals.length) {
+    lines.push("arguments:");
+    const w = Math.max(...spec.positionals.map((x) => x.name.length));
+    for (const x of spec.positionals) lines.push(`  ${x.name.padEnd(w)}  ${x.meaning}`);
+    lines.push("");
+  }
+  lines.push("flags:");
+  const shown = [
+    ...spec.flags,
+    { name: "help", kind: "boolean", meaning: "print this help and exit" } as FlagSpec,
+  ];
+  const left = shown.map((f) => `--${f.name}${f.kind === "boolean" ? "" : ` ${f.value ?? "VALUE"}`}`);
+  const w = Math.max(...left.map((l) => l.length));
+  shown.forEach((f, i) => {
+    const def = f.default !== undefined ? ` (default: ${f.default})` : "";
+    lines.push(`  ${f.name === "help" ? "-h, " : "    "}${left[i].padEnd(w)}  ${f.meaning}${def}`);
+  });
+  for (const note of spec.notes ?? []) lines.push("", note);
+  lines.push("", spec.examples.length > 1 ? "examples:" : "example:");
+  for (const e of spec.examples) lines.push(`  ${e}`);
+  return lines.join("\n");
+}
+
+/**
+ * A command's entry: parse, print the help (exit 0) or a usage error (exit 2). Everything a command does
+ * after this may assume its flags are valid.
+ */
+export function parseOrExit<T>(spec: CommandSpec, args: string[], check: (p: ParsedFlags) => T): T {
+  let parsed: ParsedFlags;
+  try {
+    parsed = parseFlags(spec, args);
+    if (parsed.help) {
+      console.log(helpText(spec));
+      Deno.exit(0);
+    }
+    return check(parsed);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`error: ${e.message}`);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+}
+
+/** A path that must be a directory if it exists (an output folder): a file in its way is a usage error. */
+export function checkOutputDir(flag: string, dir: string): void {
+  try {
+    const st = Deno.statSync(dir);
+    if (!st.isDirectory) throw new UsageError(`${flag} ${dir}: exists and is not a directory`);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      // Created later; but a file somewhere above it would make mkdir fail: find that now.
+      const parent = dir.replace(/\/+$/, "").replace(/\/[^/]*$/, "");
+      if (parent && parent !== dir && parent !== ".") checkOutputDir(flag, parent);
+      return;
+    }
+    if (e instanceof Deno.errors.NotADirectory) {
+      throw new UsageError(`${flag} ${dir}: a part of this path is a file, not a directory`);
+    }
+    throw e;
+  }
+}
+
+/** A path that must be an existing directory (an input folder). */
+export function checkInputDir(flag: string, dir: string, what = "a directory"): void {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(dir);
+  } catch {
+    throw new UsageError(`${flag} ${dir}: no such directory (expected ${what})`);
+  }
+  if (!st.isDirectory) throw new UsageError(`${flag} ${dir}: not a directory (expected ${what})`);
+}
+
+/** A path that must be an existing file (an input file). */
+export function checkInputFile(flag: string, path: string, what = "a file"): void {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(path);
+  } catch {
+    throw new UsageError(`${flag} ${path}: not found (expected ${what})`);
+  }
+  if (!st.isFile) throw new UsageError(`${flag} ${path}: not a file (expected ${what})`);
+}
