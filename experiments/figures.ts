@@ -1,7 +1,10 @@
-// The figures of one finished run, drawn from data the run produced: accuracy and loss curves from the
-// history, the latent scatter and component examples from eval-mode embeddings of the first 10 000
-// training images, and the calibration figures from the final evaluation.
+// The figures of one finished run, drawn from data the run produced and saved in its folder: accuracy and
+// loss curves from history.jsonl, the latent scatter (latent.json) and component examples (components.json)
+// from eval-mode embeddings of the first 10 000 training images, and the calibration figures from the final
+// evaluation (metrics.json). `deno task figures RUN_DIR` redraws them all from those files alone.
 
+import { basename } from "node:path";
+import { decodeBase64, encodeBase64 } from "../lib/io/base64.ts";
 import type { FashionMnist } from "../lib/data/fashion.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { headSummary } from "../lib/mda/mod.ts";
@@ -17,12 +20,15 @@ import {
 import type { Trainer } from "../lib/train/trainer.ts";
 import {
   type ComponentExamples,
+  type ConfidenceHistogram,
   type EvalMetrics,
   FASHION_CLASSES,
   type HistoryRow,
   type LatentSnapshot,
+  type Reliability,
 } from "../lib/types.ts";
 import type { RunRequest } from "./cli.ts";
+import { readHistory, readJson } from "./pages.ts";
 
 export const LATENT_POINTS = 10_000;
 const EXAMPLES_PER_COMPONENT = 7;
@@ -83,6 +89,130 @@ export function exampleRows(weights: number[], C: number, K: number): [number, n
     .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
 }
 
+/** What the figures of a run are drawn from: all of it is saved in the run folder (see readSavedFigureData). */
+export interface SavedFigureData {
+  /** The experiment's name, as in manifest.json: the figures' titles start with it. */
+  name: string;
+  history: HistoryRow[];
+  /** latent.json */
+  latent?: LatentSnapshot;
+  /** components.json (MDA heads with K > 1) */
+  components?: ComponentExamples;
+  /** metrics.json's reliability10 and confidence_histogram (the final evaluation). */
+  reliability10?: Reliability;
+  histogram?: ConfidenceHistogram;
+}
+
+/** components.json: the examples' pixels as base64 of 784 bytes per image (a third of a JSON number list). */
+interface ComponentsFile {
+  classNames: string[];
+  rows: { classIndex: number; component: number; weight: number; images: string[] }[];
+}
+
+function encodeComponents(e: ComponentExamples): ComponentsFile {
+  return {
+    classNames: e.classNames,
+    rows: e.rows.map((r) => ({
+      ...r,
+      images: r.images.map((px) => encodeBase64(Uint8Array.from(px))),
+    })),
+  };
+}
+
+function decodeComponents(f: ComponentsFile, path: string): ComponentExamples {
+  return {
+    classNames: f.classNames,
+    rows: f.rows.map((r) => ({
+      ...r,
+      images: r.images.map((b64, i) => {
+        const px = decodeBase64(b64);
+        if (px.length !== 784) {
+          throw new Error(
+            `${path}: image ${i} of class ${r.classIndex} has ${px.length} pixels, expected 784`,
+          );
+        }
+        return Array.from(px);
+      }),
+    })),
+  };
+}
+
+/**
+ * Draws every figure of a run from its saved data into `out`, and writes figures.json (the list the run's
+ * page shows). Pure in the data: `deno task figures RUN_DIR` redraws the same bytes from the run folder.
+ */
+export async function drawRunFigures(out: string, data: SavedFigureData): Promise<FigureFile[]> {
+  const figures: FigureFile[] = [];
+  const save = async (file: string, svg: string, caption: string) => {
+    await writeFileAtomic(`${out}/${file}`, svg);
+    figures.push({ file, caption });
+  };
+  const name = data.name;
+  await save(
+    "accuracy.svg",
+    accuracyFigure(data.history, `${name}: accuracy per epoch`),
+    "Train and test accuracy",
+  );
+  await save(
+    "loss.svg",
+    lossFigure(data.history, `${name}: train loss per epoch`),
+    "Mean train loss (as reported)",
+  );
+  if (data.latent) {
+    const snapshot = data.latent;
+    await save(
+      "latent.svg",
+      latentFigure(snapshot, `${name}: train embeddings (${snapshot.labels.length} images)`),
+      snapshot.dim > 2 ? "Train embeddings, PCA to 2-D" : "Train embeddings and component means",
+    );
+  }
+  if (data.components) {
+    await save(
+      "components.svg",
+      componentExamplesFigure(data.components, `${name}: examples per mixture component`),
+      "Training images assigned to each component (highest responsibility within the true class)",
+    );
+  }
+  if (data.reliability10) {
+    await save(
+      "reliability.svg",
+      reliabilityFigure(data.reliability10, `${name}: reliability (10 bins)`),
+      "Reliability diagram, 10 right-closed bins",
+    );
+  }
+  if (data.histogram) {
+    await save(
+      "confidence.svg",
+      confidenceHistogramFigure(data.histogram, `${name}: confidence histogram`),
+      "Confidence histogram, 20 bins",
+    );
+  }
+  await writeJsonAtomic(`${out}/figures.json`, figures);
+  return figures;
+}
+
+/** Reads what drawRunFigures needs from a run folder; what a run did not save is left undefined. */
+export async function readSavedFigureData(dir: string): Promise<SavedFigureData> {
+  const manifest = await readJson(`${dir}/manifest.json`);
+  const metrics = await readJson(`${dir}/metrics.json`);
+  const latent = await readJson(`${dir}/latent.json`);
+  const components = await readJson(`${dir}/components.json`);
+  return {
+    name: (manifest?.experiment_name as string) ?? basename(dir),
+    history: await readHistory(dir),
+    latent: latent as unknown as LatentSnapshot | undefined,
+    components: components
+      ? decodeComponents(components as unknown as ComponentsFile, `${dir}/components.json`)
+      : undefined,
+    reliability10: metrics?.reliability10 as Reliability | undefined,
+    histogram: metrics?.confidence_histogram as ConfidenceHistogram | undefined,
+  };
+}
+
+/**
+ * The figures of a finished run: computes (on the GPU) and saves the data the figures need (latent.json,
+ * components.json), then draws them from that data exactly as `deno task figures` would.
+ */
 export async function writeRunFigures(
   req: RunRequest,
   model: Model,
@@ -92,23 +222,6 @@ export async function writeRunFigures(
   last: EvalMetrics,
 ): Promise<{ figures: FigureFile[]; metrics: Record<string, unknown> }> {
   const out = req.out;
-  const figures: FigureFile[] = [];
-  const save = async (file: string, svg: string, caption: string) => {
-    await writeFileAtomic(`${out}/${file}`, svg);
-    figures.push({ file, caption });
-  };
-  const name = req.experiment.name;
-  await save(
-    "accuracy.svg",
-    accuracyFigure(history, `${name}: accuracy per epoch`),
-    "Train and test accuracy",
-  );
-  await save(
-    "loss.svg",
-    lossFigure(history, `${name}: train loss per epoch`),
-    "Mean train loss (as reported)",
-  );
-
   const D = model.config.latentDim, K = model.head.components, C = model.config.numClasses;
   const n = Math.min(LATENT_POINTS, data.train.count);
   const z = await trainer.embeddings(trainer.train!, n);
@@ -124,12 +237,8 @@ export async function writeRunFigures(
     classNames: [...FASHION_CLASSES],
   };
   await writeJsonAtomic(`${out}/latent.json`, snapshot);
-  await save(
-    "latent.svg",
-    latentFigure(snapshot, `${name}: train embeddings (${n} images)`),
-    D > 2 ? "Train embeddings, PCA to 2-D" : "Train embeddings and component means",
-  );
 
+  let examples: ComponentExamples | undefined;
   if (model.head.kind === "mda" && K > 1) {
     const comp = assignComponents(z, labels, D, K, summary.means, summary.weights, summary.variances);
     const rows = exampleRows(summary.weights, C, K).map(([c, k]) => {
@@ -141,25 +250,20 @@ export async function writeRunFigures(
       }
       return { classIndex: c, component: k, weight: summary.weights[c * K + k], images };
     });
-    const examples: ComponentExamples = { rows, classNames: [...FASHION_CLASSES] };
-    await save(
-      "components.svg",
-      componentExamplesFigure(examples, `${name}: examples per mixture component`),
-      "Training images assigned to each component (highest responsibility within the true class)",
-    );
+    examples = { rows, classNames: [...FASHION_CLASSES] };
+    await writeJsonAtomic(`${out}/components.json`, encodeComponents(examples));
   }
 
-  await save(
-    "reliability.svg",
-    reliabilityFigure(last.reliability10, `${name}: reliability (10 bins)`),
-    "Reliability diagram, 10 right-closed bins",
-  );
-  await save(
-    "confidence.svg",
-    confidenceHistogramFigure(last.histogram, `${name}: confidence histogram`),
-    "Confidence histogram, 20 bins",
-  );
-  await writeJsonAtomic(`${out}/figures.json`, figures);
+  // Drawn from the JSON round trip of what was saved, so the redraw gives the same bytes by construction.
+  const saved: SavedFigureData = JSON.parse(JSON.stringify({
+    name: req.experiment.name,
+    history,
+    latent: snapshot,
+    components: examples,
+    reliability10: last.reliability10,
+    histogram: last.histogram,
+  }));
+  const figures = await drawRunFigures(out, saved);
   const metrics: Record<string, unknown> = {
     mixture_weights: summary.weights,
     variances: summary.variances,

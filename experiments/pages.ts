@@ -24,17 +24,18 @@ export async function readHistory(dir: string): Promise<HistoryRow[]> {
   }
 }
 
-export async function writeRunPage(dir: string): Promise<void> {
+/** Writes dir's README.md (or outDir's, when the page is drawn elsewhere) from the files in dir. */
+export async function writeRunPage(dir: string, outDir = dir): Promise<void> {
   const manifest = await readJson(`${dir}/manifest.json`);
   const metrics = await readJson(`${dir}/metrics.json`);
-  const figures = (await readJson(`${dir}/figures.json`)) as unknown as
+  const figures = (await readJson(`${outDir}/figures.json`)) as unknown as
     | { file: string; caption: string }[]
     | undefined;
   const name = manifest?.run_id
     ? `${manifest.experiment_name} / ${manifest.run_label}`
     : (manifest?.experiment_name as string) ?? dir.split("/").pop()!;
   const page = runPage({ name, manifest, metrics, history: await readHistory(dir), figures: figures ?? [] });
-  await writeFileAtomic(`${dir}/README.md`, page);
+  await writeFileAtomic(`${outDir}/README.md`, page);
 }
 
 /**

@@ -4,45 +4,14 @@
 
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { encodeIdx } from "../lib/data/idx.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
-import { Rng } from "../lib/rng.ts";
+import { writeTinyDataset } from "./tiny_data.ts";
 import { parseRunArgs, UsageError } from "../experiments/cli.ts";
 import { runPlan } from "../experiments/run.ts";
 import { evaluateCheckpoint } from "../experiments/evaluate.ts";
 import { experiment as quickExperiment } from "../experiments/fashion_mda_quick.ts";
 
-const TRAIN = 40, TEST = 24;
-
-/** Images whose brightness pattern depends on the class, so a tiny model can learn something. */
-async function writeTinyDataset(dir: string): Promise<void> {
-  const rng = new Rng(3);
-  const make = (count: number) => {
-    const labels = new Uint8Array(count);
-    const images = new Uint8Array(count * 784);
-    for (let i = 0; i < count; i++) {
-      const y = i % 10;
-      labels[i] = y;
-      for (let p = 0; p < 784; p++) {
-        const row = Math.floor(p / 28);
-        images[i * 784 + p] = Math.min(255, (Math.abs(row - y * 2.5) < 3 ? 200 : 20) + rng.int(40));
-      }
-    }
-    return { images, labels };
-  };
-  await Deno.mkdir(dir, { recursive: true });
-  for (const [prefix, count] of [["train", TRAIN], ["t10k", TEST]] as const) {
-    const { images, labels } = make(count);
-    await Deno.writeFile(
-      `${dir}/${prefix}-images-idx3-ubyte`,
-      encodeIdx({ kind: "images", count, rows: 28, cols: 28, data: images }),
-    );
-    await Deno.writeFile(
-      `${dir}/${prefix}-labels-idx1-ubyte`,
-      encodeIdx({ kind: "labels", count, data: labels }),
-    );
-  }
-}
+const TEST = 24;
 
 const tmp = await Deno.makeTempDir({ prefix: "mda-experiment-test-" });
 const data = `${tmp}/data`;
