@@ -40,7 +40,7 @@ Deno.test("figures: a run's figures and page redrawn from its files equal what t
       "--batch-size",
       "16",
       "--epochs",
-      "2",
+      "1",
     ]),
     { quiet: true },
   );
