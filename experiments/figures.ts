@@ -4,19 +4,18 @@
 // evaluation (metrics.json). `deno task figures RUN_DIR` redraws them all from those files alone.
 
 import { basename } from "node:path";
-import { decodeBase64, encodeBase64 } from "../lib/io/base64.ts";
 import type { FashionMnist } from "../lib/data/fashion.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { headSummary } from "../lib/mda/mod.ts";
 import type { Model } from "../lib/model.ts";
 import {
-  accuracyFigure,
-  componentExamplesFigure,
-  confidenceHistogramFigure,
-  latentFigure,
-  lossFigure,
-  reliabilityFigure,
-} from "../lib/plot/mod.ts";
+  type ComponentsFile,
+  decodeComponents,
+  encodeComponents,
+  type FigureFile,
+  runFigureSvgs,
+  type SavedFigureData,
+} from "./run_figures.ts";
 import type { Trainer } from "../lib/train/trainer.ts";
 import {
   type ComponentExamples,
@@ -30,14 +29,11 @@ import {
 import type { RunRequest } from "./cli.ts";
 import { readHistory, readJson } from "./pages.ts";
 
+export type { FigureFile, SavedFigureData };
+
 export const LATENT_POINTS = 10_000;
 const EXAMPLES_PER_COMPONENT = 7;
 const MIN_WEIGHT = 0.05;
-
-export interface FigureFile {
-  file: string;
-  caption: string;
-}
 
 /**
  * Which image belongs to which component: for each image, argmax over k of the responsibility within
@@ -89,103 +85,15 @@ export function exampleRows(weights: number[], C: number, K: number): [number, n
     .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
 }
 
-/** What the figures of a run are drawn from: all of it is saved in the run folder (see readSavedFigureData). */
-export interface SavedFigureData {
-  /** The experiment's name, as in manifest.json: the figures' titles start with it. */
-  name: string;
-  history: HistoryRow[];
-  /** latent.json */
-  latent?: LatentSnapshot;
-  /** components.json (MDA heads with K > 1) */
-  components?: ComponentExamples;
-  /** metrics.json's reliability10 and confidence_histogram (the final evaluation). */
-  reliability10?: Reliability;
-  histogram?: ConfidenceHistogram;
-}
-
-/** components.json: the examples' pixels as base64 of 784 bytes per image (a third of a JSON number list). */
-interface ComponentsFile {
-  classNames: string[];
-  rows: { classIndex: number; component: number; weight: number; images: string[] }[];
-}
-
-function encodeComponents(e: ComponentExamples): ComponentsFile {
-  return {
-    classNames: e.classNames,
-    rows: e.rows.map((r) => ({
-      ...r,
-      images: r.images.map((px) => encodeBase64(Uint8Array.from(px))),
-    })),
-  };
-}
-
-function decodeComponents(f: ComponentsFile, path: string): ComponentExamples {
-  return {
-    classNames: f.classNames,
-    rows: f.rows.map((r) => ({
-      ...r,
-      images: r.images.map((b64, i) => {
-        const px = decodeBase64(b64);
-        if (px.length !== 784) {
-          throw new Error(
-            `${path}: image ${i} of class ${r.classIndex} has ${px.length} pixels, expected 784`,
-          );
-        }
-        return Array.from(px);
-      }),
-    })),
-  };
-}
-
 /**
  * Draws every figure of a run from its saved data into `out`, and writes figures.json (the list the run's
- * page shows). Pure in the data: `deno task figures RUN_DIR` redraws the same bytes from the run folder.
+ * page shows). `deno task figures RUN_DIR` and the results server draw the same bytes from the run folder.
  */
 export async function drawRunFigures(out: string, data: SavedFigureData): Promise<FigureFile[]> {
   const figures: FigureFile[] = [];
-  const save = async (file: string, svg: string, caption: string) => {
-    await writeFileAtomic(`${out}/${file}`, svg);
-    figures.push({ file, caption });
-  };
-  const name = data.name;
-  await save(
-    "accuracy.svg",
-    accuracyFigure(data.history, `${name}: accuracy per epoch`),
-    "Train and test accuracy",
-  );
-  await save(
-    "loss.svg",
-    lossFigure(data.history, `${name}: train loss per epoch`),
-    "Mean train loss (as reported)",
-  );
-  if (data.latent) {
-    const snapshot = data.latent;
-    await save(
-      "latent.svg",
-      latentFigure(snapshot, `${name}: train embeddings (${snapshot.labels.length} images)`),
-      snapshot.dim > 2 ? "Train embeddings, PCA to 2-D" : "Train embeddings and component means",
-    );
-  }
-  if (data.components) {
-    await save(
-      "components.svg",
-      componentExamplesFigure(data.components, `${name}: examples per mixture component`),
-      "Training images assigned to each component (highest responsibility within the true class)",
-    );
-  }
-  if (data.reliability10) {
-    await save(
-      "reliability.svg",
-      reliabilityFigure(data.reliability10, `${name}: reliability (10 bins)`),
-      "Reliability diagram, 10 right-closed bins",
-    );
-  }
-  if (data.histogram) {
-    await save(
-      "confidence.svg",
-      confidenceHistogramFigure(data.histogram, `${name}: confidence histogram`),
-      "Confidence histogram, 20 bins",
-    );
+  for (const f of runFigureSvgs(data)) {
+    await writeFileAtomic(`${out}/${f.file}`, f.svg);
+    figures.push({ file: f.file, caption: f.caption });
   }
   await writeJsonAtomic(`${out}/figures.json`, figures);
   return figures;
