@@ -72,13 +72,27 @@ export function decodeComponents(f: ComponentsFile, path: string): ComponentExam
   };
 }
 
+/** The two learning curves, from the history alone (what a page redraws as each epoch lands). */
+export function curveFigureSvgs(name: string, history: HistoryRow[]): (FigureFile & { svg: string })[] {
+  return [
+    {
+      file: "accuracy.svg",
+      caption: "Train and test accuracy",
+      svg: accuracyFigure(history, `${name}: accuracy per epoch`),
+    },
+    {
+      file: "loss.svg",
+      caption: "Mean train loss (as reported)",
+      svg: lossFigure(history, `${name}: train loss per epoch`),
+    },
+  ];
+}
+
 /** Every figure the data allows, in the order of the run's page. */
 export function runFigureSvgs(data: SavedFigureData): (FigureFile & { svg: string })[] {
-  const figures: (FigureFile & { svg: string })[] = [];
+  const figures = curveFigureSvgs(data.name, data.history);
   const add = (file: string, svg: string, caption: string) => figures.push({ file, caption, svg });
   const name = data.name;
-  add("accuracy.svg", accuracyFigure(data.history, `${name}: accuracy per epoch`), "Train and test accuracy");
-  add("loss.svg", lossFigure(data.history, `${name}: train loss per epoch`), "Mean train loss (as reported)");
   if (data.latent) {
     const snapshot = data.latent;
     add(

@@ -89,7 +89,7 @@ export interface LoadOptions {
 }
 
 /** The file of one official name in `dir`, or undefined. Prefers the plain file when both exist. */
-interface Located {
+export interface Located {
   name: FashionFile;
   path: string;
   /** The other spelling also exists (and is ignored). */
@@ -113,7 +113,8 @@ function locate(dir: string, name: FashionFile): Located | undefined {
   return undefined;
 }
 
-function locateAll(dir: string): { found: Located[]; missing: FashionFile[] } {
+/** The four files in dir (plain or gzipped), and which are missing; also used by the results server. */
+export function locateAll(dir: string): { found: Located[]; missing: FashionFile[] } {
   const found: Located[] = [], missing: FashionFile[] = [];
   for (const name of FASHION_FILES) {
     const l = locate(dir, name);
