@@ -6,7 +6,6 @@ import {
   checkInputDir,
   checkInputFile,
   checkOutputDir,
-  checkPositionals,
   type CommandSpec,
   helpText,
   numberFlag,

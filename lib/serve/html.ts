@@ -90,11 +90,13 @@ export function indexPage(root: string, runs: RunSummary[], reports: ReportSumma
 }
 
 // deno-lint-ignore no-explicit-any
+type Json = Record<string, any>;
+
 export function runPage(
   dir: string,
   name: string,
-  manifest: any,
-  metrics: any,
+  manifest: Json | undefined,
+  metrics: Json | undefined,
   figures: { file: string; caption: string }[],
 ): string {
   const hyper = manifest?.hyperparameters ?? {};
@@ -168,15 +170,23 @@ function inline(text: string, dir: string): string {
   let s = escapeHtml(text);
   const target = (href: string) => {
     if (/^[a-z]+:/i.test(href) || href.startsWith("/") || href.startsWith("#")) return href;
-    const path = [...dir.split("/").filter(Boolean), ...href.split("/")];
+    // Markdown links are URL-encoded already ("live%20run/README.md"): decoded here, encoded once below.
+    const decode = (seg: string) => {
+      try {
+        return decodeURIComponent(seg);
+      } catch {
+        return seg;
+      }
+    };
+    const path = [...dir.split("/").filter(Boolean), ...href.split("/").map(decode)];
     const norm: string[] = [];
     for (const seg of path) {
       if (seg === "..") norm.pop();
       else if (seg !== ".") norm.push(seg);
     }
     const joined = norm.join("/");
-    if (/(^|\/)README\.md$/.test(joined)) return `/view/${joined.replace(/\/?README\.md$/, "")}`;
-    return `/files/${joined}`;
+    if (/(^|\/)README\.md$/.test(joined)) return `/view/${encodePath(joined.replace(/\/?README\.md$/, ""))}`;
+    return `/files/${encodePath(joined)}`;
   };
   s = s.replace(/!\[([^\]]*)\]\(([^)\s]+)\)/g, (_, alt, src) => `<img src="${target(src)}" alt="${alt}">`);
   s = s.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_, t, href) => `<a href="${target(href)}">${t}</a>`);

@@ -1,0 +1,134 @@
+// A results folder for the server's tests, written by the test (no GPU, no training): one finished run
+// whose SVG files are drawn from its saved data by the runner's own figure function, one run in progress
+// (two epochs of ten), a report page, and a secret file plus symlinks outside the folder.
+
+import { encodeComponents, runFigureSvgs } from "../experiments/run_figures.ts";
+import { evaluateLogits } from "../lib/mda/metrics.ts";
+import { Rng } from "../lib/rng.ts";
+import { FASHION_CLASSES, type HistoryRow, type LatentSnapshot } from "../lib/types.ts";
+
+export const SECRET = "secret-outside-the-results-folder";
+
+export function historyRow(epoch: number): HistoryRow {
+  return {
+    epoch,
+    train_loss: 2 / epoch,
+    train_accuracy: 0.5 + 0.04 * epoch,
+    test_accuracy: 0.48 + 0.04 * epoch,
+    test_nll: 1 / epoch,
+    test_ece: 0.05,
+    test_ece15: 0.05,
+    test_brier: 0.3,
+    seconds: 30,
+  };
+}
+
+const line = (r: HistoryRow) => JSON.stringify(r) + "\n";
+
+function manifest(status: string, epochs: number) {
+  return {
+    experiment_name: "fashion_mda_quick",
+    experiment_version: 2,
+    description: "a test run",
+    status,
+    hyperparameters: { epochs: { value: epochs, source: "flag" }, lr: { value: 0.001, source: "pinned" } },
+    adapter: { description: "Test adapter (llvmpipe)", isSoftware: true, backend: "vulkan" },
+  };
+}
+
+/** Writes the fixture under a new temp folder; returns its paths. */
+export async function makeResults(): Promise<
+  { base: string; root: string; finished: string; running: string }
+> {
+  const base = await Deno.makeTempDir({ prefix: "mda-serve-test-" });
+  const root = `${base}/results`;
+  const finished = `${root}/done_run`, running = `${root}/sweep/live run`;
+  await Deno.mkdir(finished, { recursive: true });
+  await Deno.mkdir(running, { recursive: true });
+  await Deno.mkdir(`${base}/outside`);
+  await Deno.writeTextFile(`${base}/outside/secret.txt`, SECRET);
+  await Deno.writeTextFile(`${base}/secret.txt`, SECRET);
+  await Deno.symlink(`${base}/outside`, `${root}/link_dir`);
+  await Deno.symlink(`${base}/outside/secret.txt`, `${root}/link_file.txt`);
+
+  // The finished run: history, metrics with the final evaluation, latent.json, components.json, and the
+  // SVG files drawn from exactly that data.
+  const rng = new Rng(5);
+  const n = 300;
+  const logits = Float32Array.from({ length: n * 10 }, () => rng.normal() * 3);
+  const labels = Array.from({ length: n }, () => rng.int(10));
+  const ev = evaluateLogits(logits, labels, 10);
+  const history = [1, 2, 3].map(historyRow);
+  const latent: LatentSnapshot = {
+    dim: 2,
+    z: Array.from({ length: 2 * n }, () => Math.round(rng.normal() * 1e4) / 1e4),
+    labels,
+    means: Array.from({ length: 40 }, () => rng.normal()),
+    weights: Array.from({ length: 20 }, () => 0.5),
+    components: 2,
+    classNames: [...FASHION_CLASSES],
+  };
+  const components = {
+    classNames: [...FASHION_CLASSES],
+    rows: [0, 1].map((k) => ({
+      classIndex: 2,
+      component: k,
+      weight: 0.5,
+      images: [0, 1, 2].map(() => Array.from({ length: 784 }, () => rng.int(256))),
+    })),
+  };
+  await Deno.writeTextFile(`${finished}/manifest.json`, JSON.stringify(manifest("finished", 3)));
+  await Deno.writeTextFile(`${finished}/history.jsonl`, history.map(line).join(""));
+  const metrics = {
+    final: { test_accuracy: history[2].test_accuracy, test_nll: 0.5 },
+    reliability10: ev.reliability10,
+    confidence_histogram: ev.histogram,
+  };
+  await Deno.writeTextFile(`${finished}/metrics.json`, JSON.stringify(metrics));
+  await Deno.writeTextFile(`${finished}/latent.json`, JSON.stringify(latent));
+  await Deno.writeTextFile(`${finished}/components.json`, JSON.stringify(encodeComponents(components)));
+  const figures = runFigureSvgs(JSON.parse(JSON.stringify({
+    name: "fashion_mda_quick",
+    history,
+    latent,
+    components,
+    reliability10: ev.reliability10,
+    histogram: ev.histogram,
+  })));
+  for (const f of figures) await Deno.writeTextFile(`${finished}/${f.file}`, f.svg);
+  await Deno.writeTextFile(
+    `${finished}/figures.json`,
+    JSON.stringify(figures.map(({ file, caption }) => ({ file, caption }))),
+  );
+
+  // A run in progress (a space in its folder name on purpose).
+  await Deno.writeTextFile(`${running}/manifest.json`, JSON.stringify(manifest("running", 10)));
+  await Deno.writeTextFile(`${running}/history.jsonl`, [1, 2].map(historyRow).map(line).join(""));
+
+  // A report page linking to its run.
+  await Deno.writeTextFile(
+    `${root}/sweep/README.md`,
+    "# A test sweep\n\n| Run | acc |\n|---|---:|\n| [live](live%20run/README.md) | 0.5 |\n\n![fig](fig.svg)\n",
+  );
+  return { base, root, finished, running };
+}
+
+/** Appends one epoch's line to a run's history.jsonl (as a run would, one line per epoch). */
+export async function appendEpoch(runDir: string, epoch: number): Promise<void> {
+  await Deno.writeTextFile(`${runDir}/history.jsonl`, line(historyRow(epoch)), { append: true });
+}
+
+/** Every file below dir with its size and modification time: equal before and after means nothing written. */
+export async function snapshot(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    for await (const e of Deno.readDir(d)) {
+      const p = `${d}/${e.name}`;
+      const st = await Deno.lstat(p);
+      out.push(`${p} ${st.size} ${st.mtime?.getTime()}`);
+      if (e.isDirectory) await walk(p);
+    }
+  };
+  await walk(dir);
+  return out.sort();
+}
