@@ -51,7 +51,7 @@ Deno.test("serve: index, run and report pages, API, files; nothing written", asy
   const before = await snapshot(root);
   await withServer({ root }, async (base) => {
     const index = await (await fetch(`${base}/`)).text();
-    match(index, /<tr data-run="done_run">.*finished.*3 \/ 3.*0\.6000/s);
+    match(index, /<tr data-run="done_run">.*finished.*3 \/ 3.*0\.6500/s);
     match(
       index,
       /<tr data-run="sweep\/live run">.*running.*2 \/ 10.*4 min.*Test adapter \(llvmpipe\) \(software\)/s,

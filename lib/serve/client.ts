@@ -5,10 +5,12 @@
 // while the run is going, server-sent events bring each new line of history.jsonl and the learning curves,
 // epoch, ETA and adapter update without a reload. The comparison page lays several runs' curves on one plot.
 
+import { restoreDevicePixelRatio } from "./plot_offset.ts"; // first: before Plot loads (see the file)
 import { curveFigureSvgs, decodeComponents, runFigureSvgs } from "../../experiments/run_figures.ts";
 import { type CurveKey, runsCurveFigure } from "../plot/compare.ts";
 import type { HistoryRow } from "../types.ts";
 
+restoreDevicePixelRatio();
 const doc: any = (globalThis as any).document;
 
 function formatSeconds(s: number | undefined): string {
@@ -33,7 +35,11 @@ function figureBox(file: string, caption: string): any {
   return fig;
 }
 
+/** Every SVG string the page drew, by file name: the browser test compares them with the saved files. */
+const drawn: Record<string, string> = ((globalThis as any).mdaFigures = {});
+
 function show(file: string, caption: string, svg: string): void {
+  drawn[file] = svg;
   const box = figureBox(file, caption).querySelector(".svg");
   box.innerHTML = svg;
   box.dataset.drawn = "page"; // drawn here, not the saved file

@@ -75,7 +75,7 @@ export class ResultsServer {
       if (path === "/compare") return await this.compare(url);
       if (path.startsWith("/view/")) return await this.view(tail("/view/"));
       if (path.startsWith("/api/run/")) return await this.runJson(tail("/api/run/"), url);
-      if (path.startsWith("/api/events/")) return await this.events(tail("/api/events/"), req);
+      if (path.startsWith("/api/events/")) return await this.events(tail("/api/events/"));
       if (path === "/files" || path.startsWith("/files/")) {
         return await this.file(this.opts.root, tail("/files/"), "/files");
       }
@@ -146,7 +146,8 @@ export class ResultsServer {
   }
 
   /** Server-sent events: an "update" with the run's summary and history whenever either file changes. */
-  async events(segments: string[] | undefined, req: Request): Promise<Response> {
+  // A closed connection cancels the body stream (cancel below), which stops the polling.
+  async events(segments: string[] | undefined): Promise<Response> {
     const run = await this.#runDir(segments);
     if (run instanceof Response) return run;
     const { abs, dir } = run;
@@ -170,7 +171,6 @@ export class ResultsServer {
           } catch { /* already closed by the client */ }
         };
         this.#streams.add(close);
-        req.signal.addEventListener("abort", close);
         const tick = async () => {
           if (busy || closed) return;
           busy = true;

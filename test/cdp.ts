@@ -1,0 +1,159 @@
+// deno-lint-ignore-file no-explicit-any
+// A headless Chromium driven over the DevTools protocol (one WebSocket, flattened sessions), for the
+// tests that open our pages in a real browser. Chromium is found on PATH (or $CHROMIUM); without it the
+// tests skip with a message.
+
+export function findChromium(): string | undefined {
+  const env = Deno.env.get("CHROMIUM");
+  if (env) return env;
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    for (const name of ["chromium", "chromium-browser", "google-chrome"]) {
+      try {
+        if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
+      } catch { /* not here */ }
+    }
+  }
+  return undefined;
+}
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+
+export class Browser {
+  #id = 0;
+  #pending = new Map<number, Pending>();
+  private constructor(
+    private child: Deno.ChildProcess,
+    private ws: WebSocket,
+    private profile: string,
+  ) {
+    ws.onmessage = (e) => {
+      const msg = JSON.parse(e.data as string);
+      const p = msg.id !== undefined ? this.#pending.get(msg.id) : undefined;
+      if (!p) return;
+      this.#pending.delete(msg.id);
+      if (msg.error) p.reject(new Error(`CDP: ${msg.error.message}`));
+      else p.resolve(msg.result);
+    };
+  }
+
+  static async launch(executable: string): Promise<Browser> {
+    const profile = await Deno.makeTempDir({ prefix: "mda-chromium-" });
+    const child = new Deno.Command(executable, {
+      args: [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--remote-debugging-port=0",
+        `--user-data-dir=${profile}`,
+        "about:blank",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    // Chromium writes the port it chose and the browser's WebSocket path into the profile.
+    let lines: string[] = [];
+    for (let i = 0; i < 300 && lines.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      try {
+        lines = (await Deno.readTextFile(`${profile}/DevToolsActivePort`)).trim().split("\n");
+      } catch { /* not yet */ }
+    }
+    if (lines.length < 2) {
+      child.kill("SIGKILL");
+      throw new Error(`${executable} did not open its DevTools port within 30 s`);
+    }
+    const ws = new WebSocket(`ws://127.0.0.1:${lines[0]}${lines[1]}`);
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = () => reject(new Error("could not connect to Chromium's DevTools WebSocket"));
+    });
+    return new Browser(child, ws, profile);
+  }
+
+  send(method: string, params: Record<string, unknown> = {}, sessionId?: string): Promise<any> {
+    const id = ++this.#id;
+    this.ws.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
+    return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+  }
+
+  /** A new tab, attached; its commands carry the session id. */
+  async newPage(width = 1280, height = 1000): Promise<Page> {
+    const { targetId } = await this.send("Target.createTarget", { url: "about:blank" });
+    const { sessionId } = await this.send("Target.attachToTarget", { targetId, flatten: true });
+    const page = new Page(this, sessionId);
+    await page.send("Page.enable");
+    await page.send("Runtime.enable");
+    await page.send("Emulation.setDeviceMetricsOverride", {
+      width,
+      height,
+      deviceScaleFactor: 1,
+      mobile: false,
+    });
+    return page;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await Promise.race([this.send("Browser.close"), new Promise((r) => setTimeout(r, 3000))]);
+    } catch { /* already gone */ }
+    this.ws.close();
+    try {
+      this.child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await this.child.status;
+    await Deno.remove(this.profile, { recursive: true }).catch(() => {});
+  }
+}
+
+export class Page {
+  constructor(private browser: Browser, private sessionId: string) {}
+
+  send(method: string, params: Record<string, unknown> = {}): Promise<any> {
+    return this.browser.send(method, params, this.sessionId);
+  }
+
+  async goto(url: string): Promise<void> {
+    await this.send("Page.navigate", { url });
+  }
+
+  /** The value of a JavaScript expression in the page (JSON-able). */
+  async evaluate<T = unknown>(expression: string): Promise<T> {
+    const r = await this.send("Runtime.evaluate", { expression, returnByValue: true, awaitPromise: true });
+    if (r.exceptionDetails) {
+      throw new Error(`in the page: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
+    }
+    return r.result.value as T;
+  }
+
+  /** Polls an expression until it is truthy; fails naming it after timeoutMs. */
+  async waitFor<T = unknown>(expression: string, timeoutMs = 30_000): Promise<T> {
+    const until = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < until) {
+      try {
+        last = await this.evaluate(expression);
+        if (last) return last as T;
+      } catch (e) {
+        last = (e as Error).message; // the page may be between documents
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(
+      `timed out after ${timeoutMs} ms waiting for ${expression} (last: ${JSON.stringify(last)})`,
+    );
+  }
+
+  /** A PNG of the whole page (beyond the viewport). */
+  async screenshot(path: string): Promise<void> {
+    const { data } = await this.send("Page.captureScreenshot", {
+      format: "png",
+      captureBeyondViewport: true,
+    });
+    const bin = atob(data);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    await Deno.writeFile(path, bytes);
+  }
+}
