@@ -1,6 +1,24 @@
-import { deepStrictEqual, equal, throws } from "node:assert/strict";
-import { parseRunArgs, UsageError } from "../experiments/cli.ts";
+// The commands' flags: every bad flag or value is our own one-line message naming it (UsageError, exit 2),
+// found before any data is read or the GPU touched; --help on every command; output folders created.
+
+import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { parseRunArgs, runHelp, UsageError } from "../experiments/cli.ts";
 import { parseEvaluateArgs } from "../experiments/evaluate.ts";
+import { parseFlags } from "../experiments/flags.ts";
+import { parseReportArgs } from "../experiments/report.ts";
+import { SERVE_SPEC, serveFromFlags } from "../experiments/serve.ts";
+import { parseBenchArgs } from "../bench/cli.ts";
+
+/** Asserts that fn throws a one-line UsageError matching re. */
+function usageError(what: string, fn: () => unknown, re: RegExp): void {
+  throws(fn, (e: unknown) => {
+    if (!(e instanceof UsageError)) throw new Error(`not a UsageError for ${what}: ${e}`);
+    if (!re.test(e.message)) throw new Error(`"${e.message}" does not match ${re} for ${what}`);
+    if (e.message.includes("\n")) throw new Error(`multi-line error for ${what}`);
+    return true;
+  });
+}
 
 Deno.test("cli: pinned values, flag overrides and their sources", () => {
   const plan = parseRunArgs([
@@ -35,7 +53,7 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
     [["nope"], /unknown experiment "nope"/],
     [["fashion_mda", "extra"], /expected one experiment name/],
     [["fashion_mda", "--bogus", "1"], /bogus/],
-    [["fashion_mda", "--epochs", "two"], /--epochs expects a number, got "two"/],
+    [["fashion_mda", "--epochs", "two"], /--epochs expects an integer, got "two"/],
     [["fashion_mda", "--epochs", "1.5"], /--epochs expects an integer/],
     [["fashion_mda", "--epochs", "0"], /--epochs must be a positive integer/],
     [["fashion_mda", "--batch-size=-3"], /--batch-size must be a positive integer/],
@@ -48,15 +66,24 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
     [["fashion_mda", "--shard", "1/2"], /--shard applies to multi-run experiments/],
     [["fashion_lambda_sweep", "--shard", "3/2"], /--shard expects I\/N/],
     [["fashion_lambda_sweep", "--shard", "x"], /--shard expects I\/N/],
+    [["fashion_lambda_sweep", "--shard", "0/2"], /--shard expects I\/N/],
+    // the issue's case: the parser used to answer "argument is ambiguous"
+    [["fashion_mda", "--epochs", "-1"], /^--epochs must be a positive integer, got -1$/],
+    [["fashion_mda", "--epochs"], /^--epochs needs a value \(N: epochs to train\)$/],
+    [["fashion_mda", "--out", "--resume"], /--out needs a value .*got the flag --resume/],
+    [["fashion_mda", "--resume=yes"], /--resume takes no value, got "yes"/],
+    [["fashion_mda", "--epochs", "1", "--epochs", "2"], /--epochs is given twice/],
+    [["fashion_mda", "-x"], /unknown flag -x for `deno task experiment`/],
+    [["fashion_mda", "--lr", "abc"], /--lr expects a number, got "abc"/],
+    [["fashion_mda", "--lr", "1e400"], /--lr expects a number, got "1e400"/],
+    [["fashion_lda_vs_softmax", "--components", "2"], /--components applies to the mda head only/],
+    [["fashion_mda", "--init", ""], /--init needs a path/],
+    [["fashion_mda", "--data", " "], /--data needs a path/],
   ];
   for (const [args, re] of cases) {
-    throws(() => parseRunArgs(args), (e: unknown) => {
-      if (!(e instanceof UsageError)) throw new Error(`not a UsageError for ${args.join(" ")}: ${e}`);
-      if (!re.test(e.message)) throw new Error(`"${e.message}" does not match ${re} for ${args.join(" ")}`);
-      if (e.message.includes("\n")) throw new Error(`multi-line error for ${args.join(" ")}`);
-      return true;
-    });
+    usageError(args.join(" "), () => parseRunArgs(args), re);
   }
+  equal(parseRunArgs(["fashion_mda", "--components", "3"]).runs[0].hyper.components, 3);
 });
 
 Deno.test("cli: multi-run experiments expand into sub-folders and shards", () => {
@@ -85,6 +112,175 @@ Deno.test("cli: evaluate flags", () => {
   equal(r.checkpoint, "m.safetensors");
   equal(r.testLimit, 100);
   equal(r.json, true);
-  throws(() => parseEvaluateArgs([]), /usage/);
-  throws(() => parseEvaluateArgs(["a", "--test-limit", "x"]), /--test-limit must be a positive integer/);
+  const cases: [string[], RegExp][] = [
+    [[], /missing CHECKPOINT/],
+    [["a", "b"], /expected at most 1 argument \(CHECKPOINT\)/],
+    [["a", "--test-limit", "x"], /--test-limit expects an integer, got "x"/],
+    [["a", "--test-limit", "0"], /--test-limit expects an integer >= 1, got 0/],
+    [["a", "--json=1"], /--json takes no value/],
+    [["a", "--out", "x"], /unknown flag --out for `deno task evaluate`/],
+    [["a", "--data", ""], /--data needs a path/],
+  ];
+  for (const [args, re] of cases) usageError(`evaluate ${args.join(" ")}`, () => parseEvaluateArgs(args), re);
+});
+
+Deno.test("cli: report, bench and serve flags", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "mda-cli-test-" });
+  await Deno.writeTextFile(`${tmp}/file`, "x");
+  equal(parseReportArgs(["fashion_lambda_sweep"]).out, "results/fashion_lambda_sweep");
+  equal(parseReportArgs(["fashion_lda_vs_softmax", "--out", `${tmp}/new/deep`]).out, `${tmp}/new/deep`);
+  const report: [string[], RegExp][] = [
+    [[], /missing NAME/],
+    [["nope"], /unknown experiment "nope" \(reported: fashion_lda_vs_softmax, fashion_lambda_sweep\)/],
+    [["fashion_mda"], /fashion_mda is a single-run experiment/],
+    [["fashion_lambda_sweep", "--out", ""], /--out needs a path/],
+    [["fashion_lambda_sweep", "--out", `${tmp}/file`], /--out .*file: exists and is not a directory/],
+    [
+      ["fashion_lambda_sweep", "--out", `${tmp}/file/sub`],
+      /--out .*file\/sub: a part of this path is a file/,
+    ],
+    [["fashion_lambda_sweep", "--epochs", "3"], /unknown flag --epochs for `deno task report`/],
+  ];
+  for (const [args, re] of report) usageError(`report ${args.join(" ")}`, () => parseReportArgs(args), re);
+
+  deepStrictEqual(parseBenchArgs([]), {
+    json: false,
+    batch: 256,
+    steps: 3,
+    widths: [64, 64, 128, 128, 256, 256],
+    kernels: true,
+    torch: true,
+  });
+  const bench: [string[], RegExp][] = [
+    [["--batch", "0"], /--batch expects an integer from 1 to 256, got 0/],
+    [["--batch", "300"], /--batch expects an integer from 1 to 256, got 300/],
+    [["--steps", "0"], /--steps expects an integer >= 1, got 0/],
+    [["--steps", "1.5"], /--steps expects an integer, got "1.5"/],
+    [["--widths", "1,2"], /--widths expects 6 positive integers separated by commas, got "1,2"/],
+    [["--widths", "a,b,c,d,e,f"], /--widths expects 6 positive integers/],
+    [["--widths", "1,2,3,4,5,0"], /--widths expects 6 positive integers/],
+    [["extra"], /bench takes no arguments besides flags, got: extra/],
+    [["--jsn"], /unknown flag --jsn for `deno task bench`/],
+  ];
+  for (const [args, re] of bench) usageError(`bench ${args.join(" ")}`, () => parseBenchArgs(args), re);
+
+  const serve = (args: string[]) => serveFromFlags(parseFlags(SERVE_SPEC, args));
+  const cases: [string[], RegExp][] = [
+    [[tmp, "--port", "70000"], /--port expects an integer from 0 to 65535, got 70000/],
+    [[tmp, "--port", "-1"], /--port expects an integer from 0 to 65535, got -1/],
+    [[tmp, "--port", "http"], /--port expects an integer, got "http"/],
+    [[`${tmp}/missing`], /RESULTS_DIR .*missing: no such directory/],
+    [[`${tmp}/file`], /RESULTS_DIR .*file: not a directory/],
+    [[tmp, tmp], /expected at most 1 argument \(RESULTS_DIR\)/],
+    [[tmp, "--host", "a b"], /--host expects an address such as 127.0.0.1, got "a b"/],
+    [[tmp, "--data", `${tmp}/nodata`], /--data .*nodata: no such directory/],
+  ];
+  for (const [args, re] of cases) usageError(`serve ${args.join(" ")}`, () => serve(args), re);
+  equal(serve([tmp]).host, "127.0.0.1");
+  deepStrictEqual([...Deno.readDirSync(tmp)].map((e) => e.name), ["file"], "a parser wrote something");
+});
+
+const root = new URL("..", import.meta.url).pathname;
+
+/**
+ * Runs a command's script without write or network permission: a usage error must come before any write
+ * (a write would fail with a permission error instead of our message) and before data or the GPU (whose
+ * logs would add lines to stderr).
+ */
+async function command(script: string, args: string[], write = false) {
+  const perms = write ? ["-A"] : ["--allow-read", "--allow-env", "--allow-sys", "--allow-run", "--allow-ffi"];
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...perms, script, ...args],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: dec(out.stdout), stderr: dec(out.stderr) };
+}
+
+const SCRIPTS: Record<string, string> = {
+  experiment: "experiments/run.ts",
+  evaluate: "experiments/evaluate.ts",
+  report: "experiments/report.ts",
+  figures: "experiments/redraw.ts",
+  serve: "experiments/serve.ts",
+  bench: "bench/bench.ts",
+};
+
+Deno.test("cli: --help and -h on every command: usage, flags with defaults, an example; exit 0", async () => {
+  for (const [name, script] of Object.entries(SCRIPTS)) {
+    for (const flag of ["--help", "-h"]) {
+      const r = await command(script, [flag]);
+      equal(r.code, 0, `${name} ${flag}: ${r.stderr}`);
+      match(r.stdout, new RegExp(`^usage: deno task ${name} `), name);
+      match(r.stdout, /\n {6}--\S+.*\(default: /, `${name}: a flag with its default`);
+      match(r.stdout, /-h, --help +print this help and exit/);
+      match(r.stdout, new RegExp(`examples?:\n  deno task ${name}`), `${name}: an example`);
+      equal(r.stderr.trim(), "", `${name} ${flag} printed on stderr`);
+    }
+  }
+  const help = runHelp();
+  match(
+    help,
+    /fashion_mda \(version 1\): The notebook.*\n {4}pinned: epochs 100, batch-size 256, lr 0\.001, lambda 0\.1/,
+  );
+  match(help, /fashion_mda_quick \(version \d+\).*\n {4}pinned: epochs 2,/);
+  match(help, /fashion_lambda_sweep .*\n.*\n {4}45 runs \(each sets lambda, seed\)/);
+  // help wins over other errors on the line
+  equal((await command(SCRIPTS.experiment, ["nope", "--epochs", "x", "--help"])).code, 0);
+});
+
+Deno.test("cli: bad flags and paths exit 2 with one line, before data, GPU or any write", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "mda-cli-exit-" });
+  await Deno.writeTextFile(`${tmp}/file`, "precious");
+  const cases: [string, string[], RegExp][] = [
+    ["experiment", ["fashion_mda", "--epochs", "-1"], /^error: --epochs must be a positive integer, got -1$/],
+    [
+      "experiment",
+      ["fashion_mda", "--out", `${tmp}/file`],
+      /^error: --out .*\/file: exists and is not a directory$/,
+    ],
+    ["experiment", ["fashion_mda", "--out", `${tmp}/file/run`], /--out .*a part of this path is a file/],
+    ["experiment", ["fashion_mda", "--data", `${tmp}/nodata`], /^error: --data .*nodata: no such directory/],
+    ["experiment", ["fashion_mda", "--init", `${tmp}/none.safetensors`], /^error: --init .*: not found/],
+    [
+      "experiment",
+      ["fashion_mda_quick", "--out", `${tmp}/r`, "--resume"],
+      /^error: --resume: .*nothing to resume/,
+    ],
+    ["experiment", ["fashion_mda", "--bogus"], /^error: unknown flag --bogus/],
+    ["evaluate", ["--help-me"], /^error: unknown flag --help-me for `deno task evaluate`/],
+    ["evaluate", [`${tmp}/none.safetensors`], /^error: CHECKPOINT .*none.safetensors: not found/],
+    ["evaluate", [`${tmp}/file`, "--data", `${tmp}/nodata`], /^error: --data .*: no such directory/],
+    [
+      "report",
+      ["fashion_lambda_sweep", "--out", `${tmp}/file`],
+      /^error: --out .*: exists and is not a directory/,
+    ],
+    ["report", ["fashion_mda"], /^error: fashion_mda is a single-run experiment/],
+    ["bench", ["--batch", "512"], /^error: --batch expects an integer from 1 to 256, got 512$/],
+    ["serve", [tmp, "--port", "99999"], /^error: --port expects an integer from 0 to 65535, got 99999$/],
+    ["serve", [`${tmp}/nope`], /^error: RESULTS_DIR .*nope: no such directory/],
+    ["figures", [`${tmp}/nope`], /^error: RUN_DIR .*nope: no such directory/],
+  ];
+  for (const [name, args, re] of cases) {
+    const r = await command(SCRIPTS[name], args);
+    equal(r.code, 2, `${name} ${args.join(" ")}: exit ${r.code}, ${r.stderr}`);
+    const lines = r.stderr.trim().split("\n");
+    equal(lines.length, 1, `${name} ${args.join(" ")}: ${r.stderr}`);
+    match(lines[0], re);
+  }
+  equal(await Deno.readTextFile(`${tmp}/file`), "precious");
+  deepStrictEqual([...Deno.readDirSync(tmp)].map((e) => e.name), ["file"]);
+});
+
+Deno.test("cli: report creates an output folder that does not exist", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "mda-cli-report-" });
+  const out = `${tmp}/a/b/sweep`;
+  const r = await command(SCRIPTS.report, ["fashion_lambda_sweep", "--out", out], true);
+  equal(r.code, 0, r.stderr);
+  ok(existsSync(`${out}/README.md`));
+  match(await Deno.readTextFile(`${out}/README.md`), /0 of 45 runs finished/);
 });
