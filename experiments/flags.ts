@@ -41,6 +41,7 @@ export interface ParsedFlags {
 /**
  * Splits args by the spec: `--flag value`, `--flag=value`, boolean `--flag`, `-h`/`--help`, and `--` to end
  * the flags. A value may start with "-" (so `--epochs -1` reaches the range check), but not with "--".
+ * A flag given twice keeps its last value (so a script can append an override to a fixed command line).
  */
 export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
   const byName = new Map(spec.flags.map((f) => [f.name, f]));
@@ -72,7 +73,6 @@ export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
         }; see --help)`,
       );
     }
-    if (name in values) throw new UsageError(`--${name} is given twice`);
     if (flag.kind === "boolean") {
       if (eq >= 0) throw new UsageError(`--${name} takes no value, got "${arg.slice(eq + 1)}"`);
       values[name] = true;

@@ -111,6 +111,7 @@ export async function makeResults(): Promise<
     `${root}/sweep/README.md`,
     "# A test sweep\n\n| Run | acc |\n|---|---:|\n| [live](live%20run/README.md) | 0.5 |\n\n![fig](fig.svg)\n",
   );
+  await Deno.writeTextFile(`${root}/sweep/fig.svg`, figures[0].svg);
   return { base, root, finished, running };
 }
 
