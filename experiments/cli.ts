@@ -91,8 +91,11 @@ function pinnedSummary(e: ExperimentConfig): string {
 }
 
 /** The known experiments, one paragraph each, for the help of experiment and report. */
-export function experimentsHelp(filter: (e: ExperimentConfig) => boolean = () => true): string {
-  return "experiments (NAME; flags default to the values pinned here):\n" +
+export function experimentsHelp(
+  filter: (e: ExperimentConfig) => boolean = () => true,
+  heading = "experiments (NAME; flags default to the values pinned here):",
+): string {
+  return heading + "\n" +
     Object.values(EXPERIMENTS).filter(filter).map((e) =>
       `  ${e.name} (version ${e.version}): ${e.description}\n    pinned: ${pinnedSummary(e)}`
     ).join("\n");

@@ -182,7 +182,10 @@ export const REPORT_SPEC: CommandSpec = {
 };
 
 export function reportHelp(): string {
-  return helpText({ ...REPORT_SPEC, notes: [experimentsHelp((e) => e.report !== undefined)] });
+  return helpText({
+    ...REPORT_SPEC,
+    notes: [experimentsHelp((e) => e.report !== undefined, "experiments with a report (NAME):")],
+  });
 }
 
 /** Parses and checks `deno task report` arguments (throws UsageError). */
