@@ -288,3 +288,15 @@ Deno.test("cli: report creates an output folder that does not exist", async () =
   ok(existsSync(`${out}/README.md`));
   match(await Deno.readTextFile(`${out}/README.md`), /0 of 45 runs finished/);
 });
+
+Deno.test("cli: serve on a port in use exits 2 naming the port", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  try {
+    const r = await command(SCRIPTS.serve, ["results", "--port", String(port)], true);
+    equal(r.code, 2, r.stderr);
+    match(r.stderr.trim(), new RegExp(`^error: --port ${port} is in use; pick another \\(or 0\\)$`));
+  } finally {
+    listener.close();
+  }
+});
