@@ -11,6 +11,7 @@ import { randomSplit } from "../lib/data/device.ts";
 import { describeAdapter, getGpuOrExit } from "../lib/gpu/device.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { Workspace } from "../lib/gpu/tensor.ts";
+import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model, notebookModelConfig } from "../lib/model.ts";
 import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
 import { Rng } from "../lib/rng.ts";
@@ -72,7 +73,7 @@ if (!values["no-kernels"]) {
 const split = randomSplit(gpu, batch, new Rng(7));
 const model = new Model(gpu, notebookModelConfig(widths, 1));
 const ws = new Workspace(gpu, "bench");
-const stats = ws.tensor("stats", [2]);
+const stats = ws.tensor("stats", [STATS_PER_STEP]);
 const rec = new Recorder(gpu);
 const stepTimes: number[] = [];
 for (let s = 0; s < timedSteps + 1; s++) {
