@@ -129,6 +129,8 @@ if (values.json) {
   console.log(JSON.stringify({
     adapter: gpu.report.description,
     backend: gpu.report.backend,
+    implementation: gpu.report.implementation,
+    feature_level: gpu.report.featureLevel,
     software: gpu.report.isSoftware,
     batch,
     widths,
