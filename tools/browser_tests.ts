@@ -11,6 +11,7 @@
 // Exit status 0 only when every test passed. Chromium on SwiftShader is slow: the tests use small shapes.
 
 import { parseArgs } from "node:util";
+import { bundleForBrowser, repoUrl } from "./browser_bundle.ts";
 
 /** The kernel tests that need no file system: each kernel against a float64 reference. */
 export const BROWSER_TEST_FILES = [
@@ -59,12 +60,20 @@ if (!(timeoutS > 0)) {
   Deno.exit(2);
 }
 
-const root = new URL("../", import.meta.url);
 const dir = await Deno.makeTempDir({ prefix: "browser-tests-" });
 try {
   Deno.exitCode = await main();
 } finally {
-  if (!values.keep) await Deno.remove(dir, { recursive: true });
+  // Chromium's helper processes may still write into the profile for a moment after it exits.
+  for (let attempt = 0; !values.keep; attempt++) {
+    try {
+      await Deno.remove(dir, { recursive: true });
+      break;
+    } catch (e) {
+      if (attempt >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
   else console.error(`kept ${dir}`);
 }
 
@@ -166,50 +175,13 @@ async function main(): Promise<number> {
 
 /** Bundles the kernel tests, lib/ and every .wgsl file into one browser module. */
 async function buildBundle(): Promise<string> {
-  const shaders: Record<string, string> = {};
-  const shaderDir = new URL("lib/shaders/", root);
-  for (const e of Deno.readDirSync(shaderDir)) {
-    if (e.isFile && e.name.endsWith(".wgsl")) {
-      shaders[e.name] = Deno.readTextFileSync(new URL(e.name, shaderDir));
-    }
-  }
-  const url = (p: string) => new URL(p, root).href;
-  await Deno.writeTextFile(
-    `${dir}/shaders.ts`,
-    `import { preloadWgsl } from ${JSON.stringify(url("lib/gpu/pipelines.ts"))};\n` +
-      `preloadWgsl(${JSON.stringify(shaders)});\n`,
-  );
-  await Deno.writeTextFile(
-    `${dir}/entry.ts`,
-    [
-      `import ${JSON.stringify(url("test/browser/register.ts"))};`,
-      `import "./shaders.ts";`,
-      ...BROWSER_TEST_FILES.map((f) => `import ${JSON.stringify(url(`test/${f}`))};`),
-      `import ${JSON.stringify(url("test/browser/run.ts"))};`,
-    ].join("\n") + "\n",
-  );
-  await Deno.writeTextFile(
-    `${dir}/deno.json`,
-    JSON.stringify({ imports: { "node:assert/strict": url("test/browser/assert.ts") } }),
-  );
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      "--config",
-      `${dir}/deno.json`,
-      "--platform",
-      "browser",
-      "-o",
-      `${dir}/bundle.js`,
-      `${dir}/entry.ts`,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(`deno bundle failed:\n${new TextDecoder().decode(out.stderr)}`);
-  }
+  await bundleForBrowser({
+    before: [repoUrl("test/browser/register.ts")],
+    entries: [...BROWSER_TEST_FILES.map((f) => repoUrl(`test/${f}`)), repoUrl("test/browser/run.ts")],
+    imports: { "node:assert/strict": repoUrl("test/browser/assert.ts") },
+    outFile: `${dir}/bundle.js`,
+    workDir: dir,
+  });
   return await Deno.readTextFile(`${dir}/bundle.js`);
 }
 
