@@ -8,6 +8,7 @@
 // listed as unavailable, with the first line of its error.
 
 import { parseArgs } from "node:util";
+import { bundleForBrowser, repoUrl } from "../tools/browser_bundle.ts";
 
 interface Variant {
   label: string;
@@ -39,13 +40,15 @@ const { values } = parseArgs({
     steps: { type: "string", default: "2" },
     widths: { type: "string" },
     json: { type: "boolean" },
+    browser: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (values.help) {
   console.log(
     "usage: deno task bench:implementations [--batch N] [--steps N] [--widths a,b,c,d,e,f] [--json]\n" +
-      "Times the notebook's training step on wgpu GL, wgpu Vulkan and Dawn, one subprocess each.",
+      "Times the notebook's training step on wgpu GL, wgpu Vulkan and Dawn, one subprocess each;\n" +
+      "with --browser also in headless Chromium (WebGPU on SwiftShader without a GPU: slow).",
   );
   Deno.exit(0);
 }
@@ -91,6 +94,8 @@ for (const v of VARIANTS) {
   console.error(`${v.label}: ${(r.train_step_ms / 1000).toFixed(2)} s per step`);
 }
 
+if (values.browser) rows.push(await browserRow());
+
 const reference = rows.find((r) => r.ok);
 const lines = [
   `training step of the notebook model, batch ${values.batch}${
@@ -113,4 +118,64 @@ for (const r of rows) {
 console.error(lines.join("\n"));
 if (values.json) {
   console.log(JSON.stringify({ batch: Number(values.batch), steps: Number(values.steps), rows }));
+}
+
+/** The same step in a headless Chromium tab (bench/browser_step.ts), served from a local server. */
+async function browserRow(): Promise<Row> {
+  const label = "Chromium";
+  console.error(`${label}: bundling bench/browser_step.ts and opening it headless`);
+  const dir = await Deno.makeTempDir({ prefix: "bench-browser-" });
+  try {
+    await bundleForBrowser({
+      entries: [repoUrl("bench/browser_step.ts")],
+      outFile: `${dir}/step.js`,
+      workDir: dir,
+    });
+    const js = await Deno.readFile(`${dir}/step.js`);
+    let resolve!: (r: Record<string, unknown>) => void;
+    const reported = new Promise<Record<string, unknown>>((r) => resolve = r);
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+      const path = new URL(req.url).pathname;
+      if (req.method === "POST" && path === "/report") resolve(await req.json());
+      else if (path === "/step.js") {
+        return new Response(js, { headers: { "content-type": "text/javascript" } });
+      } else if (path === "/") {
+        return new Response(`<!doctype html><script type="module" src="/step.js"></script>`, {
+          headers: { "content-type": "text/html" },
+        });
+      }
+      return new Response("ok");
+    });
+    const q = new URLSearchParams({ batch: values.batch!, steps: values.steps! });
+    if (values.widths) q.set("widths", values.widths);
+    const chrome = new Deno.Command("chromium", {
+      args: [
+        "--headless=new",
+        "--no-sandbox",
+        "--enable-unsafe-webgpu",
+        "--enable-unsafe-swiftshader",
+        `--user-data-dir=${dir}/profile`,
+        `http://127.0.0.1:${server.addr.port}/?${q}`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const r: Record<string, unknown> = await Promise.race([
+      reported,
+      chrome.status.then(() => ({ error: "Chromium exited" })),
+    ]);
+    try {
+      chrome.kill("SIGTERM");
+    } catch { /* gone */ }
+    await chrome.status;
+    await server.shutdown();
+    if (r.error) return { label, ok: false, error: String(r.error).split("\n")[0] };
+    console.error(`${label}: ${((r.train_step_ms as number) / 1000).toFixed(2)} s per step`);
+    return { label, ok: true, ...r } as Row;
+  } catch (e) {
+    return { label, ok: false, error: e instanceof Error ? e.message.split("\n")[0] : String(e) };
+  } finally {
+    await new Promise((r) => setTimeout(r, 500)); // Chromium's helpers release the profile
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
 }
