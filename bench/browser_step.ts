@@ -30,7 +30,7 @@ async function main(): Promise<unknown> {
     if (s > 0) times.push(performance.now() - t0); // the first step compiles pipelines: warm-up
   }
   return {
-    adapter: gpu.report.description === "unknown adapter" ? gpu.report.architecture : gpu.report.description,
+    adapter: gpu.report.description,
     implementation: gpu.report.implementation,
     backend: gpu.report.backend,
     feature_level: gpu.report.featureLevel,

@@ -85,7 +85,7 @@ async function createGpu(): Promise<Gpu> {
   ) ||
     /llvmpipe|lavapipe|swiftshader|softpipe/i.test(`${info.description} ${info.device} ${info.architecture}`);
   const report: AdapterReport = {
-    description: info.description || info.device || "unknown adapter",
+    description: info.description || info.device || info.architecture || "unknown adapter",
     vendor: info.vendor ?? "",
     architecture: info.architecture ?? "",
     backend: impl.backend,
