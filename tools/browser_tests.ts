@@ -74,7 +74,7 @@ try {
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  else console.error(`kept ${dir}`);
+  if (values.keep) console.error(`kept ${dir}`);
 }
 
 async function main(): Promise<number> {
