@@ -110,7 +110,7 @@ async function removeSoon(dir: string): Promise<void> {
 
 Deno.test({
   name:
-    "web: the tab's first step matches Deno's, its checkpoint evaluates in Deno; missing data and no WebGPU are named",
+    "web: the tab's first step matches Deno's, its checkpoint evaluates in Deno; missing or corrupted data and no WebGPU are named",
   ignore: !ready,
   fn: async () => {
     const tmp = await Deno.makeTempDir({ prefix: "web-train-" });
@@ -182,6 +182,15 @@ Deno.test({
       missing.error?.includes("data file train-images-idx3-ubyte not found"),
       `expected a missing-file error, got ${missing.error}`,
     );
+    // A corrupted file (here: not the official bytes) is named with its checksum.
+    await Deno.mkdir(`${tmp}/corrupt`);
+    await Deno.writeFile(`${tmp}/corrupt/train-images-idx3-ubyte`, new Uint8Array(1000).fill(7));
+    const corrupt = await runPage(bundle, `${tmp}/corrupt`, "epochs=1");
+    ok(
+      /train-images-idx3-ubyte: SHA-256 [0-9a-f]{64} is not the official/.test(corrupt.error ?? ""),
+      `expected a checksum error, got ${corrupt.error}`,
+    );
+
     // A browser without WebGPU: the page says how to enable it.
     const noGpu = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1", false);
     ok(
