@@ -11,6 +11,7 @@ import { randomSplit } from "../lib/data/device.ts";
 import { describeAdapter, getGpuOrExit } from "../lib/gpu/device.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { Workspace } from "../lib/gpu/tensor.ts";
+import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model, notebookModelConfig } from "../lib/model.ts";
 import { Rng } from "../lib/rng.ts";
 import { benchConv2d } from "./conv2d_bench.ts";
@@ -54,7 +55,7 @@ if (!values["no-kernels"]) {
 const split = randomSplit(gpu, batch, new Rng(7));
 const model = new Model(gpu, notebookModelConfig(widths, 1));
 const ws = new Workspace(gpu, "bench");
-const stats = ws.tensor("stats", [2]);
+const stats = ws.tensor("stats", [STATS_PER_STEP]);
 const rec = new Recorder(gpu);
 const stepTimes: number[] = [];
 for (let s = 0; s < timedSteps + 1; s++) {
@@ -110,6 +111,8 @@ if (values.json) {
   console.log(JSON.stringify({
     adapter: gpu.report.description,
     backend: gpu.report.backend,
+    implementation: gpu.report.implementation,
+    feature_level: gpu.report.featureLevel,
     software: gpu.report.isSoftware,
     batch,
     widths,

@@ -18,7 +18,7 @@ import {
   saveResume,
 } from "../lib/train/checkpoint.ts";
 import { formatDuration, Progress } from "../lib/train/progress.ts";
-import { NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
+import { LabelOutOfRangeError, NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
 import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
 import {
   checkPlanPaths,
@@ -261,7 +261,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
         },
       });
     } catch (e) {
-      if (e instanceof NonFiniteLossError) {
+      if (e instanceof NonFiniteLossError || e instanceof LabelOutOfRangeError) {
         await writeJsonAtomic(file(req.out, "manifest.json"), manifest("failed", { error: e.message }));
       }
       throw e;

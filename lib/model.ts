@@ -95,7 +95,8 @@ export class Model {
 
   /**
    * One optimisation step on x [N,1,28,28], labels u32 [N]: forward in train mode, loss, backward, Adam.
-   * The batch's mean loss and correct count land in stats[2*slot], stats[2*slot+1].
+   * The batch's mean loss, correct count and out-of-range label count land in stats[3*slot ..3*slot+2]
+   * (STATS_PER_STEP, lib/mda/head.ts).
    */
   trainStep(rec: Recorder, x: Tensor, labels: Tensor, stats: Tensor, slot: number): void {
     const z = this.encoder.forward(rec, x, true);

@@ -55,7 +55,7 @@ async function gpuStep(p: LdaRefParams, z: ArrayLike<number>, y: number[], loss:
   write(gpu, store.param(head.logCov), Float32Array.of(p.logCov));
   const zT = upload(gpu, Float32Array.from(z), [N, p.D]);
   const yT = upload(gpu, Uint32Array.from(y), [N]);
-  const statsT = upload(gpu, new Float32Array(4).fill(-7), [4]);
+  const statsT = upload(gpu, new Float32Array(6).fill(-7), [6]);
   const rec = new Recorder(gpu);
   const logitsT = head.logits(rec, zT);
   const dzT = headTrainStep(rec, head, loss, zT, yT, statsT, 0);
@@ -119,7 +119,7 @@ Deno.test("lda gpu: matches the reference at many shapes", async () => {
       assertClose(g.dlogCov, [ref.dlogCov], { ...tol, what: "dlog_cov" });
       // One component per class: EM-DNLL equals DNLL, and the responsibilities are ones.
       assertClose([g.stats[0]], [ref.dnll], { ...tol, what: "batch loss" });
-      deepStrictEqual([g.stats[1], g.stats[2], g.stats[3]], [ref.correct, -7, -7]);
+      deepStrictEqual(Array.from(g.stats.subarray(1)), [ref.correct, 0, -7, -7, -7]);
       deepStrictEqual(Array.from(g.resp), new Array(N).fill(1));
     }
   }
@@ -135,6 +135,15 @@ Deno.test("lda gpu: samples far from every class stay finite", async () => {
   const ref = ldaGrads(p, z, y, 0.1);
   assertClose(g.dmu, ref.dmu, { rtol: 1e-5, atol: 1e-6, what: "dmu" });
   assertClose(g.dlogCov, [ref.dlogCov], { rtol: 1e-5, atol: 1e-6, what: "dlog_cov" });
+});
+
+Deno.test("lda gpu: labels out of range are counted in the stats, the loss stays finite", async () => {
+  const rng = new Rng(24);
+  const p = randomParams(rng, 4, 3);
+  const { z } = randomBatch(rng, p, 5);
+  const g = await gpuStep(p, z, [0, 4, 1, 9, 3], new DNLLLoss(0.1));
+  deepStrictEqual(g.stats[2], 2);
+  ok(Number.isFinite(g.stats[0]), `loss ${g.stats[0]}`);
 });
 
 Deno.test("lda: state_dict names and shapes, summary with sigma, errors", async () => {
@@ -161,7 +170,7 @@ Deno.test("lda: state_dict names and shapes, summary with sigma, errors", async 
   const rec = new Recorder(gpu);
   const z = upload(gpu, new Float32Array(18), [2, 9]);
   const y = upload(gpu, new Uint32Array(2), [2]);
-  const stats = upload(gpu, new Float32Array(2), [2]);
+  const stats = upload(gpu, new Float32Array(3), [3]);
   throws(
     () => headTrainStep(rec, head, new CrossEntropyLoss(), z, y, stats, 0),
     /lda head trains with EM_DNLLLoss or DNLLLoss/,

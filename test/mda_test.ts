@@ -122,7 +122,7 @@ async function gpuStep(p: MdaRefParams, z: ArrayLike<number>, y: number[], loss:
   write(gpu, store.param(head.logCov), Float32Array.from(p.logCov));
   const zT = upload(gpu, Float32Array.from(z), [N, p.D]);
   const yT = upload(gpu, Uint32Array.from(y), [N]);
-  const statsT = upload(gpu, new Float32Array(6).fill(-7), [6]);
+  const statsT = upload(gpu, new Float32Array(9).fill(-7), [9]);
   const rec = new Recorder(gpu);
   const logitsT = head.logits(rec, zT);
   const respT = trueClassResponsibilities(rec, head, zT, yT);
@@ -160,11 +160,15 @@ function compareWithReference(
   assertClose(g.dprior, ref.dprior, { ...tol, what: "dprior_logits" });
   assertClose(g.dmix, ref.dmix, { ...tol, what: "dmixture_logits" });
   assertClose(g.dlogCov, ref.dlogCov, { ...tol, what: "dlog_cov" });
-  assertClose([g.stats[2]], [em ? ref.emDnll : ref.dnll], { ...tol, what: "batch loss" });
-  deepStrictEqual([g.stats[0], g.stats[1], g.stats[3], g.stats[4], g.stats[5]], [
+  assertClose([g.stats[3]], [em ? ref.emDnll : ref.dnll], { ...tol, what: "batch loss" });
+  // Slot 1 of 3 is [loss, correct, labels out of range]; the other slots are untouched.
+  deepStrictEqual([...g.stats.subarray(0, 3), g.stats[4], g.stats[5], ...g.stats.subarray(6)], [
+    -7,
     -7,
     -7,
     ref.correct,
+    0,
+    -7,
     -7,
     -7,
   ]);
@@ -197,7 +201,7 @@ Deno.test("mda gpu: the spec's test vector in float32, both losses", async () =>
   for (const loss of [new EM_DNLLLoss(SPEC.lambda), new DNLLLoss(SPEC.lambda)]) {
     const g = await gpuStep(p, SPEC.z, SPEC.y, loss);
     assertClose(g.logits, SPEC.delta, { ...tol, what: "delta" });
-    assertClose([g.stats[2]], [loss.name === "em-dnll" ? SPEC.emDnll : SPEC.dnll], {
+    assertClose([g.stats[3]], [loss.name === "em-dnll" ? SPEC.emDnll : SPEC.dnll], {
       ...tol,
       what: loss.name,
     });
@@ -206,7 +210,19 @@ Deno.test("mda gpu: the spec's test vector in float32, both losses", async () =>
     assertClose(g.dprior, SPEC.dprior, { ...tol, what: "dprior_logits" });
     assertClose(g.dmix, SPEC.dmix, { ...tol, what: "dmixture_logits" });
     assertClose(g.dlogCov, SPEC.dlogCov, { ...tol, what: "dlog_cov" });
-    deepStrictEqual(g.stats[3], 3); // the last sample (z = 0, y = 1) is closest to class 0
+    deepStrictEqual(g.stats[4], 3); // the last sample (z = 0, y = 1) is closest to class 0
+    deepStrictEqual(g.stats[5], 0); // no label out of range
+  }
+});
+
+Deno.test("mda gpu: labels out of range are counted in the stats, the loss stays finite", async () => {
+  const p = specParams();
+  // The spec has C = 3 classes: labels 3 and 7 are out of range, both losses must count them.
+  const y = [SPEC.y[0], 3, SPEC.y[2], 7];
+  for (const loss of [new EM_DNLLLoss(SPEC.lambda), new DNLLLoss(SPEC.lambda)]) {
+    const g = await gpuStep(p, SPEC.z, y, loss);
+    deepStrictEqual(g.stats[5], 2, `${loss.name}: out-of-range labels counted`);
+    ok(Number.isFinite(g.stats[3]), `${loss.name}: loss ${g.stats[3]} is finite`);
   }
 });
 
@@ -348,10 +364,14 @@ Deno.test("mda: clear errors for bad pairs, shapes and sizes", async () => {
   const rec = new Recorder(gpu);
   const z = upload(gpu, new Float32Array(8), [4, 2]);
   const y = upload(gpu, new Uint32Array(4), [4]);
-  const stats = upload(gpu, new Float32Array(2), [2]);
+  const stats = upload(gpu, new Float32Array(3), [3]);
   throws(
     () => headTrainStep(rec, head, new CrossEntropyLoss(), z, y, stats, 0),
     /mda head trains with EM_DNLLLoss or DNLLLoss/,
+  );
+  throws(
+    () => headTrainStep(rec, head, new DNLLLoss(0.1), z, y, upload(gpu, new Float32Array(2), [2]), 0),
+    /stats slot 0 does not fit stats of 2 values \(needs 3\*\(slot\+1\)\)/,
   );
   throws(() => headTrainStep(rec, head, new DNLLLoss(0.1), z, y, stats, 1), /stats slot 1/);
   throws(() => head.logits(rec, z.reshape([2, 4])), /z has shape \[2,4\], expected \[N, 2\]/);

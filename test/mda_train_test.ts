@@ -11,7 +11,7 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Tensor, upload, write } from "../lib/gpu/tensor.ts";
-import { headSummary, headTrainStep } from "../lib/mda/head.ts";
+import { headSummary, headTrainStep, STATS_PER_STEP } from "../lib/mda/head.ts";
 import { EM_DNLLLoss } from "../lib/mda/loss.ts";
 import { MDAHead } from "../lib/mda/mda.ts";
 import { Adam } from "../lib/nn/adam.ts";
@@ -46,7 +46,7 @@ Deno.test("mda train: EM-DNLL + Adam recovers a 2-D mixture's means, weights, va
   write(gpu, store.param(head.mu), Float32Array.from(CENTERS.flat(), (x) => x + rng.range(-1.5, 1.5)));
   const adam = new Adam(store, { lr: 0.05 });
   const loss = new EM_DNLLLoss(0.1);
-  const stats = upload(gpu, new Float32Array(2 * steps), [2 * steps]);
+  const stats = upload(gpu, new Float32Array(STATS_PER_STEP * steps), [STATS_PER_STEP * steps]);
 
   const rec = new Recorder(gpu);
   for (let s = 0; s < steps; s++) {
@@ -60,9 +60,10 @@ Deno.test("mda train: EM-DNLL + Adam recovers a 2-D mixture's means, weights, va
   rec.destroy();
 
   const st = await readF32(gpu, stats);
-  const first = st[0], last = st[2 * (steps - 1)];
+  const at = STATS_PER_STEP * (steps - 1);
+  const first = st[0], last = st[at];
   ok(last < first - 1, `loss fell from ${first} to ${last}`);
-  ok(st[2 * (steps - 1) + 1] >= N - 2, `final batch accuracy ${st[2 * (steps - 1) + 1]} / ${N}`);
+  ok(st[at + 1] >= N - 2, `final batch accuracy ${st[at + 1]} / ${N}`);
 
   const s = headSummary(head, await store.toHost());
   for (let ck = 0; ck < C * K; ck++) {

@@ -9,6 +9,7 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Workspace } from "../lib/gpu/tensor.ts";
 import { loadSafetensors, saveSafetensors } from "../lib/io/safetensors.ts";
+import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model, notebookModelConfig } from "../lib/model.ts";
 import { saveModel } from "../lib/train/checkpoint.ts";
 import { Rng } from "../lib/rng.ts";
@@ -27,7 +28,7 @@ Deno.test({
     const split = randomSplit(gpu, n, new Rng(21), (i) => i % 10);
     const model = new Model(gpu, notebookModelConfig(widths, 3));
     const ws = new Workspace(gpu, "t");
-    const stats = ws.tensor("stats", [6]);
+    const stats = ws.tensor("stats", [3 * STATS_PER_STEP]);
     const rec = new Recorder(gpu);
     for (let s = 0; s < 3; s++) {
       const { x, labels: y } = split.gather(rec, 0, n);
@@ -102,7 +103,7 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     await saveModel(`${dir}/model.safetensors`, model);
     const ws = new Workspace(gpu, "t");
-    const stats = ws.tensor("stats", [2]);
+    const stats = ws.tensor("stats", [STATS_PER_STEP]);
     const rec = new Recorder(gpu);
     const { x, labels: y } = split.gather(rec, 0, n);
     await rec.finish();

@@ -37,7 +37,7 @@ async function gpuStep(p: LinearRefParams, z: ArrayLike<number>, y: number[]) {
   write(gpu, store.param(head.bias), Float32Array.from(p.bias));
   const zT = upload(gpu, Float32Array.from(z), [N, p.D]);
   const yT = upload(gpu, Uint32Array.from(y), [N]);
-  const statsT = upload(gpu, new Float32Array(6).fill(-7), [6]);
+  const statsT = upload(gpu, new Float32Array(9).fill(-7), [9]);
   const rec = new Recorder(gpu);
   const logitsT = head.logits(rec, zT);
   const dzT = headTrainStep(rec, head, new CrossEntropyLoss(), zT, yT, statsT, 2);
@@ -99,8 +99,18 @@ Deno.test("softmax gpu: matches the reference at many shapes", async () => {
     assertClose(g.dz, ref.dz, { ...tol, what: "dz" });
     assertClose(g.dweight, ref.dweight, { ...tol, what: "dweight" });
     assertClose(g.dbias, ref.dbias, { ...tol, what: "dbias" });
-    assertClose([g.stats[4]], [ref.loss], { ...tol, what: "batch loss" });
-    deepStrictEqual([g.stats[0], g.stats[5]], [-7, ref.correct]);
+    assertClose([g.stats[6]], [ref.loss], { ...tol, what: "batch loss" });
+    // Slot 2 of 3 is [loss, correct, labels out of range]; the other slots are untouched.
+    deepStrictEqual([...g.stats.subarray(0, 6), g.stats[7], g.stats[8]], [
+      -7,
+      -7,
+      -7,
+      -7,
+      -7,
+      -7,
+      ref.correct,
+      0,
+    ]);
     deepStrictEqual(Array.from(g.resp), new Array(N).fill(1));
   }
 });
@@ -113,8 +123,17 @@ Deno.test("softmax gpu: huge logits stay finite (log-sum-exp)", async () => {
   const g = await gpuStep(p, z, y);
   for (const [what, a] of Object.entries(g)) ok(a.every(Number.isFinite), `${what}: ${a}`);
   const ref = linearCeGrads(p, z, y);
-  assertClose([g.stats[4]], [ref.loss], { rtol: 1e-5, atol: 1e-6, what: "batch loss" });
+  assertClose([g.stats[6]], [ref.loss], { rtol: 1e-5, atol: 1e-6, what: "batch loss" });
   assertClose(g.dweight, ref.dweight, { rtol: 1e-5, atol: 1e-6, what: "dweight" });
+});
+
+Deno.test("softmax gpu: labels out of range are counted in the stats, the loss stays finite", async () => {
+  const rng = new Rng(34);
+  const p = randomParams(rng, 4, 3, 1);
+  const { z } = randomBatch(rng, 4, 3, 3);
+  const g = await gpuStep(p, z, [4, 2, 1000]);
+  deepStrictEqual(g.stats[8], 2);
+  ok(Number.isFinite(g.stats[6]), `loss ${g.stats[6]}`);
 });
 
 Deno.test("softmax: PyTorch Linear names, shapes and init; wrong losses refused", async () => {

@@ -1,13 +1,16 @@
 // The engine end to end without the experiment runner: a tiny encoder overfits a handful of images
 // (softmax head + cross-entropy, and the MDA head + EM-DNLL), and two runs of one seed give the same bits.
 
-import { deepStrictEqual, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { DeviceSplit } from "../lib/data/device.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Workspace } from "../lib/gpu/tensor.ts";
+import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model, type ModelConfig } from "../lib/model.ts";
 import { Rng } from "../lib/rng.ts";
+import { epochOrder } from "../lib/data/batches.ts";
+import { LabelOutOfRangeError, shuffleStream, Trainer } from "../lib/train/trainer.ts";
 
 const N = 8;
 
@@ -32,7 +35,7 @@ async function train(config: Partial<ModelConfig>, steps: number) {
     ...config,
   });
   const ws = new Workspace(gpu, "test");
-  const stats = ws.tensor("stats", [2 * steps]);
+  const stats = ws.tensor("stats", [STATS_PER_STEP * steps]);
   const rec = new Recorder(gpu);
   for (let s = 0; s < steps; s++) {
     const { x, labels: y } = split.gather(rec, 0, N);
@@ -47,19 +50,65 @@ async function train(config: Partial<ModelConfig>, steps: number) {
 
 Deno.test("train: a tiny encoder with the softmax head overfits 8 images", async () => {
   const { log } = await train({}, 60);
-  const first = log[0], last = log[2 * 59];
+  const at = STATS_PER_STEP * 59;
+  const first = log[0], last = log[at];
   ok(last < 0.2 * first, `loss ${first} -> ${last}`);
-  ok(log[2 * 59 + 1] === N, `correct ${log[2 * 59 + 1]} of ${N}`);
+  ok(log[at + 1] === N, `correct ${log[at + 1]} of ${N}`);
 });
 
 Deno.test("train: the MDA head with EM-DNLL learns the same 8 images", async () => {
   const { log } = await train({ head: "mda", components: 2, loss: "em_dnll", latentDim: 2 }, 80);
-  ok(log[2 * 79] < log[0] - 1, `loss ${log[0]} -> ${log[2 * 79]}`);
-  ok(log[2 * 79 + 1] >= N - 1, `correct ${log[2 * 79 + 1]} of ${N}`);
+  const at = STATS_PER_STEP * 79;
+  ok(log[at] < log[0] - 1, `loss ${log[0]} -> ${log[at]}`);
+  ok(log[at + 1] >= N - 1, `correct ${log[at + 1]} of ${N}`);
 });
 
 Deno.test("train: two runs of one seed give identical bits", async () => {
   const a = await train({}, 5), b = await train({}, 5);
   deepStrictEqual(Array.from(a.log), Array.from(b.log));
   deepStrictEqual(a.host, b.host);
+});
+
+Deno.test("train: a label out of range stops the epoch naming the batch (epoch and step)", async () => {
+  const gpu = await getGpu();
+  const rng = new Rng(12);
+  const count = 3 * N;
+  const images = new Uint8Array(count * 784).map(() => rng.int(256));
+  // Four classes; the second batch of the epoch (samples N..2N-1 in file order) holds labels 4 and 9.
+  const labels = Uint8Array.from({ length: count }, (_, i) => i % 4);
+  labels[N + 2] = 4;
+  labels[N + 5] = 9;
+  const split = new DeviceSplit(gpu, { images, labels, count, rows: 28, cols: 28 });
+  const model = new Model(gpu, {
+    widths: [4, 4, 8, 8, 8, 8],
+    latentDim: 2,
+    head: "mda",
+    components: 2,
+    loss: "em_dnll",
+    lambda: 0.1,
+    muInit: "independent",
+    lr: 0.01,
+    numClasses: 4,
+    seed: 5,
+  });
+  const trainer = new Trainer(gpu, model, split, split, labels, { batchSize: N, seed: 1, augment: false });
+  // Batches follow the shuffled order: find the step whose batch holds the bad samples.
+  const order = epochOrder(shuffleStream(1), count);
+  const bad = new Set<number>();
+  for (let s = 0; s < 3; s++) {
+    for (const i of order.subarray(s * N, (s + 1) * N)) if (labels[i] >= 4) bad.add(s + 1);
+  }
+  await rejects(trainer.trainEpoch(1), (e: Error) => {
+    ok(e instanceof LabelOutOfRangeError, `${e}`);
+    const first = Math.min(...bad);
+    const expected = [...order.subarray((first - 1) * N, first * N)].filter((i) => labels[i] >= 4).length;
+    equal(
+      e.message,
+      `${expected} label${
+        expected === 1 ? "" : "s"
+      } outside 0..3 in the batch of epoch 1, step ${first}; stopping (the last checkpoint is intact)`,
+    );
+    return true;
+  });
+  trainer.destroy();
 });

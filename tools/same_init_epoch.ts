@@ -10,6 +10,7 @@ import { loadFashionMnist } from "../lib/data/fashion.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Workspace } from "../lib/gpu/tensor.ts";
+import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { writeDraws } from "./export_draws.ts";
 const seed = Number(Deno.args[0] ?? 20260101);
@@ -21,7 +22,7 @@ const { model, orders: [order] } = await writeDraws(gpu, dir, seed, 1, [16, 16, 
 train.setOrder(order);
 const K = 234;
 const ws = new Workspace(gpu, "e");
-const stats = ws.tensor("s", [2 * K]);
+const stats = ws.tensor("s", [STATS_PER_STEP * K]);
 const rec = new Recorder(gpu);
 for (let k = 0; k < K; k++) {
   const { x, labels } = train.gather(rec, k * 256, 256);
@@ -37,7 +38,7 @@ const trainer = new Trainer(gpu, model, undefined, test, data.test.labels, {
   augment: false,
 });
 const m = await trainer.evaluate();
-const ours = Array.from({ length: K }, (_, k) => s[2 * k]);
+const ours = Array.from({ length: K }, (_, k) => s[STATS_PER_STEP * k]);
 const script = new URL("./pytorch/same_init_epoch.py", import.meta.url).pathname;
 const out = await new Deno.Command("/usr/bin/python3", { args: [script, dir], stdout: "piped" }).output();
 const torch = JSON.parse(new TextDecoder().decode(out.stdout));

@@ -3,13 +3,19 @@
 // `getGpu()` is cached: every layer, test and experiment shares one device, so pipelines compiled once
 // are reused everywhere (see pipelines.ts).
 
+import { requestImplementationAdapter } from "./implementation.ts";
+
 export interface AdapterReport {
   /** Human-readable adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "NVIDIA H100 80GB HBM3". */
   description: string;
   vendor: string;
   architecture: string;
-  /** The backend Deno's wgpu was asked for (DENO_WEBGPU_BACKEND), or "default". */
+  /** The backend Deno's wgpu was asked for (DENO_WEBGPU_BACKEND), or "default"; Dawn's backend. */
   backend: string;
+  /** The WebGPU implementation (lib/gpu/implementation.ts): "wgpu" (Deno's), "dawn" or "browser". */
+  implementation: string;
+  /** The WebGPU feature level the adapter was asked for: "core" or "compatibility". */
+  featureLevel: string;
   /** True for a software rasteriser (Mesa llvmpipe / lavapipe): slow, but runs the same WGSL. */
   isSoftware: boolean;
   timestampQuery: boolean;
@@ -37,9 +43,9 @@ export function getGpu(): Promise<Gpu> {
 }
 
 async function createGpu(): Promise<Gpu> {
-  if (!("gpu" in navigator) || !navigator.gpu) throw new NoAdapterError(REMEDY);
-  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
-  if (!adapter) throw new NoAdapterError(REMEDY);
+  const impl = await requestImplementationAdapter({ powerPreference: "high-performance" });
+  if (!impl) throw new NoAdapterError(REMEDY);
+  const adapter = impl.adapter;
 
   // Ask for the adapter's own limits: the defaults (128 MiB bindings, 8 storage buffers per stage) are
   // too small for batch-256 activations of the full encoder.
@@ -76,12 +82,15 @@ async function createGpu(): Promise<Gpu> {
   const isSoftware = Boolean(
     (info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
       (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter,
-  ) || /llvmpipe|lavapipe|swiftshader|softpipe/i.test(info.description ?? "");
+  ) ||
+    /llvmpipe|lavapipe|swiftshader|softpipe/i.test(`${info.description} ${info.device} ${info.architecture}`);
   const report: AdapterReport = {
-    description: info.description || info.device || "unknown adapter",
+    description: info.description || info.device || info.architecture || "unknown adapter",
     vendor: info.vendor ?? "",
     architecture: info.architecture ?? "",
-    backend: Deno.env.get("DENO_WEBGPU_BACKEND") ?? "default",
+    backend: impl.backend,
+    implementation: impl.name,
+    featureLevel: impl.featureLevel,
     isSoftware,
     timestampQuery,
   };
@@ -90,7 +99,10 @@ async function createGpu(): Promise<Gpu> {
 
 /** One line for logs and manifests. */
 export function describeAdapter(r: AdapterReport): string {
-  return `${r.description} (backend ${r.backend}${r.isSoftware ? ", software fallback" : ""})`;
+  const level = r.featureLevel === "core" ? "" : `, feature level ${r.featureLevel}`;
+  return `${r.description} (${r.implementation}, backend ${r.backend}${level}${
+    r.isSoftware ? ", software fallback" : ""
+  })`;
 }
 
 /**

@@ -4,17 +4,39 @@
 import type { Gpu } from "./device.ts";
 
 const sources = new Map<string, string>();
+/** Shader texts given up front by file name (a browser bundle has no file system; see preloadWgsl). */
+const preloaded = new Map<string, string>();
 
-/** Reads a `.wgsl` file that sits next to a module: `loadWgsl(import.meta.url, "../shaders/conv2d.wgsl")`. */
+/**
+ * Reads a `.wgsl` file that sits next to a module: `loadWgsl(import.meta.url, "../shaders/conv2d.wgsl")`.
+ * A file given to `preloadWgsl` is taken from there instead (by its name, e.g. "conv2d.wgsl").
+ */
 export function loadWgsl(base: string | URL, relative: string): string {
   const url = new URL(relative, base);
   const key = url.href;
   let code = sources.get(key);
   if (code === undefined) {
-    code = Deno.readTextFileSync(url);
+    const name = url.pathname.slice(url.pathname.lastIndexOf("/") + 1);
+    code = preloaded.get(name);
+    if (code === undefined) {
+      if (typeof Deno === "undefined") {
+        throw new Error(`shader ${name} was not preloaded (outside Deno, call preloadWgsl first)`);
+      }
+      code = Deno.readTextFileSync(url);
+    }
     sources.set(key, code);
   }
   return code;
+}
+
+/** Makes `loadWgsl` return these texts, keyed by file name, without reading files (browser bundles). */
+export function preloadWgsl(files: Record<string, string>): void {
+  for (const [name, code] of Object.entries(files)) preloaded.set(name, code);
+}
+
+/** URLs of the `.wgsl` files loaded so far in this process (the shader compile test checks coverage). */
+export function loadedWgslFiles(): string[] {
+  return [...sources.keys()];
 }
 
 export interface PipelineSpec {
@@ -27,6 +49,7 @@ export interface PipelineSpec {
 }
 
 const caches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+const specs = new WeakMap<GPUDevice, PipelineSpec[]>();
 const modules = new WeakMap<GPUDevice, Map<string, GPUShaderModule>>();
 
 /** The compiled pipeline for a spec, compiled on first use (layout "auto"). */
@@ -51,6 +74,14 @@ export function pipeline(gpu: Gpu, spec: PipelineSpec): GPUComputePipeline {
       compute: { module, entryPoint: spec.entryPoint, constants },
     });
     cache.set(key, p);
+    let built = specs.get(gpu.device);
+    if (!built) specs.set(gpu.device, built = []);
+    built.push({ ...spec, constants });
   }
   return p;
+}
+
+/** Every distinct pipeline built on this device so far, as built (source text after specialisation). */
+export function builtPipelines(gpu: Gpu): PipelineSpec[] {
+  return [...(specs.get(gpu.device) ?? [])];
 }

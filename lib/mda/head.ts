@@ -11,8 +11,9 @@
 //   view of a test-set-sized buffer, so the whole evaluation needs ONE readback).
 // - `headTrainStep(rec, head, loss, z, labels, stats, slot)` records forward + loss + backward: the
 //   head's parameter gradients are overwritten with the batch mean, dL/dz [N,D] is returned for the
-//   encoder, and stats[2*slot], stats[2*slot+1] receive the batch's mean loss and its number of correct
-//   argmax predictions, on the GPU, without a readback. Allowed pairs: MDA or LDA head with EM_DNLLLoss
+//   encoder, and stats[3*slot], stats[3*slot+1], stats[3*slot+2] (STATS_PER_STEP values per step)
+//   receive the batch's mean loss, its number of correct argmax predictions and its number of labels out
+//   of range [0, C), on the GPU, without a readback. Allowed pairs: MDA or LDA head with EM_DNLLLoss
 //   or DNLLLoss; softmax head with CrossEntropyLoss.
 // - `trueClassResponsibilities(rec, head, z, labels)` gives r [N,K] within each sample's true class
 //   (the component a sample belongs to is argmax_k, see `argmaxRows`).
@@ -30,6 +31,12 @@ import { Tensor, upload } from "../gpu/tensor.ts";
 import type { Loss } from "./loss.ts";
 
 export type HeadKind = "mda" | "lda" | "softmax";
+
+/**
+ * Values per training step in a stats buffer: [mean loss, correct predictions, labels out of range].
+ * The last is a count, not a NaN poison: WGSL forbids constant NaN and lets compilers assume none occurs.
+ */
+export const STATS_PER_STEP = 3;
 
 export interface Head {
   readonly kind: HeadKind;
@@ -65,8 +72,9 @@ export interface HeadSummary {
 /**
  * One training step of the head: records the forward, the loss and the backward for z [N,D] and labels
  * (u32 [N]); overwrites the head's parameter gradients with the batch mean and returns dL/dz [N,D] (the
- * head's scratch: valid until its next step). Also writes, without any readback, stats[2*slot] = the
- * batch's mean reported loss and stats[2*slot+1] = the number of correct argmax predictions (f32).
+ * head's scratch: valid until its next step). Also writes, without any readback, stats[3*slot] = the
+ * batch's mean reported loss, stats[3*slot+1] = the number of correct argmax predictions and
+ * stats[3*slot+2] = the number of labels outside [0, C) (f32 counts; see STATS_PER_STEP).
  * Throws when the head/loss pair is not allowed (softmax head + DNLL, generative head + CE).
  */
 export function headTrainStep(
@@ -84,8 +92,10 @@ export function headTrainStep(
   if (head.kind !== "softmax" && !loss.generative) {
     throw new Error(`the ${head.kind} head trains with EM_DNLLLoss or DNLLLoss, not ${loss.name}`);
   }
-  if (!Number.isInteger(slot) || slot < 0 || 2 * slot + 2 > stats.size) {
-    throw new Error(`stats slot ${slot} does not fit stats of ${stats.size} values (needs 2*slot+2)`);
+  if (!Number.isInteger(slot) || slot < 0 || STATS_PER_STEP * (slot + 1) > stats.size) {
+    throw new Error(
+      `stats slot ${slot} does not fit stats of ${stats.size} values (needs ${STATS_PER_STEP}*(slot+1))`,
+    );
   }
   return head.recordTrainStep(rec, loss, z, labels, stats, slot);
 }

@@ -98,7 +98,7 @@ export class LDAHead implements Head {
     const delta = this.ws.tensor("delta", [n, C]);
     const m2 = this.ws.tensor("m2", [n, C]);
     const g = this.ws.tensor("g", [n, C]);
-    const sample = this.ws.tensor("sample", [n, 3]);
+    const sample = this.ws.tensor("sample", [n, 4]);
     const dz = this.ws.tensor("dz", [n, D]);
     const params = this.uniforms(n, slot);
     const theta = this.span.params();

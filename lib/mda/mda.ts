@@ -128,7 +128,7 @@ export class MDAHead implements Head {
     const delta = this.ws.tensor("delta", [n, C]);
     const rho = this.ws.tensor("rho", [n, C, K]);
     const g = this.ws.tensor("g", [n, C]);
-    const sample = this.ws.tensor("sample", [n, 3]);
+    const sample = this.ws.tensor("sample", [n, 4]);
     const dz = this.ws.tensor("dz", [n, D]);
     const params = this.uniforms(n, loss.lambda, loss.name === "em-dnll", slot);
     const theta = this.span.params();

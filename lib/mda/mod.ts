@@ -15,6 +15,7 @@ export {
   type HeadSummary,
   headSummary,
   headTrainStep,
+  STATS_PER_STEP,
   trueClassResponsibilities,
 } from "./head.ts";
 export { createLoss, CrossEntropyLoss, DNLLLoss, EM_DNLLLoss, type Loss, type LossName } from "./loss.ts";

@@ -86,7 +86,7 @@ export class SoftmaxHead implements Head {
     const C = this.numClasses, D = this.latentDim;
     const logits = this.ws.tensor("train_logits", [n, C]);
     const g = this.ws.tensor("g", [n, C]);
-    const sample = this.ws.tensor("sample", [n, 2]);
+    const sample = this.ws.tensor("sample", [n, 3]);
     const dz = this.ws.tensor("dz", [n, D]);
     const params = this.uniforms(n, slot);
     const theta = this.span.params();

@@ -121,7 +121,9 @@ export class Conv2d implements Layer {
     this.bias = store.add(`${name}.bias`, [outChannels], uniformInit(rng, outChannels, bound));
     this.gpu = store.gpu;
     this.ws = new Workspace(store.gpu, name);
-    const soft = store.gpu.report.isSoftware;
+    // The big software blocks suit llvmpipe through wgpu's naga; through Dawn's Tint (Dawn, browsers)
+    // Mesa takes minutes to compile them (measured: over 200 s cold), so those get the GPU blocks.
+    const soft = store.gpu.report.isSoftware && store.gpu.report.implementation === "wgpu";
     this.tile = tiles?.tile ?? (soft ? TILE_SOFTWARE : TILE_GPU);
     const wgrad = tiles?.wgrad ?? (soft ? WGRAD_SOFTWARE : WGRAD_GPU);
     // One input channel (the first layer) would leave all but one of rc channels of each block empty.

@@ -2,7 +2,7 @@
 // v = exp(s) shared by all classes, trained with DNLL.
 //   forward:  z [N,D], theta = {mu [C,D], prior_logits [C], log_cov [] (one scalar)}
 //             -> delta [N,C] (the logits), m2 [N,C] = |z - mu[c]|^2 (kept for the log_cov gradient)
-//   loss:     mda.wgsl's dnll_sample (K = 1): g [N,C] = lambda*exp(delta) - onehot(y), sample [N,3]
+//   loss:     mda.wgsl's dnll_sample (K = 1): g [N,C] = lambda*exp(delta) - onehot(y), sample [N,4]
 //   backward: g -> dz [N,D] and the parameter gradients, each a fixed-order sum over n, / N.
 //
 // As in mda.wgsl the three parameters are bound as one span `theta` / `grads` with element offsets.
@@ -18,7 +18,8 @@ struct Params {
   mu_at: u32,
   prior_at: u32,
   cov_at: u32,
-  // The batch's mean loss goes to stats[2*slot], its number of correct predictions to stats[2*slot+1].
+  // The batch's mean loss goes to stats[3*slot], its number of correct predictions to stats[3*slot+1],
+  // its number of out-of-range labels to stats[3*slot+2] (STATS_PER_STEP in lib/mda/head.ts).
   slot: u32,
 }
 
@@ -123,7 +124,7 @@ fn lda_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let c = i - n_mu;
     let pi = exp(log_prior(c));
     var acc = 0.0;
-    for (var n = 0u; n < p.n; n++) { acc += g[n * C + c] - pi * sample[n * 3u + 2u]; }
+    for (var n = 0u; n < p.n; n++) { acc += g[n * C + c] - pi * sample[n * 4u + 2u]; }
     grads[p.prior_at + c] = acc / f32(p.n);
   } else if (i == n_mu + C) {
     let half_d = 0.5 * f32(D);
@@ -135,11 +136,14 @@ fn lda_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   } else if (i == n_mu + C + 1u) {
     var loss = 0.0;
     var correct = 0.0;
+    var bad_labels = 0.0;
     for (var n = 0u; n < p.n; n++) {
-      loss += sample[n * 3u];
-      correct += sample[n * 3u + 1u];
+      loss += sample[n * 4u];
+      correct += sample[n * 4u + 1u];
+      bad_labels += sample[n * 4u + 3u];
     }
-    stats[2u * p.slot] = loss / f32(p.n);
-    stats[2u * p.slot + 1u] = correct;
+    stats[3u * p.slot] = loss / f32(p.n);
+    stats[3u * p.slot + 1u] = correct;
+    stats[3u * p.slot + 2u] = bad_labels;
   }
 }

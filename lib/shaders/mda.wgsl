@@ -3,7 +3,7 @@
 //   forward:  z [N,D], theta = {mu [C,K,D], prior_logits [C], mixture_logits [C,K], log_cov [C,K]}
 //             -> delta [N,C] (the logits), rho [N,C,K] (responsibilities within each class)
 //   loss:     delta, labels [N] -> g [N,C] = lambda*exp(delta) - onehot(y) (not yet divided by N),
-//             sample [N,3] = (loss, correct, sum_c g)
+//             sample [N,4] = (loss, correct, sum_c g, 1 if the label is out of range else 0)
 //   backward: g, rho -> dz [N,D] and the parameter gradients, each a fixed-order sum over n, / N.
 //
 // The head's four parameters are consecutive views of the flat parameter buffer, so they are bound as one
@@ -26,7 +26,8 @@ struct Params {
   lambda: f32,
   // 1 for EM-DNLL: the reported loss adds the entropy of the true class's responsibilities.
   em: u32,
-  // The batch's mean loss goes to stats[2*slot], its number of correct predictions to stats[2*slot+1].
+  // The batch's mean loss goes to stats[3*slot], its number of correct predictions to stats[3*slot+1],
+  // its number of out-of-range labels to stats[3*slot+2] (STATS_PER_STEP in lib/mda/head.ts).
   slot: u32,
 }
 
@@ -183,23 +184,24 @@ fn dnll_sample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
       best_class = c;
     }
   }
-  var loss = penalty - delta[row + min(y, p.classes - 1u)];
+  // An out-of-range label reads class C-1 here (counted below), so no read leaves the row.
+  let y_in = min(y, p.classes - 1u);
+  var loss = penalty - delta[row + y_in];
   if (p.em == 1u) {
     // EM-DNLL = DNLL + H(r): rho = 0 contributes 0 (the limit of r log r), not 0 * -inf.
     var entropy = 0.0;
     for (var k = 0u; k < p.comps; k++) {
-      let r = rho_in[(row + y) * p.comps + k];
+      let r = rho_in[(row + y_in) * p.comps + k];
       if (r > 0.0) { entropy -= r * log(r); }
     }
     loss += entropy;
   }
-  if (y >= p.classes) {
-    // A label out of range must not pass silently: poison the batch loss.
-    loss = bitcast<f32>(0x7fc00000u);
-  }
-  sample_out[n * 3u] = loss;
-  sample_out[n * 3u + 1u] = select(0.0, 1.0, best_class == y);
-  sample_out[n * 3u + 2u] = g_sum;
+  // A label out of range must not pass silently. It is counted, not signalled with a NaN: a constant NaN
+  // is a shader-creation error in WGSL, and a compiler may assume float arithmetic never yields one.
+  sample_out[n * 4u] = loss;
+  sample_out[n * 4u + 1u] = select(0.0, 1.0, best_class == y);
+  sample_out[n * 4u + 2u] = g_sum;
+  sample_out[n * 4u + 3u] = select(0.0, 1.0, y >= p.classes);
 }
 
 // dz[n,d] = -(1/N) sum_{c,k} g[n,c] rho[n,c,k] (z[n,d] - mu[c,k,d]) / v[c,k]; one invocation per (n, d).
@@ -247,7 +249,7 @@ fn mda_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let pi = exp(log_prior(c));
     var acc = 0.0;
     for (var n = 0u; n < p.n; n++) {
-      acc += g_in[n * C + c] - pi * sample[n * 3u + 2u];
+      acc += g_in[n * C + c] - pi * sample[n * 4u + 2u];
     }
     grads[p.prior_at + c] = acc / f32(p.n);
   } else if (i < n_mu + C + C * K) {
@@ -272,11 +274,14 @@ fn mda_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   } else if (i == n_mu + C + 2u * C * K) {
     var loss = 0.0;
     var correct = 0.0;
+    var bad_labels = 0.0;
     for (var n = 0u; n < p.n; n++) {
-      loss += sample[n * 3u];
-      correct += sample[n * 3u + 1u];
+      loss += sample[n * 4u];
+      correct += sample[n * 4u + 1u];
+      bad_labels += sample[n * 4u + 3u];
     }
-    stats[2u * p.slot] = loss / f32(p.n);
-    stats[2u * p.slot + 1u] = correct;
+    stats[3u * p.slot] = loss / f32(p.n);
+    stats[3u * p.slot + 1u] = correct;
+    stats[3u * p.slot + 2u] = bad_labels;
   }
 }

@@ -1,7 +1,7 @@
 // Softmax baseline head (dnll.md section 5): Linear(D -> C) and cross-entropy.
 //   forward:  z [N,D], theta = {weight [C,D], bias [C]} -> logits [N,C]
 //   loss:     logits, labels [N] -> g [N,C] = softmax(logits) - onehot(y) (not yet divided by N),
-//             sample [N,2] = (loss, correct)
+//             sample [N,3] = (loss, correct, 1 if the label is out of range else 0)
 //   backward: g -> dz [N,D] = g W / N, dW = g^T z / N, db = sum_n g / N, each a fixed-order sum over n.
 //
 // The two parameters are bound as one span `theta` / `grads` of the flat buffers with element offsets,
@@ -16,7 +16,8 @@ struct Params {
   dim: u32,
   weight_at: u32,
   bias_at: u32,
-  // The batch's mean loss goes to stats[2*slot], its number of correct predictions to stats[2*slot+1].
+  // The batch's mean loss goes to stats[3*slot], its number of correct predictions to stats[3*slot+1],
+  // its number of out-of-range labels to stats[3*slot+2] (STATS_PER_STEP in lib/mda/head.ts).
   slot: u32,
 }
 
@@ -81,13 +82,12 @@ fn ce_sample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   for (var c = 0u; c < p.classes; c++) {
     g_out[row + c] = exp(logits[row + c] - best - log_s) - select(0.0, 1.0, c == y);
   }
-  var loss = best + log_s - logits[row + min(y, p.classes - 1u)];
-  if (y >= p.classes) {
-    // A label out of range must not pass silently: poison the batch loss.
-    loss = bitcast<f32>(0x7fc00000u);
-  }
-  sample_out[n * 2u] = loss;
-  sample_out[n * 2u + 1u] = select(0.0, 1.0, best_class == y);
+  let loss = best + log_s - logits[row + min(y, p.classes - 1u)];
+  // A label out of range must not pass silently. It is counted, not signalled with a NaN: a constant NaN
+  // is a shader-creation error in WGSL, and a compiler may assume float arithmetic never yields one.
+  sample_out[n * 3u] = loss;
+  sample_out[n * 3u + 1u] = select(0.0, 1.0, best_class == y);
+  sample_out[n * 3u + 2u] = select(0.0, 1.0, y >= p.classes);
 }
 
 // dz[n,d] = (1/N) sum_c g[n,c] weight[c,d]; one invocation per (n, d).
@@ -125,11 +125,14 @@ fn linear_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   } else if (i == C * D + C) {
     var loss = 0.0;
     var correct = 0.0;
+    var bad_labels = 0.0;
     for (var n = 0u; n < p.n; n++) {
-      loss += sample[n * 2u];
-      correct += sample[n * 2u + 1u];
+      loss += sample[n * 3u];
+      correct += sample[n * 3u + 1u];
+      bad_labels += sample[n * 3u + 2u];
     }
-    stats[2u * p.slot] = loss / f32(p.n);
-    stats[2u * p.slot + 1u] = correct;
+    stats[3u * p.slot] = loss / f32(p.n);
+    stats[3u * p.slot + 1u] = correct;
+    stats[3u * p.slot + 2u] = bad_labels;
   }
 }

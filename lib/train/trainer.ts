@@ -6,6 +6,7 @@ import { batchRanges, cropOffsets, epochOrder } from "../data/batches.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { Recorder } from "../gpu/recorder.ts";
 import { readBytes, Tensor, Workspace } from "../gpu/tensor.ts";
+import { STATS_PER_STEP } from "../mda/head.ts";
 import { evaluateLogits } from "../mda/metrics.ts";
 import type { Model } from "../model.ts";
 import { Rng, type RngState } from "../rng.ts";
@@ -42,7 +43,8 @@ export interface EpochResult {
   stepsDone: number;
   /** True when stopped early by `shouldStop` (the epoch is incomplete). */
   interrupted: boolean;
-  /** Per-step [loss, correct] pairs of the steps done so far (for a mid-epoch checkpoint). */
+  /** Per-step [loss, correct] pairs of the steps done so far (for a mid-epoch checkpoint; the label
+   * counts are checked, all zero, and not kept). */
   stats: number[];
 }
 
@@ -50,6 +52,16 @@ export class NonFiniteLossError extends Error {
   constructor(readonly epoch: number, readonly step: number, value: number) {
     super(
       `training loss became ${value} at epoch ${epoch}, step ${step}; stopping (the last checkpoint is intact)`,
+    );
+  }
+}
+
+export class LabelOutOfRangeError extends Error {
+  constructor(readonly epoch: number, readonly step: number, readonly count: number, numClasses: number) {
+    super(
+      `${count} label${count === 1 ? "" : "s"} outside 0..${
+        numClasses - 1
+      } in the batch of epoch ${epoch}, step ${step}; stopping (the last checkpoint is intact)`,
     );
   }
 }
@@ -116,9 +128,14 @@ export class Trainer {
     train.setOrder(order, augment ? cropOffsets(this.cropRng, train.count) : undefined);
 
     const startStep = opts.startStep ?? 0;
-    const stats = this.ws.tensor("stats", [2 * ranges.length]);
-    const prior = new Float32Array(2 * ranges.length);
-    if (opts.priorStats) prior.set(opts.priorStats.slice(0, 2 * startStep));
+    // STATS_PER_STEP values per step on the GPU: [mean loss, correct, labels out of range]. The earlier
+    // steps' [loss, correct] pairs of a resumed epoch go back in with a count of 0 (they were checked).
+    const stats = this.ws.tensor("stats", [STATS_PER_STEP * ranges.length]);
+    const prior = new Float32Array(STATS_PER_STEP * ranges.length);
+    for (let s = 0; s < startStep && opts.priorStats; s++) {
+      prior[STATS_PER_STEP * s] = opts.priorStats[2 * s];
+      prior[STATS_PER_STEP * s + 1] = opts.priorStats[2 * s + 1];
+    }
     this.gpu.device.queue.writeBuffer(stats.buffer, 0, prior);
 
     const rec = new Recorder(this.gpu);
@@ -153,21 +170,28 @@ export class Trainer {
     }
     await rec.finish();
     rec.destroy();
-    const values = new Float32Array(await readBytes(this.gpu, stats.buffer, 0, 8 * ranges.length));
+    const values = new Float32Array(
+      await readBytes(this.gpu, stats.buffer, 0, 4 * STATS_PER_STEP * ranges.length),
+    );
     let lossSum = 0, correct = 0, n = 0;
+    const pairs: number[] = [];
     for (let s = 0; s < step; s++) {
-      const loss = values[2 * s];
+      const [loss, right, badLabels] = values.subarray(STATS_PER_STEP * s, STATS_PER_STEP * (s + 1));
+      if (badLabels !== 0) {
+        throw new LabelOutOfRangeError(epoch, s + 1, badLabels, this.model.config.numClasses);
+      }
       if (!Number.isFinite(loss)) throw new NonFiniteLossError(epoch, s + 1, loss);
       lossSum += loss * ranges[s].size;
-      correct += values[2 * s + 1];
+      correct += right;
       n += ranges[s].size;
+      pairs.push(loss, right);
     }
     return {
       trainLoss: n ? lossSum / n : NaN,
       trainAccuracy: n ? correct / n : NaN,
       stepsDone: step,
       interrupted,
-      stats: Array.from(values.subarray(0, 2 * step)),
+      stats: pairs,
     };
   }
 

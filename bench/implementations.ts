@@ -1,0 +1,181 @@
+// `deno task bench:implementations [--batch N] [--steps N] [--widths a,b,c,d,e,f] [--json]`
+//
+// Times the notebook's training step (bench/bench.ts --no-kernels) on every WebGPU implementation and
+// backend this machine offers, one subprocess each, in one run: wgpu through OpenGL, wgpu through
+// Vulkan, and Dawn (lib/gpu/implementation.ts; Vulkan, else OpenGL at feature level "compatibility").
+// Each row names the adapter, implementation, backend and feature level that actually ran; ratios are
+// against the first row that ran (wgpu GL) in the same run. An implementation without an adapter here is
+// listed as unavailable, with the first line of its error.
+
+import { parseArgs } from "node:util";
+import { bundleForBrowser, repoUrl } from "../tools/browser_bundle.ts";
+
+interface Variant {
+  label: string;
+  env: Record<string, string>;
+}
+
+const VARIANTS: Variant[] = [
+  { label: "wgpu GL", env: { DENO_WEBGPU_BACKEND: "gl" } },
+  { label: "wgpu Vulkan", env: { DENO_WEBGPU_BACKEND: "vulkan" } },
+  { label: "Dawn", env: { WEBGPU: "dawn" } },
+];
+
+interface Row {
+  label: string;
+  ok: boolean;
+  adapter?: string;
+  implementation?: string;
+  backend?: string;
+  feature_level?: string;
+  train_step_ms?: number;
+  train_step_ms_each?: number[];
+  error?: string;
+}
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    batch: { type: "string", default: "256" },
+    steps: { type: "string", default: "2" },
+    widths: { type: "string" },
+    json: { type: "boolean" },
+    browser: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  console.log(
+    "usage: deno task bench:implementations [--batch N] [--steps N] [--widths a,b,c,d,e,f] [--json]\n" +
+      "Times the notebook's training step on wgpu GL, wgpu Vulkan and Dawn, one subprocess each;\n" +
+      "with --browser also in headless Chromium (WebGPU on SwiftShader without a GPU: slow).",
+  );
+  Deno.exit(0);
+}
+
+const bench = new URL("./bench.ts", import.meta.url).pathname;
+const args = ["run", "-A", bench, "--json", "--no-kernels", "--no-torch", "--batch", values.batch!];
+args.push("--steps", values.steps!);
+if (values.widths) args.push("--widths", values.widths);
+
+const rows: Row[] = [];
+for (const v of VARIANTS) {
+  console.error(`${v.label}: running bench/bench.ts ${args.slice(3).join(" ")}`);
+  const env = { ...v.env };
+  // A variable of the other implementation must not leak into this one.
+  const clear = v.env.WEBGPU ? ["DENO_WEBGPU_BACKEND"] : ["WEBGPU"];
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    env: { ...Deno.env.toObject(), ...env, ...Object.fromEntries(clear.map((k) => [k, ""])) },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout).trim();
+  const stderr = new TextDecoder().decode(out.stderr);
+  const last = stdout.split("\n").pop() ?? "";
+  if (!out.success || !last.startsWith("{")) {
+    const error = stderr.split("\n").find((l) => /error/i.test(l) && !/XDG_RUNTIME_DIR/.test(l)) ??
+      `exit code ${out.code}`;
+    rows.push({ label: v.label, ok: false, error: error.trim() });
+    console.error(`${v.label}: unavailable (${error.trim()})`);
+    continue;
+  }
+  const r = JSON.parse(last);
+  rows.push({
+    label: v.label,
+    ok: true,
+    adapter: r.adapter,
+    implementation: r.implementation,
+    backend: r.backend,
+    feature_level: r.feature_level,
+    train_step_ms: r.train_step_ms,
+    train_step_ms_each: r.train_step_ms_each,
+  });
+  console.error(`${v.label}: ${(r.train_step_ms / 1000).toFixed(2)} s per step`);
+}
+
+if (values.browser) rows.push(await browserRow());
+
+const reference = rows.find((r) => r.ok);
+const lines = [
+  `training step of the notebook model, batch ${values.batch}${
+    values.widths ? `, widths ${values.widths}` : ""
+  }, mean of ${values.steps} steps after a warm-up:`,
+];
+for (const r of rows) {
+  if (!r.ok) {
+    lines.push(`  ${r.label.padEnd(12)} unavailable: ${r.error}`);
+    continue;
+  }
+  const ratio = reference && reference !== r
+    ? `  ${(r.train_step_ms! / reference.train_step_ms!).toFixed(2)}x ${reference.label}`
+    : "";
+  lines.push(
+    `  ${r.label.padEnd(12)} ${(r.train_step_ms! / 1000).toFixed(2).padStart(7)} s${ratio}  ` +
+      `[${r.adapter}; ${r.implementation}, backend ${r.backend}, feature level ${r.feature_level}]`,
+  );
+}
+console.error(lines.join("\n"));
+if (values.json) {
+  console.log(JSON.stringify({ batch: Number(values.batch), steps: Number(values.steps), rows }));
+}
+
+/** The same step in a headless Chromium tab (bench/browser_step.ts), served from a local server. */
+async function browserRow(): Promise<Row> {
+  const label = "Chromium";
+  console.error(`${label}: bundling bench/browser_step.ts and opening it headless`);
+  const dir = await Deno.makeTempDir({ prefix: "bench-browser-" });
+  try {
+    await bundleForBrowser({
+      entries: [repoUrl("bench/browser_step.ts")],
+      outFile: `${dir}/step.js`,
+      workDir: dir,
+    });
+    const js = await Deno.readFile(`${dir}/step.js`);
+    let resolve!: (r: Record<string, unknown>) => void;
+    const reported = new Promise<Record<string, unknown>>((r) => resolve = r);
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+      const path = new URL(req.url).pathname;
+      if (req.method === "POST" && path === "/report") resolve(await req.json());
+      else if (path === "/step.js") {
+        return new Response(js, { headers: { "content-type": "text/javascript" } });
+      } else if (path === "/") {
+        return new Response(`<!doctype html><script type="module" src="/step.js"></script>`, {
+          headers: { "content-type": "text/html" },
+        });
+      }
+      return new Response("ok");
+    });
+    const q = new URLSearchParams({ batch: values.batch!, steps: values.steps! });
+    if (values.widths) q.set("widths", values.widths);
+    const chrome = new Deno.Command("chromium", {
+      args: [
+        "--headless=new",
+        "--no-sandbox",
+        "--enable-unsafe-webgpu",
+        "--enable-unsafe-swiftshader",
+        `--user-data-dir=${dir}/profile`,
+        `http://127.0.0.1:${server.addr.port}/?${q}`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const r: Record<string, unknown> = await Promise.race([
+      reported,
+      chrome.status.then(() => ({ error: "Chromium exited" })),
+    ]);
+    try {
+      chrome.kill("SIGTERM");
+    } catch { /* gone */ }
+    await chrome.status;
+    await server.shutdown();
+    if (r.error) return { label, ok: false, error: String(r.error).split("\n")[0] };
+    console.error(`${label}: ${((r.train_step_ms as number) / 1000).toFixed(2)} s per step`);
+    return { label, ok: true, ...r } as Row;
+  } catch (e) {
+    return { label, ok: false, error: e instanceof Error ? e.message.split("\n")[0] : String(e) };
+  } finally {
+    await new Promise((r) => setTimeout(r, 500)); // Chromium's helpers release the profile
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,30 @@
+// Imported first by the browser bundle: a `Deno` global with just `test` (collecting the tests the
+// test files register at load) and an empty `env`, so the kernel test files load unchanged. run.ts
+// removes it again before any test runs, so lib/ sees a browser (no Deno) while the tests run.
+
+export interface BrowserTest {
+  name: string;
+  fn: () => unknown;
+  ignore: boolean;
+}
+
+export const tests: BrowserTest[] = [];
+
+type TestFn = () => unknown;
+interface TestDef {
+  name: string;
+  fn: TestFn;
+  ignore?: boolean;
+}
+
+function test(a: string | TestDef, b?: TestFn | Partial<TestDef>, c?: TestFn): void {
+  if (typeof a === "string") {
+    const opts = typeof b === "object" ? b : {};
+    const fn = typeof b === "function" ? b : c!;
+    tests.push({ name: a, fn, ignore: Boolean(opts.ignore) });
+  } else {
+    tests.push({ name: a.name, fn: a.fn, ignore: Boolean(a.ignore) });
+  }
+}
+
+(globalThis as Record<string, unknown>).Deno = { test, env: { get: () => undefined } };

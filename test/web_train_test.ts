@@ -1,0 +1,202 @@
+// The training page (web/train.html) in headless Chromium (WebGPU on SwiftShader), served by a minimal
+// static server here: from the same initial weights (same seed) and the same first batch, the tab's
+// first-step loss equals the Deno run's; the checkpoint the page offers for download evaluates in Deno
+// (`deno task evaluate`'s code) to the accuracy the page reported; a missing data file gives one clear
+// error naming it. Small sizes (64 train / 128 test images, batch 32): SwiftShader is slow.
+// Skipped without `chromium` or without Debian's dataset-fashion-mnist files.
+
+import { equal, ok } from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { evaluateCheckpoint } from "../experiments/evaluate.ts";
+import { experiment } from "../experiments/fashion_mda_quick.ts";
+import { DeviceSplit } from "../lib/data/device.ts";
+import { FASHION_CLASS_COUNT, FASHION_SYSTEM_DIR, loadFashionMnist } from "../lib/data/fashion.ts";
+import { getGpu } from "../lib/gpu/device.ts";
+import { Model } from "../lib/model.ts";
+import { Trainer } from "../lib/train/trainer.ts";
+import { buildWebBundle } from "../web/build.ts";
+import { assertClose } from "./util.ts";
+
+const TRAIN = 64, TEST = 128, BATCH = 32;
+
+function hasChromium(): boolean {
+  try {
+    return new Deno.Command("chromium", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+const ready = hasChromium() && existsSync(`${FASHION_SYSTEM_DIR}/train-images-idx3-ubyte.gz`);
+
+interface PageRun {
+  result?: { firstStepLoss: number; history: { test_accuracy: number }[] };
+  checkpoint?: Uint8Array;
+  error?: string;
+}
+
+/** Serves web/ under /web/ (the bundle from `bundle`) and `dataDir` under /data/, opens the page. */
+async function runPage(bundle: string, dataDir: string, query: string, webgpu = true): Promise<PageRun> {
+  const web = new URL("../web/", import.meta.url);
+  const run: PageRun = {};
+  let finish!: () => void;
+  const done = new Promise<void>((r) => finish = r);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    if (req.method === "POST") {
+      if (path === "/report/checkpoint") run.checkpoint = new Uint8Array(await req.arrayBuffer());
+      else if (path === "/report/result") {
+        run.result = await req.json();
+        finish();
+      } else if (path === "/report/error") {
+        run.error = await req.text();
+        finish();
+      }
+      return new Response("ok");
+    }
+    try {
+      if (path === "/web/dist/train.js") {
+        return new Response(await Deno.readFile(bundle), { headers: { "content-type": "text/javascript" } });
+      }
+      if (path === "/web/train.html") {
+        return new Response(await Deno.readFile(new URL("train.html", web)), {
+          headers: { "content-type": "text/html" },
+        });
+      }
+      if (path.startsWith("/data/") && !path.slice(6).includes("/")) {
+        return new Response(await Deno.readFile(`${dataDir}/${path.slice(6)}`));
+      }
+    } catch { /* not found */ }
+    return new Response("not found", { status: 404 });
+  });
+  const profile = await Deno.makeTempDir({ prefix: "web-train-profile-" });
+  const chrome = new Deno.Command("chromium", {
+    args: [
+      "--headless=new",
+      "--no-sandbox",
+      ...(webgpu ? ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader"] : ["--disable-features=WebGPU"]),
+      "--no-first-run",
+      `--user-data-dir=${profile}`,
+      `http://127.0.0.1:${server.addr.port}/web/train.html?${query}&report=/report`,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((r) => timer = setTimeout(() => r(), 600_000));
+  await Promise.race([done, timeout, chrome.status]);
+  clearTimeout(timer);
+  try {
+    chrome.kill("SIGTERM");
+  } catch { /* gone */ }
+  await chrome.status;
+  await server.shutdown();
+  await removeSoon(profile);
+  return run;
+}
+
+/** Chromium's helper processes may still write into the profile for a moment after it exits. */
+async function removeSoon(dir: string): Promise<void> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await Deno.remove(dir, { recursive: true });
+    } catch (e) {
+      if (attempt >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+Deno.test({
+  name:
+    "web: the tab's first step matches Deno's, its checkpoint evaluates in Deno; missing or corrupted data and no WebGPU are named",
+  ignore: !ready,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "web-train-" });
+    const bundle = await buildWebBundle(`${tmp}/train.js`);
+    const page = await runPage(
+      bundle,
+      FASHION_SYSTEM_DIR,
+      `epochs=1&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`,
+    );
+    ok(page.result, `the page reported no result (error: ${page.error})`);
+
+    // The same run's first step in Deno: same seed, same data, same first batch.
+    const pinned = experiment.pinned;
+    const gpu = await getGpu();
+    const data = await loadFashionMnist({
+      dataDir: FASHION_SYSTEM_DIR,
+      trainLimit: TRAIN,
+      testLimit: TEST,
+      log: () => {},
+    });
+    const model = new Model(gpu, {
+      widths: pinned.widths,
+      latentDim: pinned.latentDim,
+      head: pinned.head,
+      components: pinned.components,
+      loss: pinned.loss,
+      lambda: pinned.lambda,
+      muInit: pinned.muInit,
+      lr: pinned.lr,
+      numClasses: FASHION_CLASS_COUNT,
+      seed: pinned.seed,
+    });
+    const train = new DeviceSplit(gpu, data.train), test = new DeviceSplit(gpu, data.test);
+    const trainer = new Trainer(gpu, model, train, test, data.test.labels, {
+      batchSize: BATCH,
+      seed: pinned.seed,
+      augment: pinned.augment,
+    });
+    const ours = await trainer.trainEpoch(1);
+    trainer.destroy();
+    // A whole forward pass (conv tiles differ between adapters, so do summation orders): float32 rounding.
+    console.error(`first-step loss: tab ${page.result.firstStepLoss}, Deno ${ours.stats[0]}`);
+    assertClose([page.result.firstStepLoss], [ours.stats[0]], {
+      rtol: 1e-4,
+      atol: 1e-5,
+      what: "first-step loss",
+    });
+
+    ok(page.checkpoint && page.checkpoint.length > 0, "no checkpoint from the page");
+    await Deno.writeFile(`${tmp}/model.safetensors`, page.checkpoint);
+    const m = await evaluateCheckpoint({
+      checkpoint: `${tmp}/model.safetensors`,
+      dataDir: FASHION_SYSTEM_DIR,
+      testLimit: TEST,
+      json: false,
+    }, () => {});
+    equal(m.n, TEST);
+    console.error(`test accuracy: tab ${page.result.history[0].test_accuracy}, Deno ${m.accuracy}`);
+    // The same weights and images on two adapters: at most one near-tie may flip.
+    ok(
+      Math.abs(m.accuracy - page.result.history[0].test_accuracy) <= 1 / TEST,
+      `Deno's accuracy ${m.accuracy} vs the tab's ${page.result.history[0].test_accuracy}`,
+    );
+
+    // Bad input: the data folder holds no files.
+    await Deno.mkdir(`${tmp}/empty`);
+    const missing = await runPage(bundle, `${tmp}/empty`, "epochs=1");
+    ok(
+      missing.error?.includes("data file train-images-idx3-ubyte not found"),
+      `expected a missing-file error, got ${missing.error}`,
+    );
+    // A corrupted file (here: not the official bytes) is named with its checksum.
+    await Deno.mkdir(`${tmp}/corrupt`);
+    await Deno.writeFile(`${tmp}/corrupt/train-images-idx3-ubyte`, new Uint8Array(1000).fill(7));
+    const corrupt = await runPage(bundle, `${tmp}/corrupt`, "epochs=1");
+    ok(
+      /train-images-idx3-ubyte: SHA-256 [0-9a-f]{64} is not the official/.test(corrupt.error ?? ""),
+      `expected a checksum error, got ${corrupt.error}`,
+    );
+
+    // A browser without WebGPU: the page says how to enable it.
+    const noGpu = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1", false);
+    ok(
+      noGpu.error?.includes("This browser offers no WebGPU"),
+      `expected the WebGPU help, got ${noGpu.error}`,
+    );
+    await Deno.remove(tmp, { recursive: true });
+  },
+});

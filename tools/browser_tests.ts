@@ -1,0 +1,190 @@
+// `deno task test:browser [--filter TEXT] [--timeout SECONDS] [--keep]`
+//
+// Runs the GPU kernel tests (each kernel against its float64 reference) in headless Chromium, whose
+// WebGPU is Dawn with Tint compiling WGSL to SPIR-V for SwiftShader: a third compiler after naga (Deno's
+// wgpu) and Tint-to-GLSL (WEBGPU=dawn). The same test files and the same lib/ code, bundled for the
+// browser with `deno bundle --platform browser`:
+//   - the .wgsl files go in as text through a generated module that calls preloadWgsl (lib/gpu/pipelines.ts);
+//   - `node:assert/strict` maps to test/browser/assert.ts, and `Deno.test` is collected by
+//     test/browser/register.ts, then run one by one by test/browser/run.ts;
+//   - a small local server serves the page and receives each result.
+// Exit status 0 only when every test passed. Chromium on SwiftShader is slow: the tests use small shapes.
+
+import { parseArgs } from "node:util";
+import { bundleForBrowser, repoUrl } from "./browser_bundle.ts";
+
+/** The kernel tests that need no file system: each kernel against a float64 reference. */
+export const BROWSER_TEST_FILES = [
+  "gpu_test.ts",
+  "relu_test.ts",
+  "adam_test.ts",
+  "linear_test.ts",
+  "avgpool_test.ts",
+  "maxpool_test.ts",
+  "batchnorm_test.ts",
+  "conv2d_test.ts",
+  "gather_test.ts",
+  "mda_test.ts",
+  "lda_test.ts",
+  "softmax_head_test.ts",
+  "mda_train_test.ts",
+];
+
+interface Result {
+  name: string;
+  status: "ok" | "failed" | "ignored" | "filtered";
+  ms: number;
+  error?: string;
+}
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    filter: { type: "string" },
+    timeout: { type: "string", default: "900" },
+    keep: { type: "boolean" },
+    chromium: { type: "string", default: "chromium" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  console.log(
+    "usage: deno task test:browser [--filter TEXT] [--timeout SECONDS] [--keep] [--chromium PATH]\n" +
+      "Runs the GPU kernel tests in headless Chromium (WebGPU on SwiftShader).",
+  );
+  Deno.exit(0);
+}
+const timeoutS = Number(values.timeout);
+if (!(timeoutS > 0)) {
+  console.error(`error: --timeout must be a positive number of seconds, got ${values.timeout}`);
+  Deno.exit(2);
+}
+
+const dir = await Deno.makeTempDir({ prefix: "browser-tests-" });
+try {
+  Deno.exitCode = await main();
+} finally {
+  // Chromium's helper processes may still write into the profile for a moment after it exits.
+  for (let attempt = 0; !values.keep; attempt++) {
+    try {
+      await Deno.remove(dir, { recursive: true });
+      break;
+    } catch (e) {
+      if (attempt >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  if (values.keep) console.error(`kept ${dir}`);
+}
+
+async function main(): Promise<number> {
+  const bundle = await buildBundle();
+  const results: Result[] = [];
+  let info: Record<string, unknown> | undefined;
+  let finish!: (error?: string) => void;
+  const done = new Promise<string | undefined>((resolve) => finish = resolve);
+  const page = `<!doctype html><meta charset="utf-8"><title>kernel tests</title>` +
+    `<script type="module" src="/bundle.js"></script>`;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    if (req.method === "GET" && path === "/") {
+      return new Response(page, { headers: { "content-type": "text/html" } });
+    }
+    if (req.method === "GET" && path === "/bundle.js") {
+      return new Response(bundle, { headers: { "content-type": "text/javascript" } });
+    }
+    if (req.method === "POST") {
+      const body = await req.json();
+      if (path === "/info") {
+        info = body;
+        console.error(`browser: ${body.userAgent}`);
+        console.error(`adapter: ${JSON.stringify(body.adapter)}`);
+      } else if (path === "/result") {
+        results.push(body);
+        if (body.status === "filtered") return new Response("ok");
+        const mark = body.status === "ok" ? "ok" : body.status === "ignored" ? "ignored" : "FAILED";
+        console.error(`${body.name} ... ${mark} (${Math.round(body.ms)}ms)`);
+        if (body.error) console.error(indent(body.error));
+      } else if (path === "/done") finish(body.error);
+      return new Response("ok");
+    }
+    return new Response("not found", { status: 404 });
+  });
+  const url = `http://127.0.0.1:${server.addr.port}/${
+    values.filter ? `?filter=${encodeURIComponent(values.filter)}` : ""
+  }`;
+  const chrome = new Deno.Command(values.chromium!, {
+    args: [
+      "--headless=new",
+      "--no-sandbox",
+      "--enable-unsafe-webgpu",
+      "--enable-unsafe-swiftshader",
+      "--no-first-run",
+      "--disable-gpu-sandbox",
+      `--user-data-dir=${dir}/profile`,
+      url,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log: string[] = [];
+  const drain = (async () => {
+    for await (const chunk of chrome.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
+  })();
+  const t0 = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), timeoutS * 1000));
+  const exited = chrome.status.then(() => "exited" as const);
+  const outcome = await Promise.race([done.then((e) => ({ error: e })), timedOut, exited]);
+  clearTimeout(timer);
+  try {
+    chrome.kill("SIGTERM");
+  } catch { /* already gone */ }
+  await chrome.status;
+  await drain;
+  await server.shutdown();
+
+  const failed = results.filter((r) => r.status === "failed");
+  const passed = results.filter((r) => r.status === "ok");
+  const seconds = ((performance.now() - t0) / 1000).toFixed(0);
+  if (outcome === "timeout" || outcome === "exited" || outcome.error) {
+    const why = outcome === "timeout"
+      ? `timed out after ${timeoutS} s`
+      : outcome === "exited"
+      ? "Chromium exited before the tests finished"
+      : `the page failed: ${outcome.error}`;
+    console.error(`error: ${why}; ${passed.length} passed, ${failed.length} failed so far`);
+    if (!info) {
+      console.error(`the page never reported; Chromium's log ends:\n${indent(log.join("").slice(-3000))}`);
+    }
+    return 1;
+  }
+  if (info && !info.adapter) {
+    console.error(
+      "error: Chromium offered no WebGPU adapter (needs --enable-unsafe-webgpu --enable-unsafe-swiftshader)",
+    );
+    return 1;
+  }
+  console.error(
+    `${
+      failed.length ? "FAILED" : "ok"
+    } | ${passed.length} passed | ${failed.length} failed (${seconds}s, Chromium)`,
+  );
+  return failed.length || passed.length === 0 ? 1 : 0;
+}
+
+/** Bundles the kernel tests, lib/ and every .wgsl file into one browser module. */
+async function buildBundle(): Promise<string> {
+  await bundleForBrowser({
+    before: [repoUrl("test/browser/register.ts")],
+    entries: [...BROWSER_TEST_FILES.map((f) => repoUrl(`test/${f}`)), repoUrl("test/browser/run.ts")],
+    imports: { "node:assert/strict": repoUrl("test/browser/assert.ts") },
+    outFile: `${dir}/bundle.js`,
+    workDir: dir,
+  });
+  return await Deno.readTextFile(`${dir}/bundle.js`);
+}
+
+function indent(s: string): string {
+  return s.split("\n").map((l) => `    ${l}`).join("\n");
+}

@@ -1,0 +1,264 @@
+// The quick experiment (fashion_mda_quick) trained in a browser tab, with the same lib/ code and the same
+// WGSL as `deno task experiment` (bundled by web/build.ts into web/dist/train.js). The data comes from the
+// page's server under /data/ (`deno task serve`), is checked by SHA-256 here, and is kept in the browser's
+// Cache Storage once checked, so a reload does not download it again. Loss and accuracy are drawn after
+// every epoch with the figures' own code (lib/plot/training.ts); the checkpoint is offered as safetensors
+// that `deno task evaluate` accepts.
+//
+// Query parameters (all optional; each overrides the pinned value for this run, as the CLI flags do):
+//   epochs, batch-size, train-limit, test-limit, data (base URL of the files, default /data/),
+//   report (a URL: when given, the page POSTs its results and checkpoint there; used by the test).
+
+/// <reference lib="dom" />
+
+import { experiment } from "../experiments/fashion_mda_quick.ts";
+import { DeviceSplit } from "../lib/data/device.ts";
+import {
+  FASHION_CLASS_COUNT,
+  FASHION_FILES,
+  FASHION_SHA256,
+  type FashionFile,
+  sha256Hex,
+} from "../lib/data/fashion.ts";
+import { DataError, type IdxImages, type IdxLabels, isGzip, parseIdx } from "../lib/data/idx.ts";
+import { describeAdapter, getGpu, NoAdapterError } from "../lib/gpu/device.ts";
+import { encodeSafetensors } from "../lib/io/safetensors.ts";
+import { Model } from "../lib/model.ts";
+import { accuracyFigure, lossFigure } from "../lib/plot/training.ts";
+import { Trainer } from "../lib/train/trainer.ts";
+import type { HistoryRow } from "../lib/types.ts";
+
+const WEBGPU_HELP =
+  "This browser offers no WebGPU. Use Chrome or Edge 113 or later (on Linux start it with " +
+  "--enable-unsafe-webgpu --enable-features=Vulkan, or enable chrome://flags/#enable-unsafe-webgpu), " +
+  "Safari 26 or later, or Firefox 141 or later on Windows (elsewhere set dom.webgpu.enabled in about:config).";
+const CACHE = "fashion-mnist-checked";
+
+const $ = (id: string) => document.getElementById(id)!;
+const params = new URLSearchParams(location.search);
+
+function status(text: string): void {
+  $("status").textContent = text;
+}
+
+function fail(message: string): never {
+  $("error").textContent = `error: ${message}`;
+  $("error").hidden = false;
+  throw new PageError(message);
+}
+
+class PageError extends Error {}
+
+function intParam(name: string, fallback: number | undefined): number | undefined {
+  const raw = params.get(name);
+  if (raw === null) return fallback;
+  const v = Number(raw);
+  if (!Number.isSafeInteger(v) || v < 1) fail(`?${name}= must be a positive integer, got "${raw}"`);
+  return v;
+}
+
+/** The decompressed, checksum-checked bytes of one data file (from Cache Storage when already checked). */
+async function dataFile(base: string, name: FashionFile): Promise<Uint8Array> {
+  const cache = "caches" in globalThis ? await caches.open(CACHE) : undefined;
+  const key = `${base}${name}#sha256=${FASHION_SHA256[name]}`;
+  const cached = await cache?.match(key);
+  if (cached) return new Uint8Array(await cached.arrayBuffer());
+  let res: Response | undefined;
+  const tried: string[] = [];
+  for (const url of [`${base}${name}.gz`, `${base}${name}`]) {
+    tried.push(url);
+    try {
+      res = await fetch(url);
+    } catch (e) {
+      fail(`${url}: ${e instanceof Error ? e.message : e} (is the server running? deno task serve)`);
+    }
+    if (res.ok) break;
+  }
+  if (!res?.ok) {
+    fail(
+      `data file ${name} not found (tried ${tried.join(", ")}: HTTP ${res?.status}); ` +
+        "serve the page with deno task serve, which serves Fashion-MNIST under /data/",
+    );
+  }
+  status(`downloading ${name}`);
+  let bytes = new Uint8Array(await res.arrayBuffer());
+  if (isGzip(bytes)) {
+    try {
+      const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+      bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+    } catch (e) {
+      fail(`${res.url}: corrupt gzip data (${e instanceof Error ? e.message : e})`);
+    }
+  }
+  const hash = await sha256Hex(bytes);
+  if (hash !== FASHION_SHA256[name]) {
+    fail(
+      `${res.url}: SHA-256 ${hash} is not the official ${name}'s ${FASHION_SHA256[name]} (corrupted file?)`,
+    );
+  }
+  await cache?.put(key, new Response(bytes));
+  return bytes;
+}
+
+function split(images: IdxImages, labels: IdxLabels, limit: number | undefined, what: string) {
+  if (images.count !== labels.count) fail(`${what}: ${images.count} images but ${labels.count} labels`);
+  const count = Math.min(images.count, limit ?? images.count);
+  if (images.rows !== 28 || images.cols !== 28) {
+    fail(`${what}: images are ${images.rows}x${images.cols}, not 28x28`);
+  }
+  return {
+    images: images.data.subarray(0, count * 784),
+    labels: labels.data.subarray(0, count),
+    count,
+    rows: 28 as const,
+    cols: 28 as const,
+  };
+}
+
+function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return "?";
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`;
+}
+
+async function report(path: string, body: BodyInit): Promise<void> {
+  const url = params.get("report");
+  if (url) await fetch(`${url}${path}`, { method: "POST", body });
+}
+
+async function main(): Promise<void> {
+  if (!("gpu" in navigator) || !navigator.gpu) fail(WEBGPU_HELP);
+  const pinned = experiment.pinned;
+  const epochs = intParam("epochs", pinned.epochs)!;
+  const batchSize = intParam("batch-size", pinned.batchSize)!;
+  const trainLimit = intParam("train-limit", undefined);
+  const testLimit = intParam("test-limit", undefined);
+  const base = params.get("data") ?? "/data/";
+  let gpu;
+  status("asking for a WebGPU adapter");
+  try {
+    gpu = await getGpu();
+  } catch (e) {
+    if (e instanceof NoAdapterError) fail(`${WEBGPU_HELP} (navigator.gpu is there, but it gave no adapter)`);
+    throw e;
+  }
+
+  const files: Partial<Record<FashionFile, IdxImages | IdxLabels>> = {};
+  for (const name of FASHION_FILES) {
+    status(`loading ${name}`);
+    try {
+      files[name] = parseIdx(await dataFile(base, name), name);
+    } catch (e) {
+      if (e instanceof DataError) fail(e.message);
+      throw e;
+    }
+  }
+  const train = split(
+    files["train-images-idx3-ubyte"] as IdxImages,
+    files["train-labels-idx1-ubyte"] as IdxLabels,
+    trainLimit,
+    "train",
+  );
+  const test = split(
+    files["t10k-images-idx3-ubyte"] as IdxImages,
+    files["t10k-labels-idx1-ubyte"] as IdxLabels,
+    testLimit,
+    "test",
+  );
+
+  const config = {
+    widths: pinned.widths,
+    latentDim: pinned.latentDim,
+    head: pinned.head,
+    components: pinned.components,
+    loss: pinned.loss,
+    lambda: pinned.lambda,
+    muInit: pinned.muInit,
+    lr: pinned.lr,
+    numClasses: FASHION_CLASS_COUNT,
+    seed: pinned.seed,
+  };
+  const model = new Model(gpu, config);
+  const trainSplit = new DeviceSplit(gpu, train);
+  const testSplit = new DeviceSplit(gpu, test);
+  const trainer = new Trainer(gpu, model, trainSplit, testSplit, test.labels, {
+    batchSize,
+    seed: pinned.seed,
+    augment: pinned.augment,
+  });
+  $("adapter").textContent =
+    `${experiment.name} v${experiment.version}: ${model.store.parameterCount} parameters, ` +
+    `${train.count} train / ${test.count} test images, batch ${batchSize}, adapter ${
+      describeAdapter(gpu.report)
+    }`;
+
+  const history: HistoryRow[] = [];
+  const draw = () => {
+    $("loss").innerHTML = lossFigure(history);
+    $("accuracy").innerHTML = accuracyFigure(history);
+  };
+  draw();
+  const total = epochs * train.count;
+  const t0 = performance.now();
+  let firstStepLoss: number | undefined;
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    const e0 = performance.now();
+    const result = await trainer.trainEpoch(epoch, {
+      onProgress: (p) => {
+        const done = (epoch - 1) * train.count + Math.min(train.count, p.step * batchSize);
+        const elapsed = (performance.now() - t0) / 1000;
+        ($("bar") as HTMLProgressElement).value = done / total;
+        status(
+          `epoch ${epoch}/${epochs}, step ${p.step}/${p.steps}: ${(done / elapsed).toFixed(1)} images/s, ` +
+            `about ${formatSeconds((elapsed / done) * (total - done))} left`,
+        );
+      },
+    });
+    firstStepLoss ??= result.stats[0];
+    status(`epoch ${epoch}/${epochs}: evaluating on ${test.count} test images`);
+    const m = await trainer.evaluate();
+    history.push({
+      epoch,
+      train_loss: result.trainLoss,
+      train_accuracy: result.trainAccuracy,
+      test_accuracy: m.accuracy,
+      test_nll: m.nll,
+      test_ece: m.ece10,
+      test_ece15: m.ece15,
+      test_brier: m.brier,
+      seconds: (performance.now() - e0) / 1000,
+    });
+    draw();
+  }
+  ($("bar") as HTMLProgressElement).value = 1;
+  const last = history[history.length - 1];
+  status(
+    `done in ${formatSeconds((performance.now() - t0) / 1000)}: test accuracy ${
+      last.test_accuracy.toFixed(4)
+    }`,
+  );
+
+  const checkpoint = encodeSafetensors(await model.store.toHost(), {
+    experiment: experiment.name,
+    version: String(experiment.version),
+    epochs: String(epochs),
+    trained_in: "browser",
+    adapter: describeAdapter(gpu.report),
+  });
+  const link = $("download") as HTMLAnchorElement;
+  link.href = URL.createObjectURL(
+    new Blob([checkpoint as Uint8Array<ArrayBuffer>], { type: "application/octet-stream" }),
+  );
+  link.download = `${experiment.name}.safetensors`;
+  link.hidden = false;
+  await report("/checkpoint", checkpoint as Uint8Array<ArrayBuffer>);
+  await report("/result", JSON.stringify({ firstStepLoss, history, adapter: gpu.report }));
+}
+
+main().catch(async (e) => {
+  if (!(e instanceof PageError)) {
+    $("error").textContent = `error: ${e instanceof Error ? e.message : e}`;
+    $("error").hidden = false;
+  }
+  await report("/error", $("error").textContent ?? String(e));
+});
