@@ -37,6 +37,9 @@ TORCH_DEVICE=${KIT_TORCH_DEVICE:-cuda}
 RESERVE=25 # archiving and the table at the end
 mkdir -p "$STATE/steps/tests" "$STATE/steps/bench" "$STATE/steps/pytorch" "$STATE/results" "$OUTDIR" || exit 1
 exec > >(tee "$OUTDIR/log.txt") 2>&1
+TEE_PID=$!
+# Let tee write the last lines into $OUT before the script ends (the device tool collects $OUT then).
+trap 'exec >&- 2>&-; wait "$TEE_PID" 2>/dev/null' EXIT
 
 elapsed() { echo $(($(date +%s) - T0)); }
 left() { echo $((BUDGET - $(elapsed))); }
@@ -151,23 +154,41 @@ else
   say "data: not carried (.kit/data); the steps that train, (c) and (d), wait for a call that carries it"
 fi
 have_data() { [ -f "$STATE/data/SHA256SUMS" ] && [ -d "$DATADIR" ]; }
+run_status() { # the run's manifest "status" (running, stopped, finished, failed), or nothing
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("status", ""))' "$1/manifest.json" 2>/dev/null
+}
 
 # --- The adapter: the GPU if Deno sees one, else again with the NVIDIA driver's own manifests ---------
 probe() { timeout -k 5 90 "${DENO_RUN[@]}" tools/device/adapter.ts --json "$STATE/steps/adapter.json"; }
-say "adapter:"
-probe
-rc=$?
 VK_ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 EGL_VENDOR=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-if [ "$rc" != 0 ]; then
-  if [ -e "$VK_ICD" ] || [ -e "$EGL_VENDOR" ]; then
-    say "no hardware adapter (probe exit $rc); again with VK_DRIVER_FILES=$VK_ICD __EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR"
-    export VK_DRIVER_FILES=$VK_ICD __EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR
+# Vulkan first (NVIDIA's Linux path; with no backend named, wgpu could settle on the GPU through EGL/GL),
+# then any backend; each as the machine is set up, then with NVIDIA's manifests. A backend the caller
+# named (DENO_WEBGPU_BACKEND) is the only one tried.
+user_backend=${DENO_WEBGPU_BACKEND:-}
+backends=("${user_backend:-vulkan}")
+[ -z "$user_backend" ] && backends+=(default)
+rc=1
+for backend in "${backends[@]}"; do
+  for nvidia in 0 1; do
+    if [ "$nvidia" = 1 ]; then
+      [ -e "$VK_ICD" ] || [ -e "$EGL_VENDOR" ] || {
+        say "no NVIDIA driver manifest at $VK_ICD or $EGL_VENDOR"
+        continue
+      }
+      export VK_DRIVER_FILES=$VK_ICD __EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR
+    fi
+    if [ "$backend" = default ]; then unset DENO_WEBGPU_BACKEND; else export DENO_WEBGPU_BACKEND=$backend; fi
+    say "adapter (backend $backend$([ "$nvidia" = 1 ] && echo ", VK_DRIVER_FILES=$VK_ICD __EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR")):"
     probe
     rc=$?
-  else
-    say "no hardware adapter (probe exit $rc) and no NVIDIA driver manifest at $VK_ICD"
-  fi
+    [ "$rc" = 0 ] && break 2
+    unset VK_DRIVER_FILES __EGL_VENDOR_LIBRARY_FILENAMES
+  done
+done
+if [ "$rc" != 0 ]; then # no hardware adapter: back to the caller's settings (a software adapter, or none)
+  if [ -n "$user_backend" ]; then export DENO_WEBGPU_BACKEND=$user_backend; else unset DENO_WEBGPU_BACKEND; fi
+  [ "${#backends[@]}" = 1 ] || { probe >/dev/null; rc=$?; }
 fi
 if [ "$rc" != 0 ]; then
   say "diagnostics: $(command -v nvidia-smi >/dev/null && nvidia-smi -L 2>&1 | head -2 | tr '\n' ' ')"
@@ -248,7 +269,7 @@ RUN="$STATE/results/$EXPERIMENT"
 notebook_left=0
 has_step d && [ ! -f "$STATE/steps/pytorch/done" ] && [ -n "$PY" ] && notebook_left=${KIT_NOTEBOOK_S:-90}
 if has_step c && [ "$webgpu" = 1 ] && have_data; then
-  if grep -q '"status": *"finished"' "$RUN/manifest.json" 2>/dev/null; then
+  if [ "$(run_status "$RUN")" = finished ]; then
     say "(c) $EXPERIMENT: finished in an earlier call"
   else
     grace=${KIT_STOP_GRACE:-45}
@@ -262,11 +283,17 @@ if has_step c && [ "$webgpu" = 1 ] && have_data; then
         --data "$DATADIR" --out "$RUN" "${resume[@]}" ${KIT_EXPERIMENT_ARGS:-} 2>&1 |
         tee -a "$STATE/steps/experiment.log"
       rc=${PIPESTATUS[0]}
-      status=$(grep -o '"status": *"[a-z]*"' "$RUN/manifest.json" 2>/dev/null | grep -o '[a-z]*"$' | tr -d '"')
+      status=$(run_status "$RUN")
       epochs=$(wc -l <"$RUN/history.jsonl" 2>/dev/null || echo 0)
       say "(c) exit $rc, run status ${status:-none}, $epochs epochs done"
       case "$rc:$status" in
         0:finished | 130:stopped) ;;
+        137:running)
+          # Killed after the grace: the checkpoint of the last finished epoch still resumes; the partial is lost.
+          if [ -f "$RUN/resume.safetensors" ]; then
+            say "(c) NOTE: the step outlasted the $grace s grace and was killed; --resume continues from the last epoch's checkpoint"
+          else problem "(c) $EXPERIMENT: killed before its first checkpoint"; fi
+          ;;
         *) problem "(c) $EXPERIMENT: exit $rc, status ${status:-none}" ;;
       esac
       if [ "$status" != finished ] && grep -q '"figures"' deno.json && [ "$(left)" -gt $((RESERVE + notebook_left + 40)) ]; then
@@ -293,7 +320,7 @@ if has_step d && [ -n "$PY" ] && have_data && [ ! -f "$STATE/steps/pytorch/done"
       problem "(d) PyTorch notebook exit $rc (epochs it printed still count)"
     fi
   fi
-elif has_step d && [ -n "$PY" ]; then
+elif has_step d && [ -n "$PY" ] && ! have_data; then
   say "(d) skipped: no data here yet"
 fi
 
