@@ -16,7 +16,8 @@
 # Knobs (environment): KIT_DIR (.kit), KIT_STATE (/var/tmp/dnll-kit), KIT_STEPS ("a b c d"),
 # KIT_EXPERIMENT (fashion_mda), KIT_EXPERIMENT_ARGS, KIT_BENCH_ARGS, KIT_TORCH_DEVICE (cuda),
 # KIT_TORCH_STEP_ARGS, KIT_NOTEBOOK_EPOCHS (3), KIT_NOTEBOOK_ARGS, KIT_TEST_S (100 per pass), KIT_BENCH_S
-# (90), KIT_TORCH_S (60 per PyTorch call), KIT_NOTEBOOK_S (90), KIT_STOP_GRACE (45), KIT_ALLOW_SOFTWARE
+# (90), KIT_TORCH_S (60 per PyTorch call), KIT_NOTEBOOK_S (90), KIT_EXPERIMENT_S (all that is left),
+# KIT_STOP_GRACE (45), KIT_ALLOW_SOFTWARE
 # (0: a software adapter skips the WebGPU steps), KIT_LOADERS (auto|force|skip).
 set -uo pipefail
 
@@ -274,6 +275,7 @@ if has_step c && [ "$webgpu" = 1 ] && have_data; then
   else
     grace=${KIT_STOP_GRACE:-45}
     cap=$(($(left) - RESERVE - notebook_left - grace))
+    [ -n "${KIT_EXPERIMENT_S:-}" ] && cap=$(min "$KIT_EXPERIMENT_S" "$cap")
     if [ "$cap" -lt 20 ]; then problem "(c) no time left for the experiment"; else
       resume=()
       [ -f "$RUN/resume.safetensors" ] && resume=(--resume)
