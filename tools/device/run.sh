@@ -192,7 +192,7 @@ if [ "$rc" != 0 ]; then # no hardware adapter: back to the caller's settings (a 
   [ "${#backends[@]}" = 1 ] || { probe >/dev/null; rc=$?; }
 fi
 if [ "$rc" != 0 ]; then
-  say "diagnostics: $(command -v nvidia-smi >/dev/null && nvidia-smi -L 2>&1 | head -2 | tr '\n' ' ')"
+  say "diagnostics: nvidia-smi -L: $(if command -v nvidia-smi >/dev/null; then nvidia-smi -L 2>&1 | head -2 | tr '\n' ' '; else echo "not found"; fi)"
   ls -l /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>&1 | sed 's/^/  /'
   VK_LOADER_DEBUG=driver timeout 60 "${DENO_RUN[@]}" tools/device/adapter.ts 2>&1 | grep -i 'driver\|error\|fail' | head -20 | sed 's/^/  /'
 fi
