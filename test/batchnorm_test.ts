@@ -4,7 +4,7 @@ import { ParamStore } from "../lib/gpu/params.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, upload, write } from "../lib/gpu/tensor.ts";
 import { BatchNorm2d } from "../lib/nn/batchnorm.ts";
-import { Rng } from "../lib/rng.ts";
+import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { batchNormBackward, batchNormForward, type Shape4 } from "./reference/layers.ts";
 import { assertClose, dot, finiteDifference, randn, randu } from "./util.ts";
 

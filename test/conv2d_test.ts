@@ -4,7 +4,7 @@ import { ParamStore } from "../lib/gpu/params.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, upload } from "../lib/gpu/tensor.ts";
 import { Conv2d, type ConvTile, TILE_GPU, WGRAD_GPU, type WgradTile } from "../lib/nn/conv2d.ts";
-import { Rng } from "../lib/rng.ts";
+import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { conv2dForward, conv2dInputGrad, conv2dParamGrads, type ConvShape } from "./reference/conv2d.ts";
 import { assertClose, dot, finiteDifference, randn, toF64 } from "./util.ts";
 

@@ -8,7 +8,7 @@ import type { SplitData } from "../lib/data/fashion.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, readU32, Tensor, upload } from "../lib/gpu/tensor.ts";
-import { Rng } from "../lib/rng.ts";
+import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { referenceBatch } from "./reference/data.ts";
 import { assertClose } from "./util.ts";
 

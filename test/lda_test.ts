@@ -9,7 +9,7 @@ import { readF32, type Tensor, upload, write } from "../lib/gpu/tensor.ts";
 import { headSummary, headTrainStep, trueClassResponsibilities } from "../lib/mda/head.ts";
 import { CrossEntropyLoss, DNLLLoss, EM_DNLLLoss, type Loss } from "../lib/mda/loss.ts";
 import { LDAHead } from "../lib/mda/lda.ts";
-import { Rng } from "../lib/rng.ts";
+import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { dnllValue, ldaForward, ldaGrads, type LdaRefParams } from "./reference/heads.ts";
 import { assertClose, finiteDifference, randn, randu } from "./util.ts";
 

@@ -5,7 +5,7 @@ import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, upload } from "../lib/gpu/tensor.ts";
 import { uniformInit } from "../lib/nn/init.ts";
 import { Linear } from "../lib/nn/linear.ts";
-import { Rng } from "../lib/rng.ts";
+import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { linearBackward, linearForward } from "./reference/layers.ts";
 import { assertClose, dot, finiteDifference, randn, toF64 } from "./util.ts";
 

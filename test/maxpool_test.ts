@@ -3,7 +3,7 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, readU32, type Tensor, upload } from "../lib/gpu/tensor.ts";
 import { MaxPool2d } from "../lib/nn/maxpool.ts";
-import { Rng } from "../lib/rng.ts";
+import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { maxPoolBackward, maxPoolForward, type Shape4 } from "./reference/layers.ts";
 import { assertClose, dot, finiteDifference, randn, toF64 } from "./util.ts";
 

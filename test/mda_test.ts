@@ -9,7 +9,7 @@ import { readF32, Tensor, upload, write } from "../lib/gpu/tensor.ts";
 import { headSummary, headTrainStep, trueClassResponsibilities } from "../lib/mda/head.ts";
 import { CrossEntropyLoss, DNLLLoss, EM_DNLLLoss, type Loss } from "../lib/mda/loss.ts";
 import { initMixtureMeans, MDAHead } from "../lib/mda/mda.ts";
-import { Rng } from "../lib/rng.ts";
+import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { emDnllValue, mdaForward, mdaGrads, type MdaRefParams, trueClassRho } from "./reference/heads.ts";
 import { assertClose, finiteDifference, randn, randu } from "./util.ts";
 

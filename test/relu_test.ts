@@ -3,7 +3,7 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, upload } from "../lib/gpu/tensor.ts";
 import { ReLU } from "../lib/nn/relu.ts";
-import { Rng } from "../lib/rng.ts";
+import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { reluBackward, reluForward } from "./reference/layers.ts";
 import { assertClose, dot, finiteDifference, randn, toF64 } from "./util.ts";
 

@@ -3,6 +3,28 @@
 
 import { Rng } from "../lib/rng.ts";
 
+/**
+ * A test's seed with DNLL_TEST_SEED (a non-negative integer) mixed in, so the same tests can run on fresh
+ * random inputs (tools/device/run.sh runs the kernel tests twice so); unset, the seed is returned as written.
+ */
+export function testSeed(seed: number): number {
+  const raw = Deno.env.get("DNLL_TEST_SEED");
+  if (raw === undefined || raw === "") return seed;
+  const extra = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(extra)) {
+    throw new Error(`DNLL_TEST_SEED must be a non-negative integer, got "${raw}"`);
+  }
+  // A shift mod 2^52: one-to-one in `seed`, so distinct seeds stay distinct for any DNLL_TEST_SEED.
+  return Number((BigInt(seed) + BigInt(extra) * 0x9e3779b97f4a7cn) % (1n << 52n));
+}
+
+/** Rng seeded through testSeed: the kernel tests import it as their Rng. */
+export class TestRng extends Rng {
+  constructor(seed: number) {
+    super(testSeed(seed));
+  }
+}
+
 export function randn(rng: Rng, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = rng.normal() * scale;

@@ -3,10 +3,12 @@
 Adam (defaults), exactly the notebook's inner loop, on random inputs.
 
     python3 tools/pytorch/step_bench.py [--narrow | --widths 64,64,128,128,256,256] [--batch 256]
-        [--device cpu|cuda|auto] [--threads N] [--warmup 2] [--steps 5]
+        [--device cpu|cuda|auto] [--precision fp32|default] [--threads N] [--warmup 2] [--steps 5]
 
 Prints one line of JSON: {"torch": version, "threads": n, "train_step_ms": mean, ...}; the mean is over
---steps timed steps (at least 3) after --warmup untimed ones.
+--steps timed steps (at least 3) after --warmup untimed ones. On CUDA, --precision fp32 (the default) turns
+TF32 off for matrix products and convolutions, as our engine computes in plain fp32; --precision default
+leaves PyTorch's own settings (cuDNN convolutions may use TF32). Inputs and model live on the device.
 """
 
 import argparse
@@ -22,6 +24,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from notebook_model import NARROW_WIDTHS, NOTEBOOK_WIDTHS, DeepMDA, EM_DNLLLoss, parse_widths  # noqa: E402
 
 
+def set_precision(precision):
+    """fp32: TF32 off for CUDA matrix products and cuDNN convolutions; default: PyTorch's own settings."""
+    if precision == "fp32":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--widths", default=None, help="six conv widths (default the notebook's)")
@@ -32,6 +41,7 @@ def main():
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--lambda-reg", type=float, default=0.1)
     ap.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    ap.add_argument("--precision", choices=["fp32", "default"], default="fp32")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: the usable cores)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
@@ -51,6 +61,7 @@ def main():
         raise SystemExit("--device cuda: torch.cuda.is_available() is False")
     else:
         device = torch.device(args.device)
+    set_precision(args.precision)
     # Some builds start with one thread whatever the machine has; the reference uses every usable core.
     threads = args.threads if args.threads else len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
@@ -93,6 +104,8 @@ def main():
         "train_step_ms": round(sum(times) / len(times), 2),
         "min_step_ms": round(min(times), 2),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "precision": args.precision,
+        "tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32},
         "widths": list(widths),
         "batch": args.batch,
         "warmup": args.warmup,

@@ -2,7 +2,8 @@
 """The notebook's training loop in PyTorch, on the same Fashion-MNIST files, for side-by-side numbers.
 
     /usr/bin/python3 tools/pytorch/train_notebook.py [--data DIR] [--widths 16,16,32,32,64,64]
-        [--epochs 2] [--seed 0] [--threads N] [--device cpu|cuda] [--json OUT.json]
+        [--epochs 2] [--seed 0] [--threads N] [--device cpu|cuda] [--precision fp32|default] [--json OUT.json]
+        [--train-limit N] [--test-limit N]
         [--init INIT.safetensors] [--order ORDER.safetensors]
 
 Prints the notebook's per-epoch line (train loss, train accuracy, test accuracy) and its epoch time;
@@ -10,6 +11,7 @@ Prints the notebook's per-epoch line (train loss, train accuracy, test accuracy)
 weights, tools/export_draws.ts) instead of torch's own draw; --order takes every epoch's shuffled order
 from an I64 tensor "order" [epochs, 60000] instead of torch.randperm. Together they train PyTorch on
 exactly the draws a seed gives our engine. Reads the IDX files (gzipped or plain) with numpy; no torchvision needed.
+The images live on --device for the whole run; --precision as in step_bench.py (fp32: TF32 off on CUDA).
 """
 
 import argparse
@@ -25,6 +27,7 @@ import torch
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from load_check import read_safetensors  # noqa: E402
+from step_bench import set_precision  # noqa: E402
 from notebook_model import NOTEBOOK_WIDTHS, DeepMDA, EM_DNLLLoss, parse_widths  # noqa: E402
 
 
@@ -49,17 +52,26 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", choices=["fp32", "default"], default="fp32")
+    ap.add_argument("--train-limit", type=int, default=None, help="keep the first N training images")
+    ap.add_argument("--test-limit", type=int, default=None, help="keep the first N test images")
     ap.add_argument("--json")
     ap.add_argument("--init")
     ap.add_argument("--order")
     args = ap.parse_args()
+    for flag, limit in (("--train-limit", args.train_limit), ("--test-limit", args.test_limit)):
+        if limit is not None and limit < 1:
+            raise SystemExit(f"{flag} {limit}: expected a positive number of images")
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
     dev = torch.device(args.device)
+    set_precision(args.precision)
     xtr = torch.from_numpy(read_idx(args.data, "train-images-idx3-ubyte").copy()).float().div(255).unsqueeze(1)
     ytr = torch.from_numpy(read_idx(args.data, "train-labels-idx1-ubyte").copy()).long()
     xte = torch.from_numpy(read_idx(args.data, "t10k-images-idx3-ubyte").copy()).float().div(255).unsqueeze(1)
     yte = torch.from_numpy(read_idx(args.data, "t10k-labels-idx1-ubyte").copy()).long()
+    xtr, ytr = xtr[:args.train_limit].to(dev), ytr[:args.train_limit].to(dev)
+    xte, yte = xte[:args.test_limit].to(dev), yte[:args.test_limit].to(dev)
     model = DeepMDA(C=10, D=2, K=2, widths=parse_widths(args.widths))
     if args.init:
         model.load_state_dict(read_safetensors(args.init)[0], strict=True)
@@ -77,8 +89,8 @@ def main():
         model.train()
         loss_sum = acc_sum = n_sum = 0
         perm = orders[epoch - 1] if orders is not None else torch.randperm(len(xtr))
-        for idx in perm.split(256):
-            x, y = xtr[idx].to(dev), ytr[idx].to(dev)
+        for idx in perm.to(dev).split(256):
+            x, y = xtr[idx], ytr[idx]
             z = model.encoder(x)
             loss = loss_fn(model.head, z, y)
             opt.zero_grad(set_to_none=True)
@@ -92,7 +104,7 @@ def main():
         ok = 0
         with torch.no_grad():
             for i in range(0, len(xte), 1024):
-                ok += (model(xte[i:i + 1024].to(dev)).argmax(1) == yte[i:i + 1024].to(dev)).sum().item()
+                ok += (model(xte[i:i + 1024]).argmax(1) == yte[i:i + 1024]).sum().item()
         row = {"epoch": epoch, "train_loss": loss_sum / n_sum, "train_accuracy": acc_sum / n_sum,
                "test_accuracy": ok / len(xte), "seconds": time.time() - t0}
         rows.append(row)

@@ -1,0 +1,191 @@
+// The device kit's scripts (tools/device): the Slurm array's shard arithmetic under a fake sbatch
+// environment (array ids set here, a fake `deno` that records what it was asked to run), run.sh's argument
+// check, and the closing table read from a state folder made here. The kit end to end is
+// tools/device/rehearse (a CI step: it needs the packed kit).
+
+import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { parseRunArgs } from "../experiments/cli.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const sbatch = `${root}tools/device/sweep.sbatch`;
+
+/** A folder with a fake `deno` that appends its arguments, one call per line, to calls.txt. */
+async function fakeDeno(): Promise<{ dir: string; calls: () => string[] }> {
+  const dir = await Deno.makeTempDir({ prefix: "kit_test_" });
+  await Deno.writeTextFile(`${dir}/deno`, `#!/usr/bin/env bash\necho "$*" >> "${dir}/calls.txt"\n`);
+  await Deno.chmod(`${dir}/deno`, 0o755);
+  const calls = () => {
+    try {
+      return Deno.readTextFileSync(`${dir}/calls.txt`).trim().split("\n");
+    } catch {
+      return [];
+    }
+  };
+  return { dir, calls };
+}
+
+async function runSbatch(
+  env: Record<string, string>,
+  binDir: string,
+  args: string[] = [],
+): Promise<{ code: number; stderr: string }> {
+  const out = await new Deno.Command("bash", {
+    args: [sbatch, ...args],
+    env: { ...env, PATH: `${binDir}:${Deno.env.get("PATH")}`, SLURM_SUBMIT_DIR: root },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+/** Runs every task of an array first..last as Slurm would and returns the run ids each task's shard holds. */
+async function simulateArray(first: number, last: number): Promise<string[][]> {
+  const { dir, calls } = await fakeDeno();
+  try {
+    for (let id = first; id <= last; id++) {
+      const r = await runSbatch({
+        SLURM_ARRAY_JOB_ID: "4242",
+        SLURM_ARRAY_TASK_ID: String(id),
+        SLURM_ARRAY_TASK_MIN: String(first),
+        SLURM_ARRAY_TASK_MAX: String(last),
+        SLURM_ARRAY_TASK_COUNT: String(last - first + 1),
+      }, dir);
+      assertEquals(r.code, 0, r.stderr);
+    }
+    return calls().map((line) => {
+      const args = line.split(" ");
+      assertEquals(args.slice(0, 3), ["task", "experiment", "fashion_lambda_sweep"]);
+      assert(args.includes("--resume"), line);
+      return parseRunArgs(args.slice(2)).runs.map((r) => r.variant!.id);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function assertEachRunOnce(shards: string[][]): void {
+  const all = parseRunArgs(["fashion_lambda_sweep"]).runs.map((r) => r.variant!.id);
+  assertEquals(all.length, 45);
+  const seen = shards.flat();
+  assertEquals(seen.length, 45, "every run exactly once across the array's tasks");
+  assertEquals([...seen].sort(), [...all].sort());
+}
+
+Deno.test("sweep.sbatch: its own --array gives each of the 45 runs to exactly one task", async () => {
+  const text = await Deno.readTextFile(sbatch);
+  const m = /^#SBATCH --array=(\d+)-(\d+)$/m.exec(text);
+  if (!m) throw new Error("sweep.sbatch names no #SBATCH --array=FIRST-LAST");
+  const shards = await simulateArray(+m[1], +m[2]);
+  assertEquals(shards.length, +m[2] - +m[1] + 1);
+  assertEachRunOnce(shards);
+});
+
+Deno.test("sweep.sbatch: fewer tasks than runs, and 0-based arrays, still cover every run once", async () => {
+  for (const [first, last] of [[1, 9], [0, 7], [5, 11], [1, 1]]) {
+    const shards = await simulateArray(first, last);
+    assertEquals(shards.length, last - first + 1);
+    assert(shards.every((s) => s.length > 0), `array ${first}-${last}: no task idles`);
+    assertEachRunOnce(shards);
+  }
+});
+
+Deno.test("sweep.sbatch: `report` aggregates; outside an array it refuses with one clear line", async () => {
+  const { dir, calls } = await fakeDeno();
+  try {
+    const report = await runSbatch({}, dir, ["report"]);
+    assertEquals(report.code, 0, report.stderr);
+    assertEquals(calls(), ["task report fashion_lambda_sweep"]);
+    const bare = await runSbatch({}, dir);
+    assertEquals(bare.code, 2);
+    assertMatch(bare.stderr, /^error: tools\/device\/sweep.sbatch runs as a Slurm array task/);
+    const outside = await runSbatch({
+      SLURM_ARRAY_TASK_ID: "9",
+      SLURM_ARRAY_TASK_MIN: "1",
+      SLURM_ARRAY_TASK_COUNT: "4",
+    }, dir);
+    assertEquals(outside.code, 2);
+    assertMatch(outside.stderr, /array task 9 is outside 1\.\.4/);
+    assertEquals(calls().length, 1, "nothing ran after a refusal");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("run.sh: a bad SECONDS is one clear line and exit 2, before anything is unpacked", async () => {
+  for (const bad of ["abc", "30", "-5"]) {
+    const out = await new Deno.Command("bash", {
+      args: [`${root}tools/device/run.sh`, bad],
+      env: { KIT_STATE: "/nonexistent/kit-state-should-not-be-made" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(out.code, 2);
+    assertMatch(
+      new TextDecoder().decode(out.stderr),
+      /^error: tools\/device\/run.sh SECONDS: expected .* got "/,
+    );
+  }
+});
+
+Deno.test("summary.ts: the closing table from a state folder; a step that did not run prints '-'", async () => {
+  const state = await Deno.makeTempDir({ prefix: "kit_state_" });
+  try {
+    const w = async (path: string, text: string) => {
+      await Deno.mkdir(`${state}/${path.replace(/\/[^/]*$/, "")}`, { recursive: true });
+      await Deno.writeTextFile(`${state}/${path}`, text);
+    };
+    await w(
+      "steps/adapter.json",
+      JSON.stringify({ report: { description: "NVIDIA H200", backend: "vulkan", isSoftware: false } }),
+    );
+    await w(
+      "steps/tests/results.txt",
+      "pass=1 seed=11 rc=0 summary=ok | 58 passed | 0 failed (3s)\npass=2 seed=22 rc=0 summary=ok | 58 passed | 0 failed (3s)\n",
+    );
+    await w("steps/bench/bench.json", JSON.stringify({ train_step_ms: 40, batch: 256, widths: [64] }));
+    await w("steps/bench/torch_fp32.json", JSON.stringify({ train_step_ms: 10, device: "NVIDIA H200" }));
+    await w(
+      "results/fashion_mda/manifest.json",
+      JSON.stringify({ status: "stopped", hyperparameters: { epochs: { value: 100 } } }),
+    );
+    await w(
+      "results/fashion_mda/history.jsonl",
+      [[1, 30, 0.5], [2, 12, 0.6], [3, 14, 0.7]].map(([epoch, seconds, acc]) =>
+        JSON.stringify({ epoch, seconds, test_accuracy: acc }) + "\n"
+      ).join(""),
+    );
+    await w(
+      "steps/pytorch/notebook.log",
+      "[MDA 01] train loss=1 acc=0.5 | test acc=0.8000 (9.0 s)\n[MDA 02] train loss=1 acc=0.6 | test acc=0.8500 (3.0 s)\n",
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${root}tools/device/summary.ts`,
+        state,
+        "fashion_mda",
+        "--json",
+        `${state}/s.json`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    assertMatch(text, /adapter\s+NVIDIA H200 \(backend vulkan\)/);
+    assertMatch(
+      text,
+      /ours 40\.0 \| PyTorch fp32, TF32 off 10\.0 \| PyTorch defaults - \| ours\/PyTorch fp32 4\.00x/,
+    );
+    assertMatch(text, /3 of 100, status stopped \| PyTorch notebook 2/);
+    assertMatch(text, /seconds per epoch\s+ours 13\.0 \| PyTorch 3\.0/);
+    assertMatch(text, /ours 0\.7000 \(epoch 3\) \| PyTorch 0\.8500 \(epoch 2\)/);
+    const json = JSON.parse(await Deno.readTextFile(`${state}/s.json`));
+    assertEquals(json.experiment.epochs_done, 3);
+    assertEquals(json.train_step_ms.pytorch_defaults, null);
+    assertEquals(json.kernel_tests.length, 2);
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});

@@ -1,0 +1,133 @@
+// `deno run -A tools/device/summary.ts STATE_DIR EXPERIMENT [--json FILE]`: the device kit's closing table,
+// read from what tools/device/run.sh left in its state folder: adapter, kernel test passes, one training
+// step on both sides, epochs done, seconds per epoch on both sides, test accuracy. Missing pieces print as
+// "-" (a step that did not run), never as a number.
+
+import { parseArgs } from "node:util";
+import { writeJsonAtomic } from "../../lib/io/atomic.ts";
+
+const { values, positionals } = parseArgs({
+  args: Deno.args,
+  allowPositionals: true,
+  options: { json: { type: "string" } },
+});
+if (positionals.length !== 2) {
+  console.error("usage: deno run -A tools/device/summary.ts STATE_DIR EXPERIMENT [--json FILE]");
+  Deno.exit(2);
+}
+const [state, experiment] = positionals;
+
+function readText(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
+function readJson(path: string): Record<string, unknown> | undefined {
+  const text = readText(path);
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+/** Mean of the epoch times, leaving out the first when there are more (it compiles pipelines / warms up). */
+function perEpoch(seconds: number[]): number | undefined {
+  const xs = seconds.length > 1 ? seconds.slice(1) : seconds;
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
+}
+const fmt = (v: number | undefined, digits: number, unit = "") =>
+  v === undefined || !Number.isFinite(v) ? "-" : `${v.toFixed(digits)}${unit}`;
+
+const adapter = readJson(`${state}/steps/adapter.json`)?.report as
+  | { description: string; backend: string; isSoftware: boolean }
+  | undefined;
+const testPasses = (readText(`${state}/steps/tests/results.txt`) ?? "").trim().split("\n").filter(Boolean)
+  .map((line) => Object.fromEntries(line.split(/ (?=\w+=)/).map((kv) => kv.split(/=(.*)/s).slice(0, 2))));
+const bench = readJson(`${state}/steps/bench/bench.json`);
+const torchFp32 = readJson(`${state}/steps/bench/torch_fp32.json`);
+const torchDefault = readJson(`${state}/steps/bench/torch_default.json`);
+
+const runDir = `${state}/results/${experiment}`;
+const manifest = readJson(`${runDir}/manifest.json`);
+const history = (readText(`${runDir}/history.jsonl`) ?? "").trim().split("\n").filter(Boolean)
+  .map((l) => JSON.parse(l) as { epoch: number; seconds: number; test_accuracy: number });
+const pinnedEpochs = (manifest?.hyperparameters as Record<string, { value: unknown }> | undefined)?.epochs
+  ?.value;
+
+// PyTorch's notebook prints one line per epoch: "[MDA 01] train loss=... | test acc=0.8123 (4.2 s)".
+const notebookLog = readText(`${state}/steps/pytorch/notebook.log`) ?? "";
+const torchEpochs = [...notebookLog.matchAll(/^\[MDA (\d+)\].*test acc=([0-9.]+) \(([0-9.]+) s\)/gm)]
+  .map((m) => ({ epoch: +m[1], test_accuracy: +m[2], seconds: +m[3] }));
+
+const ours = bench?.train_step_ms as number | undefined;
+const t32 = torchFp32?.train_step_ms as number | undefined;
+const tdef = torchDefault?.train_step_ms as number | undefined;
+const lastOurs = history[history.length - 1];
+const lastTorch = torchEpochs[torchEpochs.length - 1];
+
+const summary = {
+  adapter: adapter ?? null,
+  kernel_tests: testPasses,
+  train_step_ms: {
+    ours: ours ?? null,
+    batch: bench?.batch ?? null,
+    widths: bench?.widths ?? null,
+    pytorch_fp32_tf32_off: t32 ?? null,
+    pytorch_defaults: tdef ?? null,
+    pytorch_device: torchFp32?.device ?? torchDefault?.device ?? null,
+    pytorch_version: torchFp32?.torch ?? torchDefault?.torch ?? null,
+  },
+  experiment: {
+    name: experiment,
+    status: manifest?.status ?? null,
+    epochs_done: history.length,
+    epochs_pinned: pinnedEpochs ?? null,
+    seconds_per_epoch: perEpoch(history.map((r) => r.seconds)) ?? null,
+    test_accuracy: lastOurs?.test_accuracy ?? null,
+  },
+  pytorch_notebook: {
+    epochs_done: torchEpochs.length,
+    seconds_per_epoch: perEpoch(torchEpochs.map((r) => r.seconds)) ?? null,
+    test_accuracy: lastTorch?.test_accuracy ?? null,
+  },
+};
+
+const rows: [string, string][] = [
+  [
+    "adapter",
+    adapter
+      ? `${adapter.description} (backend ${adapter.backend}${adapter.isSoftware ? ", software" : ""})`
+      : "-",
+  ],
+  [
+    "kernel tests",
+    testPasses.length
+      ? testPasses.map((p) => `pass ${p.pass}: ${p.summary} (seed ${p.seed})`).join("; ")
+      : "-",
+  ],
+  [
+    `train step ms${bench ? `, batch ${bench.batch}` : ""}`,
+    `ours ${fmt(ours, 1)} | PyTorch fp32, TF32 off ${fmt(t32, 1)} | PyTorch defaults ${fmt(tdef, 1)}` +
+    (ours && t32 ? ` | ours/PyTorch fp32 ${fmt(ours / t32, 2, "x")}` : ""),
+  ],
+  [
+    `epochs done (${experiment})`,
+    `${history.length}${pinnedEpochs ? ` of ${pinnedEpochs}` : ""}, status ${manifest?.status ?? "-"}` +
+    ` | PyTorch notebook ${torchEpochs.length}`,
+  ],
+  [
+    "seconds per epoch",
+    `ours ${fmt(summary.experiment.seconds_per_epoch ?? undefined, 1)} | PyTorch ` +
+    fmt(summary.pytorch_notebook.seconds_per_epoch ?? undefined, 1) + " (first epoch left out when more)",
+  ],
+  [
+    "test accuracy, last epoch",
+    `ours ${fmt(lastOurs?.test_accuracy, 4)}${lastOurs ? ` (epoch ${lastOurs.epoch})` : ""} | PyTorch ` +
+    `${fmt(lastTorch?.test_accuracy, 4)}${lastTorch ? ` (epoch ${lastTorch.epoch})` : ""}`,
+  ],
+];
+console.log("device kit summary");
+for (const [k, v] of rows) console.log(`  ${k.padEnd(28)} ${v}`);
+if (values.json) await writeJsonAtomic(values.json, summary);
