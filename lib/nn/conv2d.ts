@@ -10,6 +10,7 @@ import type { Gpu } from "../gpu/device.ts";
 import type { ParamStore, ParamView } from "../gpu/params.ts";
 import { loadWgsl, pipeline } from "../gpu/pipelines.ts";
 import { grid1d, type Recorder } from "../gpu/recorder.ts";
+import { unrollLoops } from "../gpu/unroll.ts";
 import { createBuffer, Tensor, Workspace } from "../gpu/tensor.ts";
 import type { Rng } from "../rng.ts";
 import { kaimingUniformBound, uniformInit } from "./init.ts";
@@ -241,21 +242,21 @@ export class Conv2d implements Layer {
 
   private convCode(): string {
     const t = this.tile;
-    this.convSource ??= specialize(loadWgsl(import.meta.url, "../shaders/conv2d.wgsl"), {
+    this.convSource ??= unrollLoops(specialize(loadWgsl(import.meta.url, "../shaders/conv2d.wgsl"), {
       R4: t.r4,
       TP: t.tp,
       TQ: t.tq,
-    });
+    }));
     return this.convSource;
   }
 
   private wgradCode(): string {
     const t = this.wgradTile;
-    this.wgradSource ??= specialize(loadWgsl(import.meta.url, "../shaders/conv2d_wgrad.wgsl"), {
+    this.wgradSource ??= unrollLoops(specialize(loadWgsl(import.meta.url, "../shaders/conv2d_wgrad.wgsl"), {
       RO4: t.ro4,
       RC: t.rc,
       TQ: t.tq,
-    });
+    }));
     return this.wgradSource;
   }
 
