@@ -83,13 +83,22 @@ function matchBrace(code: string, open: number): number {
   throw new Error("unroll: unbalanced braces after an unroll marker");
 }
 
+/** Index of the first marker outside a `//` comment, or -1. */
+function findMarker(code: string): number {
+  for (let at = code.indexOf(MARKER); at >= 0; at = code.indexOf(MARKER, at + 1)) {
+    const lineStart = code.lastIndexOf("\n", at) + 1;
+    if (!code.slice(lineStart, at).includes("//")) return at;
+  }
+  return -1;
+}
+
 /** Expands every `/* unroll *\/ for` loop of `code` (nested ones included). */
 export function unrollLoops(code: string, maxCopies = 1 << 16): string {
   const consts = u32Constants(code);
   let out = code;
   let copies = 0;
   for (;;) {
-    const at = out.indexOf(MARKER);
+    const at = findMarker(out);
     if (at < 0) return out;
     const head = HEADER.exec(out.slice(at));
     if (!head) {
