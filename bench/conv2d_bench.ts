@@ -10,7 +10,7 @@ import { describeAdapter, getGpuOrExit, type Gpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { type Tensor, upload } from "../lib/gpu/tensor.ts";
-import { Conv2d } from "../lib/nn/conv2d.ts";
+import { Conv2d } from "../lib/nn/conv2d/conv2d.ts";
 import { Rng } from "../lib/rng.ts";
 
 export interface ConvBenchRow {

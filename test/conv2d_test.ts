@@ -3,7 +3,7 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, upload } from "../lib/gpu/tensor.ts";
-import { Conv2d, type ConvTile, TILE_GPU, WGRAD_GPU, type WgradTile } from "../lib/nn/conv2d.ts";
+import { Conv2d, type ConvTile, TILE_GPU, WGRAD_GPU, type WgradTile } from "../lib/nn/conv2d/conv2d.ts";
 import { Rng } from "../lib/rng.ts";
 import { conv2dForward, conv2dInputGrad, conv2dParamGrads, type ConvShape } from "./reference/conv2d.ts";
 import { assertClose, dot, finiteDifference, randn, toF64 } from "./util.ts";

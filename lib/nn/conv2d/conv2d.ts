@@ -1,20 +1,20 @@
 // Conv2d with a 3x3 kernel, padding 1, stride 1 (the encoder's only convolution), NCHW.
 //
-// Forward and input gradient run the implicit-GEMM kernel `conv3x3` (lib/shaders/conv2d.wgsl); the
-// weight and bias gradients run a split reduction (lib/shaders/conv2d_wgrad.wgsl). The parameters stay
+// Forward and input gradient run the implicit-GEMM kernel `conv3x3` (conv2d_register_block.wgsl); the
+// weight and bias gradients run a split reduction (conv2d_wgrad_strips.wgsl). The parameters stay
 // in PyTorch's layout ([out, in, 3, 3] and [out]) in the flat parameter buffer; each forward (and each
 // input-gradient pass) first repacks the weights into uniform-buffer windows, a copy of a few MB at most,
 // because the kernel reads them through a uniform buffer (see conv2d.wgsl for why).
 
-import type { Gpu } from "../gpu/device.ts";
-import type { ParamStore, ParamView } from "../gpu/params.ts";
-import { loadWgsl, pipeline } from "../gpu/pipelines.ts";
-import { grid1d, type Recorder } from "../gpu/recorder.ts";
-import { unrollLoops } from "../gpu/unroll.ts";
-import { createBuffer, Tensor, Workspace } from "../gpu/tensor.ts";
-import type { Rng } from "../rng.ts";
-import { kaimingUniformBound, uniformInit } from "./init.ts";
-import type { Layer } from "./layer.ts";
+import type { Gpu } from "../../gpu/device.ts";
+import type { ParamStore, ParamView } from "../../gpu/params.ts";
+import { loadWgsl, pipeline } from "../../gpu/pipelines.ts";
+import { grid1d, type Recorder } from "../../gpu/recorder.ts";
+import { unrollLoops } from "../../gpu/unroll.ts";
+import { createBuffer, Tensor, Workspace } from "../../gpu/tensor.ts";
+import type { Rng } from "../../rng.ts";
+import { kaimingUniformBound, uniformInit } from "../init.ts";
+import type { Layer } from "../layer.ts";
 
 /** Register block of `conv3x3`: 4*r4 output channels x tp x tq output pixels per invocation. */
 export interface ConvTile {
@@ -242,7 +242,7 @@ export class Conv2d implements Layer {
 
   private convCode(): string {
     const t = this.tile;
-    this.convSource ??= unrollLoops(specialize(loadWgsl(import.meta.url, "../shaders/conv2d.wgsl"), {
+    this.convSource ??= unrollLoops(specialize(loadWgsl(import.meta.url, "./conv2d_register_block.wgsl"), {
       R4: t.r4,
       TP: t.tp,
       TQ: t.tq,
@@ -252,7 +252,7 @@ export class Conv2d implements Layer {
 
   private wgradCode(): string {
     const t = this.wgradTile;
-    this.wgradSource ??= unrollLoops(specialize(loadWgsl(import.meta.url, "../shaders/conv2d_wgrad.wgsl"), {
+    this.wgradSource ??= unrollLoops(specialize(loadWgsl(import.meta.url, "./conv2d_wgrad_strips.wgsl"), {
       RO4: t.ro4,
       RC: t.rc,
       TQ: t.tq,
