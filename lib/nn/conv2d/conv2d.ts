@@ -1,10 +1,10 @@
-// Conv2d with a 3x3 kernel, padding 1, stride 1 (the encoder's only convolution), NCHW.
+// Conv2d with a 3x3 kernel, padding 1, stride 1 (the encoder's only convolution), NCHW: the launcher.
 //
-// Forward and input gradient run the implicit-GEMM kernel `conv3x3` (conv2d_register_block.wgsl); the
-// weight and bias gradients run a split reduction (conv2d_wgrad_strips.wgsl). The parameters stay
-// in PyTorch's layout ([out, in, 3, 3] and [out]) in the flat parameter buffer; each forward (and each
-// input-gradient pass) first repacks the weights into uniform-buffer windows, a copy of a few MB at most,
-// because the kernel reads them through a uniform buffer (see conv2d.wgsl for why).
+// Each pass (forward, input gradient, weight + bias gradient) runs one of the kernel variants listed in
+// kernels.ts, one WGSL file per family in this folder, each with a header saying where it wins. Software
+// adapters (llvmpipe, lavapipe) get the register-block kernels tuned for them by hand; hardware adapters
+// start from the implicit-GEMM ones and lib/gpu/tuner.ts picks per layer shape (see tune.ts). The
+// parameters stay in PyTorch's layout ([out, in, 3, 3] and [out]) in the flat parameter buffer.
 
 import type { Gpu } from "../../gpu/device.ts";
 import type { ParamStore, ParamView } from "../../gpu/params.ts";
@@ -15,37 +15,21 @@ import { createBuffer, Tensor, Workspace } from "../../gpu/tensor.ts";
 import type { Rng } from "../../rng.ts";
 import { kaimingUniformBound, uniformInit } from "../init.ts";
 import type { Layer } from "../layer.ts";
+import {
+  checkKernel,
+  type ConvKernel,
+  type ConvKernels,
+  type ConvTile,
+  type DirectTile,
+  gpuKernels,
+  type IgemmTile,
+  softwareKernels,
+  type SplitkTile,
+  type WgradKernel,
+  type WgradTile,
+} from "./kernels.ts";
 
-/** Register block of `conv3x3`: 4*r4 output channels x tp x tq output pixels per invocation. */
-export interface ConvTile {
-  r4: number;
-  tp: number;
-  tq: number;
-  wg: number;
-}
-
-/**
- * Register block of `wgrad_partial`: 4*ro4 output x rc input channels x 9 taps, walking strips of tq
- * columns row by row.
- */
-export interface WgradTile {
-  ro4: number;
-  rc: number;
-  tq: number;
-  wg: number;
-  /** Aim for about this many invocations by splitting the reduction over strips. */
-  lanes: number;
-}
-
-/**
- * llvmpipe: the largest blocks whose shaders still compile in seconds (these are the values written in
- * the WGSL files; other values are substituted into them, see `specialize`).
- */
-export const TILE_SOFTWARE: ConvTile = { r4: 4, tp: 7, tq: 7, wg: 16 };
-export const WGRAD_SOFTWARE: WgradTile = { ro4: 4, rc: 8, tq: 7, wg: 64, lanes: 1024 };
-/** GPUs: smaller per-thread blocks (registers, occupancy) and far more threads. */
-export const TILE_GPU: ConvTile = { r4: 2, tp: 2, tq: 2, wg: 64 };
-export const WGRAD_GPU: WgradTile = { ro4: 1, rc: 2, tq: 7, wg: 64, lanes: 1 << 16 };
+export * from "./kernels.ts";
 
 /**
  * Rewrites `const NAME: u32 = <n>u;` declarations of a WGSL source. The register-block sizes of the
@@ -91,14 +75,13 @@ function convPlan(co: number, ci: number, tile: ConvTile): ConvPlan {
 export class Conv2d implements Layer {
   readonly weight: ParamView;
   readonly bias: ParamView;
-  readonly tile: ConvTile;
-  readonly wgradTile: WgradTile;
+  private kernelChoice: ConvKernels;
   private gpu: Gpu;
   private ws: Workspace;
   private windows?: GPUBuffer;
+  private windowSlots = 0;
   private x?: Tensor;
-  private convSource?: string;
-  private wgradSource?: string;
+  private sources = new Map<string, string>();
 
   constructor(
     private store: ParamStore,
@@ -106,7 +89,7 @@ export class Conv2d implements Layer {
     readonly inChannels: number,
     readonly outChannels: number,
     rng: Rng,
-    tiles?: { tile: ConvTile; wgrad: WgradTile },
+    kernels?: Partial<ConvKernels>,
   ) {
     for (const [what, v] of [["inChannels", inChannels], ["outChannels", outChannels]] as const) {
       if (!Number.isInteger(v) || v < 1) {
@@ -122,11 +105,33 @@ export class Conv2d implements Layer {
     this.bias = store.add(`${name}.bias`, [outChannels], uniformInit(rng, outChannels, bound));
     this.gpu = store.gpu;
     this.ws = new Workspace(store.gpu, name);
-    const soft = store.gpu.report.isSoftware;
-    this.tile = tiles?.tile ?? (soft ? TILE_SOFTWARE : TILE_GPU);
-    const wgrad = tiles?.wgrad ?? (soft ? WGRAD_SOFTWARE : WGRAD_GPU);
-    // One input channel (the first layer) would leave all but one of rc channels of each block empty.
-    this.wgradTile = inChannels === 1 ? { ...wgrad, rc: 1 } : wgrad;
+    const base = store.gpu.report.isSoftware ? softwareKernels(inChannels) : gpuKernels(inChannels);
+    this.kernelChoice = base;
+    this.setKernels({ ...base, ...kernels });
+  }
+
+  /** The weight and bias gradients in the store (what backwardParams writes). */
+  gradTensors(): { weight: Tensor; bias: Tensor } {
+    return { weight: this.store.grad(this.weight), bias: this.store.grad(this.bias) };
+  }
+
+  /** The kernel of each pass (what a run's manifest records). */
+  get kernels(): ConvKernels {
+    return this.kernelChoice;
+  }
+
+  /** Chooses the kernels of the following recordings (the tuner's and a resumed run's hook). */
+  setKernels(k: ConvKernels): void {
+    for (const kernel of [k.forward, k.inputGrad, k.weightGrad]) checkKernel(kernel);
+    if (k.inputGrad.family === "direct_1ch") {
+      throw new Error(`Conv2d ${this.name}: direct_1ch computes the forward pass only`);
+    }
+    if (k.forward.family === "direct_1ch" && this.inChannels !== 1) {
+      throw new Error(
+        `Conv2d ${this.name}: direct_1ch needs 1 input channel, this layer has ${this.inChannels}`,
+      );
+    }
+    this.kernelChoice = { ...k };
   }
 
   outputShape(inShape: readonly number[]): number[] {
@@ -141,9 +146,7 @@ export class Conv2d implements Layer {
     const [n, , h, w] = x.shape;
     this.x = x;
     const y = this.output("y", [n, this.outChannels, h, w]);
-    const plan = convPlan(this.outChannels, this.inChannels, this.tile);
-    this.packWeights(rec, plan, false);
-    this.runConv(rec, plan, x, y, this.store.param(this.bias));
+    this.runConv(rec, this.kernelChoice.forward, x, y, false);
     return y;
   }
 
@@ -156,9 +159,7 @@ export class Conv2d implements Layer {
   backwardInput(rec: Recorder, dy: Tensor): Tensor {
     const x = this.saved(dy);
     const dx = this.output("dx", x.shape);
-    const plan = convPlan(this.inChannels, this.outChannels, this.tile);
-    this.packWeights(rec, plan, true);
-    this.runConv(rec, plan, dy, dx, undefined);
+    this.runConv(rec, this.kernelChoice.inputGrad, dy, dx, true);
     return dx;
   }
 
@@ -168,8 +169,119 @@ export class Conv2d implements Layer {
    */
   backwardParams(rec: Recorder, dy: Tensor): void {
     const x = this.saved(dy);
+    const k = this.kernelChoice.weightGrad;
+    if (k.family === "wgrad_strips") this.wgradStrips(rec, k.tile, x, dy);
+    else this.wgradSplitk(rec, k.tile, x, dy);
+  }
+
+  /** The WGSL of a kernel file with its block sizes substituted and its marked loops unrolled. */
+  private code(file: string, values: Record<string, number>): string {
+    const key = `${file}|${JSON.stringify(values)}`;
+    let code = this.sources.get(key);
+    if (code === undefined) {
+      code = unrollLoops(specialize(loadWgsl(import.meta.url, file), values));
+      this.sources.set(key, code);
+    }
+    return code;
+  }
+
+  /** y = conv(x) (forward, with bias) or dx = conv^T(dy) (transposed, no bias). */
+  private runConv(rec: Recorder, k: ConvKernel, x: Tensor, y: Tensor, transposed: boolean): void {
+    const [cin, cout] = transposed
+      ? [this.outChannels, this.inChannels]
+      : [this.inChannels, this.outChannels];
+    const bias = transposed ? undefined : this.store.param(this.bias);
+    if (k.family === "register_block") {
+      const plan = convPlan(cout, cin, k.tile);
+      this.packWeights(rec, plan, k.tile, transposed);
+      this.runRegisterBlock(rec, plan, k.tile, x, y, bias);
+    } else if (k.family === "igemm_tiled") this.runIgemm(rec, k.tile, x, y, cin, cout, transposed);
+    else this.runDirect1ch(rec, k.tile, x, y);
+  }
+
+  private runIgemm(
+    rec: Recorder,
+    t: IgemmTile,
+    x: Tensor,
+    y: Tensor,
+    cin: number,
+    cout: number,
+    transposed: boolean,
+  ): void {
     const [n, , h, w] = x.shape;
-    const t = this.wgradTile;
+    const wm = t.bm / t.tm, wn = t.bn / t.tn;
+    const code = this.code("./conv2d_igemm_tiled.wgsl", {
+      BM: t.bm,
+      BN: t.bn,
+      BK: t.bk,
+      TM: t.tm,
+      TN: t.tn,
+      WM: wm,
+      WN: wn,
+      WG: wm * wn,
+    });
+    const m = n * h * w;
+    const groups = [Math.ceil(m / t.bm), Math.ceil(cout / t.bn), 1];
+    if (groups[0] > 65535) throw new Error(`Conv2d ${this.name}: ${m} output pixels exceed one igemm grid`);
+    // Never read when hasBias is 0, but the binding must exist and cover every output channel.
+    const biasT = transposed ? this.ws.tensor("nobias", [cout]) : this.store.param(this.bias);
+    rec.dispatch(
+      pipeline(this.gpu, { code, entryPoint: "conv_igemm" }),
+      [n, cin, h, w, cout, m, cin * 9, transposed ? 1 : 0, transposed ? 0 : 1],
+      [x, this.store.param(this.weight), biasT, y],
+      groups,
+    );
+  }
+
+  private runDirect1ch(rec: Recorder, t: DirectTile, x: Tensor, y: Tensor): void {
+    const [n, , h, w] = x.shape;
+    const code = this.code("./conv2d_direct_1ch.wgsl", { CB: t.cb, WG: t.wg });
+    const pixels = n * h * w;
+    const [gx, gy] = grid1d(pixels, t.wg);
+    rec.dispatch(
+      pipeline(this.gpu, { code, entryPoint: "conv_direct_1ch" }),
+      [n, h, w, this.outChannels, pixels],
+      [x, this.store.param(this.weight), this.store.param(this.bias), y],
+      [gx, gy, Math.ceil(this.outChannels / t.cb)],
+    );
+  }
+
+  private wgradSplitk(rec: Recorder, t: SplitkTile, x: Tensor, dy: Tensor): void {
+    const [n, , h, w] = x.shape;
+    const wm = t.bm / t.tm, wn = t.bn / t.tn;
+    const code = this.code("./conv2d_wgrad_splitk.wgsl", {
+      BM: t.bm,
+      BN: t.bn,
+      BK: t.bk,
+      TM: t.tm,
+      TN: t.tn,
+      WM: wm,
+      WN: wn,
+      WG: wm * wn,
+    });
+    const m = n * h * w, k = this.inChannels * 9, cols = k + 1;
+    const tiles = Math.ceil(this.outChannels / t.bm) * Math.ceil(cols / t.bn);
+    // Enough splits for about t.groups workgroups, each split a whole number of bk-row slices.
+    const wanted = Math.max(1, Math.min(Math.ceil(t.groups / tiles), Math.ceil(m / t.bk), 65535));
+    const chunk = Math.ceil(m / wanted / t.bk) * t.bk;
+    const splits = Math.ceil(m / chunk);
+    const part = this.ws.tensor("wgradPartial", [splits * this.outChannels * cols]);
+    rec.dispatch(
+      pipeline(this.gpu, { code, entryPoint: "wgrad_splitk" }),
+      [n, this.inChannels, h, w, this.outChannels, m, k, splits, chunk],
+      [x, dy, part],
+      [Math.ceil(this.outChannels / t.bm), Math.ceil(cols / t.bn), splits],
+    );
+    rec.dispatch(
+      pipeline(this.gpu, { code, entryPoint: "wgrad_splitk_reduce" }),
+      [this.outChannels, k, splits],
+      [part, this.store.grad(this.weight), this.store.grad(this.bias)],
+      grid1d(this.outChannels * cols, 64),
+    );
+  }
+
+  private wgradStrips(rec: Recorder, t: WgradTile, x: Tensor, dy: Tensor): void {
+    const [n, , h, w] = x.shape;
     const ro = 4 * t.ro4;
     const oBlocks = Math.ceil(this.outChannels / ro);
     const cBlocks = Math.ceil(this.inChannels / t.rc);
@@ -178,7 +290,7 @@ export class Conv2d implements Layer {
     const splits = Math.max(1, Math.min(nStrips, Math.ceil(t.lanes / (oBlocks * cBlocks))));
     const partStride = t.rc * 9 * ro + ro;
     const part = this.ws.tensor("wgradPartial", [oBlocks * cBlocks * splits * partStride]);
-    const code = this.wgradCode();
+    const code = this.code("./conv2d_wgrad_strips.wgsl", { RO4: t.ro4, RC: t.rc, TQ: t.tq });
     const partial = pipeline(this.gpu, { code, entryPoint: "wgrad_partial", constants: { WG: t.wg } });
     rec.dispatch(
       partial,
@@ -225,7 +337,7 @@ export class Conv2d implements Layer {
 
   /**
    * A workspace tensor of `shape` whose buffer has a few spare values after it: conv3x3 sends the
-   * stores of out-of-image pixels there (see conv2d.wgsl).
+   * stores of out-of-image pixels there (see conv2d_register_block.wgsl).
    */
   private output(key: string, shape: readonly number[]): Tensor {
     const size = shape.reduce((a, b) => a * b, 1);
@@ -240,46 +352,31 @@ export class Conv2d implements Layer {
     }
   }
 
-  private convCode(): string {
-    const t = this.tile;
-    this.convSource ??= unrollLoops(specialize(loadWgsl(import.meta.url, "./conv2d_register_block.wgsl"), {
-      R4: t.r4,
-      TP: t.tp,
-      TQ: t.tq,
-    }));
-    return this.convSource;
-  }
-
-  private wgradCode(): string {
-    const t = this.wgradTile;
-    this.wgradSource ??= unrollLoops(specialize(loadWgsl(import.meta.url, "./conv2d_wgrad_strips.wgsl"), {
-      RO4: t.ro4,
-      RC: t.rc,
-      TQ: t.tq,
-    }));
-    return this.wgradSource;
+  private registerBlockCode(t: ConvTile): string {
+    return this.code("./conv2d_register_block.wgsl", { R4: t.r4, TP: t.tp, TQ: t.tq });
   }
 
   /** Repacks the [out, in, 3, 3] weights into the uniform windows that `conv3x3` reads. */
-  private packWeights(rec: Recorder, plan: ConvPlan, transposed: boolean): void {
-    // Sized once for both directions (it depends only on the channel counts), so a buffer that an
-    // already-recorded dispatch uses is never replaced.
-    if (!this.windows) {
-      const fwd = convPlan(this.outChannels, this.inChannels, this.tile);
-      const bwd = convPlan(this.inChannels, this.outChannels, this.tile);
-      const slots = Math.max(fwd.oBlocks * fwd.nWin, bwd.oBlocks * bwd.nWin);
+  private packWeights(rec: Recorder, plan: ConvPlan, tile: ConvTile, transposed: boolean): void {
+    // Sized for both directions (it depends only on the channel counts), and only ever grown between
+    // recordings, so a buffer that an already-recorded dispatch uses is never replaced.
+    const fwd = convPlan(this.outChannels, this.inChannels, tile);
+    const bwd = convPlan(this.inChannels, this.outChannels, tile);
+    const need = Math.max(fwd.oBlocks * fwd.nWin, bwd.oBlocks * bwd.nWin);
+    if (!this.windows || need > this.windowSlots) {
       this.windows = createBuffer(
         this.gpu,
-        slots * WINDOW_BYTES,
+        need * WINDOW_BYTES,
         `${this.name}.windows`,
         GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
       );
+      this.windowSlots = need;
     }
     const slots = plan.oBlocks * plan.nWin;
     const bytes = slots * WINDOW_BYTES;
-    const total = slots * plan.ciPerWin * 9 * 4 * this.tile.r4;
+    const total = slots * plan.ciPerWin * 9 * 4 * tile.r4;
     rec.dispatch(
-      pipeline(this.gpu, { code: this.convCode(), entryPoint: "pack_weights" }),
+      pipeline(this.gpu, { code: this.registerBlockCode(tile), entryPoint: "pack_weights" }),
       [plan.co, plan.ci, plan.ciPerWin, plan.nWin, total, transposed ? 1 : 0],
       [this.store.param(this.weight), new Tensor(this.windows, [bytes / 4])],
       grid1d(total, 64),
@@ -287,12 +384,18 @@ export class Conv2d implements Layer {
   }
 
   /** One dispatch per (output-channel block, input-channel window); later windows add into y. */
-  private runConv(rec: Recorder, plan: ConvPlan, x: Tensor, y: Tensor, bias: Tensor | undefined): void {
+  private runRegisterBlock(
+    rec: Recorder,
+    plan: ConvPlan,
+    t: ConvTile,
+    x: Tensor,
+    y: Tensor,
+    bias: Tensor | undefined,
+  ): void {
     const [n, , h, w] = x.shape;
-    const t = this.tile;
     const tilesX = Math.ceil(w / t.tq), tilesY = Math.ceil(h / t.tp);
     const pipe = pipeline(this.gpu, {
-      code: this.convCode(),
+      code: this.registerBlockCode(t),
       entryPoint: "conv3x3",
       constants: { WG: t.wg },
     });
