@@ -5,6 +5,11 @@
 // The input gradient is the same kernel run on dy with the kernel transposed and flipped
 // (dx[n,c] = sum_o conv(dy[n,o], flip(w[o,c]))), which pack_weights produces with `transposed` set.
 //
+// Where it wins: Mesa's software adapters (llvmpipe through GL, lavapipe through Vulkan): no workgroup
+// memory and no barriers, and per-invocation blocks as large as compile time allows. It is the reference
+// the tuner checks the GPU variants against. On a GPU its big blocks starve occupancy: see
+// conv2d_igemm_tiled.wgsl.
+//
 // Why it looks like this (measured on llvmpipe, which runs 8 invocations as one SIMD program):
 // - Every load whose address is not a compile-time constant is gathered lane by lane. A storage-buffer
 //   gather costs about 3x a uniform-buffer gather, so the weights, which every invocation needs, come

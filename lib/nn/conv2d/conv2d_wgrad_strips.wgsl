@@ -4,6 +4,9 @@
 //   dw[o,c,ky,kx] = sum_{n,y,x} dy[n,o,y,x] * x[n,c,y+ky-1,x+kx-1],  db[o] = sum_{n,y,x} dy[n,o,y,x]
 // wgrad_reduce:  part -> dw [CO, CI, 3, 3] or db [CO] (overwritten)
 //
+// Where it wins: llvmpipe and lavapipe (no barriers, no workgroup memory); on GPUs the split-K GEMM in
+// conv2d_wgrad_splitk.wgsl. It is the reference the tuner checks the other weight-gradient kernels against.
+//
 // A GEMM whose reduction (N*H*W) is huge and whose result is small, so the reduction is split: each
 // invocation owns 4*RO4 output channels x RC input channels x 9 taps in registers and walks every
 // `splits`-th strip (one image, TQ columns, all rows) of the batch; wgrad_reduce then adds the splits in
@@ -15,8 +18,8 @@
 // by lane and costs about as much as 80 multiply-adds, so the block (16 x 8 channels) is as large as
 // compile time allows; the rows run in a loop (not unrolled) to keep the code, and so compile time,
 // small. Loops over the register block are marked `/* unroll */` and expanded before compilation, so
-// private arrays are indexed only by constants (why: conv2d.wgsl); conv2d.ts rewrites the three
-// block-size declarations for GPUs.
+// private arrays are indexed only by constants (why:
+// conv2d_register_block.wgsl); conv2d.ts rewrites the three block-size declarations for GPUs.
 
 const RO4: u32 = 4u;
 const RC: u32 = 8u;
