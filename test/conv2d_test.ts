@@ -2,7 +2,9 @@ import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:as
 import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
-import { readF32, upload } from "../lib/gpu/tensor.ts";
+import { readF32, upload, Workspace } from "../lib/gpu/tensor.ts";
+import { randomSplit } from "../lib/data/device.ts";
+import { Model, notebookModelConfig } from "../lib/model.ts";
 import {
   Conv2d,
   type ConvKernel,
@@ -230,4 +232,28 @@ Deno.test("conv2d: shape errors name the value and what was expected", async () 
   conv.forward(rec, upload(gpu, new Float32Array(3 * 4 * 4), [1, 3, 4, 4]), true);
   const wrong = upload(gpu, new Float32Array(4 * 4 * 4), [4, 1, 4, 4]);
   assertThrows(() => conv.backward(rec, wrong, true), /dy has shape \[4,1,4,4\], expected \[1,4,4,4\]/);
+});
+
+Deno.test("conv2d: a whole training step with the GPU kernels gives the llvmpipe kernels' losses", async () => {
+  const gpu = await getGpu();
+  const widths = [4, 5, 8, 6, 9, 7];
+  const losses = async (gpuShaped: boolean): Promise<number[]> => {
+    const model = new Model(gpu, notebookModelConfig(widths, 3));
+    if (gpuShaped) {
+      const layers = model.encoder.layers.filter((l) => l instanceof Conv2d) as Conv2d[];
+      for (const l of layers) l.setKernels(gpuKernels(l.inChannels));
+    }
+    const split = randomSplit(gpu, 5, new Rng(4));
+    const stats = new Workspace(gpu, "stats").tensor("stats", [6]);
+    const rec = new Recorder(gpu);
+    for (let step = 0; step < 3; step++) {
+      const { x, labels } = split.gather(rec, 0, 5);
+      model.trainStep(rec, x, labels, stats, step);
+    }
+    await rec.finish();
+    const s = await readF32(gpu, stats);
+    return [s[0], s[2], s[4]];
+  };
+  // Different summation orders: the losses agree to rounding, step after step (Adam in between).
+  assertClose(await losses(true), await losses(false), { rtol: 1e-4, atol: 1e-5, what: "losses of 3 steps" });
 });
