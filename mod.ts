@@ -9,7 +9,7 @@ export { type HostTensor, ParamStore, type ParamView } from "./lib/gpu/params.ts
 export { Rng } from "./lib/rng.ts";
 
 export type { Layer } from "./lib/nn/layer.ts";
-export { Conv2d } from "./lib/nn/conv2d.ts";
+export { Conv2d } from "./lib/nn/conv2d/conv2d.ts";
 export { BatchNorm2d } from "./lib/nn/batchnorm.ts";
 export { ReLU } from "./lib/nn/relu.ts";
 export { MaxPool2d } from "./lib/nn/maxpool.ts";

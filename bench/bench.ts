@@ -13,6 +13,7 @@ import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { Workspace } from "../lib/gpu/tensor.ts";
 import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model, notebookModelConfig } from "../lib/model.ts";
+import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
 import { benchConv2d } from "./conv2d_bench.ts";
 import { benchLayers } from "./layers_bench.ts";
@@ -54,6 +55,11 @@ if (!values["no-kernels"]) {
 // One full training step on synthetic images (values do not change the work done).
 const split = randomSplit(gpu, batch, new Rng(7));
 const model = new Model(gpu, notebookModelConfig(widths, 1));
+// The step runs the conv kernels a training run would use (tuned on hardware, hand-tuned on software).
+const { choices: convKernels } = await tuneConvLayers(gpu, model.encoder.layers, [batch, 1, 28, 28], { log });
+for (const [layer, c] of Object.entries(convKernels)) {
+  log(`conv kernels ${layer}: forward ${c.forward}, input grad ${c.inputGrad}, weight grad ${c.weightGrad}`);
+}
 const ws = new Workspace(gpu, "bench");
 const stats = ws.tensor("stats", [STATS_PER_STEP]);
 const rec = new Recorder(gpu);
@@ -120,6 +126,7 @@ if (values.json) {
     train_step_ms_each: stepTimes,
     train_step_gflops: flops / trainStepMs / 1e6,
     train_step_layer_ms: layerMs,
+    conv_kernels: convKernels,
     torch_train_step_ms: torch?.train_step_ms ?? null,
     torch_version: torch?.torch ?? null,
     ratio_vs_torch: torch ? trainStepMs / torch.train_step_ms : null,

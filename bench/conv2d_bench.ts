@@ -1,20 +1,28 @@
 // Conv2d kernel benchmark: forward, input gradient and weight gradient of the notebook's six
-// convolutions at one batch size. Wall time is measured around `await rec.finish()` (best of
+// convolutions at one batch size, for each kernel variant (lib/nn/conv2d/kernels.ts): on a hardware
+// adapter every tuner candidate, marked "(chosen)" where the tuner (lib/gpu/tuner.ts) picked it; on a
+// software adapter only the hand-tuned kernel unless --variants all. Wall time is measured around `await rec.finish()` (best of
 // `repeats` after a warm-up, which also compiles the shaders); GPU timestamps are reported too when the
 // adapter has them. The machine may be shared, so compare variants back to back and trust the best-of.
 //
 //   deno run -A bench/conv2d_bench.ts [--batch 256] [--repeats 3] [--widths 64,64,128,128,256,256]
+//     [--layers 0,1] [--variants chosen|all]
 
 import { parseArgs } from "node:util";
 import { describeAdapter, getGpuOrExit, type Gpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { type Tensor, upload } from "../lib/gpu/tensor.ts";
-import { Conv2d } from "../lib/nn/conv2d.ts";
+import { Conv2d, type ConvPass, gpuCandidates, kernelName } from "../lib/nn/conv2d/conv2d.ts";
+import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
 
 export interface ConvBenchRow {
+  /** The pass and the variant, e.g. "forward igemm_tiled(bm=64,...)", plus " (chosen)" for the tuner's pick. */
   kernel: string;
+  pass: ConvPass;
+  variant: string;
+  chosen: boolean;
   shape: string;
   ms: number;
   gflops: number;
@@ -29,6 +37,8 @@ export interface ConvBenchOptions {
   repeats: number;
   /** Only these layer indices (0-based); all by default. */
   layers?: number[];
+  /** "all": every tuner candidate even on a software adapter (slow there). Default: see the header. */
+  variants?: "chosen" | "all";
 }
 
 const SPATIAL = [28, 28, 14, 14, 7, 7];
@@ -85,15 +95,37 @@ export async function benchConv2d(gpu: Gpu, opts: ConvBenchOptions): Promise<Con
     ]);
     const shape = `${cin}->${cout} @${hw}x${hw}`;
     const flops = 2 * n * hw * hw * cin * cout * 9;
-    const kernels: [string, (rec: Recorder) => void][] = [
+    // The tuner's choice for this layer (timed on a hardware adapter unless cached; hand-tuned on software).
+    const { choices } = await tuneConvLayers(gpu, [conv], [n, cin, hw, hw]);
+    const chosen = choices[conv.name];
+    const all = opts.variants === "all" || !gpu.report.isSoftware;
+    const passes: [ConvPass, (rec: Recorder) => void][] = [
       ["forward", (rec) => void conv.forward(rec, x, true)],
-      ["backward-weight", (rec) => conv.backwardParams(rec, dy)],
+      ["weightGrad", (rec) => conv.backwardParams(rec, dy)],
     ];
-    if (i > 0) kernels.push(["backward-input", (rec) => void conv.backwardInput(rec, dy)]);
+    if (i > 0) passes.push(["inputGrad", (rec) => void conv.backwardInput(rec, dy)]);
+    const tuned = conv.kernels;
     // The forward also saves x for the backward passes timed after it.
-    for (const [kernel, body] of kernels) {
-      const [ms, gpuMs] = await timeIt(gpu, opts.repeats, kernel, body);
-      rows.push({ kernel, shape, ms, gflops: flops / ms / 1e6, gpuMs });
+    for (const [pass, body] of passes) {
+      const names = all ? gpuCandidates(pass, cin).map(kernelName) : [];
+      if (!names.includes(chosen[pass])) names.unshift(chosen[pass]);
+      for (const variant of names) {
+        const k = [...gpuCandidates(pass, cin), tuned[pass]].find((c) => kernelName(c) === variant)!;
+        conv.setKernels({ ...tuned, [pass]: k });
+        const [ms, gpuMs] = await timeIt(gpu, opts.repeats, pass, body);
+        const isChosen = variant === chosen[pass];
+        rows.push({
+          kernel: `${pass} ${variant}${isChosen ? " (chosen)" : ""}`,
+          pass,
+          variant,
+          chosen: isChosen,
+          shape,
+          ms,
+          gflops: flops / ms / 1e6,
+          gpuMs,
+        });
+      }
+      conv.setKernels(tuned);
     }
     x.buffer.destroy();
     dy.buffer.destroy();
@@ -108,33 +140,40 @@ if (import.meta.main) {
       repeats: { type: "string", default: "3" },
       widths: { type: "string" },
       layers: { type: "string" },
+      variants: { type: "string", default: "chosen" },
     },
   });
   const gpu = await getGpuOrExit();
   const batch = Number(values.batch), repeats = Number(values.repeats);
+  if (values.variants !== "chosen" && values.variants !== "all") {
+    console.error(`error: --variants must be chosen or all, got ${values.variants}`);
+    Deno.exit(2);
+  }
   console.log(`adapter: ${describeAdapter(gpu.report)}; batch ${batch}; best of ${repeats}`);
   const rows = await benchConv2d(gpu, {
     batch,
     repeats,
     widths: values.widths?.split(",").map(Number),
     layers: values.layers?.split(",").map(Number),
+    variants: values.variants as "chosen" | "all",
   });
   console.log(
-    `${"kernel".padEnd(16)} ${"shape".padEnd(18)} ${"ms".padStart(9)} ${"GFLOP/s".padStart(8)} ${
+    `${"pass and variant".padEnd(60)} ${"shape".padEnd(18)} ${"ms".padStart(9)} ${"GFLOP/s".padStart(8)} ${
       "gpu ms".padStart(9)
     }`,
   );
   for (const r of rows) {
     console.log(
-      `${r.kernel.padEnd(16)} ${r.shape.padEnd(18)} ${r.ms.toFixed(1).padStart(9)} ${
+      `${r.kernel.padEnd(60)} ${r.shape.padEnd(18)} ${r.ms.toFixed(1).padStart(9)} ${
         r.gflops.toFixed(1).padStart(8)
       } ${(r.gpuMs?.toFixed(1) ?? "-").padStart(9)}`,
     );
   }
-  const total = rows.reduce((a, r) => a + r.ms, 0);
-  const flops = rows.reduce((a, r) => a + r.gflops * r.ms * 1e6, 0);
+  const picked = rows.filter((r) => r.chosen);
+  const total = picked.reduce((a, r) => a + r.ms, 0);
+  const flops = picked.reduce((a, r) => a + r.gflops * r.ms * 1e6, 0);
   console.log(
-    `one training step of these convolutions: ${total.toFixed(0)} ms, ${
+    `one training step of these convolutions (chosen kernels): ${total.toFixed(0)} ms, ${
       (flops / total / 1e6).toFixed(1)
     } GFLOP/s overall`,
   );

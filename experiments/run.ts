@@ -10,6 +10,7 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
+import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import {
   loadResume,
   RESUME_FORMAT,
@@ -207,6 +208,13 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     };
   }
 
+  // Conv kernels: timed once per adapter and shape on a GPU (lib/gpu/tuner.ts), the hand-tuned ones on
+  // a software adapter; a resumed run reuses the recorded choice, so it gives the same bits.
+  state.convKernels = (await tuneConvLayers(gpu, model.encoder.layers, [h.batchSize, 1, 28, 28], {
+    forced: state.convKernels,
+    log: (l) => progress.line(l),
+  })).choices;
+
   await Deno.mkdir(req.out, { recursive: true });
   const commit = await gitCommit();
   const oldManifest = req.resume ? await readJson(file(req.out, "manifest.json")) : undefined;
@@ -217,6 +225,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       started,
       resumed: ((oldManifest?.resumed as number) ?? -1) + 1,
       wall_seconds: state.elapsed,
+      conv_kernels: state.convKernels,
       ...extra,
     });
   await writeJsonAtomic(file(req.out, "manifest.json"), manifest("running"));

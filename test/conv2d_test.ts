@@ -2,8 +2,22 @@ import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:as
 import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
-import { readF32, upload } from "../lib/gpu/tensor.ts";
-import { Conv2d, type ConvTile, TILE_GPU, WGRAD_GPU, type WgradTile } from "../lib/nn/conv2d.ts";
+import { readF32, upload, Workspace } from "../lib/gpu/tensor.ts";
+import { randomSplit } from "../lib/data/device.ts";
+import { STATS_PER_STEP } from "../lib/mda/head.ts";
+import { Model, notebookModelConfig } from "../lib/model.ts";
+import {
+  Conv2d,
+  type ConvKernel,
+  type ConvKernels,
+  gpuCandidates,
+  gpuKernels,
+  kernelName,
+  parseKernel,
+  TILE_GPU,
+  WGRAD_GPU,
+  type WgradKernel,
+} from "../lib/nn/conv2d/conv2d.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { conv2dForward, conv2dInputGrad, conv2dParamGrads, type ConvShape } from "./reference/conv2d.ts";
 import { assertClose, dot, finiteDifference, randn, toF64 } from "./util.ts";
@@ -22,12 +36,12 @@ interface GpuResult {
 async function runGpu(
   s: ConvShape,
   seed: number,
-  tiles?: { tile: ConvTile; wgrad: WgradTile },
+  kernels?: Partial<ConvKernels>,
 ): Promise<GpuResult> {
   const gpu = await getGpu();
   const rng = new Rng(seed);
   const store = new ParamStore(gpu);
-  const conv = new Conv2d(store, "conv", s.cin, s.cout, rng, tiles);
+  const conv = new Conv2d(store, "conv", s.cin, s.cout, rng, kernels);
   store.finalize();
   const x = randn(rng, s.n * s.cin * s.h * s.w);
   const dy = randn(rng, s.n * s.cout * s.h * s.w);
@@ -84,7 +98,75 @@ Deno.test("conv2d: more input channels than one weight window holds (forward and
 
 Deno.test("conv2d: the GPU block sizes (specialized constants) give the same results", async () => {
   const s = { n: 3, cin: 5, cout: 19, h: 9, w: 6 };
-  checkAgainstReference(s, await runGpu(s, 8, { tile: TILE_GPU, wgrad: WGRAD_GPU }), "gpu tiles");
+  const kernels: ConvKernels = {
+    forward: { family: "register_block", tile: TILE_GPU },
+    inputGrad: { family: "register_block", tile: TILE_GPU },
+    weightGrad: { family: "wgrad_strips", tile: WGRAD_GPU },
+  };
+  checkAgainstReference(s, await runGpu(s, 8, kernels), "gpu tiles");
+});
+
+/** Runs config i with candidate i (cyclically) of each pass, so every candidate runs at least once. */
+async function checkCandidates(
+  s: ConvShape,
+  seed: number,
+  lists: { forward: ConvKernel[]; inputGrad: ConvKernel[]; weightGrad: WgradKernel[] },
+): Promise<void> {
+  const count = Math.max(lists.forward.length, lists.inputGrad.length, lists.weightGrad.length);
+  for (let i = 0; i < count; i++) {
+    const kernels: ConvKernels = {
+      forward: lists.forward[i % lists.forward.length],
+      inputGrad: lists.inputGrad[i % lists.inputGrad.length],
+      weightGrad: lists.weightGrad[i % lists.weightGrad.length],
+    };
+    const label = [kernels.forward, kernels.inputGrad, kernels.weightGrad].map(kernelName).join(" ");
+    checkAgainstReference(s, await runGpu(s, seed + i, kernels), label);
+  }
+}
+
+Deno.test("conv2d: the default GPU kernels match the float64 reference (shapes off every tile)", async () => {
+  // The tuner's other candidates share these WGSL files with other block sizes (tested below on small
+  // tiles); at run time each is also checked against the reference kernel before it may be chosen.
+  for (
+    const [i, s] of [{ n: 3, cin: 5, cout: 19, h: 9, w: 6 }, { n: 2, cin: 1, cout: 19, h: 9, w: 6 }].entries()
+  ) {
+    checkAgainstReference(s, await runGpu(s, 200 + i, gpuKernels(s.cin)), `gpu kernels ${i}`);
+  }
+});
+
+Deno.test("conv2d: small implicit-GEMM and split-K tiles on shapes spanning several tiles", async () => {
+  const small = { bm: 16, bn: 8, bk: 4, tm: 2, tn: 2 };
+  await checkCandidates({ n: 2, cin: 7, cout: 21, h: 5, w: 13 }, 300, {
+    forward: [{ family: "igemm_tiled", tile: small }],
+    inputGrad: [{ family: "igemm_tiled", tile: { bm: 8, bn: 16, bk: 8, tm: 1, tn: 4 } }],
+    // groups 1: one split; 64: several splits, the last one short.
+    weightGrad: [
+      { family: "wgrad_splitk", tile: { ...small, groups: 1 } },
+      { family: "wgrad_splitk", tile: { ...small, groups: 64 } },
+    ],
+  });
+  await checkCandidates({ n: 3, cin: 1, cout: 21, h: 7, w: 5 }, 310, {
+    forward: [{ family: "direct_1ch", tile: { cb: 4, wg: 16 } }],
+    inputGrad: [{ family: "igemm_tiled", tile: small }],
+    weightGrad: [{ family: "wgrad_splitk", tile: { ...small, groups: 7 } }],
+  });
+});
+
+Deno.test("conv2d: kernel names parse back; bad names and block sizes are named in the error", () => {
+  for (const pass of ["forward", "inputGrad", "weightGrad"] as const) {
+    for (const k of gpuCandidates(pass, 1)) assertEquals(parseKernel(pass, kernelName(k)), k);
+  }
+  assertEquals(kernelName(gpuCandidates("forward", 3)[1]), "igemm_tiled(bm=64,bn=64,bk=16,tm=4,tn=4)");
+  assertThrows(() => parseKernel("inputGrad", "direct_1ch(cb=16,wg=64)"), /not a inputGrad kernel/);
+  assertThrows(() => parseKernel("forward", "igemm_tiled(bm=64,bn=64)"), /expected the keys bm,bn,bk,tm,tn/);
+  assertThrows(
+    () => parseKernel("forward", "igemm_tiled(bm=64,bn=64,bk=16,tm=3,tn=4)"),
+    /tm must divide bm/,
+  );
+  assertThrows(
+    () => parseKernel("forward", "igemm_tiled(bm=64,bn=64,bk=1,tm=4,tn=4)"),
+    /256 invocations must divide bm\*bk and bn\*bk/,
+  );
 });
 
 Deno.test("conv2d: reference gradients agree with finite differences", () => {
@@ -151,4 +233,28 @@ Deno.test("conv2d: shape errors name the value and what was expected", async () 
   conv.forward(rec, upload(gpu, new Float32Array(3 * 4 * 4), [1, 3, 4, 4]), true);
   const wrong = upload(gpu, new Float32Array(4 * 4 * 4), [4, 1, 4, 4]);
   assertThrows(() => conv.backward(rec, wrong, true), /dy has shape \[4,1,4,4\], expected \[1,4,4,4\]/);
+});
+
+Deno.test("conv2d: a whole training step with the GPU kernels gives the llvmpipe kernels' losses", async () => {
+  const gpu = await getGpu();
+  const widths = [4, 5, 8, 6, 9, 7];
+  const losses = async (gpuShaped: boolean): Promise<number[]> => {
+    const model = new Model(gpu, notebookModelConfig(widths, 3));
+    if (gpuShaped) {
+      const layers = model.encoder.layers.filter((l) => l instanceof Conv2d) as Conv2d[];
+      for (const l of layers) l.setKernels(gpuKernels(l.inChannels));
+    }
+    const split = randomSplit(gpu, 5, new Rng(4));
+    const stats = new Workspace(gpu, "stats").tensor("stats", [3 * STATS_PER_STEP]);
+    const rec = new Recorder(gpu);
+    for (let step = 0; step < 3; step++) {
+      const { x, labels } = split.gather(rec, 0, 5);
+      model.trainStep(rec, x, labels, stats, step);
+    }
+    await rec.finish();
+    const s = await readF32(gpu, stats);
+    return [0, 1, 2].map((step) => s[step * STATS_PER_STEP]);
+  };
+  // Different summation orders: the losses agree to rounding, step after step (Adam in between).
+  assertClose(await losses(true), await losses(false), { rtol: 1e-4, atol: 1e-5, what: "losses of 3 steps" });
 });

@@ -74,6 +74,13 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
   equal(manifest.hyperparameters.lr.source, "pinned");
   equal(manifest.data.verified, false);
   ok(manifest.adapter.description);
+  // The conv kernels of all six layers are recorded, in the manifest and in the resume state alike.
+  equal(Object.keys(manifest.conv_kernels).length, 6);
+  for (const c of Object.values(manifest.conv_kernels) as Record<string, string>[]) {
+    for (const pass of ["forward", "inputGrad", "weightGrad"]) ok(/^\w+\(\w+=\d+/.test(c[pass]), c[pass]);
+  }
+  const { metadata } = await loadSafetensors(`${out}/resume.safetensors`);
+  deepStrictEqual(JSON.parse(metadata.state).convKernels, manifest.conv_kernels);
   const metrics = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
   equal(metrics.final.test_accuracy, history[1].test_accuracy);
   // evaluate reproduces the run's final accuracy from the checkpoint alone

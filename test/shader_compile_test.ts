@@ -19,7 +19,14 @@ import { Recorder } from "../lib/gpu/recorder.ts";
 import { Workspace } from "../lib/gpu/tensor.ts";
 import { STATS_PER_STEP, trueClassResponsibilities } from "../lib/mda/head.ts";
 import { Model, type ModelConfig } from "../lib/model.ts";
-import { Conv2d, TILE_GPU, TILE_SOFTWARE, WGRAD_GPU, WGRAD_SOFTWARE } from "../lib/nn/conv2d.ts";
+import {
+  Conv2d,
+  type ConvKernels,
+  gpuKernels,
+  softwareKernels,
+  TILE_GPU,
+  WGRAD_GPU,
+} from "../lib/nn/conv2d/conv2d.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { MaxPool2d } from "../lib/nn/maxpool.ts";
 import { ReLU } from "../lib/nn/relu.ts";
@@ -85,18 +92,32 @@ async function buildEverything(): Promise<void> {
     await rec.finish();
     rec.destroy();
   }
-  // Both conv tile sets (software and GPU blocks), forward and backward, recorded but not run: the code
-  // picks one per adapter, and the other may take minutes to compile for this driver (Dawn over Mesa's
-  // OpenGL) when it runs; the WGSL must be valid either way.
+  // Every conv kernel family (llvmpipe's register blocks and strips, the GPUs' implicit GEMM, split-K and
+  // first-layer kernels, and the register blocks at GPU sizes), forward and backward, recorded but not run:
+  // the code picks one set per adapter, and another may take minutes to compile for this driver (Dawn over
+  // Mesa's OpenGL) when it runs; the WGSL must be valid either way.
   const store = new ParamStore(gpu);
-  const convs = [[TILE_GPU, WGRAD_GPU], [TILE_SOFTWARE, WGRAD_SOFTWARE]] as const;
-  const layers = convs.map(([tile, wgrad], i) =>
-    new Conv2d(store, `tiles${i}`, 3, 5, new Rng(2), { tile, wgrad })
+  const kernelSets: [number, Partial<ConvKernels>][] = [
+    [3, softwareKernels(3)],
+    [3, gpuKernels(3)],
+    [1, gpuKernels(1)],
+    [3, {
+      forward: { family: "register_block", tile: TILE_GPU },
+      inputGrad: { family: "register_block", tile: TILE_GPU },
+      weightGrad: { family: "wgrad_strips", tile: WGRAD_GPU },
+    }],
+  ];
+  const layers = kernelSets.map(([inChannels, kernels], i) =>
+    new Conv2d(store, `kernels${i}`, inChannels, 5, new Rng(2), kernels)
   );
   store.finalize();
-  const x = ws.tensor("x", [2, 3, 6, 6]);
+  const inputs = [ws.tensor("x3", [2, 3, 6, 6]), ws.tensor("x1", [2, 1, 6, 6])];
+  const x = inputs[0];
   const unsubmitted = new Recorder(gpu);
-  for (const conv of layers) conv.backward(unsubmitted, conv.forward(unsubmitted, x, true), true);
+  for (const conv of layers) {
+    const input = inputs[conv.inChannels === 1 ? 1 : 0];
+    conv.backward(unsubmitted, conv.forward(unsubmitted, input, true), true);
+  }
   unsubmitted.destroy();
   const rec = new Recorder(gpu);
   // The stand-alone ReLU layer (the encoder fuses its ReLUs into BatchNorm).

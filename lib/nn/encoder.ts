@@ -16,7 +16,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import type { Rng } from "../rng.ts";
 import { GlobalAvgPool } from "./avgpool.ts";
 import { BatchNorm2d } from "./batchnorm.ts";
-import { Conv2d } from "./conv2d.ts";
+import { Conv2d } from "./conv2d/conv2d.ts";
 import type { Layer } from "./layer.ts";
 import { Linear } from "./linear.ts";
 import { MaxPool2d } from "./maxpool.ts";

@@ -4,6 +4,9 @@
 //   dw[o,c,ky,kx] = sum_{n,y,x} dy[n,o,y,x] * x[n,c,y+ky-1,x+kx-1],  db[o] = sum_{n,y,x} dy[n,o,y,x]
 // wgrad_reduce:  part -> dw [CO, CI, 3, 3] or db [CO] (overwritten)
 //
+// Where it wins: llvmpipe and lavapipe (no barriers, no workgroup memory); on GPUs the split-K GEMM in
+// conv2d_wgrad_splitk.wgsl. It is the reference the tuner checks the other weight-gradient kernels against.
+//
 // A GEMM whose reduction (N*H*W) is huge and whose result is small, so the reduction is split: each
 // invocation owns 4*RO4 output channels x RC input channels x 9 taps in registers and walks every
 // `splits`-th strip (one image, TQ columns, all rows) of the batch; wgrad_reduce then adds the splits in
@@ -14,8 +17,9 @@
 // 9*TQ multiply-adds per (output, input) channel pair. On llvmpipe every storage load is gathered lane
 // by lane and costs about as much as 80 multiply-adds, so the block (16 x 8 channels) is as large as
 // compile time allows; the rows run in a loop (not unrolled) to keep the code, and so compile time,
-// small. Private arrays are indexed only by unrolled loop counters (array length = trip count), for
-// the reasons given in conv2d.wgsl; conv2d.ts rewrites the three block-size declarations for GPUs.
+// small. Loops over the register block are marked `/* unroll */` and expanded before compilation, so
+// private arrays are indexed only by constants (why:
+// conv2d_register_block.wgsl); conv2d.ts rewrites the three block-size declarations for GPUs.
 
 const RO4: u32 = 4u;
 const RC: u32 = 8u;
@@ -54,25 +58,15 @@ var<private> chanOk: array<bool, RC>;
 var<private> outOff: array<array<u32, 4>, RO4>;
 var<private> outOk: array<array<bool, 4>, RO4>;
 
-fn loadInputRow(slot: u32, xBase: u32, yy: i32) {
+// Input row yy (zero outside the image) of the block's RC channels into xr[2].
+fn loadRowIntoSlot2(xBase: u32, yy: i32) {
   let inside = yy >= 0 && yy < i32(p.h);
   let rowOff = u32(clamp(yy, 0, i32(p.h) - 1)) * p.w;
-  for (var c = 0u; c < RC; c++) {
-    for (var j = 0u; j < TQ + 2u; j++) {
+  /* unroll */ for (var c = 0u; c < RC; c++) {
+    /* unroll */ for (var j = 0u; j < TQ + 2u; j++) {
       let v = x[xBase + chanOff[c] + rowOff + colOff[j]];
-      xr[slot][c][j] = select(0.0, v, inside && chanOk[c] && colOk[j]);
+      xr[2][c][j] = select(0.0, v, inside && chanOk[c] && colOk[j]);
     }
-  }
-}
-
-// One (input channel, tap): each accumulator takes TQ multiply-adds while in a register.
-fn accumulateTap(c: u32, ky: u32, kx: u32, tap: u32) {
-  for (var r = 0u; r < RO4; r++) {
-    var a = acc[c][tap][r];
-    for (var q = 0u; q < TQ; q++) {
-      a = fma(dyv[q][r], vec4<f32>(xr[ky][c][q + kx]), a);
-    }
-    acc[c][tap][r] = a;
   }
 }
 
@@ -86,13 +80,13 @@ fn wgrad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     return;
   }
   let plane = p.h * p.w;
-  for (var c = 0u; c < RC; c++) {
+  /* unroll */ for (var c = 0u; c < RC; c++) {
     let ch = cb * RC + c;
     chanOk[c] = ch < p.ci;
     chanOff[c] = min(ch, p.ci - 1u) * plane;
   }
-  for (var r = 0u; r < RO4; r++) {
-    for (var k = 0u; k < 4u; k++) {
+  /* unroll */ for (var r = 0u; r < RO4; r++) {
+    /* unroll */ for (var k = 0u; k < 4u; k++) {
       let o = ob * 4u * RO4 + r * 4u + k;
       outOk[r][k] = o < p.co;
       outOff[r][k] = min(o, p.co - 1u) * plane;
@@ -102,7 +96,7 @@ fn wgrad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let sx = t % p.stripsX;
     let n = t / p.stripsX;
     let x0 = i32(sx * TQ) - 1;
-    for (var j = 0u; j < TQ + 2u; j++) {
+    /* unroll */ for (var j = 0u; j < TQ + 2u; j++) {
       let xx = x0 + i32(j);
       colOk[j] = xx >= 0 && xx < i32(p.w);
       colOff[j] = u32(clamp(xx, 0, i32(p.w) - 1));
@@ -110,39 +104,40 @@ fn wgrad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let xBase = n * p.ci * plane;
     let dyBase = n * p.co * plane;
     // Row -1 is padding; row 0 is loaded into the slot that the loop shifts down first.
-    for (var c = 0u; c < RC; c++) {
-      for (var j = 0u; j < TQ + 2u; j++) {
+    /* unroll */ for (var c = 0u; c < RC; c++) {
+      /* unroll */ for (var j = 0u; j < TQ + 2u; j++) {
         xr[1][c][j] = 0.0;
       }
     }
-    loadInputRow(2u, xBase, 0);
+    loadRowIntoSlot2(xBase, 0);
     for (var yy = 0u; yy < p.h; yy++) {
       xr[0] = xr[1];
       xr[1] = xr[2];
-      loadInputRow(2u, xBase, i32(yy) + 1);
-      for (var q = 0u; q < TQ; q++) {
+      loadRowIntoSlot2(xBase, i32(yy) + 1);
+      /* unroll */ for (var q = 0u; q < TQ; q++) {
         let xx = u32(x0 + 1) + q;
         let inside = xx < p.w;
         let pix = yy * p.w + min(xx, p.w - 1u);
-        for (var r = 0u; r < RO4; r++) {
+        /* unroll */ for (var r = 0u; r < RO4; r++) {
           var v = vec4<f32>(0.0);
-          for (var k = 0u; k < 4u; k++) {
+          /* unroll */ for (var k = 0u; k < 4u; k++) {
             v[k] = select(0.0, dy[dyBase + outOff[r][k] + pix], inside && outOk[r][k]);
           }
           dyv[q][r] = v;
           bacc[r] += v;
         }
       }
-      for (var c = 0u; c < RC; c++) {
-        accumulateTap(c, 0u, 0u, 0u);
-        accumulateTap(c, 0u, 1u, 1u);
-        accumulateTap(c, 0u, 2u, 2u);
-        accumulateTap(c, 1u, 0u, 3u);
-        accumulateTap(c, 1u, 1u, 4u);
-        accumulateTap(c, 1u, 2u, 5u);
-        accumulateTap(c, 2u, 0u, 6u);
-        accumulateTap(c, 2u, 1u, 7u);
-        accumulateTap(c, 2u, 2u, 8u);
+      // One (input channel, tap) at a time: each accumulator takes TQ multiply-adds while in a register.
+      /* unroll */ for (var c = 0u; c < RC; c++) {
+        /* unroll */ for (var tap = 0u; tap < 9u; tap++) {
+          /* unroll */ for (var r = 0u; r < RO4; r++) {
+            var a = acc[c][tap][r];
+            /* unroll */ for (var q = 0u; q < TQ; q++) {
+              a = fma(dyv[q][r], vec4<f32>(xr[tap / 3u][c][q + tap % 3u]), a);
+            }
+            acc[c][tap][r] = a;
+          }
+        }
       }
     }
   }
@@ -151,16 +146,16 @@ fn wgrad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   // storage access is a per-lane loop in llvmpipe and compile time grows with their number.
   let outBase = ((ob * p.cBlocks + cb) * p.splits + s) * p.partStride4;
   for (var c = 0u; c < RC; c++) {
-    for (var tap = 0u; tap < 9u; tap++) {
-      for (var r = 0u; r < RO4; r++) {
+    /* unroll */ for (var tap = 0u; tap < 9u; tap++) {
+      /* unroll */ for (var r = 0u; r < RO4; r++) {
         part[outBase + (c * 9u + tap) * RO4 + r] = acc[0][tap][r];
       }
     }
-    for (var cc = 0u; cc + 1u < RC; cc++) {
+    /* unroll */ for (var cc = 0u; cc < RC - 1u; cc++) {
       acc[cc] = acc[cc + 1u];
     }
   }
-  for (var r = 0u; r < RO4; r++) {
+  /* unroll */ for (var r = 0u; r < RO4; r++) {
     part[outBase + RC * 9u * RO4 + r] = bacc[r];
   }
 }

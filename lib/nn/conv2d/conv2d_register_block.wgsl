@@ -5,6 +5,11 @@
 // The input gradient is the same kernel run on dy with the kernel transposed and flipped
 // (dx[n,c] = sum_o conv(dy[n,o], flip(w[o,c]))), which pack_weights produces with `transposed` set.
 //
+// Where it wins: Mesa's software adapters (llvmpipe through GL, lavapipe through Vulkan): no workgroup
+// memory and no barriers, and per-invocation blocks as large as compile time allows. It is the reference
+// the tuner checks the GPU variants against. On a GPU its big blocks starve occupancy: see
+// conv2d_igemm_tiled.wgsl.
+//
 // Why it looks like this (measured on llvmpipe, which runs 8 invocations as one SIMD program):
 // - Every load whose address is not a compile-time constant is gathered lane by lane. A storage-buffer
 //   gather costs about 3x a uniform-buffer gather, so the weights, which every invocation needs, come
@@ -13,12 +18,14 @@
 // - Each invocation owns a TP x TQ tile of output pixels for 4*R4 output channels, so one input value
 //   serves up to 9*4*R4 multiply-adds and one weight serves TP*TQ of them. 7x7 tiles cover the
 //   encoder's 28, 14 and 7 pixel images exactly.
-// - The private arrays are indexed only by loop counters of loops whose trip count equals the array
-//   length, so Mesa unrolls them and the arrays become registers; a dynamic index would turn every
-//   access into a gather, and a trip count below the array length can make llvmpipe's compile time
-//   explode (minutes). WGSL cannot size a private array with an override, so the block sizes are
-//   constants, and conv2d.ts rewrites their three declarations below for GPUs (smaller blocks, see
-//   TILE_GPU); a GPU compiler unrolls either way.
+// - Every loop over a register block is marked `/* unroll */` and expanded before compilation
+//   (lib/gpu/unroll.ts), so the private arrays are indexed only by constants and stay in registers.
+//   Leaving it to the driver is not enough: on the SPIR-V path (Vulkan) naga adds a counter to every
+//   loop and clamps every dynamic index, Mesa then no longer unrolls the loops, and this kernel ran
+//   about 3x slower on lavapipe than on GL llvmpipe and took minutes to compile. (On llvmpipe a trip
+//   count below the array length can also make compile time explode.) WGSL cannot size a private array
+//   with an override, so the block sizes are constants, and conv2d.ts rewrites their three
+//   declarations below for GPUs (smaller blocks, see TILE_GPU).
 // - The input-channel loop is not unrolled: its body is already thousands of instructions.
 // - llvmpipe's compile time grows with (storage accesses in the code) x (live registers), so the
 //   TP*TQ*4*R4 output stores run in a loop over rows rather than unrolled (3 s instead of 10 s).
@@ -65,33 +72,6 @@ var<private> colOff: array<u32, TQ + 2u>;
 var<private> colOk: array<bool, TQ + 2u>;
 var<private> biasv: array<vec4<f32>, R4>;
 
-// All 9 taps for one output pixel: each accumulator takes a chain of 9 multiply-adds while it sits in a
-// register, rather than being reloaded once per tap.
-fn accumulatePixel(pp: u32, q: u32) {
-  let x0 = vec4<f32>(xin[pp][q]);
-  let x1 = vec4<f32>(xin[pp][q + 1u]);
-  let x2 = vec4<f32>(xin[pp][q + 2u]);
-  let x3 = vec4<f32>(xin[pp + 1u][q]);
-  let x4 = vec4<f32>(xin[pp + 1u][q + 1u]);
-  let x5 = vec4<f32>(xin[pp + 1u][q + 2u]);
-  let x6 = vec4<f32>(xin[pp + 2u][q]);
-  let x7 = vec4<f32>(xin[pp + 2u][q + 1u]);
-  let x8 = vec4<f32>(xin[pp + 2u][q + 2u]);
-  for (var r = 0u; r < R4; r++) {
-    var a = acc[pp][q][r];
-    a = fma(wt[0][r], x0, a);
-    a = fma(wt[1][r], x1, a);
-    a = fma(wt[2][r], x2, a);
-    a = fma(wt[3][r], x3, a);
-    a = fma(wt[4][r], x4, a);
-    a = fma(wt[5][r], x5, a);
-    a = fma(wt[6][r], x6, a);
-    a = fma(wt[7][r], x7, a);
-    a = fma(wt[8][r], x8, a);
-    acc[pp][q][r] = a;
-  }
-}
-
 @compute @workgroup_size(WG)
 fn conv3x3(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let t = gid.x + gid.y * nw.x * WG;
@@ -105,12 +85,12 @@ fn conv3x3(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   // so no load leaves the tensor and the validity of a position is decided once, not per channel.
   let y0 = i32(ty * TP) - 1;
   let x0 = i32(tx * TQ) - 1;
-  for (var i = 0u; i < TP + 2u; i++) {
+  /* unroll */ for (var i = 0u; i < TP + 2u; i++) {
     let yy = y0 + i32(i);
     rowOk[i] = yy >= 0 && yy < i32(p.h);
     rowOff[i] = u32(clamp(yy, 0, i32(p.h) - 1)) * p.w;
   }
-  for (var j = 0u; j < TQ + 2u; j++) {
+  /* unroll */ for (var j = 0u; j < TQ + 2u; j++) {
     let xx = x0 + i32(j);
     colOk[j] = xx >= 0 && xx < i32(p.w);
     colOff[j] = u32(clamp(xx, 0, i32(p.w) - 1));
@@ -119,28 +99,51 @@ fn conv3x3(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   var base = (n * p.ci + p.ciBase) * plane;
   var wb = 0u;
   for (var c = 0u; c < p.ciCount; c++) {
-    for (var i = 0u; i < TP + 2u; i++) {
-      for (var j = 0u; j < TQ + 2u; j++) {
+    /* unroll */ for (var i = 0u; i < TP + 2u; i++) {
+      /* unroll */ for (var j = 0u; j < TQ + 2u; j++) {
         let v = x[base + rowOff[i] + colOff[j]];
         xin[i][j] = select(0.0, v, rowOk[i] && colOk[j]);
       }
     }
-    for (var tap = 0u; tap < 9u; tap++) {
-      for (var r = 0u; r < R4; r++) {
+    /* unroll */ for (var tap = 0u; tap < 9u; tap++) {
+      /* unroll */ for (var r = 0u; r < R4; r++) {
         wt[tap][r] = wwin[wb + tap * R4 + r];
       }
     }
-    for (var pp = 0u; pp < TP; pp++) {
-      for (var q = 0u; q < TQ; q++) {
-        accumulatePixel(pp, q);
+    // All 9 taps for one output pixel: each accumulator takes a chain of 9 multiply-adds while it sits
+    // in a register, rather than being reloaded once per tap.
+    /* unroll */ for (var pp = 0u; pp < TP; pp++) {
+      /* unroll */ for (var q = 0u; q < TQ; q++) {
+        let x0 = vec4<f32>(xin[pp][q]);
+        let x1 = vec4<f32>(xin[pp][q + 1u]);
+        let x2 = vec4<f32>(xin[pp][q + 2u]);
+        let x3 = vec4<f32>(xin[pp + 1u][q]);
+        let x4 = vec4<f32>(xin[pp + 1u][q + 1u]);
+        let x5 = vec4<f32>(xin[pp + 1u][q + 2u]);
+        let x6 = vec4<f32>(xin[pp + 2u][q]);
+        let x7 = vec4<f32>(xin[pp + 2u][q + 1u]);
+        let x8 = vec4<f32>(xin[pp + 2u][q + 2u]);
+        /* unroll */ for (var r = 0u; r < R4; r++) {
+          var a = acc[pp][q][r];
+          a = fma(wt[0][r], x0, a);
+          a = fma(wt[1][r], x1, a);
+          a = fma(wt[2][r], x2, a);
+          a = fma(wt[3][r], x3, a);
+          a = fma(wt[4][r], x4, a);
+          a = fma(wt[5][r], x5, a);
+          a = fma(wt[6][r], x6, a);
+          a = fma(wt[7][r], x7, a);
+          a = fma(wt[8][r], x8, a);
+          acc[pp][q][r] = a;
+        }
       }
     }
     base += plane;
     wb += 9u * R4;
   }
 
-  for (var r = 0u; r < R4; r++) {
-    for (var k = 0u; k < 4u; k++) {
+  /* unroll */ for (var r = 0u; r < R4; r++) {
+    /* unroll */ for (var k = 0u; k < 4u; k++) {
       let o = min(p.oBase + r * 4u + k, p.co - 1u);
       biasv[r][k] = select(0.0, bias[o], p.hasBias != 0u);
     }
@@ -149,12 +152,12 @@ fn conv3x3(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   // Not unrolled: stores row 0 of the accumulators, then moves the rows up by one.
   for (var row = 0u; row < TP; row++) {
     let yy = ty * TP + row;
-    for (var q = 0u; q < TQ; q++) {
+    /* unroll */ for (var q = 0u; q < TQ; q++) {
       let xx = tx * TQ + q;
       let inside = yy < p.h && xx < p.w;
       let pix = yy * p.w + xx;
-      for (var r = 0u; r < R4; r++) {
-        for (var k = 0u; k < 4u; k++) {
+      /* unroll */ for (var r = 0u; r < R4; r++) {
+        /* unroll */ for (var k = 0u; k < 4u; k++) {
           let o = p.oBase + r * 4u + k;
           let idx = select(trash, (n * p.co + o) * plane + pix, inside && o < p.co);
           var prev = biasv[r][k];
@@ -165,7 +168,7 @@ fn conv3x3(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         }
       }
     }
-    for (var pp = 0u; pp + 1u < TP; pp++) {
+    /* unroll */ for (var pp = 0u; pp < TP - 1u; pp++) {
       acc[pp] = acc[pp + 1u];
     }
   }

@@ -1,0 +1,162 @@
+// Conv2d 3x3 (padding 1, stride 1) weight and bias gradients, NCHW, as a deterministic two-pass split-K
+// implicit GEMM.
+//
+// wgrad_splitk: x [N, CI, H, W], dy [N, CO, H, W] -> part [S, CO, K + 1], K = CI * 9
+//   D[o, k] = sum_m dy[m, o] * A[m, k] over m = (n, pixel) in split s's range, A = im2col(x) as in
+//   conv2d_igemm_tiled.wgsl, plus one extra column k = K with A = 1, which makes D[o, K] = db[o].
+// wgrad_splitk_reduce: part -> dw [CO, CI, 3, 3] and db [CO] (overwritten), summing the S partials in
+//   order s = 0 .. S-1.
+//
+// Where it wins: GPUs. The weight gradient is a GEMM with a small result (CO x CI*9) and a huge
+// reduction (N*H*W), so a plain tiling gives a few dozen workgroups for a GPU with 132 SMs; splitting the
+// reduction S ways (S chosen per shape by conv2d.ts so that about `groups` workgroups run) fills the GPU
+// without atomics. Each partial is one fma chain in m order and the second pass adds the partials in a
+// fixed order, so the result has the same bits every run. A workgroup owns a BM (output channels) x BN
+// (k) tile; each step gathers BK rows of dy and of im2col(x) into workgroup memory, consecutive
+// invocations taking consecutive pixels (coalesced), and each invocation updates a TM x TN register
+// block. On llvmpipe conv2d_wgrad_strips.wgsl is faster (no barriers, no workgroup memory).
+//
+// Register-block and K-slice loops are marked `/* unroll */` (lib/gpu/unroll.ts; why: conv2d_igemm_tiled.wgsl).
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+const TM: u32 = 4u;
+const TN: u32 = 4u;
+const WM: u32 = 16u;
+const WN: u32 = 16u;
+const WG: u32 = 256u;
+
+struct Params {
+  n: u32,
+  ci: u32,
+  h: u32,
+  w: u32,
+  co: u32,
+  // n * h * w rows of the reduction, cut into `splits` ranges of `chunk` rows (a multiple of BK).
+  m: u32,
+  k: u32,
+  splits: u32,
+  chunk: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
+
+var<workgroup> Ds: array<array<f32, BM>, BK>;
+var<workgroup> Xs: array<array<f32, BN>, BK>;
+
+var<private> acc: array<array<f32, TN>, TM>;
+var<private> dv: array<f32, TM>;
+var<private> xv: array<f32, TN>;
+
+// dy[m, o], zero past the split's end or the last channel.
+fn loadDy(m: u32, mEnd: u32, o: u32) -> f32 {
+  if (m >= mEnd || o >= p.co) {
+    return 0.0;
+  }
+  let plane = p.h * p.w;
+  return dy[((m / plane) * p.co + o) * plane + m % plane];
+}
+
+// im2col(x)[m, k] with the bias column k = K (1.0), zero past the ends and outside the image.
+fn loadA(m: u32, mEnd: u32, k: u32) -> f32 {
+  if (m >= mEnd || k > p.k) {
+    return 0.0;
+  }
+  if (k == p.k) {
+    return 1.0;
+  }
+  let plane = p.h * p.w;
+  let n = m / plane;
+  let pix = m % plane;
+  let c = k / 9u;
+  let tap = k % 9u;
+  let iy = i32(pix / p.w) + i32(tap / 3u) - 1;
+  let ix = i32(pix % p.w) + i32(tap % 3u) - 1;
+  if (iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) {
+    return 0.0;
+  }
+  return x[(n * p.ci + c) * plane + u32(iy) * p.w + u32(ix)];
+}
+
+@compute @workgroup_size(WG)
+fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let oBase = wid.x * BM;
+  let kBase = wid.y * BN;
+  let s = wid.z;
+  let to = tid % WM;
+  let tk = tid / WM;
+  let mStart = s * p.chunk;
+  let mEnd = min(mStart + p.chunk, p.m);
+  for (var mBase = mStart; mBase < mEnd; mBase += BK) {
+    /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
+      let e = tid + i * WG;
+      Ds[e % BK][e / BK] = loadDy(mBase + e % BK, mEnd, oBase + e / BK);
+    }
+    /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
+      let e = tid + i * WG;
+      Xs[e % BK][e / BK] = loadA(mBase + e % BK, mEnd, kBase + e / BK);
+    }
+    workgroupBarrier();
+    /* unroll */ for (var mm = 0u; mm < BK; mm++) {
+      /* unroll */ for (var i = 0u; i < TM; i++) {
+        dv[i] = Ds[mm][to + i * WM];
+      }
+      /* unroll */ for (var j = 0u; j < TN; j++) {
+        xv[j] = Xs[mm][tk + j * WN];
+      }
+      /* unroll */ for (var i = 0u; i < TM; i++) {
+        /* unroll */ for (var j = 0u; j < TN; j++) {
+          acc[i][j] = fma(dv[i], xv[j], acc[i][j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  let cols = p.k + 1u;
+  /* unroll */ for (var i = 0u; i < TM; i++) {
+    let o = oBase + to + i * WM;
+    /* unroll */ for (var j = 0u; j < TN; j++) {
+      let k = kBase + tk + j * WN;
+      if (o < p.co && k < cols) {
+        part[(s * p.co + o) * cols + k] = acc[i][j];
+      }
+    }
+  }
+}
+
+struct ReduceParams {
+  co: u32,
+  k: u32,
+  splits: u32,
+}
+
+@group(0) @binding(0) var<uniform> rp: ReduceParams;
+@group(0) @binding(1) var<storage, read> partIn: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(3) var<storage, read_write> db: array<f32>;
+
+// One (o, k) per invocation: the sum of its partials, always in the same order.
+@compute @workgroup_size(64)
+fn wgrad_splitk_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = gid.x + gid.y * nw.x * 64u;
+  let cols = rp.k + 1u;
+  let perSplit = rp.co * cols;
+  if (i >= perSplit) {
+    return;
+  }
+  var sum = 0.0;
+  for (var s = 0u; s < rp.splits; s++) {
+    sum += partIn[s * perSplit + i];
+  }
+  let o = i / cols;
+  let k = i % cols;
+  if (k == rp.k) {
+    db[o] = sum;
+  } else {
+    dw[o * rp.k + k] = sum;
+  }
+}

@@ -1,0 +1,195 @@
+// The conv kernel variants: which WGSL file computes which pass, with which block sizes, under a name
+// that says both (e.g. `igemm_tiled(bm=64,bn=64,bk=16,tm=4,tn=4)`). Names are what the tuner caches and
+// what a run's manifest and resume state record, so they parse back into exactly the same kernel.
+//
+//   pass        family          file                          where it wins
+//   forward,    register_block  conv2d_register_block.wgsl    llvmpipe/lavapipe (no barriers, big blocks)
+//   inputGrad   igemm_tiled     conv2d_igemm_tiled.wgsl       GPUs (workgroup tiles, register blocks)
+//   forward     direct_1ch      conv2d_direct_1ch.wgsl        GPUs, first layer (one input channel)
+//   weightGrad  wgrad_strips    conv2d_wgrad_strips.wgsl      llvmpipe/lavapipe
+//   weightGrad  wgrad_splitk    conv2d_wgrad_splitk.wgsl      GPUs (two-pass split-K fills the GPU)
+
+/** Register block of `conv3x3`: 4*r4 output channels x tp x tq output pixels per invocation. */
+export interface ConvTile {
+  r4: number;
+  tp: number;
+  tq: number;
+  wg: number;
+}
+
+/**
+ * Register block of `wgrad_partial`: 4*ro4 output x rc input channels x 9 taps, walking strips of tq
+ * columns row by row; `lanes`: aim for about this many invocations by splitting the reduction.
+ */
+export interface WgradTile {
+  ro4: number;
+  rc: number;
+  tq: number;
+  wg: number;
+  lanes: number;
+}
+
+/** Workgroup tile bm x bn of the output, K-slice bk, tm x tn outputs per invocation. */
+export interface IgemmTile {
+  bm: number;
+  bn: number;
+  bk: number;
+  tm: number;
+  tn: number;
+}
+
+/** A split-K weight-gradient tile; the reduction is split so that about `groups` workgroups run. */
+export interface SplitkTile extends IgemmTile {
+  groups: number;
+}
+
+/** cb output channels per invocation, wg invocations (pixels) per workgroup. */
+export interface DirectTile {
+  cb: number;
+  wg: number;
+}
+
+export type ConvKernel =
+  | { family: "register_block"; tile: ConvTile }
+  | { family: "igemm_tiled"; tile: IgemmTile }
+  | { family: "direct_1ch"; tile: DirectTile };
+
+export type WgradKernel =
+  | { family: "wgrad_strips"; tile: WgradTile }
+  | { family: "wgrad_splitk"; tile: SplitkTile };
+
+export type ConvPass = "forward" | "inputGrad" | "weightGrad";
+
+/** The kernel of each pass of one Conv2d layer. */
+export interface ConvKernels {
+  forward: ConvKernel;
+  inputGrad: ConvKernel;
+  weightGrad: WgradKernel;
+}
+
+/**
+ * llvmpipe: the largest blocks whose shaders still compile in seconds (these are the values written in
+ * the WGSL files; other values are substituted into them, see `specialize`).
+ */
+export const TILE_SOFTWARE: ConvTile = { r4: 4, tp: 7, tq: 7, wg: 16 };
+export const WGRAD_SOFTWARE: WgradTile = { ro4: 4, rc: 8, tq: 7, wg: 64, lanes: 1024 };
+/** GPUs: smaller per-thread blocks (registers, occupancy) and far more threads. */
+export const TILE_GPU: ConvTile = { r4: 2, tp: 2, tq: 2, wg: 64 };
+export const WGRAD_GPU: WgradTile = { ro4: 1, rc: 2, tq: 7, wg: 64, lanes: 1 << 16 };
+/** The implicit-GEMM tiles the GPU candidates are drawn from (64 threads to 256 threads). */
+export const IGEMM_GPU: IgemmTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
+export const SPLITK_GPU: SplitkTile = { ...IGEMM_GPU, groups: 1024 };
+export const DIRECT_GPU: DirectTile = { cb: 16, wg: 64 };
+
+const KEYS: Record<string, readonly string[]> = {
+  register_block: ["r4", "tp", "tq", "wg"],
+  igemm_tiled: ["bm", "bn", "bk", "tm", "tn"],
+  direct_1ch: ["cb", "wg"],
+  wgrad_strips: ["ro4", "rc", "tq", "wg", "lanes"],
+  wgrad_splitk: ["bm", "bn", "bk", "tm", "tn", "groups"],
+};
+
+const PASS_FAMILIES: Record<ConvPass, readonly string[]> = {
+  forward: ["register_block", "igemm_tiled", "direct_1ch"],
+  inputGrad: ["register_block", "igemm_tiled"],
+  weightGrad: ["wgrad_strips", "wgrad_splitk"],
+};
+
+/** `family(key=value,...)`, keys in a fixed order. */
+export function kernelName(k: ConvKernel | WgradKernel): string {
+  const tile = k.tile as unknown as Record<string, number>;
+  return `${k.family}(${KEYS[k.family].map((key) => `${key}=${tile[key]}`).join(",")})`;
+}
+
+/** Checks the block sizes a family's WGSL needs (throws a message naming the value). */
+export function checkKernel(k: ConvKernel | WgradKernel): void {
+  const name = kernelName(k);
+  const tile = k.tile as unknown as Record<string, number>;
+  for (const key of KEYS[k.family]) {
+    if (!Number.isInteger(tile[key]) || tile[key] < 1) {
+      throw new Error(`conv kernel ${name}: ${key} must be a positive integer, got ${tile[key]}`);
+    }
+  }
+  if (k.family === "igemm_tiled" || k.family === "wgrad_splitk") {
+    const t = k.tile;
+    if (t.bm % t.tm || t.bn % t.tn) {
+      throw new Error(`conv kernel ${name}: tm must divide bm and tn divide bn`);
+    }
+    const wg = (t.bm / t.tm) * (t.bn / t.tn);
+    if (wg > 256) throw new Error(`conv kernel ${name}: ${wg} invocations per workgroup (at most 256)`);
+    if ((t.bm * t.bk) % wg || (t.bn * t.bk) % wg) {
+      throw new Error(`conv kernel ${name}: the ${wg} invocations must divide bm*bk and bn*bk`);
+    }
+  }
+}
+
+/** Parses a kernel name back, for one pass (throws a one-line message naming what is wrong). */
+export function parseKernel(pass: "weightGrad", name: string): WgradKernel;
+export function parseKernel(pass: "forward" | "inputGrad", name: string): ConvKernel;
+export function parseKernel(pass: ConvPass, name: string): ConvKernel | WgradKernel;
+export function parseKernel(pass: ConvPass, name: string): ConvKernel | WgradKernel {
+  const m = /^(\w+)\(([^)]*)\)$/.exec(name);
+  if (!m || !PASS_FAMILIES[pass].includes(m[1])) {
+    throw new Error(
+      `conv kernel "${name}" is not a ${pass} kernel: expected one of ${PASS_FAMILIES[pass].join(", ")}(...)`,
+    );
+  }
+  const tile: Record<string, number> = {};
+  for (const part of m[2].split(",")) {
+    const [key, value] = part.split("=");
+    tile[key] = Number(value);
+  }
+  const keys = KEYS[m[1]];
+  if (Object.keys(tile).join(",") !== keys.join(",")) {
+    throw new Error(`conv kernel "${name}": expected the keys ${keys.join(",")}`);
+  }
+  const k = { family: m[1], tile } as unknown as ConvKernel | WgradKernel;
+  checkKernel(k);
+  return k;
+}
+
+/** The kernels for a software adapter: tuned for llvmpipe by hand, never timed at run time. */
+export function softwareKernels(inChannels: number): ConvKernels {
+  const block: ConvKernel = { family: "register_block", tile: TILE_SOFTWARE };
+  // One input channel (the first layer) would leave all but one of rc channels of each block empty.
+  const wgrad = inChannels === 1 ? { ...WGRAD_SOFTWARE, rc: 1 } : WGRAD_SOFTWARE;
+  return { forward: block, inputGrad: block, weightGrad: { family: "wgrad_strips", tile: wgrad } };
+}
+
+/** Untuned kernels for a hardware adapter (the tuner's starting point). */
+export function gpuKernels(inChannels: number): ConvKernels {
+  const igemm: ConvKernel = { family: "igemm_tiled", tile: IGEMM_GPU };
+  return {
+    forward: inChannels === 1 ? { family: "direct_1ch", tile: DIRECT_GPU } : igemm,
+    inputGrad: igemm,
+    weightGrad: { family: "wgrad_splitk", tile: SPLITK_GPU },
+  };
+}
+
+/**
+ * What the tuner times on a hardware adapter for one pass, reference first: the register-block kernels
+ * are the long-tested ones every other variant is checked against.
+ */
+export function gpuCandidates(pass: ConvPass, inChannels: number): (ConvKernel | WgradKernel)[] {
+  if (pass === "weightGrad") {
+    const strips = { family: "wgrad_strips", tile: inChannels === 1 ? { ...WGRAD_GPU, rc: 1 } : WGRAD_GPU };
+    return [
+      strips as WgradKernel,
+      { family: "wgrad_splitk", tile: SPLITK_GPU },
+      { family: "wgrad_splitk", tile: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, groups: 4096 } },
+      { family: "wgrad_splitk", tile: { bm: 32, bn: 64, bk: 16, tm: 2, tn: 4, groups: 1024 } },
+      { family: "wgrad_splitk", tile: { bm: 64, bn: 32, bk: 32, tm: 4, tn: 4, groups: 1024 } },
+    ];
+  }
+  const list: ConvKernel[] = [
+    { family: "register_block", tile: TILE_GPU },
+    { family: "igemm_tiled", tile: IGEMM_GPU },
+    { family: "igemm_tiled", tile: { bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 } },
+    { family: "igemm_tiled", tile: { bm: 64, bn: 32, bk: 16, tm: 4, tn: 4 } },
+    { family: "igemm_tiled", tile: { bm: 32, bn: 32, bk: 16, tm: 2, tn: 2 } },
+  ];
+  if (pass === "forward" && inChannels === 1) {
+    list.push({ family: "direct_1ch", tile: DIRECT_GPU }, { family: "direct_1ch", tile: { cb: 8, wg: 128 } });
+  }
+  return list;
+}

@@ -1,0 +1,136 @@
+// The tuner's logic on the CPU: "hardware" mode is forced on the software adapter, the candidates are
+// cheap register-block conv kernels, and a deliberately wrong candidate stands for a racy or
+// miscompiled variant.
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { getGpu } from "../lib/gpu/device.ts";
+import { ParamStore } from "../lib/gpu/params.ts";
+import type { Recorder } from "../lib/gpu/recorder.ts";
+import { type Tensor, upload } from "../lib/gpu/tensor.ts";
+import { adapterKey, compareOutputs, Tuner, type TuneTask, TUNING_FORMAT } from "../lib/gpu/tuner.ts";
+import { Conv2d, type ConvTile, kernelName, softwareKernels } from "../lib/nn/conv2d/conv2d.ts";
+import { applyConvChoices, convChoices, tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
+import { Rng } from "../lib/rng.ts";
+import { randn } from "./util.ts";
+
+const TILES: Record<string, ConvTile> = {
+  reference: { r4: 1, tp: 2, tq: 2, wg: 16 },
+  other: { r4: 1, tp: 1, tq: 3, wg: 16 },
+};
+
+async function convTask(names: string[]): Promise<{ task: TuneTask; conv: Conv2d }> {
+  const gpu = await getGpu();
+  const rng = new Rng(9);
+  const store = new ParamStore(gpu);
+  const conv = new Conv2d(store, "c", 3, 5, rng);
+  store.finalize();
+  const x = upload(gpu, randn(rng, 2 * 3 * 5 * 6), [2, 3, 5, 6]);
+  let y: Tensor | undefined;
+  const task: TuneTask = {
+    key: "test conv forward n=2 ci=3 co=5 h=5 w=6",
+    candidates: names,
+    record(name: string, rec: Recorder) {
+      const tile = TILES[name] ?? TILES.reference;
+      conv.setKernels({ ...conv.kernels, forward: { family: "register_block", tile } });
+      y = conv.forward(rec, x, true);
+      if (name === "broken") rec.clear(y); // wrong output: must be dropped
+    },
+    outputs: () => [y!],
+  };
+  return { task, conv };
+}
+
+async function tempCache(): Promise<string> {
+  return `${await Deno.makeTempDir({ prefix: "tuner_test" })}/cache/tuning.json`;
+}
+
+Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches the choice", async () => {
+  const gpu = await getGpu();
+  const cacheFile = await tempCache();
+  const lines: string[] = [];
+  const tuner = new Tuner(gpu, { mode: "hardware", cacheFile, repeats: 2, log: (l) => lines.push(l) });
+  const { task } = await convTask(["reference", "broken", "other"]);
+  const first = await tuner.choose(task, "software-choice");
+  assertEquals(first.source, "timed");
+  assertEquals(Object.keys(first.dropped!), ["broken"]);
+  assert(/^output element \d+ is 0, reference/.test(first.dropped!.broken), first.dropped!.broken);
+  assertEquals(Object.keys(first.ms!).sort(), ["other", "reference"]);
+  assert(["other", "reference"].includes(first.choice));
+  assert(lines.some((l) => l.startsWith(`tuner: dropped broken for ${task.key}`)), lines.join("\n"));
+  const file = JSON.parse(await Deno.readTextFile(cacheFile));
+  assertEquals(file, {
+    format: TUNING_FORMAT,
+    adapters: { [adapterKey(gpu)]: { [task.key]: first.choice } },
+  });
+
+  // A second tuner (a later run) reads the cache and times nothing; a forced choice wins over it.
+  const again = await new Tuner(gpu, { mode: "hardware", cacheFile, log: (l) => lines.push(l) }).choose(
+    task,
+    "x",
+  );
+  assertEquals([again.source, again.choice], ["cache", first.choice]);
+  const forced = await tuner.choose(task, "x", "other");
+  assertEquals([forced.source, forced.choice], ["forced", "other"]);
+  // A cached name that is no longer a candidate is timed again.
+  const other = first.choice === "reference" ? "other" : "reference";
+  const retimed = await tuner.choose({ ...task, candidates: [other] }, "x");
+  assertEquals([retimed.source, retimed.choice], ["timed", other]);
+});
+
+Deno.test("tuner: software mode keeps the hand-tuned choice and writes no cache", async () => {
+  const gpu = await getGpu();
+  const cacheFile = await tempCache();
+  const { task } = await convTask(["reference", "other"]);
+  const r = await new Tuner(gpu, { mode: "software", cacheFile }).choose(task, "other");
+  assertEquals([r.source, r.choice], ["software", "other"]);
+  assert(!(await Deno.stat(cacheFile).then(() => true, () => false)));
+});
+
+Deno.test("tuner: a corrupt cache file is ignored, said so, and rewritten", async () => {
+  const gpu = await getGpu();
+  const cacheFile = await tempCache();
+  await Deno.mkdir(cacheFile.slice(0, cacheFile.lastIndexOf("/")), { recursive: true });
+  await Deno.writeTextFile(cacheFile, "{not json");
+  const lines: string[] = [];
+  const { task } = await convTask(["reference"]);
+  const r = await new Tuner(gpu, { mode: "hardware", cacheFile, repeats: 1, log: (l) => lines.push(l) })
+    .choose(task, "x");
+  assertEquals([r.source, r.choice], ["timed", "reference"]);
+  assert(lines.some((l) => l.includes("not a webgpu-mda-tuning/1 file")), lines.join("\n"));
+  assertEquals(JSON.parse(await Deno.readTextFile(cacheFile)).format, TUNING_FORMAT);
+});
+
+Deno.test("tuner: output comparison allows rounding, not wrong values", () => {
+  const want = Float32Array.from([1, -2, 1000, 0]);
+  assertEquals(compareOutputs(Float32Array.from([1.0005, -2.001, 1000.5, 0.05]), want), undefined);
+  assertEquals(
+    compareOutputs(Float32Array.from([1, -2, 1000, 0.2]), want),
+    "element 3 is 0.20000000298023224, reference 0",
+  );
+  assertEquals(compareOutputs(Float32Array.from([NaN, -2, 1000, 0]), want), "element 0 is NaN, reference 1");
+  assertEquals(compareOutputs(new Float32Array(3), want), "length 3, reference 4");
+});
+
+Deno.test("tuner: recorded conv choices are applied back (a resumed run's forced kernels)", async () => {
+  const gpu = await getGpu();
+  const store = new ParamStore(gpu);
+  const rng = new Rng(2);
+  const layers = [new Conv2d(store, "a", 1, 4, rng), new Conv2d(store, "b", 4, 6, rng)];
+  store.finalize();
+  // Software adapter, no forced choice: the hand-tuned kernels, nothing timed.
+  const soft = await tuneConvLayers(gpu, layers, [2, 1, 6, 6], { mode: "software", cacheFile: null });
+  assertEquals(soft.results, []);
+  assertEquals(soft.choices.a.weightGrad, kernelName(softwareKernels(1).weightGrad));
+  const forced = structuredClone(soft.choices);
+  forced.b.forward = "igemm_tiled(bm=16,bn=8,bk=4,tm=2,tn=2)";
+  forced.a.weightGrad = "wgrad_splitk(bm=16,bn=8,bk=4,tm=2,tn=2,groups=4)";
+  const r = await tuneConvLayers(gpu, layers, [2, 1, 6, 6], { mode: "hardware", cacheFile: null, forced });
+  assertEquals(r.choices, forced);
+  assertEquals(convChoices(layers), forced);
+  const missing = { a: forced.a };
+  try {
+    applyConvChoices(layers, missing);
+    assert(false, "expected an error");
+  } catch (e) {
+    assertEquals((e as Error).message, "recorded conv kernels have no entry for layer b");
+  }
+});
