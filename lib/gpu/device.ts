@@ -45,7 +45,8 @@ export class NoAdapterError extends Error {}
 
 const remedy = (backend: string) =>
   `no WebGPU adapter found (backend ${backend}): install a GPU driver, or Mesa's software driver ` +
-  "(Debian/Ubuntu: sudo apt-get install libegl-mesa0), or choose a backend with DENO_WEBGPU_BACKEND=vulkan|gl";
+  "(Debian/Ubuntu: sudo apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri), or choose a backend with " +
+  "DENO_WEBGPU_BACKEND=vulkan|gl";
 
 let cached: Promise<Gpu> | undefined;
 /** The device once created, until released: what the exit hooks tear down. */
