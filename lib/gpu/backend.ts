@@ -203,3 +203,41 @@ export function backendLabel(backend: string, isSoftware: boolean): string {
   if (backend === "vulkan") return "Vulkan lavapipe";
   return name;
 }
+
+// RTLD_NOW | RTLD_NODELETE (glibc): load now, and never unmap, whatever dlclose calls follow.
+const RTLD_NOW_NODELETE = 0x2 | 0x1000;
+const MESA_DRIVER =
+  /\/(dri\/[a-z0-9_]+_dri\.so|libgallium[^/]*\.so|libvulkan_[a-z0-9_]+\.so|libEGL_mesa\.so[.0-9]*)$/;
+const pinned = new Set<string>();
+
+/**
+ * Keeps Mesa's driver libraries mapped until the process ends. Why: each Deno realm (every `deno test` file,
+ * every Worker) has its own wgpu instance, and dropping it closes the EGL display or Vulkan instance, which
+ * dlcloses the driver (swrast_dri.so, libvulkan_lvp.so); the next realm maps it again. Exit handlers that the
+ * driver registered can then point into unmapped memory, and `exit()` dies with SIGSEGV after everything has
+ * passed (seen in about 1 of 10 runs of a script with several Workers, and of the test suite; the core dump
+ * shows __run_exit_handlers calling an address where swrast_dri.so had been). Loading the same files once more
+ * with RTLD_NODELETE through libc's dlopen pins them. Returns the files pinned by this call; does nothing
+ * without FFI permission or off glibc Linux.
+ */
+export function pinDriverLibraries(): string[] {
+  if (Deno.build.os !== "linux") return [];
+  const libs = mappedLibraries().filter((l) => MESA_DRIVER.test(l) && !pinned.has(l));
+  if (libs.length === 0) return [];
+  let libc: Deno.DynamicLibrary<{ dlopen: { parameters: ["buffer", "i32"]; result: "pointer" } }>;
+  try {
+    libc = Deno.dlopen("libc.so.6", { dlopen: { parameters: ["buffer", "i32"], result: "pointer" } });
+  } catch {
+    return []; // no --allow-ffi, or not glibc
+  }
+  const done: string[] = [];
+  for (const lib of libs) {
+    // The handle is deliberately never closed: that is the point.
+    if (libc.symbols.dlopen(new TextEncoder().encode(lib + "\0"), RTLD_NOW_NODELETE) !== null) {
+      pinned.add(lib);
+      done.push(lib);
+    }
+  }
+  libc.close(); // closes our handle on libc only; the pinned libraries stay
+  return done;
+}

@@ -9,6 +9,7 @@ import {
   chooseBackend,
   cpuModel,
   detectDriver,
+  pinDriverLibraries,
   probeMachine,
   silenceDeviceSelect,
 } from "./backend.ts";
@@ -156,6 +157,7 @@ async function createGpu(): Promise<Gpu> {
     requiredLimits,
     requiredFeatures: timestampQuery ? ["timestamp-query"] : [],
   });
+  pinDriverLibraries(); // the driver is loaded now: keep it mapped until exit (see backend.ts)
   device.addEventListener("uncapturederror", (e) => {
     // A validation error is a bug in our code; make it loud rather than silently producing zeros.
     console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
