@@ -113,3 +113,43 @@ Deno.test("seed spread: the study's runs of the quick configuration, grouped by 
   );
   equal(formatSeedSpread([], "gl", 1, 0.5), undefined);
 });
+
+Deno.test("exit: a realm's end leaves the Mesa driver mapped (its exit handlers stay valid)", async () => {
+  if (Deno.build.os !== "linux") return;
+  // In a fresh process whose main realm never touches the GPU: a Worker (a realm with its own wgpu
+  // instance, as every `deno test` file has) creates the device and is terminated; the driver files it had
+  // mapped must still be mapped afterwards.
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/worker.ts`,
+    `import { getGpu } from "${device}";\nawait getGpu();\n(self as unknown as Worker).postMessage("ready");`,
+  );
+  await Deno.writeTextFile(
+    `${dir}/main.ts`,
+    `const mesa = /\\/(dri\\/[a-z0-9_]+_dri\\.so|libvulkan_lvp\\.so)$/;
+const mapped = () => Deno.readTextFileSync("/proc/self/maps").split("\\n").map((l) => l.split(/\\s+/)[5])
+  .filter((p) => p && mesa.test(p));
+const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+await new Promise((r) => (worker.onmessage = r));
+const during = [...new Set(mapped())];
+worker.terminate();
+await new Promise((r) => setTimeout(r, 500));
+const after = new Set(mapped());
+console.log(JSON.stringify({ during, unmapped: during.filter((l) => !after.has(l)) }));`,
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-lock", "--no-check", `${dir}/main.ts`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await Deno.remove(dir, { recursive: true });
+  const text = new TextDecoder().decode(out.stdout);
+  equal(out.code, 0, `exit code ${out.code}: ${new TextDecoder().decode(out.stderr)}`);
+  const { during, unmapped } = JSON.parse(text);
+  if (during.length === 0) console.log("exit: no Mesa driver in use, nothing to check");
+  deepStrictEqual(
+    unmapped,
+    [],
+    "driver unmapped when the Worker's realm ended: its exit handlers would dangle",
+  );
+});
