@@ -137,19 +137,24 @@ await new Promise((r) => setTimeout(r, 500));
 const after = new Set(mapped());
 console.log(JSON.stringify({ during, unmapped: during.filter((l) => !after.has(l)) }));`,
   );
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-lock", "--no-check", `${dir}/main.ts`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const machine = probeMachine();
+  const backends = [...(machine.mesaEgl ? ["gl"] : []), ...(machine.lavapipe ? ["vulkan"] : [])];
+  for (const backend of backends) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-lock", "--no-check", `${dir}/main.ts`],
+      env: { DENO_WEBGPU_BACKEND: backend },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    equal(out.code, 0, `exit code ${out.code} on ${backend}: ${new TextDecoder().decode(out.stderr)}`);
+    const { during, unmapped } = JSON.parse(text);
+    if (during.length === 0) console.log(`exit: no Mesa driver in use on ${backend}, nothing to check`);
+    deepStrictEqual(
+      unmapped,
+      [],
+      `${backend}: driver unmapped when the Worker's realm ended (exit handlers dangle)`,
+    );
+  }
   await Deno.remove(dir, { recursive: true });
-  const text = new TextDecoder().decode(out.stdout);
-  equal(out.code, 0, `exit code ${out.code}: ${new TextDecoder().decode(out.stderr)}`);
-  const { during, unmapped } = JSON.parse(text);
-  if (during.length === 0) console.log("exit: no Mesa driver in use, nothing to check");
-  deepStrictEqual(
-    unmapped,
-    [],
-    "driver unmapped when the Worker's realm ended: its exit handlers would dangle",
-  );
 });
