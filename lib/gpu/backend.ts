@@ -11,7 +11,7 @@ export interface MachineProbe {
   os: string;
   /** DENO_WEBGPU_BACKEND as the user set it, if at all. */
   userBackend?: string;
-  /** A hardware GPU device node (/dev/nvidia0, /dev/dri/renderD128), if any. */
+  /** A hardware GPU: its device node (/dev/nvidia0, /dev/dri/renderD128) or driver entry, if any. */
   hardwareGpu?: string;
   /** Mesa's EGL driver and the EGL loader are installed (GL llvmpipe works). */
   mesaEgl: boolean;
@@ -55,7 +55,11 @@ export function probeMachine(): MachineProbe {
   return {
     os: Deno.build.os,
     userBackend: Deno.env.get("DENO_WEBGPU_BACKEND") || undefined,
-    hardwareGpu: firstExisting(["/dev/nvidia0", "/dev/nvidiactl"]) ?? renderNode,
+    // A GPU driver may be visible without its device node (some containers): NVIDIA's /proc entry, or a
+    // Vulkan driver manifest named in the environment (VK_DRIVER_FILES, as tools/device sets for NVIDIA).
+    hardwareGpu: firstExisting(["/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia/version"]) ??
+      renderNode ??
+      (Deno.env.get("VK_DRIVER_FILES") || Deno.env.get("VK_ICD_FILENAMES") ? "VK_DRIVER_FILES" : undefined),
     mesaEgl: libExists("libEGL_mesa.so.0") && libExists("libEGL.so.1"),
     lavapipe: ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"].some((d) => {
       try {
@@ -77,7 +81,7 @@ export function chooseBackend(p: MachineProbe): BackendChoice {
   if (p.userBackend) return { backend: p.userBackend.trim().toLowerCase(), reason: "DENO_WEBGPU_BACKEND" };
   if (p.os === "darwin") return { backend: "metal", reason: "automatic: macOS" };
   if (p.os === "windows") return { backend: "dx12", reason: "automatic: Windows" };
-  if (p.hardwareGpu) return { backend: "vulkan", reason: `automatic: GPU device ${p.hardwareGpu}` };
+  if (p.hardwareGpu) return { backend: "vulkan", reason: `automatic: GPU (${p.hardwareGpu})` };
   if (p.mesaEgl) {
     return { backend: "gl", reason: "automatic: no GPU; GL runs our kernels faster than Vulkan lavapipe" };
   }
