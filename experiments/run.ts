@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { type FashionMnist, loadFashionMnist } from "../lib/data/fashion.ts";
 import { DeviceSplit } from "../lib/data/device.ts";
-import { describeAdapter, type Gpu } from "../lib/gpu/device.ts";
+import { describeAdapter, exitAfterRelease, type Gpu } from "../lib/gpu/device.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
@@ -34,6 +34,7 @@ import {
 import { checkOutputDir, parseFlags } from "./flags.ts";
 import { readJson, writeResultsIndex, writeRunPage } from "./pages.ts";
 import { writeRunFigures } from "./figures.ts";
+import { seedSpread } from "./seed_spread.ts";
 
 export const NORMALIZE = { mean: 0.2860, std: 0.3530 };
 
@@ -154,13 +155,15 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   if (req.init && !existsSync(req.init)) throw new UsageError(`--init: ${req.init} not found`);
 
   const progress = new Progress(h.epochs, opts.quiet);
+  // The run's first line says what produces its bits: adapter, backend (and why), driver, CPU.
+  const gpu = await getGpu();
+  progress.line(`adapter: ${describeAdapter(gpu.report)}`);
   const data = await loadFashionMnist({
     dataDir: req.dataDir,
     trainLimit: h.trainLimit,
     testLimit: h.testLimit,
     log: (l) => progress.line(l),
   });
-  const gpu = await getGpu();
 
   const model = new Model(gpu, {
     widths: h.widths,
@@ -231,7 +234,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   await writeJsonAtomic(file(req.out, "manifest.json"), manifest("running"));
   progress.line(
     `${req.experiment.name} v${req.experiment.version}: ${model.store.parameterCount} parameters, ` +
-      `${data.train.count} train / ${data.test.count} test images, adapter ${describeAdapter(gpu.report)}`,
+      `${data.train.count} train / ${data.test.count} test images`,
   );
 
   const steps = trainer.stepsPerEpoch;
@@ -347,6 +350,8 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     await writeResultsIndex(req.out);
   }
   trainer.destroy();
+  const spread = await seedSpread(req, gpu.report);
+  if (spread) progress.line(spread);
   return { status: "finished", history: state.history, metrics, out: req.out };
 }
 
@@ -444,7 +449,7 @@ if (import.meta.main) {
   try {
     const results = await runPlan(plan, { shouldStop: () => stop });
     Deno.removeSignalListener("SIGINT", onInt);
-    if (results.some((r) => r.status === "stopped")) Deno.exit(130);
+    if (results.some((r) => r.status === "stopped")) await exitAfterRelease(130);
     console.error(`done: ${plan.out}`);
   } catch (e) {
     exitWithError(e);

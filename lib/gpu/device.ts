@@ -1,21 +1,41 @@
 // The one WebGPU device of the process: adapter selection, limits, and what we tell the user about it.
 //
 // `getGpu()` is cached: every layer, test and experiment shares one device, so pipelines compiled once
-// are reused everywhere (see pipelines.ts).
+// are reused everywhere (see pipelines.ts). The backend is chosen (backend.ts) and fixed before the first
+// requestAdapter, so the report says which one ran; `releaseGpu()` tears the device down before exit.
 
-import { requestImplementationAdapter } from "./implementation.ts";
+import {
+  backendLabel,
+  chooseBackend,
+  cpuModel,
+  detectDriver,
+  pinDriverLibraries,
+  probeMachine,
+  silenceDeviceSelect,
+} from "./backend.ts";
+
+import { type Implementation, requestedImplementation, requestImplementationAdapter } from "./implementation.ts";
 
 export interface AdapterReport {
   /** Human-readable adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "NVIDIA H100 80GB HBM3". */
   description: string;
   vendor: string;
   architecture: string;
-  /** The backend Deno's wgpu was asked for (DENO_WEBGPU_BACKEND), or "default"; Dawn's backend. */
+  /** The backend that ran: wgpu's "gl", "vulkan", "metal", "dx12" (never "default"; see backend.ts);
+   * Dawn's "vulkan" or "opengl"; "browser" in a tab. */
   backend: string;
+  /** Why that backend: "DENO_WEBGPU_BACKEND" (the user's choice), "automatic: ...", or the implementation's. */
+  backendReason: string;
   /** The WebGPU implementation (lib/gpu/implementation.ts): "wgpu" (Deno's), "dawn" or "browser". */
   implementation: string;
   /** The WebGPU feature level the adapter was asked for: "core" or "compatibility". */
   featureLevel: string;
+  /** Driver version: "Mesa 22.3.6", "NVIDIA 550.54.15", or "unknown". */
+  driver: string;
+  /** Distribution package of the driver, when known: "libgl1-mesa-dri 22.3.6-1+deb12u2". */
+  driverPackage?: string;
+  /** For a software adapter, the CPU it runs on (its model decides speed; "same bits" was seen across models). */
+  cpu?: string;
   /** True for a software rasteriser (Mesa llvmpipe / lavapipe): slow, but runs the same WGSL. */
   isSoftware: boolean;
   timestampQuery: boolean;
@@ -31,20 +51,94 @@ export interface Gpu {
 
 export class NoAdapterError extends Error {}
 
-const REMEDY = "no WebGPU adapter found: install a GPU driver, or Mesa's software drivers " +
-  "(apt-get install mesa-vulkan-drivers libegl-mesa0), or choose a backend with DENO_WEBGPU_BACKEND=vulkan|gl";
+const remedy = (backend: string) =>
+  `no WebGPU adapter found (backend ${backend}): install a GPU driver, or Mesa's software driver ` +
+  "(Debian/Ubuntu: sudo apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri), or choose a backend with " +
+  "DENO_WEBGPU_BACKEND=vulkan|gl";
 
 let cached: Promise<Gpu> | undefined;
+/** The device once created, until released: what the exit hooks tear down. */
+let live: Gpu | undefined;
+let releasing: Promise<void> | undefined;
 
 /** The shared device. Throws NoAdapterError (message names the remedy) when there is no adapter. */
 export function getGpu(): Promise<Gpu> {
-  cached ??= createGpu();
+  cached ??= createGpu().then((gpu) => {
+    live = gpu;
+    installExitHooks();
+    return gpu;
+  });
   return cached;
 }
 
+/**
+ * Tears the device down: waits until the GPU has finished every submitted command, then destroys the device
+ * (and with it every buffer). Left to exit, wgpu's objects are dropped in no set order while Mesa's and the
+ * driver's threads may still be running, a known source of crashes at exit (platform.md). A later getGpu()
+ * creates a new device.
+ */
+export function releaseGpu(): Promise<void> {
+  releasing ??= (async () => {
+    const gpu = live;
+    if (gpu) {
+      try {
+        await gpu.device.queue.onSubmittedWorkDone();
+      } finally {
+        gpu.device.destroy();
+      }
+    }
+    live = undefined;
+    cached = undefined;
+    releasing = undefined;
+  })();
+  return releasing;
+}
+
+let hooksInstalled = false;
+
+/**
+ * Every entry point gets the teardown without calling it: under `deno run`, when the event loop runs dry,
+ * "beforeunload" keeps the process alive (preventDefault) until releaseGpu() has finished, and fires again.
+ * `deno test` (one realm and device per test file) ignores preventDefault, and Deno.exit() skips
+ * "beforeunload": there "unload" destroys the device synchronously, the best that can be done without a wait.
+ */
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  globalThis.addEventListener("beforeunload", (e) => {
+    if (!live) return;
+    e.preventDefault();
+    releaseGpu();
+  });
+  globalThis.addEventListener("unload", () => {
+    live?.device.destroy();
+    live = undefined;
+  });
+}
+
+/** For commands that end with an exit code: tear the device down first, then exit. */
+export async function exitAfterRelease(code: number): Promise<never> {
+  await releaseGpu().catch(() => {});
+  Deno.exit(code);
+}
+
 async function createGpu(): Promise<Gpu> {
-  const impl = await requestImplementationAdapter({ powerPreference: "high-performance" });
-  if (!impl) throw new NoAdapterError(REMEDY);
+  const requested = requestedImplementation();
+  const inDeno = typeof Deno !== "undefined";
+  // wgpu (Deno's own WebGPU): the backend is chosen here (backend.ts) because Deno reads DENO_WEBGPU_BACKEND
+  // when the first requestAdapter creates its wgpu instance, and never again.
+  const choice = requested.name === "wgpu" ? chooseBackend(probeMachine()) : undefined;
+  const userSet = choice ? Deno.env.get("DENO_WEBGPU_BACKEND") : undefined;
+  if (choice && !userSet) Deno.env.set("DENO_WEBGPU_BACKEND", choice.backend);
+  if (inDeno && (choice === undefined || choice.backend.includes("vulkan"))) silenceDeviceSelect();
+  let impl: Implementation | undefined;
+  try {
+    impl = await requestImplementationAdapter({ powerPreference: "high-performance" });
+  } finally {
+    // Child processes (tests that run a command) make their own choice and report it as theirs.
+    if (choice && !userSet) Deno.env.delete("DENO_WEBGPU_BACKEND");
+  }
+  if (!impl) throw new NoAdapterError(remedy(choice?.backend ?? requested.name));
   const adapter = impl.adapter;
 
   // Ask for the adapter's own limits: the defaults (128 MiB bindings, 8 storage buffers per stage) are
@@ -73,6 +167,7 @@ async function createGpu(): Promise<Gpu> {
     requiredLimits,
     requiredFeatures: timestampQuery ? ["timestamp-query"] : [],
   });
+  if (inDeno) pinDriverLibraries(); // the driver is loaded now: keep it mapped until exit (see backend.ts)
   device.addEventListener("uncapturederror", (e) => {
     // A validation error is a bug in our code; make it loud rather than silently producing zeros.
     console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
@@ -84,25 +179,50 @@ async function createGpu(): Promise<Gpu> {
       (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter,
   ) ||
     /llvmpipe|lavapipe|swiftshader|softpipe/i.test(`${info.description} ${info.device} ${info.architecture}`);
+  const description = info.description || info.device || info.architecture || "unknown adapter";
+  // A list such as "vulkan,gl" lets wgpu pick, and nothing in the adapter says which it picked.
+  const backend = choice
+    ? (/^[a-z0-9]+$/.test(choice.backend) ? choice.backend : `unresolved (${choice.backend})`)
+    : impl.backend;
+  const driver = inDeno
+    ? detectDriver(backend, `${description} ${info.device ?? ""}`, info.vendor ?? "")
+    : { driver: "unknown" };
   const report: AdapterReport = {
-    description: info.description || info.device || info.architecture || "unknown adapter",
+    description,
     vendor: info.vendor ?? "",
     architecture: info.architecture ?? "",
-    backend: impl.backend,
+    backend,
+    backendReason: choice?.reason ?? `${impl.name}'s choice`,
     implementation: impl.name,
     featureLevel: impl.featureLevel,
+    driver: driver.driver,
+    ...(driver.driverPackage ? { driverPackage: driver.driverPackage } : {}),
+    ...(isSoftware && inDeno ? { cpu: cpuModel() } : {}),
     isSoftware,
     timestampQuery,
   };
   return { adapter, device, report, limits: device.limits };
 }
 
-/** One line for logs and manifests. */
+/**
+ * One line for logs: "llvmpipe (LLVM 15.0.6, 256 bits) through GL llvmpipe (automatic: ...), Mesa 22.3.6,
+ * software adapter on AMD EPYC, 2 logical cores".
+ */
 export function describeAdapter(r: AdapterReport): string {
+  const how = r.backendReason === "DENO_WEBGPU_BACKEND" ? "set by DENO_WEBGPU_BACKEND" : r.backendReason;
+  const impl = r.implementation === "wgpu" ? "" : `${r.implementation} `;
   const level = r.featureLevel === "core" ? "" : `, feature level ${r.featureLevel}`;
-  return `${r.description} (${r.implementation}, backend ${r.backend}${level}${
-    r.isSoftware ? ", software fallback" : ""
-  })`;
+  return `${r.description} through ${impl}${backendLabel(r.backend, r.isSoftware)} (${how}${level}), ` +
+    `driver ${r.driver}` + (r.isSoftware ? `, software adapter on ${r.cpu ?? "this CPU"}` : "");
+}
+
+/**
+ * What decides a run's bits (README, "Same bits"): the implementation, backend, adapter and driver version.
+ * Runs that agree on this key and on experiment, seed and flags give identical numbers, on any machine.
+ */
+export function bitsKey(r: AdapterReport): string {
+  const impl = r.implementation === "wgpu" ? "" : `${r.implementation}:`;
+  return `${impl}${r.backend} | ${r.description} | ${r.driver}`;
 }
 
 /**

@@ -1,0 +1,160 @@
+// The backend choice, what the adapter report records, and that lavapipe's XDG_RUNTIME_DIR complaint and a
+// crash at exit do not reach the user.
+
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { chooseBackend, type MachineProbe, probeMachine } from "../lib/gpu/backend.ts";
+import { bitsKey, describeAdapter, getGpu } from "../lib/gpu/device.ts";
+import { formatSeedSpread, seedStudyStats } from "../experiments/seed_spread.ts";
+
+const cpuOnly: MachineProbe = { os: "linux", mesaEgl: true, lavapipe: true };
+
+Deno.test("backend: the user's DENO_WEBGPU_BACKEND wins; otherwise GL on a CPU machine, Vulkan with a GPU", () => {
+  deepStrictEqual(chooseBackend({ ...cpuOnly, userBackend: "Vulkan" }), {
+    backend: "vulkan",
+    reason: "DENO_WEBGPU_BACKEND",
+  });
+  equal(chooseBackend(cpuOnly).backend, "gl");
+  equal(chooseBackend({ ...cpuOnly, mesaEgl: false }).backend, "vulkan");
+  equal(chooseBackend({ ...cpuOnly, hardwareGpu: "/dev/nvidia0" }).backend, "vulkan");
+  equal(chooseBackend({ ...cpuOnly, hardwareGpu: "/dev/dri/renderD128" }).backend, "vulkan");
+  equal(chooseBackend({ os: "linux", mesaEgl: false, lavapipe: false }).backend, "gl");
+  equal(chooseBackend({ ...cpuOnly, os: "darwin" }).backend, "metal");
+  for (const p of [cpuOnly, { ...cpuOnly, hardwareGpu: "/dev/nvidia0" }]) {
+    ok(chooseBackend(p).reason.startsWith("automatic"), "an automatic choice says so");
+  }
+});
+
+Deno.test("backend: the report names the backend that ran, the driver and, for a software adapter, the CPU", async () => {
+  const { report } = await getGpu();
+  ok(["gl", "vulkan", "metal", "dx12"].includes(report.backend), `backend "${report.backend}"`);
+  const user = Deno.env.get("DENO_WEBGPU_BACKEND");
+  if (user) equal(report.backend, user.toLowerCase());
+  // Deno reads the variable once, when the first adapter is requested; we set it only for that call.
+  equal(Deno.env.get("DENO_WEBGPU_BACKEND"), user);
+  if (/llvmpipe|lavapipe/.test(report.description)) {
+    match(report.driver, /^Mesa \d+\.\d+\.\d+/);
+    ok(report.isSoftware);
+    ok(report.cpu && report.cpu.length > 0, "software adapter: CPU model recorded");
+  }
+  const line = describeAdapter(report);
+  ok(line.includes(report.description) && line.includes(report.driver), line);
+  equal(bitsKey(report), `${report.backend} | ${report.description} | ${report.driver}`);
+});
+
+/** Runs a tiny script that creates the device and exits; returns its exit code and stderr. */
+async function runScript(code: string, env: Record<string, string> = {}) {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/main.ts`;
+  await Deno.writeTextFile(file, code);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-lock", file],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await Deno.remove(dir, { recursive: true });
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+const device = new URL("../lib/gpu/device.ts", import.meta.url).href;
+
+Deno.test("backend: a run prints no XDG_RUNTIME_DIR error on Vulkan, and exits cleanly with work in flight", async () => {
+  // Vulkan only when lavapipe or a GPU driver is installed; GL otherwise (the check still covers exit).
+  const machine = probeMachine();
+  const hasVulkan = machine.lavapipe || machine.hardwareGpu !== undefined;
+  const script = `import { getGpu, describeAdapter } from "${device}";
+const gpu = await getGpu();
+const b = gpu.device.createBuffer({ size: 1 << 20, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+gpu.device.queue.writeBuffer(b, 0, new Float32Array(1 << 18));
+console.log(gpu.report.backend);`;
+  for (const backend of hasVulkan ? ["vulkan", "gl"] : ["gl"]) {
+    // An invalid XDG_RUNTIME_DIR is what makes lavapipe complain (a container, a cron job, CI).
+    const env: Record<string, string> = { DENO_WEBGPU_BACKEND: backend, XDG_RUNTIME_DIR: "/nonexistent-xdg" };
+    const r = await runScript(script, env);
+    equal(r.code, 0, `exit code ${r.code} on ${backend}: ${r.stderr}`);
+    equal(r.stdout.trim(), backend);
+    ok(!/XDG_RUNTIME_DIR/.test(r.stderr), `stderr on ${backend}: ${r.stderr}`);
+  }
+});
+
+Deno.test("seed spread: the study's runs of the quick configuration, grouped by backend", async () => {
+  const dir = await Deno.makeTempDir();
+  const hyper = { epochs: 2, lr: 0.001, seed: 1 };
+  const write = async (name: string, backend: string, seed: number, acc: number, lr = 0.001) => {
+    await Deno.mkdir(`${dir}/${name}`);
+    const hp = { epochs: { value: 2 }, lr: { value: lr }, seed: { value: seed } };
+    await Deno.writeTextFile(
+      `${dir}/${name}/manifest.json`,
+      JSON.stringify({ experiment_name: "q", status: "finished", hyperparameters: hp, adapter: { backend } }),
+    );
+    await Deno.writeTextFile(
+      `${dir}/${name}/metrics.json`,
+      JSON.stringify({ final: { test_accuracy: acc } }),
+    );
+  };
+  await write("engine-1", "default", 1, 0.5);
+  await write("engine-2", "gl", 2, 0.7);
+  await write("engine-3", "vulkan", 3, 0.6);
+  await write("engine-4", "gl", 4, 0.9, 0.01); // another learning rate: not this configuration
+  const stats = await seedStudyStats("q", hyper, new URL(`file://${dir}/`));
+  await Deno.remove(dir, { recursive: true });
+  deepStrictEqual(stats, [
+    { backend: "gl", n: 2, mean: 0.6, min: 0.5, max: 0.7 },
+    { backend: "vulkan", n: 1, mean: 0.6, min: 0.6, max: 0.6 },
+  ]);
+  equal(
+    formatSeedSpread(stats.slice(0, 1), "vulkan", 7, 0.55),
+    "test accuracy across seeds (results/seed_study): this run (seed 7, vulkan): 0.5500; " +
+      "2 seeds on gl: mean 0.600, range 0.500-0.700 (none on vulkan: its bits differ, its spread is not measured)",
+  );
+  equal(formatSeedSpread([], "gl", 1, 0.5), undefined);
+});
+
+Deno.test("exit: a realm's end leaves the Mesa driver mapped (its exit handlers stay valid)", async () => {
+  if (Deno.build.os !== "linux") return;
+  // In a fresh process whose main realm never touches the GPU: a Worker (a realm with its own wgpu
+  // instance, as every `deno test` file has) creates the device and is terminated; the driver files it had
+  // mapped must still be mapped afterwards.
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/worker.ts`,
+    `import { getGpu } from "${device}";\nawait getGpu();\n(self as unknown as Worker).postMessage("ready");`,
+  );
+  await Deno.writeTextFile(
+    `${dir}/main.ts`,
+    `const mesa = /\\/(dri\\/[a-z0-9_]+_dri\\.so|libvulkan_lvp\\.so)$/;
+const mapped = () => Deno.readTextFileSync("/proc/self/maps").split("\\n").map((l) => l.split(/\\s+/)[5])
+  .filter((p) => p && mesa.test(p));
+const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+await new Promise((r) => (worker.onmessage = r));
+const during = [...new Set(mapped())];
+worker.terminate();
+await new Promise((r) => setTimeout(r, 500));
+const after = new Set(mapped());
+console.log(JSON.stringify({ during, unmapped: during.filter((l) => !after.has(l)) }));`,
+  );
+  const machine = probeMachine();
+  const backends = [...(machine.mesaEgl ? ["gl"] : []), ...(machine.lavapipe ? ["vulkan"] : [])];
+  for (const backend of backends) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-lock", "--no-check", `${dir}/main.ts`],
+      env: { DENO_WEBGPU_BACKEND: backend },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    equal(out.code, 0, `exit code ${out.code} on ${backend}: ${new TextDecoder().decode(out.stderr)}`);
+    const { during, unmapped } = JSON.parse(text);
+    if (during.length === 0) console.log(`exit: no Mesa driver in use on ${backend}, nothing to check`);
+    deepStrictEqual(
+      unmapped,
+      [],
+      `${backend}: driver unmapped when the Worker's realm ended (exit handlers dangle)`,
+    );
+  }
+  await Deno.remove(dir, { recursive: true });
+});
