@@ -13,6 +13,7 @@ import { DeviceSplit } from "../lib/data/device.ts";
 import { bitsKey, getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Workspace } from "../lib/gpu/tensor.ts";
+import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model } from "../lib/model.ts";
 import { Rng } from "../lib/rng.ts";
 
@@ -61,7 +62,7 @@ async function threeSteps(): Promise<Bits> {
     seed: 7,
   });
   const ws = new Workspace(gpu, "bits");
-  const stats = ws.tensor("stats", [2 * STEPS]);
+  const stats = ws.tensor("stats", [STATS_PER_STEP * STEPS]);
   const rec = new Recorder(gpu);
   for (let s = 0; s < STEPS; s++) {
     const { x, labels: y } = split.gather(rec, 0, N);
@@ -78,7 +79,7 @@ async function threeSteps(): Promise<Bits> {
     at += t.data.byteLength;
   }
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", flat));
-  const loss = Array.from({ length: STEPS }, (_, s) => log[2 * s]);
+  const loss = Array.from({ length: STEPS }, (_, s) => log[STATS_PER_STEP * s]);
   ws.destroy();
   split.destroy();
   return {
