@@ -1,4 +1,4 @@
-// Bundles lib/ code for a browser with `deno bundle --platform browser`: the .wgsl files of lib/shaders go
+// Bundles lib/ code for a browser with `deno bundle --platform browser`: the .wgsl files under lib/ go
 // in as text through a generated module that calls preloadWgsl (lib/gpu/pipelines.ts) before anything
 // else, and the few node: built-ins the shared modules import are mapped to small browser stand-ins.
 // Used by the kernel tests in Chromium (tools/browser_tests.ts) and the training page (web/build.ts).
@@ -23,13 +23,25 @@ export function repoUrl(path: string): string {
   return new URL(path, ROOT).href;
 }
 
-/** Every .wgsl file of lib/shaders by file name. */
+/** Every .wgsl file under lib/ (lib/shaders, and those next to their layers, e.g. lib/nn/conv2d) by file
+ * name, the key `loadWgsl` looks them up by; two files of one name would be ambiguous, so that throws. */
 export function shaderTexts(): Record<string, string> {
   const shaders: Record<string, string> = {};
-  const dir = new URL("lib/shaders/", ROOT);
-  for (const e of Deno.readDirSync(dir)) {
-    if (e.isFile && e.name.endsWith(".wgsl")) shaders[e.name] = Deno.readTextFileSync(new URL(e.name, dir));
-  }
+  const where: Record<string, string> = {};
+  const walk = (dir: URL) => {
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.isDirectory) walk(new URL(`${e.name}/`, dir));
+      else if (e.isFile && e.name.endsWith(".wgsl")) {
+        const url = new URL(e.name, dir);
+        if (where[e.name]) {
+          throw new Error(`two shaders named ${e.name}: ${where[e.name]} and ${url.pathname}`);
+        }
+        where[e.name] = url.pathname;
+        shaders[e.name] = Deno.readTextFileSync(url);
+      }
+    }
+  };
+  walk(new URL("lib/", ROOT));
   return shaders;
 }
 
