@@ -36,13 +36,14 @@ export class Browser {
     };
   }
 
-  static async launch(executable: string): Promise<Browser> {
+  /** `gpuFlags` replaces the default "--disable-gpu" (e.g. WebGPU on SwiftShader for the training page). */
+  static async launch(executable: string, gpuFlags: string[] = ["--disable-gpu"]): Promise<Browser> {
     const profile = await Deno.makeTempDir({ prefix: "mda-chromium-" });
     const child = new Deno.Command(executable, {
       args: [
         "--headless=new",
         "--no-sandbox",
-        "--disable-gpu",
+        ...gpuFlags,
         "--disable-dev-shm-usage",
         "--no-first-run",
         "--remote-debugging-port=0",

@@ -8,7 +8,8 @@ import { Rng } from "../lib/rng.ts";
  * random inputs (tools/device/run.sh runs the kernel tests twice so); unset, the seed is returned as written.
  */
 export function testSeed(seed: number): number {
-  const raw = Deno.env.get("DNLL_TEST_SEED");
+  // In a browser (deno task test:browser) there is no environment: the seeds stay as written.
+  const raw = typeof Deno === "undefined" ? undefined : Deno.env.get("DNLL_TEST_SEED");
   if (raw === undefined || raw === "") return seed;
   const extra = Number(raw);
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(extra)) {

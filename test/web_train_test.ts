@@ -5,16 +5,22 @@
 // error naming it. Small sizes (64 train / 128 test images, batch 32): SwiftShader is slow.
 // Skipped without `chromium` or without Debian's dataset-fashion-mnist files.
 
-import { equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { evaluateCheckpoint } from "../experiments/evaluate.ts";
 import { experiment } from "../experiments/fashion_mda_quick.ts";
 import { DeviceSplit } from "../lib/data/device.ts";
-import { FASHION_CLASS_COUNT, FASHION_SYSTEM_DIR, loadFashionMnist } from "../lib/data/fashion.ts";
+import {
+  FASHION_CLASS_COUNT,
+  FASHION_FILES,
+  FASHION_SYSTEM_DIR,
+  loadFashionMnist,
+} from "../lib/data/fashion.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { Model } from "../lib/model.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { buildWebBundle } from "../web/build.ts";
+import { Browser, findChromium } from "./cdp.ts";
 import { assertClose } from "./util.ts";
 
 const TRAIN = 64, TEST = 128, BATCH = 32;
@@ -36,12 +42,21 @@ interface PageRun {
   error?: string;
 }
 
-/** Serves web/ under /web/ (the bundle from `bundle`) and `dataDir` under /data/, opens the page. */
-async function runPage(bundle: string, dataDir: string, query: string, webgpu = true): Promise<PageRun> {
+/** The static server of the page: web/ under /web/ (the bundle from `bundle`), `dataDir` under /data/,
+ * and the page's reports under /report/. Each `nextRun()` collects the reports of the page's next run. */
+interface PageServer {
+  port: number;
+  /** The paths of every request for a data file, in order (a reload must add none). */
+  dataRequests: string[];
+  nextRun(): Promise<PageRun>;
+  shutdown(): Promise<void>;
+}
+
+function servePage(bundle: string, dataDir: string): PageServer {
   const web = new URL("../web/", import.meta.url);
-  const run: PageRun = {};
-  let finish!: () => void;
-  const done = new Promise<void>((r) => finish = r);
+  const dataRequests: string[] = [];
+  let run: PageRun = {};
+  let finish = () => {};
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
     if (req.method === "POST") {
@@ -64,29 +79,52 @@ async function runPage(bundle: string, dataDir: string, query: string, webgpu = 
           headers: { "content-type": "text/html" },
         });
       }
+      if (path.startsWith("/data/")) dataRequests.push(path);
       if (path.startsWith("/data/") && !path.slice(6).includes("/")) {
         return new Response(await Deno.readFile(`${dataDir}/${path.slice(6)}`));
       }
     } catch { /* not found */ }
     return new Response("not found", { status: 404 });
   });
+  return {
+    port: server.addr.port,
+    dataRequests,
+    nextRun: () => {
+      run = {};
+      const current = run;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      return new Promise<PageRun>((resolve) => {
+        finish = () => {
+          clearTimeout(timer);
+          resolve(current);
+        };
+        timer = setTimeout(() => resolve(current), 600_000);
+      });
+    },
+    shutdown: () => server.shutdown(),
+  };
+}
+
+const WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader"];
+
+/** Serves the page (servePage) and opens it once in a fresh Chromium profile. */
+async function runPage(bundle: string, dataDir: string, query: string, webgpu = true): Promise<PageRun> {
+  const server = servePage(bundle, dataDir);
+  const done = server.nextRun();
   const profile = await Deno.makeTempDir({ prefix: "web-train-profile-" });
   const chrome = new Deno.Command("chromium", {
     args: [
       "--headless=new",
       "--no-sandbox",
-      ...(webgpu ? ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader"] : ["--disable-features=WebGPU"]),
+      ...(webgpu ? WEBGPU_FLAGS : ["--disable-features=WebGPU"]),
       "--no-first-run",
       `--user-data-dir=${profile}`,
-      `http://127.0.0.1:${server.addr.port}/web/train.html?${query}&report=/report`,
+      `http://127.0.0.1:${server.port}/web/train.html?${query}&report=/report`,
     ],
     stdout: "null",
     stderr: "null",
   }).spawn();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((r) => timer = setTimeout(() => r(), 600_000));
-  await Promise.race([done, timeout, chrome.status]);
-  clearTimeout(timer);
+  const run = await Promise.race([done, chrome.status.then(() => ({}))]);
   try {
     chrome.kill("SIGTERM");
   } catch { /* gone */ }
@@ -198,5 +236,45 @@ Deno.test({
       `expected the WebGPU help, got ${noGpu.error}`,
     );
     await Deno.remove(tmp, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "web: a reload of the page downloads no data file again and trains to the same first-step loss",
+  ignore: !ready,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "web-train-reload-" });
+    const bundle = await buildWebBundle(`${tmp}/train.js`);
+    const server = servePage(bundle, FASHION_SYSTEM_DIR);
+    const browser = await Browser.launch(findChromium() ?? "chromium", WEBGPU_FLAGS);
+    try {
+      const page = await browser.newPage();
+      const url = `http://127.0.0.1:${server.port}/web/train.html?epochs=1&train-limit=${TRAIN}` +
+        `&test-limit=${TEST}&batch-size=${BATCH}&report=/report`;
+      let next = server.nextRun();
+      await page.goto(url);
+      const first = await next;
+      ok(first.result, `the first load reported no result (error: ${first.error})`);
+      // Debian's files are gzipped: one request per file, each answered by its .gz.
+      deepEqual(
+        server.dataRequests,
+        FASHION_FILES.map((name) => `/data/${name}.gz`),
+        "the first load's data requests",
+      );
+
+      server.dataRequests.length = 0;
+      next = server.nextRun();
+      await page.send("Page.reload", { ignoreCache: true });
+      const second = await next;
+      ok(second.result, `the reloaded page reported no result (error: ${second.error})`);
+      deepEqual(server.dataRequests, [], "the reload fetched data files again");
+      // Same browser, same adapter, same seed and batch: the same bits.
+      equal(second.result.firstStepLoss, first.result.firstStepLoss);
+      ok(second.checkpoint && second.checkpoint.length > 0, "no checkpoint after the reload");
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      await Deno.remove(tmp, { recursive: true });
+    }
   },
 });

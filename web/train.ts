@@ -60,7 +60,9 @@ function intParam(name: string, fallback: number | undefined): number | undefine
 /** The decompressed, checksum-checked bytes of one data file (from Cache Storage when already checked). */
 async function dataFile(base: string, name: FashionFile): Promise<Uint8Array> {
   const cache = "caches" in globalThis ? await caches.open(CACHE) : undefined;
-  const key = `${base}${name}#sha256=${FASHION_SHA256[name]}`;
+  // The checksum goes in the query, not a fragment: Cache Storage ignores fragments when it matches, so only
+  // the query keeps bytes checked against another checksum from being taken as checked against this one.
+  const key = `${base}${name}?sha256=${FASHION_SHA256[name]}`;
   const cached = await cache?.match(key);
   if (cached) return new Uint8Array(await cached.arrayBuffer());
   let res: Response | undefined;
