@@ -14,7 +14,11 @@ import {
   silenceDeviceSelect,
 } from "./backend.ts";
 
-import { type Implementation, requestedImplementation, requestImplementationAdapter } from "./implementation.ts";
+import {
+  type Implementation,
+  requestedImplementation,
+  requestImplementationAdapter,
+} from "./implementation.ts";
 
 export interface AdapterReport {
   /** Human-readable adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "NVIDIA H100 80GB HBM3". */
@@ -65,7 +69,9 @@ let releasing: Promise<void> | undefined;
 export function getGpu(): Promise<Gpu> {
   cached ??= createGpu().then((gpu) => {
     live = gpu;
-    installExitHooks();
+    // Only for Deno's wgpu: under Dawn (dawn.node) destroying the device from the realm's "unload" aborts the
+    // process (exit 134 after the first test file, measured); Dawn's instance is kept alive instead.
+    if (gpu.report.implementation === "wgpu") installExitHooks();
     return gpu;
   });
   return cached;
