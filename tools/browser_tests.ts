@@ -64,17 +64,21 @@ const dir = await Deno.makeTempDir({ prefix: "browser-tests-" });
 try {
   Deno.exitCode = await main();
 } finally {
-  // Chromium's helper processes may still write into the profile for a moment after it exits.
-  for (let attempt = 0; !values.keep; attempt++) {
+  if (values.keep) console.error(`kept ${dir}`);
+  else await removeProfile(dir);
+}
+
+/** Chromium's helper processes may still write into the profile for a moment after it exits: retry. */
+async function removeProfile(dir: string): Promise<void> {
+  for (let attempt = 0;; attempt++) {
     try {
       await Deno.remove(dir, { recursive: true });
-      break;
+      return;
     } catch (e) {
       if (attempt >= 20) throw e;
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  if (values.keep) console.error(`kept ${dir}`);
 }
 
 async function main(): Promise<number> {

@@ -25,7 +25,6 @@ import {
   type IgemmTile,
   softwareKernels,
   type SplitkTile,
-  type WgradKernel,
   type WgradTile,
 } from "./kernels.ts";
 
@@ -70,6 +69,12 @@ function convPlan(co: number, ci: number, tile: ConvTile): ConvPlan {
   const maxCi = Math.floor(WINDOW_VEC4 / (9 * tile.r4));
   const nWin = Math.ceil(ci / maxCi);
   return { co, ci, oBlocks: Math.ceil(co / blockOut), nWin, ciPerWin: Math.ceil(ci / nWin) };
+}
+
+/** The WGSL constants of an implicit-GEMM tile (forward, input gradient and split-K weight gradient). */
+function igemmConstants(t: IgemmTile): Record<string, number> {
+  const wm = t.bm / t.tm, wn = t.bn / t.tn;
+  return { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn, WM: wm, WN: wn, WG: wm * wn };
 }
 
 export class Conv2d implements Layer {
@@ -212,17 +217,7 @@ export class Conv2d implements Layer {
     transposed: boolean,
   ): void {
     const [n, , h, w] = x.shape;
-    const wm = t.bm / t.tm, wn = t.bn / t.tn;
-    const code = this.code("./conv2d_igemm_tiled.wgsl", {
-      BM: t.bm,
-      BN: t.bn,
-      BK: t.bk,
-      TM: t.tm,
-      TN: t.tn,
-      WM: wm,
-      WN: wn,
-      WG: wm * wn,
-    });
+    const code = this.code("./conv2d_igemm_tiled.wgsl", igemmConstants(t));
     const m = n * h * w;
     const groups = [Math.ceil(m / t.bm), Math.ceil(cout / t.bn), 1];
     if (groups[0] > 65535) throw new Error(`Conv2d ${this.name}: ${m} output pixels exceed one igemm grid`);
@@ -251,17 +246,7 @@ export class Conv2d implements Layer {
 
   private wgradSplitk(rec: Recorder, t: SplitkTile, x: Tensor, dy: Tensor): void {
     const [n, , h, w] = x.shape;
-    const wm = t.bm / t.tm, wn = t.bn / t.tn;
-    const code = this.code("./conv2d_wgrad_splitk.wgsl", {
-      BM: t.bm,
-      BN: t.bn,
-      BK: t.bk,
-      TM: t.tm,
-      TN: t.tn,
-      WM: wm,
-      WN: wn,
-      WG: wm * wn,
-    });
+    const code = this.code("./conv2d_wgrad_splitk.wgsl", igemmConstants(t));
     const m = n * h * w, k = this.inChannels * 9, cols = k + 1;
     const tiles = Math.ceil(this.outChannels / t.bm) * Math.ceil(cols / t.bn);
     // Enough splits for about t.groups workgroups, each split a whole number of bk-row slices.
