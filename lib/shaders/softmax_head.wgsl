@@ -79,9 +79,17 @@ fn ce_sample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   var s = 0.0;
   for (var c = 0u; c < p.classes; c++) { s += exp(logits[row + c] - best); }
   let log_s = log(s);
+  // g[y] = p_y - 1 is written as minus the sum of the other classes' probabilities: when p_y rounds to 1
+  // in f32 the subtraction would give exactly 0 and lose the whole gradient, the sum keeps it.
+  var others = 0.0;
   for (var c = 0u; c < p.classes; c++) {
-    g_out[row + c] = exp(logits[row + c] - best - log_s) - select(0.0, 1.0, c == y);
+    let prob = exp(logits[row + c] - best - log_s);
+    if (c != y) {
+      others += prob;
+      g_out[row + c] = prob;
+    }
   }
+  if (y < p.classes) { g_out[row + y] = -others; }
   let loss = best + log_s - logits[row + min(y, p.classes - 1u)];
   // A label out of range must not pass silently. It is counted, not signalled with a NaN: a constant NaN
   // is a shader-creation error in WGSL, and a compiler may assume float arithmetic never yields one.
