@@ -265,7 +265,10 @@ fn bn_chunk_finalize_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(WG)
-fn bn_input_grad_elements(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+fn bn_input_grad_elements(
+  @builtin(global_invocation_id) gid: vec3<u32>,
+  @builtin(num_workgroups) nw: vec3<u32>,
+) {
   let i = element_index(gid, nw);
   if (i >= ep.vec4s) {
     return;
