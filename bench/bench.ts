@@ -48,7 +48,7 @@ if (!values["no-kernels"]) {
       : k.gbps !== undefined
       ? `${k.gbps.toFixed(2)} GB/s`
       : "";
-    log(`${k.kernel.padEnd(28)} ${k.shape.padEnd(26)} ${k.ms.toFixed(2).padStart(10)} ms  ${rate}`);
+    log(`${k.kernel.padEnd(60)} ${k.shape.padEnd(26)} ${k.ms.toFixed(2).padStart(10)} ms  ${rate}`);
   }
 }
 
@@ -60,6 +60,7 @@ const { choices: convKernels } = await tuneConvLayers(gpu, model.encoder.layers,
 for (const [layer, c] of Object.entries(convKernels)) {
   log(`conv kernels ${layer}: forward ${c.forward}, input grad ${c.inputGrad}, weight grad ${c.weightGrad}`);
 }
+log(`reduction kernels (BatchNorm, pooling, projection, head): ${model.reductions}`);
 const ws = new Workspace(gpu, "bench");
 const stats = ws.tensor("stats", [STATS_PER_STEP]);
 const rec = new Recorder(gpu);
@@ -127,6 +128,7 @@ if (values.json) {
     train_step_gflops: flops / trainStepMs / 1e6,
     train_step_layer_ms: layerMs,
     conv_kernels: convKernels,
+    reduction_kernels: model.reductions,
     torch_train_step_ms: torch?.train_step_ms ?? null,
     torch_version: torch?.torch ?? null,
     ratio_vs_torch: torch ? trainStepMs / torch.train_step_ms : null,
