@@ -108,6 +108,8 @@ async function buildEverything(): Promise<void> {
     [3, softwareKernels(3)],
     [3, gpuKernels(3)],
     [1, gpuKernels(1)],
+    // Four input channels: the implicit-GEMM forward reads its weights as vec4s.
+    [4, gpuKernels(4)],
     [3, {
       forward: { family: "register_block", tile: TILE_GPU },
       inputGrad: { family: "register_block", tile: TILE_GPU },
@@ -118,11 +120,11 @@ async function buildEverything(): Promise<void> {
     new Conv2d(store, `kernels${i}`, inChannels, 5, new Rng(2), kernels)
   );
   store.finalize();
-  const inputs = [ws.tensor("x3", [2, 3, 6, 6]), ws.tensor("x1", [2, 1, 6, 6])];
-  const x = inputs[0];
+  const inputs = new Map([1, 3, 4].map((c) => [c, ws.tensor(`x${c}`, [2, c, 6, 6])]));
+  const x = inputs.get(3)!;
   const unsubmitted = new Recorder(gpu);
   for (const conv of layers) {
-    const input = inputs[conv.inChannels === 1 ? 1 : 0];
+    const input = inputs.get(conv.inChannels)!;
     conv.backward(unsubmitted, conv.forward(unsubmitted, input, true), true);
   }
   unsubmitted.destroy();
