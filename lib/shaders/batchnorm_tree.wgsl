@@ -185,6 +185,12 @@ struct ElementStats {
 }
 
 fn element_stats(i: u32) -> ElementStats {
+  if (ep.hw % 4u == 0u) {
+    // Planes of whole vec4s (28x28, 14x14): one channel, one lookup (a uniform branch).
+    let c = (4u * i / ep.hw) % ep.channels;
+    let st = stats[c];
+    return ElementStats(vec4<u32>(c), vec4<f32>(st.x), vec4<f32>(st.z), vec4<f32>(st.w));
+  }
   let e = vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u);
   let ch = (e / vec4<u32>(ep.hw)) % vec4<u32>(ep.channels);
   let s0 = stats[ch.x];
