@@ -219,7 +219,7 @@ export class BatchNorm2d implements Layer {
       );
       this.numBatchesTracked.value += 1;
     } else {
-      // Per channel, nothing to reduce: the serial file's kernel (same uniform layout up to momentum).
+      // Per channel, nothing to reduce: batchnorm.wgsl's kernel, with its ChannelParams.
       rec.dispatch(
         bnPipeline(gpu, "bn_finalize_eval"),
         [n, c, hw, 0, f32(this.eps), f32(this.momentum)],
