@@ -12,19 +12,24 @@ import { assertClose, dot, finiteDifference, randn, randu } from "./util.ts";
 // N*C not a multiple of 4 (a partial last quad).
 const SHAPES: Shape4[] = [[1, 3, 5, 7], [3, 5, 7, 7], [2, 4, 6, 6], [3, 2, 1, 3], [4, 3, 1, 1], [3, 6, 2, 2]];
 
+/** Shapes whose channels hold more values than the tree variant's 256 lanes: lanes loop. */
+const LONG: Shape4[] = [[5, 3, 9, 13], [7, 2, 16, 16], [13, 2, 5, 11]];
+
 /**
  * Both kernel variants, whatever this adapter picks by default (lib/gpu/reduction.ts). The tree variant
- * runs with its default chunks and with chunks of about 60 values, so that a channel spans several
- * chunks and the last one is partial; its extra shapes give chunks of more values than the 256 lanes of
- * a workgroup (lanes loop), of exactly 256, and channels split into 2 to 7 chunks.
+ * runs with its default chunks (4096 values: one chunk per channel here, 1792 values in the largest, so
+ * each lane walks up to 7 elements across sample boundaries), with chunks of about 300 values (channels
+ * in 2 to 4 chunks of 330 to 512 values, the last one partial: lanes loop and chunks fold) and of about
+ * 60 values (up to 7 chunks of one or a few samples, most smaller than a workgroup).
  */
 const VARIANTS: { label: string; opts: BatchNormOptions; shapes: Shape4[] }[] = [
-  { label: "serial", opts: { variant: "serial" }, shapes: SHAPES },
-  { label: "tree", opts: { variant: "tree" }, shapes: SHAPES },
+  { label: "serial", opts: { variant: "serial" }, shapes: [...SHAPES, ...LONG] },
+  { label: "tree", opts: { variant: "tree" }, shapes: [...SHAPES, ...LONG] },
+  { label: "tree, 300-value chunks", opts: { variant: "tree", chunkElements: 300 }, shapes: LONG },
   {
     label: "tree, 60-value chunks",
     opts: { variant: "tree", chunkElements: 60 },
-    shapes: [...SHAPES, [5, 3, 9, 13], [7, 2, 16, 16], [9, 3, 3, 5]],
+    shapes: [...SHAPES, ...LONG, [9, 3, 3, 5]],
   },
 ];
 
