@@ -25,7 +25,7 @@ import { vec4Binding } from "./relu.ts";
 const WG = 64;
 /** Workgroup size of batchnorm_tree.wgsl's reductions and element-wise passes. */
 const TREE_WG = 256;
-/** Values per workgroup the tree variant aims for: 16 per invocation before the tree. */
+/** Values per workgroup the tree variant aims for (at least; whole samples): 16+ per invocation. */
 const CHUNK_ELEMENTS = 4096;
 
 export interface BatchNormOptions {
@@ -33,7 +33,7 @@ export interface BatchNormOptions {
   relu?: boolean;
   /** Kernel variant; default: serial on software adapters, tree on GPUs (lib/gpu/reduction.ts). */
   variant?: ReductionVariant;
-  /** Tree variant: about this many values per chunk (default 4096; tests make it small). */
+  /** Tree variant: chunks of whole samples, at least this many values (default 4096; tests make it small). */
   chunkElements?: number;
 }
 
