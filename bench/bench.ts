@@ -1,7 +1,8 @@
-// `deno task bench [--json] [--batch N] [--steps N] [--widths a,b,c,d,e,f] [--no-kernels] [--no-torch]`
-// (flags and their defaults: bench/cli.ts, or --help)
+// `deno task bench [--json] [--batch N] [--steps N] [--widths a,b,c,d,e,f] [--no-kernels] [--all-variants]
+//  [--no-torch]` (flags and their defaults: bench/cli.ts, or --help)
 //
-// Measures each kernel (GFLOP/s or GB/s, forward and backward) and one full training step of the
+// Measures each kernel (GFLOP/s or GB/s, forward and backward; conv variants with the tuner's choice marked
+// "(chosen)", both reduction variants with the adapter's marked) and one full training step of the
 // notebook's model (encoder + MDA head + EM-DNLL + Adam) at batch 256 on synthetic images. When
 // PyTorch is importable by python3, the same step is timed in PyTorch in the same run and the ratio is
 // reported. With --json the last line of stdout is one JSON object with at least `adapter` and
@@ -40,7 +41,9 @@ log(`adapter: ${describeAdapter(gpu.report)}`);
 
 const kernels: KernelResult[] = [];
 if (!values["no-kernels"]) {
-  kernels.push(...await benchConv2d(gpu, { batch, widths, repeats: 2 }));
+  kernels.push(
+    ...await benchConv2d(gpu, { batch, widths, repeats: 2, variants: args.allVariants ? "all" : "chosen" }),
+  );
   kernels.push(...await benchLayers(gpu, { batch, repeats: 2 }));
   for (const k of kernels) {
     const rate = k.gflops !== undefined
@@ -48,7 +51,7 @@ if (!values["no-kernels"]) {
       : k.gbps !== undefined
       ? `${k.gbps.toFixed(2)} GB/s`
       : "";
-    log(`${k.kernel.padEnd(28)} ${k.shape.padEnd(26)} ${k.ms.toFixed(2).padStart(10)} ms  ${rate}`);
+    log(`${k.kernel.padEnd(60)} ${k.shape.padEnd(26)} ${k.ms.toFixed(2).padStart(10)} ms  ${rate}`);
   }
 }
 
@@ -60,6 +63,7 @@ const { choices: convKernels } = await tuneConvLayers(gpu, model.encoder.layers,
 for (const [layer, c] of Object.entries(convKernels)) {
   log(`conv kernels ${layer}: forward ${c.forward}, input grad ${c.inputGrad}, weight grad ${c.weightGrad}`);
 }
+log(`reduction kernels (BatchNorm, pooling, projection, head): ${model.reductions}`);
 const ws = new Workspace(gpu, "bench");
 const stats = ws.tensor("stats", [STATS_PER_STEP]);
 const rec = new Recorder(gpu);
@@ -127,6 +131,7 @@ if (values.json) {
     train_step_gflops: flops / trainStepMs / 1e6,
     train_step_layer_ms: layerMs,
     conv_kernels: convKernels,
+    reduction_kernels: model.reductions,
     torch_train_step_ms: torch?.train_step_ms ?? null,
     torch_version: torch?.torch ?? null,
     ratio_vs_torch: torch ? trainStepMs / torch.train_step_ms : null,

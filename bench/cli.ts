@@ -16,6 +16,8 @@ export interface BenchArgs {
   steps: number;
   widths: number[];
   kernels: boolean;
+  /** Time every conv variant the tuner considers, also on a software adapter. */
+  allVariants: boolean;
   torch: boolean;
 }
 
@@ -48,6 +50,13 @@ export const BENCH_SPEC: CommandSpec = {
       default: NOTEBOOK_WIDTHS.join(","),
     },
     { name: "no-kernels", kind: "boolean", meaning: "skip the per-kernel timings", default: "off" },
+    {
+      name: "all-variants",
+      kind: "boolean",
+      meaning: "time every conv kernel variant the tuner considers, also on a software adapter (slow " +
+        "there; a hardware adapter times them all anyway), the tuner's choice marked (chosen)",
+      default: "off",
+    },
     { name: "no-torch", kind: "boolean", meaning: "skip the PyTorch reference step", default: "off" },
   ],
   examples: ["deno task bench --json", "deno task bench --no-kernels --widths 16,16,32,32,64,64 --steps 5"],
@@ -76,6 +85,7 @@ export function benchFromFlags(p: ParsedFlags): BenchArgs {
     steps: intFlag(p, "steps", 1) ?? 3,
     widths,
     kernels: p.values["no-kernels"] !== true,
+    allVariants: p.values["all-variants"] === true,
     torch: p.values["no-torch"] !== true,
   };
 }

@@ -2,7 +2,9 @@
 // backward of each, GPU time from timestamp queries when the adapter has them (wall clock otherwise).
 // These passes are memory-bound, so each row also gives the bytes it must move and the rate. Two
 // yardsticks come first: the driver's buffer copy (wall clock) and `relu forward`, a plain
-// read-one-vec4-write-one-vec4 kernel, i.e. a memcpy written in WGSL.
+// read-one-vec4-write-one-vec4 kernel, i.e. a memcpy written in WGSL. BatchNorm, the global pool, the
+// projection and the MDA head run both reduction variants (lib/gpu/reduction.ts), the adapter's own
+// marked "(chosen)".
 //
 //   deno run -A bench/layers_bench.ts [--batch 256] [--repeats 5]
 
@@ -19,6 +21,10 @@ import { Linear } from "../lib/nn/linear.ts";
 import { MaxPool2d } from "../lib/nn/maxpool.ts";
 import { ReLU } from "../lib/nn/relu.ts";
 import { Rng } from "../lib/rng.ts";
+import { defaultReductionVariant, REDUCTION_VARIANTS, type ReductionVariant } from "../lib/gpu/reduction.ts";
+import { MDAHead } from "../lib/mda/mda.ts";
+import { EM_DNLLLoss } from "../lib/mda/loss.ts";
+import { headTrainStep, STATS_PER_STEP } from "../lib/mda/head.ts";
 
 export interface LayerTiming {
   kernel: string;
@@ -127,12 +133,23 @@ export async function benchLayers(
     });
   }
   await forwardBackward(new ReLU("relu"), "relu", [batch, 64, 28, 28], (n) => 2 * n * f, (n) => 3 * n * f);
+  // Each reduction variant, the adapter's default marked.
+  const chosen = defaultReductionVariant(gpu);
+  const variantLabel = (v: ReductionVariant) => `${v}${v === chosen ? " (chosen)" : ""}`;
   for (const [c, hw] of [[64, 28], [128, 14], [256, 7]]) {
-    const store = new ParamStore(gpu);
-    const bn = new BatchNorm2d(store, `bn${c}`, c, { relu: true });
-    store.finalize();
-    // Forward reads x twice (moments, normalise) and writes y; backward reads x and dy twice, writes dx.
-    await forwardBackward(bn, "batchnorm+relu", [batch, c, hw, hw], (n) => 3 * n * f, (n) => 5 * n * f);
+    for (const variant of REDUCTION_VARIANTS) {
+      const store = new ParamStore(gpu);
+      const bn = new BatchNorm2d(store, `bn${c}`, c, { relu: true, variant });
+      store.finalize();
+      // Forward reads x twice (moments, normalise) and writes y; backward reads x and dy twice, writes dx.
+      await forwardBackward(
+        bn,
+        `batchnorm+relu ${variantLabel(variant)}`,
+        [batch, c, hw, hw],
+        (n) => 3 * n * f,
+        (n) => 5 * n * f,
+      );
+    }
   }
   for (const [c, hw] of [[64, 28], [128, 14]]) {
     // Forward reads x and writes y (a quarter of x) plus the packed window codes (2 bits per output,
@@ -146,12 +163,43 @@ export async function benchLayers(
       (n) => 1.25 * n * f + codeBytes(n),
     );
   }
-  await forwardBackward(new GlobalAvgPool("gap"), "avgpool", [batch, 256, 7, 7], (n) => n * f, (n) => n * f);
-  {
+  for (const variant of REDUCTION_VARIANTS) {
+    await forwardBackward(
+      new GlobalAvgPool("gap", { variant }),
+      `avgpool ${variantLabel(variant)}`,
+      [batch, 256, 7, 7],
+      (n) => n * f,
+      (n) => n * f,
+    );
+  }
+  for (const variant of REDUCTION_VARIANTS) {
     const store = new ParamStore(gpu);
-    const linear = new Linear(store, "proj", 256, 2, rng);
+    const linear = new Linear(store, "proj", 256, 2, rng, { variant });
     store.finalize();
-    await forwardBackward(linear, "linear 256->2", [batch, 256], (n) => n * f, (n) => 2 * n * f);
+    await forwardBackward(
+      linear,
+      `linear 256->2 ${variantLabel(variant)}`,
+      [batch, 256],
+      (n) => n * f,
+      (n) => 2 * n * f,
+    );
+  }
+  for (const variant of REDUCTION_VARIANTS) {
+    // The notebook's head (C = 10, K = 2, D = 2): forward, loss, dL/dz and the parameter gradients.
+    const store = new ParamStore(gpu);
+    const head = new MDAHead(store, 10, 2, 2, rng, { variant });
+    store.finalize();
+    const z = randomTensor([batch, 2]);
+    const labels = upload(gpu, Uint32Array.from({ length: batch }, (_, i) => i % 10), [batch]);
+    const stats = upload(gpu, new Float32Array(STATS_PER_STEP), [STATS_PER_STEP]);
+    inputs.push(labels.buffer, stats.buffer);
+    const loss = new EM_DNLLLoss(0.1);
+    await timeIt(
+      `mda head step ${variantLabel(variant)}`,
+      `${batch}x2`,
+      undefined,
+      (rec) => void headTrainStep(rec, head, loss, z, labels, stats, 0),
+    );
   }
   {
     const store = new ParamStore(gpu);
@@ -172,13 +220,13 @@ export async function benchLayers(
 
 export function formatTable(rows: LayerTiming[]): string {
   const lines = [
-    `${"kernel".padEnd(26)}${"shape".padEnd(18)}${"median ms".padStart(10)}${"min ms".padStart(10)}${
+    `${"kernel".padEnd(40)}${"shape".padEnd(18)}${"median ms".padStart(10)}${"min ms".padStart(10)}${
       "GB/s".padStart(8)
     }`,
   ];
   for (const r of rows) {
     lines.push(
-      r.kernel.padEnd(26) + r.shape.padEnd(18) + r.ms.toFixed(2).padStart(10) +
+      r.kernel.padEnd(40) + r.shape.padEnd(18) + r.ms.toFixed(2).padStart(10) +
         r.minMs.toFixed(2).padStart(10) +
         (r.gbps === undefined ? "" : r.gbps.toFixed(2)).padStart(8),
     );

@@ -229,6 +229,8 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       resumed: ((oldManifest?.resumed as number) ?? -1) + 1,
       wall_seconds: state.elapsed,
       conv_kernels: state.convKernels,
+      // BatchNorm, pooling, projection and head reductions: "serial" on software adapters, "tree" on GPUs.
+      reduction_kernels: model.reductions,
       ...extra,
     });
   await writeJsonAtomic(file(req.out, "manifest.json"), manifest("running"));

@@ -18,6 +18,15 @@ import type { Head, Loss } from "./mda/mod.ts";
 import { Adam } from "./nn/adam.ts";
 import { Encoder } from "./nn/encoder.ts";
 import { Rng } from "./rng.ts";
+import { defaultReductionVariant, type ReductionVariant } from "./gpu/reduction.ts";
+
+export interface ModelOptions {
+  /**
+   * Kernel variant of every BatchNorm, pooling, projection and head reduction (lib/gpu/reduction.ts);
+   * default: serial on software adapters, tree on GPUs. Tests and benchmarks force one.
+   */
+  reductions?: ReductionVariant;
+}
 
 export type HeadKind = "mda" | "lda" | "softmax";
 export type LossKind = "em_dnll" | "dnll" | "ce";
@@ -64,25 +73,34 @@ export class Model {
   readonly head: Head;
   readonly loss: Loss;
   readonly adam: Adam;
+  /** The reduction kernels' variant of every layer and the head (what a run's manifest records). */
+  readonly reductions: ReductionVariant;
 
-  constructor(readonly gpu: Gpu, readonly config: ModelConfig) {
+  constructor(readonly gpu: Gpu, readonly config: ModelConfig, opts: ModelOptions = {}) {
     checkPairing(config.head, config.loss);
     this.store = new ParamStore(gpu);
+    this.reductions = opts.reductions ?? defaultReductionVariant(gpu);
+    const variant = this.reductions;
     const rng = new Rng(config.seed);
     // Separate streams for encoder and head, so that changing the head leaves the encoder's init alone.
     this.encoder = new Encoder(
       this.store,
       { widths: config.widths, latentDim: config.latentDim },
       rng.fork(1),
+      "encoder",
+      { reductions: variant },
     );
     const headRng = rng.fork(2);
     const { numClasses: C, latentDim: D } = config;
     if (config.head === "mda") {
-      this.head = new MDAHead(this.store, C, D, config.components, headRng, { muInit: config.muInit });
+      this.head = new MDAHead(this.store, C, D, config.components, headRng, {
+        muInit: config.muInit,
+        variant,
+      });
     } else if (config.head === "lda") {
-      this.head = new LDAHead(this.store, C, D, headRng);
+      this.head = new LDAHead(this.store, C, D, headRng, { variant });
     } else {
-      this.head = new SoftmaxHead(this.store, C, D, headRng);
+      this.head = new SoftmaxHead(this.store, C, D, headRng, { variant });
     }
     this.loss = config.loss === "em_dnll"
       ? new EM_DNLLLoss(config.lambda)

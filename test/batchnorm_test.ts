@@ -3,7 +3,7 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, upload, write } from "../lib/gpu/tensor.ts";
-import { BatchNorm2d } from "../lib/nn/batchnorm.ts";
+import { BatchNorm2d, type BatchNormOptions } from "../lib/nn/batchnorm.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { batchNormBackward, batchNormForward, type Shape4 } from "./reference/layers.ts";
 import { assertClose, dot, finiteDifference, randn, randu } from "./util.ts";
@@ -12,10 +12,31 @@ import { assertClose, dot, finiteDifference, randn, randu } from "./util.ts";
 // N*C not a multiple of 4 (a partial last quad).
 const SHAPES: Shape4[] = [[1, 3, 5, 7], [3, 5, 7, 7], [2, 4, 6, 6], [3, 2, 1, 3], [4, 3, 1, 1], [3, 6, 2, 2]];
 
-async function setup(channels: number, relu: boolean, seed: number) {
+/** Shapes whose channels hold more values than the tree variant's 256 lanes: lanes loop. */
+const LONG: Shape4[] = [[5, 3, 9, 13], [7, 2, 16, 16], [13, 2, 5, 11]];
+
+/**
+ * Both kernel variants, whatever this adapter picks by default (lib/gpu/reduction.ts). The tree variant
+ * runs with its default chunks (4096 values: one chunk per channel here, 1792 values in the largest, so
+ * each lane walks up to 7 elements across sample boundaries), with chunks of about 300 values (channels
+ * in 2 to 4 chunks of 330 to 512 values, the last one partial: lanes loop and chunks fold) and of about
+ * 60 values (up to 7 chunks of one or a few samples, most smaller than a workgroup).
+ */
+const VARIANTS: { label: string; opts: BatchNormOptions; shapes: Shape4[] }[] = [
+  { label: "serial", opts: { variant: "serial" }, shapes: [...SHAPES, ...LONG] },
+  { label: "tree", opts: { variant: "tree" }, shapes: [...SHAPES, ...LONG] },
+  { label: "tree, 300-value chunks", opts: { variant: "tree", chunkElements: 300 }, shapes: LONG },
+  {
+    label: "tree, 60-value chunks",
+    opts: { variant: "tree", chunkElements: 60 },
+    shapes: [...SHAPES, ...LONG, [9, 3, 3, 5]],
+  },
+];
+
+async function setup(channels: number, relu: boolean, seed: number, opts: BatchNormOptions = {}) {
   const gpu = await getGpu();
   const store = new ParamStore(gpu);
-  const bn = new BatchNorm2d(store, "bn", channels, { relu });
+  const bn = new BatchNorm2d(store, "bn", channels, { ...opts, relu });
   store.finalize();
   const rng = new Rng(seed);
   const gamma = randu(rng, channels, 0.5, 1.5);
@@ -55,93 +76,97 @@ Deno.test("batchnorm: registers PyTorch state_dict names in order with PyTorch's
 });
 
 for (const relu of [false, true]) {
-  Deno.test(`batchnorm${relu ? "+relu" : ""}: train forward, running stats and backward match float64`, async () => {
-    for (const [si, shape] of SHAPES.entries()) {
-      const [n, c, h, w] = shape;
-      const { gpu, store, bn, rng, gamma, beta } = await setup(c, relu, 100 + si);
-      const x = offsetInput(rng, shape);
-      const dy = randn(rng, x.length);
-      const xt = upload(gpu, x, shape);
-      const dyt = upload(gpu, dy, shape);
-      const rec = new Recorder(gpu);
-      const y = bn.forward(rec, xt, true);
-      const dx = bn.backward(rec, dyt, true)!;
-      await rec.finish();
-      const opts = {
-        training: true,
-        runningMean: new Float64Array(c),
-        runningVar: new Float64Array(c).fill(1),
-        relu,
-      };
-      const ref = batchNormForward(x, shape, gamma, beta, opts);
-      const refB = batchNormBackward(x, dy, shape, gamma, beta, opts);
-      const what = `[${shape}]`;
-      // The inputs sit up to 20 standard deviations off zero: x - mean in f32 carries errors of about
-      // ulp(20) = 2e-6 times invstd, hence atol 1e-5 (centred inputs pass at 1e-6, see the eval test).
-      assertClose(await readF32(gpu, y), ref.y, { rtol: 1e-4, atol: 1e-5, what: `${what} y` });
-      assertClose(await readF32(gpu, bn.runningMean), ref.runningMean, {
-        rtol: 1e-5,
-        atol: 1e-6,
-        what: `${what} running_mean`,
-      });
-      assertClose(await readF32(gpu, bn.runningVar), ref.runningVar, {
-        rtol: 1e-4,
-        atol: 1e-6,
-        what: `${what} running_var`,
-      });
-      assertClose(await readF32(gpu, dx), refB.dx, { rtol: 1e-4, atol: 1e-5, what: `${what} dx` });
-      assertClose(await readF32(gpu, store.grad(bn.weight)), refB.dgamma, {
-        rtol: 1e-4,
-        atol: 1e-5,
-        what: `${what} dgamma`,
-      });
-      assertClose(await readF32(gpu, store.grad(bn.bias)), refB.dbeta, {
-        rtol: 1e-4,
-        atol: 1e-5,
-        what: `${what} dbeta`,
-      });
-      assertEquals(bn.numBatchesTracked.value, 1);
-      // A tensor of n*h*w values per channel; a single one cannot be normalised (PyTorch refuses too).
-      assert(n * h * w > 1);
-    }
-  });
+  for (const { label, opts: variant, shapes } of VARIANTS) {
+    const name = `batchnorm${relu ? "+relu" : ""} (${label})`;
+    Deno.test(`${name}: train forward, running stats and backward match float64`, async () => {
+      for (const [si, shape] of shapes.entries()) {
+        const [n, c, h, w] = shape;
+        const { gpu, store, bn, rng, gamma, beta } = await setup(c, relu, 100 + si, variant);
+        assertEquals(bn.variant, variant.variant);
+        const x = offsetInput(rng, shape);
+        const dy = randn(rng, x.length);
+        const xt = upload(gpu, x, shape);
+        const dyt = upload(gpu, dy, shape);
+        const rec = new Recorder(gpu);
+        const y = bn.forward(rec, xt, true);
+        const dx = bn.backward(rec, dyt, true)!;
+        await rec.finish();
+        const opts = {
+          training: true,
+          runningMean: new Float64Array(c),
+          runningVar: new Float64Array(c).fill(1),
+          relu,
+        };
+        const ref = batchNormForward(x, shape, gamma, beta, opts);
+        const refB = batchNormBackward(x, dy, shape, gamma, beta, opts);
+        const what = `[${shape}]`;
+        // The inputs sit up to 20 standard deviations off zero: x - mean in f32 carries errors of about
+        // ulp(20) = 2e-6 times invstd, hence atol 1e-5 (centred inputs pass at 1e-6, see the eval test).
+        assertClose(await readF32(gpu, y), ref.y, { rtol: 1e-4, atol: 1e-5, what: `${what} y` });
+        assertClose(await readF32(gpu, bn.runningMean), ref.runningMean, {
+          rtol: 1e-5,
+          atol: 1e-6,
+          what: `${what} running_mean`,
+        });
+        assertClose(await readF32(gpu, bn.runningVar), ref.runningVar, {
+          rtol: 1e-4,
+          atol: 1e-6,
+          what: `${what} running_var`,
+        });
+        assertClose(await readF32(gpu, dx), refB.dx, { rtol: 1e-4, atol: 1e-5, what: `${what} dx` });
+        assertClose(await readF32(gpu, store.grad(bn.weight)), refB.dgamma, {
+          rtol: 1e-4,
+          atol: 1e-5,
+          what: `${what} dgamma`,
+        });
+        assertClose(await readF32(gpu, store.grad(bn.bias)), refB.dbeta, {
+          rtol: 1e-4,
+          atol: 1e-5,
+          what: `${what} dbeta`,
+        });
+        assertEquals(bn.numBatchesTracked.value, 1);
+        // A tensor of n*h*w values per channel; a single one cannot be normalised (PyTorch refuses too).
+        assert(n * h * w > 1);
+      }
+    });
 
-  Deno.test(`batchnorm${relu ? "+relu" : ""}: eval forward and backward use the running statistics`, async () => {
-    for (const [si, shape] of [[1, 3, 5, 7], [3, 5, 7, 7]].entries() as Iterable<[number, Shape4]>) {
-      const c = shape[1];
-      const { gpu, store, bn, rng, gamma, beta } = await setup(c, relu, 200 + si);
-      const runningMean = randu(rng, c, -1, 1), runningVar = randu(rng, c, 0.5, 2);
-      write(gpu, bn.runningMean, runningMean);
-      write(gpu, bn.runningVar, runningVar);
-      const x = randn(rng, shape.reduce((a, b) => a * b));
-      const dy = randn(rng, x.length);
-      const rec = new Recorder(gpu);
-      const y = bn.forward(rec, upload(gpu, x, shape), false);
-      const dx = bn.backward(rec, upload(gpu, dy, shape), true)!;
-      await rec.finish();
-      const opts = { training: false, runningMean, runningVar, relu };
-      const ref = batchNormForward(x, shape, gamma, beta, opts);
-      const refB = batchNormBackward(x, dy, shape, gamma, beta, opts);
-      assertClose(await readF32(gpu, y), ref.y, { rtol: 1e-5, atol: 1e-6, what: "eval y" });
-      assertClose(await readF32(gpu, dx), refB.dx, { rtol: 1e-5, atol: 1e-6, what: "eval dx" });
-      assertClose(await readF32(gpu, store.grad(bn.weight)), refB.dgamma, {
-        rtol: 1e-4,
-        atol: 1e-5,
-        what: "eval dgamma",
-      });
-      assertClose(await readF32(gpu, store.grad(bn.bias)), refB.dbeta, {
-        rtol: 1e-4,
-        atol: 1e-5,
-        what: "eval dbeta",
-      });
-      assertClose(await readF32(gpu, bn.runningMean), runningMean, {
-        rtol: 0,
-        atol: 0,
-        what: "running_mean untouched",
-      });
-      assertEquals(bn.numBatchesTracked.value, 0);
-    }
-  });
+    Deno.test(`${name}: eval forward and backward use the running statistics`, async () => {
+      for (const [si, shape] of [[1, 3, 5, 7], [3, 5, 7, 7]].entries() as Iterable<[number, Shape4]>) {
+        const c = shape[1];
+        const { gpu, store, bn, rng, gamma, beta } = await setup(c, relu, 200 + si, variant);
+        const runningMean = randu(rng, c, -1, 1), runningVar = randu(rng, c, 0.5, 2);
+        write(gpu, bn.runningMean, runningMean);
+        write(gpu, bn.runningVar, runningVar);
+        const x = randn(rng, shape.reduce((a, b) => a * b));
+        const dy = randn(rng, x.length);
+        const rec = new Recorder(gpu);
+        const y = bn.forward(rec, upload(gpu, x, shape), false);
+        const dx = bn.backward(rec, upload(gpu, dy, shape), true)!;
+        await rec.finish();
+        const opts = { training: false, runningMean, runningVar, relu };
+        const ref = batchNormForward(x, shape, gamma, beta, opts);
+        const refB = batchNormBackward(x, dy, shape, gamma, beta, opts);
+        assertClose(await readF32(gpu, y), ref.y, { rtol: 1e-5, atol: 1e-6, what: "eval y" });
+        assertClose(await readF32(gpu, dx), refB.dx, { rtol: 1e-5, atol: 1e-6, what: "eval dx" });
+        assertClose(await readF32(gpu, store.grad(bn.weight)), refB.dgamma, {
+          rtol: 1e-4,
+          atol: 1e-5,
+          what: "eval dgamma",
+        });
+        assertClose(await readF32(gpu, store.grad(bn.bias)), refB.dbeta, {
+          rtol: 1e-4,
+          atol: 1e-5,
+          what: "eval dbeta",
+        });
+        assertClose(await readF32(gpu, bn.runningMean), runningMean, {
+          rtol: 0,
+          atol: 0,
+          what: "running_mean untouched",
+        });
+        assertEquals(bn.numBatchesTracked.value, 0);
+      }
+    });
+  }
 }
 
 Deno.test("batchnorm: float64 backward matches finite differences through the batch statistics", () => {
@@ -181,57 +206,62 @@ Deno.test("batchnorm: float64 backward matches finite differences through the ba
   }
 });
 
-Deno.test("batchnorm: running statistics over 3 training batches, then eval mode, by hand", async () => {
-  const { gpu, store, bn } = await setup(1, false, 1);
-  write(gpu, store.param(bn.weight), Float32Array.of(1)); // gamma 1, beta 0: plain normalisation
-  write(gpu, store.param(bn.bias), Float32Array.of(0));
-  const shape: Shape4 = [2, 1, 1, 2];
-  const batches = [[1, 2, 3, 4], [-2, 0, 0, 2], [10, 10, 10, 10]];
-  // means: 2.5, 0, 10. Unbiased variances: (2.25+.25+.25+2.25)/3 = 5/3; (4+0+0+4)/3 = 8/3; 0.
-  let rm = 0, rv = 1;
-  for (const [mean, uvar] of [[2.5, 5 / 3], [0, 8 / 3], [10, 0]]) {
-    rm = 0.9 * rm + 0.1 * mean;
-    rv = 0.9 * rv + 0.1 * uvar;
-  }
-  // rm = 0.9 * (0.9 * 0.25) + 1 = 1.2025; rv = 0.9 * (0.9 * (0.9 + 1/6) + 4/15) = 1.10399999...
-  assertClose([rm, rv], [1.2025, 0.9 * (0.9 * (0.9 + 1 / 6) + 4 / 15)], { rtol: 1e-12, what: "hand values" });
-  const rec = new Recorder(gpu);
-  for (const b of batches) bn.forward(rec, upload(gpu, Float32Array.from(b), shape), true);
-  await rec.finish();
-  assertEquals(bn.numBatchesTracked.value, 3);
-  assertClose(await readF32(gpu, bn.runningMean), [rm], { rtol: 1e-6, what: "running_mean" });
-  assertClose(await readF32(gpu, bn.runningVar), [rv], { rtol: 1e-6, what: "running_var" });
-  const x = Float32Array.of(0, 1, 2, 3);
-  const y = bn.forward(rec, upload(gpu, x, shape), false);
-  await rec.finish();
-  assertEquals(bn.numBatchesTracked.value, 3);
-  assertClose(await readF32(gpu, y), [...x].map((v) => (v - rm) / Math.sqrt(rv + 1e-5)), {
-    rtol: 1e-6,
-    what: "eval y",
-  });
-  assertClose(await readF32(gpu, bn.runningMean), [rm], { rtol: 1e-6, what: "eval leaves running_mean" });
-});
-
-Deno.test("batchnorm+relu: deterministic, same inputs give the same bits", async () => {
-  const shape: Shape4 = [3, 6, 7, 7];
-  const runs: Float32Array[][] = [];
-  for (let r = 0; r < 2; r++) {
-    const { gpu, store, bn, rng } = await setup(6, true, 5);
-    const x = offsetInput(rng, shape);
-    const dy = randn(rng, x.length);
+for (const { label, opts: variant } of VARIANTS) {
+  Deno.test(`batchnorm (${label}): running statistics over 3 training batches, then eval mode, by hand`, async () => {
+    const { gpu, store, bn } = await setup(1, false, 1, variant);
+    write(gpu, store.param(bn.weight), Float32Array.of(1)); // gamma 1, beta 0: plain normalisation
+    write(gpu, store.param(bn.bias), Float32Array.of(0));
+    const shape: Shape4 = [2, 1, 1, 2];
+    const batches = [[1, 2, 3, 4], [-2, 0, 0, 2], [10, 10, 10, 10]];
+    // means: 2.5, 0, 10. Unbiased variances: (2.25+.25+.25+2.25)/3 = 5/3; (4+0+0+4)/3 = 8/3; 0.
+    let rm = 0, rv = 1;
+    for (const [mean, uvar] of [[2.5, 5 / 3], [0, 8 / 3], [10, 0]]) {
+      rm = 0.9 * rm + 0.1 * mean;
+      rv = 0.9 * rv + 0.1 * uvar;
+    }
+    // rm = 0.9 * (0.9 * 0.25) + 1 = 1.2025; rv = 0.9 * (0.9 * (0.9 + 1/6) + 4/15) = 1.10399999...
+    assertClose([rm, rv], [1.2025, 0.9 * (0.9 * (0.9 + 1 / 6) + 4 / 15)], {
+      rtol: 1e-12,
+      what: "hand values",
+    });
     const rec = new Recorder(gpu);
-    const y = bn.forward(rec, upload(gpu, x, shape), true);
-    const dx = bn.backward(rec, upload(gpu, dy, shape), true)!;
+    for (const b of batches) bn.forward(rec, upload(gpu, Float32Array.from(b), shape), true);
     await rec.finish();
-    runs.push([
-      await readF32(gpu, y),
-      await readF32(gpu, dx),
-      await readF32(gpu, store.grad(bn.weight)),
-      await readF32(gpu, bn.runningVar),
-    ]);
-  }
-  for (let i = 0; i < runs[0].length; i++) assertEquals(runs[1][i], runs[0][i]);
-});
+    assertEquals(bn.numBatchesTracked.value, 3);
+    assertClose(await readF32(gpu, bn.runningMean), [rm], { rtol: 1e-6, what: "running_mean" });
+    assertClose(await readF32(gpu, bn.runningVar), [rv], { rtol: 1e-6, what: "running_var" });
+    const x = Float32Array.of(0, 1, 2, 3);
+    const y = bn.forward(rec, upload(gpu, x, shape), false);
+    await rec.finish();
+    assertEquals(bn.numBatchesTracked.value, 3);
+    assertClose(await readF32(gpu, y), [...x].map((v) => (v - rm) / Math.sqrt(rv + 1e-5)), {
+      rtol: 1e-6,
+      what: "eval y",
+    });
+    assertClose(await readF32(gpu, bn.runningMean), [rm], { rtol: 1e-6, what: "eval leaves running_mean" });
+  });
+
+  Deno.test(`batchnorm+relu (${label}): deterministic, same inputs give the same bits`, async () => {
+    const shape: Shape4 = [5, 6, 7, 7];
+    const runs: Float32Array[][] = [];
+    for (let r = 0; r < 2; r++) {
+      const { gpu, store, bn, rng } = await setup(6, true, 5, variant);
+      const x = offsetInput(rng, shape);
+      const dy = randn(rng, x.length);
+      const rec = new Recorder(gpu);
+      const y = bn.forward(rec, upload(gpu, x, shape), true);
+      const dx = bn.backward(rec, upload(gpu, dy, shape), true)!;
+      await rec.finish();
+      runs.push([
+        await readF32(gpu, y),
+        await readF32(gpu, dx),
+        await readF32(gpu, store.grad(bn.weight)),
+        await readF32(gpu, bn.runningVar),
+      ]);
+    }
+    for (let i = 0; i < runs[0].length; i++) assertEquals(runs[1][i], runs[0][i]);
+  });
+}
 
 Deno.test("batchnorm: bad input is refused with a clear message", async () => {
   const { gpu, bn } = await setup(3, false, 1);

@@ -153,8 +153,10 @@ Deno.test("cli: report, bench and serve flags", async () => {
     steps: 3,
     widths: [64, 64, 128, 128, 256, 256],
     kernels: true,
+    allVariants: false,
     torch: true,
   });
+  deepStrictEqual(parseBenchArgs(["--all-variants"]).allVariants, true);
   const bench: [string[], RegExp][] = [
     [["--batch", "0"], /--batch expects an integer from 1 to 256, got 0/],
     [["--batch", "300"], /--batch expects an integer from 1 to 256, got 300/],

@@ -37,11 +37,13 @@ async function runGpu(
   s: ConvShape,
   seed: number,
   kernels?: Partial<ConvKernels>,
+  configure?: (conv: Conv2d) => void,
 ): Promise<GpuResult> {
   const gpu = await getGpu();
   const rng = new Rng(seed);
   const store = new ParamStore(gpu);
   const conv = new Conv2d(store, "conv", s.cin, s.cout, rng, kernels);
+  configure?.(conv);
   store.finalize();
   const x = randn(rng, s.n * s.cin * s.h * s.w);
   const dy = randn(rng, s.n * s.cout * s.h * s.w);
@@ -150,6 +152,29 @@ Deno.test("conv2d: small implicit-GEMM and split-K tiles on shapes spanning seve
     inputGrad: [{ family: "igemm_tiled", tile: small }],
     weightGrad: [{ family: "wgrad_splitk", tile: { ...small, groups: 7 } }],
   });
+});
+
+Deno.test("conv2d: implicit-GEMM forward with vec4 weight loads (CI % 4 == 0): reference, and scalar loads' bits", async () => {
+  // conv_igemm_vec4w reads the same weights 4 at a time and sums in the same order as conv_igemm: it must
+  // match the reference and give conv_igemm's bits exactly. Tiles: the default, one whose weight tile has
+  // fewer vec4s than invocations (32x32, bk 16: 128 vec4s, 256 invocations), and a small one spanning
+  // several tiles and K-slices; shapes off every tile, K = 36 and 72 (not multiples of bk = 16).
+  const tiles = [
+    { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 },
+    { bm: 32, bn: 32, bk: 16, tm: 2, tn: 2 },
+    { bm: 16, bn: 8, bk: 4, tm: 2, tn: 2 },
+  ];
+  const shapes = [{ n: 2, cin: 4, cout: 19, h: 5, w: 13 }, { n: 3, cin: 8, cout: 21, h: 9, w: 6 }];
+  for (const [i, s] of shapes.entries()) {
+    for (const [j, tile] of tiles.entries()) {
+      const kernels: Partial<ConvKernels> = { forward: { family: "igemm_tiled", tile } };
+      const label = `vec4 weights ${kernelName(kernels.forward!)}`;
+      const vec4 = await runGpu(s, 400 + 10 * i + j, kernels);
+      checkAgainstReference(s, vec4, label);
+      const scalar = await runGpu(s, 400 + 10 * i + j, kernels, (conv) => conv.vec4Weights = false);
+      assertEquals(vec4.y, scalar.y, `${label}: the same bits as the scalar loads`);
+    }
+  }
 });
 
 Deno.test("conv2d: kernel names parse back; bad names and block sizes are named in the error", () => {

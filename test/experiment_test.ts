@@ -79,6 +79,8 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
   for (const c of Object.values(manifest.conv_kernels) as Record<string, string>[]) {
     for (const pass of ["forward", "inputGrad", "weightGrad"]) ok(/^\w+\(\w+=\d+/.test(c[pass]), c[pass]);
   }
+  // The reduction kernels follow the adapter (lib/gpu/reduction.ts).
+  equal(manifest.reduction_kernels, manifest.adapter.isSoftware ? "serial" : "tree");
   const { metadata } = await loadSafetensors(`${out}/resume.safetensors`);
   deepStrictEqual(JSON.parse(metadata.state).convKernels, manifest.conv_kernels);
   const metrics = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));

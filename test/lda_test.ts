@@ -9,6 +9,7 @@ import { readF32, type Tensor, upload, write } from "../lib/gpu/tensor.ts";
 import { headSummary, headTrainStep, trueClassResponsibilities } from "../lib/mda/head.ts";
 import { CrossEntropyLoss, DNLLLoss, EM_DNLLLoss, type Loss } from "../lib/mda/loss.ts";
 import { LDAHead } from "../lib/mda/lda.ts";
+import { REDUCTION_VARIANTS, type ReductionVariant } from "../lib/gpu/reduction.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { dnllValue, ldaForward, ldaGrads, type LdaRefParams } from "./reference/heads.ts";
 import { assertClose, finiteDifference, randn, randu } from "./util.ts";
@@ -44,11 +45,19 @@ interface GpuStep {
   resp: Float32Array;
 }
 
-async function gpuStep(p: LdaRefParams, z: ArrayLike<number>, y: number[], loss: Loss): Promise<GpuStep> {
+/** One training step plus logits and responsibilities, with the given reduction variant (default: adapter). */
+async function gpuStep(
+  p: LdaRefParams,
+  z: ArrayLike<number>,
+  y: number[],
+  loss: Loss,
+  variant?: ReductionVariant,
+): Promise<GpuStep> {
   const gpu = await getGpu();
   const N = y.length;
   const store = new ParamStore(gpu);
-  const head = new LDAHead(store, p.C, p.D, new Rng(1));
+  const head = new LDAHead(store, p.C, p.D, new Rng(1), { variant });
+  if (variant) deepStrictEqual(head.variant, variant);
   store.finalize();
   write(gpu, store.param(head.mu), Float32Array.from(p.mu));
   write(gpu, store.param(head.priorLogits), Float32Array.from(p.prior));
@@ -79,6 +88,8 @@ const SHAPES = [
   { N: 3, C: 10, D: 9 },
   { N: 3, C: 100, D: 9 },
   { N: 70, C: 100, D: 99 },
+  // Several samples per lane of the tree variant's 64-lane workgroups, the last round partial.
+  { N: 201, C: 4, D: 3 },
 ];
 
 Deno.test("lda reference: gradients match finite differences", () => {
@@ -103,48 +114,61 @@ Deno.test("lda reference: gradients match finite differences", () => {
   }
 });
 
-Deno.test("lda gpu: matches the reference at many shapes", async () => {
-  const rng = new Rng(22);
-  for (const { N, C, D } of SHAPES) {
-    const p = randomParams(rng, C, D);
-    const { z, y } = randomBatch(rng, p, N);
-    for (const loss of [new DNLLLoss(0.2), new EM_DNLLLoss(0.2)]) {
-      const g = await gpuStep(p, z, y, loss);
-      const ref = ldaGrads(p, z, y, loss.lambda);
-      const tol = { rtol: 1e-5, atol: 1e-6 };
-      assertClose(g.logits, ldaForward(p, z, N).delta, { ...tol, what: "delta" });
-      assertClose(g.dz, ref.dz, { ...tol, what: "dz" });
-      assertClose(g.dmu, ref.dmu, { ...tol, what: "dmu" });
-      assertClose(g.dprior, ref.dprior, { ...tol, what: "dprior_logits" });
-      assertClose(g.dlogCov, [ref.dlogCov], { ...tol, what: "dlog_cov" });
-      // One component per class: EM-DNLL equals DNLL, and the responsibilities are ones.
-      assertClose([g.stats[0]], [ref.dnll], { ...tol, what: "batch loss" });
-      deepStrictEqual(Array.from(g.stats.subarray(1)), [ref.correct, 0, -7, -7, -7]);
-      deepStrictEqual(Array.from(g.resp), new Array(N).fill(1));
+for (const variant of REDUCTION_VARIANTS) {
+  Deno.test(`lda gpu (${variant}): matches the reference at many shapes`, async () => {
+    const rng = new Rng(22);
+    for (const { N, C, D } of SHAPES) {
+      const p = randomParams(rng, C, D);
+      const { z, y } = randomBatch(rng, p, N);
+      for (const loss of [new DNLLLoss(0.2), new EM_DNLLLoss(0.2)]) {
+        const g = await gpuStep(p, z, y, loss, variant);
+        const ref = ldaGrads(p, z, y, loss.lambda);
+        const tol = { rtol: 1e-5, atol: 1e-6 };
+        assertClose(g.logits, ldaForward(p, z, N).delta, { ...tol, what: "delta" });
+        assertClose(g.dz, ref.dz, { ...tol, what: "dz" });
+        assertClose(g.dmu, ref.dmu, { ...tol, what: "dmu" });
+        assertClose(g.dprior, ref.dprior, { ...tol, what: "dprior_logits" });
+        assertClose(g.dlogCov, [ref.dlogCov], { ...tol, what: "dlog_cov" });
+        // One component per class: EM-DNLL equals DNLL, and the responsibilities are ones.
+        assertClose([g.stats[0]], [ref.dnll], { ...tol, what: "batch loss" });
+        deepStrictEqual(Array.from(g.stats.subarray(1)), [ref.correct, 0, -7, -7, -7]);
+        deepStrictEqual(Array.from(g.resp), new Array(N).fill(1));
+      }
     }
-  }
-});
+  });
 
-Deno.test("lda gpu: samples far from every class stay finite", async () => {
-  const rng = new Rng(23);
-  const p = randomParams(rng, 5, 3);
-  const z = Float64Array.from([3e3, -1e4, 7e3, 0.1, 0.2, 0.3]);
-  const y = [4, 0];
-  const g = await gpuStep(p, z, y, new DNLLLoss(0.1));
-  for (const [what, a] of Object.entries(g)) ok((a as Float32Array).every(Number.isFinite), `${what}: ${a}`);
-  const ref = ldaGrads(p, z, y, 0.1);
-  assertClose(g.dmu, ref.dmu, { rtol: 1e-5, atol: 1e-6, what: "dmu" });
-  assertClose(g.dlogCov, [ref.dlogCov], { rtol: 1e-5, atol: 1e-6, what: "dlog_cov" });
-});
+  Deno.test(`lda gpu (${variant}): samples far from every class stay finite`, async () => {
+    const rng = new Rng(23);
+    const p = randomParams(rng, 5, 3);
+    const z = Float64Array.from([3e3, -1e4, 7e3, 0.1, 0.2, 0.3]);
+    const y = [4, 0];
+    const g = await gpuStep(p, z, y, new DNLLLoss(0.1), variant);
+    for (const [what, a] of Object.entries(g)) {
+      ok((a as Float32Array).every(Number.isFinite), `${what}: ${a}`);
+    }
+    const ref = ldaGrads(p, z, y, 0.1);
+    assertClose(g.dmu, ref.dmu, { rtol: 1e-5, atol: 1e-6, what: "dmu" });
+    assertClose(g.dlogCov, [ref.dlogCov], { rtol: 1e-5, atol: 1e-6, what: "dlog_cov" });
+  });
 
-Deno.test("lda gpu: labels out of range are counted in the stats, the loss stays finite", async () => {
-  const rng = new Rng(24);
-  const p = randomParams(rng, 4, 3);
-  const { z } = randomBatch(rng, p, 5);
-  const g = await gpuStep(p, z, [0, 4, 1, 9, 3], new DNLLLoss(0.1));
-  deepStrictEqual(g.stats[2], 2);
-  ok(Number.isFinite(g.stats[0]), `loss ${g.stats[0]}`);
-});
+  Deno.test(`lda gpu (${variant}): labels out of range are counted in the stats, the loss stays finite`, async () => {
+    const rng = new Rng(24);
+    const p = randomParams(rng, 4, 3);
+    const { z } = randomBatch(rng, p, 5);
+    const g = await gpuStep(p, z, [0, 4, 1, 9, 3], new DNLLLoss(0.1), variant);
+    deepStrictEqual(g.stats[2], 2);
+    ok(Number.isFinite(g.stats[0]), `loss ${g.stats[0]}`);
+  });
+
+  Deno.test(`lda gpu (${variant}): same inputs give the same bits`, async () => {
+    const rng = new Rng(25);
+    const p = randomParams(rng, 10, 2);
+    const { z, y } = randomBatch(rng, p, 150);
+    const a = await gpuStep(p, z, y, new DNLLLoss(0.1), variant);
+    const b = await gpuStep(p, z, y, new DNLLLoss(0.1), variant);
+    deepStrictEqual(a, b);
+  });
+}
 
 Deno.test("lda: state_dict names and shapes, summary with sigma, errors", async () => {
   const gpu = await getGpu();

@@ -5,6 +5,7 @@ import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, upload } from "../lib/gpu/tensor.ts";
 import { uniformInit } from "../lib/nn/init.ts";
 import { Linear } from "../lib/nn/linear.ts";
+import { REDUCTION_VARIANTS } from "../lib/gpu/reduction.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { linearBackward, linearForward } from "./reference/layers.ts";
 import { assertClose, dot, finiteDifference, randn, toF64 } from "./util.ts";
@@ -23,53 +24,59 @@ Deno.test("linear: PyTorch names, shapes and initialisation (weight drawn first)
   assertEquals(host[1].data, uniformInit(rng, 2, 1 / 16));
 });
 
-Deno.test("linear: forward and backward match float64 (batches 1 and 3, odd sizes, the 256 -> 2 projection)", async () => {
-  const gpu = await getGpu();
-  const rng = new Rng(41);
-  for (const [n, inF, outF] of [[1, 5, 3], [3, 7, 2], [3, 256, 2], [2, 1, 1], [256, 256, 2]]) {
-    const store = new ParamStore(gpu);
-    const layer = new Linear(store, "fc", inF, outF, rng);
-    store.finalize();
-    const [weight, bias] = (await store.toHost()).map((t) => t.data as Float32Array);
-    const x = randn(rng, n * inF);
-    const dy = randn(rng, n * outF);
-    const rec = new Recorder(gpu);
-    const y = layer.forward(rec, upload(gpu, x, [n, inF]), true);
-    const dx = layer.backward(rec, upload(gpu, dy, [n, outF]), true)!;
-    await rec.finish();
-    const what = `n ${n}, ${inF} -> ${outF}`;
-    const ref = linearBackward(x, weight, dy, n, inF, outF);
-    assertClose(await readF32(gpu, y), linearForward(x, weight, bias, n, inF, outF), {
-      rtol: 1e-5,
-      atol: 1e-6,
-      what: `${what} y`,
-    });
-    assertClose(await readF32(gpu, dx), ref.dx, { rtol: 1e-5, atol: 1e-6, what: `${what} dx` });
-    // dW and db are sums over the batch (256 terms at n 256) that may cancel to a small value: their f32
-    // error is absolute, a small multiple of eps times the sum of the terms' sizes, not of the result's.
-    let weightTermSum = 0, biasTermSum = 0;
-    for (let o = 0; o < outF; o++) {
-      let b = 0;
-      for (let s = 0; s < n; s++) b += Math.abs(dy[s * outF + o]);
-      biasTermSum = Math.max(biasTermSum, b);
-      for (let i = 0; i < inF; i++) {
-        let w = 0;
-        for (let s = 0; s < n; s++) w += Math.abs(dy[s * outF + o] * x[s * inF + i]);
-        weightTermSum = Math.max(weightTermSum, w);
+for (const variant of REDUCTION_VARIANTS) {
+  Deno.test(`linear (${variant}): forward and backward match float64 (batches 1 and 3, odd sizes, the 256 -> 2 projection)`, async () => {
+    const gpu = await getGpu();
+    const rng = new Rng(41);
+    // Batch 201: several samples per lane of the tree variant's 64-lane workgroups, the last round partial.
+    for (
+      const [n, inF, outF] of [[1, 5, 3], [3, 7, 2], [3, 256, 2], [2, 1, 1], [256, 256, 2], [201, 13, 3]]
+    ) {
+      const store = new ParamStore(gpu);
+      const layer = new Linear(store, "fc", inF, outF, rng, { variant });
+      assertEquals(layer.variant, variant);
+      store.finalize();
+      const [weight, bias] = (await store.toHost()).map((t) => t.data as Float32Array);
+      const x = randn(rng, n * inF);
+      const dy = randn(rng, n * outF);
+      const rec = new Recorder(gpu);
+      const y = layer.forward(rec, upload(gpu, x, [n, inF]), true);
+      const dx = layer.backward(rec, upload(gpu, dy, [n, outF]), true)!;
+      await rec.finish();
+      const what = `n ${n}, ${inF} -> ${outF}`;
+      const ref = linearBackward(x, weight, dy, n, inF, outF);
+      assertClose(await readF32(gpu, y), linearForward(x, weight, bias, n, inF, outF), {
+        rtol: 1e-5,
+        atol: 1e-6,
+        what: `${what} y`,
+      });
+      assertClose(await readF32(gpu, dx), ref.dx, { rtol: 1e-5, atol: 1e-6, what: `${what} dx` });
+      // dW and db are sums over the batch (256 terms at n 256) that may cancel to a small value: their f32
+      // error is absolute, a small multiple of eps times the sum of the terms' sizes, not of the result's.
+      let weightTermSum = 0, biasTermSum = 0;
+      for (let o = 0; o < outF; o++) {
+        let b = 0;
+        for (let s = 0; s < n; s++) b += Math.abs(dy[s * outF + o]);
+        biasTermSum = Math.max(biasTermSum, b);
+        for (let i = 0; i < inF; i++) {
+          let w = 0;
+          for (let s = 0; s < n; s++) w += Math.abs(dy[s * outF + o] * x[s * inF + i]);
+          weightTermSum = Math.max(weightTermSum, w);
+        }
       }
+      assertClose(await readF32(gpu, store.grad(layer.weight)), ref.dweight, {
+        rtol: 1e-5,
+        atol: 1e-6 * weightTermSum,
+        what: `${what} dW`,
+      });
+      assertClose(await readF32(gpu, store.grad(layer.bias)), ref.dbias, {
+        rtol: 1e-5,
+        atol: 1e-6 * biasTermSum,
+        what: `${what} db`,
+      });
     }
-    assertClose(await readF32(gpu, store.grad(layer.weight)), ref.dweight, {
-      rtol: 1e-5,
-      atol: 1e-6 * weightTermSum,
-      what: `${what} dW`,
-    });
-    assertClose(await readF32(gpu, store.grad(layer.bias)), ref.dbias, {
-      rtol: 1e-5,
-      atol: 1e-6 * biasTermSum,
-      what: `${what} db`,
-    });
-  }
-});
+  });
+}
 
 Deno.test("linear: float64 backward matches finite differences", () => {
   const rng = new Rng(6);
@@ -98,19 +105,22 @@ Deno.test("linear: float64 backward matches finite differences", () => {
   });
 });
 
-Deno.test("linear: deterministic, same inputs give the same bits", async () => {
-  const gpu = await getGpu();
-  const outs: Float32Array[] = [];
-  for (let r = 0; r < 2; r++) {
-    const store = new ParamStore(gpu);
-    const layer = new Linear(store, "fc", 256, 2, new Rng(1));
-    store.finalize();
-    const rng = new Rng(2);
-    const rec = new Recorder(gpu);
-    layer.forward(rec, upload(gpu, randn(rng, 256 * 256), [256, 256]), true);
-    layer.backward(rec, upload(gpu, randn(rng, 512), [256, 2]), false);
-    await rec.finish();
-    outs.push(await readF32(gpu, store.grad(layer.weight)));
-  }
-  assertEquals(outs[1], outs[0]);
-});
+for (const variant of REDUCTION_VARIANTS) {
+  Deno.test(`linear (${variant}): deterministic, same inputs give the same bits`, async () => {
+    const gpu = await getGpu();
+    const outs: Float32Array[] = [];
+    for (let r = 0; r < 2; r++) {
+      const store = new ParamStore(gpu);
+      const layer = new Linear(store, "fc", 256, 2, new Rng(1), { variant });
+      store.finalize();
+      const rng = new Rng(2);
+      const rec = new Recorder(gpu);
+      layer.forward(rec, upload(gpu, randn(rng, 256 * 256), [256, 256]), true);
+      layer.backward(rec, upload(gpu, randn(rng, 512), [256, 2]), false);
+      await rec.finish();
+      outs.push(await readF32(gpu, store.grad(layer.weight)), await readF32(gpu, store.grad(layer.bias)));
+    }
+    assertEquals(outs[2], outs[0]);
+    assertEquals(outs[3], outs[1]);
+  });
+}

@@ -9,6 +9,7 @@ import { readF32, Tensor, upload, write } from "../lib/gpu/tensor.ts";
 import { headSummary, headTrainStep, trueClassResponsibilities } from "../lib/mda/head.ts";
 import { CrossEntropyLoss, DNLLLoss, EM_DNLLLoss, type Loss } from "../lib/mda/loss.ts";
 import { initMixtureMeans, MDAHead } from "../lib/mda/mda.ts";
+import { REDUCTION_VARIANTS, type ReductionVariant } from "../lib/gpu/reduction.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { emDnllValue, mdaForward, mdaGrads, type MdaRefParams, trueClassRho } from "./reference/heads.ts";
 import { assertClose, finiteDifference, randn, randu } from "./util.ts";
@@ -109,12 +110,22 @@ interface GpuStep {
   resp: Float32Array;
 }
 
-/** One headTrainStep (stats slot 1 of 3) plus logits and responsibilities, all in one submit. */
-async function gpuStep(p: MdaRefParams, z: ArrayLike<number>, y: number[], loss: Loss): Promise<GpuStep> {
+/**
+ * One headTrainStep (stats slot 1 of 3) plus logits and responsibilities, all in one submit, with the
+ * given reduction variant (default: the adapter's).
+ */
+async function gpuStep(
+  p: MdaRefParams,
+  z: ArrayLike<number>,
+  y: number[],
+  loss: Loss,
+  variant?: ReductionVariant,
+): Promise<GpuStep> {
   const gpu = await getGpu();
   const N = y.length;
   const store = new ParamStore(gpu);
-  const head = new MDAHead(store, p.C, p.D, p.K, new Rng(1));
+  const head = new MDAHead(store, p.C, p.D, p.K, new Rng(1), { variant });
+  if (variant) deepStrictEqual(head.variant, variant);
   store.finalize();
   write(gpu, store.param(head.mu), Float32Array.from(p.mu));
   write(gpu, store.param(head.priorLogits), Float32Array.from(p.prior));
@@ -195,36 +206,38 @@ Deno.test("mda reference: reproduces the spec's test vector in float64", () => {
   assertClose(ref.dlogCov, SPEC.dlogCov, { ...printed, what: "dlog_cov" });
 });
 
-Deno.test("mda gpu: the spec's test vector in float32, both losses", async () => {
-  const p = specParams();
-  const tol = { rtol: 1e-5, atol: 1e-6 };
-  for (const loss of [new EM_DNLLLoss(SPEC.lambda), new DNLLLoss(SPEC.lambda)]) {
-    const g = await gpuStep(p, SPEC.z, SPEC.y, loss);
-    assertClose(g.logits, SPEC.delta, { ...tol, what: "delta" });
-    assertClose([g.stats[3]], [loss.name === "em-dnll" ? SPEC.emDnll : SPEC.dnll], {
-      ...tol,
-      what: loss.name,
-    });
-    assertClose(g.dz, SPEC.dz, { ...tol, what: "dz" });
-    assertClose(g.dmu, SPEC.dmu, { ...tol, what: "dmu" });
-    assertClose(g.dprior, SPEC.dprior, { ...tol, what: "dprior_logits" });
-    assertClose(g.dmix, SPEC.dmix, { ...tol, what: "dmixture_logits" });
-    assertClose(g.dlogCov, SPEC.dlogCov, { ...tol, what: "dlog_cov" });
-    deepStrictEqual(g.stats[4], 3); // the last sample (z = 0, y = 1) is closest to class 0
-    deepStrictEqual(g.stats[5], 0); // no label out of range
-  }
-});
+for (const variant of REDUCTION_VARIANTS) {
+  Deno.test(`mda gpu (${variant}): the spec's test vector in float32, both losses`, async () => {
+    const p = specParams();
+    const tol = { rtol: 1e-5, atol: 1e-6 };
+    for (const loss of [new EM_DNLLLoss(SPEC.lambda), new DNLLLoss(SPEC.lambda)]) {
+      const g = await gpuStep(p, SPEC.z, SPEC.y, loss, variant);
+      assertClose(g.logits, SPEC.delta, { ...tol, what: "delta" });
+      assertClose([g.stats[3]], [loss.name === "em-dnll" ? SPEC.emDnll : SPEC.dnll], {
+        ...tol,
+        what: loss.name,
+      });
+      assertClose(g.dz, SPEC.dz, { ...tol, what: "dz" });
+      assertClose(g.dmu, SPEC.dmu, { ...tol, what: "dmu" });
+      assertClose(g.dprior, SPEC.dprior, { ...tol, what: "dprior_logits" });
+      assertClose(g.dmix, SPEC.dmix, { ...tol, what: "dmixture_logits" });
+      assertClose(g.dlogCov, SPEC.dlogCov, { ...tol, what: "dlog_cov" });
+      deepStrictEqual(g.stats[4], 3); // the last sample (z = 0, y = 1) is closest to class 0
+      deepStrictEqual(g.stats[5], 0); // no label out of range
+    }
+  });
 
-Deno.test("mda gpu: labels out of range are counted in the stats, the loss stays finite", async () => {
-  const p = specParams();
-  // The spec has C = 3 classes: labels 3 and 7 are out of range, both losses must count them.
-  const y = [SPEC.y[0], 3, SPEC.y[2], 7];
-  for (const loss of [new EM_DNLLLoss(SPEC.lambda), new DNLLLoss(SPEC.lambda)]) {
-    const g = await gpuStep(p, SPEC.z, y, loss);
-    deepStrictEqual(g.stats[5], 2, `${loss.name}: out-of-range labels counted`);
-    ok(Number.isFinite(g.stats[3]), `${loss.name}: loss ${g.stats[3]} is finite`);
-  }
-});
+  Deno.test(`mda gpu (${variant}): labels out of range are counted in the stats, the loss stays finite`, async () => {
+    const p = specParams();
+    // The spec has C = 3 classes: labels 3 and 7 are out of range, both losses must count them.
+    const y = [SPEC.y[0], 3, SPEC.y[2], 7];
+    for (const loss of [new EM_DNLLLoss(SPEC.lambda), new DNLLLoss(SPEC.lambda)]) {
+      const g = await gpuStep(p, SPEC.z, y, loss, variant);
+      deepStrictEqual(g.stats[5], 2, `${loss.name}: out-of-range labels counted`);
+      ok(Number.isFinite(g.stats[3]), `${loss.name}: loss ${g.stats[3]} is finite`);
+    }
+  });
+}
 
 /** Reference gradients against central differences of the DNLL value and of EM-DNLL with r frozen. */
 function checkReferenceByFiniteDifferences(
@@ -262,6 +275,8 @@ const SHAPES = [
   { N: 3, C: 5, K: 5, D: 9 },
   { N: 1, C: 100, K: 2, D: 9 },
   { N: 70, C: 100, K: 5, D: 9 },
+  // Several samples per lane of the tree variant's 64-lane workgroups, the last round partial.
+  { N: 201, C: 3, K: 2, D: 2 },
 ];
 
 Deno.test("mda reference: gradients match finite differences (K=1, K=5, D=9, C=100, batch 1 and 3)", () => {
@@ -273,40 +288,42 @@ Deno.test("mda reference: gradients match finite differences (K=1, K=5, D=9, C=1
   }
 });
 
-Deno.test("mda gpu: matches the reference at many shapes, both losses", async () => {
-  const rng = new Rng(12);
-  for (const { N, C, K, D } of SHAPES) {
-    const p = randomParams(rng, C, K, D);
-    const { z, y } = randomBatch(rng, p, N);
-    for (const loss of [new EM_DNLLLoss(0.3), new DNLLLoss(0.3)]) {
-      const g = await gpuStep(p, z, y, loss);
-      compareWithReference(g, p, z, y, loss.lambda, loss.name === "em-dnll", { rtol: 1e-5, atol: 1e-6 });
+for (const variant of REDUCTION_VARIANTS) {
+  Deno.test(`mda gpu (${variant}): matches the reference at many shapes, both losses`, async () => {
+    const rng = new Rng(12);
+    for (const { N, C, K, D } of SHAPES) {
+      const p = randomParams(rng, C, K, D);
+      const { z, y } = randomBatch(rng, p, N);
+      for (const loss of [new EM_DNLLLoss(0.3), new DNLLLoss(0.3)]) {
+        const g = await gpuStep(p, z, y, loss, variant);
+        compareWithReference(g, p, z, y, loss.lambda, loss.name === "em-dnll", { rtol: 1e-5, atol: 1e-6 });
+      }
     }
-  }
-});
+  });
 
-Deno.test("mda gpu: samples far from every component stay finite (stable log-sum-exp)", async () => {
-  const rng = new Rng(13);
-  const p = randomParams(rng, 4, 3, 2);
-  // |z - mu|^2 ~ 1e8 with v ~ 1: a ~ -5e7, so exp(a) underflows for every component of every class.
-  const z = Float64Array.from([3e3, -1e4, 7e3, 7e3, 0.5, -0.5]);
-  const y = [2, 0, 1];
-  const g = await gpuStep(p, z, y, new EM_DNLLLoss(0.1));
-  for (const [what, a] of Object.entries(g)) {
-    ok((a as Float32Array).every(Number.isFinite), `${what} has a non-finite value: ${a}`);
-  }
-  ok(g.logits[0] < -1e6, `delta should be very negative, got ${g.logits[0]}`);
-  compareWithReference(g, p, z, y, 0.1, true, { rtol: 1e-5, atol: 1e-6 });
-});
+  Deno.test(`mda gpu (${variant}): samples far from every component stay finite (stable log-sum-exp)`, async () => {
+    const rng = new Rng(13);
+    const p = randomParams(rng, 4, 3, 2);
+    // |z - mu|^2 ~ 1e8 with v ~ 1: a ~ -5e7, so exp(a) underflows for every component of every class.
+    const z = Float64Array.from([3e3, -1e4, 7e3, 7e3, 0.5, -0.5]);
+    const y = [2, 0, 1];
+    const g = await gpuStep(p, z, y, new EM_DNLLLoss(0.1), variant);
+    for (const [what, a] of Object.entries(g)) {
+      ok((a as Float32Array).every(Number.isFinite), `${what} has a non-finite value: ${a}`);
+    }
+    ok(g.logits[0] < -1e6, `delta should be very negative, got ${g.logits[0]}`);
+    compareWithReference(g, p, z, y, 0.1, true, { rtol: 1e-5, atol: 1e-6 });
+  });
 
-Deno.test("mda gpu: same inputs give the same bits", async () => {
-  const rng = new Rng(14);
-  const p = randomParams(rng, 10, 2, 2);
-  const { z, y } = randomBatch(rng, p, 100);
-  const a = await gpuStep(p, z, y, new EM_DNLLLoss(0.1));
-  const b = await gpuStep(p, z, y, new EM_DNLLLoss(0.1));
-  deepStrictEqual(a, b);
-});
+  Deno.test(`mda gpu (${variant}): same inputs give the same bits`, async () => {
+    const rng = new Rng(14);
+    const p = randomParams(rng, 10, 2, 2);
+    const { z, y } = randomBatch(rng, p, 100);
+    const a = await gpuStep(p, z, y, new EM_DNLLLoss(0.1), variant);
+    const b = await gpuStep(p, z, y, new EM_DNLLLoss(0.1), variant);
+    deepStrictEqual(a, b);
+  });
+}
 
 Deno.test("mda: state_dict names, shapes and both mu initialisations", async () => {
   const gpu = await getGpu();

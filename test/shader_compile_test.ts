@@ -31,6 +31,7 @@ import { ParamStore } from "../lib/gpu/params.ts";
 import { MaxPool2d } from "../lib/nn/maxpool.ts";
 import { ReLU } from "../lib/nn/relu.ts";
 import { Rng } from "../lib/rng.ts";
+import { REDUCTION_VARIANTS } from "../lib/gpu/reduction.ts";
 
 const SHADER_DIR = new URL("../lib/", import.meta.url);
 
@@ -50,7 +51,10 @@ function entryPoints(code: string): string[] {
   return [...code.matchAll(/@compute[^;{]*?fn\s+(\w+)/g)].map((m) => m[1]);
 }
 
-/** Builds every pipeline the code builds: one train step, eval logits and responsibilities per head. */
+/**
+ * Builds every pipeline the code builds: one train step, eval logits and responsibilities per head and
+ * reduction variant.
+ */
 async function buildEverything(): Promise<void> {
   const gpu = await getGpu();
   const N = 4;
@@ -77,20 +81,23 @@ async function buildEverything(): Promise<void> {
   }];
   const ws = new Workspace(gpu, "compile");
   const stats = ws.tensor("stats", [STATS_PER_STEP]);
-  for (const config of configs) {
-    const model = new Model(gpu, { ...base, ...config });
-    const rec = new Recorder(gpu);
-    // With and without the augmentation crop (two gather paths).
-    split.setOrder(Uint32Array.from({ length: N }, (_, i) => i), new Uint8Array(2 * N));
-    const batch = split.gather(rec, 0, N);
-    model.trainStep(rec, batch.x, batch.labels, stats, 0);
-    split.setOrder(Uint32Array.from({ length: N }, (_, i) => i));
-    const evalBatch = split.gather(rec, 0, N);
-    const z = model.embed(rec, evalBatch.x);
-    model.head.logits(rec, z);
-    trueClassResponsibilities(rec, model.head, z, evalBatch.labels);
-    await rec.finish();
-    rec.destroy();
+  // Both reduction variants (lib/gpu/reduction.ts): the adapter picks one, the WGSL of both must be valid.
+  for (const reductions of REDUCTION_VARIANTS) {
+    for (const config of configs) {
+      const model = new Model(gpu, { ...base, ...config }, { reductions });
+      const rec = new Recorder(gpu);
+      // With and without the augmentation crop (two gather paths).
+      split.setOrder(Uint32Array.from({ length: N }, (_, i) => i), new Uint8Array(2 * N));
+      const batch = split.gather(rec, 0, N);
+      model.trainStep(rec, batch.x, batch.labels, stats, 0);
+      split.setOrder(Uint32Array.from({ length: N }, (_, i) => i));
+      const evalBatch = split.gather(rec, 0, N);
+      const z = model.embed(rec, evalBatch.x);
+      model.head.logits(rec, z);
+      trueClassResponsibilities(rec, model.head, z, evalBatch.labels);
+      await rec.finish();
+      rec.destroy();
+    }
   }
   // Every conv kernel family (llvmpipe's register blocks and strips, the GPUs' implicit GEMM, split-K and
   // first-layer kernels, and the register blocks at GPU sizes), forward and backward, recorded but not run:
@@ -101,6 +108,8 @@ async function buildEverything(): Promise<void> {
     [3, softwareKernels(3)],
     [3, gpuKernels(3)],
     [1, gpuKernels(1)],
+    // Four input channels: the implicit-GEMM forward reads its weights as vec4s.
+    [4, gpuKernels(4)],
     [3, {
       forward: { family: "register_block", tile: TILE_GPU },
       inputGrad: { family: "register_block", tile: TILE_GPU },
@@ -111,11 +120,11 @@ async function buildEverything(): Promise<void> {
     new Conv2d(store, `kernels${i}`, inChannels, 5, new Rng(2), kernels)
   );
   store.finalize();
-  const inputs = [ws.tensor("x3", [2, 3, 6, 6]), ws.tensor("x1", [2, 1, 6, 6])];
-  const x = inputs[0];
+  const inputs = new Map([1, 3, 4].map((c) => [c, ws.tensor(`x${c}`, [2, c, 6, 6])]));
+  const x = inputs.get(3)!;
   const unsubmitted = new Recorder(gpu);
   for (const conv of layers) {
-    const input = inputs[conv.inChannels === 1 ? 1 : 0];
+    const input = inputs.get(conv.inChannels)!;
     conv.backward(unsubmitted, conv.forward(unsubmitted, input, true), true);
   }
   unsubmitted.destroy();

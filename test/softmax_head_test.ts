@@ -9,6 +9,7 @@ import { readF32, type Tensor, upload, write } from "../lib/gpu/tensor.ts";
 import { headSummary, headTrainStep, trueClassResponsibilities } from "../lib/mda/head.ts";
 import { CrossEntropyLoss, DNLLLoss, EM_DNLLLoss } from "../lib/mda/loss.ts";
 import { SoftmaxHead } from "../lib/mda/softmax.ts";
+import { REDUCTION_VARIANTS, type ReductionVariant } from "../lib/gpu/reduction.ts";
 import { uniformInit } from "../lib/nn/init.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { crossEntropyValue, linearCeGrads, linearForward, type LinearRefParams } from "./reference/heads.ts";
@@ -27,11 +28,13 @@ function randomBatch(rng: Rng, C: number, D: number, N: number): { z: Float64Arr
   return { z: Float64Array.from(randn(rng, N * D, 2)), y: Array.from({ length: N }, () => rng.int(C)) };
 }
 
-async function gpuStep(p: LinearRefParams, z: ArrayLike<number>, y: number[]) {
+/** One training step plus logits and responsibilities, with the given reduction variant (default: adapter). */
+async function gpuStep(p: LinearRefParams, z: ArrayLike<number>, y: number[], variant?: ReductionVariant) {
   const gpu = await getGpu();
   const N = y.length;
   const store = new ParamStore(gpu);
-  const head = new SoftmaxHead(store, p.C, p.D, new Rng(1));
+  const head = new SoftmaxHead(store, p.C, p.D, new Rng(1), { variant });
+  if (variant) deepStrictEqual(head.variant, variant);
   store.finalize();
   write(gpu, store.param(head.weight), Float32Array.from(p.weight));
   write(gpu, store.param(head.bias), Float32Array.from(p.bias));
@@ -60,6 +63,8 @@ const SHAPES = [
   { N: 3, C: 10, D: 9 },
   { N: 3, C: 100, D: 9 },
   { N: 70, C: 100, D: 99 },
+  // Several samples per lane of the tree variant's 64-lane workgroups, the last round partial.
+  { N: 201, C: 4, D: 3 },
 ];
 
 Deno.test("softmax reference: gradients match finite differences", () => {
@@ -77,64 +82,75 @@ Deno.test("softmax reference: gradients match finite differences", () => {
   }
 });
 
-Deno.test("softmax gpu: matches the reference at many shapes", async () => {
-  const rng = new Rng(32);
-  for (const { N, C, D } of SHAPES) {
-    const p = randomParams(rng, C, D);
-    const { z, y } = randomBatch(rng, C, D, N);
-    const g = await gpuStep(p, z, y);
-    const ref = linearCeGrads(p, z, y);
-    const tol = { rtol: 1e-5, atol: 1e-6 };
-    // A float32 dot product of D terms errs in proportion to sum |w z|, not to its (possibly cancelling)
-    // result: scale the absolute tolerance by the largest such sum.
-    let sumAbs = 1;
-    for (let n = 0; n < N; n++) {
-      for (let c = 0; c < C; c++) {
-        let s = Math.abs(p.bias[c]);
-        for (let d = 0; d < D; d++) s += Math.abs(p.weight[c * D + d] * z[n * D + d]);
-        sumAbs = Math.max(sumAbs, s);
+for (const variant of REDUCTION_VARIANTS) {
+  Deno.test(`softmax gpu (${variant}): matches the reference at many shapes`, async () => {
+    const rng = new Rng(32);
+    for (const { N, C, D } of SHAPES) {
+      const p = randomParams(rng, C, D);
+      const { z, y } = randomBatch(rng, C, D, N);
+      const g = await gpuStep(p, z, y, variant);
+      const ref = linearCeGrads(p, z, y);
+      const tol = { rtol: 1e-5, atol: 1e-6 };
+      // A float32 dot product of D terms errs in proportion to sum |w z|, not to its (possibly cancelling)
+      // result: scale the absolute tolerance by the largest such sum.
+      let sumAbs = 1;
+      for (let n = 0; n < N; n++) {
+        for (let c = 0; c < C; c++) {
+          let s = Math.abs(p.bias[c]);
+          for (let d = 0; d < D; d++) s += Math.abs(p.weight[c * D + d] * z[n * D + d]);
+          sumAbs = Math.max(sumAbs, s);
+        }
       }
+      assertClose(g.logits, linearForward(p, z, N), { rtol: 1e-5, atol: 1e-6 * sumAbs, what: "logits" });
+      assertClose(g.dz, ref.dz, { ...tol, what: "dz" });
+      assertClose(g.dweight, ref.dweight, { ...tol, what: "dweight" });
+      assertClose(g.dbias, ref.dbias, { ...tol, what: "dbias" });
+      assertClose([g.stats[6]], [ref.loss], { ...tol, what: "batch loss" });
+      // Slot 2 of 3 is [loss, correct, labels out of range]; the other slots are untouched.
+      deepStrictEqual([...g.stats.subarray(0, 6), g.stats[7], g.stats[8]], [
+        -7,
+        -7,
+        -7,
+        -7,
+        -7,
+        -7,
+        ref.correct,
+        0,
+      ]);
+      deepStrictEqual(Array.from(g.resp), new Array(N).fill(1));
     }
-    assertClose(g.logits, linearForward(p, z, N), { rtol: 1e-5, atol: 1e-6 * sumAbs, what: "logits" });
-    assertClose(g.dz, ref.dz, { ...tol, what: "dz" });
-    assertClose(g.dweight, ref.dweight, { ...tol, what: "dweight" });
-    assertClose(g.dbias, ref.dbias, { ...tol, what: "dbias" });
-    assertClose([g.stats[6]], [ref.loss], { ...tol, what: "batch loss" });
-    // Slot 2 of 3 is [loss, correct, labels out of range]; the other slots are untouched.
-    deepStrictEqual([...g.stats.subarray(0, 6), g.stats[7], g.stats[8]], [
-      -7,
-      -7,
-      -7,
-      -7,
-      -7,
-      -7,
-      ref.correct,
-      0,
-    ]);
-    deepStrictEqual(Array.from(g.resp), new Array(N).fill(1));
-  }
-});
+  });
 
-Deno.test("softmax gpu: huge logits stay finite (log-sum-exp)", async () => {
-  const rng = new Rng(33);
-  const p = randomParams(rng, 4, 3, 1);
-  const z = Float64Array.from([300, -200, 500, 1e3, 1e3, -1e3]);
-  const y = [0, 3];
-  const g = await gpuStep(p, z, y);
-  for (const [what, a] of Object.entries(g)) ok(a.every(Number.isFinite), `${what}: ${a}`);
-  const ref = linearCeGrads(p, z, y);
-  assertClose([g.stats[6]], [ref.loss], { rtol: 1e-5, atol: 1e-6, what: "batch loss" });
-  assertClose(g.dweight, ref.dweight, { rtol: 1e-5, atol: 1e-6, what: "dweight" });
-});
+  Deno.test(`softmax gpu (${variant}): huge logits stay finite (log-sum-exp)`, async () => {
+    const rng = new Rng(33);
+    const p = randomParams(rng, 4, 3, 1);
+    const z = Float64Array.from([300, -200, 500, 1e3, 1e3, -1e3]);
+    const y = [0, 3];
+    const g = await gpuStep(p, z, y, variant);
+    for (const [what, a] of Object.entries(g)) ok(a.every(Number.isFinite), `${what}: ${a}`);
+    const ref = linearCeGrads(p, z, y);
+    assertClose([g.stats[6]], [ref.loss], { rtol: 1e-5, atol: 1e-6, what: "batch loss" });
+    assertClose(g.dweight, ref.dweight, { rtol: 1e-5, atol: 1e-6, what: "dweight" });
+  });
 
-Deno.test("softmax gpu: labels out of range are counted in the stats, the loss stays finite", async () => {
-  const rng = new Rng(34);
-  const p = randomParams(rng, 4, 3, 1);
-  const { z } = randomBatch(rng, 4, 3, 3);
-  const g = await gpuStep(p, z, [4, 2, 1000]);
-  deepStrictEqual(g.stats[8], 2);
-  ok(Number.isFinite(g.stats[6]), `loss ${g.stats[6]}`);
-});
+  Deno.test(`softmax gpu (${variant}): labels out of range are counted in the stats, the loss stays finite`, async () => {
+    const rng = new Rng(34);
+    const p = randomParams(rng, 4, 3, 1);
+    const { z } = randomBatch(rng, 4, 3, 3);
+    const g = await gpuStep(p, z, [4, 2, 1000], variant);
+    deepStrictEqual(g.stats[8], 2);
+    ok(Number.isFinite(g.stats[6]), `loss ${g.stats[6]}`);
+  });
+
+  Deno.test(`softmax gpu (${variant}): same inputs give the same bits`, async () => {
+    const rng = new Rng(35);
+    const p = randomParams(rng, 10, 9);
+    const { z, y } = randomBatch(rng, 10, 9, 150);
+    const a = await gpuStep(p, z, y, variant);
+    const b = await gpuStep(p, z, y, variant);
+    deepStrictEqual(a, b);
+  });
+}
 
 Deno.test("softmax: PyTorch Linear names, shapes and init; wrong losses refused", async () => {
   const gpu = await getGpu();

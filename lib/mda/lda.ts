@@ -6,6 +6,7 @@ import type { HostTensor, ParamStore, ParamView } from "../gpu/params.ts";
 import { f32, grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
 import { loadWgsl } from "../gpu/pipelines.ts";
 import { type Tensor, Workspace } from "../gpu/tensor.ts";
+import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
 import type { Rng } from "../rng.ts";
 import {
   checkBatch,
@@ -26,12 +27,18 @@ const WG = 64;
 export interface LDAHeadOptions {
   /** State-dict prefix (default "head"). */
   name?: string;
+  /**
+   * Kernel of the parameter gradients' sums over the batch: "serial" (lda_reduce) or "tree"
+   * (lda_reduce_tree); default: serial on software adapters, tree on GPUs (lib/gpu/reduction.ts).
+   */
+  variant?: ReductionVariant;
 }
 
 export class LDAHead implements Head {
   readonly kind = "lda";
   readonly components = 1;
   readonly name: string;
+  readonly variant: ReductionVariant;
   readonly mu: ParamView;
   readonly priorLogits: ParamView;
   readonly logCov: ParamView;
@@ -51,6 +58,7 @@ export class LDAHead implements Head {
     const C = numClasses, D = latentDim;
     checkSizes("lda", { C, D });
     this.name = opts.name ?? "head";
+    this.variant = reductionVariant(store.gpu, opts.variant, `lda head ${this.name}`);
     const std = 6 / Math.sqrt(2 * D);
     this.mu = store.add(
       `${this.name}.mu`,
@@ -113,11 +121,13 @@ export class LDAHead implements Head {
       grid1d(n, WG),
     );
     rec.dispatch(this.kernels.get("lda_input_grad"), params, [theta, z, g, dz], grid1d(n * D, WG));
+    // One invocation (serial) or one workgroup (tree) per gradient element, plus one for the stats.
+    const tree = this.variant === "tree";
     rec.dispatch(
-      this.kernels.get("lda_reduce"),
+      this.kernels.get(tree ? "lda_reduce_tree" : "lda_reduce"),
       params,
       [theta, z, g, m2, sample, this.span.grads(), stats],
-      grid1d(C * D + C + 2, WG),
+      grid1d(C * D + C + 2, tree ? 1 : WG),
     );
     return dz;
   }

@@ -7,6 +7,7 @@ import type { HostTensor, ParamStore, ParamView } from "../gpu/params.ts";
 import { f32, grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
 import { loadWgsl } from "../gpu/pipelines.ts";
 import { type Tensor, Workspace } from "../gpu/tensor.ts";
+import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
 import type { Rng } from "../rng.ts";
 import {
   checkBatch,
@@ -34,6 +35,11 @@ export interface MDAHeadOptions {
    * plus per-component noise of std 0.6/sqrt(2D) (C*K*D drawn next).
    */
   muInit?: MuInit;
+  /**
+   * Kernel of the parameter gradients' sums over the batch: "serial" (mda_reduce) or "tree"
+   * (mda_reduce_tree); default: serial on software adapters, tree on GPUs (lib/gpu/reduction.ts).
+   */
+  variant?: ReductionVariant;
 }
 
 /** Initial mu [C,K,D] for either scheme of dnll.md section 3. */
@@ -64,6 +70,7 @@ export class MDAHead implements Head {
   readonly priorLogits: ParamView;
   readonly mixtureLogits: ParamView;
   readonly logCov: ParamView;
+  readonly variant: ReductionVariant;
   private readonly span: ParamSpan;
   private readonly ws: Workspace;
   private readonly kernels: Kernels;
@@ -79,6 +86,7 @@ export class MDAHead implements Head {
     const C = numClasses, D = latentDim, K = components;
     checkSizes("mda", { C, D, K });
     this.name = opts.name ?? "head";
+    this.variant = reductionVariant(store.gpu, opts.variant, `mda head ${this.name}`);
     this.mu = store.add(
       `${this.name}.mu`,
       [C, K, D],
@@ -135,12 +143,14 @@ export class MDAHead implements Head {
     rec.dispatch(this.kernels.get("mda_forward"), params, [theta, z, delta, rho], grid1d(n * C, WG));
     rec.dispatch(this.kernels.get("dnll_sample"), params, [labels, delta, rho, g, sample], grid1d(n, WG));
     rec.dispatch(this.kernels.get("mda_input_grad"), params, [theta, z, g, rho, dz], grid1d(n * D, WG));
+    // One invocation (serial) or one workgroup (tree) per gradient element, plus one for the stats.
     const gradients = C * K * D + C + 2 * C * K;
+    const tree = this.variant === "tree";
     rec.dispatch(
-      this.kernels.get("mda_reduce"),
+      this.kernels.get(tree ? "mda_reduce_tree" : "mda_reduce"),
       params,
       [theta, z, g, rho, sample, this.span.grads(), stats],
-      grid1d(gradients + 1, WG),
+      grid1d(gradients + 1, tree ? 1 : WG),
     );
     return dz;
   }

@@ -7,6 +7,7 @@ import { grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
 import { loadWgsl } from "../gpu/pipelines.ts";
 import { type Tensor, Workspace } from "../gpu/tensor.ts";
 import { kaimingUniformBound, uniformInit } from "../nn/init.ts";
+import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
 import type { Rng } from "../rng.ts";
 import {
   checkBatch,
@@ -25,12 +26,18 @@ const WG = 64;
 export interface SoftmaxHeadOptions {
   /** State-dict prefix (default "head"). */
   name?: string;
+  /**
+   * Kernel of the parameter gradients' sums over the batch: "serial" (linear_reduce) or "tree"
+   * (linear_reduce_tree); default: serial on software adapters, tree on GPUs (lib/gpu/reduction.ts).
+   */
+  variant?: ReductionVariant;
 }
 
 export class SoftmaxHead implements Head {
   readonly kind = "softmax";
   readonly components = 1;
   readonly name: string;
+  readonly variant: ReductionVariant;
   readonly weight: ParamView;
   readonly bias: ParamView;
   private readonly span: ParamSpan;
@@ -48,6 +55,7 @@ export class SoftmaxHead implements Head {
     const C = numClasses, D = latentDim;
     checkSizes("softmax", { C, D });
     this.name = opts.name ?? "head";
+    this.variant = reductionVariant(store.gpu, opts.variant, `softmax head ${this.name}`);
     const bound = kaimingUniformBound(D);
     this.weight = store.add(`${this.name}.weight`, [C, D], uniformInit(rng, C * D, bound));
     this.bias = store.add(`${this.name}.bias`, [C], uniformInit(rng, C, bound));
@@ -93,11 +101,13 @@ export class SoftmaxHead implements Head {
     rec.dispatch(this.kernels.get("linear_logits"), params, [theta, z, logits], grid1d(n * C, WG));
     rec.dispatch(this.kernels.get("ce_sample"), params, [labels, logits, g, sample], grid1d(n, WG));
     rec.dispatch(this.kernels.get("linear_input_grad"), params, [theta, g, dz], grid1d(n * D, WG));
+    // One invocation (serial) or one workgroup (tree) per gradient element, plus one for the stats.
+    const tree = this.variant === "tree";
     rec.dispatch(
-      this.kernels.get("linear_reduce"),
+      this.kernels.get(tree ? "linear_reduce_tree" : "linear_reduce"),
       params,
       [z, g, sample, this.span.grads(), stats],
-      grid1d(C * D + C + 1, WG),
+      grid1d(C * D + C + 1, tree ? 1 : WG),
     );
     return dz;
   }

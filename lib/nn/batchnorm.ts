@@ -8,16 +8,34 @@
 //
 // Saved for backward: the input x (kept alive by the layer before, which owns it) and the per-channel
 // (mean, invstd, scale, beta). The fused ReLU's mask is recomputed from x, so y need not survive.
+//
+// Two kernel variants (lib/gpu/reduction.ts) with the same dispatch structure: "serial" (batchnorm.wgsl,
+// one invocation per 4 planes, for llvmpipe and lavapipe) and "tree" (batchnorm_tree.wgsl, per-(chunk,
+// channel) workgroup reductions and one vec4 per invocation, for GPUs).
 
 import type { Gpu } from "../gpu/device.ts";
 import type { Counter, ParamStore, ParamView } from "../gpu/params.ts";
 import { loadWgsl, pipeline } from "../gpu/pipelines.ts";
 import { f32, grid1d, type Recorder } from "../gpu/recorder.ts";
 import { type Tensor, Workspace } from "../gpu/tensor.ts";
+import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
 import type { Layer } from "./layer.ts";
 import { vec4Binding } from "./relu.ts";
 
 const WG = 64;
+/** Workgroup size of batchnorm_tree.wgsl's reductions and element-wise passes. */
+const TREE_WG = 256;
+/** Values per workgroup the tree variant aims for (at least; whole samples): 16+ per invocation. */
+const CHUNK_ELEMENTS = 4096;
+
+export interface BatchNormOptions {
+  /** Fuse the ReLU that follows (default false). */
+  relu?: boolean;
+  /** Kernel variant; default: serial on software adapters, tree on GPUs (lib/gpu/reduction.ts). */
+  variant?: ReductionVariant;
+  /** Tree variant: chunks of whole samples, at least this many values (default 4096; tests make it small). */
+  chunkElements?: number;
+}
 
 export class BatchNorm2d implements Layer {
   readonly weight: ParamView;
@@ -26,6 +44,8 @@ export class BatchNorm2d implements Layer {
   readonly runningVar: Tensor;
   readonly numBatchesTracked: Counter;
   readonly relu: boolean;
+  readonly variant: ReductionVariant;
+  readonly chunkElements: number;
   readonly eps = 1e-5;
   readonly momentum = 0.1;
   private ws: Workspace;
@@ -35,12 +55,19 @@ export class BatchNorm2d implements Layer {
     private store: ParamStore,
     readonly name: string,
     readonly channels: number,
-    opts: { relu?: boolean } = {},
+    opts: BatchNormOptions = {},
   ) {
     if (!Number.isInteger(channels) || channels < 1) {
       throw new Error(`BatchNorm2d ${name}: channels must be a positive integer, got ${channels}`);
     }
     this.relu = opts.relu ?? false;
+    this.variant = reductionVariant(store.gpu, opts.variant, `BatchNorm2d ${name}`);
+    this.chunkElements = opts.chunkElements ?? CHUNK_ELEMENTS;
+    if (!Number.isInteger(this.chunkElements) || this.chunkElements < 1) {
+      throw new Error(
+        `BatchNorm2d ${name}: chunkElements must be a positive integer, got ${this.chunkElements}`,
+      );
+    }
     this.weight = store.add(`${name}.weight`, [channels], new Float32Array(channels).fill(1));
     this.bias = store.add(`${name}.bias`, [channels], new Float32Array(channels));
     this.runningMean = store.addState(`${name}.running_mean`, [channels], new Float32Array(channels));
@@ -70,6 +97,11 @@ export class BatchNorm2d implements Layer {
     }
     const stats = this.ws.tensor("stats", [c, 4]);
     const y = this.ws.tensor("y", x.shape);
+    if (this.variant === "tree") {
+      this.forwardTree(rec, x, y, stats, training);
+      this.saved = { x, batchStats: training };
+      return y;
+    }
     const channelParams = [n, c, hw, training ? 1 : 0, f32(this.eps), f32(this.momentum)];
     const quadParams = [planes, c, hw];
     const channelGrid = grid1d(c, WG);
@@ -123,6 +155,7 @@ export class BatchNorm2d implements Layer {
     if (dy.shape.join(",") !== x.shape.join(",")) {
       throw new Error(`BatchNorm2d ${this.name}: dy has shape [${dy.shape}], expected [${x.shape}]`);
     }
+    if (this.variant === "tree") return this.backwardTree(rec, x, dy, batchStats, needInputGrad);
     const [n, c, h, w] = x.shape;
     const gpu = this.store.gpu;
     const hw = h * w;
@@ -158,6 +191,96 @@ export class BatchNorm2d implements Layer {
     return dx;
   }
 
+  /** How the tree variant cuts each channel: `chunk` samples per workgroup, `chunks` per channel. */
+  private chunking(n: number, c: number, hw: number): { chunk: number; chunks: number } {
+    const chunk = Math.min(n, Math.max(1, Math.ceil(this.chunkElements / hw)));
+    const chunks = Math.ceil(n / chunk);
+    if (chunks > 65535 || c > 65535) {
+      throw new Error(`BatchNorm2d ${this.name}: ${chunks} chunks x ${c} channels exceed one dispatch grid`);
+    }
+    return { chunk, chunks };
+  }
+
+  private forwardTree(rec: Recorder, x: Tensor, y: Tensor, stats: Tensor, training: boolean): void {
+    const [n, c, h, w] = x.shape;
+    const gpu = this.store.gpu;
+    const hw = h * w;
+    const { chunk, chunks } = this.chunking(n, c, hw);
+    const chunkParams = [n, c, hw, chunk, chunks, training ? 1 : 0, f32(this.eps), f32(this.momentum)];
+    const weights = [this.store.param(this.weight), this.store.param(this.bias)];
+    if (training) {
+      const moments = this.ws.tensor("chunks", [c * chunks, 2]);
+      rec.dispatch(treePipeline(gpu, "bn_chunk_stats"), chunkParams, [x, moments], [chunks, c, 1]);
+      rec.dispatch(
+        treePipeline(gpu, "bn_chunk_finalize_train"),
+        chunkParams,
+        [moments, ...weights, this.runningMean, this.runningVar, stats],
+        grid1d(c, WG),
+      );
+      this.numBatchesTracked.value += 1;
+    } else {
+      // Per channel, nothing to reduce: batchnorm.wgsl's kernel, with its ChannelParams.
+      rec.dispatch(
+        bnPipeline(gpu, "bn_finalize_eval"),
+        [n, c, hw, 0, f32(this.eps), f32(this.momentum)],
+        [...weights, this.runningMean, this.runningVar, stats],
+        grid1d(c, WG),
+      );
+    }
+    const size = x.size;
+    rec.dispatch(
+      treePipeline(gpu, "bn_apply_elements", this.relu),
+      [Math.ceil(size / 4), c, hw],
+      [vec4Binding(x, `${this.name} input`), stats, vec4Binding(y, `${this.name} output`)],
+      grid1d(Math.ceil(size / 4), TREE_WG),
+    );
+  }
+
+  private backwardTree(
+    rec: Recorder,
+    x: Tensor,
+    dy: Tensor,
+    batchStats: boolean,
+    needInputGrad: boolean,
+  ): Tensor | undefined {
+    const [n, c, h, w] = x.shape;
+    const gpu = this.store.gpu;
+    const hw = h * w;
+    const { chunk, chunks } = this.chunking(n, c, hw);
+    const stats = this.ws.tensor("stats", [c, 4]);
+    const sums = this.ws.tensor("chunks", [c * chunks, 2]);
+    const coef = this.ws.tensor("coef", [c, 2]);
+    const chunkParams = [n, c, hw, chunk, chunks, batchStats ? 1 : 0, f32(this.eps), f32(this.momentum)];
+    rec.dispatch(
+      treePipeline(gpu, "bn_chunk_grad_sums", this.relu),
+      chunkParams,
+      [x, stats, dy, sums],
+      [chunks, c, 1],
+    );
+    rec.dispatch(
+      treePipeline(gpu, "bn_chunk_finalize_grad"),
+      chunkParams,
+      [sums, stats, this.store.grad(this.weight), this.store.grad(this.bias), coef],
+      grid1d(c, WG),
+    );
+    if (!needInputGrad) return undefined;
+    const dx = this.ws.tensor("dx", x.shape);
+    const vec4s = Math.ceil(x.size / 4);
+    rec.dispatch(
+      treePipeline(gpu, "bn_input_grad_elements", this.relu),
+      [vec4s, c, hw],
+      [
+        vec4Binding(x, `${this.name} saved input`),
+        stats,
+        vec4Binding(dy, `${this.name} dy`),
+        coef,
+        vec4Binding(dx, `${this.name} dx`),
+      ],
+      grid1d(vec4s, TREE_WG),
+    );
+    return dx;
+  }
+
   private checkInput(x: Tensor, what: string): [number, number, number, number] {
     if (x.shape.length !== 4 || x.shape[1] !== this.channels || x.shape.some((d) => d < 1)) {
       throw new Error(
@@ -171,6 +294,14 @@ export class BatchNorm2d implements Layer {
 function bnPipeline(gpu: Gpu, entryPoint: string, relu?: boolean): GPUComputePipeline {
   return pipeline(gpu, {
     code: loadWgsl(import.meta.url, "../shaders/batchnorm.wgsl"),
+    entryPoint,
+    constants: relu === undefined ? undefined : { RELU: relu ? 1 : 0 },
+  });
+}
+
+function treePipeline(gpu: Gpu, entryPoint: string, relu?: boolean): GPUComputePipeline {
+  return pipeline(gpu, {
+    code: loadWgsl(import.meta.url, "../shaders/batchnorm_tree.wgsl"),
     entryPoint,
     constants: relu === undefined ? undefined : { RELU: relu ? 1 : 0 },
   });

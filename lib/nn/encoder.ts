@@ -20,6 +20,7 @@ import { Conv2d } from "./conv2d/conv2d.ts";
 import type { Layer } from "./layer.ts";
 import { Linear } from "./linear.ts";
 import { MaxPool2d } from "./maxpool.ts";
+import type { ReductionVariant } from "../gpu/reduction.ts";
 
 export interface EncoderConfig {
   /** Output channels of the six convolutions; the notebook's are 64,64,128,128,256,256. */
@@ -36,7 +37,19 @@ export class Encoder {
   readonly layers: Layer[] = [];
   readonly inputShape: [number, number, number];
 
-  constructor(store: ParamStore, readonly config: EncoderConfig, rng: Rng, prefix = "encoder") {
+  /**
+   * `opts.reductions`: the kernel variant of the BatchNorms, the global pool and the projection
+   * (lib/gpu/reduction.ts; default: the adapter's). MaxPool2d has one kernel for every adapter: one
+   * invocation per output row is already N*C*H/2 invocations (229376 at batch 256), enough for a GPU.
+   */
+  constructor(
+    store: ParamStore,
+    readonly config: EncoderConfig,
+    rng: Rng,
+    prefix = "encoder",
+    opts: { reductions?: ReductionVariant } = {},
+  ) {
+    const variant = opts.reductions;
     const { widths, latentDim } = config;
     if (widths.length !== 6 || widths.some((w) => !Number.isInteger(w) || w < 1)) {
       throw new Error(`encoder widths must be 6 positive integers, got [${widths}]`);
@@ -52,14 +65,14 @@ export class Encoder {
       for (let j = 0; j < 2; j++) {
         const out = widths[block * 2 + j];
         this.layers.push(new Conv2d(store, f(index), channels, out, rng));
-        this.layers.push(new BatchNorm2d(store, f(index + 1), out, { relu: true }));
+        this.layers.push(new BatchNorm2d(store, f(index + 1), out, { relu: true, variant }));
         index += 3; // conv, bn, relu
         channels = out;
       }
       if (block < 2) this.layers.push(new MaxPool2d(f(index++)));
-      else this.layers.push(new GlobalAvgPool(f(index++)));
+      else this.layers.push(new GlobalAvgPool(f(index++), { variant }));
     }
-    this.layers.push(new Linear(store, `${prefix}.proj`, channels, latentDim, rng));
+    this.layers.push(new Linear(store, `${prefix}.proj`, channels, latentDim, rng, { variant }));
   }
 
   /** x [N, C, H, W] -> z [N, D]. Each layer is its own (timestamp-timed, when asked) compute pass. */

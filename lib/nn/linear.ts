@@ -1,11 +1,13 @@
 // Linear layer [N, in] -> [N, out], y = x W^T + b, with PyTorch's names and initialisation: weight
-// [out, in] then bias [out], both uniform on (-1/sqrt(in), 1/sqrt(in)), drawn weight first.
+// [out, in] then bias [out], both uniform on (-1/sqrt(in), 1/sqrt(in)), drawn weight first. The
+// parameter gradients' sums over the batch have a "serial" and a "tree" kernel (lib/gpu/reduction.ts).
 
 import type { Gpu } from "../gpu/device.ts";
 import type { ParamStore, ParamView } from "../gpu/params.ts";
 import { loadWgsl, pipeline } from "../gpu/pipelines.ts";
 import { grid1d, type Recorder } from "../gpu/recorder.ts";
 import { type Tensor, Workspace } from "../gpu/tensor.ts";
+import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
 import type { Rng } from "../rng.ts";
 import { kaimingUniformBound, uniformInit } from "./init.ts";
 import type { Layer } from "./layer.ts";
@@ -15,6 +17,7 @@ const WG = 64;
 export class Linear implements Layer {
   readonly weight: ParamView;
   readonly bias: ParamView;
+  readonly variant: ReductionVariant;
   private ws: Workspace;
   private x?: Tensor;
 
@@ -24,12 +27,15 @@ export class Linear implements Layer {
     readonly inFeatures: number,
     readonly outFeatures: number,
     rng: Rng,
+    /** `variant`: default serial on software adapters, tree on GPUs. */
+    opts: { variant?: ReductionVariant } = {},
   ) {
     for (const [what, v] of [["inFeatures", inFeatures], ["outFeatures", outFeatures]] as const) {
       if (!Number.isInteger(v) || v < 1) {
         throw new Error(`Linear ${name}: ${what} must be a positive integer, got ${v}`);
       }
     }
+    this.variant = reductionVariant(store.gpu, opts.variant, `Linear ${name}`);
     const bound = kaimingUniformBound(inFeatures);
     this.weight = store.add(
       `${name}.weight`,
@@ -72,11 +78,13 @@ export class Linear implements Layer {
       );
     }
     const params = [n, this.inFeatures, this.outFeatures];
+    // One invocation (serial) or one workgroup (tree) per weight and bias gradient element.
+    const tree = this.variant === "tree";
     rec.dispatch(
-      linearPipeline(rec.gpu, "linear_backward_params"),
+      linearPipeline(rec.gpu, tree ? "linear_backward_params_tree" : "linear_backward_params"),
       params,
       [dy, this.x, this.store.grad(this.weight), this.store.grad(this.bias)],
-      grid1d(this.outFeatures * (this.inFeatures + 1), WG),
+      grid1d(this.outFeatures * (this.inFeatures + 1), tree ? 1 : WG),
     );
     if (!needInputGrad) return undefined;
     const dx = this.ws.tensor("dx", [n, this.inFeatures]);

@@ -1,4 +1,6 @@
 // Global average pool over NCHW f32.
+// This is the "serial" variant (lib/gpu/reduction.ts), for llvmpipe and lavapipe; GPUs run
+// avgpool_planes.wgsl.
 //
 // Forward  x [N, C, H, W] -> y [N, C], y = sum over the plane / (H * W), summed in a fixed order.
 // Backward dy [N, C] -> dx [N, C, H, W], dx = dy / (H * W) spread over the plane.

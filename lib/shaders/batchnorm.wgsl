@@ -1,4 +1,6 @@
 // BatchNorm2d over NCHW f32, optionally fused with the ReLU that follows it (PyTorch semantics, dnll.md §2).
+// This is the "serial" variant (lib/gpu/reduction.ts), for llvmpipe and lavapipe; GPUs run
+// batchnorm_tree.wgsl, which cuts the same work into many more workgroups.
 //
 // Forward  x [N, C, H, W] -> y [N, C, H, W], with gamma [C], beta [C], running_mean [C], running_var [C].
 //   train: bn_plane_stats -> bn_finalize_train (also updates the running statistics) -> bn_apply

@@ -3,7 +3,8 @@
 //   forward:  z [N,D], theta = {mu [C,D], prior_logits [C], log_cov [] (one scalar)}
 //             -> delta [N,C] (the logits), m2 [N,C] = |z - mu[c]|^2 (kept for the log_cov gradient)
 //   loss:     mda.wgsl's dnll_sample (K = 1): g [N,C] = lambda*exp(delta) - onehot(y), sample [N,4]
-//   backward: g -> dz [N,D] and the parameter gradients, each a fixed-order sum over n, / N.
+//   backward: g -> dz [N,D] and the parameter gradients, each a fixed-order sum over n, / N:
+//             lda_reduce ("serial" variant, llvmpipe/lavapipe) or lda_reduce_tree ("tree", GPUs).
 //
 // As in mda.wgsl the three parameters are bound as one span `theta` / `grads` with element offsets.
 // delta[c] = log_softmax(prior)[c] - (|z - mu[c]|^2 / v + D s) / 2 has no exp, so no sample can make it
@@ -145,5 +146,82 @@ fn lda_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     stats[3u * p.slot] = loss / f32(p.n);
     stats[3u * p.slot + 1u] = correct;
     stats[3u * p.slot + 2u] = bad_labels;
+  }
+}
+
+// ---- The "tree" variant of lda_reduce (GPUs; see lib/gpu/reduction.ts) ----
+//
+// lda_reduce gives each gradient element one invocation that loops over the whole batch (the log_cov one
+// over N*C terms): a few workgroups of long dependent chains, far too few for a large GPU.
+// lda_reduce_tree gives each element a workgroup: lane t sums samples t, t + WG, ... and the lanes are
+// folded by a tree in workgroup memory whose shape depends only on WG, so the order of every addition is
+// fixed (same inputs, same bits). Same bindings and element layout ([mu | prior | log_cov], then the
+// stats) as lda_reduce, whose results it matches up to fp32 rounding.
+
+var<workgroup> tree: array<vec4<f32>, WG>;
+
+// The sum of every lane's v in a fixed order (lane t adds lane t + s, s = WG/2, ..., 1). Every lane of
+// the workgroup must call it (it holds barriers); the result is valid in every lane.
+fn tree_sum(t: u32, v: vec4<f32>) -> vec4<f32> {
+  tree[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) {
+      tree[t] = tree[t] + tree[t + s];
+    }
+    workgroupBarrier();
+  }
+  return tree[0];
+}
+
+// One workgroup per gradient element (workgroup index = lda_reduce's invocation index), one more for
+// the stats.
+@compute @workgroup_size(WG)
+fn lda_reduce_tree(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nw: vec3<u32>,
+  @builtin(local_invocation_index) t: u32,
+) {
+  let i = wid.x + wid.y * nw.x;
+  let C = p.classes;
+  let D = p.dim;
+  let n_mu = C * D;
+  if (i > n_mu + C + 1u) { return; }
+  let inv_v = exp(-theta[p.cov_at]);
+  // This lane's share of the element's sum over n, the gradient's place in the span and its factor.
+  var acc = vec4<f32>(0.0);
+  var at = 0u;
+  var factor = 1.0;
+  if (i < n_mu) {
+    let c = i / D;
+    let d = i % D;
+    let mu = theta[p.mu_at + i];
+    for (var n = t; n < p.n; n += WG) { acc.x += g[n * C + c] * (z[n * D + d] - mu); }
+    at = p.mu_at + i;
+    factor = inv_v;
+  } else if (i < n_mu + C) {
+    let c = i - n_mu;
+    let pi = exp(log_prior(c));
+    for (var n = t; n < p.n; n += WG) { acc.x += g[n * C + c] - pi * sample[n * 4u + 2u]; }
+    at = p.prior_at + c;
+  } else if (i == n_mu + C) {
+    let half_d = 0.5 * f32(D);
+    for (var n = t; n < p.n; n += WG) {
+      for (var c = 0u; c < C; c++) { acc.x += g[n * C + c] * (0.5 * m2[n * C + c] * inv_v - half_d); }
+    }
+    at = p.cov_at;
+  } else {
+    for (var n = t; n < p.n; n += WG) {
+      acc += vec4<f32>(sample[n * 4u], sample[n * 4u + 1u], sample[n * 4u + 3u], 0.0);
+    }
+  }
+  let total = tree_sum(t, acc);
+  if (t != 0u) { return; }
+  if (i <= n_mu + C) {
+    grads[at] = total.x * factor / f32(p.n);
+  } else {
+    stats[3u * p.slot] = total.x / f32(p.n);
+    stats[3u * p.slot + 1u] = total.y;
+    stats[3u * p.slot + 2u] = total.z;
   }
 }

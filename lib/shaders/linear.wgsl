@@ -4,7 +4,9 @@
 // Backward dy [N, OUT] -> dx [N, IN] = dy W; dweight [OUT, IN] = dy^T x; dbias [OUT] = sum over n of dy.
 //
 // The encoder's projection is tiny (256 -> D, D = 2 or 9), so one invocation per output element with a
-// plain loop is enough; every sum runs in index order, so results are deterministic.
+// plain loop is enough; every sum runs in index order, so results are deterministic. The weight gradient,
+// a sum over the batch, has two variants (lib/gpu/reduction.ts): linear_backward_params ("serial", for
+// llvmpipe and lavapipe) and linear_backward_params_tree ("tree", for GPUs; see its comment).
 
 const WG: u32 = 64u;
 
@@ -88,3 +90,65 @@ fn linear_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     dbias[o] = acc;
   }
 }
+
+// ---- The "tree" variant of linear_backward_params (GPUs) ----
+//
+// linear_backward_params gives each of the OUT * (IN + 1) gradient elements one invocation that loops
+// over the batch: for the notebook's 256 -> 2 projection that is 514 invocations walking 256 samples in a
+// dependent chain, 9 workgroups on a 132-SM GPU. linear_backward_params_tree gives each element a
+// workgroup: lane t sums samples t, t + WG, ... and the lanes are folded by a tree in workgroup memory
+// whose shape depends only on WG, so the order of every addition is fixed (same inputs, same bits). The
+// results match linear_backward_params's up to fp32 rounding.
+
+var<workgroup> tree: array<f32, WG>;
+
+// The sum of every lane's v in a fixed order (lane t adds lane t + s, s = WG/2, ..., 1). Every lane of
+// the workgroup must call it (it holds barriers); the result is valid in every lane.
+fn tree_sum(t: u32, v: f32) -> f32 {
+  tree[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) {
+      tree[t] = tree[t] + tree[t + s];
+    }
+    workgroupBarrier();
+  }
+  return tree[0];
+}
+
+// One workgroup per (o, i) of the weight, plus one per o (i == IN) for the bias: workgroup index =
+// linear_backward_params's invocation index.
+@compute @workgroup_size(WG)
+fn linear_backward_params_tree(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nw: vec3<u32>,
+  @builtin(local_invocation_index) t: u32,
+) {
+  let idx = wid.x + wid.y * nw.x;
+  let row = p.in_features + 1u;
+  if (idx >= p.out_features * row) {
+    return;
+  }
+  let o = idx / row;
+  let i = idx - o * row;
+  var acc = 0.0;
+  if (i < p.in_features) {
+    for (var n = t; n < p.batch; n += WG) {
+      acc = fma(dy[n * p.out_features + o], x_saved[n * p.in_features + i], acc);
+    }
+  } else {
+    for (var n = t; n < p.batch; n += WG) {
+      acc += dy[n * p.out_features + o];
+    }
+  }
+  let total = tree_sum(t, acc);
+  if (t != 0u) {
+    return;
+  }
+  if (i < p.in_features) {
+    dweight[o * p.in_features + i] = total;
+  } else {
+    dbias[o] = total;
+  }
+}
+

@@ -4,7 +4,8 @@
 //             -> delta [N,C] (the logits), rho [N,C,K] (responsibilities within each class)
 //   loss:     delta, labels [N] -> g [N,C] = lambda*exp(delta) - onehot(y) (not yet divided by N),
 //             sample [N,4] = (loss, correct, sum_c g, 1 if the label is out of range else 0)
-//   backward: g, rho -> dz [N,D] and the parameter gradients, each a fixed-order sum over n, / N.
+//   backward: g, rho -> dz [N,D] and the parameter gradients, each a fixed-order sum over n, / N:
+//             mda_reduce ("serial" variant, llvmpipe/lavapipe) or mda_reduce_tree ("tree", GPUs).
 //
 // The head's four parameters are consecutive views of the flat parameter buffer, so they are bound as one
 // span `theta` (and `grads`, the same span of the gradient buffer) with element offsets in Params: every
@@ -285,3 +286,99 @@ fn mda_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     stats[3u * p.slot + 2u] = bad_labels;
   }
 }
+
+// ---- The "tree" variant of mda_reduce (GPUs; see lib/gpu/reduction.ts) ----
+//
+// mda_reduce gives each gradient element one invocation that loops over the whole batch: for the notebook
+// head (C = 10, K = 2, D = 2) that is 91 invocations, 2 workgroups, each walking 256 samples in a
+// dependent chain, on a GPU with 132 SMs. mda_reduce_tree gives each element a workgroup instead: lane t
+// sums samples t, t + WG, t + 2 WG, ... and the lanes are folded by a tree in workgroup memory whose
+// shape depends only on WG, so the order of every addition is fixed (same inputs, same bits). Same
+// bindings, same element layout ([mu | prior | mixture | log_cov], then the stats) as mda_reduce, whose
+// results it matches up to fp32 rounding. On llvmpipe the barriers cost more than the loop saves.
+
+var<workgroup> tree: array<vec4<f32>, WG>;
+
+// The sum of every lane's v in a fixed order (lane t adds lane t + s, s = WG/2, ..., 1). Every lane of
+// the workgroup must call it (it holds barriers); the result is valid in every lane.
+fn tree_sum(t: u32, v: vec4<f32>) -> vec4<f32> {
+  tree[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) {
+      tree[t] = tree[t] + tree[t + s];
+    }
+    workgroupBarrier();
+  }
+  return tree[0];
+}
+
+// One workgroup per gradient element (workgroup index = mda_reduce's invocation index), one more for
+// the stats.
+@compute @workgroup_size(WG)
+fn mda_reduce_tree(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nw: vec3<u32>,
+  @builtin(local_invocation_index) t: u32,
+) {
+  let i = wid.x + wid.y * nw.x;
+  let C = p.classes;
+  let K = p.comps;
+  let D = p.dim;
+  let n_mu = C * K * D;
+  let n_grads = n_mu + C + 2u * C * K;
+  if (i > n_grads) { return; }
+  // This lane's share of the element's sum over n, the gradient's place in the span and its factor.
+  var acc = vec4<f32>(0.0);
+  var at = 0u;
+  var factor = 1.0;
+  if (i < n_mu) {
+    let ck = i / D;
+    let d = i % D;
+    let c = ck / K;
+    let mu = theta[p.mu_at + i];
+    for (var n = t; n < p.n; n += WG) {
+      acc.x += g_in[n * C + c] * rho[n * C * K + ck] * (z[n * D + d] - mu);
+    }
+    at = p.mu_at + i;
+    factor = exp(-theta[p.cov_at + ck]);
+  } else if (i < n_mu + C) {
+    let c = i - n_mu;
+    let pi = exp(log_prior(c));
+    for (var n = t; n < p.n; n += WG) {
+      acc.x += g_in[n * C + c] - pi * sample[n * 4u + 2u];
+    }
+    at = p.prior_at + c;
+  } else if (i < n_mu + C + C * K) {
+    let ck = i - n_mu - C;
+    let c = ck / K;
+    let w = exp(log_mixture_weight(c, ck % K));
+    for (var n = t; n < p.n; n += WG) {
+      acc.x += g_in[n * C + c] * (rho[n * C * K + ck] - w);
+    }
+    at = p.mix_at + ck;
+  } else if (i < n_grads) {
+    let ck = i - n_mu - C - C * K;
+    let c = ck / K;
+    let inv_v = exp(-theta[p.cov_at + ck]);
+    let half_d = 0.5 * f32(D);
+    for (var n = t; n < p.n; n += WG) {
+      acc.x += g_in[n * C + c] * rho[n * C * K + ck] * (0.5 * squared_distance(n, ck) * inv_v - half_d);
+    }
+    at = p.cov_at + ck;
+  } else {
+    for (var n = t; n < p.n; n += WG) {
+      acc += vec4<f32>(sample[n * 4u], sample[n * 4u + 1u], sample[n * 4u + 3u], 0.0);
+    }
+  }
+  let total = tree_sum(t, acc);
+  if (t != 0u) { return; }
+  if (i < n_grads) {
+    grads[at] = total.x * factor / f32(p.n);
+  } else {
+    stats[3u * p.slot] = total.x / f32(p.n);
+    stats[3u * p.slot + 1u] = total.y;
+    stats[3u * p.slot + 2u] = total.z;
+  }
+}
+

@@ -2,7 +2,8 @@
 //   forward:  z [N,D], theta = {weight [C,D], bias [C]} -> logits [N,C]
 //   loss:     logits, labels [N] -> g [N,C] = softmax(logits) - onehot(y) (not yet divided by N),
 //             sample [N,3] = (loss, correct, 1 if the label is out of range else 0)
-//   backward: g -> dz [N,D] = g W / N, dW = g^T z / N, db = sum_n g / N, each a fixed-order sum over n.
+//   backward: g -> dz [N,D] = g W / N, dW = g^T z / N, db = sum_n g / N, each a fixed-order sum over n:
+//             linear_reduce ("serial" variant, llvmpipe/lavapipe) or linear_reduce_tree ("tree", GPUs).
 //
 // The two parameters are bound as one span `theta` / `grads` of the flat buffers with element offsets,
 // as in mda.wgsl. The cross-entropy is log-sum-exp minus the true logit with the maximum subtracted,
@@ -142,5 +143,70 @@ fn linear_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     stats[3u * p.slot] = loss / f32(p.n);
     stats[3u * p.slot + 1u] = correct;
     stats[3u * p.slot + 2u] = bad_labels;
+  }
+}
+
+// ---- The "tree" variant of linear_reduce (GPUs; see lib/gpu/reduction.ts) ----
+//
+// linear_reduce gives each gradient element one invocation that loops over the whole batch: C*D + C + 1
+// invocations (101 for C = 10, D = 9), two workgroups of long dependent chains on a large GPU.
+// linear_reduce_tree gives each element a workgroup: lane t sums samples t, t + WG, ... and the lanes are
+// folded by a tree in workgroup memory whose shape depends only on WG, so the order of every addition is
+// fixed (same inputs, same bits). Same bindings and element layout ([weight | bias], then the stats) as
+// linear_reduce, whose results it matches up to fp32 rounding.
+
+var<workgroup> tree: array<vec4<f32>, WG>;
+
+// The sum of every lane's v in a fixed order (lane t adds lane t + s, s = WG/2, ..., 1). Every lane of
+// the workgroup must call it (it holds barriers); the result is valid in every lane.
+fn tree_sum(t: u32, v: vec4<f32>) -> vec4<f32> {
+  tree[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) {
+      tree[t] = tree[t] + tree[t + s];
+    }
+    workgroupBarrier();
+  }
+  return tree[0];
+}
+
+// One workgroup per gradient element (workgroup index = linear_reduce's invocation index), one more for
+// the stats.
+@compute @workgroup_size(WG)
+fn linear_reduce_tree(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nw: vec3<u32>,
+  @builtin(local_invocation_index) t: u32,
+) {
+  let i = wid.x + wid.y * nw.x;
+  let C = p.classes;
+  let D = p.dim;
+  if (i > C * D + C) { return; }
+  // This lane's share of the element's sum over n, and the gradient's place in the span.
+  var acc = vec4<f32>(0.0);
+  var at = 0u;
+  if (i < C * D) {
+    let c = i / D;
+    let d = i % D;
+    for (var n = t; n < p.n; n += WG) { acc.x += g[n * C + c] * z_rows[n * D + d]; }
+    at = p.weight_at + i;
+  } else if (i < C * D + C) {
+    let c = i - C * D;
+    for (var n = t; n < p.n; n += WG) { acc.x += g[n * C + c]; }
+    at = p.bias_at + c;
+  } else {
+    for (var n = t; n < p.n; n += WG) {
+      acc += vec4<f32>(sample[n * 3u], sample[n * 3u + 1u], sample[n * 3u + 2u], 0.0);
+    }
+  }
+  let total = tree_sum(t, acc);
+  if (t != 0u) { return; }
+  if (i < C * D + C) {
+    grads[at] = total.x / f32(p.n);
+  } else {
+    stats[3u * p.slot] = total.x / f32(p.n);
+    stats[3u * p.slot + 1u] = total.y;
+    stats[3u * p.slot + 2u] = total.z;
   }
 }

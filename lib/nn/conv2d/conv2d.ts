@@ -15,6 +15,7 @@ import { createBuffer, Tensor, Workspace } from "../../gpu/tensor.ts";
 import type { Rng } from "../../rng.ts";
 import { kaimingUniformBound, uniformInit } from "../init.ts";
 import type { Layer } from "../layer.ts";
+import { vec4Binding } from "../relu.ts";
 import {
   checkKernel,
   type ConvKernel,
@@ -87,6 +88,11 @@ export class Conv2d implements Layer {
   private windowSlots = 0;
   private x?: Tensor;
   private sources = new Map<string, string>();
+  /**
+   * The implicit-GEMM forward reads its weights as vec4s when the shape allows (conv2d_igemm_tiled.wgsl's
+   * conv_igemm_vec4w: same values, same sums, same bits); false forces the scalar loads (tests compare).
+   */
+  vec4Weights = true;
 
   constructor(
     private store: ParamStore,
@@ -223,10 +229,13 @@ export class Conv2d implements Layer {
     if (groups[0] > 65535) throw new Error(`Conv2d ${this.name}: ${m} output pixels exceed one igemm grid`);
     // Never read when hasBias is 0, but the binding must exist and cover every output channel.
     const biasT = transposed ? this.ws.tensor("nobias", [cout]) : this.store.param(this.bias);
+    // vec4 weight loads: the forward's weight rows are k-contiguous; whole vec4s need K and BK % 4 == 0.
+    const vec4w = this.vec4Weights && !transposed && (cin * 9) % 4 === 0 && t.bk % 4 === 0;
+    const weight = this.store.param(this.weight);
     rec.dispatch(
-      pipeline(this.gpu, { code, entryPoint: "conv_igemm" }),
+      pipeline(this.gpu, { code, entryPoint: vec4w ? "conv_igemm_vec4w" : "conv_igemm" }),
       [n, cin, h, w, cout, m, cin * 9, transposed ? 1 : 0, transposed ? 0 : 1],
-      [x, this.store.param(this.weight), biasT, y],
+      [x, vec4w ? vec4Binding(weight, `${this.name} weight`) : weight, biasT, y],
       groups,
     );
   }

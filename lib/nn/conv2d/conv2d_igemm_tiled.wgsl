@@ -19,6 +19,20 @@
 // does not always remove. Each output is one fma chain over k = 0 .. K-1 in order: fixed-order
 // reductions, so the same kernel gives the same bits. The tile sizes are constants rewritten per variant
 // (WGSL sizes workgroup arrays only with constants); conv2d.ts lists the variants.
+//
+// vec4 loads. conv_igemm_vec4w is conv_igemm with the weight tile read as vec4s: in the forward pass B's
+// column o is w[o, :] itself, contiguous in k, so when K = CI * 9 and BK are multiples of 4 (CI % 4 == 0:
+// every notebook layer after the first) each invocation loads 4 consecutive k of one output channel in one
+// 16-byte load, consecutive invocations on consecutive addresses; the values and the order of the sums
+// are those of conv_igemm, so it gives the same bits (tested). The other operands stay scalar on purpose:
+// - A (the im2col gather): of the 3 taps along a row, two read the input shifted by one element, so four
+//   consecutive pixels start 16-byte aligned for at most one tap in three, and rows of W = 14 or 7 values
+//   (the notebook's) end inside a vec4; a vec4 path would need two loads and a shuffle per tap and per
+//   row edge, more instructions than the scalar loads it replaces.
+// - B of the input gradient (transposed): the flipped kernel reads each (o, c) pair's 9 taps backwards
+//   and jumps by CI * 9 between output channels, so no 4 consecutive k are 4 consecutive addresses.
+// - The stores: each invocation's TM outputs are WM pixels apart (so that a warp stores consecutive
+//   pixels, coalesced), not 4 consecutive values.
 
 const BM: u32 = 64u;
 const BN: u32 = 64u;
@@ -47,6 +61,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
+// conv_igemm_vec4w: the same weights, read 4 at a time.
+@group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -89,38 +105,61 @@ fn loadB(k: u32, o: u32) -> f32 {
   return weight[(oc * p.cout + o) * 9u + 8u - tap];
 }
 
-@compute @workgroup_size(WG)
-fn conv_igemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let mBase = wid.x * BM;
-  let nBase = wid.y * BN;
-  let tm = tid % WM;
-  let tn = tid / WM;
-  for (var kBase = 0u; kBase < p.k; kBase += BK) {
-    // Consecutive invocations take consecutive pixels (A) and consecutive k (B: w is k-contiguous).
-    /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
-      let e = tid + i * WG;
-      As[e / BM][e % BM] = loadA(mBase + e % BM, kBase + e / BM);
-    }
-    /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
-      let e = tid + i * WG;
-      Bs[e % BK][e / BK] = loadB(kBase + e % BK, nBase + e / BK);
-    }
-    workgroupBarrier();
-    /* unroll */ for (var kk = 0u; kk < BK; kk++) {
-      /* unroll */ for (var i = 0u; i < TM; i++) {
-        av[i] = As[kk][tm + i * WM];
-      }
-      /* unroll */ for (var j = 0u; j < TN; j++) {
-        bv[j] = Bs[kk][tn + j * WN];
-      }
-      /* unroll */ for (var i = 0u; i < TM; i++) {
-        /* unroll */ for (var j = 0u; j < TN; j++) {
-          acc[i][j] = fma(av[i], bv[j], acc[i][j]);
-        }
-      }
-    }
-    workgroupBarrier();
+// One BM x BK slice of A into workgroup memory: consecutive invocations take consecutive pixels.
+fn load_tile_a(tid: u32, mBase: u32, kBase: u32) {
+  /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
+    let e = tid + i * WG;
+    As[e / BM][e % BM] = loadA(mBase + e % BM, kBase + e / BM);
   }
+}
+
+// One BK x BN slice of B: consecutive invocations take consecutive k (w is k-contiguous).
+fn load_tile_b(tid: u32, nBase: u32, kBase: u32) {
+  /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
+    let e = tid + i * WG;
+    Bs[e % BK][e / BK] = loadB(kBase + e % BK, nBase + e / BK);
+  }
+}
+
+// The same slice of the forward pass's B as vec4s (K % 4 == 0, BK % 4 == 0): 4 consecutive k of one
+// output channel per load, wholly inside or wholly past the end of K.
+fn load_tile_b4(tid: u32, nBase: u32, kBase: u32) {
+  /* unroll */ for (var i = 0u; i < (BN * BK / 4u + WG - 1u) / WG; i++) {
+    let e = tid + i * WG;
+    if (e < BN * BK / 4u) {
+      let kq = 4u * (e % (BK / 4u));
+      let o = nBase + e / (BK / 4u);
+      var v = vec4<f32>(0.0);
+      if (kBase + kq < p.k && o < p.cout) {
+        v = weight4[(o * p.k + kBase + kq) / 4u];
+      }
+      let col = e / (BK / 4u);
+      Bs[kq][col] = v.x;
+      Bs[kq + 1u][col] = v.y;
+      Bs[kq + 2u][col] = v.z;
+      Bs[kq + 3u][col] = v.w;
+    }
+  }
+}
+
+// acc += this invocation's TM x TN block of As * Bs, k in order.
+fn multiply_tile(tm: u32, tn: u32) {
+  /* unroll */ for (var kk = 0u; kk < BK; kk++) {
+    /* unroll */ for (var i = 0u; i < TM; i++) {
+      av[i] = As[kk][tm + i * WM];
+    }
+    /* unroll */ for (var j = 0u; j < TN; j++) {
+      bv[j] = Bs[kk][tn + j * WN];
+    }
+    /* unroll */ for (var i = 0u; i < TM; i++) {
+      /* unroll */ for (var j = 0u; j < TN; j++) {
+        acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+      }
+    }
+  }
+}
+
+fn store_tile(tm: u32, tn: u32, mBase: u32, nBase: u32) {
   let plane = p.h * p.w;
   /* unroll */ for (var i = 0u; i < TM; i++) {
     let m = mBase + tm + i * WM;
@@ -139,4 +178,33 @@ fn conv_igemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) 
       }
     }
   }
+}
+
+@compute @workgroup_size(WG)
+fn conv_igemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let mBase = wid.x * BM;
+  let nBase = wid.y * BN;
+  for (var kBase = 0u; kBase < p.k; kBase += BK) {
+    load_tile_a(tid, mBase, kBase);
+    load_tile_b(tid, nBase, kBase);
+    workgroupBarrier();
+    multiply_tile(tid % WM, tid / WM);
+    workgroupBarrier();
+  }
+  store_tile(tid % WM, tid / WM, mBase, nBase);
+}
+
+// The forward pass with the weights read as vec4s (see the header); the host picks it when the shape allows.
+@compute @workgroup_size(WG)
+fn conv_igemm_vec4w(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let mBase = wid.x * BM;
+  let nBase = wid.y * BN;
+  for (var kBase = 0u; kBase < p.k; kBase += BK) {
+    load_tile_a(tid, mBase, kBase);
+    load_tile_b4(tid, nBase, kBase);
+    workgroupBarrier();
+    multiply_tile(tid % WM, tid / WM);
+    workgroupBarrier();
+  }
+  store_tile(tid % WM, tid / WM, mBase, nBase);
 }
