@@ -68,6 +68,7 @@ const ws = new Workspace(gpu, "bench");
 const stats = ws.tensor("stats", [STATS_PER_STEP]);
 const rec = new Recorder(gpu);
 const stepTimes: number[] = [];
+let warmupMs = 0;
 for (let s = 0; s < timedSteps + 1; s++) {
   const t0 = performance.now();
   const { x, labels: y } = split.gather(rec, 0, batch);
@@ -75,6 +76,7 @@ for (let s = 0; s < timedSteps + 1; s++) {
   await rec.finish();
   const ms = performance.now() - t0;
   if (s > 0) stepTimes.push(ms); // the first step compiles pipelines: warm-up
+  else warmupMs = ms;
   log(`train step ${s === 0 ? "(warm-up)" : s}: ${ms.toFixed(1)} ms`);
 }
 const trainStepMs = stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length;
@@ -128,6 +130,7 @@ if (values.json) {
     widths,
     train_step_ms: trainStepMs,
     train_step_ms_each: stepTimes,
+    warmup_step_ms: warmupMs,
     train_step_gflops: flops / trainStepMs / 1e6,
     train_step_layer_ms: layerMs,
     conv_kernels: convKernels,

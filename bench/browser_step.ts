@@ -8,6 +8,7 @@ import { Recorder } from "../lib/gpu/recorder.ts";
 import { Workspace } from "../lib/gpu/tensor.ts";
 import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model, notebookModelConfig } from "../lib/model.ts";
+import { convChoices } from "../lib/nn/conv2d/tune.ts";
 import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
 import { Rng } from "../lib/rng.ts";
 
@@ -22,12 +23,15 @@ async function main(): Promise<unknown> {
   const stats = new Workspace(gpu, "bench").tensor("stats", [STATS_PER_STEP]);
   const rec = new Recorder(gpu);
   const times: number[] = [];
+  let warmup = 0;
   for (let s = 0; s < steps + 1; s++) {
     const t0 = performance.now();
     const { x, labels } = split.gather(rec, 0, batch);
     model.trainStep(rec, x, labels, stats, 0);
     await rec.finish();
-    if (s > 0) times.push(performance.now() - t0); // the first step compiles pipelines: warm-up
+    // The first step compiles the pipelines: a warm-up, reported apart.
+    if (s > 0) times.push(performance.now() - t0);
+    else warmup = performance.now() - t0;
   }
   return {
     adapter: gpu.report.description,
@@ -36,6 +40,8 @@ async function main(): Promise<unknown> {
     feature_level: gpu.report.featureLevel,
     train_step_ms: times.reduce((a, b) => a + b, 0) / times.length,
     train_step_ms_each: times,
+    warmup_step_ms: warmup,
+    conv_kernels: convChoices(model.encoder.layers),
   };
 }
 

@@ -3,7 +3,8 @@
 // Times the notebook's training step (bench/bench.ts --no-kernels) on every WebGPU implementation and
 // backend this machine offers, one subprocess each, in one run: wgpu through OpenGL, wgpu through
 // Vulkan, and Dawn (lib/gpu/implementation.ts; Vulkan, else OpenGL at feature level "compatibility").
-// Each row names the adapter, implementation, backend and feature level that actually ran; ratios are
+// Each row names the adapter, implementation, backend and feature level that actually ran, the time of
+// the first step (which compiles every pipeline) and the conv kernels of the second layer; ratios are
 // against the first row that ran (wgpu GL) in the same run. An implementation without an adapter here is
 // listed as unavailable, with the first line of its error.
 
@@ -30,6 +31,12 @@ interface Row {
   feature_level?: string;
   train_step_ms?: number;
   train_step_ms_each?: number[];
+  /** The first step, which also compiles every pipeline. */
+  warmup_step_ms?: number;
+  /** The machine's 1, 5 and 15 minute load averages when the row finished (other jobs slow a row). */
+  load?: number[];
+  /** The conv kernels per layer and pass (lib/nn/conv2d/kernels.ts names). */
+  conv_kernels?: Record<string, Record<string, string>>;
   error?: string;
 }
 
@@ -90,11 +97,14 @@ for (const v of VARIANTS) {
     feature_level: r.feature_level,
     train_step_ms: r.train_step_ms,
     train_step_ms_each: r.train_step_ms_each,
+    warmup_step_ms: r.warmup_step_ms,
+    conv_kernels: r.conv_kernels,
+    load: Deno.loadavg(),
   });
   console.error(`${v.label}: ${(r.train_step_ms / 1000).toFixed(2)} s per step`);
 }
 
-if (values.browser) rows.push(await browserRow());
+if (values.browser) rows.push({ ...await browserRow(), load: Deno.loadavg() });
 
 const reference = rows.find((r) => r.ok);
 const lines = [
@@ -110,10 +120,21 @@ for (const r of rows) {
   const ratio = reference && reference !== r
     ? `  ${(r.train_step_ms! / reference.train_step_ms!).toFixed(2)}x ${reference.label}`
     : "";
+  const load = r.load ? `, load average ${r.load.map((l) => l.toFixed(1)).join(" ")} after it` : "";
+  const warmup = r.warmup_step_ms === undefined
+    ? ""
+    : `, first step ${(r.warmup_step_ms / 1000).toFixed(1)} s`;
   lines.push(
     `  ${r.label.padEnd(12)} ${(r.train_step_ms! / 1000).toFixed(2).padStart(7)} s${ratio}  ` +
-      `[${r.adapter}; ${r.implementation}, backend ${r.backend}, feature level ${r.feature_level}]`,
+      `[${r.adapter}; ${r.implementation}, backend ${r.backend}, feature level ${r.feature_level}${warmup}${load}]`,
   );
+  const second = r.conv_kernels && Object.entries(r.conv_kernels)[1];
+  if (second) {
+    lines.push(
+      `${" ".repeat(16)}${second[0]}: forward ${second[1].forward}, input grad ${second[1].inputGrad}, ` +
+        `weight grad ${second[1].weightGrad}`,
+    );
+  }
 }
 console.error(lines.join("\n"));
 if (values.json) {

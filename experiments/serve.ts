@@ -15,6 +15,7 @@ import {
 } from "./flags.ts";
 import { bundleClient } from "../lib/serve/bundle.ts";
 import { startServer } from "../lib/serve/server.ts";
+import { buildWebBundle } from "../web/build.ts";
 
 export const SERVE_SPEC: CommandSpec = {
   name: "serve",
@@ -75,6 +76,18 @@ if (import.meta.main) {
     try {
       if (Deno.statSync(web).isDirectory) webDir = web;
     } catch { /* no web/ folder in this checkout */ }
+    if (webDir) {
+      // The training page's bundle from this checkout's lib/ (a few seconds): never a stale copy.
+      try {
+        await buildWebBundle();
+      } catch (e) {
+        console.error(
+          `warning: could not bundle web/train.ts (${
+            e instanceof Error ? e.message.split("\n")[0] : e
+          }); /web/train.html may be missing or out of date`,
+        );
+      }
+    }
     const ac = new AbortController();
     Deno.addSignalListener("SIGINT", () => ac.abort());
     const { server } = startServer({ root: req.root, webDir, dataDir: req.dataDir, client }, {

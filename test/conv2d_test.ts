@@ -10,10 +10,14 @@ import {
   Conv2d,
   type ConvKernel,
   type ConvKernels,
+  defaultKernels,
   gpuCandidates,
   gpuKernels,
   kernelName,
+  kernelTarget,
   parseKernel,
+  softwareKernels,
+  swiftShaderKernels,
   TILE_GPU,
   WGRAD_GPU,
   type WgradKernel,
@@ -99,13 +103,35 @@ Deno.test("conv2d: more input channels than one weight window holds (forward and
 });
 
 Deno.test("conv2d: the GPU block sizes (specialized constants) give the same results", async () => {
-  const s = { n: 3, cin: 5, cout: 19, h: 9, w: 6 };
-  const kernels: ConvKernels = {
-    forward: { family: "register_block", tile: TILE_GPU },
-    inputGrad: { family: "register_block", tile: TILE_GPU },
-    weightGrad: { family: "wgrad_strips", tile: WGRAD_GPU },
+  // SwiftShader's set (swiftShaderKernels), including its one-input-channel weight gradient.
+  for (
+    const [i, s] of [{ n: 3, cin: 5, cout: 19, h: 9, w: 6 }, { n: 2, cin: 1, cout: 19, h: 9, w: 6 }].entries()
+  ) {
+    checkAgainstReference(s, await runGpu(s, 8 + i, swiftShaderKernels(s.cin)), `gpu tiles ${i}`);
+  }
+});
+
+Deno.test("conv2d: each adapter starts from its own kernel set, whichever implementation compiles", () => {
+  // Adapter reports as lib/gpu/device.ts builds them on this machine and on a GPU.
+  const wgpuGl = { isSoftware: true, description: "llvmpipe (LLVM 15.0.6, 256 bits)", architecture: "" };
+  const dawnGl = {
+    isSoftware: true,
+    description: "OpenGL version 4.5 (Core Profile) Mesa 22.3.6",
+    architecture: "",
   };
-  checkAgainstReference(s, await runGpu(s, 8, kernels), "gpu tiles");
+  const chromium = { isSoftware: true, description: "swiftshader", architecture: "swiftshader" };
+  const gpu = { isSoftware: false, description: "NVIDIA H200", architecture: "" };
+  assertEquals([wgpuGl, dawnGl, chromium, gpu].map(kernelTarget), [
+    "llvmpipe",
+    "llvmpipe",
+    "swiftshader",
+    "gpu",
+  ]);
+  assertEquals(defaultKernels(dawnGl, 3), softwareKernels(3));
+  assertEquals(defaultKernels(chromium, 1), swiftShaderKernels(1));
+  assertEquals(swiftShaderKernels(1).weightGrad, { family: "wgrad_strips", tile: { ...WGRAD_GPU, rc: 1 } });
+  assertEquals(swiftShaderKernels(3).forward, { family: "register_block", tile: TILE_GPU });
+  assertEquals(defaultKernels(gpu, 1), gpuKernels(1));
 });
 
 /** Runs config i with candidate i (cyclically) of each pass, so every candidate runs at least once. */

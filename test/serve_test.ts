@@ -95,6 +95,22 @@ Deno.test("serve: index, run and report pages, API, files; nothing written", asy
   deepStrictEqual(await snapshot(root), before, "the server wrote into the results folder");
 });
 
+Deno.test("serve: the index links the training page only when web/ has it and its bundle", async () => {
+  const { base: tmp, root } = await makeResults();
+  const web = `${tmp}/web`;
+  await Deno.mkdir(`${web}/dist`, { recursive: true });
+  await Deno.writeTextFile(`${web}/train.html`, "<p>train</p>");
+  const link = 'href="/web/train.html"';
+  await withServer({ root, webDir: web }, async (base) => {
+    ok(!(await (await fetch(`${base}/`)).text()).includes(link), "linked before the bundle exists");
+    await Deno.writeTextFile(`${web}/dist/train.js`, "// bundle");
+    ok((await (await fetch(`${base}/`)).text()).includes(link), "no link to the training page");
+  });
+  await withServer({ root }, async (base) => {
+    ok(!(await (await fetch(`${base}/`)).text()).includes(link), "linked without a web/ folder");
+  });
+});
+
 Deno.test("serve: no path outside the results folder (dot segments, encodings, symlinks)", async () => {
   const { base: tmp, root } = await makeResults();
   const web = `${tmp}/web`;

@@ -24,8 +24,7 @@ import {
   type ConvKernels,
   gpuKernels,
   softwareKernels,
-  TILE_GPU,
-  WGRAD_GPU,
+  swiftShaderKernels,
 } from "../lib/nn/conv2d/conv2d.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { MaxPool2d } from "../lib/nn/maxpool.ts";
@@ -100,9 +99,9 @@ async function buildEverything(): Promise<void> {
     }
   }
   // Every conv kernel family (llvmpipe's register blocks and strips, the GPUs' implicit GEMM, split-K and
-  // first-layer kernels, and the register blocks at GPU sizes), forward and backward, recorded but not run:
-  // the code picks one set per adapter, and another may take minutes to compile for this driver (Dawn over
-  // Mesa's OpenGL) when it runs; the WGSL must be valid either way.
+  // first-layer kernels, and SwiftShader's register blocks at GPU sizes), forward and backward, recorded
+  // but not run: the code picks one set per adapter (kernels.ts, defaultKernels), and another would be
+  // slow to run here; the WGSL must be valid either way.
   const store = new ParamStore(gpu);
   const kernelSets: [number, Partial<ConvKernels>][] = [
     [3, softwareKernels(3)],
@@ -110,11 +109,7 @@ async function buildEverything(): Promise<void> {
     [1, gpuKernels(1)],
     // Four input channels: the implicit-GEMM forward reads its weights as vec4s.
     [4, gpuKernels(4)],
-    [3, {
-      forward: { family: "register_block", tile: TILE_GPU },
-      inputGrad: { family: "register_block", tile: TILE_GPU },
-      weightGrad: { family: "wgrad_strips", tile: WGRAD_GPU },
-    }],
+    [3, swiftShaderKernels(3)],
   ];
   const layers = kernelSets.map(([inChannels, kernels], i) =>
     new Conv2d(store, `kernels${i}`, inChannels, 5, new Rng(2), kernels)

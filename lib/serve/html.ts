@@ -52,7 +52,16 @@ const fmt = (
   digits = 4,
 ) => (x === undefined || !Number.isFinite(x) ? "" : x.toFixed(digits));
 
-export function indexPage(root: string, runs: RunSummary[], reports: ReportSummary[]): string {
+/**
+ * The index: every run and report under `root`; `trainPage`, when given, is the URL of the page that
+ * trains the quick experiment in the tab (web/train.html), linked at the top.
+ */
+export function indexPage(
+  root: string,
+  runs: RunSummary[],
+  reports: ReportSummary[],
+  trainPage?: string,
+): string {
   const rows = runs.map((r) =>
     `<tr data-run="${escapeHtml(r.dir)}"><td><input type="checkbox" name="run" value="${
       escapeHtml(r.dir)
@@ -80,6 +89,10 @@ export function indexPage(root: string, runs: RunSummary[], reports: ReportSumma
         ? ` Runs in progress: the index reloads every 10 s; a run's page updates as each epoch lands.`
         : "") +
       `</p>` +
+      (trainPage
+        ? `<p><a id="train-in-tab" href="${escapeHtml(trainPage)}">Train fashion_mda_quick in this tab</a> ` +
+          `(WebGPU in your browser, the same kernels; the checkpoint downloads as safetensors).</p>`
+        : "") +
       (anyRunning ? `<meta http-equiv="refresh" content="10">` : "") +
       `<h2>Runs</h2><form action="/compare" method="get"><table id="runs"><thead><tr><th></th><th>Run folder</th>` +
       `<th>Status</th><th class="num">Epoch</th><th class="num">Final test acc.</th><th class="num">Best test acc.</th>` +

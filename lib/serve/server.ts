@@ -54,6 +54,19 @@ export class ResultsServer {
     for (const close of [...this.#streams]) close();
   }
 
+  /** The training page's URL when web/ has it and its bundle (`deno task build:web`, or serve's start). */
+  private trainPage(): string | undefined {
+    const web = this.opts.webDir;
+    if (!web) return undefined;
+    try {
+      Deno.statSync(`${web}/train.html`);
+      Deno.statSync(`${web}/dist/train.js`);
+      return "/web/train.html";
+    } catch {
+      return undefined;
+    }
+  }
+
   handler = async (req: Request): Promise<Response> => {
     if (req.method !== "GET" && req.method !== "HEAD") {
       return respond("read-only: GET and HEAD only\n", 405, "text/plain", { allow: "GET, HEAD" });
@@ -64,7 +77,7 @@ export class ResultsServer {
     try {
       if (path === "/") {
         const { runs, reports } = await scanResults(this.opts.root);
-        return respond(indexPage(this.opts.root, runs, reports));
+        return respond(indexPage(this.opts.root, runs, reports, this.trainPage()));
       }
       if (path === "/api/index") return json(await scanResults(this.opts.root));
       if (path === "/static/client.js") {

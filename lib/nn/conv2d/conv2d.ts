@@ -2,8 +2,9 @@
 //
 // Each pass (forward, input gradient, weight + bias gradient) runs one of the kernel variants listed in
 // kernels.ts, one WGSL file per family in this folder, each with a header saying where it wins. Software
-// adapters (llvmpipe, lavapipe) get the register-block kernels tuned for them by hand; hardware adapters
-// start from the implicit-GEMM ones and lib/gpu/tuner.ts picks per layer shape (see tune.ts). The
+// adapters get register-block kernels sized by hand (Mesa's llvmpipe and lavapipe big blocks, SwiftShader
+// GPU-sized ones); hardware adapters start from the implicit-GEMM ones and lib/gpu/tuner.ts picks per
+// layer shape (see tune.ts). The
 // parameters stay in PyTorch's layout ([out, in, 3, 3] and [out]) in the flat parameter buffer.
 
 import type { Gpu } from "../../gpu/device.ts";
@@ -21,10 +22,9 @@ import {
   type ConvKernel,
   type ConvKernels,
   type ConvTile,
+  defaultKernels,
   type DirectTile,
-  gpuKernels,
   type IgemmTile,
-  softwareKernels,
   type SplitkTile,
   type WgradTile,
 } from "./kernels.ts";
@@ -116,10 +116,9 @@ export class Conv2d implements Layer {
     this.bias = store.add(`${name}.bias`, [outChannels], uniformInit(rng, outChannels, bound));
     this.gpu = store.gpu;
     this.ws = new Workspace(store.gpu, name);
-    // The big software blocks suit llvmpipe through wgpu's naga; through Dawn's Tint (Dawn, browsers)
-    // Mesa takes minutes to compile them (measured: over 200 s cold), so those get the GPU kernels.
-    const soft = store.gpu.report.isSoftware && store.gpu.report.implementation === "wgpu";
-    const base = soft ? softwareKernels(inChannels) : gpuKernels(inChannels);
+    // llvmpipe/lavapipe (through wgpu or Dawn), SwiftShader (a browser) and GPUs each start from their
+    // own set (kernels.ts, `defaultKernels`, with the measurements behind each).
+    const base = defaultKernels(store.gpu.report, inChannels);
     this.kernelChoice = base;
     this.setKernels({ ...base, ...kernels });
   }

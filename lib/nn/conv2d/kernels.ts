@@ -3,11 +3,15 @@
 // what a run's manifest and resume state record, so they parse back into exactly the same kernel.
 //
 //   pass        family          file                          where it wins
-//   forward,    register_block  conv2d_register_block.wgsl    llvmpipe/lavapipe (no barriers, big blocks)
+//   forward,    register_block  conv2d_register_block.wgsl    llvmpipe/lavapipe (no barriers, big blocks);
+//                                                             SwiftShader at GPU sizes
 //   inputGrad   igemm_tiled     conv2d_igemm_tiled.wgsl       GPUs (workgroup tiles, register blocks)
 //   forward     direct_1ch      conv2d_direct_1ch.wgsl        GPUs, first layer (one input channel)
-//   weightGrad  wgrad_strips    conv2d_wgrad_strips.wgsl      llvmpipe/lavapipe
+//   weightGrad  wgrad_strips    conv2d_wgrad_strips.wgsl      llvmpipe/lavapipe; SwiftShader at GPU sizes
 //   weightGrad  wgrad_splitk    conv2d_wgrad_splitk.wgsl      GPUs (two-pass split-K fills the GPU)
+//
+// Which set a layer starts with: `defaultKernels`, by the adapter (`kernelTarget`), not by the WebGPU
+// implementation: Mesa's drivers run the same blocks best whether naga or Tint wrote their shaders.
 
 /** Register block of `conv3x3`: 4*r4 output channels x tp x tq output pixels per invocation. */
 export interface ConvTile {
@@ -148,12 +152,63 @@ export function parseKernel(pass: ConvPass, name: string): ConvKernel | WgradKer
   return k;
 }
 
-/** The kernels for a software adapter: tuned for llvmpipe by hand, never timed at run time. */
+/**
+ * The kernels for Mesa's software adapters: tuned for llvmpipe by hand, never timed at run time. Also
+ * the best measured through Dawn (Tint to GLSL on llvmpipe), 2026-12-01, notebook step at batch 256 on
+ * the 2-core machine, cold Mesa shader cache: 12.5 s a step after a 41 s warm-up step (load 5), against
+ * 32 s after 36 s with the register blocks at GPU sizes (load 6); the implicit GEMM did not finish a
+ * step in 6.5 min (README). The earlier "over 200 s to compile these blocks from Tint's GLSL" was
+ * measured before their loops were unrolled (lib/gpu/unroll.ts); now all of the first step's compiling
+ * takes about 28 s.
+ */
 export function softwareKernels(inChannels: number): ConvKernels {
   const block: ConvKernel = { family: "register_block", tile: TILE_SOFTWARE };
   // One input channel (the first layer) would leave all but one of rc channels of each block empty.
   const wgrad = inChannels === 1 ? { ...WGRAD_SOFTWARE, rc: 1 } : WGRAD_SOFTWARE;
   return { forward: block, inputGrad: block, weightGrad: { family: "wgrad_strips", tile: wgrad } };
+}
+
+/**
+ * The kernels for SwiftShader, Chromium's software WebGPU (Tint to SPIR-V, run on the CPU): the register
+ * blocks and weight-gradient strips at GPU sizes. Measured 2026-12-01 on the 2-core machine, the
+ * notebook's step at batch 256 in headless Chromium 156 (load average 10-14 from other jobs): these
+ * 131 s; the implicit GEMM (gpuKernels) 381 s; llvmpipe's big blocks (softwareKernels) lost the device
+ * before the first step finished (cause not examined).
+ */
+export function swiftShaderKernels(inChannels: number): ConvKernels {
+  const block: ConvKernel = { family: "register_block", tile: TILE_GPU };
+  // One input channel (the first layer) would leave all but one of rc channels of each block empty.
+  const wgrad = inChannels === 1 ? { ...WGRAD_GPU, rc: 1 } : WGRAD_GPU;
+  return { forward: block, inputGrad: block, weightGrad: { family: "wgrad_strips", tile: wgrad } };
+}
+
+/** What the kernel choice needs to know about an adapter (a subset of lib/gpu/device.ts's report). */
+export interface KernelAdapter {
+  isSoftware: boolean;
+  description: string;
+  architecture: string;
+}
+
+/** The kind of adapter a layer's first kernels are chosen for. */
+export type KernelTarget = "llvmpipe" | "swiftshader" | "gpu";
+
+/**
+ * Mesa's software drivers (llvmpipe, lavapipe) whichever WebGPU implementation compiles for them (wgpu's
+ * naga, Dawn's Tint), SwiftShader (a browser's software WebGPU), or a hardware adapter.
+ */
+export function kernelTarget(adapter: KernelAdapter): KernelTarget {
+  if (!adapter.isSoftware) return "gpu";
+  return /swiftshader/i.test(`${adapter.description} ${adapter.architecture}`) ? "swiftshader" : "llvmpipe";
+}
+
+/** The kernels a Conv2d starts with on an adapter (on a GPU the tuner may then pick others). */
+export function defaultKernels(adapter: KernelAdapter, inChannels: number): ConvKernels {
+  const target = kernelTarget(adapter);
+  return target === "llvmpipe"
+    ? softwareKernels(inChannels)
+    : target === "swiftshader"
+    ? swiftShaderKernels(inChannels)
+    : gpuKernels(inChannels);
 }
 
 /** Untuned kernels for a hardware adapter (the tuner's starting point). */
