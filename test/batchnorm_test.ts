@@ -75,6 +75,21 @@ Deno.test("batchnorm: registers PyTorch state_dict names in order with PyTorch's
   assertEquals(host[4].data[0], 0n);
 });
 
+/**
+ * The ReLU's gradient passes where the kernel's own output is positive. An output within rounding of 0 may
+ * be positive in f32 and not in float64 (or the reverse), so the backward references take the kernel's
+ * outputs as their gate (BatchNormOptions.reluOutput) once this has checked that the two agree everywhere
+ * else.
+ */
+function assertSameReluGate(kernelOutput: Float32Array, preActivation: Float64Array, what: string) {
+  for (let k = 0; k < kernelOutput.length; k++) {
+    assert(
+      (kernelOutput[k] > 0) === (preActivation[k] > 0) || Math.abs(preActivation[k]) <= 1e-5,
+      `${what} relu gate ${k}: kernel output ${kernelOutput[k]}, float64 pre-activation ${preActivation[k]}`,
+    );
+  }
+}
+
 for (const relu of [false, true]) {
   for (const { label, opts: variant, shapes } of VARIANTS) {
     const name = `batchnorm${relu ? "+relu" : ""} (${label})`;
@@ -98,11 +113,18 @@ for (const relu of [false, true]) {
           relu,
         };
         const ref = batchNormForward(x, shape, gamma, beta, opts);
-        const refB = batchNormBackward(x, dy, shape, gamma, beta, opts);
         const what = `[${shape}]`;
         // The inputs sit up to 20 standard deviations off zero: x - mean in f32 carries errors of about
         // ulp(20) = 2e-6 times invstd, hence atol 1e-5 (centred inputs pass at 1e-6, see the eval test).
-        assertClose(await readF32(gpu, y), ref.y, { rtol: 1e-4, atol: 1e-5, what: `${what} y` });
+        const gpuY = await readF32(gpu, y);
+        assertClose(gpuY, ref.y, { rtol: 1e-4, atol: 1e-5, what: `${what} y` });
+        if (relu) {
+          assertSameReluGate(gpuY, batchNormForward(x, shape, gamma, beta, { ...opts, relu: false }).y, what);
+        }
+        const refB = batchNormBackward(x, dy, shape, gamma, beta, {
+          ...opts,
+          reluOutput: relu ? gpuY : undefined,
+        });
         assertClose(await readF32(gpu, bn.runningMean), ref.runningMean, {
           rtol: 1e-5,
           atol: 1e-6,
@@ -145,8 +167,19 @@ for (const relu of [false, true]) {
         await rec.finish();
         const opts = { training: false, runningMean, runningVar, relu };
         const ref = batchNormForward(x, shape, gamma, beta, opts);
-        const refB = batchNormBackward(x, dy, shape, gamma, beta, opts);
-        assertClose(await readF32(gpu, y), ref.y, { rtol: 1e-5, atol: 1e-6, what: "eval y" });
+        const gpuY = await readF32(gpu, y);
+        assertClose(gpuY, ref.y, { rtol: 1e-5, atol: 1e-6, what: "eval y" });
+        if (relu) {
+          assertSameReluGate(
+            gpuY,
+            batchNormForward(x, shape, gamma, beta, { ...opts, relu: false }).y,
+            "eval",
+          );
+        }
+        const refB = batchNormBackward(x, dy, shape, gamma, beta, {
+          ...opts,
+          reluOutput: relu ? gpuY : undefined,
+        });
         assertClose(await readF32(gpu, dx), refB.dx, { rtol: 1e-5, atol: 1e-6, what: "eval dx" });
         assertClose(await readF32(gpu, store.grad(bn.weight)), refB.dgamma, {
           rtol: 1e-4,

@@ -11,7 +11,7 @@ import { CrossEntropyLoss, DNLLLoss, EM_DNLLLoss, type Loss } from "../lib/mda/l
 import { LDAHead } from "../lib/mda/lda.ts";
 import { REDUCTION_VARIANTS, type ReductionVariant } from "../lib/gpu/reduction.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
-import { dnllValue, ldaForward, ldaGrads, type LdaRefParams } from "./reference/heads.ts";
+import { dnllValue, ldaErrorScale, ldaForward, ldaGrads, type LdaRefParams } from "./reference/heads.ts";
 import { assertClose, finiteDifference, randn, randu } from "./util.ts";
 
 function randomParams(rng: Rng, C: number, D: number): LdaRefParams {
@@ -124,13 +124,16 @@ for (const variant of REDUCTION_VARIANTS) {
         const g = await gpuStep(p, z, y, loss, variant);
         const ref = ldaGrads(p, z, y, loss.lambda);
         const tol = { rtol: 1e-5, atol: 1e-6 };
-        assertClose(g.logits, ldaForward(p, z, N).delta, { ...tol, what: "delta" });
-        assertClose(g.dz, ref.dz, { ...tol, what: "dz" });
-        assertClose(g.dmu, ref.dmu, { ...tol, what: "dmu" });
-        assertClose(g.dprior, ref.dprior, { ...tol, what: "dprior_logits" });
-        assertClose(g.dlogCov, [ref.dlogCov], { ...tol, what: "dlog_cov" });
+        // Random means put some samples far from some classes: each element's tolerance also allows for
+        // the f32 rounding that makes unavoidable (ldaErrorScale).
+        const s = ldaErrorScale(p, z, y, loss.lambda);
+        assertClose(g.logits, ldaForward(p, z, N).delta, { ...tol, what: "delta", condition: s.delta });
+        assertClose(g.dz, ref.dz, { ...tol, what: "dz", condition: s.dz });
+        assertClose(g.dmu, ref.dmu, { ...tol, what: "dmu", condition: s.dmu });
+        assertClose(g.dprior, ref.dprior, { ...tol, what: "dprior_logits", condition: s.dprior });
+        assertClose(g.dlogCov, [ref.dlogCov], { ...tol, what: "dlog_cov", condition: [s.dlogCov] });
         // One component per class: EM-DNLL equals DNLL, and the responsibilities are ones.
-        assertClose([g.stats[0]], [ref.dnll], { ...tol, what: "batch loss" });
+        assertClose([g.stats[0]], [ref.dnll], { ...tol, what: "batch loss", condition: [s.loss] });
         deepStrictEqual(Array.from(g.stats.subarray(1)), [ref.correct, 0, -7, -7, -7]);
         deepStrictEqual(Array.from(g.resp), new Array(N).fill(1));
       }

@@ -41,10 +41,23 @@ export function randu(rng: Rng, n: number, lo = -1, hi = 1): Float32Array {
 /**
  * Asserts |actual - expected| <= atol + rtol * |expected| element-wise, and reports the worst element.
  */
+/** A few roundings' worth of f32 error per unit of `condition` in assertClose: 16 half-ulps, 2^-20. */
+export const F32_ROUNDING = 16 * 2 ** -24;
+
 export function assertClose(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
-  { rtol = 1e-5, atol = 1e-6, what = "value" }: { rtol?: number; atol?: number; what?: string } = {},
+  { rtol = 1e-5, atol = 1e-6, what = "value", condition }: {
+    rtol?: number;
+    atol?: number;
+    what?: string;
+    /**
+     * Per element, the size of the f32 rounding error the computation cannot avoid (e.g. the sum of the
+     * sizes of the terms it adds, weighted by the exponents behind them: test/reference/heads.ts
+     * mdaErrorScale); adds F32_ROUNDING times it to that element's tolerance.
+     */
+    condition?: ArrayLike<number>;
+  } = {},
 ): void {
   if (actual.length !== expected.length) {
     throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
@@ -53,7 +66,7 @@ export function assertClose(
   let worstExcess = 0;
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i], e = expected[i];
-    const tol = atol + rtol * Math.abs(e);
+    const tol = atol + rtol * Math.abs(e) + (condition ? F32_ROUNDING * condition[i] : 0);
     const err = Math.abs(a - e);
     if (!(err <= tol)) { // catches NaN too
       const excess = Number.isNaN(err) ? Infinity : err / tol;
@@ -66,7 +79,8 @@ export function assertClose(
   if (worst >= 0) {
     throw new Error(
       `${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} ` +
-        `(rtol ${rtol}, atol ${atol}, ${worstExcess.toFixed(1)}x over tolerance)`,
+        `(rtol ${rtol}, atol ${atol}${condition ? `, condition ${condition[worst]}` : ""}, ` +
+        `${worstExcess.toFixed(1)}x over tolerance)`,
     );
   }
 }

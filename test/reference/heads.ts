@@ -335,3 +335,143 @@ export function linearCeGrads(
   }
   return { loss: crossEntropyValue(logits, labels, C), correct, dz, dweight, dbias };
 }
+
+// ---- How much f32 rounding the MDA and LDA gradients cannot avoid --------------------------------------
+//
+// The kernels compute the log joint a = log w - (|z - mu|^2 / v + D s) / 2 in f32, so each a carries an
+// absolute error of a few ulps of its size M = |log w| + (|z - mu|^2 / v + D |s|) / 2; a sample far from
+// a component has M of 50 or more. exp() turns that absolute error into a relative one of the
+// responsibilities rho and of lambda exp(delta), and the gradients sum those over components and classes,
+// possibly cancelling. The scales below are, per output element, the sum of the sizes of its terms, each
+// weighted by the size A of the exponents behind it: an f32 kernel's error is a small multiple of
+// 2^-24 times the scale, whatever the result's own size. (assertClose's `condition` option.)
+
+/** Per-element rounding scales of mdaForward's delta and rho and of mdaGrads' outputs. */
+export function mdaErrorScale(
+  p: MdaRefParams,
+  z: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  lambda: number,
+): {
+  delta: Float64Array;
+  resp: Float64Array;
+  loss: number;
+  dz: Float64Array;
+  dmu: Float64Array;
+  dprior: Float64Array;
+  dmix: Float64Array;
+  dlogCov: Float64Array;
+} {
+  const { C, K, D } = p;
+  const N = labels.length;
+  const f = mdaForward(p, z, N);
+  const logPi = logSoftmax(p.prior);
+  const pi = logPi.map(Math.exp);
+  const out = {
+    delta: new Float64Array(N * C),
+    resp: new Float64Array(N * K),
+    loss: 0,
+    dz: new Float64Array(N * D),
+    dmu: new Float64Array(C * K * D),
+    dprior: new Float64Array(C),
+    dmix: new Float64Array(C * K),
+    dlogCov: new Float64Array(C * K),
+  };
+  for (let n = 0; n < N; n++) {
+    const y = labels[n];
+    // A[c]: the exponents' size for class c (its components' a, and log pi[c]).
+    const A = new Float64Array(C);
+    const G = new Float64Array(C); // |g[c]| plus lambda exp(delta[c]), the part that carries a's error
+    for (let c = 0; c < C; c++) {
+      const logW = logSoftmax(p.mix.subarray(c * K, (c + 1) * K));
+      let m = 0;
+      for (let k = 0; k < K; k++) {
+        const ck = c * K + k;
+        const v = Math.exp(p.logCov[ck]);
+        m = Math.max(
+          m,
+          Math.abs(logW[k]) + 0.5 * (f.m2[(n * C + c) * K + k] / v + D * Math.abs(p.logCov[ck])),
+        );
+      }
+      A[c] = 1 + 2 * m + Math.abs(logPi[c]);
+      const e = lambda * Math.exp(f.delta[n * C + c]);
+      G[c] = Math.abs(e - (c === y ? 1 : 0)) + e;
+      out.delta[n * C + c] = A[c];
+      out.loss += ((c === y ? 1 : 0) + e) * A[c] / N;
+    }
+    const gTotal = G.reduce((s, x) => s + x, 0);
+    const aMax = Math.max(...A);
+    for (let c = 0; c < C; c++) {
+      out.dprior[c] += (G[c] + pi[c] * gTotal) * aMax / N;
+      const w = logSoftmax(p.mix.subarray(c * K, (c + 1) * K)).map(Math.exp);
+      for (let k = 0; k < K; k++) {
+        const ck = c * K + k;
+        const rho = f.rho[(n * C + c) * K + k];
+        if (c === y) out.resp[n * K + k] = rho * A[c];
+        const v = Math.exp(p.logCov[ck]);
+        for (let d = 0; d < D; d++) {
+          const t = G[c] * rho * Math.abs(z[n * D + d] - p.mu[ck * D + d]) / v * A[c] / N;
+          out.dmu[ck * D + d] += t;
+          out.dz[n * D + d] += t;
+        }
+        out.dlogCov[ck] += G[c] * rho * (0.5 * f.m2[(n * C + c) * K + k] / v + D / 2) * A[c] / N;
+        out.dmix[ck] += G[c] * (rho + w[k]) * A[c] / N;
+      }
+    }
+  }
+  return out;
+}
+
+/** The same scales for the LDA head (K = 1, one shared s). */
+export function ldaErrorScale(
+  p: LdaRefParams,
+  z: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  lambda: number,
+): {
+  delta: Float64Array;
+  loss: number;
+  dz: Float64Array;
+  dmu: Float64Array;
+  dprior: Float64Array;
+  dlogCov: number;
+} {
+  const { C, D } = p;
+  const N = labels.length;
+  const f = ldaForward(p, z, N);
+  const logPi = logSoftmax(p.prior);
+  const pi = logPi.map(Math.exp);
+  const v = Math.exp(p.logCov);
+  const out = {
+    delta: new Float64Array(N * C),
+    loss: 0,
+    dz: new Float64Array(N * D),
+    dmu: new Float64Array(C * D),
+    dprior: new Float64Array(C),
+    dlogCov: 0,
+  };
+  for (let n = 0; n < N; n++) {
+    const y = labels[n];
+    const A = new Float64Array(C);
+    const G = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      A[c] = 1 + 2 * 0.5 * (f.m2[n * C + c] / v + D * Math.abs(p.logCov)) + Math.abs(logPi[c]);
+      const e = lambda * Math.exp(f.delta[n * C + c]);
+      G[c] = Math.abs(e - (c === y ? 1 : 0)) + e;
+      out.delta[n * C + c] = A[c];
+      out.loss += ((c === y ? 1 : 0) + e) * A[c] / N;
+    }
+    const gTotal = G.reduce((s, x) => s + x, 0);
+    const aMax = Math.max(...A);
+    for (let c = 0; c < C; c++) {
+      out.dprior[c] += (G[c] + pi[c] * gTotal) * aMax / N;
+      for (let d = 0; d < D; d++) {
+        const t = G[c] * Math.abs(z[n * D + d] - p.mu[c * D + d]) / v * A[c] / N;
+        out.dmu[c * D + d] += t;
+        out.dz[n * D + d] += t;
+      }
+      out.dlogCov += G[c] * (0.5 * f.m2[n * C + c] / v + D / 2) * A[c] / N;
+    }
+  }
+  return out;
+}

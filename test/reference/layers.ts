@@ -20,6 +20,12 @@ export interface BatchNormOptions {
   runningMean: ArrayLike<number>;
   runningVar: ArrayLike<number>;
   relu?: boolean;
+  /**
+   * Backward with relu: the forward outputs whose sign decides where the gradient passes (default: this
+   * reference's own). A test passes the f32 kernel's outputs: an output within rounding of 0 may fall on
+   * either side in f32, and the kernel's gradient follows its own forward.
+   */
+  reluOutput?: ArrayLike<number>;
   eps?: number;
   momentum?: number;
 }
@@ -80,7 +86,8 @@ export function batchNormBackward(
   const hw = h * w, count = n * hw;
   const fwd = batchNormForward(x, shape, gamma, beta, { ...opts, relu: false });
   const g = Float64Array.from(dy);
-  if (opts.relu) { for (let k = 0; k < g.length; k++) if (!(fwd.y[k] > 0)) g[k] = 0; }
+  const gate = opts.reluOutput ?? fwd.y;
+  if (opts.relu) { for (let k = 0; k < g.length; k++) if (!(gate[k] > 0)) g[k] = 0; }
   const dgamma = new Float64Array(c), dbeta = new Float64Array(c), dx = new Float64Array(g.length);
   for (let ch = 0; ch < c; ch++) {
     let sdy = 0, sdyxhat = 0;
