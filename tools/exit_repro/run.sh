@@ -23,7 +23,7 @@ for i in $(seq 1 "$runs"); do
     deno test -A --parallel --no-lock . 2>&1)
   rc=$?
   secs=$(echo "$(date +%s.%N) - $start" | bc)
-  msg=$(echo "$out" | grep -a -m1 -E 'corrupted|double free|free\(\)|malloc|Segmentation' || true)
+  msg=$(echo "$out" | grep -a -m1 -E '^(double free|corrupted |malloc_consolidate|free\(\)|malloc\(\)|munmap_chunk|realloc\(\))|Deno has panicked' || true)
   printf '%s %s %.1f %s\n' "$i" "$rc" "$secs" "$msg"
   if [ "$rc" != 0 ] && ! echo "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep -Eq "^ok \| $jobs passed \| 0 failed"; then
     echo "run $i: the tests themselves did not pass:" >&2

@@ -22,7 +22,8 @@ for i in $(seq $((last + 1)) $((last + n))); do
   rc=$?
   secs=$(($(date +%s) - start))
   summary=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1)
-  msg=$(grep -a -m1 -E 'corrupted|double free|free\(\)|malloc\(|Segmentation|panicked' "$out")
+  # glibc's heap-check messages start their line; Deno's panics say so.
+  msg=$(grep -a -m1 -E '^(double free|corrupted |malloc_consolidate|free\(\)|malloc\(\)|munmap_chunk|realloc\(\))|Deno has panicked' "$out")
   echo "$i | $commit | $rc | $secs | $load | ${summary:-no summary}${msg:+ | $msg}" >>"$log"
   # Keep the output of a failed run for the report.
   [ "$rc" != 0 ] && cp "$out" "$log.run$i.out"
