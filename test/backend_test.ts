@@ -158,3 +158,22 @@ console.log(JSON.stringify({ during, unmapped: during.filter((l) => !after.has(l
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("exit: with the GL backend, exit() skips the library destructors (glvnd's libEGL one double-frees) and keeps the exit code", async () => {
+  if (Deno.build.os !== "linux" || !probeMachine().mesaEgl) return;
+  // LD_DEBUG=files makes glibc's loader print "calling fini: LIB" for each destructor that exit() runs.
+  // Without skipLibraryDestructorsAtExit (raw WebGPU) libEGL.so.1's runs: the control shows that the
+  // check can see it. Through getGpu() none may run, and the status given to exit() must come out.
+  const script = (viaGetGpu: boolean) =>
+    viaGetGpu
+      ? `import { getGpu } from "${device}";\nawait getGpu();\nDeno.exit(3);`
+      : `const a = await navigator.gpu.requestAdapter();\nawait a!.requestDevice();\nDeno.exit(3);`;
+  const env = { DENO_WEBGPU_BACKEND: "gl", LD_DEBUG: "files" };
+  const control = await runScript(script(false), env);
+  equal(control.code, 3, control.stderr.slice(-2000));
+  match(control.stderr, /calling fini: \S*\/libEGL\.so\.1/, "control: libEGL.so.1's destructor runs at exit");
+  const r = await runScript(script(true), env);
+  equal(r.code, 3, `exit code ${r.code}: ${r.stderr.slice(-2000)}`);
+  const fini = r.stderr.split("\n").filter((l) => l.includes("calling fini:"));
+  deepStrictEqual(fini, [], "library destructors ran at exit");
+});

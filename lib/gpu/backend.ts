@@ -245,3 +245,47 @@ export function pinDriverLibraries(): string[] {
   libc.close(); // closes our handle on libc only; the pinned libraries stay
   return done;
 }
+
+let destructorsSkipped = false;
+
+/**
+ * Makes the process end, when `exit()` is called, without running the shared libraries' destructors:
+ * registers libc's `_exit` as an `on_exit` handler, which glibc calls with the exit status before the
+ * handlers registered earlier and before `_dl_fini` (the library destructors, registered first of all).
+ *
+ * Why (results/exit_soak.md): libglvnd 1.6.0's libEGL.so.1 (Debian 12) keeps one state block per thread
+ * that made an EGL call, freed by a thread-exit destructor. Its library destructor frees every thread's
+ * block but leaves that thread-exit destructor armed (fixed upstream in 1.7.0, commit 1f9aff1), so a thread
+ * that ends after it frees its block a second time. Deno ends `deno test` with `shutdown_background()`,
+ * which wakes its worker threads, those that ran the test files and called EGL among them, so they end
+ * while `exit()` runs the destructors: "double free or corruption" or "corrupted size vs. prev_size in
+ * fastbins" and exit 134 after every test passed (8 of 110 runs of tools/exit_repro/run.sh; 0 of 160 with
+ * this handler). Nothing is lost by skipping the destructors: the GPU work is finished (releaseGpu), Deno
+ * writes its output itself, the kernel reclaims the rest, and a Mesa shader-cache entry still being written
+ * at that instant is simply written again by a later run. Only when glvnd's libEGL is loaded (GL backend); once per realm (a
+ * second registration in another realm is harmless: the first handler to run ends the process). Returns
+ * whether the handler is registered.
+ */
+export function skipLibraryDestructorsAtExit(): boolean {
+  if (destructorsSkipped) return true;
+  if (Deno.build.os !== "linux" || !mappedLibraries().some((l) => /\/libEGL\.so\.1[.0-9]*$/.test(l))) {
+    return false;
+  }
+  let libc: Deno.DynamicLibrary<{
+    dlsym: { parameters: ["pointer", "buffer"]; result: "pointer" };
+    on_exit: { parameters: ["pointer", "pointer"]; result: "i32" };
+  }>;
+  try {
+    libc = Deno.dlopen("libc.so.6", {
+      dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
+      on_exit: { parameters: ["pointer", "pointer"], result: "i32" },
+    });
+  } catch {
+    return false; // no --allow-ffi, or not glibc (on_exit is glibc's)
+  }
+  // dlsym(RTLD_DEFAULT, "_exit"): _exit(int) called as handler(status, arg) exits with the status.
+  const exitNow = libc.symbols.dlsym(null, new TextEncoder().encode("_exit\0"));
+  destructorsSkipped = exitNow !== null && libc.symbols.on_exit(exitNow, null) === 0;
+  libc.close();
+  return destructorsSkipped;
+}

@@ -12,6 +12,7 @@ import {
   pinDriverLibraries,
   probeMachine,
   silenceDeviceSelect,
+  skipLibraryDestructorsAtExit,
 } from "./backend.ts";
 
 import {
@@ -173,7 +174,10 @@ async function createGpu(): Promise<Gpu> {
     requiredLimits,
     requiredFeatures: timestampQuery ? ["timestamp-query"] : [],
   });
-  if (inDeno) pinDriverLibraries(); // the driver is loaded now: keep it mapped until exit (see backend.ts)
+  if (inDeno) {
+    pinDriverLibraries(); // the driver is loaded now: keep it mapped until exit (see backend.ts)
+    skipLibraryDestructorsAtExit(); // glvnd's libEGL destructor races with Deno's ending threads (backend.ts)
+  }
   device.addEventListener("uncapturederror", (e) => {
     // A validation error is a bug in our code; make it loud rather than silently producing zeros.
     console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
