@@ -148,10 +148,22 @@ export class Page {
 
   /** A PNG of the whole page (beyond the viewport). */
   async screenshot(path: string): Promise<void> {
-    const { data } = await this.send("Page.captureScreenshot", {
-      format: "png",
-      captureBeyondViewport: true,
-    });
+    // Chromium answers "Cannot take screenshot with 0 width" when asked while the page has no layout yet
+    // (seen once in a loaded CI run, right after a navigation): wait for a frame and ask again, a few times.
+    let data = "";
+    for (let attempt = 1;; attempt++) {
+      try {
+        ({ data } = await this.send("Page.captureScreenshot", {
+          format: "png",
+          captureBeyondViewport: true,
+        }));
+        break;
+      } catch (e) {
+        if (attempt === 5 || !/with 0 (width|height)/.test((e as Error).message)) throw e;
+        await this.evaluate("new Promise((r) => requestAnimationFrame(() => r(true)))").catch(() => {});
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
     const bin = atob(data);
     const bytes = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
