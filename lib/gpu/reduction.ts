@@ -17,6 +17,7 @@
 // `variant` option or Model's `reductions`. Max pooling has one kernel for every adapter (see encoder.ts).
 
 import type { Gpu } from "./device.ts";
+import { loadWgsl } from "./pipelines.ts";
 
 export type ReductionVariant = "serial" | "tree";
 
@@ -40,4 +41,12 @@ export function reductionVariant(
     );
   }
   return variant;
+}
+
+/**
+ * A module's WGSL with tree_sum (lib/shaders/tree_sum.wgsl) appended after it: the module declares
+ * `const WG` and `alias TreeValue`, the snippet the workgroup array and the fixed-order tree over it.
+ */
+export function withTreeSum(code: string): string {
+  return `${code}\n${loadWgsl(import.meta.url, "../shaders/tree_sum.wgsl")}`;
 }

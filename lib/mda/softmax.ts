@@ -7,7 +7,7 @@ import { grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
 import { loadWgsl } from "../gpu/pipelines.ts";
 import { type Tensor, Workspace } from "../gpu/tensor.ts";
 import { kaimingUniformBound, uniformInit } from "../nn/init.ts";
-import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
+import { type ReductionVariant, reductionVariant, withTreeSum } from "../gpu/reduction.ts";
 import type { Rng } from "../rng.ts";
 import {
   checkBatch,
@@ -61,7 +61,10 @@ export class SoftmaxHead implements Head {
     this.bias = store.add(`${this.name}.bias`, [C], uniformInit(rng, C, bound));
     this.span = new ParamSpan(store, [this.weight, this.bias]);
     this.ws = new Workspace(store.gpu, this.name);
-    this.kernels = new Kernels(store.gpu, loadWgsl(import.meta.url, "../shaders/softmax_head.wgsl"));
+    this.kernels = new Kernels(
+      store.gpu,
+      withTreeSum(loadWgsl(import.meta.url, "../shaders/softmax_head.wgsl")),
+    );
     this.ones = new OnesColumn(store.gpu);
   }
 

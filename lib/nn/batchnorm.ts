@@ -18,7 +18,7 @@ import type { Counter, ParamStore, ParamView } from "../gpu/params.ts";
 import { loadWgsl, pipeline } from "../gpu/pipelines.ts";
 import { f32, grid1d, type Recorder } from "../gpu/recorder.ts";
 import { type Tensor, Workspace } from "../gpu/tensor.ts";
-import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
+import { type ReductionVariant, reductionVariant, withTreeSum } from "../gpu/reduction.ts";
 import type { Layer } from "./layer.ts";
 import { vec4Binding } from "./relu.ts";
 
@@ -301,7 +301,7 @@ function bnPipeline(gpu: Gpu, entryPoint: string, relu?: boolean): GPUComputePip
 
 function treePipeline(gpu: Gpu, entryPoint: string, relu?: boolean): GPUComputePipeline {
   return pipeline(gpu, {
-    code: loadWgsl(import.meta.url, "../shaders/batchnorm_tree.wgsl"),
+    code: withTreeSum(loadWgsl(import.meta.url, "../shaders/batchnorm_tree.wgsl")),
     entryPoint,
     constants: relu === undefined ? undefined : { RELU: relu ? 1 : 0 },
   });

@@ -7,7 +7,7 @@ import type { ParamStore, ParamView } from "../gpu/params.ts";
 import { loadWgsl, pipeline } from "../gpu/pipelines.ts";
 import { grid1d, type Recorder } from "../gpu/recorder.ts";
 import { type Tensor, Workspace } from "../gpu/tensor.ts";
-import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
+import { type ReductionVariant, reductionVariant, withTreeSum } from "../gpu/reduction.ts";
 import type { Rng } from "../rng.ts";
 import { kaimingUniformBound, uniformInit } from "./init.ts";
 import type { Layer } from "./layer.ts";
@@ -99,5 +99,8 @@ export class Linear implements Layer {
 }
 
 function linearPipeline(gpu: Gpu, entryPoint: string): GPUComputePipeline {
-  return pipeline(gpu, { code: loadWgsl(import.meta.url, "../shaders/linear.wgsl"), entryPoint });
+  return pipeline(gpu, {
+    code: withTreeSum(loadWgsl(import.meta.url, "../shaders/linear.wgsl")),
+    entryPoint,
+  });
 }

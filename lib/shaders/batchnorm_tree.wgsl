@@ -80,21 +80,8 @@ struct ElementParams {
 @group(0) @binding(4) var<storage, read> dx_coef: array<vec2<f32>>;
 @group(0) @binding(5) var<storage, read_write> dx: array<vec4<f32>>;
 
-var<workgroup> tree: array<vec2<f32>, WG>;
-
-// The sum of every lane's v, in a fixed order (lane t adds lane t + s, s = WG/2, WG/4, ..., 1). All lanes
-// must call it (it holds barriers); the result is valid in every lane.
-fn tree_sum(t: u32, v: vec2<f32>) -> vec2<f32> {
-  tree[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) {
-      tree[t] = tree[t] + tree[t + s];
-    }
-    workgroupBarrier();
-  }
-  return tree[0];
-}
+// What each lane adds in tree_sum (lib/shaders/tree_sum.wgsl, appended by the launcher: withTreeSum).
+alias TreeValue = vec2<f32>;
 
 // Lane t walks elements e = t, t + WG, t + 2 WG, ... of chunk k's slice of channel c, e = (sample, offset)
 // in the chunk. The walk keeps (sample n, offset) and steps them by (WG / hw, WG % hw) with one carry,

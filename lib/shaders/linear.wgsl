@@ -100,21 +100,8 @@ fn linear_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builti
 // whose shape depends only on WG, so the order of every addition is fixed (same inputs, same bits). The
 // results match linear_backward_params's up to fp32 rounding.
 
-var<workgroup> tree: array<f32, WG>;
-
-// The sum of every lane's v in a fixed order (lane t adds lane t + s, s = WG/2, ..., 1). Every lane of
-// the workgroup must call it (it holds barriers); the result is valid in every lane.
-fn tree_sum(t: u32, v: f32) -> f32 {
-  tree[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) {
-      tree[t] = tree[t] + tree[t + s];
-    }
-    workgroupBarrier();
-  }
-  return tree[0];
-}
+// What each lane adds in tree_sum (lib/shaders/tree_sum.wgsl, appended by the launcher: withTreeSum).
+alias TreeValue = f32;
 
 // One workgroup per (o, i) of the weight, plus one per o (i == IN) for the bias: workgroup index =
 // linear_backward_params's invocation index.

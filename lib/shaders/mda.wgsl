@@ -297,21 +297,8 @@ fn mda_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 // bindings, same element layout ([mu | prior | mixture | log_cov], then the stats) as mda_reduce, whose
 // results it matches up to fp32 rounding. On llvmpipe the barriers cost more than the loop saves.
 
-var<workgroup> tree: array<vec4<f32>, WG>;
-
-// The sum of every lane's v in a fixed order (lane t adds lane t + s, s = WG/2, ..., 1). Every lane of
-// the workgroup must call it (it holds barriers); the result is valid in every lane.
-fn tree_sum(t: u32, v: vec4<f32>) -> vec4<f32> {
-  tree[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) {
-      tree[t] = tree[t] + tree[t + s];
-    }
-    workgroupBarrier();
-  }
-  return tree[0];
-}
+// What each lane adds in tree_sum (lib/shaders/tree_sum.wgsl, appended by the launcher: withTreeSum).
+alias TreeValue = vec4<f32>;
 
 // One workgroup per gradient element (workgroup index = mda_reduce's invocation index), one more for
 // the stats.
