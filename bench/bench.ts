@@ -1,5 +1,8 @@
 // `deno task bench [--json] [--batch N] [--steps N] [--widths a,b,c,d,e,f] [--no-kernels] [--all-variants]
-//  [--no-torch]` (flags and their defaults: bench/cli.ts, or --help)
+//  [--no-torch] [--implementations [--browser]]` (flags and their defaults: bench/cli.ts, or --help)
+//
+// --implementations hands over to bench/implementations.ts: the training step on every WebGPU
+// implementation and backend this machine offers, one subprocess each, in one run.
 //
 // Measures each kernel (GFLOP/s or GB/s, forward and backward; conv variants with the tuner's choice marked
 // "(chosen)", both reduction variants with the adapter's marked) and one full training step of the
@@ -31,6 +34,16 @@ interface KernelResult {
 }
 
 const args = parseOrExit(BENCH_SPEC, Deno.args, benchFromFlags);
+if (args.implementations) {
+  // Each implementation and backend in its own process (the implementation is chosen per process).
+  const pass = ["--batch", String(args.batch), "--widths", args.widths.join(",")];
+  if (Deno.args.includes("--steps")) pass.push("--steps", String(args.steps));
+  if (args.json) pass.push("--json");
+  if (args.browser) pass.push("--browser");
+  const script = new URL("./implementations.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, ...pass] }).spawn();
+  Deno.exit((await child.status).code);
+}
 const { batch, widths } = args;
 const timedSteps = args.steps;
 const values = { json: args.json, "no-kernels": !args.kernels, "no-torch": !args.torch };

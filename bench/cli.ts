@@ -19,6 +19,10 @@ export interface BenchArgs {
   /** Time every conv variant the tuner considers, also on a software adapter. */
   allVariants: boolean;
   torch: boolean;
+  /** Time the training step on every WebGPU implementation and backend instead (bench/implementations.ts). */
+  implementations: boolean;
+  /** With implementations: headless Chromium too. */
+  browser: boolean;
 }
 
 export const BENCH_SPEC: CommandSpec = {
@@ -58,8 +62,26 @@ export const BENCH_SPEC: CommandSpec = {
       default: "off",
     },
     { name: "no-torch", kind: "boolean", meaning: "skip the PyTorch reference step", default: "off" },
+    {
+      name: "implementations",
+      kind: "boolean",
+      meaning: "instead, time the training step on every WebGPU implementation and backend this machine " +
+        "offers (wgpu GL, wgpu Vulkan, Dawn), one subprocess each, in one run (bench/implementations.ts; " +
+        "takes --batch, --steps, --widths, --json, --browser)",
+      default: "off",
+    },
+    {
+      name: "browser",
+      kind: "boolean",
+      meaning: "with --implementations: in headless Chromium too",
+      default: "off",
+    },
   ],
-  examples: ["deno task bench --json", "deno task bench --no-kernels --widths 16,16,32,32,64,64 --steps 5"],
+  examples: [
+    "deno task bench --json",
+    "deno task bench --no-kernels --widths 16,16,32,32,64,64 --steps 5",
+    "deno task bench --implementations --browser --batch 256 --steps 1",
+  ],
 };
 
 export function parseBenchArgs(args: string[]): BenchArgs {
@@ -79,6 +101,11 @@ export function benchFromFlags(p: ParsedFlags): BenchArgs {
       throw new UsageError(`--widths expects 6 positive integers separated by commas, got "${rawWidths}"`);
     }
   }
+  if (p.values.browser === true && p.values.implementations !== true) {
+    throw new UsageError(
+      "--browser goes with --implementations (the step in headless Chromium beside the others)",
+    );
+  }
   return {
     json: p.values.json === true,
     batch: intFlag(p, "batch", 1, 256) ?? 256,
@@ -87,5 +114,7 @@ export function benchFromFlags(p: ParsedFlags): BenchArgs {
     kernels: p.values["no-kernels"] !== true,
     allVariants: p.values["all-variants"] === true,
     torch: p.values["no-torch"] !== true,
+    implementations: p.values.implementations === true,
+    browser: p.values.browser === true,
   };
 }

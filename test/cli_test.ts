@@ -155,7 +155,16 @@ Deno.test("cli: report, bench and serve flags", async () => {
     kernels: true,
     allVariants: false,
     torch: true,
+    implementations: false,
+    browser: false,
   });
+  deepStrictEqual(
+    [
+      parseBenchArgs(["--implementations", "--browser"]).implementations,
+      parseBenchArgs(["--implementations"]).browser,
+    ],
+    [true, false],
+  );
   deepStrictEqual(parseBenchArgs(["--all-variants"]).allVariants, true);
   const bench: [string[], RegExp][] = [
     [["--batch", "0"], /--batch expects an integer from 1 to 256, got 0/],
@@ -167,6 +176,7 @@ Deno.test("cli: report, bench and serve flags", async () => {
     [["--widths", "1,2,3,4,5,0"], /--widths expects 6 positive integers/],
     [["extra"], /bench takes no arguments besides flags, got: extra/],
     [["--jsn"], /unknown flag --jsn for `deno task bench`/],
+    [["--browser"], /--browser goes with --implementations/],
   ];
   for (const [args, re] of bench) usageError(`bench ${args.join(" ")}`, () => parseBenchArgs(args), re);
 
