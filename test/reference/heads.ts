@@ -422,7 +422,10 @@ export function mdaErrorScale(
   return out;
 }
 
-/** The same scales for the LDA head (K = 1, one shared s). */
+/**
+ * The same scales for the LDA head: it is the MDA head with K = 1 and one s shared by all classes (as in
+ * ldaGrads), so these are mdaErrorScale's, with the classes' log_cov scales summed into the shared one.
+ */
 export function ldaErrorScale(
   p: LdaRefParams,
   z: ArrayLike<number>,
@@ -436,42 +439,16 @@ export function ldaErrorScale(
   dprior: Float64Array;
   dlogCov: number;
 } {
-  const { C, D } = p;
-  const N = labels.length;
-  const f = ldaForward(p, z, N);
-  const logPi = logSoftmax(p.prior);
-  const pi = logPi.map(Math.exp);
-  const v = Math.exp(p.logCov);
-  const out = {
-    delta: new Float64Array(N * C),
-    loss: 0,
-    dz: new Float64Array(N * D),
-    dmu: new Float64Array(C * D),
-    dprior: new Float64Array(C),
-    dlogCov: 0,
+  const asMda: MdaRefParams = {
+    C: p.C,
+    K: 1,
+    D: p.D,
+    mu: p.mu,
+    prior: p.prior,
+    mix: new Float64Array(p.C),
+    logCov: new Float64Array(p.C).fill(p.logCov),
   };
-  for (let n = 0; n < N; n++) {
-    const y = labels[n];
-    const A = new Float64Array(C);
-    const G = new Float64Array(C);
-    for (let c = 0; c < C; c++) {
-      A[c] = 1 + 2 * 0.5 * (f.m2[n * C + c] / v + D * Math.abs(p.logCov)) + Math.abs(logPi[c]);
-      const e = lambda * Math.exp(f.delta[n * C + c]);
-      G[c] = Math.abs(e - (c === y ? 1 : 0)) + e;
-      out.delta[n * C + c] = A[c];
-      out.loss += ((c === y ? 1 : 0) + e) * A[c] / N;
-    }
-    const gTotal = G.reduce((s, x) => s + x, 0);
-    const aMax = Math.max(...A);
-    for (let c = 0; c < C; c++) {
-      out.dprior[c] += (G[c] + pi[c] * gTotal) * aMax / N;
-      for (let d = 0; d < D; d++) {
-        const t = G[c] * Math.abs(z[n * D + d] - p.mu[c * D + d]) / v * A[c] / N;
-        out.dmu[c * D + d] += t;
-        out.dz[n * D + d] += t;
-      }
-      out.dlogCov += G[c] * (0.5 * f.m2[n * C + c] / v + D / 2) * A[c] / N;
-    }
-  }
-  return out;
+  const s = mdaErrorScale(asMda, z, labels, lambda);
+  const dlogCov = s.dlogCov.reduce((sum, x) => sum + x, 0);
+  return { delta: s.delta, loss: s.loss, dz: s.dz, dmu: s.dmu, dprior: s.dprior, dlogCov };
 }
