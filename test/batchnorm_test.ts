@@ -136,9 +136,12 @@ for (const relu of [false, true]) {
           what: `${what} running_var`,
         });
         assertClose(await readF32(gpu, dx), refB.dx, { rtol: 1e-4, atol: 1e-5, what: `${what} dx` });
+        // dgamma sums n*h*w terms of |g xhat| ~ 1 that may cancel to near 0: its error scales with their
+        // sizes (refB.dgammaCondition), not with the result.
         assertClose(await readF32(gpu, store.grad(bn.weight)), refB.dgamma, {
           rtol: 1e-4,
           atol: 1e-5,
+          condition: refB.dgammaCondition,
           what: `${what} dgamma`,
         });
         assertClose(await readF32(gpu, store.grad(bn.bias)), refB.dbeta, {

@@ -81,7 +81,7 @@ export function batchNormBackward(
   gamma: ArrayLike<number>,
   beta: ArrayLike<number>,
   opts: BatchNormOptions,
-): { dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array } {
+): { dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array; dgammaCondition: Float64Array } {
   const [n, c, h, w] = shape;
   const hw = h * w, count = n * hw;
   const fwd = batchNormForward(x, shape, gamma, beta, { ...opts, relu: false });
@@ -89,16 +89,22 @@ export function batchNormBackward(
   const gate = opts.reluOutput ?? fwd.y;
   if (opts.relu) { for (let k = 0; k < g.length; k++) if (!(gate[k] > 0)) g[k] = 0; }
   const dgamma = new Float64Array(c), dbeta = new Float64Array(c), dx = new Float64Array(g.length);
+  const dgammaCondition = new Float64Array(c);
   for (let ch = 0; ch < c; ch++) {
-    let sdy = 0, sdyxhat = 0;
+    let sdy = 0, sdyxhat = 0, sumAbsTerms = 0;
     for (let b = 0; b < n; b++) {
       for (let i = 0; i < hw; i++) {
         const k = (b * c + ch) * hw + i;
+        const term = g[k] * (x[k] - fwd.mean[ch]) * fwd.invstd[ch];
         sdy += g[k];
-        sdyxhat += g[k] * (x[k] - fwd.mean[ch]) * fwd.invstd[ch];
+        sdyxhat += term;
+        sumAbsTerms += Math.abs(term);
       }
     }
     dgamma[ch] = sdyxhat;
+    // f32's error in dgamma: the rounding of a sum of terms this size (it may cancel to near 0), plus the
+    // f32 mean's error (a few ulps of |mean|) times invstd, shared by every term and so scaled by sum(g).
+    dgammaCondition[ch] = sumAbsTerms + Math.abs(sdy) * Math.abs(fwd.mean[ch]) * fwd.invstd[ch];
     dbeta[ch] = sdy;
     for (let b = 0; b < n; b++) {
       for (let i = 0; i < hw; i++) {
@@ -110,7 +116,7 @@ export function batchNormBackward(
       }
     }
   }
-  return { dx, dgamma, dbeta };
+  return { dx, dgamma, dbeta, dgammaCondition };
 }
 
 // ---- ReLU ----
