@@ -218,6 +218,12 @@ Deno.test("conv2d: kernel names parse back; bad names and block sizes are named 
     () => parseKernel("forward", "igemm_tiled(bm=64,bn=64,bk=1,tm=4,tn=4)"),
     /256 invocations must divide bm\*bk and bn\*bk/,
   );
+  // 32 invocations, a K-slice of 12 rows: the implicit GEMM takes it, the split-K weight gradient not.
+  parseKernel("forward", "igemm_tiled(bm=8,bn=8,bk=12,tm=1,tn=2)");
+  assertThrows(
+    () => parseKernel("weightGrad", "wgrad_splitk(bm=8,bn=8,bk=12,tm=1,tn=2,groups=1)"),
+    /bk must divide the 32 invocations/,
+  );
 });
 
 Deno.test("conv2d: reference gradients agree with finite differences", () => {

@@ -9,6 +9,13 @@ Deno.test("unroll: loop bounds from literals and u32 constants, with precedence"
   assertEquals(evalBound("(TP - 1u) * R4 / 4u", consts), 3);
   assertThrows(() => evalBound("WG", consts), /WG is not a u32 const/);
   assertThrows(() => evalBound("p.n", consts), /cannot evaluate loop bound "p.n"/);
+  // A constant may be an expression of the constants above it; one that is not (a call, a later name)
+  // is left out.
+  const derived = u32Constants(
+    "const BM: u32 = 64u;\nconst WG: u32 = 256u;\nconst LOADS: u32 = BM * 16u / WG;\n" +
+      "const LATER: u32 = BM + EARLY;\nconst EARLY: u32 = 1u;\nconst M: u32 = max(BM, 2u);\n",
+  );
+  assertEquals([...derived], [["BM", 64], ["WG", 256], ["LOADS", 4], ["EARLY", 1]]);
 });
 
 Deno.test("unroll: nested loops become scoped copies with literal counters", () => {

@@ -20,10 +20,19 @@ const MARKER = "/* unroll */";
 const HEADER =
   /^\/\* unroll \*\/\s*for\s*\(\s*var\s+(\w+)\s*=\s*(\d+)u\s*;\s*\1\s*<(?!=)\s*([^;]+);\s*\1\+\+\s*\)\s*\{/;
 
-/** The `const NAME: u32 = <n>u;` declarations of a WGSL source. */
+/**
+ * The `const NAME: u32 = <expr>;` declarations of a WGSL source whose value is a literal or an
+ * expression of the constants declared above it (e.g. `const LOADS: u32 = BM * BK / WG;`).
+ */
 export function u32Constants(code: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const m of code.matchAll(/^const\s+(\w+)\s*:\s*u32\s*=\s*(\d+)u\s*;/gm)) out.set(m[1], Number(m[2]));
+  for (const m of code.matchAll(/^const\s+(\w+)\s*:\s*u32\s*=\s*([^;]+);/gm)) {
+    try {
+      out.set(m[1], evalBound(m[2], out));
+    } catch {
+      // Not an expression of known constants (e.g. a call): such a name cannot bound an unrolled loop.
+    }
+  }
   return out;
 }
 

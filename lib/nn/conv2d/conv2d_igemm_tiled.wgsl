@@ -14,6 +14,14 @@
 // invocations load and store consecutive pixels (coalesced along W). On llvmpipe it loses to
 // conv2d_register_block.wgsl: barriers are expensive there and workgroup memory buys nothing.
 //
+// Index arithmetic. A GPU has no integer divider: a division by a value known only at run time (the image
+// size) costs a few dozen instructions, as much as the multiply-adds a load feeds. Which pixel each of an
+// invocation's A loads reads does not depend on the K-slice, so it is decoded into registers once, before
+// the K loop (aImage, aRow, aCol); per slice only k's channel and tap remain, divisions by the constants 9
+// and 3, which compile to a multiply. Bs rows are padded by one value: its loaders write down a column
+// (consecutive invocations, consecutive k), and rows of BN = 64 floats would put those writes in the
+// same memory bank. Neither changes a value or the order of a sum.
+//
 // Loops over the register block and the K-slice are marked `/* unroll */` (lib/gpu/unroll.ts): on the
 // SPIR-V path naga adds a counter to every loop and clamps every dynamic index, which a GPU compiler
 // does not always remove. Each output is one fma chain over k = 0 .. K-1 in order: fixed-order
@@ -67,28 +75,46 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 var<workgroup> As: array<array<f32, BM>, BK>;
-var<workgroup> Bs: array<array<f32, BN>, BK>;
+var<workgroup> Bs: array<array<f32, BN + 1u>, BK>;
 
 var<private> acc: array<array<f32, TN>, TM>;
 var<private> av: array<f32, TM>;
 var<private> bv: array<f32, TN>;
 
-// A[m, k]: one im2col element, 0 outside the image or past the ends.
-fn loadA(m: u32, k: u32) -> f32 {
-  if (m >= p.m || k >= p.k) {
-    return 0.0;
-  }
+// A values each invocation loads per K-slice, and the pixel of each (decode_a_rows): where its image
+// starts in x, its row and column, and whether it is a pixel at all (rows past p.m read zeros).
+const A_LOADS: u32 = BM * BK / WG;
+var<private> aImage: array<u32, A_LOADS>;
+var<private> aRow: array<i32, A_LOADS>;
+var<private> aCol: array<i32, A_LOADS>;
+var<private> aPixel: array<bool, A_LOADS>;
+
+// The pixel of load i of load_tile_a: row (tid + i * WG) % BM of the tile, whatever the K-slice.
+fn decode_a_rows(tid: u32, mBase: u32) {
   let plane = p.h * p.w;
-  let n = m / plane;
-  let pix = m % plane;
+  /* unroll */ for (var i = 0u; i < A_LOADS; i++) {
+    let m = mBase + (tid + i * WG) % BM;
+    let n = m / plane;
+    let pix = m - n * plane;
+    let py = pix / p.w;
+    aImage[i] = n * p.cin * plane;
+    aRow[i] = i32(py);
+    aCol[i] = i32(pix - py * p.w);
+    aPixel[i] = m < p.m;
+  }
+}
+
+// A[m, k] for load i's pixel m: one im2col element, 0 outside the image or past the ends.
+fn loadA(i: u32, k: u32) -> f32 {
   let c = k / 9u;
-  let tap = k % 9u;
-  let iy = i32(pix / p.w) + i32(tap / 3u) - 1;
-  let ix = i32(pix % p.w) + i32(tap % 3u) - 1;
-  if (iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) {
+  let tap = k - 9u * c;
+  let ky = tap / 3u;
+  let iy = aRow[i] + i32(ky) - 1;
+  let ix = aCol[i] + i32(tap - 3u * ky) - 1;
+  if (!aPixel[i] || k >= p.k || iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) {
     return 0.0;
   }
-  return x[(n * p.cin + c) * plane + u32(iy) * p.w + u32(ix)];
+  return x[aImage[i] + c * p.h * p.w + u32(iy) * p.w + u32(ix)];
 }
 
 // B[k, o]: a weight of the forward kernel, or of the transposed and flipped one.
@@ -106,10 +132,10 @@ fn loadB(k: u32, o: u32) -> f32 {
 }
 
 // One BM x BK slice of A into workgroup memory: consecutive invocations take consecutive pixels.
-fn load_tile_a(tid: u32, mBase: u32, kBase: u32) {
-  /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
+fn load_tile_a(tid: u32, kBase: u32) {
+  /* unroll */ for (var i = 0u; i < A_LOADS; i++) {
     let e = tid + i * WG;
-    As[e / BM][e % BM] = loadA(mBase + e % BM, kBase + e / BM);
+    As[e / BM][e % BM] = loadA(i, kBase + e / BM);
   }
 }
 
@@ -184,8 +210,9 @@ fn store_tile(tm: u32, tn: u32, mBase: u32, nBase: u32) {
 fn conv_igemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let mBase = wid.x * BM;
   let nBase = wid.y * BN;
+  decode_a_rows(tid, mBase);
   for (var kBase = 0u; kBase < p.k; kBase += BK) {
-    load_tile_a(tid, mBase, kBase);
+    load_tile_a(tid, kBase);
     load_tile_b(tid, nBase, kBase);
     workgroupBarrier();
     multiply_tile(tid % WM, tid / WM);
@@ -199,8 +226,9 @@ fn conv_igemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) 
 fn conv_igemm_vec4w(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let mBase = wid.x * BM;
   let nBase = wid.y * BN;
+  decode_a_rows(tid, mBase);
   for (var kBase = 0u; kBase < p.k; kBase += BK) {
-    load_tile_a(tid, mBase, kBase);
+    load_tile_a(tid, kBase);
     load_tile_b4(tid, nBase, kBase);
     workgroupBarrier();
     multiply_tile(tid % WM, tid / WM);

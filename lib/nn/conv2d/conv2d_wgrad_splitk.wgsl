@@ -16,6 +16,13 @@
 // invocations taking consecutive pixels (coalesced), and each invocation updates a TM x TN register
 // block. On llvmpipe conv2d_wgrad_strips.wgsl is faster (no barriers, no workgroup memory).
 //
+// Index arithmetic: the workgroup's WG invocations are a multiple of BK (kernels.ts checks), so all of an
+// invocation's loads in one slice read the same row m = mBase + tid % BK: its image and pixel are decoded
+// once per slice (two divisions by run-time sizes, which a GPU does in software), not once per load.
+// Ds and Xs rows are padded by one value because the loaders write down their columns (consecutive
+// invocations, consecutive rows), which rows of 64 floats would put in one memory bank. Neither changes a
+// value or the order of a sum.
+//
 // Register-block and K-slice loops are marked `/* unroll */` (lib/gpu/unroll.ts; why: conv2d_igemm_tiled.wgsl).
 
 const BM: u32 = 64u;
@@ -45,41 +52,56 @@ struct Params {
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
-var<workgroup> Ds: array<array<f32, BM>, BK>;
-var<workgroup> Xs: array<array<f32, BN>, BK>;
+var<workgroup> Ds: array<array<f32, BM + 1u>, BK>;
+var<workgroup> Xs: array<array<f32, BN + 1u>, BK>;
 
 var<private> acc: array<array<f32, TN>, TM>;
 var<private> dv: array<f32, TM>;
 var<private> xv: array<f32, TN>;
 
+// The row m = (n, pixel) one slice's loads read: whether it is inside the split, where its dy values and
+// its image start, and the pixel's row and column.
+struct Row {
+  inside: bool,
+  dyBase: u32,
+  xImage: u32,
+  py: i32,
+  px: i32,
+}
+
+fn decode_row(m: u32, mEnd: u32) -> Row {
+  let plane = p.h * p.w;
+  let n = m / plane;
+  let pix = m - n * plane;
+  let py = pix / p.w;
+  return Row(m < mEnd, n * p.co * plane + pix, n * p.ci * plane, i32(py), i32(pix - py * p.w));
+}
+
 // dy[m, o], zero past the split's end or the last channel.
-fn loadDy(m: u32, mEnd: u32, o: u32) -> f32 {
-  if (m >= mEnd || o >= p.co) {
+fn loadDy(r: Row, o: u32) -> f32 {
+  if (!r.inside || o >= p.co) {
     return 0.0;
   }
-  let plane = p.h * p.w;
-  return dy[((m / plane) * p.co + o) * plane + m % plane];
+  return dy[r.dyBase + o * p.h * p.w];
 }
 
 // im2col(x)[m, k] with the bias column k = K (1.0), zero past the ends and outside the image.
-fn loadA(m: u32, mEnd: u32, k: u32) -> f32 {
-  if (m >= mEnd || k > p.k) {
+fn loadA(r: Row, k: u32) -> f32 {
+  if (!r.inside || k > p.k) {
     return 0.0;
   }
   if (k == p.k) {
     return 1.0;
   }
-  let plane = p.h * p.w;
-  let n = m / plane;
-  let pix = m % plane;
   let c = k / 9u;
-  let tap = k % 9u;
-  let iy = i32(pix / p.w) + i32(tap / 3u) - 1;
-  let ix = i32(pix % p.w) + i32(tap % 3u) - 1;
+  let tap = k - 9u * c;
+  let ky = tap / 3u;
+  let iy = r.py + i32(ky) - 1;
+  let ix = r.px + i32(tap - 3u * ky) - 1;
   if (iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) {
     return 0.0;
   }
-  return x[(n * p.ci + c) * plane + u32(iy) * p.w + u32(ix)];
+  return x[r.xImage + c * p.h * p.w + u32(iy) * p.w + u32(ix)];
 }
 
 @compute @workgroup_size(WG)
@@ -91,14 +113,15 @@ fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
   let tk = tid / WM;
   let mStart = s * p.chunk;
   let mEnd = min(mStart + p.chunk, p.m);
+  let slot = tid % BK;
   for (var mBase = mStart; mBase < mEnd; mBase += BK) {
+    // Load e = tid + i * WG fills row e % BK == slot, column e / BK.
+    let row = decode_row(mBase + slot, mEnd);
     /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
-      let e = tid + i * WG;
-      Ds[e % BK][e / BK] = loadDy(mBase + e % BK, mEnd, oBase + e / BK);
+      Ds[slot][(tid + i * WG) / BK] = loadDy(row, oBase + (tid + i * WG) / BK);
     }
     /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
-      let e = tid + i * WG;
-      Xs[e % BK][e / BK] = loadA(mBase + e % BK, mEnd, kBase + e / BK);
+      Xs[slot][(tid + i * WG) / BK] = loadA(row, kBase + (tid + i * WG) / BK);
     }
     workgroupBarrier();
     /* unroll */ for (var mm = 0u; mm < BK; mm++) {

@@ -124,6 +124,10 @@ export function checkKernel(k: ConvKernel | WgradKernel): void {
     if ((t.bm * t.bk) % wg || (t.bn * t.bk) % wg) {
       throw new Error(`conv kernel ${name}: the ${wg} invocations must divide bm*bk and bn*bk`);
     }
+    // wgrad_splitk decodes one row per invocation and slice (conv2d_wgrad_splitk.wgsl).
+    if (k.family === "wgrad_splitk" && wg % t.bk) {
+      throw new Error(`conv kernel ${name}: bk must divide the ${wg} invocations`);
+    }
   }
 }
 
