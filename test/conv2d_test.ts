@@ -162,6 +162,31 @@ Deno.test("conv2d: the default GPU kernels match the float64 reference (shapes o
   }
 });
 
+// The tuner's candidates compile in milliseconds on a GPU but in 15 s to over 3 min each on llvmpipe when
+// Mesa's shader cache is cold (2026-12-01, 2-core machine), so this one runs where they are used, on
+// hardware adapters (the device kit runs the kernel tests there before anything else). On software
+// adapters the default GPU tiles and small tiles of the same WGSL are checked by the tests around it;
+// DNLL_TEST_ALL_CANDIDATES=1 runs this one there too (after a change to a GPU kernel).
+const allCandidates =
+  (typeof Deno === "undefined" ? undefined : Deno.env.get("DNLL_TEST_ALL_CANDIDATES")) === "1";
+Deno.test({
+  name:
+    "conv2d: every GPU tuner candidate matches the float64 reference (hardware adapters; shapes off every tile)",
+  ignore: (await getGpu()).report.isSoftware && !allCandidates,
+  fn: async () => {
+    // The tuner also checks each candidate against the reference candidate before it may be chosen;
+    // this checks them all against float64, on shapes that fill no tile (K = 45 and 9, 19 channels).
+    const shapes = [{ n: 2, cin: 5, cout: 19, h: 9, w: 6 }, { n: 2, cin: 1, cout: 19, h: 9, w: 6 }];
+    for (const [i, s] of shapes.entries()) {
+      await checkCandidates(s, 500 + 20 * i, {
+        forward: gpuCandidates("forward", s.cin) as ConvKernel[],
+        inputGrad: gpuCandidates("inputGrad", s.cin) as ConvKernel[],
+        weightGrad: gpuCandidates("weightGrad", s.cin) as WgradKernel[],
+      });
+    }
+  },
+});
+
 Deno.test("conv2d: small implicit-GEMM and split-K tiles on shapes spanning several tiles", async () => {
   const small = { bm: 16, bn: 8, bk: 4, tm: 2, tn: 2 };
   await checkCandidates({ n: 2, cin: 7, cout: 21, h: 5, w: 13 }, 300, {

@@ -238,6 +238,8 @@ export function gpuCandidates(pass: ConvPass, inChannels: number): (ConvKernel |
       { family: "wgrad_splitk", tile: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, groups: 4096 } },
       { family: "wgrad_splitk", tile: { bm: 32, bn: 64, bk: 16, tm: 2, tn: 4, groups: 1024 } },
       { family: "wgrad_splitk", tile: { bm: 64, bn: 32, bk: 32, tm: 4, tn: 4, groups: 1024 } },
+      // 8x8 outputs per invocation, 64 invocations: the block of the fastest published WGSL GEMM on NVIDIA.
+      { family: "wgrad_splitk", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, groups: 1024 } },
     ];
   }
   const list: ConvKernel[] = [
@@ -246,6 +248,10 @@ export function gpuCandidates(pass: ConvPass, inChannels: number): (ConvKernel |
     { family: "igemm_tiled", tile: { bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 } },
     { family: "igemm_tiled", tile: { bm: 64, bn: 32, bk: 16, tm: 4, tn: 4 } },
     { family: "igemm_tiled", tile: { bm: 32, bn: 32, bk: 16, tm: 2, tn: 2 } },
+    // 8x8 outputs per invocation (gpu.cpp's 3.7 TFLOP/s WGSL GEMM on an RTX 3080 used this block with 64
+    // invocations, spec/gpu-kernels.md), and the classic 128x128 tile with 256 invocations.
+    { family: "igemm_tiled", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 } },
+    { family: "igemm_tiled", tile: { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 } },
   ];
   if (pass === "forward" && inChannels === 1) {
     list.push({ family: "direct_1ch", tile: DIRECT_GPU }, { family: "direct_1ch", tile: { cb: 8, wg: 128 } });
