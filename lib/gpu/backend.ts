@@ -74,8 +74,10 @@ export function probeMachine(): MachineProbe {
 /**
  * The backend to ask wgpu for. The user's DENO_WEBGPU_BACKEND always wins. Otherwise: Metal on macOS,
  * DX12 on Windows; on Linux Vulkan when a hardware GPU is exposed (NVIDIA's driver is reached through it),
- * and on a machine with only Mesa's software drivers GL llvmpipe, which runs our conv kernels 2.8x faster
- * than Vulkan lavapipe on the same JIT (platform.md); lavapipe when it is the only one installed.
+ * and on a machine with only Mesa's software drivers GL llvmpipe: since the kernels' loops are unrolled it
+ * runs the notebook step as fast as Vulkan lavapipe on the same JIT (Vulkan / GL 0.96-1.00, README; it was
+ * 2.8x faster before, platform.md), and it is the backend of the stored bits and the committed runs, so the
+ * tie goes to it; lavapipe when it is the only one installed.
  */
 export function chooseBackend(p: MachineProbe): BackendChoice {
   if (p.userBackend) return { backend: p.userBackend.trim().toLowerCase(), reason: "DENO_WEBGPU_BACKEND" };
@@ -83,7 +85,7 @@ export function chooseBackend(p: MachineProbe): BackendChoice {
   if (p.os === "windows") return { backend: "dx12", reason: "automatic: Windows" };
   if (p.hardwareGpu) return { backend: "vulkan", reason: `automatic: GPU (${p.hardwareGpu})` };
   if (p.mesaEgl) {
-    return { backend: "gl", reason: "automatic: no GPU; GL llvmpipe, the backend of the stored bits" };
+    return { backend: "gl", reason: "automatic: no GPU; GL llvmpipe, as fast as Vulkan lavapipe and the backend of the stored bits" };
   }
   if (p.lavapipe) return { backend: "vulkan", reason: "automatic: no GPU, only Vulkan lavapipe installed" };
   // Nothing we know of: let the request fail (or find something we did not foresee) with GL, whose
