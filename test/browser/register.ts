@@ -28,3 +28,12 @@ function test(a: string | TestDef, b?: TestFn | Partial<TestDef>, c?: TestFn): v
 }
 
 (globalThis as Record<string, unknown>).Deno = { test, env: { get: () => undefined } };
+
+// A test file that throws while the bundle loads stops the bundle before run.ts starts, and the page would
+// stay silent until the harness's timeout (15 minutes): report the error to the harness at once instead.
+function reportLoadError(what: unknown): void {
+  const error = what instanceof Error ? `${what.message}\n${what.stack ?? ""}` : String(what);
+  fetch("/done", { method: "POST", body: JSON.stringify({ error: `while the tests loaded: ${error}` }) });
+}
+addEventListener("error", (e) => reportLoadError((e as ErrorEvent).error ?? (e as ErrorEvent).message));
+addEventListener("unhandledrejection", (e) => reportLoadError((e as PromiseRejectionEvent).reason));
