@@ -85,7 +85,10 @@ export function chooseBackend(p: MachineProbe): BackendChoice {
   if (p.os === "windows") return { backend: "dx12", reason: "automatic: Windows" };
   if (p.hardwareGpu) return { backend: "vulkan", reason: `automatic: GPU (${p.hardwareGpu})` };
   if (p.mesaEgl) {
-    return { backend: "gl", reason: "automatic: no GPU; GL llvmpipe, as fast as Vulkan lavapipe and the backend of the stored bits" };
+    return {
+      backend: "gl",
+      reason: "automatic: no GPU; GL llvmpipe, as fast as Vulkan lavapipe and the backend of the stored bits",
+    };
   }
   if (p.lavapipe) return { backend: "vulkan", reason: "automatic: no GPU, only Vulkan lavapipe installed" };
   // Nothing we know of: let the request fail (or find something we did not foresee) with GL, whose
