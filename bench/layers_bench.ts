@@ -4,7 +4,8 @@
 // yardsticks come first: the driver's buffer copy (wall clock) and `relu forward`, a plain
 // read-one-vec4-write-one-vec4 kernel, i.e. a memcpy written in WGSL. BatchNorm, the global pool, the
 // projection and the MDA head run both reduction variants (lib/gpu/reduction.ts), the adapter's own
-// marked "(chosen)".
+// marked "(chosen)"; on a hardware adapter BatchNorm's tree variant also at a quarter and four times its
+// default chunk (CHUNK_ELEMENTS values per workgroup), so a GPU run says which chunk size to keep.
 //
 //   deno run -A bench/layers_bench.ts [--batch 256] [--repeats 5]
 
@@ -15,7 +16,7 @@ import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { type Tensor, upload } from "../lib/gpu/tensor.ts";
 import { Adam } from "../lib/nn/adam.ts";
 import { GlobalAvgPool } from "../lib/nn/avgpool.ts";
-import { BatchNorm2d } from "../lib/nn/batchnorm.ts";
+import { BatchNorm2d, CHUNK_ELEMENTS } from "../lib/nn/batchnorm.ts";
 import type { Layer } from "../lib/nn/layer.ts";
 import { Linear } from "../lib/nn/linear.ts";
 import { MaxPool2d } from "../lib/nn/maxpool.ts";
@@ -136,19 +137,29 @@ export async function benchLayers(
   // Each reduction variant, the adapter's default marked.
   const chosen = defaultReductionVariant(gpu);
   const variantLabel = (v: ReductionVariant) => `${v}${v === chosen ? " (chosen)" : ""}`;
+  // The tree variant's chunk size (values per workgroup) is a guess until a GPU has timed it: on a
+  // hardware adapter also a quarter and four times the default (on llvmpipe the tree is slow anyway).
+  const treeChunks = gpu.report.isSoftware
+    ? [CHUNK_ELEMENTS]
+    : [CHUNK_ELEMENTS / 4, CHUNK_ELEMENTS, CHUNK_ELEMENTS * 4];
   for (const [c, hw] of [[64, 28], [128, 14], [256, 7]]) {
     for (const variant of REDUCTION_VARIANTS) {
-      const store = new ParamStore(gpu);
-      const bn = new BatchNorm2d(store, `bn${c}`, c, { relu: true, variant });
-      store.finalize();
-      // Forward reads x twice (moments, normalise) and writes y; backward reads x and dy twice, writes dx.
-      await forwardBackward(
-        bn,
-        `batchnorm+relu ${variantLabel(variant)}`,
-        [batch, c, hw, hw],
-        (n) => 3 * n * f,
-        (n) => 5 * n * f,
-      );
+      for (const chunk of variant === "tree" ? treeChunks : [CHUNK_ELEMENTS]) {
+        const store = new ParamStore(gpu);
+        const bn = new BatchNorm2d(store, `bn${c}`, c, { relu: true, variant, chunkElements: chunk });
+        store.finalize();
+        const label = variant === "tree" && chunk !== CHUNK_ELEMENTS
+          ? `${variant} chunk=${chunk}`
+          : variantLabel(variant);
+        // Forward reads x twice (moments, normalise) and writes y; backward reads x and dy twice, writes dx.
+        await forwardBackward(
+          bn,
+          `batchnorm+relu ${label}`,
+          [batch, c, hw, hw],
+          (n) => 3 * n * f,
+          (n) => 5 * n * f,
+        );
+      }
     }
   }
   for (const [c, hw] of [[64, 28], [128, 14]]) {
@@ -220,13 +231,13 @@ export async function benchLayers(
 
 export function formatTable(rows: LayerTiming[]): string {
   const lines = [
-    `${"kernel".padEnd(40)}${"shape".padEnd(18)}${"median ms".padStart(10)}${"min ms".padStart(10)}${
+    `${"kernel".padEnd(44)}${"shape".padEnd(18)}${"median ms".padStart(10)}${"min ms".padStart(10)}${
       "GB/s".padStart(8)
     }`,
   ];
   for (const r of rows) {
     lines.push(
-      r.kernel.padEnd(40) + r.shape.padEnd(18) + r.ms.toFixed(2).padStart(10) +
+      r.kernel.padEnd(44) + r.shape.padEnd(18) + r.ms.toFixed(2).padStart(10) +
         r.minMs.toFixed(2).padStart(10) +
         (r.gbps === undefined ? "" : r.gbps.toFixed(2)).padStart(8),
     );

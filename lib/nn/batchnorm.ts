@@ -26,7 +26,7 @@ const WG = 64;
 /** Workgroup size of batchnorm_tree.wgsl's reductions and element-wise passes. */
 const TREE_WG = 256;
 /** Values per workgroup the tree variant aims for (at least; whole samples): 16+ per invocation. */
-const CHUNK_ELEMENTS = 4096;
+export const CHUNK_ELEMENTS = 4096;
 
 export interface BatchNormOptions {
   /** Fuse the ReLU that follows (default false). */
