@@ -29,11 +29,20 @@ function test(a: string | TestDef, b?: TestFn | Partial<TestDef>, c?: TestFn): v
 
 (globalThis as Record<string, unknown>).Deno = { test, env: { get: () => undefined } };
 
+/** POSTs one message to the harness server (tools/browser_tests.ts): /info, /result or /done. */
+export async function post(path: string, body: unknown): Promise<void> {
+  await fetch(path, { method: "POST", body: JSON.stringify(body) });
+}
+
+/** An error's message and stack, or the thrown value as text. */
+export function describeError(e: unknown): string {
+  return e instanceof Error ? `${e.message}\n${e.stack ?? ""}` : String(e);
+}
+
 // A test file that throws while the bundle loads stops the bundle before run.ts starts, and the page would
 // stay silent until the harness's timeout (15 minutes): report the error to the harness at once instead.
 function reportLoadError(what: unknown): void {
-  const error = what instanceof Error ? `${what.message}\n${what.stack ?? ""}` : String(what);
-  fetch("/done", { method: "POST", body: JSON.stringify({ error: `while the tests loaded: ${error}` }) });
+  post("/done", { error: `while the tests loaded: ${describeError(what)}` });
 }
 addEventListener("error", (e) => reportLoadError((e as ErrorEvent).error ?? (e as ErrorEvent).message));
 addEventListener("unhandledrejection", (e) => reportLoadError((e as PromiseRejectionEvent).reason));

@@ -1,13 +1,9 @@
 // Imported last by the browser bundle: removes the `Deno` stand-in, runs the collected tests one after
 // another and posts each result to the harness server (tools/browser_tests.ts) at /result, then /done.
 
-import { tests } from "./register.ts";
+import { describeError, post, tests } from "./register.ts";
 
 delete (globalThis as Record<string, unknown>).Deno;
-
-async function post(path: string, body: unknown): Promise<void> {
-  await fetch(path, { method: "POST", body: JSON.stringify(body) });
-}
 
 async function main(): Promise<void> {
   const filter = new URLSearchParams(location.search).get("filter");
@@ -34,7 +30,7 @@ async function main(): Promise<void> {
       await t.fn();
       await post("/result", { name: t.name, status: "ok", ms: performance.now() - t0 });
     } catch (e) {
-      const error = e instanceof Error ? `${e.message}\n${e.stack ?? ""}` : String(e);
+      const error = describeError(e);
       await post("/result", { name: t.name, status: "failed", ms: performance.now() - t0, error });
     }
   }
