@@ -166,10 +166,7 @@ export function parseKernel(pass: ConvPass, name: string): ConvKernel | WgradKer
  * takes about 28 s.
  */
 export function softwareKernels(inChannels: number): ConvKernels {
-  const block: ConvKernel = { family: "register_block", tile: TILE_SOFTWARE };
-  // One input channel (the first layer) would leave all but one of rc channels of each block empty.
-  const wgrad = inChannels === 1 ? { ...WGRAD_SOFTWARE, rc: 1 } : WGRAD_SOFTWARE;
-  return { forward: block, inputGrad: block, weightGrad: { family: "wgrad_strips", tile: wgrad } };
+  return registerBlockKernels(TILE_SOFTWARE, WGRAD_SOFTWARE, inChannels);
 }
 
 /**
@@ -180,10 +177,18 @@ export function softwareKernels(inChannels: number): ConvKernels {
  * before the first step finished (cause not examined).
  */
 export function swiftShaderKernels(inChannels: number): ConvKernels {
-  const block: ConvKernel = { family: "register_block", tile: TILE_GPU };
-  // One input channel (the first layer) would leave all but one of rc channels of each block empty.
-  const wgrad = inChannels === 1 ? { ...WGRAD_GPU, rc: 1 } : WGRAD_GPU;
-  return { forward: block, inputGrad: block, weightGrad: { family: "wgrad_strips", tile: wgrad } };
+  return registerBlockKernels(TILE_GPU, WGRAD_GPU, inChannels);
+}
+
+/** Register blocks for the forward and input gradient, weight-gradient strips (software adapters). */
+function registerBlockKernels(tile: ConvTile, wgrad: WgradTile, inChannels: number): ConvKernels {
+  const block: ConvKernel = { family: "register_block", tile };
+  return { forward: block, inputGrad: block, weightGrad: wgradStrips(wgrad, inChannels) };
+}
+
+/** Weight-gradient strips; one input channel (the first layer) would leave all but one of rc empty. */
+function wgradStrips(tile: WgradTile, inChannels: number): WgradKernel {
+  return { family: "wgrad_strips", tile: inChannels === 1 ? { ...tile, rc: 1 } : tile };
 }
 
 /** What the kernel choice needs to know about an adapter (a subset of lib/gpu/device.ts's report). */
@@ -231,9 +236,8 @@ export function gpuKernels(inChannels: number): ConvKernels {
  */
 export function gpuCandidates(pass: ConvPass, inChannels: number): (ConvKernel | WgradKernel)[] {
   if (pass === "weightGrad") {
-    const strips = { family: "wgrad_strips", tile: inChannels === 1 ? { ...WGRAD_GPU, rc: 1 } : WGRAD_GPU };
     return [
-      strips as WgradKernel,
+      wgradStrips(WGRAD_GPU, inChannels),
       { family: "wgrad_splitk", tile: SPLITK_GPU },
       { family: "wgrad_splitk", tile: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, groups: 4096 } },
       { family: "wgrad_splitk", tile: { bm: 32, bn: 64, bk: 16, tm: 2, tn: 4, groups: 1024 } },
