@@ -17,6 +17,7 @@ import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { Workspace } from "../lib/gpu/tensor.ts";
 import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model, notebookModelConfig } from "../lib/model.ts";
+import { tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
 import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
 import { benchConv2d } from "./conv2d_bench.ts";
@@ -76,7 +77,16 @@ const { choices: convKernels } = await tuneConvLayers(gpu, model.encoder.layers,
 for (const [layer, c] of Object.entries(convKernels)) {
   log(`conv kernels ${layer}: forward ${c.forward}, input grad ${c.inputGrad}, weight grad ${c.weightGrad}`);
 }
-log(`reduction kernels (BatchNorm, pooling, projection, head): ${model.reductions}`);
+const { choices: batchNormKernels } = await tuneBatchNormLayers(
+  gpu,
+  model.encoder.layers,
+  [batch, 1, 28, 28],
+  {
+    log,
+  },
+);
+log(`BatchNorm kernels: ${Object.entries(batchNormKernels).map(([l, k]) => `${l} ${k}`).join(", ")}`);
+log(`reduction kernels (pooling, projection, head): ${model.reductions}`);
 const ws = new Workspace(gpu, "bench");
 const stats = ws.tensor("stats", [STATS_PER_STEP]);
 const rec = new Recorder(gpu);
@@ -147,6 +157,7 @@ if (values.json) {
     train_step_gflops: flops / trainStepMs / 1e6,
     train_step_layer_ms: layerMs,
     conv_kernels: convKernels,
+    batchnorm_kernels: batchNormKernels,
     reduction_kernels: model.reductions,
     torch_train_step_ms: torch?.train_step_ms ?? null,
     torch_version: torch?.torch ?? null,

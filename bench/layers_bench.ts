@@ -4,8 +4,8 @@
 // yardsticks come first: the driver's buffer copy (wall clock) and `relu forward`, a plain
 // read-one-vec4-write-one-vec4 kernel, i.e. a memcpy written in WGSL. BatchNorm, the global pool, the
 // projection and the MDA head run both reduction variants (lib/gpu/reduction.ts), the adapter's own
-// marked "(chosen)"; on a hardware adapter BatchNorm's tree variant also at a quarter and four times its
-// default chunk (CHUNK_ELEMENTS values per workgroup), so a GPU run says which chunk size to keep.
+// marked "(chosen)"; on a hardware adapter BatchNorm runs every candidate of its tuner
+// (lib/nn/batchnorm_tune.ts: the tree at several chunk sizes), the tuner's pick marked "(chosen)".
 //
 //   deno run -A bench/layers_bench.ts [--batch 256] [--repeats 5]
 
@@ -16,7 +16,8 @@ import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { type Tensor, upload } from "../lib/gpu/tensor.ts";
 import { Adam } from "../lib/nn/adam.ts";
 import { GlobalAvgPool } from "../lib/nn/avgpool.ts";
-import { BatchNorm2d, CHUNK_ELEMENTS } from "../lib/nn/batchnorm.ts";
+import { BatchNorm2d, batchNormKernelName, CHUNK_ELEMENTS } from "../lib/nn/batchnorm.ts";
+import { batchNormCandidates, tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
 import type { Layer } from "../lib/nn/layer.ts";
 import { Linear } from "../lib/nn/linear.ts";
 import { MaxPool2d } from "../lib/nn/maxpool.ts";
@@ -137,29 +138,28 @@ export async function benchLayers(
   // Each reduction variant, the adapter's default marked.
   const chosen = defaultReductionVariant(gpu);
   const variantLabel = (v: ReductionVariant) => `${v}${v === chosen ? " (chosen)" : ""}`;
-  // The tree variant's chunk size (values per workgroup) is a guess until a GPU has timed it: on a
-  // hardware adapter also a quarter and four times the default (on llvmpipe the tree is slow anyway).
-  const treeChunks = gpu.report.isSoftware
-    ? [CHUNK_ELEMENTS]
-    : [CHUNK_ELEMENTS / 4, CHUNK_ELEMENTS, CHUNK_ELEMENTS * 4];
+  // BatchNorm: on a hardware adapter every tuner candidate (the tree at each chunk size), the tuner's
+  // pick marked; on a software adapter, which tunes nothing, both variants at the default chunk.
   for (const [c, hw] of [[64, 28], [128, 14], [256, 7]]) {
-    for (const variant of REDUCTION_VARIANTS) {
-      for (const chunk of variant === "tree" ? treeChunks : [CHUNK_ELEMENTS]) {
-        const store = new ParamStore(gpu);
-        const bn = new BatchNorm2d(store, `bn${c}`, c, { relu: true, variant, chunkElements: chunk });
-        store.finalize();
-        const label = variant === "tree" && chunk !== CHUNK_ELEMENTS
-          ? `${variant} chunk=${chunk}`
-          : variantLabel(variant);
-        // Forward reads x twice (moments, normalise) and writes y; backward reads x and dy twice, writes dx.
-        await forwardBackward(
-          bn,
-          `batchnorm+relu ${label}`,
-          [batch, c, hw, hw],
-          (n) => 3 * n * f,
-          (n) => 5 * n * f,
-        );
-      }
+    const shape = [batch, c, hw, hw];
+    const pick = new BatchNorm2d(new ParamStore(gpu), `bn${c}`, c, { relu: true });
+    const { choices } = await tuneBatchNormLayers(gpu, [pick], shape, { log: () => {} });
+    const kernels = gpu.report.isSoftware
+      ? REDUCTION_VARIANTS.map((variant) => ({ variant, chunkElements: CHUNK_ELEMENTS }))
+      : batchNormCandidates(batch, hw * hw);
+    for (const kernel of kernels) {
+      const store = new ParamStore(gpu);
+      const bn = new BatchNorm2d(store, `bn${c}`, c, { relu: true, ...kernel });
+      store.finalize();
+      const name = batchNormKernelName(kernel);
+      // Forward reads x twice (moments, normalise) and writes y; backward reads x and dy twice, writes dx.
+      await forwardBackward(
+        bn,
+        `batchnorm+relu ${name}${name === choices[pick.name] ? " (chosen)" : ""}`,
+        shape,
+        (n) => 3 * n * f,
+        (n) => 5 * n * f,
+      );
     }
   }
   for (const [c, hw] of [[64, 28], [128, 14]]) {

@@ -10,7 +10,9 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
+import { tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
 import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
+import type { TunerOptions } from "../lib/gpu/tuner.ts";
 import {
   loadResume,
   RESUME_FORMAT,
@@ -46,6 +48,11 @@ export interface RunOptions {
   shouldStop?: () => boolean;
   /** Skip figures and the run page (tests of the training loop). */
   noFigures?: boolean;
+  /**
+   * Tests: tune the BatchNorms as on a GPU (mode "hardware") with their own tuning file. (The conv
+   * candidates are GPU-sized kernels, minutes to compile on llvmpipe: tests tune those in tuner_test.)
+   */
+  batchNormTuning?: Pick<TunerOptions, "mode" | "cacheFile">;
 }
 
 export interface RunResult {
@@ -211,11 +218,20 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     };
   }
 
-  // Conv kernels: timed once per adapter and shape on a GPU (lib/gpu/tuner.ts), the hand-tuned ones on
-  // a software adapter; a resumed run reuses the recorded choice, so it gives the same bits.
-  state.convKernels = (await tuneConvLayers(gpu, model.encoder.layers, [h.batchSize, 1, 28, 28], {
+  // Conv and BatchNorm kernels: timed once per adapter and shape on a GPU (lib/gpu/tuner.ts), the
+  // hand-tuned ones on a software adapter; a resumed run reuses the recorded choice, so it gives the
+  // same bits. (A run resumed from before BatchNorms were tuned has none recorded: on the software
+  // adapters it ran on, "tuning" keeps the model's kernels, the ones it used.)
+  const inputShape = [h.batchSize, 1, 28, 28];
+  const log = (l: string) => progress.line(l);
+  state.convKernels = (await tuneConvLayers(gpu, model.encoder.layers, inputShape, {
     forced: state.convKernels,
-    log: (l) => progress.line(l),
+    log,
+  })).choices;
+  state.batchNormKernels = (await tuneBatchNormLayers(gpu, model.encoder.layers, inputShape, {
+    ...opts.batchNormTuning,
+    forced: state.batchNormKernels,
+    log,
   })).choices;
 
   await Deno.mkdir(req.out, { recursive: true });
@@ -229,7 +245,8 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       resumed: ((oldManifest?.resumed as number) ?? -1) + 1,
       wall_seconds: state.elapsed,
       conv_kernels: state.convKernels,
-      // BatchNorm, pooling, projection and head reductions: "serial" on software adapters, "tree" on GPUs.
+      batchnorm_kernels: state.batchNormKernels,
+      // Pooling, projection and head reductions: "serial" on software adapters, "tree" on GPUs.
       reduction_kernels: model.reductions,
       ...extra,
     });

@@ -23,7 +23,8 @@ import { defaultReductionVariant, type ReductionVariant } from "./gpu/reduction.
 export interface ModelOptions {
   /**
    * Kernel variant of every BatchNorm, pooling, projection and head reduction (lib/gpu/reduction.ts);
-   * default: serial on software adapters, tree on GPUs. Tests and benchmarks force one.
+   * default: serial on software adapters, tree on GPUs. Tests and benchmarks force one. The BatchNorms
+   * start with it; a run on a GPU then tunes their kernels per layer (lib/nn/batchnorm_tune.ts).
    */
   reductions?: ReductionVariant;
 }

@@ -79,10 +79,17 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
   for (const c of Object.values(manifest.conv_kernels) as Record<string, string>[]) {
     for (const pass of ["forward", "inputGrad", "weightGrad"]) ok(/^\w+\(\w+=\d+/.test(c[pass]), c[pass]);
   }
-  // The reduction kernels follow the adapter (lib/gpu/reduction.ts).
+  // The six BatchNorms' kernels too: the model's (serial) on a software adapter, tuned on a GPU.
+  const bnLayers = [1, 4, 8, 11, 15, 18].map((i) => `encoder.features.${i}`);
+  deepStrictEqual(Object.keys(manifest.batchnorm_kernels), bnLayers);
+  for (const k of Object.values(manifest.batchnorm_kernels) as string[]) {
+    ok(manifest.adapter.isSoftware ? k === "serial" : /^(serial|tree\(chunk=\d+\))$/.test(k), k);
+  }
+  // The other reduction kernels follow the adapter (lib/gpu/reduction.ts).
   equal(manifest.reduction_kernels, manifest.adapter.isSoftware ? "serial" : "tree");
   const { metadata } = await loadSafetensors(`${out}/resume.safetensors`);
   deepStrictEqual(JSON.parse(metadata.state).convKernels, manifest.conv_kernels);
+  deepStrictEqual(JSON.parse(metadata.state).batchNormKernels, manifest.batchnorm_kernels);
   const metrics = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
   equal(metrics.final.test_accuracy, history[1].test_accuracy);
   // evaluate reproduces the run's final accuracy from the checkpoint alone
@@ -138,6 +145,39 @@ Deno.test("experiment: stopped after epoch 1 or mid-epoch, resumed, same bits as
       })
     );
   deepStrictEqual(await hist(c), await hist(a));
+});
+
+Deno.test("experiment: a resumed run keeps its recorded BatchNorm kernels, whatever the tuning file says now", async () => {
+  const d = `${tmp}/d`, e = `${tmp}/e`;
+  const opts = {
+    quiet: true,
+    noFigures: true,
+    batchNormTuning: { mode: "hardware" as const, cacheFile: `${tmp}/tuning/tuning.json` },
+  };
+  const manifestOf = async (dir: string) => JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
+  const [first] = await runPlan(parseRunArgs(args(d)), { ...opts, stopAfterEpochs: 1 });
+  equal(first.status, "stopped");
+  const recorded: Record<string, string> = (await manifestOf(d)).batchnorm_kernels;
+  equal(Object.keys(recorded).length, 6);
+  // The tuning file now names another candidate for every shape (as if a later timing had disagreed).
+  const swap = (k: string) => k === "serial" ? "tree(chunk=1024)" : "serial";
+  const cache = JSON.parse(await Deno.readTextFile(opts.batchNormTuning.cacheFile));
+  for (const choices of Object.values(cache.adapters) as Record<string, string>[]) {
+    for (const key of Object.keys(choices)) choices[key] = swap(choices[key]);
+  }
+  await Deno.writeTextFile(opts.batchNormTuning.cacheFile, JSON.stringify(cache));
+  await runPlan(parseRunArgs(args(d, "--resume")), opts);
+  const resumed = await manifestOf(d);
+  equal(resumed.status, "finished");
+  deepStrictEqual(resumed.batchnorm_kernels, recorded);
+  const { metadata } = await loadSafetensors(`${d}/resume.safetensors`);
+  deepStrictEqual(JSON.parse(metadata.state).batchNormKernels, recorded);
+  // A new run takes the tuning file's choices: the resumed one kept its own on purpose.
+  await runPlan(parseRunArgs(args(e, "--epochs", "1")), opts);
+  deepStrictEqual(
+    (await manifestOf(e)).batchnorm_kernels,
+    Object.fromEntries(Object.entries(recorded).map(([layer, k]) => [layer, swap(k)])),
+  );
 });
 
 Deno.test("experiment: bad inputs fail before anything is written", async () => {

@@ -12,9 +12,12 @@
 // Both sum in an order fixed by the shapes alone (same inputs, same bits); they differ from each other only
 // by fp32 rounding. Like the conv kernels (lib/nn/conv2d), the choice follows the adapter: software
 // adapters keep the serial kernels (and so the bits in test/expected/bits.json), hardware adapters get the
-// tree kernels. Nothing is timed: unlike conv tiles there is one GPU variant per layer. A run's manifest
-// records the choice (reduction_kernels); tests and benchmarks force either one through the layers'
-// `variant` option or Model's `reductions`. Max pooling has one kernel for every adapter (see encoder.ts).
+// tree kernels. BatchNorm's tree has a size to tune, the values each workgroup sums: on a GPU a run times
+// it per layer shape, against the serial kernels, with the same tuner as the conv tiles
+// (lib/nn/batchnorm_tune.ts; manifest: batchnorm_kernels). The pool, the projection and the heads are
+// not timed: one GPU variant each, with no size to choose. A run's manifest records their
+// variant (reduction_kernels); tests and benchmarks force either one through the layers' `variant` option
+// or Model's `reductions`. Max pooling has one kernel for every adapter (see encoder.ts).
 
 import type { Gpu } from "./device.ts";
 import { loadWgsl } from "./pipelines.ts";

@@ -11,7 +11,10 @@
 //
 // Two kernel variants (lib/gpu/reduction.ts) with the same dispatch structure: "serial" (batchnorm.wgsl,
 // one invocation per 4 planes, for llvmpipe and lavapipe) and "tree" (batchnorm_tree.wgsl, per-(chunk,
-// channel) workgroup reductions and one vec4 per invocation, for GPUs).
+// channel) workgroup reductions and one vec4 per invocation, for GPUs). Which one a layer runs, and the
+// tree's chunk size, is a `BatchNormKernel`: the model's default at first, then on a GPU what
+// lib/nn/batchnorm_tune.ts timed fastest for the layer's shape (recorded in a run's manifest and resume
+// state by its name, e.g. `tree(chunk=4096)`).
 
 import type { Gpu } from "../gpu/device.ts";
 import type { Counter, ParamStore, ParamView } from "../gpu/params.ts";
@@ -27,6 +30,39 @@ const WG = 64;
 const TREE_WG = 256;
 /** Values per workgroup the tree variant aims for (at least; whole samples): 16+ per invocation. */
 export const CHUNK_ELEMENTS = 4096;
+
+/** The kernels a BatchNorm2d runs: the variant and, for the tree, the values per workgroup it aims for. */
+export interface BatchNormKernel {
+  variant: ReductionVariant;
+  /** Tree variant: chunks of whole samples, at least this many values (ignored by the serial variant). */
+  chunkElements: number;
+}
+
+/** `serial` or `tree(chunk=N)`: what the tuner caches and a run records; parses back with parseBatchNormKernel. */
+export function batchNormKernelName(k: BatchNormKernel): string {
+  return k.variant === "serial" ? "serial" : `tree(chunk=${k.chunkElements})`;
+}
+
+/** The kernel a name stands for; throws naming the name and the expected forms. */
+export function parseBatchNormKernel(name: string): BatchNormKernel {
+  if (name === "serial") return { variant: "serial", chunkElements: CHUNK_ELEMENTS };
+  const m = /^tree\(chunk=([1-9][0-9]*)\)$/.exec(name);
+  if (!m) throw new Error(`BatchNorm kernel "${name}": expected serial or tree(chunk=N) with N >= 1`);
+  return { variant: "tree", chunkElements: Number(m[1]) };
+}
+
+/**
+ * How the tree variant cuts each channel of an [n, C, H, W] input (hw = H*W values a sample): `chunk`
+ * whole samples per workgroup, at least `chunkElements` values where the batch allows, `chunks` per channel.
+ */
+export function treeChunking(
+  n: number,
+  hw: number,
+  chunkElements: number,
+): { chunk: number; chunks: number } {
+  const chunk = Math.min(n, Math.max(1, Math.ceil(chunkElements / hw)));
+  return { chunk, chunks: Math.ceil(n / chunk) };
+}
 
 export interface BatchNormOptions {
   /** Fuse the ReLU that follows (default false). */
@@ -44,8 +80,7 @@ export class BatchNorm2d implements Layer {
   readonly runningVar: Tensor;
   readonly numBatchesTracked: Counter;
   readonly relu: boolean;
-  readonly variant: ReductionVariant;
-  readonly chunkElements: number;
+  private kernel: BatchNormKernel;
   readonly eps = 1e-5;
   readonly momentum = 0.1;
   private ws: Workspace;
@@ -61,19 +96,49 @@ export class BatchNorm2d implements Layer {
       throw new Error(`BatchNorm2d ${name}: channels must be a positive integer, got ${channels}`);
     }
     this.relu = opts.relu ?? false;
-    this.variant = reductionVariant(store.gpu, opts.variant, `BatchNorm2d ${name}`);
-    this.chunkElements = opts.chunkElements ?? CHUNK_ELEMENTS;
-    if (!Number.isInteger(this.chunkElements) || this.chunkElements < 1) {
-      throw new Error(
-        `BatchNorm2d ${name}: chunkElements must be a positive integer, got ${this.chunkElements}`,
-      );
-    }
+    this.kernel = this.checkKernel({
+      variant: reductionVariant(store.gpu, opts.variant, `BatchNorm2d ${name}`),
+      chunkElements: opts.chunkElements ?? CHUNK_ELEMENTS,
+    });
     this.weight = store.add(`${name}.weight`, [channels], new Float32Array(channels).fill(1));
     this.bias = store.add(`${name}.bias`, [channels], new Float32Array(channels));
     this.runningMean = store.addState(`${name}.running_mean`, [channels], new Float32Array(channels));
     this.runningVar = store.addState(`${name}.running_var`, [channels], new Float32Array(channels).fill(1));
     this.numBatchesTracked = store.addCounter(`${name}.num_batches_tracked`);
     this.ws = new Workspace(store.gpu, name);
+  }
+
+  get variant(): ReductionVariant {
+    return this.kernel.variant;
+  }
+
+  get chunkElements(): number {
+    return this.kernel.chunkElements;
+  }
+
+  /** The kernels this layer runs (a copy). */
+  get kernels(): BatchNormKernel {
+    return { ...this.kernel };
+  }
+
+  /** Runs `k` from the next recorded pass on (a tuner's or a resumed run's choice). */
+  setKernels(k: BatchNormKernel): void {
+    this.kernel = this.checkKernel({ ...k });
+  }
+
+  /** Frees the workspace buffers (a scratch layer's, after tuning); a later pass allocates them anew. */
+  releaseWorkspace(): void {
+    this.ws.destroy();
+  }
+
+  private checkKernel(k: BatchNormKernel): BatchNormKernel {
+    reductionVariant(this.store.gpu, k.variant, `BatchNorm2d ${this.name}`);
+    if (!Number.isInteger(k.chunkElements) || k.chunkElements < 1) {
+      throw new Error(
+        `BatchNorm2d ${this.name}: chunkElements must be a positive integer, got ${k.chunkElements}`,
+      );
+    }
+    return k;
   }
 
   outputShape(inShape: readonly number[]): number[] {
@@ -191,10 +256,8 @@ export class BatchNorm2d implements Layer {
     return dx;
   }
 
-  /** How the tree variant cuts each channel: `chunk` samples per workgroup, `chunks` per channel. */
   private chunking(n: number, c: number, hw: number): { chunk: number; chunks: number } {
-    const chunk = Math.min(n, Math.max(1, Math.ceil(this.chunkElements / hw)));
-    const chunks = Math.ceil(n / chunk);
+    const { chunk, chunks } = treeChunking(n, hw, this.chunkElements);
     if (chunks > 65535 || c > 65535) {
       throw new Error(`BatchNorm2d ${this.name}: ${chunks} chunks x ${c} channels exceed one dispatch grid`);
     }

@@ -9,6 +9,7 @@ import type { HostTensor } from "../gpu/params.ts";
 import { readBytes } from "../gpu/tensor.ts";
 import { loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
 import type { Model } from "../model.ts";
+import type { BatchNormChoices } from "../nn/batchnorm_tune.ts";
 import type { ConvChoices } from "../nn/conv2d/tune.ts";
 import type { HistoryRow } from "../types.ts";
 import type { DataStreamState } from "./trainer.ts";
@@ -31,6 +32,8 @@ export interface ResumeState {
   elapsed: number;
   /** The conv kernels the run uses (lib/nn/conv2d/tune.ts); a resume reuses them, so bits match. */
   convKernels?: ConvChoices;
+  /** The BatchNorm kernels (lib/nn/batchnorm_tune.ts), reused by a resume for the same reason. */
+  batchNormKernels?: BatchNormChoices;
 }
 
 export async function saveModel(

@@ -11,7 +11,8 @@
 #       writes a checkpoint; a second invocation resumes it (state lives in $KIT_STATE, outside the checkout)
 #   (d) tools/pytorch/train_notebook.py for a few epochs: PyTorch's epoch time on the same GPU
 # and last a short table. Outputs go to $OUT (at most 8 files): log.txt, summary.txt, summary.json,
-# steps.tar.xz, and the run folder as <experiment>.tar.xz + <experiment>.resume.safetensors.xz.
+# steps.tar.xz (with the tuner's tuning.json), and the run folder as <experiment>.tar.xz +
+# <experiment>.resume.safetensors.xz.
 # Steps already done in $KIT_STATE are skipped, so a second call spends its time on (c).
 # Knobs (environment): KIT_DIR (.kit), KIT_STATE (/var/tmp/dnll-kit), KIT_STEPS ("a b c d"),
 # KIT_EXPERIMENT (fashion_mda), KIT_EXPERIMENT_ARGS, KIT_BENCH_ARGS, KIT_TORCH_DEVICE (cuda),
@@ -329,6 +330,9 @@ fi
 # --- Outputs: at most 8 files in $OUT, then the table ----------------------------------------------------
 say "archiving into $OUTDIR"
 printf '%s\n' "${problems[@]}" >"$STATE/steps/problems.txt"
+# The tuner's choices per layer shape on this GPU (lib/gpu/tuner.ts), for the README's record.
+tuning_file="${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/webgpu-mda/tuning.json"
+[ -f "$tuning_file" ] && cp "$tuning_file" "$STATE/steps/tuning.json"
 tar_xz "$OUTDIR/steps.tar.xz" "$STATE" steps || problem "archiving steps failed"
 if [ -d "$RUN" ]; then
   tar_xz "$OUTDIR/$EXPERIMENT.tar.xz" "$STATE/results" "$EXPERIMENT" --exclude=resume.safetensors ||

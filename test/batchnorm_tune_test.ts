@@ -1,0 +1,109 @@
+// BatchNorm kernel tuning (lib/nn/batchnorm_tune.ts) on the CPU: "hardware" mode is forced on the software
+// adapter, on shapes small enough to time in a test but with batches long enough for several chunk sizes.
+import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
+import { getGpu } from "../lib/gpu/device.ts";
+import { ParamStore } from "../lib/gpu/params.ts";
+import { readF32 } from "../lib/gpu/tensor.ts";
+import { BatchNorm2d, batchNormKernelName, parseBatchNormKernel, treeChunking } from "../lib/nn/batchnorm.ts";
+import {
+  applyBatchNormChoices,
+  batchNormCandidates,
+  batchNormChoices,
+  tuneBatchNormLayers,
+} from "../lib/nn/batchnorm_tune.ts";
+import { Conv2d } from "../lib/nn/conv2d/conv2d.ts";
+import { MaxPool2d } from "../lib/nn/maxpool.ts";
+import { Rng } from "../lib/rng.ts";
+
+Deno.test("batchnorm tune: kernel names parse back into the same kernel; bad names are refused", () => {
+  for (const name of ["serial", "tree(chunk=1)", "tree(chunk=4096)", "tree(chunk=16384)"]) {
+    assertEquals(batchNormKernelName(parseBatchNormKernel(name)), name);
+  }
+  assertEquals(parseBatchNormKernel("tree(chunk=300)"), { variant: "tree", chunkElements: 300 });
+  for (const bad of ["tree", "tree(chunk=0)", "tree(chunk=-4)", "tree(chunk=4.5)", "Serial", "tree(n=4)"]) {
+    throws(
+      () => parseBatchNormKernel(bad),
+      { message: `BatchNorm kernel "${bad}": expected serial or tree(chunk=N) with N >= 1` },
+    );
+  }
+});
+
+Deno.test("batchnorm tune: candidates are serial first, then chunk sizes that cut the batch differently", () => {
+  const names = (n: number, hw: number) => batchNormCandidates(n, hw).map(batchNormKernelName);
+  // Notebook shapes at batch 256: 28x28 planes give 2, 6 and 21 samples per chunk; 7x7, 21, 84 and 256.
+  assertEquals(names(256, 784), ["serial", "tree(chunk=1024)", "tree(chunk=4096)", "tree(chunk=16384)"]);
+  assertEquals(names(256, 49), ["serial", "tree(chunk=1024)", "tree(chunk=4096)", "tree(chunk=16384)"]);
+  assertEquals(treeChunking(256, 784, 1024), { chunk: 2, chunks: 128 });
+  assertEquals(treeChunking(256, 49, 16384), { chunk: 256, chunks: 1 });
+  // A small batch: 4096 and 16384 both take the whole batch of 24 as one chunk; 1024 takes 11 samples.
+  assertEquals(names(24, 100), ["serial", "tree(chunk=1024)", "tree(chunk=4096)"]);
+  assertEquals(names(3, 49), ["serial", "tree(chunk=1024)"]);
+});
+
+/** conv 1->4, BN+ReLU, maxpool, conv 4->6, BN+ReLU, on a batch of 24 10x10 images. */
+async function smallEncoder() {
+  const gpu = await getGpu();
+  const store = new ParamStore(gpu);
+  const rng = new Rng(5);
+  const bn1 = new BatchNorm2d(store, "bn1", 4, { relu: true, variant: "serial" });
+  const bn2 = new BatchNorm2d(store, "bn2", 6, { relu: true, variant: "serial" });
+  const layers = [
+    new Conv2d(store, "c1", 1, 4, rng),
+    bn1,
+    new MaxPool2d("pool"),
+    new Conv2d(store, "c2", 4, 6, rng),
+    bn2,
+  ];
+  store.finalize();
+  return { gpu, layers, bn1, bn2, inputShape: [24, 1, 10, 10] };
+}
+
+Deno.test("batchnorm tune: hardware mode times every candidate per layer and leaves the model's state alone", async () => {
+  const { gpu, layers, bn1, bn2, inputShape } = await smallEncoder();
+  const before = [await readF32(gpu, bn1.runningMean), await readF32(gpu, bn2.runningVar)];
+  const lines: string[] = [];
+  const { choices, results } = await tuneBatchNormLayers(gpu, layers, inputShape, {
+    mode: "hardware",
+    cacheFile: null,
+    repeats: 1,
+    log: (l) => lines.push(l),
+  });
+  assertEquals(results.map((r) => r.key), [
+    "batchnorm2d train step n=24 c=4 h=10 w=10 relu=1",
+    "batchnorm2d train step n=24 c=6 h=5 w=5 relu=1",
+  ]);
+  // 10x10 planes: 1024 and 4096 cut the batch differently; 5x5: 1024 (41 samples) is the whole batch too.
+  assertEquals(Object.keys(results[0].ms!).sort(), ["serial", "tree(chunk=1024)", "tree(chunk=4096)"]);
+  assertEquals(Object.keys(results[1].ms!).sort(), ["serial", "tree(chunk=1024)"]);
+  for (const r of results) {
+    assertEquals([r.source, r.dropped], ["timed", {}]); // every tree kernel agrees with the serial one
+    assert(lines.some((l) => l.startsWith(`tuner: ${r.key}: ${r.choice}`)), lines.join("\n"));
+  }
+  // The layers run the choice, and the choices are what a manifest records.
+  assertEquals(choices, { bn1: results[0].choice, bn2: results[1].choice });
+  assertEquals(batchNormChoices(layers), choices);
+  assertEquals(batchNormKernelName(bn1.kernels), results[0].choice);
+  // Timing ran on scratch layers: the model's running statistics are untouched.
+  assertEquals([await readF32(gpu, bn1.runningMean), await readF32(gpu, bn2.runningVar)], before);
+  assertEquals([bn1.numBatchesTracked.value, bn2.numBatchesTracked.value], [0, 0]);
+});
+
+Deno.test("batchnorm tune: software mode keeps the model's kernels; forced choices are applied back", async () => {
+  const { gpu, layers, bn1, bn2, inputShape } = await smallEncoder();
+  const soft = await tuneBatchNormLayers(gpu, layers, inputShape, { mode: "software", cacheFile: null });
+  assertEquals(soft, { choices: { bn1: "serial", bn2: "serial" }, results: [] });
+  // A resumed run's choices win, whatever the adapter.
+  const forced = { bn1: "tree(chunk=1024)", bn2: "serial" };
+  const r = await tuneBatchNormLayers(gpu, layers, inputShape, { mode: "hardware", cacheFile: null, forced });
+  assertEquals(r, { choices: forced, results: [] });
+  assertEquals([bn1.kernels, bn2.kernels], [
+    { variant: "tree", chunkElements: 1024 },
+    { variant: "serial", chunkElements: 4096 },
+  ]);
+  throws(() => applyBatchNormChoices(layers, { bn1: "serial" }), {
+    message: "recorded BatchNorm kernels have no entry for layer bn2",
+  });
+  throws(() => applyBatchNormChoices(layers, { bn1: "serial", bn2: "tree(chunk=0)" }), {
+    message: `BatchNorm kernel "tree(chunk=0)": expected serial or tree(chunk=N) with N >= 1`,
+  });
+});
