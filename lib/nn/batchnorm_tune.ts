@@ -23,7 +23,7 @@ import {
   parseBatchNormKernel,
   treeChunking,
 } from "./batchnorm.ts";
-import type { Layer } from "./layer.ts";
+import { type Layer, withInputShapes } from "./layer.ts";
 
 /** Kernel name per BatchNorm layer name. */
 export type BatchNormChoices = Record<string, string>;
@@ -83,15 +83,12 @@ export async function tuneBatchNormLayers(
   const tuner = new Tuner(gpu, opts);
   const results: TuneResult[] = [];
   const rng = new Rng(0xb47c);
-  const [n] = inputShape;
-  let shape = inputShape.slice(1);
-  for (const layer of layers) {
+  for (const [layer, shape] of withInputShapes(layers, inputShape)) {
     if (layer instanceof BatchNorm2d && tuner.hardware) {
-      const result = await tuneBatchNorm(tuner, layer, [n, ...shape], rng);
+      const result = await tuneBatchNorm(tuner, layer, shape, rng);
       layer.setKernels(parseBatchNormKernel(result.choice));
       results.push(result);
     }
-    shape = layer.outputShape(shape);
   }
   return { choices: batchNormChoices(layers), results };
 }

@@ -22,3 +22,20 @@ export interface Layer {
    */
   backward(rec: Recorder, dy: Tensor, needInputGrad: boolean): Tensor | undefined;
 }
+
+/**
+ * Each layer with the [N, C, H, W] input it gets in a forward through `layers` in order, from the first
+ * layer's `inputShape` (what a tuner needs to time a layer at its real size).
+ */
+export function withInputShapes(
+  layers: readonly Layer[],
+  inputShape: readonly number[],
+): [Layer, number[]][] {
+  const [n] = inputShape;
+  let shape = inputShape.slice(1);
+  return layers.map((layer) => {
+    const input = [n, ...shape];
+    shape = layer.outputShape(shape);
+    return [layer, input];
+  });
+}

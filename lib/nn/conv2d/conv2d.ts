@@ -56,6 +56,9 @@ const WINDOW_BYTES = WINDOW_VEC4 * 16;
 /** Spare values after each conv3x3 output (one is used; four keep the buffer 16-byte sized). */
 const TRASH = 4;
 
+/** The kernel files that read im2col3x3.wgsl's gather. */
+const IM2COL_USERS = ["./conv2d_igemm_tiled.wgsl", "./conv2d_wgrad_splitk.wgsl"];
+
 /** How one convolution (forward or input gradient) is cut into weight windows and dispatches. */
 interface ConvPlan {
   co: number;
@@ -187,12 +190,17 @@ export class Conv2d implements Layer {
     else this.wgradSplitk(rec, k.tile, x, dy);
   }
 
-  /** The WGSL of a kernel file with its block sizes substituted and its marked loops unrolled. */
+  /**
+   * The WGSL of a kernel file with its block sizes substituted and its marked loops unrolled; the
+   * implicit GEMMs get the shared im2col gather (im2col3x3.wgsl) appended.
+   */
   private code(file: string, values: Record<string, number>): string {
     const key = `${file}|${JSON.stringify(values)}`;
     let code = this.sources.get(key);
     if (code === undefined) {
-      code = unrollLoops(specialize(loadWgsl(import.meta.url, file), values));
+      let source = loadWgsl(import.meta.url, file);
+      if (IM2COL_USERS.includes(file)) source += `\n${loadWgsl(import.meta.url, "./im2col3x3.wgsl")}`;
+      code = unrollLoops(specialize(source, values));
       this.sources.set(key, code);
     }
     return code;

@@ -17,8 +17,8 @@
 // Index arithmetic. A GPU has no integer divider: a division by a value known only at run time (the image
 // size) costs a few dozen instructions, as much as the multiply-adds a load feeds. Which pixel each of an
 // invocation's A loads reads does not depend on the K-slice, so it is decoded into registers once, before
-// the K loop (aImage, aRow, aCol); per slice only k's channel and tap remain, divisions by the constants 9
-// and 3, which compile to a multiply. Bs rows are padded by one value: its loaders write down a column
+// the K loop (decode_a_rows); per slice only k's channel and tap remain, divisions by the constants 9
+// and 3, which compile to a multiply (im2col3x3.wgsl, shared with the split-K weight gradient). Bs rows are padded by one value: its loaders write down a column
 // (consecutive invocations, consecutive k), and rows of BN = 64 floats would put those writes in the
 // same memory bank. Neither changes a value or the order of a sum.
 //
@@ -81,40 +81,24 @@ var<private> acc: array<array<f32, TN>, TM>;
 var<private> av: array<f32, TM>;
 var<private> bv: array<f32, TN>;
 
-// A values each invocation loads per K-slice, and the pixel of each (decode_a_rows): where its image
-// starts in x, its row and column, and whether it is a pixel at all (rows past p.m read zeros).
+// A values each invocation loads per K-slice, and the pixel of each (decode_a_rows; rows past p.m are
+// outside and read zeros). Im2colPixel and the im2col functions: im2col3x3.wgsl, appended by conv2d.ts.
 const A_LOADS: u32 = BM * BK / WG;
-var<private> aImage: array<u32, A_LOADS>;
-var<private> aRow: array<i32, A_LOADS>;
-var<private> aCol: array<i32, A_LOADS>;
-var<private> aPixel: array<bool, A_LOADS>;
+var<private> aPixel: array<Im2colPixel, A_LOADS>;
 
 // The pixel of load i of load_tile_a: row (tid + i * WG) % BM of the tile, whatever the K-slice.
 fn decode_a_rows(tid: u32, mBase: u32) {
-  let plane = p.h * p.w;
   /* unroll */ for (var i = 0u; i < A_LOADS; i++) {
-    let m = mBase + (tid + i * WG) % BM;
-    let n = m / plane;
-    let pix = m - n * plane;
-    let py = pix / p.w;
-    aImage[i] = n * p.cin * plane;
-    aRow[i] = i32(py);
-    aCol[i] = i32(pix - py * p.w);
-    aPixel[i] = m < p.m;
+    aPixel[i] = im2col_pixel(mBase + (tid + i * WG) % BM, p.m, p.cin, p.h, p.w);
   }
 }
 
 // A[m, k] for load i's pixel m: one im2col element, 0 outside the image or past the ends.
 fn loadA(i: u32, k: u32) -> f32 {
-  let c = k / 9u;
-  let tap = k - 9u * c;
-  let ky = tap / 3u;
-  let iy = aRow[i] + i32(ky) - 1;
-  let ix = aCol[i] + i32(tap - 3u * ky) - 1;
-  if (!aPixel[i] || k >= p.k || iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) {
+  if (!aPixel[i].inside || k >= p.k) {
     return 0.0;
   }
-  return x[aImage[i] + c * p.h * p.w + u32(iy) * p.w + u32(ix)];
+  return im2col_element(aPixel[i], k, p.h, p.w);
 }
 
 // B[k, o]: a weight of the forward kernel, or of the transposed and flipped one.

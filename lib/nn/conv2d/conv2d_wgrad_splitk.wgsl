@@ -2,8 +2,9 @@
 // implicit GEMM.
 //
 // wgrad_splitk: x [N, CI, H, W], dy [N, CO, H, W] -> part [S, CO, K + 1], K = CI * 9
-//   D[o, k] = sum_m dy[m, o] * A[m, k] over m = (n, pixel) in split s's range, A = im2col(x) as in
-//   conv2d_igemm_tiled.wgsl, plus one extra column k = K with A = 1, which makes D[o, K] = db[o].
+//   D[o, k] = sum_m dy[m, o] * A[m, k] over m = (n, pixel) in split s's range, A = im2col(x)
+//   (im2col3x3.wgsl, as in conv2d_igemm_tiled.wgsl), plus one extra column k = K with A = 1, which
+//   makes D[o, K] = db[o].
 // wgrad_splitk_reduce: part -> dw [CO, CI, 3, 3] and db [CO] (overwritten), summing the S partials in
 //   order s = 0 .. S-1.
 //
@@ -59,27 +60,21 @@ var<private> acc: array<array<f32, TN>, TM>;
 var<private> dv: array<f32, TM>;
 var<private> xv: array<f32, TN>;
 
-// The row m = (n, pixel) one slice's loads read: whether it is inside the split, where its dy values and
-// its image start, and the pixel's row and column.
+// The row m = (n, pixel) one slice's loads read: its im2col pixel (im2col3x3.wgsl, appended by conv2d.ts;
+// outside past the split's end) and where its dy values start.
 struct Row {
-  inside: bool,
+  a: Im2colPixel,
   dyBase: u32,
-  xImage: u32,
-  py: i32,
-  px: i32,
 }
 
 fn decode_row(m: u32, mEnd: u32) -> Row {
-  let plane = p.h * p.w;
-  let n = m / plane;
-  let pix = m - n * plane;
-  let py = pix / p.w;
-  return Row(m < mEnd, n * p.co * plane + pix, n * p.ci * plane, i32(py), i32(pix - py * p.w));
+  let a = im2col_pixel(m, mEnd, p.ci, p.h, p.w);
+  return Row(a, (a.n * p.co * p.h + u32(a.py)) * p.w + u32(a.px));
 }
 
 // dy[m, o], zero past the split's end or the last channel.
 fn loadDy(r: Row, o: u32) -> f32 {
-  if (!r.inside || o >= p.co) {
+  if (!r.a.inside || o >= p.co) {
     return 0.0;
   }
   return dy[r.dyBase + o * p.h * p.w];
@@ -87,21 +82,13 @@ fn loadDy(r: Row, o: u32) -> f32 {
 
 // im2col(x)[m, k] with the bias column k = K (1.0), zero past the ends and outside the image.
 fn loadA(r: Row, k: u32) -> f32 {
-  if (!r.inside || k > p.k) {
+  if (!r.a.inside || k > p.k) {
     return 0.0;
   }
   if (k == p.k) {
     return 1.0;
   }
-  let c = k / 9u;
-  let tap = k - 9u * c;
-  let ky = tap / 3u;
-  let iy = r.py + i32(ky) - 1;
-  let ix = r.px + i32(tap - 3u * ky) - 1;
-  if (iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) {
-    return 0.0;
-  }
-  return x[r.xImage + c * p.h * p.w + u32(iy) * p.w + u32(ix)];
+  return im2col_element(r.a, k, p.h, p.w);
 }
 
 @compute @workgroup_size(WG)
@@ -118,10 +105,12 @@ fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
     // Load e = tid + i * WG fills row e % BK == slot, column e / BK.
     let row = decode_row(mBase + slot, mEnd);
     /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
-      Ds[slot][(tid + i * WG) / BK] = loadDy(row, oBase + (tid + i * WG) / BK);
+      let col = (tid + i * WG) / BK;
+      Ds[slot][col] = loadDy(row, oBase + col);
     }
     /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
-      Xs[slot][(tid + i * WG) / BK] = loadA(row, kBase + (tid + i * WG) / BK);
+      let col = (tid + i * WG) / BK;
+      Xs[slot][col] = loadA(row, kBase + col);
     }
     workgroupBarrier();
     /* unroll */ for (var mm = 0u; mm < BK; mm++) {

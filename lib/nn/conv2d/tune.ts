@@ -7,7 +7,7 @@ import { Recorder } from "../../gpu/recorder.ts";
 import { type Tensor, upload } from "../../gpu/tensor.ts";
 import { Tuner, type TuneResult, type TunerOptions } from "../../gpu/tuner.ts";
 import { Rng } from "../../rng.ts";
-import type { Layer } from "../layer.ts";
+import { type Layer, withInputShapes } from "../layer.ts";
 import { Conv2d } from "./conv2d.ts";
 import {
   type ConvKernels,
@@ -71,12 +71,8 @@ export async function tuneConvLayers(
   const tuner = new Tuner(gpu, opts);
   const results: TuneResult[] = [];
   const rng = new Rng(0x7e57);
-  const [n] = inputShape;
-  let shape = inputShape.slice(1);
-  for (const layer of layers) {
-    const outShape = layer.outputShape(shape);
+  for (const [layer, [n, c, h, w]] of withInputShapes(layers, inputShape)) {
     if (layer instanceof Conv2d && tuner.hardware) {
-      const [c, h, w] = shape;
       const random = (s: number[]) =>
         upload(gpu, Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => rng.normal()), s);
       const x = random([n, c, h, w]), dy = random([n, layer.outChannels, h, w]);
@@ -87,7 +83,6 @@ export async function tuneConvLayers(
         dy.buffer.destroy();
       }
     }
-    shape = outShape;
   }
   return { choices: convChoices(layers), results };
 }
