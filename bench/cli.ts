@@ -13,7 +13,8 @@ import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
 export interface BenchArgs {
   json: boolean;
   batch: number;
-  steps: number;
+  /** Timed steps; undefined: the adapter's default (bench.ts). */
+  steps: number | undefined;
   widths: number[];
   kernels: boolean;
   /** Time every conv variant the tuner considers, also on a software adapter. */
@@ -43,8 +44,8 @@ export const BENCH_SPEC: CommandSpec = {
       name: "steps",
       kind: "int",
       value: "N",
-      meaning: "timed training steps after one warm-up step",
-      default: "3",
+      meaning: "training steps timed back to back after one warm-up step",
+      default: "3 on a software adapter, 50 on a GPU",
     },
     {
       name: "widths",
@@ -109,7 +110,7 @@ export function benchFromFlags(p: ParsedFlags): BenchArgs {
   return {
     json: p.values.json === true,
     batch: intFlag(p, "batch", 1, 256) ?? 256,
-    steps: intFlag(p, "steps", 1) ?? 3,
+    steps: intFlag(p, "steps", 1),
     widths,
     kernels: p.values["no-kernels"] !== true,
     allVariants: p.values["all-variants"] === true,
