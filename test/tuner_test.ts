@@ -76,6 +76,26 @@ Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches 
   assertEquals([retimed.source, retimed.choice], ["timed", other]);
 });
 
+Deno.test("tuner: without timestamp queries, samples of back-to-back runs on the wall clock", async () => {
+  const gpu = await getGpu();
+  const lines: string[] = [];
+  const tuner = new Tuner(gpu, {
+    mode: "hardware",
+    cacheFile: null,
+    repeats: 2,
+    wallClock: true,
+    log: (l) => lines.push(l),
+  });
+  const { task } = await convTask(["reference", "broken", "other"]);
+  let records = 0;
+  const counted: TuneTask = { ...task, record: (name, rec) => (records++, task.record(name, rec)) };
+  const r = await tuner.choose(counted, "x");
+  assertEquals([r.source, Object.keys(r.dropped!)], ["timed", ["broken"]]);
+  for (const ms of Object.values(r.ms!)) assert(ms > 0 && Number.isFinite(ms), `${ms}`);
+  // 1 checked run each for reference, broken and other, then 2 samples of 10 runs for the two kept.
+  assertEquals(records, 3 + 2 * 2 * 10);
+});
+
 Deno.test("tuner: software mode keeps the hand-tuned choice and writes no cache", async () => {
   const gpu = await getGpu();
   const cacheFile = await tempCache();
