@@ -103,34 +103,23 @@ const warmupMs = performance.now() - t0;
 log(`train step (warm-up): ${warmupMs.toFixed(1)} ms`);
 // The timed steps run as in training (lib/train/trainer.ts): each submitted as soon as it is recorded,
 // one wait after the last, so the GPU never idles between steps and the wait's poll interval is paid
-// once. The host's share is also timed alone: recording a step without running it (a GPU step faster
-// than that would leave the GPU waiting on the host).
+// once. The host's share, recording a step (the submit left out), is timed on its own: a GPU step
+// faster than that would leave the GPU waiting on the host.
+const recordTimes: number[] = [];
+const dispatchesBefore = rec.dispatches;
 t0 = performance.now();
 for (let s = 0; s < timedSteps; s++) {
+  const r0 = performance.now();
   record();
+  recordTimes.push(performance.now() - r0);
   rec.submit();
 }
 await gpu.device.queue.onSubmittedWorkDone();
 const trainStepMs = (performance.now() - t0) / timedSteps;
 log(`train step: ${trainStepMs.toFixed(1)} ms each, ${timedSteps} steps back to back`);
-const recordTimes: number[] = [];
-let dispatchesPerStep = 0;
-for (let s = 0; s < 10; s++) {
-  const dry = new Recorder(gpu);
-  const t = performance.now();
-  const { x, labels: y } = split.gather(dry, 0, batch);
-  model.trainStep(dry, x, y, stats, 0);
-  recordTimes.push(performance.now() - t);
-  dispatchesPerStep = dry.dispatches;
-  dry.destroy(); // never submitted
-}
-recordTimes.sort((a, b) => a - b);
-const recordStepMs = recordTimes[recordTimes.length >> 1];
-log(
-  `host: recording one step takes ${
-    recordStepMs.toFixed(2)
-  } ms (median of 10; ${dispatchesPerStep} dispatches)`,
-);
+const recordStepMs = recordTimes.reduce((a, b) => a + b, 0) / timedSteps;
+const dispatchesPerStep = (rec.dispatches - dispatchesBefore) / timedSteps;
+log(`host: recording a step takes ${recordStepMs.toFixed(2)} ms (${dispatchesPerStep} dispatches)`);
 
 // Where one step's GPU time goes, from timestamp queries around each layer's forward and backward.
 const layerMs: Record<string, number> = {};

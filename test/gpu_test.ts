@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { loadWgsl, pipeline } from "../lib/gpu/pipelines.ts";
 import { f32, grid1d, Recorder } from "../lib/gpu/recorder.ts";
-import { readF32, upload } from "../lib/gpu/tensor.ts";
+import { readF32, Tensor, upload } from "../lib/gpu/tensor.ts";
 import { Rng } from "../lib/rng.ts";
 
 Deno.test("gpu: adapter report names the adapter", async () => {
@@ -25,6 +25,39 @@ Deno.test("gpu: uniform arena and binding convention, many dispatches in one sub
     assertEquals(y[7], 7 * (k + 0.5) - k);
     assertEquals(y[n - 1], (n - 1) * (k + 0.5) - k);
   }
+});
+
+Deno.test("gpu: a step recorded again reuses its bind groups; other buffers or offsets get their own", async () => {
+  const gpu = await getGpu();
+  const p = pipeline(gpu, {
+    code: loadWgsl(import.meta.url, "../lib/shaders/smoke.wgsl"),
+    entryPoint: "main",
+  });
+  const n = 128; // the second half starts 512 bytes in: a storage binding offset must be 256-aligned
+  const x = upload(gpu, Float32Array.from({ length: n }, (_, i) => i));
+  const y = upload(gpu, new Float32Array(2 * n), [2 * n]);
+  const rec = new Recorder(gpu);
+  // One "step": two dispatches writing the two halves of y (same buffer, other offsets).
+  const step = (a: number, out = y) => {
+    rec.dispatch(p, [n, f32(a), f32(0)], [x, new Tensor(out.buffer, [n], 0)], grid1d(n, 64));
+    rec.dispatch(p, [n, f32(-a), f32(1)], [x, new Tensor(out.buffer, [n], 4 * n)], grid1d(n, 64));
+    rec.submit();
+  };
+  step(1);
+  step(2); // same buffers and uniform slots: both groups from the cache, new parameters all the same
+  assertEquals([rec.dispatches, rec.bindGroupsCreated], [4, 2]);
+  await rec.finish();
+  let got = await readF32(gpu, y);
+  assertEquals([got[3], got[n + 3]], [6, -5]);
+  // A buffer made in place of a destroyed one is another buffer: new groups, and the new buffer written.
+  y.buffer.destroy();
+  const y2 = upload(gpu, new Float32Array(2 * n), [2 * n]);
+  step(3, y2);
+  assertEquals(rec.bindGroupsCreated, 4);
+  await rec.finish();
+  got = await readF32(gpu, y2);
+  assertEquals([got[3], got[n + 3]], [9, -8]);
+  rec.destroy();
 });
 
 Deno.test("rng: same seed same stream, known first values, unbiased-looking", () => {

@@ -19,6 +19,17 @@ export const i32 = (x: number): Param => ({ i32: x });
 
 const SLOT_BYTES = 256; // >= minUniformBufferOffsetAlignment on every adapter
 const ARENA_SLOTS = 4096;
+/** Bind groups a recorder keeps (a training step makes 74 to 292); past this the cache starts over. */
+const BIND_GROUP_CACHE = 4096;
+
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+/** A number per object, never reused (a key part for objects that have no identity of their own). */
+function objectId(o: object): number {
+  let id = objectIds.get(o);
+  if (id === undefined) objectIds.set(o, id = nextObjectId++);
+  return id;
+}
 
 /** Workgroup counts for a 1-D launch over `n` items, folded into y when x would exceed 65535. */
 export function grid1d(n: number, workgroupSize: number): [number, number, number] {
@@ -38,8 +49,11 @@ export class Recorder {
   private stagingI32 = new Int32Array(this.staging);
   private slots = 0;
   private timer: GpuTimer | undefined;
+  private bindGroups = new Map<string, GPUBindGroup>();
   /** Dispatches recorded since construction (for benchmarks and sanity checks). */
   dispatches = 0;
+  /** Bind groups created since construction; the others came from the cache (see bindGroup). */
+  bindGroupsCreated = 0;
 
   constructor(readonly gpu: Gpu) {
     this.encoder = gpu.device.createCommandEncoder();
@@ -70,8 +84,7 @@ export class Recorder {
     workgroups: readonly number[],
   ): void {
     if (workgroups.some((w) => w === 0)) return; // empty launch: nothing to do
-    const entries: GPUBindGroupEntry[] = [];
-    let binding = 0;
+    const entries: GPUBufferBinding[] = [];
     if (params) {
       if (this.slots === ARENA_SLOTS) this.submit(); // arena full: flush and reuse it
       const base = (this.slots * SLOT_BYTES) / 4;
@@ -82,25 +95,43 @@ export class Recorder {
         else this.stagingI32[base + i] = v.i32;
       });
       const size = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
-      entries.push({
-        binding: binding++,
-        resource: { buffer: this.arena, offset: this.slots * SLOT_BYTES, size },
-      });
+      entries.push({ buffer: this.arena, offset: this.slots * SLOT_BYTES, size });
       this.slots++;
     }
     for (const b of buffers) {
-      let resource: GPUBufferBinding;
-      if (b instanceof Tensor) resource = b.binding();
-      else if ("buffer" in b && !("mapState" in b)) resource = b as GPUBufferBinding;
-      else resource = { buffer: b as GPUBuffer };
-      entries.push({ binding: binding++, resource });
+      if (b instanceof Tensor) entries.push(b.binding());
+      else if ("buffer" in b && !("mapState" in b)) entries.push(b as GPUBufferBinding);
+      else entries.push({ buffer: b as GPUBuffer });
     }
-    const bindGroup = this.gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = this.bindGroup(pipeline, entries);
     const pass = this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
     this.dispatches++;
+  }
+
+  /**
+   * The bind group of `entries` (bindings 0, 1, ...) for `pipeline`, made once per recorder. Creating one
+   * costs the host about 15 us (most of a dispatch's recording); training records the same dispatches
+   * with the same buffers every step, and the uniform slots restart at every submit, so after the first
+   * step every dispatch finds its group here. Buffers are told apart by identity, so a buffer created in
+   * place of a destroyed one never matches the old group.
+   */
+  private bindGroup(pipeline: GPUComputePipeline, entries: GPUBufferBinding[]): GPUBindGroup {
+    let key = `${objectId(pipeline)}`;
+    for (const e of entries) key += `|${objectId(e.buffer)}:${e.offset ?? 0}:${e.size ?? "all"}`;
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.clear(); // bound the memory held
+      group = this.gpu.device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: entries.map((resource, binding) => ({ binding, resource })),
+      });
+      this.bindGroups.set(key, group);
+      this.bindGroupsCreated++;
+    }
+    return group;
   }
 
   copy(src: Tensor, dst: Tensor, bytes = src.byteLength): void {
