@@ -48,7 +48,11 @@ export interface PipelineSpec {
   label?: string;
 }
 
-const caches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+// Pipelines by source text, then by entry point and constants. Two levels rather than one key made of
+// all three: the sources are the same string objects every call (cached by loadWgsl and the layers), and
+// V8 keeps a string's hash in the string, whereas a key concatenated per call (tens of KB of WGSL) would
+// be hashed afresh at every dispatch (about 3 us each, measured).
+const caches = new WeakMap<GPUDevice, Map<string, Map<string, GPUComputePipeline>>>();
 const specs = new WeakMap<GPUDevice, PipelineSpec[]>();
 const modules = new WeakMap<GPUDevice, Map<string, GPUShaderModule>>();
 
@@ -58,8 +62,10 @@ export function pipeline(gpu: Gpu, spec: PipelineSpec): GPUComputePipeline {
   if (!cache) caches.set(gpu.device, cache = new Map());
   const constants = spec.constants ?? {};
   const constKey = Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(",");
-  const key = `${spec.entryPoint}|${constKey}|${spec.code}`;
-  let p = cache.get(key);
+  let bySource = cache.get(spec.code);
+  if (!bySource) cache.set(spec.code, bySource = new Map());
+  const key = `${spec.entryPoint}|${constKey}`;
+  let p = bySource.get(key);
   if (!p) {
     let mods = modules.get(gpu.device);
     if (!mods) modules.set(gpu.device, mods = new Map());
@@ -73,7 +79,7 @@ export function pipeline(gpu: Gpu, spec: PipelineSpec): GPUComputePipeline {
       layout: "auto",
       compute: { module, entryPoint: spec.entryPoint, constants },
     });
-    cache.set(key, p);
+    bySource.set(key, p);
     let built = specs.get(gpu.device);
     if (!built) specs.set(gpu.device, built = []);
     built.push({ ...spec, constants });

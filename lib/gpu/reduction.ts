@@ -51,5 +51,13 @@ export function reductionVariant(
  * `const WG` and `alias TreeValue`, the snippet the workgroup array and the fixed-order tree over it.
  */
 export function withTreeSum(code: string): string {
-  return `${code}\n${loadWgsl(import.meta.url, "../shaders/tree_sum.wgsl")}`;
+  // The same string object every call, so that the pipeline cache finds it without hashing it again.
+  let joined = withTreeSumCache.get(code);
+  if (joined === undefined) {
+    joined = `${code}\n${loadWgsl(import.meta.url, "../shaders/tree_sum.wgsl")}`;
+    withTreeSumCache.set(code, joined);
+  }
+  return joined;
 }
+
+const withTreeSumCache = new Map<string, string>();
