@@ -17,7 +17,7 @@ import {
   loadResume,
   RESUME_FORMAT,
   type ResumeState,
-  saveModel,
+  saveCheckpoints,
   saveResume,
 } from "../lib/train/checkpoint.ts";
 import { formatDuration, Progress } from "../lib/train/progress.ts";
@@ -336,11 +336,12 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       elapsed: state.elapsed + seconds,
     };
     // Order matters for --resume: the resume checkpoint is the source of truth, the rest follows it.
-    await saveResume(file(req.out, "resume.safetensors"), model, state);
-    await saveModel(file(req.out, "model.safetensors"), model, {
-      experiment: req.experiment.name,
-      epoch: `${epoch}`,
-    });
+    await saveCheckpoints(
+      { resume: file(req.out, "resume.safetensors"), model: file(req.out, "model.safetensors") },
+      model,
+      state,
+      { experiment: req.experiment.name, epoch: `${epoch}` },
+    );
     await writeHistory();
     progress.line(
       `[${req.experiment.name} ${String(epoch).padStart(2, "0")}] train loss=${row.train_loss.toFixed(4)} ` +

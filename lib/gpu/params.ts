@@ -7,7 +7,7 @@
 // (num_batches_tracked) live on the CPU, since only the CPU decides when a training step happens.
 
 import type { Gpu } from "./device.ts";
-import { createBuffer, readBytes, Tensor } from "./tensor.ts";
+import { createBuffer, type ReadRegion, readRegions, Tensor } from "./tensor.ts";
 
 const ALIGN_ELEMENTS = 64; // 256 bytes of f32
 
@@ -119,28 +119,53 @@ export class ParamStore {
     return new Tensor(buffer, view.shape, view.offset * 4);
   }
 
-  /** Reads every state_dict tensor back to the CPU (one readback per buffer). */
+  /** Reads every state_dict tensor back to the CPU (one readback for all of them). */
   async toHost(): Promise<HostTensor[]> {
-    const flat = new Float32Array(await readBytes(this.gpu, this.params!, 0, this.flatLength * 4));
-    const out: HostTensor[] = [];
+    return (await this.readBack(false)).tensors;
+  }
+
+  /** The state_dict tensors and Adam's two flat moment buffers, all in one readback (resume checkpoints). */
+  async toHostWithMoments(): Promise<{ tensors: HostTensor[]; m: Float32Array; v: Float32Array }> {
+    const { tensors, moments } = await this.readBack(true);
+    return { tensors, m: moments[0], v: moments[1] };
+  }
+
+  private async readBack(withMoments: boolean): Promise<{ tensors: HostTensor[]; moments: Float32Array[] }> {
+    const whole = (buffer: GPUBuffer | undefined): ReadRegion => {
+      if (!buffer) throw new Error("ParamStore: read back before finalize()");
+      return { buffer, offset: 0, bytes: this.flatLength * 4 };
+    };
+    const regions = [whole(this.params)];
+    for (const e of this.entries) {
+      if (e.kind === "state") {
+        regions.push({ buffer: e.tensor.buffer, offset: e.tensor.offset, bytes: e.tensor.byteLength });
+      }
+    }
+    if (withMoments) regions.push(whole(this.m), whole(this.v));
+    const data = (await readRegions(this.gpu, regions)).map((b) => new Float32Array(b));
+    const flat = data[0];
+    let next = 1;
+    const tensors: HostTensor[] = [];
     for (const e of this.entries) {
       if (e.kind === "param") {
-        out.push({
+        tensors.push({
           name: e.name,
           dtype: "F32",
           shape: e.shape,
           data: flat.slice(e.view.offset, e.view.offset + e.view.size),
         });
       } else if (e.kind === "state") {
-        const data = new Float32Array(
-          await readBytes(this.gpu, e.tensor.buffer, e.tensor.offset, e.tensor.byteLength),
-        );
-        out.push({ name: e.name, dtype: "F32", shape: e.shape, data });
+        tensors.push({ name: e.name, dtype: "F32", shape: e.shape, data: data[next++] });
       } else {
-        out.push({ name: e.name, dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(e.counter.value)) });
+        tensors.push({
+          name: e.name,
+          dtype: "I64",
+          shape: [],
+          data: BigInt64Array.of(BigInt(e.counter.value)),
+        });
       }
     }
-    return out;
+    return { tensors, moments: data.slice(next) };
   }
 
   /**

@@ -71,28 +71,52 @@ export function write(gpu: Gpu, t: Tensor, data: Float32Array | Uint32Array | In
   gpu.device.queue.writeBuffer(t.buffer, t.offset, data as BufferSource);
 }
 
+/** A range of a buffer to read back (offset a multiple of 4). */
+export interface ReadRegion {
+  buffer: GPUBuffer;
+  offset: number;
+  bytes: number;
+}
+
 /**
- * Copies `bytes` from `buffer` at `offset` back to the CPU. Each call costs at least ~10 ms in Deno
- * (mapAsync polls then sleeps), so call it once per epoch, never per step.
+ * Copies several ranges back to the CPU through one staging buffer and one wait. Each wait costs at least
+ * ~10 ms in Deno (mapAsync polls then sleeps), so read what belongs together at once, once per epoch,
+ * never per step.
  */
+export async function readRegions(gpu: Gpu, regions: readonly ReadRegion[]): Promise<ArrayBuffer[]> {
+  const starts: number[] = [];
+  let total = 0;
+  for (const r of regions) {
+    starts.push(total);
+    total += Math.ceil(r.bytes / 4) * 4;
+  }
+  const staging = gpu.device.createBuffer({
+    size: Math.max(4, total),
+    usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
+  });
+  const enc = gpu.device.createCommandEncoder();
+  regions.forEach((r, i) => {
+    if (r.bytes > 0) {
+      enc.copyBufferToBuffer(r.buffer, r.offset, staging, starts[i], Math.ceil(r.bytes / 4) * 4);
+    }
+  });
+  gpu.device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const all = staging.getMappedRange();
+  const out = regions.map((r, i) => all.slice(starts[i], starts[i] + r.bytes));
+  staging.unmap();
+  staging.destroy();
+  return out;
+}
+
+/** Copies `bytes` from `buffer` at `offset` back to the CPU (one wait: see readRegions). */
 export async function readBytes(
   gpu: Gpu,
   buffer: GPUBuffer,
   offset: number,
   bytes: number,
 ): Promise<ArrayBuffer> {
-  const size = Math.ceil(bytes / 4) * 4;
-  const staging = gpu.device.createBuffer({
-    size: Math.max(4, size),
-    usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
-  });
-  const enc = gpu.device.createCommandEncoder();
-  enc.copyBufferToBuffer(buffer, offset, staging, 0, size);
-  gpu.device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = staging.getMappedRange().slice(0, bytes);
-  staging.unmap();
-  staging.destroy();
+  const [out] = await readRegions(gpu, [{ buffer, offset, bytes }]);
   return out;
 }
 
