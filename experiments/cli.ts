@@ -29,6 +29,8 @@ export interface RunRequest {
   out: string;
   dataDir?: string;
   init?: string;
+  /** A run's manifest.json whose conv and BatchNorm kernels this run uses instead of tuning. */
+  kernelsFrom?: string;
   resume: boolean;
 }
 
@@ -158,6 +160,14 @@ export const RUN_SPEC: CommandSpec = {
       default: "fresh init from the seed",
     },
     {
+      name: "kernels-from",
+      kind: "path",
+      value: "MANIFEST",
+      meaning: "use the conv and BatchNorm kernels a run recorded in its manifest.json instead of tuning " +
+        "(on the same adapter: that run's bits)",
+      default: "tuned on a GPU, cached per machine; hand-picked on CPU adapters",
+    },
+    {
       name: "resume",
       kind: "boolean",
       meaning: "continue the unfinished (or extend the finished) run in --out",
@@ -196,6 +206,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
     data: stringFlag(parsed, "data", "path"),
     out: stringFlag(parsed, "out", "path"),
     init: stringFlag(parsed, "init", "path"),
+    kernelsFrom: stringFlag(parsed, "kernels-from", "path"),
     shard: stringFlag(parsed, "shard"),
     resume: parsed.values.resume === true,
   };
@@ -216,6 +227,11 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
   for (const [flag, key] of Object.entries(FLAG_TO_KEY)) {
     const v = numberFlag(parsed, flag, INTEGER_KEYS.has(key));
     if (v !== undefined) flags[key] = v;
+  }
+  if (values.kernelsFrom !== undefined && values.resume) {
+    throw new UsageError(
+      "--kernels-from with --resume: a resumed run keeps the kernels it recorded; drop one of the two",
+    );
   }
   const out = values.out ?? `results/${name}`;
   let shard: RunPlan["shard"];
@@ -253,6 +269,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
       out: experiment.runs ? `${out}/${variant.id}` : out,
       dataDir: values.data,
       init: values.init,
+      kernelsFrom: values.kernelsFrom,
       resume: values.resume,
     });
   });
@@ -261,7 +278,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
 
 /**
  * The checks of a plan against the file system, before any data is read or the GPU touched: --out must be
- * a folder (or not exist yet), --data an existing folder, --init an existing file.
+ * a folder (or not exist yet), --data an existing folder, --init and --kernels-from existing files.
  */
 export function checkPlanPaths(plan: RunPlan): void {
   checkOutputDir("--out", plan.out);
@@ -271,6 +288,9 @@ export function checkPlanPaths(plan: RunPlan): void {
     checkInputDir("--data", req.dataDir, "a folder with the Fashion-MNIST IDX files");
   }
   if (req.init !== undefined) checkInputFile("--init", req.init, "a safetensors checkpoint");
+  if (req.kernelsFrom !== undefined) {
+    checkInputFile("--kernels-from", req.kernelsFrom, "a run's manifest.json");
+  }
 }
 
 export function validate(h: Hyperparameters): void {

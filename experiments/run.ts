@@ -10,8 +10,10 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
-import { tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
-import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
+import { batchNormKernelName, CHUNK_ELEMENTS } from "../lib/nn/batchnorm.ts";
+import { type BatchNormChoices, batchNormChoices, tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
+import { type ConvChoices, tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
+import type { Layer } from "../lib/nn/layer.ts";
 import type { TunerOptions } from "../lib/gpu/tuner.ts";
 import {
   loadResume,
@@ -142,6 +144,7 @@ function buildManifest(
     ),
     seed: req.hyper.seed,
     init: req.init ?? null,
+    kernels_from: req.kernelsFrom ?? null,
     git_commit: commit,
     deno_version: Deno.version.deno,
     adapter: gpu.report,
@@ -154,6 +157,28 @@ function buildManifest(
     },
     ...extra,
   };
+}
+
+/**
+ * The conv and BatchNorm kernels a run recorded in its manifest.json (--kernels-from). A run from before
+ * BatchNorm kernels were recorded ran the variant of its `reduction_kernels` at the default chunk.
+ */
+async function recordedKernels(
+  path: string,
+  layers: readonly Layer[],
+): Promise<{ conv: ConvChoices; batchNorm: BatchNormChoices }> {
+  const manifest = await readJson(path);
+  const isRecord = (v: unknown): v is Record<string, never> => typeof v === "object" && v !== null;
+  if (!manifest || !isRecord(manifest.conv_kernels)) {
+    throw new UsageError(`--kernels-from ${path}: no conv_kernels in it (expected a run's manifest.json)`);
+  }
+  let batchNorm = manifest.batchnorm_kernels as BatchNormChoices | undefined;
+  if (!isRecord(batchNorm)) {
+    const variant = manifest.reduction_kernels === "tree" ? "tree" : "serial";
+    const name = batchNormKernelName({ variant, chunkElements: CHUNK_ELEMENTS });
+    batchNorm = Object.fromEntries(Object.keys(batchNormChoices(layers)).map((layer) => [layer, name]));
+  }
+  return { conv: manifest.conv_kernels as ConvChoices, batchNorm };
 }
 
 export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Promise<RunResult> {
@@ -222,17 +247,28 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   // hand-tuned ones on a software adapter; a resumed run reuses the recorded choice, so it gives the
   // same bits. (A run resumed from before BatchNorms were tuned has none recorded: on the software
   // adapters it ran on, "tuning" keeps the model's kernels, the ones it used.)
+  // --kernels-from takes another run's recorded kernels instead, so a run on another machine with the
+  // same adapter reproduces that run's bits (the tuner's timing could choose differently there).
   const inputShape = [h.batchSize, 1, 28, 28];
   const log = (l: string) => progress.line(l);
-  state.convKernels = (await tuneConvLayers(gpu, model.encoder.layers, inputShape, {
-    forced: state.convKernels,
-    log,
-  })).choices;
-  state.batchNormKernels = (await tuneBatchNormLayers(gpu, model.encoder.layers, inputShape, {
-    ...opts.batchNormTuning,
-    forced: state.batchNormKernels,
-    log,
-  })).choices;
+  const layers = model.encoder.layers;
+  const recorded = req.kernelsFrom ? await recordedKernels(req.kernelsFrom, layers) : undefined;
+  try {
+    state.convKernels = (await tuneConvLayers(gpu, layers, inputShape, {
+      forced: state.convKernels ?? recorded?.conv,
+      log,
+    })).choices;
+    state.batchNormKernels = (await tuneBatchNormLayers(gpu, layers, inputShape, {
+      ...opts.batchNormTuning,
+      forced: state.batchNormKernels ?? recorded?.batchNorm,
+      log,
+    })).choices;
+  } catch (e) {
+    // A manifest of another architecture names other layers: say which flag brought it in.
+    if (recorded) throw new UsageError(`--kernels-from ${req.kernelsFrom}: ${(e as Error).message}`);
+    throw e;
+  }
+  if (recorded) progress.line(`kernels: as recorded in ${req.kernelsFrom} (not tuned)`);
 
   await Deno.mkdir(req.out, { recursive: true });
   const commit = await gitCommit();

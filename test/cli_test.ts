@@ -44,7 +44,12 @@ Deno.test("cli: pinned values, flag overrides and their sources", () => {
   equal(r.sources.batchSize, "pinned");
   equal(r.out, "/tmp/x");
   equal(r.resume, false);
+  equal(r.kernelsFrom, undefined);
   equal(parseRunArgs(["fashion_mda"]).runs[0].out, "results/fashion_mda");
+  equal(
+    parseRunArgs(["fashion_mda", "--kernels-from", "a/manifest.json"]).runs[0].kernelsFrom,
+    "a/manifest.json",
+  );
 });
 
 Deno.test("cli: every error is one line naming the flag or value", () => {
@@ -77,6 +82,10 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
     [["fashion_mda", "--lr", "1e400"], /--lr expects a number, got "1e400"/],
     [["fashion_lda_vs_softmax", "--components", "2"], /--components applies to the mda head only/],
     [["fashion_mda", "--init", ""], /--init needs a path/],
+    [
+      ["fashion_mda", "--kernels-from", "m.json", "--resume"],
+      /^--kernels-from with --resume: a resumed run keeps the kernels it recorded; drop one of the two$/,
+    ],
     [["fashion_mda", "--data", " "], /--data needs a path/],
   ];
   for (const [args, re] of cases) {
@@ -262,6 +271,11 @@ Deno.test("cli: bad flags and paths exit 2 with one line, before data, GPU or an
     ["experiment", ["fashion_mda", "--out", `${tmp}/file/run`], /--out .*a part of this path is a file/],
     ["experiment", ["fashion_mda", "--data", `${tmp}/nodata`], /^error: --data .*nodata: no such directory/],
     ["experiment", ["fashion_mda", "--init", `${tmp}/none.safetensors`], /^error: --init .*: not found/],
+    [
+      "experiment",
+      ["fashion_mda", "--kernels-from", `${tmp}/none.json`],
+      /^error: --kernels-from .*none.json: not found \(expected a run's manifest.json\)$/,
+    ],
     [
       "experiment",
       ["fashion_mda_quick", "--out", `${tmp}/r`, "--resume"],

@@ -180,6 +180,51 @@ Deno.test("experiment: a resumed run keeps its recorded BatchNorm kernels, whate
   );
 });
 
+Deno.test("experiment: --kernels-from reruns another run's kernels, not the tuner's, and gets its bits", async () => {
+  const f = `${tmp}/f`, g = `${tmp}/g`;
+  const cacheFile = `${tmp}/tuning-f/tuning.json`;
+  const opts = { quiet: true, noFigures: true, batchNormTuning: { mode: "hardware" as const, cacheFile } };
+  const manifestOf = async (dir: string) => JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
+  await runPlan(parseRunArgs(args(f, "--epochs", "1")), opts);
+  const first = await manifestOf(f);
+  // Another machine would time the candidates anew and might choose others: here, its tuning file does.
+  const cache = JSON.parse(await Deno.readTextFile(cacheFile));
+  for (const choices of Object.values(cache.adapters) as Record<string, string>[]) {
+    for (const key of Object.keys(choices)) {
+      choices[key] = choices[key] === "serial" ? "tree(chunk=1024)" : "serial";
+    }
+  }
+  await Deno.writeTextFile(cacheFile, JSON.stringify(cache));
+  await runPlan(parseRunArgs(args(g, "--epochs", "1", "--kernels-from", `${f}/manifest.json`)), opts);
+  const second = await manifestOf(g);
+  deepStrictEqual(second.batchnorm_kernels, first.batchnorm_kernels);
+  deepStrictEqual(second.conv_kernels, first.conv_kernels);
+  equal(second.kernels_from, `${f}/manifest.json`);
+  deepStrictEqual(await tensorsOf(`${g}/model.safetensors`), await tensorsOf(`${f}/model.safetensors`));
+  // A file that is not a run's manifest, or one of another architecture, is refused naming the flag.
+  await Deno.writeTextFile(`${tmp}/not-a-manifest.json`, "{}");
+  await rejects(
+    runPlan(parseRunArgs(args(`${tmp}/h`, "--kernels-from", `${tmp}/not-a-manifest.json`)), opts),
+    (e: Error) =>
+      e instanceof UsageError &&
+      /^--kernels-from .*not-a-manifest.json: no conv_kernels in it/.test(e.message),
+  );
+  const other = {
+    ...first,
+    conv_kernels: { "encoder.features.0": first.conv_kernels["encoder.features.0"] },
+  };
+  await Deno.writeTextFile(`${tmp}/other.json`, JSON.stringify(other));
+  await rejects(
+    runPlan(parseRunArgs(args(`${tmp}/i`, "--kernels-from", `${tmp}/other.json`)), opts),
+    (e: Error) =>
+      e instanceof UsageError &&
+      /^--kernels-from .*other.json: recorded conv kernels have no entry for layer encoder.features.3$/.test(
+        e.message,
+      ),
+  );
+  ok(!existsSync(`${tmp}/h`) && !existsSync(`${tmp}/i`), "a refused --kernels-from wrote its output folder");
+});
+
 Deno.test("experiment: bad inputs fail before anything is written", async () => {
   const out = `${tmp}/never`;
   await rejects(runPlan(parseRunArgs(args(out, "--resume")), { quiet: true }), /nothing to resume/);
