@@ -12,7 +12,13 @@ import { SoftmaxHead } from "../lib/mda/softmax.ts";
 import { REDUCTION_VARIANTS, type ReductionVariant } from "../lib/gpu/reduction.ts";
 import { uniformInit } from "../lib/nn/init.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
-import { crossEntropyValue, linearCeGrads, linearForward, type LinearRefParams } from "./reference/heads.ts";
+import {
+  crossEntropyValue,
+  linearCeErrorScale,
+  linearCeGrads,
+  linearForward,
+  type LinearRefParams,
+} from "./reference/heads.ts";
 import { assertClose, finiteDifference, randn, randu } from "./util.ts";
 
 function randomParams(rng: Rng, C: number, D: number, scale = 1): LinearRefParams {
@@ -129,8 +135,14 @@ for (const variant of REDUCTION_VARIANTS) {
     const g = await gpuStep(p, z, y, variant);
     for (const [what, a] of Object.entries(g)) ok(a.every(Number.isFinite), `${what}: ${a}`);
     const ref = linearCeGrads(p, z, y);
-    assertClose([g.stats[6]], [ref.loss], { rtol: 1e-5, atol: 1e-6, what: "batch loss" });
-    assertClose(g.dweight, ref.dweight, { rtol: 1e-5, atol: 1e-6, what: "dweight" });
+    // Logits in the hundreds: their f32 rounding, times z in the thousands, sets the error (see
+    // linearCeErrorScale); a fixed relative tolerance held only for some draws of the weights.
+    const scale = linearCeErrorScale(p, z, y);
+    const tol = { rtol: 1e-5, atol: 1e-6 };
+    assertClose([g.stats[6]], [ref.loss], { ...tol, condition: [scale.loss], what: "batch loss" });
+    assertClose(g.dweight, ref.dweight, { ...tol, condition: scale.dweight, what: "dweight" });
+    assertClose(g.dbias, ref.dbias, { ...tol, condition: scale.dbias, what: "dbias" });
+    assertClose(g.dz, ref.dz, { ...tol, condition: scale.dz, what: "dz" });
   });
 
   Deno.test(`softmax gpu (${variant}): labels out of range are counted in the stats, the loss stays finite`, async () => {

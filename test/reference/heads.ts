@@ -336,6 +336,48 @@ export function linearCeGrads(
   return { loss: crossEntropyValue(logits, labels, C), correct, dz, dweight, dbias };
 }
 
+/**
+ * How much f32 rounding linearCeGrads' outputs cannot avoid, per element (assertClose's `condition`;
+ * the same convention as mdaErrorScale below). A logit l = b + w.z carries an absolute error of a few
+ * ulps of L = |b| + sum |w z|; softmax turns the error of a difference of two logits of sample n (at most
+ * about 2 A_n, A_n its largest L) into |dp_c| <= 2 p_c (1 - p_c) 2 A_n, and the gradients multiply those
+ * by z or w and sum them over the batch. With logits in the hundreds (huge z) that dominates every other
+ * rounding, which is why a fixed relative tolerance fits only by luck there.
+ */
+export function linearCeErrorScale(
+  p: LinearRefParams,
+  z: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): { loss: number; dz: Float64Array; dweight: Float64Array; dbias: Float64Array } {
+  const { C, D } = p;
+  const N = labels.length;
+  const logits = linearForward(p, z, N);
+  const dz = new Float64Array(N * D), dweight = new Float64Array(C * D), dbias = new Float64Array(C);
+  let loss = 0;
+  for (let n = 0; n < N; n++) {
+    let A = 0;
+    for (let c = 0; c < C; c++) {
+      let L = Math.abs(p.bias[c]);
+      for (let d = 0; d < D; d++) L += Math.abs(p.weight[c * D + d] * z[n * D + d]);
+      A = Math.max(A, L);
+    }
+    const row = logits.subarray(n * C, (n + 1) * C);
+    const logP = logSoftmax(row);
+    loss += (2 * A + Math.abs(logP[labels[n]])) / N;
+    for (let c = 0; c < C; c++) {
+      const prob = Math.exp(logP[c]);
+      // g = p - onehot: the error of p, plus the size of g itself for the sums' own rounding.
+      const g = 4 * A * prob * (1 - prob) + 1 + Math.abs(prob - (c === labels[n] ? 1 : 0));
+      dbias[c] += g / N;
+      for (let d = 0; d < D; d++) {
+        dweight[c * D + d] += (g * Math.abs(z[n * D + d])) / N;
+        dz[n * D + d] += (g * Math.abs(p.weight[c * D + d])) / N;
+      }
+    }
+  }
+  return { loss, dz, dweight, dbias };
+}
+
 // ---- How much f32 rounding the MDA and LDA gradients cannot avoid --------------------------------------
 //
 // The kernels compute the log joint a = log w - (|z - mu|^2 / v + D s) / 2 in f32, so each a carries an
