@@ -142,7 +142,16 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
       "steps/tests/results.txt",
       "pass=1 seed=11 rc=0 summary=ok | 58 passed | 0 failed (3s)\npass=2 seed=22 rc=0 summary=ok | 58 passed | 0 failed (3s)\n",
     );
-    await w("steps/bench/bench.json", JSON.stringify({ train_step_ms: 40, batch: 256, widths: [64] }));
+    await w(
+      "steps/bench/bench.json",
+      JSON.stringify({
+        train_step_ms: 40,
+        batch: 256,
+        widths: [64],
+        record_step_ms: 1.234,
+        dispatches_per_step: 74,
+      }),
+    );
     await w("steps/bench/torch_fp32.json", JSON.stringify({ train_step_ms: 10, device: "NVIDIA H200" }));
     await w(
       "results/fashion_mda/manifest.json",
@@ -178,12 +187,14 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
       text,
       /ours 40\.0 \| PyTorch fp32, TF32 off 10\.0 \| PyTorch defaults - \| ours\/PyTorch fp32 4\.00x/,
     );
+    assertMatch(text, /host: recording a step\s+1\.23 ms, 74 dispatches/);
     assertMatch(text, /3 of 100, status stopped \| PyTorch notebook 2/);
     assertMatch(text, /seconds per epoch\s+ours 13\.0 \| PyTorch 3\.0/);
     assertMatch(text, /ours 0\.7000 \(epoch 3\) \| PyTorch 0\.8500 \(epoch 2\)/);
     const json = JSON.parse(await Deno.readTextFile(`${state}/s.json`));
     assertEquals(json.experiment.epochs_done, 3);
     assertEquals(json.train_step_ms.pytorch_defaults, null);
+    assertEquals([json.train_step_ms.ours_host_record, json.train_step_ms.ours_dispatches], [1.234, 74]);
     assertEquals(json.kernel_tests.length, 2);
   } finally {
     await Deno.remove(state, { recursive: true });

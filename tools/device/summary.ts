@@ -78,6 +78,9 @@ const summary = {
     pytorch_defaults: tdef ?? null,
     pytorch_device: torchFp32?.device ?? torchDefault?.device ?? null,
     pytorch_version: torchFp32?.torch ?? torchDefault?.torch ?? null,
+    // The host's time to record one of our steps: near `ours`, the GPU waits on the host.
+    ours_host_record: bench?.record_step_ms ?? null,
+    ours_dispatches: bench?.dispatches_per_step ?? null,
   },
   experiment: {
     name: experiment,
@@ -111,6 +114,12 @@ const rows: [string, string][] = [
     `train step ms${bench ? `, batch ${bench.batch}` : ""}`,
     `ours ${fmt(ours, 1)} | PyTorch fp32, TF32 off ${fmt(t32, 1)} | PyTorch defaults ${fmt(tdef, 1)}` +
     (ours && t32 ? ` | ours/PyTorch fp32 ${fmt(ours / t32, 2, "x")}` : ""),
+  ],
+  [
+    "host: recording a step",
+    bench?.record_step_ms === undefined
+      ? "-"
+      : `${fmt(bench.record_step_ms as number, 2)} ms, ${bench.dispatches_per_step} dispatches`,
   ],
   [
     `epochs done (${experiment})`,
