@@ -20,6 +20,7 @@ import {
   BatchNorm2d,
   type BatchNormKernel,
   batchNormKernelName,
+  CHUNK_ELEMENTS,
   parseBatchNormKernel,
   treeChunking,
 } from "./batchnorm.ts";
@@ -54,7 +55,7 @@ export function applyBatchNormChoices(layers: readonly Layer[], choices: BatchNo
  * planes at batch 8, every size is one chunk of the whole batch).
  */
 export function batchNormCandidates(n: number, hw: number): BatchNormKernel[] {
-  const out: BatchNormKernel[] = [{ variant: "serial", chunkElements: TREE_CHUNK_CANDIDATES[1] }];
+  const out: BatchNormKernel[] = [{ variant: "serial", chunkElements: CHUNK_ELEMENTS }];
   const seen = new Set<number>();
   for (const chunkElements of TREE_CHUNK_CANDIDATES) {
     const { chunk } = treeChunking(n, hw, chunkElements);
