@@ -10,7 +10,7 @@ import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model, type ModelConfig } from "../lib/model.ts";
 import { Rng } from "../lib/rng.ts";
 import { epochOrder } from "../lib/data/batches.ts";
-import { LabelOutOfRangeError, shuffleStream, Trainer } from "../lib/train/trainer.ts";
+import { LabelOutOfRangeError, shuffleStream, type StepProgress, Trainer } from "../lib/train/trainer.ts";
 
 const N = 8;
 
@@ -110,5 +110,48 @@ Deno.test("train: a label out of range stops the epoch naming the batch (epoch a
     );
     return true;
   });
+  trainer.destroy();
+});
+
+Deno.test("train: progress comes in step order, with the images done, and ends at the epoch's last step; a stop is reported where it stopped", async () => {
+  const gpu = await getGpu();
+  const rng = new Rng(13);
+  const count = 12;
+  const images = new Uint8Array(count * 784).map(() => rng.int(256));
+  const labels = Uint8Array.from({ length: count }, (_, i) => i % 4);
+  const split = new DeviceSplit(gpu, { images, labels, count, rows: 28, cols: 28 });
+  const model = new Model(gpu, {
+    widths: [4, 4, 8, 8, 8, 8],
+    latentDim: 2,
+    head: "softmax",
+    components: 1,
+    loss: "ce",
+    lambda: 0.1,
+    muInit: "independent",
+    lr: 0.01,
+    numClasses: 4,
+    seed: 5,
+  });
+  const trainer = new Trainer(gpu, model, split, split, labels, { batchSize: 2, seed: 1, augment: false });
+  const seen: StepProgress[] = [];
+  const whole = await trainer.trainEpoch(1, { onProgress: (p) => seen.push(p) });
+  equal(whole.stepsDone, 6);
+  equal(seen[0].step, 1, "the first step is reported");
+  equal(seen[seen.length - 1].step, 6, "the last step is reported");
+  for (let i = 0; i < seen.length; i++) {
+    equal(seen[i].images, 2 * seen[i].step);
+    equal(seen[i].steps, 6);
+    if (i > 0) ok(seen[i].step > seen[i - 1].step && seen[i].seconds >= seen[i - 1].seconds, "in order");
+  }
+  // Stopped after three steps of epoch 2: the last report is step 3, and no wait is left pending.
+  seen.length = 0;
+  let calls = 0;
+  const part = await trainer.trainEpoch(2, {
+    onProgress: (p) => seen.push(p),
+    shouldStop: () => ++calls > 3,
+  });
+  ok(part.interrupted);
+  equal(part.stepsDone, 3);
+  equal(seen[seen.length - 1].step, 3);
   trainer.destroy();
 });

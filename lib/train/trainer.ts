@@ -10,6 +10,7 @@ import { STATS_PER_STEP } from "../mda/head.ts";
 import { evaluateLogits } from "../mda/metrics.ts";
 import type { Model } from "../model.ts";
 import { Rng, type RngState } from "../rng.ts";
+import { QueuePacer, type Reached } from "./pacer.ts";
 import type { EvalMetrics } from "../types.ts";
 
 /** The largest batch the encoder runs at once; evaluation of bigger batches is chunked (same result). */
@@ -140,9 +141,21 @@ export class Trainer {
 
     const rec = new Recorder(this.gpu);
     const t0 = performance.now();
+    // Waits on the GPU now and then, for progress and Ctrl-C, without draining its queue (pacer.ts).
+    const pacer = new QueuePacer(() => this.gpu.device.queue.onSubmittedWorkDone(), startStep);
+    const report = (reached: Reached[]) => {
+      for (const r of reached) {
+        opts.onProgress?.({
+          epoch,
+          step: r.step,
+          steps: ranges.length,
+          images: r.images,
+          seconds: (r.at - t0) / 1000,
+        });
+      }
+    };
     let step = startStep;
     let images = 0;
-    let lastSync = t0;
     let interrupted = false;
     for (; step < ranges.length; step++) {
       if (opts.shouldStop?.()) {
@@ -154,20 +167,9 @@ export class Trainer {
       this.model.trainStep(rec, x, labels, stats, step);
       rec.submit();
       images += size;
-      // Wait for the GPU now and then, so progress and Ctrl-C reflect real work and the queue stays short.
-      const now = performance.now();
-      if (now - lastSync > 500 || step === ranges.length - 1 || step === startStep) {
-        await this.gpu.device.queue.onSubmittedWorkDone();
-        lastSync = performance.now();
-        opts.onProgress?.({
-          epoch,
-          step: step + 1,
-          steps: ranges.length,
-          images,
-          seconds: (lastSync - t0) / 1000,
-        });
-      }
+      report(await pacer.submitted(step + 1, images, step === startStep || step === ranges.length - 1));
     }
+    if (interrupted && step > startStep) report(await pacer.submitted(step, images, true));
     await rec.finish();
     rec.destroy();
     const values = new Float32Array(
