@@ -54,7 +54,7 @@ export interface RunOptions {
    * Tests: tune the BatchNorms as on a GPU (mode "hardware") with their own tuning file. (The conv
    * candidates are GPU-sized kernels, minutes to compile on llvmpipe: tests tune those in tuner_test.)
    */
-  batchNormTuning?: Pick<TunerOptions, "mode" | "cacheFile">;
+  batchNormTuning?: Pick<TunerOptions, "mode" | "cache">;
 }
 
 export interface RunResult {

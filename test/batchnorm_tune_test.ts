@@ -64,7 +64,7 @@ Deno.test("batchnorm tune: hardware mode times every candidate per layer and lea
   const lines: string[] = [];
   const { choices, results } = await tuneBatchNormLayers(gpu, layers, inputShape, {
     mode: "hardware",
-    cacheFile: null,
+    cache: null,
     repeats: 1,
     log: (l) => lines.push(l),
   });
@@ -90,11 +90,11 @@ Deno.test("batchnorm tune: hardware mode times every candidate per layer and lea
 
 Deno.test("batchnorm tune: software mode keeps the model's kernels; forced choices are applied back", async () => {
   const { gpu, layers, bn1, bn2, inputShape } = await smallEncoder();
-  const soft = await tuneBatchNormLayers(gpu, layers, inputShape, { mode: "software", cacheFile: null });
+  const soft = await tuneBatchNormLayers(gpu, layers, inputShape, { mode: "software", cache: null });
   assertEquals(soft, { choices: { bn1: "serial", bn2: "serial" }, results: [] });
   // A resumed run's choices win, whatever the adapter.
   const forced = { bn1: "tree(chunk=1024)", bn2: "serial" };
-  const r = await tuneBatchNormLayers(gpu, layers, inputShape, { mode: "hardware", cacheFile: null, forced });
+  const r = await tuneBatchNormLayers(gpu, layers, inputShape, { mode: "hardware", cache: null, forced });
   assertEquals(r, { choices: forced, results: [] });
   assertEquals([bn1.kernels, bn2.kernels], [
     { variant: "tree", chunkElements: 1024 },

@@ -5,6 +5,7 @@
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
+import { tuningFile } from "../lib/gpu/tuner.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
 import { parseRunArgs, UsageError } from "../experiments/cli.ts";
 import { runPlan } from "../experiments/run.ts";
@@ -149,10 +150,11 @@ Deno.test("experiment: stopped after epoch 1 or mid-epoch, resumed, same bits as
 
 Deno.test("experiment: a resumed run keeps its recorded BatchNorm kernels, whatever the tuning file says now", async () => {
   const d = `${tmp}/d`, e = `${tmp}/e`;
+  const cacheFile = `${tmp}/tuning/tuning.json`;
   const opts = {
     quiet: true,
     noFigures: true,
-    batchNormTuning: { mode: "hardware" as const, cacheFile: `${tmp}/tuning/tuning.json` },
+    batchNormTuning: { mode: "hardware" as const, cache: tuningFile(cacheFile) },
   };
   const manifestOf = async (dir: string) => JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
   const [first] = await runPlan(parseRunArgs(args(d)), { ...opts, stopAfterEpochs: 1 });
@@ -161,11 +163,11 @@ Deno.test("experiment: a resumed run keeps its recorded BatchNorm kernels, whate
   equal(Object.keys(recorded).length, 6);
   // The tuning file now names another candidate for every shape (as if a later timing had disagreed).
   const swap = (k: string) => k === "serial" ? "tree(chunk=1024)" : "serial";
-  const cache = JSON.parse(await Deno.readTextFile(opts.batchNormTuning.cacheFile));
+  const cache = JSON.parse(await Deno.readTextFile(cacheFile));
   for (const choices of Object.values(cache.adapters) as Record<string, string>[]) {
     for (const key of Object.keys(choices)) choices[key] = swap(choices[key]);
   }
-  await Deno.writeTextFile(opts.batchNormTuning.cacheFile, JSON.stringify(cache));
+  await Deno.writeTextFile(cacheFile, JSON.stringify(cache));
   await runPlan(parseRunArgs(args(d, "--resume")), opts);
   const resumed = await manifestOf(d);
   equal(resumed.status, "finished");
@@ -183,7 +185,11 @@ Deno.test("experiment: a resumed run keeps its recorded BatchNorm kernels, whate
 Deno.test("experiment: --kernels-from reruns another run's kernels, not the tuner's, and gets its bits", async () => {
   const f = `${tmp}/f`, g = `${tmp}/g`;
   const cacheFile = `${tmp}/tuning-f/tuning.json`;
-  const opts = { quiet: true, noFigures: true, batchNormTuning: { mode: "hardware" as const, cacheFile } };
+  const opts = {
+    quiet: true,
+    noFigures: true,
+    batchNormTuning: { mode: "hardware" as const, cache: tuningFile(cacheFile) },
+  };
   const manifestOf = async (dir: string) => JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
   await runPlan(parseRunArgs(args(f, "--epochs", "1")), opts);
   const first = await manifestOf(f);

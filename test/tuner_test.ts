@@ -6,7 +6,14 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import type { Recorder } from "../lib/gpu/recorder.ts";
 import { type Tensor, upload } from "../lib/gpu/tensor.ts";
-import { adapterKey, compareOutputs, Tuner, type TuneTask, TUNING_FORMAT } from "../lib/gpu/tuner.ts";
+import {
+  adapterKey,
+  compareOutputs,
+  Tuner,
+  type TuneTask,
+  TUNING_FORMAT,
+  tuningFile,
+} from "../lib/gpu/tuner.ts";
 import { Conv2d, type ConvTile, kernelName, softwareKernels } from "../lib/nn/conv2d/conv2d.ts";
 import { applyConvChoices, convChoices, tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
@@ -47,7 +54,12 @@ Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches 
   const gpu = await getGpu();
   const cacheFile = await tempCache();
   const lines: string[] = [];
-  const tuner = new Tuner(gpu, { mode: "hardware", cacheFile, repeats: 2, log: (l) => lines.push(l) });
+  const tuner = new Tuner(gpu, {
+    mode: "hardware",
+    cache: tuningFile(cacheFile),
+    repeats: 2,
+    log: (l) => lines.push(l),
+  });
   const { task } = await convTask(["reference", "broken", "other"]);
   const first = await tuner.choose(task, "software-choice");
   assertEquals(first.source, "timed");
@@ -63,7 +75,11 @@ Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches 
   });
 
   // A second tuner (a later run) reads the cache and times nothing; a forced choice wins over it.
-  const again = await new Tuner(gpu, { mode: "hardware", cacheFile, log: (l) => lines.push(l) }).choose(
+  const again = await new Tuner(gpu, {
+    mode: "hardware",
+    cache: tuningFile(cacheFile),
+    log: (l) => lines.push(l),
+  }).choose(
     task,
     "x",
   );
@@ -81,7 +97,7 @@ Deno.test("tuner: without timestamp queries, samples of back-to-back runs on the
   const lines: string[] = [];
   const tuner = new Tuner(gpu, {
     mode: "hardware",
-    cacheFile: null,
+    cache: null,
     repeats: 2,
     wallClock: true,
     log: (l) => lines.push(l),
@@ -100,7 +116,7 @@ Deno.test("tuner: software mode keeps the hand-tuned choice and writes no cache"
   const gpu = await getGpu();
   const cacheFile = await tempCache();
   const { task } = await convTask(["reference", "other"]);
-  const r = await new Tuner(gpu, { mode: "software", cacheFile }).choose(task, "other");
+  const r = await new Tuner(gpu, { mode: "software", cache: tuningFile(cacheFile) }).choose(task, "other");
   assertEquals([r.source, r.choice], ["software", "other"]);
   assert(!(await Deno.stat(cacheFile).then(() => true, () => false)));
 });
@@ -112,7 +128,12 @@ Deno.test("tuner: a corrupt cache file is ignored, said so, and rewritten", asyn
   await Deno.writeTextFile(cacheFile, "{not json");
   const lines: string[] = [];
   const { task } = await convTask(["reference"]);
-  const r = await new Tuner(gpu, { mode: "hardware", cacheFile, repeats: 1, log: (l) => lines.push(l) })
+  const r = await new Tuner(gpu, {
+    mode: "hardware",
+    cache: tuningFile(cacheFile),
+    repeats: 1,
+    log: (l) => lines.push(l),
+  })
     .choose(task, "x");
   assertEquals([r.source, r.choice], ["timed", "reference"]);
   assert(lines.some((l) => l.includes("not a webgpu-mda-tuning/1 file")), lines.join("\n"));
@@ -137,13 +158,13 @@ Deno.test("tuner: recorded conv choices are applied back (a resumed run's forced
   const layers = [new Conv2d(store, "a", 1, 4, rng), new Conv2d(store, "b", 4, 6, rng)];
   store.finalize();
   // Software adapter, no forced choice: the hand-tuned kernels, nothing timed.
-  const soft = await tuneConvLayers(gpu, layers, [2, 1, 6, 6], { mode: "software", cacheFile: null });
+  const soft = await tuneConvLayers(gpu, layers, [2, 1, 6, 6], { mode: "software", cache: null });
   assertEquals(soft.results, []);
   assertEquals(soft.choices.a.weightGrad, kernelName(softwareKernels(1).weightGrad));
   const forced = structuredClone(soft.choices);
   forced.b.forward = "igemm_tiled(bm=16,bn=8,bk=4,tm=2,tn=2)";
   forced.a.weightGrad = "wgrad_splitk(bm=16,bn=8,bk=4,tm=2,tn=2,groups=4)";
-  const r = await tuneConvLayers(gpu, layers, [2, 1, 6, 6], { mode: "hardware", cacheFile: null, forced });
+  const r = await tuneConvLayers(gpu, layers, [2, 1, 6, 6], { mode: "hardware", cache: null, forced });
   assertEquals(r.choices, forced);
   assertEquals(convChoices(layers), forced);
   const missing = { a: forced.a };

@@ -17,6 +17,7 @@ import {
   loadFashionMnist,
 } from "../lib/data/fashion.ts";
 import { getGpu } from "../lib/gpu/device.ts";
+import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { buildWebBundle } from "../web/build.ts";
@@ -36,8 +37,16 @@ function hasChromium(): boolean {
 
 const ready = hasChromium() && existsSync(`${FASHION_SYSTEM_DIR}/train-images-idx3-ubyte.gz`);
 
+/** What the page reports of its kernels (web/train.ts): choices per layer and what the tuner did. */
+interface PageKernels {
+  conv: Record<string, Record<string, string>>;
+  batchNorm: Record<string, string>;
+  sources: { timed: number; cache: number };
+  log: string[];
+}
+
 interface PageRun {
-  result?: { firstStepLoss: number; history: { test_accuracy: number }[] };
+  result?: { firstStepLoss: number; history: { test_accuracy: number }[]; kernels: PageKernels };
   checkpoint?: Uint8Array;
   error?: string;
 }
@@ -199,6 +208,14 @@ Deno.test({
 
     ok(page.checkpoint && page.checkpoint.length > 0, "no checkpoint from the page");
     await Deno.writeFile(`${tmp}/model.safetensors`, page.checkpoint);
+    // SwiftShader is a software adapter: its kernels, nothing timed; the checkpoint names them.
+    const { kernels } = page.result;
+    deepEqual(kernels.sources, { timed: 0, cache: 0 });
+    equal(Object.keys(kernels.conv).length, 6);
+    equal(Object.keys(kernels.batchNorm).length, 6);
+    const { metadata } = await loadSafetensors(`${tmp}/model.safetensors`);
+    deepEqual(JSON.parse(metadata.conv_kernels), kernels.conv);
+    deepEqual(JSON.parse(metadata.batchnorm_kernels), kernels.batchNorm);
     const m = await evaluateCheckpoint({
       checkpoint: `${tmp}/model.safetensors`,
       dataDir: FASHION_SYSTEM_DIR,
@@ -229,6 +246,10 @@ Deno.test({
       `expected a checksum error, got ${corrupt.error}`,
     );
 
+    // A bad query parameter is named before anything is loaded.
+    const badTune = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1&tune-batchnorm=yes");
+    equal(badTune.error, `error: ?tune-batchnorm= must be "always", got "yes"`);
+
     // A browser without WebGPU: the page says how to enable it.
     const noGpu = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1", false);
     ok(
@@ -240,7 +261,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "web: a reload of the page downloads no data file again and trains to the same first-step loss",
+  name:
+    "web: a reload of the page downloads no data file again, finds its timed kernels in localStorage and trains to the same first-step loss",
   ignore: !ready,
   fn: async () => {
     const tmp = await Deno.makeTempDir({ prefix: "web-train-reload-" });
@@ -250,7 +272,7 @@ Deno.test({
     try {
       const page = await browser.newPage();
       const url = `http://127.0.0.1:${server.port}/web/train.html?epochs=1&train-limit=${TRAIN}` +
-        `&test-limit=${TEST}&batch-size=${BATCH}&report=/report`;
+        `&test-limit=${TEST}&batch-size=${BATCH}&report=/report&tune-batchnorm=always`;
       let next = server.nextRun();
       await page.goto(url);
       const first = await next;
@@ -262,12 +284,24 @@ Deno.test({
         "the first load's data requests",
       );
 
+      // The BatchNorms were timed (tune-batchnorm=always: SwiftShader is a software adapter); two layers of
+      // one shape share one timing.
+      const tuned = first.result.kernels;
+      ok(
+        tuned.sources.timed > 0 && tuned.sources.timed + tuned.sources.cache === 6,
+        JSON.stringify(tuned.sources),
+      );
+      ok(tuned.log.some((l) => l.startsWith("tuner: batchnorm2d train step")), tuned.log.join("\n"));
+
       server.dataRequests.length = 0;
       next = server.nextRun();
       await page.send("Page.reload", { ignoreCache: true });
       const second = await next;
       ok(second.result, `the reloaded page reported no result (error: ${second.error})`);
       deepEqual(server.dataRequests, [], "the reload fetched data files again");
+      // Every BatchNorm's kernel from the first load's timing, kept in the page's localStorage.
+      deepEqual(second.result.kernels.sources, { timed: 0, cache: 6 });
+      deepEqual(second.result.kernels.batchNorm, tuned.batchNorm);
       // Same browser, same adapter, same seed and batch: the same bits.
       equal(second.result.firstStepLoss, first.result.firstStepLoss);
       ok(second.checkpoint && second.checkpoint.length > 0, "no checkpoint after the reload");

@@ -28,6 +28,7 @@ export const BROWSER_TEST_FILES = [
   "lda_test.ts",
   "softmax_head_test.ts",
   "mda_train_test.ts",
+  "tuning_store_test.ts",
 ];
 
 interface Result {

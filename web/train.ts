@@ -5,9 +5,15 @@
 // every epoch with the figures' own code (lib/plot/training.ts); the checkpoint is offered as safetensors
 // that `deno task evaluate` accepts.
 //
+// The conv and BatchNorm kernels are chosen as `deno task experiment` chooses them: on a GPU each layer
+// shape's candidates are timed once (lib/gpu/tuner.ts) and the choice is kept in the site's localStorage,
+// so later visits start at once; a software adapter keeps the kernels tuned for it.
+//
 // Query parameters (all optional; each overrides the pinned value for this run, as the CLI flags do):
 //   epochs, batch-size, train-limit, test-limit, data (base URL of the files, default /data/),
-//   report (a URL: when given, the page POSTs its results and checkpoint there; used by the test).
+//   report (a URL: when given, the page POSTs its results and checkpoint there; used by the test),
+//   tune-batchnorm=always (time the BatchNorm kernels even on a software adapter, where the GPU-sized conv
+//   candidates would take minutes: a check of the tuner and its storage in a browser without a GPU).
 
 /// <reference lib="dom" />
 
@@ -22,8 +28,11 @@ import {
 } from "../lib/data/fashion.ts";
 import { DataError, type IdxImages, type IdxLabels, isGzip, parseIdx } from "../lib/data/idx.ts";
 import { describeAdapter, getGpu, NoAdapterError } from "../lib/gpu/device.ts";
+import { defaultTuningStore, type TuneResult } from "../lib/gpu/tuner.ts";
 import { encodeSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
+import { tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
+import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { accuracyFigure, lossFigure } from "../lib/plot/training.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import type { HistoryRow } from "../lib/types.ts";
@@ -123,6 +132,17 @@ function formatSeconds(s: number): string {
   return m > 0 ? `${m} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`;
 }
 
+/** One line on where the kernels came from, from what the tuner did for each layer pass. */
+function kernelSummary(results: TuneResult[], where: string | undefined): string {
+  const count = (source: TuneResult["source"]) => results.filter((r) => r.source === source).length;
+  const timed = count("timed"), cached = count("cache");
+  if (results.length === 0) return "kernels: this adapter's defaults (a software adapter: nothing timed)";
+  const parts = [];
+  if (timed) parts.push(`${timed} layer shape${timed === 1 ? "" : "s"} timed now`);
+  if (cached) parts.push(`${cached} as timed on an earlier visit`);
+  return `kernels: ${parts.join(", ")}${where ? ` (kept in ${where})` : ""}`;
+}
+
 async function report(path: string, body: BodyInit): Promise<void> {
   const url = params.get("report");
   if (url) await fetch(`${url}${path}`, { method: "POST", body });
@@ -136,6 +156,10 @@ async function main(): Promise<void> {
   const trainLimit = intParam("train-limit", undefined);
   const testLimit = intParam("test-limit", undefined);
   const base = params.get("data") ?? "/data/";
+  const tuneBatchNorm = params.get("tune-batchnorm");
+  if (tuneBatchNorm !== null && tuneBatchNorm !== "always") {
+    fail(`?tune-batchnorm= must be "always", got "${tuneBatchNorm}"`);
+  }
   let gpu;
   status("asking for a WebGPU adapter");
   try {
@@ -181,6 +205,30 @@ async function main(): Promise<void> {
     seed: pinned.seed,
   };
   const model = new Model(gpu, config);
+  status(
+    "choosing kernels for this adapter (on a GPU: each layer shape timed once, then kept in this browser)",
+  );
+  const tuningLog: string[] = [];
+  const log = (line: string) => {
+    tuningLog.push(line);
+    console.log(line);
+  };
+  const inputShape = [batchSize, 1, 28, 28];
+  const conv = await tuneConvLayers(gpu, model.encoder.layers, inputShape, { log });
+  const batchNorm = await tuneBatchNormLayers(gpu, model.encoder.layers, inputShape, {
+    log,
+    ...(tuneBatchNorm ? { mode: "hardware" as const } : {}),
+  });
+  const tuned = [...conv.results, ...batchNorm.results];
+  const kernels = {
+    conv: conv.choices,
+    batchNorm: batchNorm.choices,
+    sources: Object.fromEntries(
+      ["timed", "cache"].map((s) => [s, tuned.filter((r) => r.source === s).length]),
+    ),
+    log: tuningLog,
+  };
+  $("kernels").textContent = kernelSummary(tuned, defaultTuningStore()?.where);
   const trainSplit = new DeviceSplit(gpu, train);
   const testSplit = new DeviceSplit(gpu, test);
   const trainer = new Trainer(gpu, model, trainSplit, testSplit, test.labels, {
@@ -246,6 +294,8 @@ async function main(): Promise<void> {
     epochs: String(epochs),
     trained_in: "browser",
     adapter: describeAdapter(gpu.report),
+    conv_kernels: JSON.stringify(kernels.conv),
+    batchnorm_kernels: JSON.stringify(kernels.batchNorm),
   });
   const link = $("download") as HTMLAnchorElement;
   link.href = URL.createObjectURL(
@@ -254,7 +304,7 @@ async function main(): Promise<void> {
   link.download = `${experiment.name}.safetensors`;
   link.hidden = false;
   await report("/checkpoint", checkpoint as Uint8Array<ArrayBuffer>);
-  await report("/result", JSON.stringify({ firstStepLoss, history, adapter: gpu.report }));
+  await report("/result", JSON.stringify({ firstStepLoss, history, adapter: gpu.report, kernels }));
 }
 
 main().catch(async (e) => {

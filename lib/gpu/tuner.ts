@@ -5,23 +5,27 @@
 // - Hardware adapters: the first time a shape is seen, every candidate runs once on the same real-size
 //   inputs (this also compiles it) and its output is compared with the reference candidate's (the first
 //   in the list); a mismatch means a race or a miscompile, so that variant is dropped and the log says
-//   so. The survivors are timed (GPU timestamp queries where the adapter has them, else wall clock
-//   around ten runs submitted back to back), and the fastest median wins.
-// - The choice is cached per adapter and work key in a JSON file outside the repository
-//   ($XDG_CACHE_HOME/webgpu-mda/tuning.json, else ~/.cache/webgpu-mda/tuning.json), so later runs on
-//   the same machine skip the timing.
+//   so. The survivors are timed (each sample ten runs back to back, timed with GPU timestamp queries
+//   where the adapter has them, else with the wall clock around one wait), and the fastest median wins.
+// - The choice is cached per adapter and work key (a TuningStore), so later runs on the same machine skip
+//   the timing: in Deno a JSON file outside the repository ($XDG_CACHE_HOME/webgpu-mda/tuning.json, else
+//   ~/.cache/webgpu-mda/tuning.json), in a browser the page's localStorage.
 // - A forced choice (from a run's resume state) wins over everything: a resumed or repeated run uses the
 //   same kernels, so it gives the same bits.
 
-import { writeJsonAtomic } from "../io/atomic.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import type { Gpu } from "./device.ts";
 import { GpuTimer, Recorder } from "./recorder.ts";
 import { readF32, type Tensor } from "./tensor.ts";
 
 export const TUNING_FORMAT = "webgpu-mda-tuning/1";
 
-/** Runs per timed sample where the adapter has no timestamp queries (see Tuner.median). */
-const WALL_CLOCK_RUNS = 10;
+/**
+ * Runs per timed sample, back to back. Without timestamp queries each sample is timed around one wait,
+ * and Deno's waits cost >= ~10 ms (platform.md): spread over ten runs. With them, a browser quantizes
+ * timestamps to 100 us (Chrome, for privacy), as long as a small conv pass takes on a fast GPU.
+ */
+const RUNS_PER_SAMPLE = 10;
 
 /** One piece of work to tune. */
 export interface TuneTask {
@@ -49,13 +53,55 @@ export interface TuneResult {
 export interface TunerOptions {
   /** "auto": from the adapter report; "hardware" forces tuning (tests on a software adapter). */
   mode?: "auto" | "hardware" | "software";
-  /** The tuning file; null: no file. Default: defaultTuningFile(). */
-  cacheFile?: string | null;
+  /** Where choices are kept between runs; null: nowhere. Default: defaultTuningStore(). */
+  cache?: TuningStore | null;
   /** Timed runs per candidate (after the checked warm-up run). */
   repeats?: number;
   /** Time with the wall clock even where the adapter has timestamp queries (tests of that path). */
   wallClock?: boolean;
   log?: (line: string) => void;
+}
+
+/** Where the tuning cache (a TUNING_FORMAT JSON text) is kept between runs. */
+export interface TuningStore {
+  /** For messages: a path, or which browser storage. */
+  readonly where: string;
+  /** The stored text; undefined when nothing is stored yet. */
+  read(): Promise<string | undefined>;
+  write(text: string): Promise<void>;
+}
+
+/** A file (written to a temporary file, then renamed; its folder is created when missing). */
+export function tuningFile(path: string): TuningStore {
+  return {
+    where: path,
+    async read() {
+      try {
+        return await Deno.readTextFile(path);
+      } catch {
+        return undefined; // no file yet
+      }
+    },
+    async write(text: string) {
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await writeFileAtomic(path, text);
+    },
+  };
+}
+
+/** The localStorage key of the browser's tuning cache. */
+export const TUNING_STORAGE_KEY = "webgpu-mda-tuning";
+
+/** A browser's Web Storage (localStorage: kept per site across reloads and restarts). */
+export function webStorageTuning(
+  storage: Pick<Storage, "getItem" | "setItem">,
+  name = "localStorage",
+): TuningStore {
+  return {
+    where: `${name}["${TUNING_STORAGE_KEY}"]`,
+    read: () => Promise.resolve(storage.getItem(TUNING_STORAGE_KEY) ?? undefined),
+    write: (text: string) => Promise.resolve(storage.setItem(TUNING_STORAGE_KEY, text)),
+  };
 }
 
 /** $XDG_CACHE_HOME/webgpu-mda/tuning.json, else ~/.cache/webgpu-mda/tuning.json (null without either). */
@@ -66,10 +112,26 @@ export function defaultTuningFile(): string | null {
   return dir ? `${dir}/webgpu-mda/tuning.json` : null;
 }
 
-/** The adapter part of a cache key: a choice is only valid for the same device and backend. */
+/** In Deno the default tuning file; in a browser its localStorage; else (or where denied) none. */
+export function defaultTuningStore(): TuningStore | null {
+  if ("Deno" in globalThis) {
+    const path = defaultTuningFile();
+    return path ? tuningFile(path) : null;
+  }
+  try {
+    // Reading localStorage throws where the page may not store anything (opaque origins, some privacy modes).
+    if (globalThis.localStorage) return webStorageTuning(globalThis.localStorage);
+  } catch {
+    // no storage: tune every time
+  }
+  return null;
+}
+
+/** The adapter part of a cache key: a choice is only valid for the same device, WebGPU implementation
+ * (wgpu, Dawn, a browser: each compiles the WGSL its own way) and backend. */
 export function adapterKey(gpu: Gpu): string {
   const r = gpu.report;
-  return [r.description, r.vendor, r.architecture, r.backend].join(" | ");
+  return [r.description, r.vendor, r.architecture, r.implementation, r.backend].join(" | ");
 }
 
 /**
@@ -92,7 +154,7 @@ type CacheFile = { format: string; adapters: Record<string, Record<string, strin
 
 export class Tuner {
   readonly hardware: boolean;
-  private cacheFile: string | null;
+  private cache: TuningStore | null;
   private repeats: number;
   private timestamps: boolean;
   private log: (line: string) => void;
@@ -100,7 +162,7 @@ export class Tuner {
   constructor(readonly gpu: Gpu, opts: TunerOptions = {}) {
     const mode = opts.mode ?? "auto";
     this.hardware = mode === "hardware" || (mode === "auto" && !gpu.report.isSoftware);
-    this.cacheFile = opts.cacheFile === undefined ? defaultTuningFile() : opts.cacheFile;
+    this.cache = opts.cache === undefined ? defaultTuningStore() : opts.cache;
     this.repeats = opts.repeats ?? 5;
     this.timestamps = !opts.wallClock && GpuTimer.available(gpu);
     this.log = opts.log ?? ((line) => console.error(line));
@@ -165,29 +227,27 @@ export class Tuner {
     return { key: task.key, choice, source: "timed", ms, dropped };
   }
 
-  /** Median time of `repeats` runs, each its own timed pass (without timestamps: see below). */
+  /** Median milliseconds per run over `repeats` samples of RUNS_PER_SAMPLE runs each. */
   private async median(task: TuneTask, name: string): Promise<number> {
     const times: number[] = [];
     const rec = new Recorder(this.gpu);
+    const runs = () => {
+      for (let i = 0; i < RUNS_PER_SAMPLE; i++) task.record(name, rec);
+    };
     try {
       if (this.timestamps) {
         const timer = new GpuTimer(this.gpu, this.repeats);
         rec.attachTimer(timer);
-        for (let r = 0; r < this.repeats; r++) rec.timed(`${r}`, () => task.record(name, rec));
+        for (let r = 0; r < this.repeats; r++) rec.timed(`${r}`, runs);
         await rec.finish();
         const t = await timer.read();
-        for (let r = 0; r < this.repeats; r++) times.push(t.get(`${r}`)!);
+        for (let r = 0; r < this.repeats; r++) times.push(t.get(`${r}`)! / RUNS_PER_SAMPLE);
       } else {
-        // Wall clock: each sample is WALL_CLOCK_RUNS runs submitted back to back and one wait, so that
-        // Deno's poll interval (>= ~10 ms a wait, platform.md) is a tenth of a run's share, not all of it.
         for (let r = 0; r < this.repeats; r++) {
           const t0 = performance.now();
-          for (let i = 0; i < WALL_CLOCK_RUNS; i++) {
-            task.record(name, rec);
-            rec.submit();
-          }
-          await this.gpu.device.queue.onSubmittedWorkDone();
-          times.push((performance.now() - t0) / WALL_CLOCK_RUNS);
+          runs();
+          await rec.finish();
+          times.push((performance.now() - t0) / RUNS_PER_SAMPLE);
         }
       }
     } finally {
@@ -198,34 +258,28 @@ export class Tuner {
   }
 
   private async readCache(): Promise<CacheFile | undefined> {
-    if (!this.cacheFile) return undefined;
-    let text: string;
-    try {
-      text = await Deno.readTextFile(this.cacheFile);
-    } catch {
-      return undefined; // no file yet
-    }
+    const text = await this.cache?.read();
+    if (text === undefined) return undefined;
     try {
       const c = JSON.parse(text) as CacheFile;
       if (c.format === TUNING_FORMAT && typeof c.adapters === "object") return c;
     } catch {
       // fall through
     }
-    this.log(`tuner: ignoring ${this.cacheFile}: not a ${TUNING_FORMAT} file (it will be rewritten)`);
+    this.log(`tuner: ignoring ${this.cache!.where}: not a ${TUNING_FORMAT} file (it will be rewritten)`);
     return undefined;
   }
 
   private async writeCache(key: string, choice: string): Promise<void> {
-    if (!this.cacheFile) return;
+    if (!this.cache) return;
     const c = (await this.readCache()) ?? { format: TUNING_FORMAT, adapters: {} };
     const adapter = adapterKey(this.gpu);
     c.adapters[adapter] = { ...c.adapters[adapter], [key]: choice };
     try {
-      await Deno.mkdir(this.cacheFile.slice(0, this.cacheFile.lastIndexOf("/")), { recursive: true });
-      await writeJsonAtomic(this.cacheFile, c);
+      await this.cache.write(JSON.stringify(c, null, 2) + "\n");
     } catch (e) {
-      // The cache only saves time: a read-only home must not stop a run.
-      this.log(`tuner: could not write ${this.cacheFile}: ${(e as Error).message}`);
+      // The cache only saves time: a read-only home or a full storage quota must not stop a run.
+      this.log(`tuner: could not write ${this.cache.where}: ${(e as Error).message}`);
     }
   }
 }
