@@ -22,8 +22,8 @@ export const TUNING_FORMAT = "webgpu-mda-tuning/1";
 
 /**
  * Runs per timed sample, back to back. Without timestamp queries each sample is timed around one wait,
- * and Deno's waits cost >= ~10 ms (platform.md): spread over ten runs. With them, a browser quantizes
- * timestamps to 100 us (Chrome, for privacy), as long as a small conv pass takes on a fast GPU.
+ * and Deno's waits cost >= ~10 ms (platform.md): spread over ten runs. With them, a browser rounds
+ * timestamps to 100 us (Chrome, for privacy), about what one small conv pass takes on a fast GPU.
  */
 const RUNS_PER_SAMPLE = 10;
 
