@@ -348,7 +348,9 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       progress.line(`stopped at epoch ${epoch}, step ${result.stepsDone}; continue with --resume`);
       return { status: "stopped", history: state.history, out: req.out };
     }
+    const evalStart = performance.now();
     lastEval = await trainer.evaluate();
+    const evalSeconds = (performance.now() - evalStart) / 1000;
     const seconds = (performance.now() - epochStart) / 1000;
     const row: HistoryRow = {
       epoch,
@@ -360,6 +362,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       test_ece15: lastEval.ece15,
       test_brier: lastEval.brier,
       seconds,
+      eval_seconds: evalSeconds,
     };
     state = {
       ...state,
@@ -372,6 +375,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       elapsed: state.elapsed + seconds,
     };
     // Order matters for --resume: the resume checkpoint is the source of truth, the rest follows it.
+    const saveStart = performance.now();
     await saveCheckpoints(
       { resume: file(req.out, "resume.safetensors"), model: file(req.out, "model.safetensors") },
       model,
@@ -379,10 +383,13 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       { experiment: req.experiment.name, epoch: `${epoch}` },
     );
     await writeHistory();
+    // The epoch's time as the notebook prints it (training and evaluation), then the parts a long run adds.
+    const saveSeconds = (performance.now() - saveStart) / 1000;
     progress.line(
       `[${req.experiment.name} ${String(epoch).padStart(2, "0")}] train loss=${row.train_loss.toFixed(4)} ` +
         `acc=${row.train_accuracy.toFixed(4)} | test acc=${row.test_accuracy.toFixed(4)} ` +
-        `nll=${row.test_nll.toFixed(4)} ece=${(100 * row.test_ece).toFixed(2)}% (${seconds.toFixed(1)} s)`,
+        `nll=${row.test_nll.toFixed(4)} ece=${(100 * row.test_ece).toFixed(2)}% (${seconds.toFixed(1)} s; ` +
+        `eval ${evalSeconds.toFixed(2)} s, checkpoints and history ${saveSeconds.toFixed(2)} s)`,
     );
     if (opts.stopAfterEpochs !== undefined && epoch >= opts.stopAfterEpochs && epoch < h.epochs) {
       await writeJsonAtomic(file(req.out, "manifest.json"), manifest("stopped"));

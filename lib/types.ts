@@ -67,6 +67,8 @@ export interface HistoryRow {
   test_brier?: number;
   /** Wall time of the epoch: training plus evaluation. */
   seconds: number;
+  /** The evaluation's part of `seconds` (absent in runs from before it was recorded). */
+  eval_seconds?: number;
 }
 
 /** What the latent-space figure needs (dnll.md section 1 (a)). */

@@ -160,7 +160,7 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     await w(
       "results/fashion_mda/history.jsonl",
       [[1, 30, 0.5], [2, 12, 0.6], [3, 14, 0.7]].map(([epoch, seconds, acc]) =>
-        JSON.stringify({ epoch, seconds, test_accuracy: acc }) + "\n"
+        JSON.stringify({ epoch, seconds, eval_seconds: epoch / 2, test_accuracy: acc }) + "\n"
       ).join(""),
     );
     await w(
@@ -189,10 +189,12 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     );
     assertMatch(text, /host: recording a step\s+1\.23 ms, 74 dispatches/);
     assertMatch(text, /3 of 100, status stopped \| PyTorch notebook 2/);
-    assertMatch(text, /seconds per epoch\s+ours 13\.0 \| PyTorch 3\.0/);
+    assertMatch(text, /seconds per epoch\s+ours 13\.0 \(eval 1\.25\) \| PyTorch 3\.0/);
+    assertMatch(text, /100 epochs at that rate\s+ours 21\.7 min \| PyTorch 5\.0 min/);
     assertMatch(text, /ours 0\.7000 \(epoch 3\) \| PyTorch 0\.8500 \(epoch 2\)/);
     const json = JSON.parse(await Deno.readTextFile(`${state}/s.json`));
     assertEquals(json.experiment.epochs_done, 3);
+    assertEquals(json.experiment.eval_seconds_per_epoch, 1.25);
     assertEquals(json.train_step_ms.pytorch_defaults, null);
     assertEquals([json.train_step_ms.ours_host_record, json.train_step_ms.ours_dispatches], [1.234, 74]);
     assertEquals(json.kernel_tests.length, 2);

@@ -63,7 +63,16 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
   );
   equal(history.length, 2);
   for (
-    const key of ["epoch", "train_loss", "train_accuracy", "test_accuracy", "test_nll", "test_ece", "seconds"]
+    const key of [
+      "epoch",
+      "train_loss",
+      "train_accuracy",
+      "test_accuracy",
+      "test_nll",
+      "test_ece",
+      "seconds",
+      "eval_seconds",
+    ]
   ) {
     ok(Number.isFinite(history[1][key]), `history ${key}`);
   }
@@ -141,7 +150,7 @@ Deno.test("experiment: stopped after epoch 1 or mid-epoch, resumed, same bits as
   const hist = (d: string) =>
     Deno.readTextFile(`${d}/history.jsonl`).then((t) =>
       t.trim().split("\n").map((l) => {
-        const { seconds: _, ...rest } = JSON.parse(l);
+        const { seconds: _, eval_seconds: _e, ...rest } = JSON.parse(l);
         return rest;
       })
     );
