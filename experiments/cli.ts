@@ -228,7 +228,9 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
     const v = numberFlag(parsed, flag, INTEGER_KEYS.has(key));
     if (v !== undefined) flags[key] = v;
   }
-  if (values.kernelsFrom !== undefined && values.resume) {
+  // A resumed run keeps the kernels it recorded. In a multi-run experiment --resume also starts the runs
+  // not begun yet, and those take --kernels-from (a sweep across nodes then runs one set of kernels).
+  if (values.kernelsFrom !== undefined && values.resume && !experiment.runs) {
     throw new UsageError(
       "--kernels-from with --resume: a resumed run keeps the kernels it recorded; drop one of the two",
     );

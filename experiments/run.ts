@@ -252,7 +252,10 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   const inputShape = [h.batchSize, 1, 28, 28];
   const log = (l: string) => progress.line(l);
   const layers = model.encoder.layers;
-  const recorded = req.kernelsFrom ? await recordedKernels(req.kernelsFrom, layers) : undefined;
+  // (A run of a sweep resumed with --kernels-from keeps its own: the flag is for the runs that start.)
+  const recorded = req.kernelsFrom && !req.resume
+    ? await recordedKernels(req.kernelsFrom, layers)
+    : undefined;
   try {
     state.convKernels = (await tuneConvLayers(gpu, layers, inputShape, {
       forced: state.convKernels ?? recorded?.conv,
@@ -279,6 +282,8 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       status,
       started,
       resumed: ((oldManifest?.resumed as number) ?? -1) + 1,
+      // A resumed run runs the kernels it started with: where they came from is the first start's record.
+      ...(req.resume ? { kernels_from: oldManifest?.kernels_from ?? null } : {}),
       wall_seconds: state.elapsed,
       conv_kernels: state.convKernels,
       batchnorm_kernels: state.batchNormKernels,

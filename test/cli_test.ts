@@ -91,6 +91,12 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
   for (const [args, re] of cases) {
     usageError(args.join(" "), () => parseRunArgs(args), re);
   }
+  // A sweep's --resume also starts the runs not begun yet: those take --kernels-from.
+  equal(
+    parseRunArgs(["fashion_lambda_sweep", "--kernels-from", "m.json", "--resume", "--shard", "1/45"]).runs[0]
+      .kernelsFrom,
+    "m.json",
+  );
   equal(parseRunArgs(["fashion_mda", "--components", "3"]).runs[0].hyper.components, 3);
   equal(
     parseRunArgs(["fashion_mda", "--epochs", "1", "--epochs", "2"]).runs[0].hyper.epochs,

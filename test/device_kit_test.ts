@@ -89,6 +89,29 @@ Deno.test("sweep.sbatch: fewer tasks than runs, and 0-based arrays, still cover 
   }
 });
 
+Deno.test("sweep.sbatch: SWEEP_KERNELS_FROM gives every task --kernels-from; a missing file is refused", async () => {
+  const { dir, calls } = await fakeDeno();
+  const task = { SLURM_ARRAY_TASK_ID: "2", SLURM_ARRAY_TASK_MIN: "1", SLURM_ARRAY_TASK_COUNT: "9" };
+  try {
+    await Deno.writeTextFile(`${dir}/manifest.json`, "{}");
+    const r = await runSbatch({ ...task, SWEEP_KERNELS_FROM: `${dir}/manifest.json` }, dir);
+    assertEquals(r.code, 0, r.stderr);
+    const args = calls()[0].split(" ");
+    assertEquals(args.slice(-2), ["--kernels-from", `${dir}/manifest.json`]);
+    const plan = parseRunArgs(args.slice(2));
+    assert(plan.runs.every((run) => run.kernelsFrom === `${dir}/manifest.json` && run.resume));
+    const missing = await runSbatch({ ...task, SWEEP_KERNELS_FROM: `${dir}/none.json` }, dir);
+    assertEquals(missing.code, 2);
+    assertMatch(
+      missing.stderr,
+      /^error: SWEEP_KERNELS_FROM=.*none\.json: not a file \(expected a run's manifest\.json\)/,
+    );
+    assertEquals(calls().length, 1, "nothing ran after a refusal");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("sweep.sbatch: `report` aggregates; outside an array it refuses with one clear line", async () => {
   const { dir, calls } = await fakeDeno();
   try {

@@ -238,6 +238,46 @@ Deno.test("experiment: --kernels-from reruns another run's kernels, not the tune
       ),
   );
   ok(!existsSync(`${tmp}/h`) && !existsSync(`${tmp}/i`), "a refused --kernels-from wrote its output folder");
+
+  // A sweep resumed with --kernels-from (tools/device/sweep.sbatch on many nodes): a run not begun yet
+  // starts with the recorded kernels; a run already begun keeps its own, whatever the flag now names.
+  const sweep = (manifest: string) =>
+    parseRunArgs([
+      "fashion_lambda_sweep",
+      "--shard",
+      "1/45",
+      "--data",
+      data,
+      "--out",
+      `${tmp}/sweep`,
+      "--batch-size",
+      "16",
+      "--epochs",
+      "2",
+      "--resume",
+      "--kernels-from",
+      manifest,
+    ]);
+  const [started] = await runPlan(sweep(`${f}/manifest.json`), { ...opts, stopAfterEpochs: 1 });
+  equal(started.status, "stopped");
+  const begun = await manifestOf(started.out);
+  deepStrictEqual(begun.batchnorm_kernels, first.batchnorm_kernels);
+  equal(begun.kernels_from, `${f}/manifest.json`);
+  const swapped = {
+    ...first,
+    batchnorm_kernels: Object.fromEntries(
+      Object.entries(first.batchnorm_kernels as Record<string, string>).map(([l, k]) => [
+        l,
+        k === "serial" ? "tree(chunk=1024)" : "serial",
+      ]),
+    ),
+  };
+  await Deno.writeTextFile(`${tmp}/swapped.json`, JSON.stringify(swapped));
+  const [resumed] = await runPlan(sweep(`${tmp}/swapped.json`), opts);
+  equal(resumed.status, "finished");
+  const after = await manifestOf(started.out);
+  deepStrictEqual(after.batchnorm_kernels, first.batchnorm_kernels);
+  equal(after.kernels_from, `${f}/manifest.json`, "the resumed run's record of where its kernels came from");
 });
 
 Deno.test("experiment: bad inputs fail before anything is written", async () => {
