@@ -179,8 +179,13 @@ Deno.test({
   ignore: softwareAdapter && !allCandidates,
   fn: async () => {
     // The tuner also checks each candidate against the reference candidate before it may be chosen;
-    // this checks them all against float64, on shapes that fill no tile (K = 45 and 9, 19 channels).
-    const shapes = [{ n: 2, cin: 5, cout: 19, h: 9, w: 6 }, { n: 2, cin: 1, cout: 19, h: 9, w: 6 }];
+    // this checks them all against float64, on shapes that fill no tile (K = 45, 72 and 9, 19 channels);
+    // 8 input channels take the implicit GEMM's vec4 weight loads.
+    const shapes = [
+      { n: 2, cin: 5, cout: 19, h: 9, w: 6 },
+      { n: 2, cin: 8, cout: 19, h: 9, w: 6 },
+      { n: 2, cin: 1, cout: 19, h: 9, w: 6 },
+    ];
     for (const [i, s] of shapes.entries()) {
       await checkCandidates(s, 500 + 20 * i, {
         forward: gpuCandidates("forward", s.cin) as ConvKernel[],
@@ -203,7 +208,11 @@ Deno.test("conv2d: small implicit-GEMM and split-K tiles on shapes spanning seve
     ],
   });
   await checkCandidates({ n: 3, cin: 1, cout: 21, h: 7, w: 5 }, 310, {
-    forward: [{ family: "direct_1ch", tile: { cb: 4, wg: 16 } }],
+    // cb 24 > wg 16: the bias of one tile's channels takes more than one load per lane.
+    forward: [{ family: "direct_1ch", tile: { cb: 4, wg: 16 } }, {
+      family: "direct_1ch",
+      tile: { cb: 24, wg: 16 },
+    }],
     inputGrad: [{ family: "igemm_tiled", tile: small }],
     weightGrad: [{ family: "wgrad_splitk", tile: { ...small, groups: 7 } }],
   });

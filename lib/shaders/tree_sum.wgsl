@@ -18,5 +18,9 @@ fn tree_sum(t: u32, v: TreeValue) -> TreeValue {
     }
     workgroupBarrier();
   }
-  return tree[0];
+  // Read, then a barrier before returning: a kernel may call tree_sum again (or reuse `tree`), and no lane
+  // may store its next value into tree[0] while a slower one is still reading this sum.
+  let total = tree[0];
+  workgroupBarrier();
+  return total;
 }

@@ -44,9 +44,9 @@ fn conv_direct_1ch(
     let o = oBase + e / 9u;
     ws[e / 9u][e % 9u] = select(0.0, weight[min(o, p.co - 1u) * 9u + e % 9u], o < p.co);
   }
-  if (tid < CB) {
-    let o = oBase + tid;
-    bs[tid] = select(0.0, bias[min(o, p.co - 1u)], o < p.co);
+  for (var e = tid; e < CB; e += WG) { // a loop, not `if (tid < CB)`: a tile may hold more channels than lanes
+    let o = oBase + e;
+    bs[e] = select(0.0, bias[min(o, p.co - 1u)], o < p.co);
   }
   workgroupBarrier();
   let m = (wid.x + wid.y * nw.x) * WG + tid;

@@ -148,6 +148,8 @@ fn conv3x3(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
       biasv[r][k] = select(0.0, bias[o], p.hasBias != 0u);
     }
   }
+  // Stores outside the output (past the image edge or the last channel) all go to this one element past its
+  // end. With `accumulate` many invocations read-modify-write it at once: a race, but on a value nobody reads.
   let trash = p.n * p.co * plane;
   // Not unrolled: stores row 0 of the accumulators, then moves the rows up by one.
   for (var row = 0u; row < TP; row++) {
