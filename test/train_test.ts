@@ -3,7 +3,7 @@
 
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { DeviceSplit } from "../lib/data/device.ts";
-import { getGpu } from "../lib/gpu/device.ts";
+import { getGpu, type Gpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Workspace } from "../lib/gpu/tensor.ts";
 import { STATS_PER_STEP } from "../lib/mda/head.ts";
@@ -14,14 +14,9 @@ import { LabelOutOfRangeError, shuffleStream, type StepProgress, Trainer } from 
 
 const N = 8;
 
-async function train(config: Partial<ModelConfig>, steps: number) {
-  const gpu = await getGpu();
-  const rng = new Rng(11);
-  const images = new Uint8Array(N * 784).map(() => rng.int(256));
-  const labels = Uint8Array.from({ length: N }, (_, i) => i % 4);
-  const split = new DeviceSplit(gpu, { images, labels, count: N, rows: 28, cols: 28 });
-  split.setOrder(Uint32Array.from({ length: N }, (_, i) => i));
-  const model = new Model(gpu, {
+/** A tiny encoder (widths 4-4-8-8-8-8) with the softmax head over 4 classes, unless `config` says else. */
+function tinyModel(gpu: Gpu, config: Partial<ModelConfig> = {}): Model {
+  return new Model(gpu, {
     widths: [4, 4, 8, 8, 8, 8],
     latentDim: 3,
     head: "softmax",
@@ -34,6 +29,16 @@ async function train(config: Partial<ModelConfig>, steps: number) {
     seed: 5,
     ...config,
   });
+}
+
+async function train(config: Partial<ModelConfig>, steps: number) {
+  const gpu = await getGpu();
+  const rng = new Rng(11);
+  const images = new Uint8Array(N * 784).map(() => rng.int(256));
+  const labels = Uint8Array.from({ length: N }, (_, i) => i % 4);
+  const split = new DeviceSplit(gpu, { images, labels, count: N, rows: 28, cols: 28 });
+  split.setOrder(Uint32Array.from({ length: N }, (_, i) => i));
+  const model = tinyModel(gpu, config);
   const ws = new Workspace(gpu, "test");
   const stats = ws.tensor("stats", [STATS_PER_STEP * steps]);
   const rec = new Recorder(gpu);
@@ -79,18 +84,7 @@ Deno.test("train: a label out of range stops the epoch naming the batch (epoch a
   labels[N + 2] = 4;
   labels[N + 5] = 9;
   const split = new DeviceSplit(gpu, { images, labels, count, rows: 28, cols: 28 });
-  const model = new Model(gpu, {
-    widths: [4, 4, 8, 8, 8, 8],
-    latentDim: 2,
-    head: "mda",
-    components: 2,
-    loss: "em_dnll",
-    lambda: 0.1,
-    muInit: "independent",
-    lr: 0.01,
-    numClasses: 4,
-    seed: 5,
-  });
+  const model = tinyModel(gpu, { latentDim: 2, head: "mda", components: 2, loss: "em_dnll" });
   const trainer = new Trainer(gpu, model, split, split, labels, { batchSize: N, seed: 1, augment: false });
   // Batches follow the shuffled order: find the step whose batch holds the bad samples.
   const order = epochOrder(shuffleStream(1), count);
@@ -120,18 +114,7 @@ Deno.test("train: progress comes in step order, with the images done, and ends a
   const images = new Uint8Array(count * 784).map(() => rng.int(256));
   const labels = Uint8Array.from({ length: count }, (_, i) => i % 4);
   const split = new DeviceSplit(gpu, { images, labels, count, rows: 28, cols: 28 });
-  const model = new Model(gpu, {
-    widths: [4, 4, 8, 8, 8, 8],
-    latentDim: 2,
-    head: "softmax",
-    components: 1,
-    loss: "ce",
-    lambda: 0.1,
-    muInit: "independent",
-    lr: 0.01,
-    numClasses: 4,
-    seed: 5,
-  });
+  const model = tinyModel(gpu, { latentDim: 2 });
   const trainer = new Trainer(gpu, model, split, split, labels, { batchSize: 2, seed: 1, augment: false });
   const seen: StepProgress[] = [];
   const whole = await trainer.trainEpoch(1, { onProgress: (p) => seen.push(p) });
