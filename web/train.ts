@@ -132,14 +132,14 @@ function formatSeconds(s: number): string {
   return m > 0 ? `${m} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`;
 }
 
-/** One line on where the kernels came from, from what the tuner did for each layer pass. */
+/** One line on where the kernels came from, from what the tuner did for each choice (a layer pass). */
 function kernelSummary(results: TuneResult[], where: string | undefined): string {
   const count = (source: TuneResult["source"]) => results.filter((r) => r.source === source).length;
   const timed = count("timed"), cached = count("cache");
   if (results.length === 0) return "kernels: this adapter's defaults (a software adapter: nothing timed)";
   const parts = [];
-  if (timed) parts.push(`${timed} layer shape${timed === 1 ? "" : "s"} timed now`);
-  if (cached) parts.push(`${cached} as timed on an earlier visit`);
+  if (timed) parts.push(`${timed} kernel choice${timed === 1 ? "" : "s"} timed now`);
+  if (cached) parts.push(`${cached} from an earlier visit's timing`);
   return `kernels: ${parts.join(", ")}${where ? ` (kept in ${where})` : ""}`;
 }
 
