@@ -19,8 +19,8 @@ import {
   loadResume,
   RESUME_FORMAT,
   type ResumeState,
-  saveCheckpoints,
   saveResume,
+  writeCheckpoints,
 } from "../lib/train/checkpoint.ts";
 import { formatDuration, Progress } from "../lib/train/progress.ts";
 import { LabelOutOfRangeError, NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
@@ -300,12 +300,22 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   const steps = trainer.stepsPerEpoch;
   let warned = false;
   let lastEval: EvalMetrics | undefined;
-  const writeHistory = () =>
-    writeFileAtomic(
-      file(req.out, "history.jsonl"),
-      state.history.map((r) => JSON.stringify(r) + "\n").join(""),
+  const writeHistory = (history: HistoryRow[]) =>
+    writeFileAtomic(file(req.out, "history.jsonl"), history.map((r) => JSON.stringify(r) + "\n").join(""));
+  // An epoch's files are written while the next epoch trains (the GPU need not wait for the disk). Each
+  // epoch's writes start after the previous epoch's have ended, and anything else written (a stop, a
+  // failure, the end) waits for them first, so the files on disk always move forward whole.
+  let epochWrites: Promise<void> = Promise.resolve();
+  const writes = { seconds: 0, epochs: 0 };
+  const writesLine = () => {
+    if (writes.epochs === 0) return;
+    progress.line(
+      `checkpoints and history: ${writes.epochs} epoch${writes.epochs === 1 ? "" : "s"} written in ` +
+        `${writes.seconds.toFixed(2)} s in all, while training went on`,
     );
+  };
 
+  const snapshot = model.store.snapshot(true);
   for (let epoch = state.epochsDone + 1; epoch <= h.epochs; epoch++) {
     const epochStart = performance.now();
     const streamsAtStart = trainer.streamState();
@@ -316,6 +326,8 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
         startStep: state.stepInEpoch,
         priorStats: state.stats,
         shouldStop: opts.shouldStop,
+        // The checkpoints' tensors come back with the epoch's stats, in the same wait.
+        read: snapshot.regions,
         onProgress: (p) => {
           const remaining = (h.epochs - epoch) * data.train.count + (data.train.count - p.step * h.batchSize);
           progress.step(p, Math.max(0, remaining));
@@ -333,6 +345,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
         },
       });
     } catch (e) {
+      await epochWrites;
       if (e instanceof NonFiniteLossError || e instanceof LabelOutOfRangeError) {
         await writeJsonAtomic(file(req.out, "manifest.json"), manifest("failed", { error: e.message }));
       }
@@ -348,6 +361,8 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
         stats: result.stats,
         elapsed: state.elapsed + trainSeconds,
       };
+      await epochWrites;
+      writesLine();
       await saveResume(file(req.out, "resume.safetensors"), model, state);
       await writeJsonAtomic(file(req.out, "manifest.json"), manifest("stopped"));
       progress.line(`stopped at epoch ${epoch}, step ${result.stepsDone}; continue with --resume`);
@@ -379,29 +394,40 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       history: [...state.history, row],
       elapsed: state.elapsed + seconds,
     };
-    // Order matters for --resume: the resume checkpoint is the source of truth, the rest follows it.
-    const saveStart = performance.now();
-    await saveCheckpoints(
-      { resume: file(req.out, "resume.safetensors"), model: file(req.out, "model.safetensors") },
-      model,
-      state,
-      { experiment: req.experiment.name, epoch: `${epoch}` },
-    );
-    await writeHistory();
-    // The epoch's time as the notebook prints it (training and evaluation), then the parts a long run adds.
-    const saveSeconds = (performance.now() - saveStart) / 1000;
     progress.line(
       `[${req.experiment.name} ${String(epoch).padStart(2, "0")}] train loss=${row.train_loss.toFixed(4)} ` +
         `acc=${row.train_accuracy.toFixed(4)} | test acc=${row.test_accuracy.toFixed(4)} ` +
         `nll=${row.test_nll.toFixed(4)} ece=${(100 * row.test_ece).toFixed(2)}% (${seconds.toFixed(1)} s; ` +
-        `eval ${evalSeconds.toFixed(2)} s, checkpoints and history ${saveSeconds.toFixed(2)} s)`,
+        `eval ${evalSeconds.toFixed(2)} s)`,
     );
+    // The previous epoch's files are written by now (they take milliseconds; an epoch takes seconds): a
+    // write that failed stops the run here, one epoch late at most.
+    await epochWrites;
+    // Order matters for --resume: the resume checkpoint is the source of truth, the rest follows it.
+    const tensors = snapshot.decode(result.read!), saved = state;
+    epochWrites = (async () => {
+      const t0 = performance.now();
+      await writeCheckpoints(
+        { resume: file(req.out, "resume.safetensors"), model: file(req.out, "model.safetensors") },
+        tensors,
+        saved,
+        { experiment: req.experiment.name, epoch: `${epoch}` },
+      );
+      await writeHistory(saved.history);
+      writes.seconds += (performance.now() - t0) / 1000;
+      writes.epochs++;
+    })();
+    epochWrites.catch(() => {}); // awaited above at the next epoch's end, or before anything else is written
     if (opts.stopAfterEpochs !== undefined && epoch >= opts.stopAfterEpochs && epoch < h.epochs) {
+      await epochWrites;
+      writesLine();
       await writeJsonAtomic(file(req.out, "manifest.json"), manifest("stopped"));
       return { status: "stopped", history: state.history, out: req.out };
     }
   }
 
+  await epochWrites;
+  writesLine();
   lastEval ??= await trainer.evaluate();
   const metrics = summarize(state.history, lastEval);
   if (!opts.noFigures) {

@@ -280,6 +280,23 @@ Deno.test("experiment: --kernels-from reruns another run's kernels, not the tune
   equal(after.kernels_from, `${f}/manifest.json`, "the resumed run's record of where its kernels came from");
 });
 
+Deno.test("experiment: an epoch's files are written while the next trains; a failed write stops the run", async () => {
+  // The files of epoch 1 are written during epoch 2; model.safetensors cannot be (a directory holds its
+  // name, so the rename fails even for root): the run must stop with that error, not train on silently.
+  const out = `${tmp}/blocked`;
+  await Deno.mkdir(`${out}/model.safetensors/x`, { recursive: true });
+  await rejects(
+    runPlan(parseRunArgs(args(out, "--epochs", "3")), { quiet: true, noFigures: true }),
+    (e: Error) => /model\.safetensors/.test(e.message),
+  );
+  const manifest = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
+  equal(manifest.status, "running", "the run did not go on to finish");
+  // resume.safetensors (written first) holds epoch 1, whole; the history was not written after the failure.
+  const { metadata } = await loadSafetensors(`${out}/resume.safetensors`);
+  equal(JSON.parse(metadata.state).epochsDone, 1);
+  ok(!existsSync(`${out}/history.jsonl`));
+});
+
 Deno.test("experiment: bad inputs fail before anything is written", async () => {
   const out = `${tmp}/never`;
   await rejects(runPlan(parseRunArgs(args(out, "--resume")), { quiet: true }), /nothing to resume/);

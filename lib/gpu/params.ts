@@ -30,6 +30,13 @@ export interface Counter {
 }
 
 /** A tensor of the state_dict on the CPU: f32 data, or an int64 counter. */
+/** A model's tensors read back at one moment; `m` and `v` (Adam's moments) are empty unless asked for. */
+export interface ParamSnapshot {
+  tensors: HostTensor[];
+  m: Float32Array;
+  v: Float32Array;
+}
+
 export interface HostTensor {
   name: string;
   dtype: "F32" | "I64";
@@ -121,16 +128,25 @@ export class ParamStore {
 
   /** Reads every state_dict tensor back to the CPU (one readback for all of them). */
   async toHost(): Promise<HostTensor[]> {
-    return (await this.readBack(false)).tensors;
+    const snap = this.snapshot(false);
+    return snap.decode(await readRegions(this.gpu, snap.regions)).tensors;
   }
 
   /** The state_dict tensors and Adam's two flat moment buffers, all in one readback (resume checkpoints). */
-  async toHostWithMoments(): Promise<{ tensors: HostTensor[]; m: Float32Array; v: Float32Array }> {
-    const { tensors, moments } = await this.readBack(true);
-    return { tensors, m: moments[0], v: moments[1] };
+  async toHostWithMoments(): Promise<ParamSnapshot> {
+    const snap = this.snapshot(true);
+    return snap.decode(await readRegions(this.gpu, snap.regions));
   }
 
-  private async readBack(withMoments: boolean): Promise<{ tensors: HostTensor[]; moments: Float32Array[] }> {
+  /**
+   * What a readback of the state_dict (and, `withMoments`, Adam's moments) copies, and how its bytes become
+   * tensors: for a caller that reads them in the same readback as other data (the trainer, at the end of an
+   * epoch), since every readback waits at least ~10 ms in Deno.
+   */
+  snapshot(withMoments: boolean): {
+    regions: ReadRegion[];
+    decode(buffers: readonly ArrayBuffer[]): ParamSnapshot;
+  } {
     const whole = (buffer: GPUBuffer | undefined): ReadRegion => {
       if (!buffer) throw new Error("ParamStore: read back before finalize()");
       return { buffer, offset: 0, bytes: this.flatLength * 4 };
@@ -142,30 +158,38 @@ export class ParamStore {
       }
     }
     if (withMoments) regions.push(whole(this.m), whole(this.v));
-    const data = (await readRegions(this.gpu, regions)).map((b) => new Float32Array(b));
-    const flat = data[0];
-    let next = 1;
-    const tensors: HostTensor[] = [];
-    for (const e of this.entries) {
-      if (e.kind === "param") {
-        tensors.push({
-          name: e.name,
-          dtype: "F32",
-          shape: e.shape,
-          data: flat.slice(e.view.offset, e.view.offset + e.view.size),
-        });
-      } else if (e.kind === "state") {
-        tensors.push({ name: e.name, dtype: "F32", shape: e.shape, data: data[next++] });
-      } else {
-        tensors.push({
-          name: e.name,
-          dtype: "I64",
-          shape: [],
-          data: BigInt64Array.of(BigInt(e.counter.value)),
-        });
+    const decode = (buffers: readonly ArrayBuffer[]): ParamSnapshot => {
+      if (buffers.length !== regions.length) {
+        throw new Error(`ParamStore: ${buffers.length} buffers for a snapshot of ${regions.length} regions`);
       }
-    }
-    return { tensors, moments: data.slice(next) };
+      const data = buffers.map((b) => new Float32Array(b));
+      const flat = data[0];
+      let next = 1;
+      const tensors: HostTensor[] = [];
+      for (const e of this.entries) {
+        if (e.kind === "param") {
+          tensors.push({
+            name: e.name,
+            dtype: "F32",
+            shape: e.shape,
+            data: flat.slice(e.view.offset, e.view.offset + e.view.size),
+          });
+        } else if (e.kind === "state") {
+          tensors.push({ name: e.name, dtype: "F32", shape: e.shape, data: data[next++] });
+        } else {
+          // Counted on the host as steps are recorded; the readback has waited for all of them.
+          tensors.push({
+            name: e.name,
+            dtype: "I64",
+            shape: [],
+            data: BigInt64Array.of(BigInt(e.counter.value)),
+          });
+        }
+      }
+      const [m, v] = withMoments ? data.slice(next) : [new Float32Array(0), new Float32Array(0)];
+      return { tensors, m, v };
+    };
+    return { regions, decode };
   }
 
   /**

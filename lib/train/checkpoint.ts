@@ -5,7 +5,7 @@
 //   per-step stats so far, the history) as JSON in the safetensors metadata, so that one atomic rename
 //   makes one consistent state.
 
-import type { HostTensor } from "../gpu/params.ts";
+import type { HostTensor, ParamSnapshot } from "../gpu/params.ts";
 import { loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
 import type { Model } from "../model.ts";
 import type { BatchNormChoices } from "../nn/batchnorm_tune.ts";
@@ -49,17 +49,18 @@ export async function saveResume(path: string, model: Model, state: ResumeState)
 }
 
 /**
- * An epoch's two checkpoints from one readback (each readback waits at least ~10 ms in Deno, and a
- * readback per buffer cost 0.4 s an epoch): resume.safetensors first, the source of truth for --resume,
- * then model.safetensors, the same tensors without Adam's moments.
+ * An epoch's two checkpoints from one snapshot of the model (ParamStore.snapshot, read back with the epoch's
+ * stats: every readback waits at least ~10 ms in Deno, and a readback per buffer cost 0.4 s an epoch):
+ * resume.safetensors first, the source of truth for --resume, then model.safetensors, the same tensors
+ * without Adam's moments.
  */
-export async function saveCheckpoints(
+export async function writeCheckpoints(
   paths: { resume: string; model: string },
-  model: Model,
+  snapshot: ParamSnapshot,
   state: ResumeState,
   metadata: Record<string, string> = {},
 ): Promise<void> {
-  const { tensors, m, v } = await model.store.toHostWithMoments();
+  const { tensors, m, v } = snapshot;
   await writeResume(paths.resume, tensors, m, v, state);
   await saveSafetensors(paths.model, tensors, metadata);
 }

@@ -10,8 +10,8 @@
 // two of them, however much faster the host records steps than the GPU runs them (spacing by host time
 // alone would let a fast host queue seconds of GPU work between waits). Until a rate is known (the epoch's
 // first step, which also compiles, is drained), or when steps are slow, a mark is due at least every
-// 2 * targetMs of host time. The epoch's first and last steps drain the queue: the first step's time is
-// then its own, and the epoch's stats are read after the last.
+// 2 * targetMs of host time. The epoch's first step drains the queue, so its time is its own; at the
+// end the trainer's readback of the epoch's stats waits for the rest, then a drain here costs nothing.
 
 /** A mark the GPU has passed: progress to report. */
 export interface Reached {
@@ -59,9 +59,8 @@ export class QueuePacer {
 
   /**
    * Call after submitting a step, with the steps and images done once it has run. `drain`: wait for the
-   * whole queue (the epoch's first and last steps, and the last before a stop: no wait outlives the loop).
-   * Returns the marks reached by this call's wait, oldest
-   * first (none when no wait was due).
+   * whole queue (the epoch's first step, and once more at the end, so that no wait outlives the loop).
+   * Returns the marks reached by this call's wait, oldest first (none when no wait was due).
    */
   async submitted(step: number, images: number, drain: boolean): Promise<Reached[]> {
     const due = drain || step - this.lastMarkStep >= this.stepsPerMark ||

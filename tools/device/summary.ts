@@ -142,7 +142,7 @@ const rows: [string, string][] = [
     } (first epoch left out when more)`,
   ],
   [
-    // The issue's target is the whole run; checkpoints and start-up come on top (in log.txt's epoch lines).
+    // The issue's target is the whole run: start-up comes on top (log.txt); checkpoints overlap training.
     `${pinnedEpochs ?? "-"} epochs at that rate`,
     typeof pinnedEpochs === "number" && summary.experiment.seconds_per_epoch !== null
       ? `ours ${fmt((pinnedEpochs * summary.experiment.seconds_per_epoch) / 60, 1)} min` +
