@@ -127,11 +127,14 @@ export function defaultTuningStore(): TuningStore | null {
   return null;
 }
 
-/** The adapter part of a cache key: a choice is only valid for the same device, WebGPU implementation
- * (wgpu, Dawn, a browser: each compiles the WGSL its own way) and backend. */
+/**
+ * The adapter part of a cache key: a choice is only valid for the same device, WebGPU implementation (wgpu,
+ * Dawn, a browser: each compiles the WGSL its own way), backend and driver version (a driver update may
+ * change which kernel is fastest, so it is timed again; browsers do not tell the driver: "unknown").
+ */
 export function adapterKey(gpu: Gpu): string {
   const r = gpu.report;
-  return [r.description, r.vendor, r.architecture, r.implementation, r.backend].join(" | ");
+  return [r.description, r.vendor, r.architecture, r.implementation, r.backend, r.driver].join(" | ");
 }
 
 /**
