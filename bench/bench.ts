@@ -106,7 +106,7 @@ log(`train step (warm-up): ${warmupMs.toFixed(1)} ms`);
 // once. The host's share, recording a step (the submit left out), is timed on its own: a GPU step
 // faster than that would leave the GPU waiting on the host.
 const recordTimes: number[] = [];
-const dispatchesBefore = rec.dispatches;
+const dispatchesBefore = rec.dispatches, passesBefore = rec.passes;
 t0 = performance.now();
 for (let s = 0; s < timedSteps; s++) {
   const r0 = performance.now();
@@ -119,7 +119,11 @@ const trainStepMs = (performance.now() - t0) / timedSteps;
 log(`train step: ${trainStepMs.toFixed(1)} ms each, ${timedSteps} steps back to back`);
 const recordStepMs = recordTimes.reduce((a, b) => a + b, 0) / timedSteps;
 const dispatchesPerStep = (rec.dispatches - dispatchesBefore) / timedSteps;
-log(`host: recording a step takes ${recordStepMs.toFixed(2)} ms (${dispatchesPerStep} dispatches)`);
+const passesPerStep = (rec.passes - passesBefore) / timedSteps;
+log(
+  `host: recording a step takes ${recordStepMs.toFixed(2)} ms ` +
+    `(${dispatchesPerStep} dispatches in ${passesPerStep} compute pass${passesPerStep === 1 ? "" : "es"})`,
+);
 
 // Where one step's GPU time goes, from timestamp queries around each layer's forward and backward.
 const layerMs: Record<string, number> = {};
@@ -173,6 +177,7 @@ if (values.json) {
     warmup_step_ms: warmupMs,
     record_step_ms: recordStepMs,
     dispatches_per_step: dispatchesPerStep,
+    passes_per_step: passesPerStep,
     train_step_gflops: flops / trainStepMs / 1e6,
     train_step_layer_ms: layerMs,
     conv_kernels: convKernels,

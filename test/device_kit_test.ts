@@ -173,6 +173,7 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
         widths: [64],
         record_step_ms: 1.234,
         dispatches_per_step: 74,
+        passes_per_step: 1,
       }),
     );
     await w("steps/bench/torch_fp32.json", JSON.stringify({ train_step_ms: 10, device: "NVIDIA H200" }));
@@ -210,7 +211,7 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
       text,
       /ours 40\.0 \| PyTorch fp32, TF32 off 10\.0 \| PyTorch defaults - \| ours\/PyTorch fp32 4\.00x/,
     );
-    assertMatch(text, /host: recording a step\s+1\.23 ms, 74 dispatches/);
+    assertMatch(text, /host: recording a step\s+1\.23 ms, 74 dispatches in 1 compute pass$/m);
     assertMatch(text, /3 of 100, status stopped \| PyTorch notebook 2/);
     assertMatch(text, /seconds per epoch\s+ours 13\.0 \(eval 1\.25\) \| PyTorch 3\.0/);
     assertMatch(text, /100 epochs at that rate\s+ours 21\.7 min \| PyTorch 5\.0 min/);

@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { loadWgsl, pipeline } from "../lib/gpu/pipelines.ts";
-import { f32, grid1d, Recorder } from "../lib/gpu/recorder.ts";
+import { f32, GpuTimer, grid1d, Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Tensor, upload } from "../lib/gpu/tensor.ts";
 import { Rng } from "../lib/rng.ts";
 
@@ -57,6 +57,39 @@ Deno.test("gpu: a step recorded again reuses its bind groups; other buffers or o
   await rec.finish();
   got = await readF32(gpu, y2);
   assertEquals([got[3], got[n + 3]], [9, -8]);
+  rec.destroy();
+});
+
+Deno.test("gpu: untimed sections share one compute pass; a copy or a timer starts new ones; results in order", async () => {
+  const gpu = await getGpu();
+  const p = pipeline(gpu, {
+    code: loadWgsl(import.meta.url, "../lib/shaders/smoke.wgsl"),
+    entryPoint: "main",
+  });
+  const n = 256;
+  const x = upload(gpu, Float32Array.from({ length: n }, (_, i) => i));
+  const a = upload(gpu, new Float32Array(n)), b = upload(gpu, new Float32Array(n));
+  const rec = new Recorder(gpu);
+  // b = 2 (3x + 1) + 0.5, written in a later section than a = 3x + 1 that it reads.
+  rec.timed("first", () => rec.dispatch(p, [n, f32(3), f32(1)], [x, a], grid1d(n, 64)));
+  rec.timed("second", () => rec.dispatch(p, [n, f32(2), f32(0.5)], [a, b], grid1d(n, 64)));
+  assertEquals(rec.passes, 1);
+  rec.copy(b, a); // a copy ends the pass; the next dispatch begins another
+  rec.dispatch(p, [n, f32(1), f32(1)], [a, b], grid1d(n, 64));
+  assertEquals(rec.passes, 2);
+  await rec.finish();
+  assertEquals((await readF32(gpu, b))[5], 2 * 16 + 0.5 + 1);
+  // With a timer attached every section is its own pass, timed.
+  if (GpuTimer.available(gpu)) {
+    const timer = new GpuTimer(gpu, 2);
+    rec.attachTimer(timer);
+    rec.timed("first", () => rec.dispatch(p, [n, f32(3), f32(1)], [x, a], grid1d(n, 64)));
+    rec.timed("second", () => rec.dispatch(p, [n, f32(2), f32(0.5)], [a, b], grid1d(n, 64)));
+    assertEquals(rec.passes, 4);
+    await rec.finish();
+    const t = await timer.read();
+    assertEquals([...t.keys()].sort(), ["first", "second"]);
+  }
   rec.destroy();
 });
 

@@ -52,6 +52,9 @@ export class Recorder {
   private bindGroups = new Map<string, GPUBindGroup>();
   /** Dispatches recorded since construction (for benchmarks and sanity checks). */
   dispatches = 0;
+  /** Compute passes begun since construction: dispatches share a pass until a copy, a clear, a timed
+   * section or a submit ends it. */
+  passes = 0;
   /** Bind groups created since construction; the others came from the cache (see bindGroup). */
   bindGroupsCreated = 0;
 
@@ -65,7 +68,10 @@ export class Recorder {
   }
 
   private computePass(): GPUComputePassEncoder {
-    this.pass ??= this.encoder.beginComputePass();
+    if (!this.pass) {
+      this.pass = this.encoder.beginComputePass();
+      this.passes++;
+    }
     return this.pass;
   }
 
@@ -146,13 +152,21 @@ export class Recorder {
   }
 
   /**
-   * Runs `body` inside its own compute pass, timed with timestamp queries when the adapter has them
-   * (see GpuTimer). Without a timer attached, this is just a pass boundary.
+   * Runs `body` inside its own compute pass, timed with timestamp queries (see GpuTimer). Without a timer
+   * attached, `body` records into the current pass: a pass costs the GPU more than a dispatch (tens of us
+   * each in some WebGPU trainers, gpu-kernels.md), and training marks every layer as a timed section.
    */
   timed(label: string, body: () => void): void {
+    if (!this.timer) {
+      body();
+      return;
+    }
     this.endPass();
-    const writes = this.timer?.writesFor(label);
-    if (writes) this.pass = this.encoder.beginComputePass({ timestampWrites: writes });
+    const writes = this.timer.writesFor(label);
+    if (writes) {
+      this.pass = this.encoder.beginComputePass({ timestampWrites: writes });
+      this.passes++;
+    }
     body();
     this.endPass();
   }

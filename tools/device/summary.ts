@@ -83,6 +83,7 @@ const summary = {
     // The host's time to record one of our steps: near `ours`, the GPU waits on the host.
     ours_host_record: bench?.record_step_ms ?? null,
     ours_dispatches: bench?.dispatches_per_step ?? null,
+    ours_passes: bench?.passes_per_step ?? null,
   },
   experiment: {
     name: experiment,
@@ -124,7 +125,10 @@ const rows: [string, string][] = [
     "host: recording a step",
     bench?.record_step_ms === undefined
       ? "-"
-      : `${fmt(bench.record_step_ms as number, 2)} ms, ${bench.dispatches_per_step} dispatches`,
+      : `${fmt(bench.record_step_ms as number, 2)} ms, ${bench.dispatches_per_step} dispatches` +
+        (bench.passes_per_step === undefined
+          ? ""
+          : ` in ${bench.passes_per_step} compute pass${bench.passes_per_step === 1 ? "" : "es"}`),
   ],
   [
     `epochs done (${experiment})`,
