@@ -8,6 +8,8 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { evaluateCheckpoint } from "../experiments/evaluate.ts";
+import type { Hyperparameters } from "../experiments/config.ts";
+import { experiment as notebookExperiment } from "../experiments/fashion_mda.ts";
 import { experiment } from "../experiments/fashion_mda_quick.ts";
 import { DeviceSplit } from "../lib/data/device.ts";
 import {
@@ -116,6 +118,38 @@ function servePage(bundle: string, dataDir: string): PageServer {
 
 const WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader"];
 
+/** The first training step's loss in Deno for an experiment's pinned values, as the page runs it. */
+async function denoFirstStepLoss(
+  pinned: Hyperparameters,
+  trainLimit: number,
+  testLimit: number,
+  batchSize: number,
+): Promise<number> {
+  const gpu = await getGpu();
+  const data = await loadFashionMnist({ dataDir: FASHION_SYSTEM_DIR, trainLimit, testLimit, log: () => {} });
+  const model = new Model(gpu, {
+    widths: pinned.widths,
+    latentDim: pinned.latentDim,
+    head: pinned.head,
+    components: pinned.components,
+    loss: pinned.loss,
+    lambda: pinned.lambda,
+    muInit: pinned.muInit,
+    lr: pinned.lr,
+    numClasses: FASHION_CLASS_COUNT,
+    seed: pinned.seed,
+  });
+  const train = new DeviceSplit(gpu, data.train), test = new DeviceSplit(gpu, data.test);
+  const trainer = new Trainer(gpu, model, train, test, data.test.labels, {
+    batchSize,
+    seed: pinned.seed,
+    augment: pinned.augment,
+  });
+  const result = await trainer.trainEpoch(1);
+  trainer.destroy();
+  return result.stats[0];
+}
+
 /** Serves the page (servePage) and opens it once in a fresh Chromium profile. */
 async function runPage(bundle: string, dataDir: string, query: string, webgpu = true): Promise<PageRun> {
   const server = servePage(bundle, dataDir);
@@ -170,37 +204,10 @@ Deno.test({
     ok(page.result, `the page reported no result (error: ${page.error})`);
 
     // The same run's first step in Deno: same seed, same data, same first batch.
-    const pinned = experiment.pinned;
-    const gpu = await getGpu();
-    const data = await loadFashionMnist({
-      dataDir: FASHION_SYSTEM_DIR,
-      trainLimit: TRAIN,
-      testLimit: TEST,
-      log: () => {},
-    });
-    const model = new Model(gpu, {
-      widths: pinned.widths,
-      latentDim: pinned.latentDim,
-      head: pinned.head,
-      components: pinned.components,
-      loss: pinned.loss,
-      lambda: pinned.lambda,
-      muInit: pinned.muInit,
-      lr: pinned.lr,
-      numClasses: FASHION_CLASS_COUNT,
-      seed: pinned.seed,
-    });
-    const train = new DeviceSplit(gpu, data.train), test = new DeviceSplit(gpu, data.test);
-    const trainer = new Trainer(gpu, model, train, test, data.test.labels, {
-      batchSize: BATCH,
-      seed: pinned.seed,
-      augment: pinned.augment,
-    });
-    const ours = await trainer.trainEpoch(1);
-    trainer.destroy();
+    const ours = await denoFirstStepLoss(experiment.pinned, TRAIN, TEST, BATCH);
     // A whole forward pass (conv tiles differ between adapters, so do summation orders): float32 rounding.
-    console.error(`first-step loss: tab ${page.result.firstStepLoss}, Deno ${ours.stats[0]}`);
-    assertClose([page.result.firstStepLoss], [ours.stats[0]], {
+    console.error(`first-step loss: tab ${page.result.firstStepLoss}, Deno ${ours}`);
+    assertClose([page.result.firstStepLoss], [ours], {
       rtol: 1e-4,
       atol: 1e-5,
       what: "first-step loss",
@@ -246,7 +253,28 @@ Deno.test({
       `expected a checksum error, got ${corrupt.error}`,
     );
 
+    // The notebook's experiment (?experiment=fashion_mda): its widths, head and seed, one step here.
+    const notebook = await runPage(
+      bundle,
+      FASHION_SYSTEM_DIR,
+      `experiment=fashion_mda&epochs=1&train-limit=${BATCH}&test-limit=${BATCH}&batch-size=${BATCH}`,
+    );
+    ok(notebook.result, `the notebook's page reported no result (error: ${notebook.error})`);
+    const notebookOurs = await denoFirstStepLoss(notebookExperiment.pinned, BATCH, BATCH, BATCH);
+    console.error(`fashion_mda first-step loss: tab ${notebook.result.firstStepLoss}, Deno ${notebookOurs}`);
+    assertClose([notebook.result.firstStepLoss], [notebookOurs], {
+      rtol: 1e-4,
+      atol: 1e-5,
+      what: "fashion_mda first-step loss",
+    });
+
     // A bad query parameter is named before anything is loaded.
+    const sweep = await runPage(bundle, FASHION_SYSTEM_DIR, "experiment=fashion_lambda_sweep");
+    ok(
+      sweep.error?.startsWith(`error: ?experiment= must be one of `) &&
+        sweep.error.includes("fashion_mda_quick") && sweep.error.endsWith(`got "fashion_lambda_sweep"`),
+      `expected the experiment error, got ${sweep.error}`,
+    );
     const badTune = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1&tune-batchnorm=yes");
     equal(badTune.error, `error: ?tune-batchnorm= must be "always", got "yes"`);
 

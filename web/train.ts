@@ -1,5 +1,6 @@
-// The quick experiment (fashion_mda_quick) trained in a browser tab, with the same lib/ code and the same
-// WGSL as `deno task experiment` (bundled by web/build.ts into web/dist/train.js). The data comes from the
+// A single-run experiment (fashion_mda_quick by default, ?experiment=fashion_mda for the notebook's 100
+// epochs on a GPU) trained in a browser tab, with the same lib/ code and the same WGSL as
+// `deno task experiment` (bundled by web/build.ts into web/dist/train.js). The data comes from the
 // page's server under /data/ (`deno task serve`), is checked by SHA-256 here, and is kept in the browser's
 // Cache Storage once checked, so a reload does not download it again. Loss and accuracy are drawn after
 // every epoch with the figures' own code (lib/plot/training.ts); the checkpoint is offered as safetensors
@@ -10,15 +11,16 @@
 // so later visits start at once; a software adapter keeps the kernels tuned for it.
 //
 // Query parameters (all optional; each overrides the pinned value for this run, as the CLI flags do):
-//   epochs, batch-size, train-limit, test-limit, data (base URL of the files, default /data/),
+//   experiment (a single-run experiment's name), epochs, batch-size, train-limit, test-limit,
+//   data (base URL of the files, default /data/),
 //   report (a URL: when given, the page POSTs its results and checkpoint there; used by the test),
 //   tune-batchnorm=always (time the BatchNorm kernels even on a software adapter, where the GPU-sized conv
 //   candidates would take minutes: a check of the tuner and its storage in a browser without a GPU).
 
 /// <reference lib="dom" />
 
-import { experiment } from "../experiments/fashion_mda_quick.ts";
-import { DeviceSplit } from "../lib/data/device.ts";
+import { type ExperimentConfig, EXPERIMENTS } from "../experiments/config.ts";
+import { DeviceSplit, FASHION_NORMALIZE } from "../lib/data/device.ts";
 import {
   FASHION_CLASS_COUNT,
   FASHION_FILES,
@@ -148,7 +150,18 @@ async function report(path: string, body: BodyInit): Promise<void> {
   if (url) await fetch(`${url}${path}`, { method: "POST", body });
 }
 
+/** The experiment named by ?experiment= (default fashion_mda_quick); multi-run experiments are the CLI's. */
+function chosenExperiment(): ExperimentConfig {
+  const name = params.get("experiment") ?? "fashion_mda_quick";
+  const single = Object.values(EXPERIMENTS).filter((e) => !e.runs).map((e) => e.name);
+  if (!single.includes(name)) fail(`?experiment= must be one of ${single.join(", ")}, got "${name}"`);
+  return EXPERIMENTS[name];
+}
+
 async function main(): Promise<void> {
+  const experiment = chosenExperiment();
+  document.title = `Train ${experiment.name} in this tab`;
+  $("title").textContent = experiment.description;
   if (!("gpu" in navigator) || !navigator.gpu) fail(WEBGPU_HELP);
   const pinned = experiment.pinned;
   const epochs = intParam("epochs", pinned.epochs)!;
@@ -229,8 +242,10 @@ async function main(): Promise<void> {
     log: tuningLog,
   };
   $("kernels").textContent = kernelSummary(tuned, defaultTuningStore()?.where);
-  const trainSplit = new DeviceSplit(gpu, train);
-  const testSplit = new DeviceSplit(gpu, test);
+  // As `deno task experiment`: the sweep's augmentation comes with its normalisation.
+  const normalize = pinned.augment ? FASHION_NORMALIZE : undefined;
+  const trainSplit = new DeviceSplit(gpu, train, { normalize });
+  const testSplit = new DeviceSplit(gpu, test, { normalize });
   const trainer = new Trainer(gpu, model, trainSplit, testSplit, test.labels, {
     batchSize,
     seed: pinned.seed,

@@ -54,7 +54,7 @@ const fmt = (
 
 /**
  * The index: every run and report under `root`; `trainPage`, when given, is the URL of the page that
- * trains the quick experiment in the tab (web/train.html), linked at the top.
+ * trains an experiment in the tab (web/train.html: the quick one, or the notebook's), linked at the top.
  */
 export function indexPage(
   root: string,
@@ -91,7 +91,9 @@ export function indexPage(
       `</p>` +
       (trainPage
         ? `<p><a id="train-in-tab" href="${escapeHtml(trainPage)}">Train fashion_mda_quick in this tab</a> ` +
-          `(WebGPU in your browser, the same kernels; the checkpoint downloads as safetensors).</p>`
+          `or <a href="${escapeHtml(trainPage)}?experiment=fashion_mda">the notebook's fashion_mda</a> ` +
+          `(100 epochs: for a GPU) (WebGPU in your browser, the same kernels; the checkpoint downloads as ` +
+          `safetensors).</p>`
         : "") +
       (anyRunning ? `<meta http-equiv="refresh" content="10">` : "") +
       `<h2>Runs</h2><form action="/compare" method="get"><table id="runs"><thead><tr><th></th><th>Run folder</th>` +
