@@ -1,7 +1,7 @@
 // Experiment files pin every hyperparameter and the seed; flags may override any of them for one run,
 // and the manifest records which values came from where.
 
-import type { HeadKind, LossKind } from "../lib/model.ts";
+import type { HeadKind, LossKind, ModelConfig } from "../lib/model.ts";
 
 export interface Hyperparameters {
   widths: number[];
@@ -21,6 +21,22 @@ export interface Hyperparameters {
   augment: boolean;
   trainLimit?: number;
   testLimit?: number;
+}
+
+/** The model a run of these hyperparameters trains (Fashion-MNIST: 10 classes). */
+export function modelConfigOf(h: Hyperparameters, numClasses = 10): ModelConfig {
+  return {
+    widths: h.widths,
+    latentDim: h.latentDim,
+    head: h.head,
+    components: h.components,
+    loss: h.loss,
+    lambda: h.lambda,
+    muInit: h.muInit,
+    lr: h.lr,
+    numClasses,
+    seed: h.seed,
+  };
 }
 
 /** One run of a multi-run experiment: the pinned values with a few overridden. */

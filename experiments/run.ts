@@ -35,6 +35,7 @@ import {
   type RunRequest,
   UsageError,
 } from "./cli.ts";
+import { modelConfigOf } from "./config.ts";
 import { checkOutputDir, parseFlags } from "./flags.ts";
 import { readJson, writeResultsIndex, writeRunPage } from "./pages.ts";
 import { writeRunFigures } from "./figures.ts";
@@ -197,18 +198,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     log: (l) => progress.line(l),
   });
 
-  const model = new Model(gpu, {
-    widths: h.widths,
-    latentDim: h.latentDim,
-    head: h.head,
-    components: h.components,
-    loss: h.loss,
-    lambda: h.lambda,
-    muInit: h.muInit,
-    lr: h.lr,
-    numClasses: 10,
-    seed: h.seed,
-  });
+  const model = new Model(gpu, modelConfigOf(h));
   if (req.init && !req.resume) {
     const { tensors } = await loadSafetensors(req.init);
     model.store.fromHost(tensors, req.init);

@@ -8,7 +8,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { evaluateCheckpoint } from "../experiments/evaluate.ts";
-import type { Hyperparameters } from "../experiments/config.ts";
+import { type Hyperparameters, modelConfigOf } from "../experiments/config.ts";
 import { experiment as notebookExperiment } from "../experiments/fashion_mda.ts";
 import { experiment } from "../experiments/fashion_mda_quick.ts";
 import { DeviceSplit } from "../lib/data/device.ts";
@@ -48,7 +48,12 @@ interface PageKernels {
 }
 
 interface PageRun {
-  result?: { firstStepLoss: number; history: { test_accuracy: number }[]; kernels: PageKernels };
+  result?: {
+    firstStepLoss: number;
+    history: { test_accuracy: number; seconds?: number }[];
+    kernels: PageKernels;
+    resumedAfter: number;
+  };
   checkpoint?: Uint8Array;
   error?: string;
 }
@@ -63,7 +68,12 @@ interface PageServer {
   shutdown(): Promise<void>;
 }
 
-function servePage(bundle: string, dataDir: string): PageServer {
+function servePage(
+  bundle: string,
+  dataDir: string,
+  /** Called when the page reports an epoch stored (web/train.ts); the page waits for the answer. */
+  onEpoch: (epoch: number) => Promise<void> = () => Promise.resolve(),
+): PageServer {
   const web = new URL("../web/", import.meta.url);
   const dataRequests: string[] = [];
   let run: PageRun = {};
@@ -72,6 +82,7 @@ function servePage(bundle: string, dataDir: string): PageServer {
     const path = new URL(req.url).pathname;
     if (req.method === "POST") {
       if (path === "/report/checkpoint") run.checkpoint = new Uint8Array(await req.arrayBuffer());
+      else if (path === "/report/epoch") await onEpoch((await req.json()).epoch);
       else if (path === "/report/result") {
         run.result = await req.json();
         finish();
@@ -127,18 +138,7 @@ async function denoFirstStepLoss(
 ): Promise<number> {
   const gpu = await getGpu();
   const data = await loadFashionMnist({ dataDir: FASHION_SYSTEM_DIR, trainLimit, testLimit, log: () => {} });
-  const model = new Model(gpu, {
-    widths: pinned.widths,
-    latentDim: pinned.latentDim,
-    head: pinned.head,
-    components: pinned.components,
-    loss: pinned.loss,
-    lambda: pinned.lambda,
-    muInit: pinned.muInit,
-    lr: pinned.lr,
-    numClasses: FASHION_CLASS_COUNT,
-    seed: pinned.seed,
-  });
+  const model = new Model(gpu, modelConfigOf(pinned, FASHION_CLASS_COUNT));
   const train = new DeviceSplit(gpu, data.train), test = new DeviceSplit(gpu, data.test);
   const trainer = new Trainer(gpu, model, train, test, data.test.labels, {
     batchSize,
@@ -333,6 +333,63 @@ Deno.test({
       // Same browser, same adapter, same seed and batch: the same bits.
       equal(second.result.firstStepLoss, first.result.firstStepLoss);
       ok(second.checkpoint && second.checkpoint.length > 0, "no checkpoint after the reload");
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "web: a tab closed after an epoch resumes from this browser's checkpoint and ends with the bits of a run never stopped",
+  ignore: !ready,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "web-train-resume-" });
+    const bundle = await buildWebBundle(`${tmp}/train.js`);
+    // The first visit is stopped while the page waits on its report of epoch 1 (stored by then).
+    let holding = true;
+    let release = () => {};
+    let epochReported = (_: number) => {};
+    const firstEpoch = new Promise<number>((r) => epochReported = r);
+    const server = servePage(bundle, FASHION_SYSTEM_DIR, async (epoch) => {
+      epochReported(epoch);
+      if (holding) await new Promise<void>((r) => release = r);
+    });
+    const browser = await Browser.launch(findChromium() ?? "chromium", WEBGPU_FLAGS);
+    try {
+      const page = await browser.newPage();
+      const url = `http://127.0.0.1:${server.port}/web/train.html?epochs=2&train-limit=${TRAIN}` +
+        `&test-limit=${TEST}&batch-size=${BATCH}&report=/report`;
+      await page.goto(url);
+      equal(await firstEpoch, 1);
+      await page.goto("about:blank"); // the tab leaves mid-run
+      holding = false;
+      release();
+
+      let next = server.nextRun();
+      await page.goto(url);
+      const resumed = await next;
+      ok(resumed.result, `the second visit reported no result (error: ${resumed.error})`);
+      equal(resumed.result.resumedAfter, 1);
+      equal(resumed.result.history.length, 2);
+      equal(resumed.result.firstStepLoss, undefined, "epoch 1 did not run again");
+
+      // The same run never stopped (fresh=1; the finished run left nothing stored anyway).
+      next = server.nextRun();
+      await page.goto(`${url}&fresh=1`);
+      const whole = await next;
+      ok(whole.result, `the uninterrupted run reported no result (error: ${whole.error})`);
+      equal(whole.result.resumedAfter, 0);
+      const untimed = (h: { seconds?: number }[]) => h.map(({ seconds: _, ...rest }) => rest);
+      deepEqual(untimed(resumed.result.history), untimed(whole.result.history));
+      ok(resumed.checkpoint && whole.checkpoint, "a checkpoint is missing");
+      ok(
+        resumed.checkpoint.length === whole.checkpoint.length &&
+          resumed.checkpoint.every((b, i) => b === whole.checkpoint![i]),
+        "the resumed run's checkpoint differs from the uninterrupted run's",
+      );
     } finally {
       await browser.close();
       await server.shutdown();

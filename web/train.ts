@@ -6,6 +6,11 @@
 // every epoch with the figures' own code (lib/plot/training.ts); the checkpoint is offered as safetensors
 // that `deno task evaluate` accepts.
 //
+// After every epoch the run's resume checkpoint (the same bytes as a run folder's resume.safetensors) is kept
+// in the browser's Cache Storage under the run's settings: a tab closed or reloaded mid-run continues from
+// the last whole epoch, with the same bits as a run never stopped; ?fresh=1 starts over. A finished run's
+// checkpoint is dropped (its model is the download).
+//
 // The conv and BatchNorm kernels are chosen as `deno task experiment` chooses them: on a GPU each layer
 // shape's candidates are timed once (lib/gpu/tuner.ts) and the choice is kept in the site's localStorage,
 // so later visits start at once; a software adapter keeps the kernels tuned for it.
@@ -14,12 +19,13 @@
 //   experiment (a single-run experiment's name), epochs, batch-size, train-limit, test-limit,
 //   data (base URL of the files, default /data/),
 //   report (a URL: when given, the page POSTs its results and checkpoint there; used by the test),
+//   fresh=1 (ignore and drop a stored unfinished run of the same settings),
 //   tune-batchnorm=always (time the BatchNorm kernels even on a software adapter, where the GPU-sized conv
 //   candidates would take minutes: a check of the tuner and its storage in a browser without a GPU).
 
 /// <reference lib="dom" />
 
-import { type ExperimentConfig, EXPERIMENTS } from "../experiments/config.ts";
+import { type ExperimentConfig, EXPERIMENTS, modelConfigOf } from "../experiments/config.ts";
 import { DeviceSplit, FASHION_NORMALIZE } from "../lib/data/device.ts";
 import {
   FASHION_CLASS_COUNT,
@@ -31,11 +37,12 @@ import {
 import { DataError, type IdxImages, type IdxLabels, isGzip, parseIdx } from "../lib/data/idx.ts";
 import { describeAdapter, getGpu, NoAdapterError } from "../lib/gpu/device.ts";
 import { defaultTuningStore, type TuneResult } from "../lib/gpu/tuner.ts";
-import { encodeSafetensors } from "../lib/io/safetensors.ts";
+import { decodeSafetensors, encodeSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
 import { tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
 import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { accuracyFigure, lossFigure } from "../lib/plot/training.ts";
+import { encodeResume, restoreResume, RESUME_FORMAT, type ResumeState } from "../lib/train/checkpoint.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import type { HistoryRow } from "../lib/types.ts";
 
@@ -145,6 +152,15 @@ function kernelSummary(results: TuneResult[], where: string | undefined): string
   return `kernels: ${parts.join(", ")}${where ? ` (kept in ${where})` : ""}`;
 }
 
+const RUNS = "webgpu-mda-runs";
+
+/** Where an unfinished run's resume checkpoint is kept: one entry per experiment version and settings. */
+function runKey(experiment: ExperimentConfig, settings: Record<string, number | undefined>): string {
+  const q = new URLSearchParams({ version: String(experiment.version) });
+  for (const [k, v] of Object.entries(settings)) q.set(k, v === undefined ? "all" : String(v));
+  return new URL(`/webgpu-mda-runs/${experiment.name}?${q}`, location.href).href;
+}
+
 async function report(path: string, body: BodyInit): Promise<void> {
   const url = params.get("report");
   if (url) await fetch(`${url}${path}`, { method: "POST", body });
@@ -205,19 +221,22 @@ async function main(): Promise<void> {
     "test",
   );
 
-  const config = {
-    widths: pinned.widths,
-    latentDim: pinned.latentDim,
-    head: pinned.head,
-    components: pinned.components,
-    loss: pinned.loss,
-    lambda: pinned.lambda,
-    muInit: pinned.muInit,
-    lr: pinned.lr,
-    numClasses: FASHION_CLASS_COUNT,
-    seed: pinned.seed,
-  };
+  const config = modelConfigOf(pinned, FASHION_CLASS_COUNT);
   const model = new Model(gpu, config);
+  // An unfinished run of the same settings, kept by an earlier visit: continue it.
+  const runs = "caches" in globalThis ? await caches.open(RUNS) : undefined;
+  const key = runKey(experiment, { epochs, batchSize, trainLimit: train.count, testLimit: test.count });
+  if (params.get("fresh") === "1") await runs?.delete(key);
+  const stored = await runs?.match(key);
+  let resumed: ResumeState | undefined;
+  if (stored) {
+    const where = "this browser's checkpoint of the run";
+    resumed = restoreResume(
+      decodeSafetensors(new Uint8Array(await stored.arrayBuffer()), where),
+      model,
+      where,
+    );
+  }
   status(
     "choosing kernels for this adapter (on a GPU: each layer shape timed once, then kept in this browser)",
   );
@@ -227,9 +246,14 @@ async function main(): Promise<void> {
     console.log(line);
   };
   const inputShape = [batchSize, 1, 28, 28];
-  const conv = await tuneConvLayers(gpu, model.encoder.layers, inputShape, { log });
+  // A resumed run keeps the kernels it started with, so it gives the bits of a run never stopped.
+  const conv = await tuneConvLayers(gpu, model.encoder.layers, inputShape, {
+    log,
+    forced: resumed?.convKernels,
+  });
   const batchNorm = await tuneBatchNormLayers(gpu, model.encoder.layers, inputShape, {
     log,
+    forced: resumed?.batchNormKernels,
     ...(tuneBatchNorm ? { mode: "hardware" as const } : {}),
   });
   const tuned = [...conv.results, ...batchNorm.results];
@@ -241,7 +265,9 @@ async function main(): Promise<void> {
     ),
     log: tuningLog,
   };
-  $("kernels").textContent = kernelSummary(tuned, defaultTuningStore()?.where);
+  $("kernels").textContent = resumed
+    ? "kernels: those the run started with (resumed)"
+    : kernelSummary(tuned, defaultTuningStore()?.where);
   // As `deno task experiment`: the sweep's augmentation comes with its normalisation.
   const normalize = pinned.augment ? FASHION_NORMALIZE : undefined;
   const trainSplit = new DeviceSplit(gpu, train, { normalize });
@@ -257,20 +283,26 @@ async function main(): Promise<void> {
       describeAdapter(gpu.report)
     }`;
 
-  const history: HistoryRow[] = [];
+  if (resumed) trainer.setStreamState(resumed.streams);
+  const history: HistoryRow[] = [...resumed?.history ?? []];
   const draw = () => {
     $("loss").innerHTML = lossFigure(history);
     $("accuracy").innerHTML = accuracyFigure(history);
   };
   draw();
-  const total = epochs * train.count;
+  const first = (resumed?.epochsDone ?? 0) + 1;
+  if (resumed) status(`resuming after epoch ${first - 1} (kept in this browser; ?fresh=1 starts over)`);
+  const total = (epochs - first + 1) * train.count;
   const t0 = performance.now();
   let firstStepLoss: number | undefined;
-  for (let epoch = 1; epoch <= epochs; epoch++) {
+  let trainedSeconds = resumed?.elapsed ?? 0;
+  const snapshot = model.store.snapshot(true);
+  for (let epoch = first; epoch <= epochs; epoch++) {
     const e0 = performance.now();
     const result = await trainer.trainEpoch(epoch, {
+      read: snapshot.regions,
       onProgress: (p) => {
-        const done = (epoch - 1) * train.count + Math.min(train.count, p.step * batchSize);
+        const done = (epoch - first) * train.count + Math.min(train.count, p.step * batchSize);
         const elapsed = (performance.now() - t0) / 1000;
         ($("bar") as HTMLProgressElement).value = done / total;
         status(
@@ -279,7 +311,7 @@ async function main(): Promise<void> {
         );
       },
     });
-    firstStepLoss ??= result.stats[0];
+    if (epoch === 1) firstStepLoss = result.stats[0];
     status(`epoch ${epoch}/${epochs}: evaluating on ${test.count} test images`);
     const m = await trainer.evaluate();
     history.push({
@@ -294,7 +326,25 @@ async function main(): Promise<void> {
       seconds: (performance.now() - e0) / 1000,
     });
     draw();
+    trainedSeconds += history[history.length - 1].seconds;
+    if (epoch < epochs && runs) {
+      const state: ResumeState = {
+        format: RESUME_FORMAT,
+        epochsDone: epoch,
+        stepInEpoch: 0,
+        adamStep: model.adam.step,
+        streams: trainer.streamState(),
+        stats: [],
+        history,
+        elapsed: trainedSeconds,
+        convKernels: kernels.conv,
+        batchNormKernels: kernels.batchNorm,
+      };
+      await runs.put(key, new Response(encodeResume(snapshot.decode(result.read!), state) as BodyInit));
+      await report("/epoch", JSON.stringify({ epoch }));
+    }
   }
+  await runs?.delete(key); // finished: the model is the download below
   ($("bar") as HTMLProgressElement).value = 1;
   const last = history[history.length - 1];
   status(
@@ -319,7 +369,10 @@ async function main(): Promise<void> {
   link.download = `${experiment.name}.safetensors`;
   link.hidden = false;
   await report("/checkpoint", checkpoint as Uint8Array<ArrayBuffer>);
-  await report("/result", JSON.stringify({ firstStepLoss, history, adapter: gpu.report, kernels }));
+  await report(
+    "/result",
+    JSON.stringify({ firstStepLoss, history, adapter: gpu.report, kernels, resumedAfter: first - 1 }),
+  );
 }
 
 main().catch(async (e) => {

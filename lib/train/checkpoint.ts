@@ -6,7 +6,7 @@
 //   makes one consistent state.
 
 import type { HostTensor, ParamSnapshot } from "../gpu/params.ts";
-import { loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
+import { encodeSafetensors, loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
 import type { Model } from "../model.ts";
 import type { BatchNormChoices } from "../nn/batchnorm_tune.ts";
 import type { ConvChoices } from "../nn/conv2d/tune.ts";
@@ -72,20 +72,45 @@ async function writeResume(
   v: Float32Array,
   state: ResumeState,
 ): Promise<void> {
+  const c = resumeContents({ tensors, m, v }, state);
+  await saveSafetensors(path, c.tensors, c.metadata);
+}
+
+/** A resume checkpoint's bytes (a browser keeps them in its storage: web/train.ts). */
+export function encodeResume(snapshot: ParamSnapshot, state: ResumeState): Uint8Array {
+  const c = resumeContents(snapshot, state);
+  return encodeSafetensors(c.tensors, c.metadata);
+}
+
+function resumeContents(
+  { tensors, m, v }: ParamSnapshot,
+  state: ResumeState,
+): { tensors: HostTensor[]; metadata: Record<string, string> } {
   const moments: HostTensor[] = [
     { name: "optimizer.exp_avg", dtype: "F32", shape: [m.length], data: m },
     { name: "optimizer.exp_avg_sq", dtype: "F32", shape: [v.length], data: v },
   ];
-  await saveSafetensors(path, [...tensors, ...moments], {
-    format: RESUME_FORMAT,
-    state: JSON.stringify(state),
-  });
+  return {
+    tensors: [...tensors, ...moments],
+    metadata: { format: RESUME_FORMAT, state: JSON.stringify(state) },
+  };
 }
 
 export async function loadResume(path: string, model: Model): Promise<ResumeState> {
-  const { tensors, metadata } = await loadSafetensors(path);
+  return restoreResume(await loadSafetensors(path), model, path);
+}
+
+/**
+ * Loads a decoded resume checkpoint into `model` (parameters, BatchNorm statistics, Adam's moments and
+ * step) and returns its state; `source` names it in errors.
+ */
+export function restoreResume(
+  { tensors, metadata }: { tensors: HostTensor[]; metadata: Record<string, string> },
+  model: Model,
+  source: string,
+): ResumeState {
   if (metadata.format !== RESUME_FORMAT || !metadata.state) {
-    throw new Error(`${path}: not a resume checkpoint of this tool (metadata format "${metadata.format}")`);
+    throw new Error(`${source}: not a resume checkpoint of this tool (metadata format "${metadata.format}")`);
   }
   const state = JSON.parse(metadata.state) as ResumeState;
   const store = model.store;
@@ -95,13 +120,13 @@ export async function loadResume(path: string, model: Model): Promise<ResumeStat
     if (t.name.startsWith("optimizer.")) moments.set(t.name, t);
     else rest.push(t);
   }
-  store.fromHost(rest, path);
+  store.fromHost(rest, source);
   for (
     const [name, buffer] of [["optimizer.exp_avg", store.m!], ["optimizer.exp_avg_sq", store.v!]] as const
   ) {
     const t = moments.get(name);
     if (!t || t.shape.length !== 1 || t.shape[0] !== store.flatLength) {
-      throw new Error(`${path}: ${name} missing or of the wrong size (expected [${store.flatLength}])`);
+      throw new Error(`${source}: ${name} missing or of the wrong size (expected [${store.flatLength}])`);
     }
     model.gpu.device.queue.writeBuffer(buffer, 0, t.data as Float32Array<ArrayBuffer>);
   }
