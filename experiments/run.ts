@@ -296,12 +296,18 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   // epoch's writes start after the previous epoch's have ended, and anything else written (a stop, a
   // failure, the end) waits for them first, so the files on disk always move forward whole.
   let epochWrites: Promise<void> = Promise.resolve();
-  const writes = { seconds: 0, epochs: 0 };
+  // What the writes cost the run is the time it waited for them (their own duration overlaps training).
+  const writes = { epochs: 0, waited: 0 };
+  const settleWrites = async () => {
+    const t0 = performance.now();
+    await epochWrites;
+    writes.waited += (performance.now() - t0) / 1000;
+  };
   const writesLine = () => {
     if (writes.epochs === 0) return;
     progress.line(
-      `checkpoints and history: ${writes.epochs} epoch${writes.epochs === 1 ? "" : "s"} written in ` +
-        `${writes.seconds.toFixed(2)} s in all, while training went on`,
+      `checkpoints and history: ${writes.epochs} epoch${writes.epochs === 1 ? "" : "s"} written while ` +
+        `training went on; the run waited ${writes.waited.toFixed(2)} s for them in all`,
     );
   };
 
@@ -335,7 +341,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
         },
       });
     } catch (e) {
-      await epochWrites;
+      await settleWrites();
       if (e instanceof NonFiniteLossError || e instanceof LabelOutOfRangeError) {
         await writeJsonAtomic(file(req.out, "manifest.json"), manifest("failed", { error: e.message }));
       }
@@ -351,7 +357,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
         stats: result.stats,
         elapsed: state.elapsed + trainSeconds,
       };
-      await epochWrites;
+      await settleWrites();
       writesLine();
       await saveResume(file(req.out, "resume.safetensors"), model, state);
       await writeJsonAtomic(file(req.out, "manifest.json"), manifest("stopped"));
@@ -392,11 +398,11 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     );
     // The previous epoch's files are written by now (they take milliseconds; an epoch takes seconds): a
     // write that failed stops the run here, one epoch late at most.
-    await epochWrites;
+    await settleWrites();
     // Order matters for --resume: the resume checkpoint is the source of truth, the rest follows it.
     const tensors = snapshot.decode(result.read!), saved = state;
+    writes.epochs++;
     epochWrites = (async () => {
-      const t0 = performance.now();
       await writeCheckpoints(
         { resume: file(req.out, "resume.safetensors"), model: file(req.out, "model.safetensors") },
         tensors,
@@ -404,19 +410,17 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
         { experiment: req.experiment.name, epoch: `${epoch}` },
       );
       await writeHistory(saved.history);
-      writes.seconds += (performance.now() - t0) / 1000;
-      writes.epochs++;
     })();
     epochWrites.catch(() => {}); // awaited above at the next epoch's end, or before anything else is written
     if (opts.stopAfterEpochs !== undefined && epoch >= opts.stopAfterEpochs && epoch < h.epochs) {
-      await epochWrites;
+      await settleWrites();
       writesLine();
       await writeJsonAtomic(file(req.out, "manifest.json"), manifest("stopped"));
       return { status: "stopped", history: state.history, out: req.out };
     }
   }
 
-  await epochWrites;
+  await settleWrites();
   writesLine();
   lastEval ??= await trainer.evaluate();
   const metrics = summarize(state.history, lastEval);
