@@ -231,11 +231,15 @@ async function main(): Promise<void> {
   let resumed: ResumeState | undefined;
   if (stored) {
     const where = "this browser's checkpoint of the run";
-    resumed = restoreResume(
-      decodeSafetensors(new Uint8Array(await stored.arrayBuffer()), where),
-      model,
-      where,
-    );
+    try {
+      resumed = restoreResume(
+        decodeSafetensors(new Uint8Array(await stored.arrayBuffer()), where),
+        model,
+        where,
+      );
+    } catch (e) {
+      fail(`${e instanceof Error ? e.message : e}; start the run over with ?fresh=1`);
+    }
   }
   status(
     "choosing kernels for this adapter (on a GPU: each layer shape timed once, then kept in this browser)",
