@@ -390,6 +390,22 @@ Deno.test({
           resumed.checkpoint.every((b, i) => b === whole.checkpoint![i]),
         "the resumed run's checkpoint differs from the uninterrupted run's",
       );
+
+      // A stored run that cannot be restored (here: not a checkpoint at all) is one error naming ?fresh=1.
+      const key = `/webgpu-mda-runs/fashion_mda_quick?version=${experiment.version}&epochs=2` +
+        `&batchSize=${BATCH}&trainLimit=${TRAIN}&testLimit=${TEST}`;
+      await page.evaluate(
+        `caches.open("webgpu-mda-runs").then((c) => c.put(${JSON.stringify(key)}, new Response("junk")))`,
+      );
+      next = server.nextRun();
+      await page.goto(url);
+      const broken = await next;
+      ok(
+        /^error: this browser's checkpoint of the run: .*; start the run over with \?fresh=1$/.test(
+          broken.error ?? "",
+        ),
+        `expected the restore error, got ${broken.error}`,
+      );
     } finally {
       await browser.close();
       await server.shutdown();
