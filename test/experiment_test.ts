@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { tuningFile } from "../lib/gpu/tuner.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
+import { MDA_RUN_FIGURES } from "./util.ts";
 import { parseRunArgs, UsageError } from "../experiments/cli.ts";
 import { runPlan } from "../experiments/run.ts";
 import { evaluateCheckpoint } from "../experiments/evaluate.ts";
@@ -50,12 +51,7 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
       "resume.safetensors",
       "manifest.json",
       "README.md",
-      "accuracy.svg",
-      "loss.svg",
-      "latent.svg",
-      "components.svg",
-      "reliability.svg",
-      "confidence.svg",
+      ...MDA_RUN_FIGURES,
     ]
   ) ok(existsSync(`${out}/${f}`), `missing ${f}`);
   const history = (await Deno.readTextFile(`${out}/history.jsonl`)).trim().split("\n").map((l) =>

@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { parseRunArgs } from "../experiments/cli.ts";
 import { runPlan } from "../experiments/run.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
+import { MDA_RUN_FIGURES } from "./util.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -48,14 +49,7 @@ Deno.test("figures: a run's figures and page redrawn from its files equal what t
   ok(existsSync(`${run}/components.json`), "the run saves the component examples' pixels");
   const drawn = await filesOf(run);
   for (
-    const f of [
-      "accuracy.svg",
-      "loss.svg",
-      "latent.svg",
-      "components.svg",
-      "reliability.svg",
-      "confidence.svg",
-    ]
+    const f of MDA_RUN_FIGURES
   ) {
     ok(drawn.has(f), `the run drew ${f}`);
   }

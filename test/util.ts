@@ -119,3 +119,13 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function toF64(a: ArrayLike<number>): Float64Array {
   return Float64Array.from(a as ArrayLike<number>);
 }
+
+/** The figure files of a finished run with an MDA head (K > 1), in the order of the run's page. */
+export const MDA_RUN_FIGURES = [
+  "accuracy.svg",
+  "loss.svg",
+  "latent.svg",
+  "components.svg",
+  "reliability.svg",
+  "confidence.svg",
+];

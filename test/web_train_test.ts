@@ -9,6 +9,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { evaluateCheckpoint } from "../experiments/evaluate.ts";
 import { type Hyperparameters, modelConfigOf } from "../experiments/config.ts";
+import { runFigureSvgs, type SavedFigureData } from "../experiments/run_figures.ts";
 import { experiment as notebookExperiment } from "../experiments/fashion_mda.ts";
 import { experiment } from "../experiments/fashion_mda_quick.ts";
 import { DeviceSplit } from "../lib/data/device.ts";
@@ -24,7 +25,7 @@ import { Model } from "../lib/model.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { buildWebBundle } from "../web/build.ts";
 import { Browser, findChromium } from "./cdp.ts";
-import { assertClose } from "./util.ts";
+import { assertClose, MDA_RUN_FIGURES } from "./util.ts";
 
 const TRAIN = 64, TEST = 128, BATCH = 32;
 
@@ -53,6 +54,8 @@ interface PageRun {
     history: { test_accuracy: number; seconds?: number }[];
     kernels: PageKernels;
     resumedAfter: number;
+    figureData: SavedFigureData;
+    figures: { file: string; caption: string; svg: string }[];
   };
   checkpoint?: Uint8Array;
   error?: string;
@@ -215,6 +218,15 @@ Deno.test({
 
     ok(page.checkpoint && page.checkpoint.length > 0, "no checkpoint from the page");
     await Deno.writeFile(`${tmp}/model.safetensors`, page.checkpoint);
+    // Every figure of a run folder, drawn in the tab by the runner's code from the tab's data: a redraw in
+    // Deno from the same data gives the same bytes.
+    deepEqual(page.result.figures.map((f) => f.file), MDA_RUN_FIGURES);
+    deepEqual(
+      page.result.figures,
+      runFigureSvgs(page.result.figureData).map((f) => ({ file: f.file, caption: f.caption, svg: f.svg })),
+    );
+    equal(page.result.figureData.latent?.labels.length, TRAIN);
+
     // SwiftShader is a software adapter: its kernels, nothing timed; the checkpoint names them.
     const { kernels } = page.result;
     deepEqual(kernels.sources, { timed: 0, cache: 0 });

@@ -25,6 +25,8 @@
 
 /// <reference lib="dom" />
 
+// First: before Observable Plot loads, so the tab draws the bytes a run folder's files hold (see the file).
+import { restoreDevicePixelRatio } from "../lib/serve/plot_offset.ts";
 import { type ExperimentConfig, EXPERIMENTS, modelConfigOf } from "../experiments/config.ts";
 import { DeviceSplit, FASHION_NORMALIZE } from "../lib/data/device.ts";
 import {
@@ -42,9 +44,11 @@ import { Model } from "../lib/model.ts";
 import { tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
 import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { accuracyFigure, lossFigure } from "../lib/plot/training.ts";
+import { computeFigureData, LATENT_POINTS } from "../experiments/figure_data.ts";
+import { runFigureSvgs } from "../experiments/run_figures.ts";
 import { encodeResume, restoreResume, RESUME_FORMAT, type ResumeState } from "../lib/train/checkpoint.ts";
 import { Trainer } from "../lib/train/trainer.ts";
-import type { HistoryRow } from "../lib/types.ts";
+import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
 
 const WEBGPU_HELP =
   "This browser offers no WebGPU. Use Chrome or Edge 113 or later (on Linux start it with " +
@@ -175,6 +179,7 @@ function chosenExperiment(): ExperimentConfig {
 }
 
 async function main(): Promise<void> {
+  restoreDevicePixelRatio();
   const experiment = chosenExperiment();
   document.title = `Train ${experiment.name} in this tab`;
   $("title").textContent = experiment.description;
@@ -301,6 +306,7 @@ async function main(): Promise<void> {
   let firstStepLoss: number | undefined;
   let trainedSeconds = resumed?.elapsed ?? 0;
   const snapshot = model.store.snapshot(true);
+  let lastEval: EvalMetrics | undefined;
   for (let epoch = first; epoch <= epochs; epoch++) {
     const e0 = performance.now();
     const result = await trainer.trainEpoch(epoch, {
@@ -317,7 +323,7 @@ async function main(): Promise<void> {
     });
     if (epoch === 1) firstStepLoss = result.stats[0];
     status(`epoch ${epoch}/${epochs}: evaluating on ${test.count} test images`);
-    const m = await trainer.evaluate();
+    const m = lastEval = await trainer.evaluate();
     history.push({
       epoch,
       train_loss: result.trainLoss,
@@ -351,6 +357,26 @@ async function main(): Promise<void> {
   await runs?.delete(key); // finished: the model is the download below
   ($("bar") as HTMLProgressElement).value = 1;
   const last = history[history.length - 1];
+
+  // Every figure of the run, drawn as `deno task experiment` draws them into a run folder.
+  status(`drawing the figures (embeddings of ${Math.min(LATENT_POINTS, train.count)} training images)`);
+  lastEval ??= await trainer.evaluate();
+  const { saved } = await computeFigureData(experiment.name, model, trainer, train, history, lastEval);
+  const figures = runFigureSvgs(saved);
+  $("loss").hidden = $("accuracy").hidden = true;
+  for (const f of figures) {
+    const div = document.createElement("figure");
+    div.className = "figure";
+    div.innerHTML = f.svg;
+    const caption = document.createElement("figcaption");
+    const save = document.createElement("a");
+    save.href = URL.createObjectURL(new Blob([f.svg], { type: "image/svg+xml" }));
+    save.download = `${experiment.name}-${f.file}`;
+    save.textContent = f.file;
+    caption.append(`${f.caption} `, save);
+    div.append(caption);
+    $("figures").append(div);
+  }
   status(
     `done in ${formatSeconds((performance.now() - t0) / 1000)}: test accuracy ${
       last.test_accuracy.toFixed(4)
@@ -375,7 +401,15 @@ async function main(): Promise<void> {
   await report("/checkpoint", checkpoint as Uint8Array<ArrayBuffer>);
   await report(
     "/result",
-    JSON.stringify({ firstStepLoss, history, adapter: gpu.report, kernels, resumedAfter: first - 1 }),
+    JSON.stringify({
+      firstStepLoss,
+      history,
+      adapter: gpu.report,
+      kernels,
+      resumedAfter: first - 1,
+      figureData: saved,
+      figures: figures.map((f) => ({ file: f.file, caption: f.caption, svg: f.svg })),
+    }),
   );
 }
 
