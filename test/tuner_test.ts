@@ -4,7 +4,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
-import type { Recorder } from "../lib/gpu/recorder.ts";
+import { GpuTimer, type Recorder } from "../lib/gpu/recorder.ts";
 import { type Tensor, upload } from "../lib/gpu/tensor.ts";
 import {
   adapterKey,
@@ -110,6 +110,21 @@ Deno.test("tuner: without timestamp queries, samples of back-to-back runs on the
   for (const ms of Object.values(r.ms!)) assert(ms > 0 && Number.isFinite(ms), `${ms}`);
   // 1 checked run each for reference, broken and other, then 2 samples of 10 runs for the two kept.
   assertEquals(records, 3 + 2 * 2 * 10);
+});
+
+Deno.test("tuner: with timestamps a sample repeats a short run, up to ten times, and a long one not", async () => {
+  const gpu = await getGpu();
+  if (!GpuTimer.available(gpu)) return; // the wall-clock path is the test above
+  const { task } = await convTask(["reference", "other"]);
+  for (const [minSampleMs, runs] of [[0, 1], [1e9, 10]]) {
+    const tuner = new Tuner(gpu, { mode: "hardware", cache: null, repeats: 3, minSampleMs, log: () => {} });
+    let records = 0;
+    const counted: TuneTask = { ...task, record: (name, rec) => (records++, task.record(name, rec)) };
+    const r = await tuner.choose(counted, "x");
+    for (const ms of Object.values(r.ms!)) assert(ms >= 0 && Number.isFinite(ms), `${ms}`);
+    // Per candidate: the checked run, one run alone to size the samples, then 3 samples of `runs`.
+    assertEquals(records, 2 * (1 + 1 + 3 * runs), `minSampleMs ${minSampleMs}`);
+  }
 });
 
 Deno.test("tuner: software mode keeps the hand-tuned choice and writes no cache", async () => {

@@ -5,8 +5,9 @@
 // - Hardware adapters: the first time a shape is seen, every candidate runs once on the same real-size
 //   inputs (this also compiles it) and its output is compared with the reference candidate's (the first
 //   in the list); a mismatch means a race or a miscompile, so that variant is dropped and the log says
-//   so. The survivors are timed (each sample ten runs back to back, timed with GPU timestamp queries
-//   where the adapter has them, else with the wall clock around one wait), and the fastest median wins.
+//   so. The survivors are timed (GPU timestamp queries where the adapter has them, each sample repeating
+//   a short run up to ten times; else the wall clock around ten runs and one wait), and the fastest median
+//   wins.
 // - The choice is cached per adapter and work key (a TuningStore), so later runs on the same machine skip
 //   the timing: in Deno a JSON file outside the repository ($XDG_CACHE_HOME/webgpu-mda/tuning.json, else
 //   ~/.cache/webgpu-mda/tuning.json), in a browser the page's localStorage.
@@ -21,11 +22,18 @@ import { readF32, type Tensor } from "./tensor.ts";
 export const TUNING_FORMAT = "webgpu-mda-tuning/1";
 
 /**
- * Runs per timed sample, back to back. Without timestamp queries each sample is timed around one wait,
- * and Deno's waits cost >= ~10 ms (platform.md): spread over ten runs. With them, a browser rounds
- * timestamps to 100 us (Chrome, for privacy), about what one small conv pass takes on a fast GPU.
+ * Runs per timed sample without timestamp queries, back to back: each sample is timed around one wait,
+ * and Deno's waits cost >= ~10 ms (platform.md), spread over ten runs. Also the most runs a sample takes
+ * with timestamps (see MIN_SAMPLE_MS).
  */
-const RUNS_PER_SAMPLE = 10;
+const WALL_CLOCK_RUNS = 10;
+
+/**
+ * With timestamp queries a sample repeats a run until it lasts about this long (at most WALL_CLOCK_RUNS
+ * runs): a browser rounds timestamps to 100 us (Chrome, for privacy), about what one small conv pass takes
+ * on a fast GPU, while a slow candidate is timed once a sample, so tuning stays short.
+ */
+const MIN_SAMPLE_MS = 1;
 
 /** One piece of work to tune. */
 export interface TuneTask {
@@ -59,6 +67,8 @@ export interface TunerOptions {
   repeats?: number;
   /** Time with the wall clock even where the adapter has timestamp queries (tests of that path). */
   wallClock?: boolean;
+  /** With timestamps, how long a sample should last (default MIN_SAMPLE_MS; tests set the extremes). */
+  minSampleMs?: number;
   log?: (line: string) => void;
 }
 
@@ -160,6 +170,7 @@ export class Tuner {
   private cache: TuningStore | null;
   private repeats: number;
   private timestamps: boolean;
+  private minSampleMs: number;
   private log: (line: string) => void;
 
   constructor(readonly gpu: Gpu, opts: TunerOptions = {}) {
@@ -168,6 +179,7 @@ export class Tuner {
     this.cache = opts.cache === undefined ? defaultTuningStore() : opts.cache;
     this.repeats = opts.repeats ?? 5;
     this.timestamps = !opts.wallClock && GpuTimer.available(gpu);
+    this.minSampleMs = opts.minSampleMs ?? MIN_SAMPLE_MS;
     this.log = opts.log ?? ((line) => console.error(line));
   }
 
@@ -230,34 +242,49 @@ export class Tuner {
     return { key: task.key, choice, source: "timed", ms, dropped };
   }
 
-  /** Median milliseconds per run over `repeats` samples of RUNS_PER_SAMPLE runs each. */
+  /** Median milliseconds per run over `repeats` samples (each of several runs: see the constants above). */
   private async median(task: TuneTask, name: string): Promise<number> {
-    const times: number[] = [];
-    const rec = new Recorder(this.gpu);
-    const runs = () => {
-      for (let i = 0; i < RUNS_PER_SAMPLE; i++) task.record(name, rec);
-    };
-    try {
-      if (this.timestamps) {
-        const timer = new GpuTimer(this.gpu, this.repeats);
-        rec.attachTimer(timer);
-        for (let r = 0; r < this.repeats; r++) rec.timed(`${r}`, runs);
-        await rec.finish();
-        const t = await timer.read();
-        for (let r = 0; r < this.repeats; r++) times.push(t.get(`${r}`)! / RUNS_PER_SAMPLE);
-      } else {
+    let times: number[];
+    if (this.timestamps) {
+      // One run alone first, to know how many a sample needs.
+      const [one] = await this.timedSamples(task, name, 1, 1);
+      const runs = Math.min(WALL_CLOCK_RUNS, Math.max(1, Math.ceil(this.minSampleMs / Math.max(one, 1e-6))));
+      times = await this.timedSamples(task, name, runs, this.repeats);
+    } else {
+      times = [];
+      const rec = new Recorder(this.gpu);
+      try {
         for (let r = 0; r < this.repeats; r++) {
           const t0 = performance.now();
-          runs();
+          for (let i = 0; i < WALL_CLOCK_RUNS; i++) task.record(name, rec);
           await rec.finish();
-          times.push((performance.now() - t0) / RUNS_PER_SAMPLE);
+          times.push((performance.now() - t0) / WALL_CLOCK_RUNS);
         }
+      } finally {
+        rec.destroy();
       }
-    } finally {
-      rec.destroy();
     }
     times.sort((a, b) => a - b);
     return times[Math.floor(times.length / 2)];
+  }
+
+  /** `samples` timestamp-timed samples of `runs` runs each, recorded back to back: ms per run of each. */
+  private async timedSamples(task: TuneTask, name: string, runs: number, samples: number): Promise<number[]> {
+    const rec = new Recorder(this.gpu);
+    try {
+      const timer = new GpuTimer(this.gpu, samples);
+      rec.attachTimer(timer);
+      for (let s = 0; s < samples; s++) {
+        rec.timed(`${s}`, () => {
+          for (let i = 0; i < runs; i++) task.record(name, rec);
+        });
+      }
+      await rec.finish();
+      const t = await timer.read();
+      return Array.from({ length: samples }, (_, s) => t.get(`${s}`)! / runs);
+    } finally {
+      rec.destroy();
+    }
   }
 
   private async readCache(): Promise<CacheFile | undefined> {
