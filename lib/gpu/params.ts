@@ -30,18 +30,18 @@ export interface Counter {
 }
 
 /** A tensor of the state_dict on the CPU: f32 data, or an int64 counter. */
-/** A model's tensors read back at one moment; `m` and `v` (Adam's moments) are empty unless asked for. */
-export interface ParamSnapshot {
-  tensors: HostTensor[];
-  m: Float32Array;
-  v: Float32Array;
-}
-
 export interface HostTensor {
   name: string;
   dtype: "F32" | "I64";
   shape: number[];
   data: Float32Array | BigInt64Array;
+}
+
+/** A model's tensors read back at one moment; `m` and `v` (Adam's moments) are empty unless asked for. */
+export interface ParamSnapshot {
+  tensors: HostTensor[];
+  m: Float32Array;
+  v: Float32Array;
 }
 
 export class ParamStore {
