@@ -44,8 +44,7 @@ export async function saveModel(
 }
 
 export async function saveResume(path: string, model: Model, state: ResumeState): Promise<void> {
-  const { tensors, m, v } = await model.store.toHostWithMoments();
-  await writeResume(path, tensors, m, v, state);
+  await writeResume(path, await model.store.toHostWithMoments(), state);
 }
 
 /**
@@ -60,19 +59,12 @@ export async function writeCheckpoints(
   state: ResumeState,
   metadata: Record<string, string> = {},
 ): Promise<void> {
-  const { tensors, m, v } = snapshot;
-  await writeResume(paths.resume, tensors, m, v, state);
-  await saveSafetensors(paths.model, tensors, metadata);
+  await writeResume(paths.resume, snapshot, state);
+  await saveSafetensors(paths.model, snapshot.tensors, metadata);
 }
 
-async function writeResume(
-  path: string,
-  tensors: HostTensor[],
-  m: Float32Array,
-  v: Float32Array,
-  state: ResumeState,
-): Promise<void> {
-  const c = resumeContents({ tensors, m, v }, state);
+async function writeResume(path: string, snapshot: ParamSnapshot, state: ResumeState): Promise<void> {
+  const c = resumeContents(snapshot, state);
   await saveSafetensors(path, c.tensors, c.metadata);
 }
 
