@@ -23,7 +23,7 @@ import {
   writeCheckpoints,
 } from "../lib/train/checkpoint.ts";
 import { formatDuration, Progress } from "../lib/train/progress.ts";
-import { LabelOutOfRangeError, NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
+import { historyRow, LabelOutOfRangeError, NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
 import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
 import {
   checkPlanPaths,
@@ -368,18 +368,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     lastEval = await trainer.evaluate();
     const evalSeconds = (performance.now() - evalStart) / 1000;
     const seconds = (performance.now() - epochStart) / 1000;
-    const row: HistoryRow = {
-      epoch,
-      train_loss: result.trainLoss,
-      train_accuracy: result.trainAccuracy,
-      test_accuracy: lastEval.accuracy,
-      test_nll: lastEval.nll,
-      test_ece: lastEval.ece10,
-      test_ece15: lastEval.ece15,
-      test_brier: lastEval.brier,
-      seconds,
-      eval_seconds: evalSeconds,
-    };
+    const row = historyRow(epoch, result, lastEval, seconds, evalSeconds);
     state = {
       ...state,
       epochsDone: epoch,

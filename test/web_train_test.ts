@@ -51,7 +51,7 @@ interface PageKernels {
 interface PageRun {
   result?: {
     firstStepLoss: number;
-    history: { test_accuracy: number; seconds?: number }[];
+    history: { test_accuracy: number; seconds?: number; eval_seconds?: number }[];
     kernels: PageKernels;
     resumedAfter: number;
     figureData: SavedFigureData;
@@ -394,7 +394,8 @@ Deno.test({
       const whole = await next;
       ok(whole.result, `the uninterrupted run reported no result (error: ${whole.error})`);
       equal(whole.result.resumedAfter, 0);
-      const untimed = (h: { seconds?: number }[]) => h.map(({ seconds: _, ...rest }) => rest);
+      const untimed = (h: { seconds?: number; eval_seconds?: number }[]) =>
+        h.map(({ seconds: _, eval_seconds: _e, ...rest }) => rest);
       deepEqual(untimed(resumed.result.history), untimed(whole.result.history));
       ok(resumed.checkpoint && whole.checkpoint, "a checkpoint is missing");
       ok(

@@ -47,7 +47,7 @@ import { accuracyFigure, lossFigure } from "../lib/plot/training.ts";
 import { computeFigureData, LATENT_POINTS } from "../experiments/figure_data.ts";
 import { runFigureSvgs } from "../experiments/run_figures.ts";
 import { encodeResume, restoreResume, RESUME_FORMAT, type ResumeState } from "../lib/train/checkpoint.ts";
-import { Trainer } from "../lib/train/trainer.ts";
+import { historyRow, Trainer } from "../lib/train/trainer.ts";
 import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
 
 const WEBGPU_HELP =
@@ -323,18 +323,10 @@ async function main(): Promise<void> {
     });
     if (epoch === 1) firstStepLoss = result.stats[0];
     status(`epoch ${epoch}/${epochs}: evaluating on ${test.count} test images`);
-    const m = lastEval = await trainer.evaluate();
-    history.push({
-      epoch,
-      train_loss: result.trainLoss,
-      train_accuracy: result.trainAccuracy,
-      test_accuracy: m.accuracy,
-      test_nll: m.nll,
-      test_ece: m.ece10,
-      test_ece15: m.ece15,
-      test_brier: m.brier,
-      seconds: (performance.now() - e0) / 1000,
-    });
+    const evalStart = performance.now();
+    lastEval = await trainer.evaluate();
+    const evalSeconds = (performance.now() - evalStart) / 1000;
+    history.push(historyRow(epoch, result, lastEval, (performance.now() - e0) / 1000, evalSeconds));
     draw();
     trainedSeconds += history[history.length - 1].seconds;
     if (epoch < epochs && runs) {

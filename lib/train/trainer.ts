@@ -11,7 +11,7 @@ import { evaluateLogits } from "../mda/metrics.ts";
 import type { Model } from "../model.ts";
 import { Rng, type RngState } from "../rng.ts";
 import { QueuePacer, type Reached } from "./pacer.ts";
-import type { EvalMetrics } from "../types.ts";
+import type { EvalMetrics, HistoryRow } from "../types.ts";
 
 /** The largest batch the encoder runs at once; evaluation of bigger batches is chunked (same result). */
 export const EVAL_CHUNK = 256;
@@ -49,6 +49,28 @@ export interface EpochResult {
   stats: number[];
   /** The bytes of the `read` regions, in order (undefined when interrupted). */
   read?: ArrayBuffer[];
+}
+
+/** The history.jsonl row of a whole epoch: its training stats, the evaluation after it, and its times. */
+export function historyRow(
+  epoch: number,
+  result: EpochResult,
+  m: EvalMetrics,
+  seconds: number,
+  evalSeconds: number,
+): HistoryRow {
+  return {
+    epoch,
+    train_loss: result.trainLoss,
+    train_accuracy: result.trainAccuracy,
+    test_accuracy: m.accuracy,
+    test_nll: m.nll,
+    test_ece: m.ece10,
+    test_ece15: m.ece15,
+    test_brier: m.brier,
+    seconds,
+    eval_seconds: evalSeconds,
+  };
 }
 
 export class NonFiniteLossError extends Error {
