@@ -24,7 +24,7 @@ import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { buildWebBundle } from "../web/build.ts";
-import { Browser, findChromium } from "./cdp.ts";
+import { Browser, findChromium, type Page } from "./cdp.ts";
 import { assertClose, MDA_RUN_FIGURES } from "./util.ts";
 
 const TRAIN = 64, TEST = 128, BATCH = 32;
@@ -192,6 +192,33 @@ async function removeSoon(dir: string): Promise<void> {
   }
 }
 
+/**
+ * One Chromium (its own profile, kept across the page loads of `fn`) on the page's server, with the page
+ * bundled afresh; `url(query)` is the page with `query` and its reports; everything is removed afterwards.
+ */
+async function inBrowser(
+  prefix: string,
+  fn: (page: Page, server: PageServer, url: (query: string) => string) => Promise<void>,
+  onEpoch?: (epoch: number) => Promise<void>,
+): Promise<void> {
+  const tmp = await Deno.makeTempDir({ prefix });
+  const bundle = await buildWebBundle(`${tmp}/train.js`);
+  const server = servePage(bundle, FASHION_SYSTEM_DIR, onEpoch);
+  const browser = await Browser.launch(findChromium() ?? "chromium", WEBGPU_FLAGS);
+  try {
+    const page = await browser.newPage();
+    await fn(
+      page,
+      server,
+      (query) => `http://127.0.0.1:${server.port}/web/train.html?${query}&report=/report`,
+    );
+  } finally {
+    await browser.close();
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
 Deno.test({
   name:
     "web: the tab's first step matches Deno's, its checkpoint evaluates in Deno; missing or corrupted data and no WebGPU are named",
@@ -305,14 +332,10 @@ Deno.test({
     "web: a reload of the page downloads no data file again, finds its timed kernels in localStorage and trains to the same first-step loss",
   ignore: !ready,
   fn: async () => {
-    const tmp = await Deno.makeTempDir({ prefix: "web-train-reload-" });
-    const bundle = await buildWebBundle(`${tmp}/train.js`);
-    const server = servePage(bundle, FASHION_SYSTEM_DIR);
-    const browser = await Browser.launch(findChromium() ?? "chromium", WEBGPU_FLAGS);
-    try {
-      const page = await browser.newPage();
-      const url = `http://127.0.0.1:${server.port}/web/train.html?epochs=1&train-limit=${TRAIN}` +
-        `&test-limit=${TEST}&batch-size=${BATCH}&report=/report&tune-batchnorm=always`;
+    await inBrowser("web-train-reload-", async (page, server, pageUrl) => {
+      const url = pageUrl(
+        `epochs=1&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}&tune-batchnorm=always`,
+      );
       let next = server.nextRun();
       await page.goto(url);
       const first = await next;
@@ -345,11 +368,7 @@ Deno.test({
       // Same browser, same adapter, same seed and batch: the same bits.
       equal(second.result.firstStepLoss, first.result.firstStepLoss);
       ok(second.checkpoint && second.checkpoint.length > 0, "no checkpoint after the reload");
-    } finally {
-      await browser.close();
-      await server.shutdown();
-      await Deno.remove(tmp, { recursive: true });
-    }
+    });
   },
 });
 
@@ -358,22 +377,17 @@ Deno.test({
     "web: a tab closed after an epoch resumes from this browser's checkpoint and ends with the bits of a run never stopped",
   ignore: !ready,
   fn: async () => {
-    const tmp = await Deno.makeTempDir({ prefix: "web-train-resume-" });
-    const bundle = await buildWebBundle(`${tmp}/train.js`);
     // The first visit is stopped while the page waits on its report of epoch 1 (stored by then).
     let holding = true;
     let release = () => {};
     let epochReported = (_: number) => {};
     const firstEpoch = new Promise<number>((r) => epochReported = r);
-    const server = servePage(bundle, FASHION_SYSTEM_DIR, async (epoch) => {
+    const onEpoch = async (epoch: number) => {
       epochReported(epoch);
       if (holding) await new Promise<void>((r) => release = r);
-    });
-    const browser = await Browser.launch(findChromium() ?? "chromium", WEBGPU_FLAGS);
-    try {
-      const page = await browser.newPage();
-      const url = `http://127.0.0.1:${server.port}/web/train.html?epochs=2&train-limit=${TRAIN}` +
-        `&test-limit=${TEST}&batch-size=${BATCH}&report=/report`;
+    };
+    await inBrowser("web-train-resume-", async (page, server, pageUrl) => {
+      const url = pageUrl(`epochs=2&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`);
       await page.goto(url);
       equal(await firstEpoch, 1);
       await page.goto("about:blank"); // the tab leaves mid-run
@@ -419,10 +433,6 @@ Deno.test({
         ),
         `expected the restore error, got ${broken.error}`,
       );
-    } finally {
-      await browser.close();
-      await server.shutdown();
-      await Deno.remove(tmp, { recursive: true });
-    }
+    }, onEpoch);
   },
 });
