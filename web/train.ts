@@ -309,8 +309,10 @@ async function main(): Promise<void> {
   let lastEval: EvalMetrics | undefined;
   for (let epoch = first; epoch <= epochs; epoch++) {
     const e0 = performance.now();
+    // Every epoch but the last is kept for a resume (the last one's model is the download below).
+    const keep = epoch < epochs ? runs : undefined;
     const result = await trainer.trainEpoch(epoch, {
-      read: snapshot.regions,
+      read: keep ? snapshot.regions : undefined,
       onProgress: (p) => {
         const done = (epoch - first) * train.count + Math.min(train.count, p.step * batchSize);
         const elapsed = (performance.now() - t0) / 1000;
@@ -329,7 +331,7 @@ async function main(): Promise<void> {
     history.push(historyRow(epoch, result, lastEval, (performance.now() - e0) / 1000, evalSeconds));
     draw();
     trainedSeconds += history[history.length - 1].seconds;
-    if (epoch < epochs && runs) {
+    if (keep) {
       const state: ResumeState = {
         format: RESUME_FORMAT,
         epochsDone: epoch,
@@ -342,7 +344,7 @@ async function main(): Promise<void> {
         convKernels: kernels.conv,
         batchNormKernels: kernels.batchNorm,
       };
-      await runs.put(key, new Response(encodeResume(snapshot.decode(result.read!), state) as BodyInit));
+      await keep.put(key, new Response(encodeResume(snapshot.decode(result.read!), state) as BodyInit));
       await report("/epoch", JSON.stringify({ epoch }));
     }
   }

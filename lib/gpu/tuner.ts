@@ -103,12 +103,9 @@ export function tuningFile(path: string): TuningStore {
 export const TUNING_STORAGE_KEY = "webgpu-mda-tuning";
 
 /** A browser's Web Storage (localStorage: kept per site across reloads and restarts). */
-export function webStorageTuning(
-  storage: Pick<Storage, "getItem" | "setItem">,
-  name = "localStorage",
-): TuningStore {
+export function webStorageTuning(storage: Pick<Storage, "getItem" | "setItem">): TuningStore {
   return {
-    where: `${name}["${TUNING_STORAGE_KEY}"]`,
+    where: `localStorage["${TUNING_STORAGE_KEY}"]`,
     read: () => Promise.resolve(storage.getItem(TUNING_STORAGE_KEY) ?? undefined),
     write: (text: string) => Promise.resolve(storage.setItem(TUNING_STORAGE_KEY, text)),
   };
