@@ -6,25 +6,42 @@
 //
 //   deno run -A bench/backends_bench.ts [--rounds 2] [--steps 2] [--batch 256] [--torch]
 
-import { parseArgs } from "node:util";
+import {
+  checkPositionals,
+  type CommandSpec,
+  intFlag,
+  parseOrExit,
+  stringFlag,
+} from "../experiments/flags.ts";
+import { parseBenchArgs } from "./cli.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    rounds: { type: "string", default: "2" },
-    steps: { type: "string", default: "2" },
-    batch: { type: "string", default: "256" },
-    torch: { type: "boolean" },
-  },
+const SPEC: CommandSpec = {
+  name: "backends_bench",
+  invocation: "deno run -A bench/backends_bench.ts",
+  summary: "Times the notebook model's training step on Mesa's GL (llvmpipe) and Vulkan (lavapipe) " +
+    "backends in one run (bench/bench.ts --json per backend and round, order alternated): Vulkan / GL.",
+  positionals: [],
+  flags: [
+    { name: "rounds", kind: "int", value: "N", meaning: "rounds, each timing both backends", default: "2" },
+    { name: "steps", kind: "int", value: "N", meaning: "timed steps per bench.ts run", default: "2" },
+    { name: "batch", kind: "int", value: "N", meaning: "batch size, 1 to 256", default: "256" },
+    { name: "torch", kind: "boolean", meaning: "also time the step in PyTorch, once", default: "off" },
+  ],
+  examples: ["deno run -A bench/backends_bench.ts --rounds 3 --steps 1"],
+};
+
+const flags = parseOrExit(SPEC, Deno.args, (p) => {
+  checkPositionals(SPEC, p);
+  // --steps and --batch go on to bench/bench.ts: its own checks run here, before the first subprocess.
+  const { steps, batch } = parseBenchArgs([
+    "--steps",
+    stringFlag(p, "steps") ?? "2",
+    "--batch",
+    stringFlag(p, "batch") ?? "256",
+  ]);
+  return { rounds: intFlag(p, "rounds", 1) ?? 2, steps: steps!, batch, torch: p.values.torch === true };
 });
-for (const key of ["rounds", "steps", "batch"] as const) {
-  const v = Number(values[key]);
-  if (!Number.isInteger(v) || v < 1) {
-    console.error(`error: --${key} must be a positive integer, got ${values[key]}`);
-    Deno.exit(2);
-  }
-}
-const rounds = Number(values.rounds);
+const { rounds } = flags;
 const script = new URL("./bench.ts", import.meta.url).pathname;
 
 interface StepResult {
@@ -41,9 +58,9 @@ async function step(backend: string, withTorch: boolean): Promise<StepResult> {
     "--json",
     "--no-kernels",
     "--steps",
-    values.steps!,
+    String(flags.steps),
     "--batch",
-    values.batch!,
+    String(flags.batch),
   ];
   if (!withTorch) args.push("--no-torch");
   const out = await new Deno.Command(Deno.execPath(), {
@@ -67,7 +84,7 @@ for (let r = 0; r < rounds; r++) {
   const order = r % 2 === 0 ? ["gl", "vulkan"] : ["vulkan", "gl"];
   const ms: Record<string, number> = {};
   for (const backend of order) {
-    const res = await step(backend, Boolean(values.torch) && torchMs === null);
+    const res = await step(backend, flags.torch && torchMs === null);
     if (res.torch_train_step_ms !== null) torchMs = res.torch_train_step_ms;
     ms[backend] = res.train_step_ms;
     console.error(
@@ -82,13 +99,13 @@ for (let r = 0; r < rounds; r++) {
 const lo = Math.min(...ratios), hi = Math.max(...ratios);
 const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
 console.log(
-  `notebook step, batch ${values.batch}: Vulkan / GL = ${mean.toFixed(2)} (mean of ${rounds} rounds, ` +
+  `notebook step, batch ${flags.batch}: Vulkan / GL = ${mean.toFixed(2)} (mean of ${rounds} rounds, ` +
     `spread ${lo.toFixed(2)}-${hi.toFixed(2)})` +
     (torchMs === null ? "" : `; PyTorch step ${torchMs.toFixed(0)} ms`),
 );
 console.log(
   JSON.stringify({
-    batch: Number(values.batch),
+    batch: flags.batch,
     rounds: rows,
     ratio_mean: mean,
     torch_train_step_ms: torchMs,

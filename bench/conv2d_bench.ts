@@ -8,7 +8,15 @@
 //   deno run -A bench/conv2d_bench.ts [--batch 256] [--repeats 3] [--widths 64,64,128,128,256,256]
 //     [--layers 0,1] [--variants chosen|all]
 
-import { parseArgs } from "node:util";
+import {
+  checkPositionals,
+  type CommandSpec,
+  intFlag,
+  type ParsedFlags,
+  parseOrExit,
+  stringFlag,
+  UsageError,
+} from "../experiments/flags.ts";
 import { describeAdapter, getGpuOrExit, type Gpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
@@ -16,6 +24,7 @@ import { type Tensor, upload } from "../lib/gpu/tensor.ts";
 import { Conv2d, type ConvPass, gpuCandidates, kernelName } from "../lib/nn/conv2d/conv2d.ts";
 import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
+import { parseBenchArgs } from "./cli.ts";
 
 export interface ConvBenchRow {
   /** The pass and the variant, e.g. "forward igemm_tiled(bm=64,...)", plus " (chosen)" for the tuner's pick. */
@@ -133,30 +142,67 @@ export async function benchConv2d(gpu: Gpu, opts: ConvBenchOptions): Promise<Con
   return rows;
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    options: {
-      batch: { type: "string", default: "256" },
-      repeats: { type: "string", default: "3" },
-      widths: { type: "string" },
-      layers: { type: "string" },
-      variants: { type: "string", default: "chosen" },
+const SPEC: CommandSpec = {
+  name: "conv2d_bench",
+  invocation: "deno run -A bench/conv2d_bench.ts",
+  summary: "Times forward, input gradient and weight gradient of the notebook's six convolutions per " +
+    "kernel variant (best of the repeats after a warm-up), the tuner's choice marked (chosen).",
+  positionals: [],
+  flags: [
+    { name: "batch", kind: "int", value: "N", meaning: "batch size", default: "256" },
+    { name: "repeats", kind: "int", value: "N", meaning: "timed runs per kernel (best kept)", default: "3" },
+    {
+      name: "widths",
+      kind: "string",
+      value: "A,B,C,D,E,F",
+      meaning: "the six convolutions' output channels",
+      default: "64,64,128,128,256,256",
     },
-  });
-  const gpu = await getGpuOrExit();
-  const batch = Number(values.batch), repeats = Number(values.repeats);
-  if (values.variants !== "chosen" && values.variants !== "all") {
-    console.error(`error: --variants must be chosen or all, got ${values.variants}`);
-    Deno.exit(2);
+    {
+      name: "layers",
+      kind: "string",
+      value: "I,J,..",
+      meaning: "only these layers (0 to 5)",
+      default: "all",
+    },
+    {
+      name: "variants",
+      kind: "string",
+      value: "chosen|all",
+      meaning: "all: every tuner candidate, also on a software adapter (a hardware adapter times them all)",
+      default: "chosen",
+    },
+  ],
+  examples: ["deno run -A bench/conv2d_bench.ts --variants all --layers 0,1 --batch 64"],
+};
+
+function convBenchFromFlags(p: ParsedFlags): ConvBenchOptions {
+  checkPositionals(SPEC, p);
+  const variants = stringFlag(p, "variants") ?? "chosen";
+  if (variants !== "chosen" && variants !== "all") {
+    throw new UsageError(`--variants must be chosen or all, got ${variants}`);
   }
+  const rawWidths = stringFlag(p, "widths");
+  const rawLayers = stringFlag(p, "layers");
+  if (rawLayers !== undefined && rawLayers.split(",").some((s) => !/^\s*[0-5]\s*$/.test(s))) {
+    throw new UsageError(`--layers expects indices from 0 to 5 separated by commas, got "${rawLayers}"`);
+  }
+  return {
+    batch: intFlag(p, "batch", 1) ?? 256,
+    repeats: intFlag(p, "repeats", 1) ?? 3,
+    // The same six widths as bench.ts's --widths: its check.
+    widths: rawWidths === undefined ? undefined : parseBenchArgs(["--widths", rawWidths]).widths,
+    layers: rawLayers?.split(",").map(Number),
+    variants,
+  };
+}
+
+if (import.meta.main) {
+  const opts = parseOrExit(SPEC, Deno.args, convBenchFromFlags);
+  const gpu = await getGpuOrExit();
+  const { batch, repeats } = opts;
   console.log(`adapter: ${describeAdapter(gpu.report)}; batch ${batch}; best of ${repeats}`);
-  const rows = await benchConv2d(gpu, {
-    batch,
-    repeats,
-    widths: values.widths?.split(",").map(Number),
-    layers: values.layers?.split(",").map(Number),
-    variants: values.variants as "chosen" | "all",
-  });
+  const rows = await benchConv2d(gpu, opts);
   console.log(
     `${"pass and variant".padEnd(60)} ${"shape".padEnd(18)} ${"ms".padStart(9)} ${"GFLOP/s".padStart(8)} ${
       "gpu ms".padStart(9)

@@ -8,7 +8,9 @@
 // against the first row that ran (wgpu GL) in the same run. An implementation without an adapter here is
 // listed as unavailable, with the first line of its error.
 
-import { parseArgs } from "node:util";
+import { checkPositionals, type CommandSpec, parseOrExit, stringFlag } from "../experiments/flags.ts";
+import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
+import { parseBenchArgs } from "./cli.ts";
 import { bundleForBrowser, repoUrl } from "../tools/browser_bundle.ts";
 
 interface Variant {
@@ -40,30 +42,46 @@ interface Row {
   error?: string;
 }
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    batch: { type: "string", default: "256" },
-    steps: { type: "string", default: "2" },
-    widths: { type: "string" },
-    json: { type: "boolean" },
-    browser: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  },
+const SPEC: CommandSpec = {
+  name: "bench:implementations",
+  summary: "Times the notebook's training step on wgpu GL, wgpu Vulkan and Dawn, one subprocess each " +
+    "(bench/bench.ts --no-kernels), in one run; with --browser also in headless Chromium (WebGPU on " +
+    "SwiftShader without a GPU: slow).",
+  positionals: [],
+  flags: [
+    { name: "batch", kind: "int", value: "N", meaning: "batch size, 1 to 256", default: "256" },
+    { name: "steps", kind: "int", value: "N", meaning: "timed steps after a warm-up step", default: "2" },
+    {
+      name: "widths",
+      kind: "string",
+      value: "A,B,C,D,E,F",
+      meaning: "the six encoder widths",
+      default: NOTEBOOK_WIDTHS.join(","),
+    },
+    { name: "json", kind: "boolean", meaning: "print the rows as one JSON object last", default: "off" },
+    { name: "browser", kind: "boolean", meaning: "also in headless Chromium", default: "off" },
+  ],
+  examples: ["deno task bench:implementations --browser --batch 256 --steps 1"],
+};
+
+const flags = parseOrExit(SPEC, Deno.args, (p) => {
+  checkPositionals(SPEC, p);
+  // --batch, --steps and --widths go on to bench/bench.ts: its own checks run here, before any subprocess.
+  const widths = stringFlag(p, "widths");
+  const { batch, steps } = parseBenchArgs([
+    "--batch",
+    stringFlag(p, "batch") ?? "256",
+    "--steps",
+    stringFlag(p, "steps") ?? "2",
+    ...(widths === undefined ? [] : ["--widths", widths]),
+  ]);
+  return { batch, steps: steps!, widths, json: p.values.json === true, browser: p.values.browser === true };
 });
-if (values.help) {
-  console.log(
-    "usage: deno task bench:implementations [--batch N] [--steps N] [--widths a,b,c,d,e,f] [--json]\n" +
-      "Times the notebook's training step on wgpu GL, wgpu Vulkan and Dawn, one subprocess each;\n" +
-      "with --browser also in headless Chromium (WebGPU on SwiftShader without a GPU: slow).",
-  );
-  Deno.exit(0);
-}
 
 const bench = new URL("./bench.ts", import.meta.url).pathname;
-const args = ["run", "-A", bench, "--json", "--no-kernels", "--no-torch", "--batch", values.batch!];
-args.push("--steps", values.steps!);
-if (values.widths) args.push("--widths", values.widths);
+const args = ["run", "-A", bench, "--json", "--no-kernels", "--no-torch", "--batch", String(flags.batch)];
+args.push("--steps", String(flags.steps));
+if (flags.widths) args.push("--widths", flags.widths);
 
 const rows: Row[] = [];
 for (const v of VARIANTS) {
@@ -104,13 +122,13 @@ for (const v of VARIANTS) {
   console.error(`${v.label}: ${(r.train_step_ms / 1000).toFixed(2)} s per step`);
 }
 
-if (values.browser) rows.push({ ...await browserRow(), load: Deno.loadavg() });
+if (flags.browser) rows.push({ ...await browserRow(), load: Deno.loadavg() });
 
 const reference = rows.find((r) => r.ok);
 const lines = [
-  `training step of the notebook model, batch ${values.batch}${
-    values.widths ? `, widths ${values.widths}` : ""
-  }, mean of ${values.steps} steps after a warm-up:`,
+  `training step of the notebook model, batch ${flags.batch}${
+    flags.widths ? `, widths ${flags.widths}` : ""
+  }, mean of ${flags.steps} steps after a warm-up:`,
 ];
 for (const r of rows) {
   if (!r.ok) {
@@ -137,8 +155,8 @@ for (const r of rows) {
   }
 }
 console.error(lines.join("\n"));
-if (values.json) {
-  console.log(JSON.stringify({ batch: Number(values.batch), steps: Number(values.steps), rows }));
+if (flags.json) {
+  console.log(JSON.stringify({ batch: flags.batch, steps: flags.steps, rows }));
 }
 
 /** The same step in a headless Chromium tab (bench/browser_step.ts), served from a local server. */
@@ -167,8 +185,8 @@ async function browserRow(): Promise<Row> {
       }
       return new Response("ok");
     });
-    const q = new URLSearchParams({ batch: values.batch!, steps: values.steps! });
-    if (values.widths) q.set("widths", values.widths);
+    const q = new URLSearchParams({ batch: String(flags.batch), steps: String(flags.steps) });
+    if (flags.widths) q.set("widths", flags.widths);
     const chrome = new Deno.Command("chromium", {
       args: [
         "--headless=new",

@@ -9,7 +9,7 @@
 //
 //   deno run -A bench/layers_bench.ts [--batch 256] [--repeats 5]
 
-import { parseArgs } from "node:util";
+import { checkPositionals, type CommandSpec, intFlag, parseOrExit } from "../experiments/flags.ts";
 import { describeAdapter, getGpuOrExit, type Gpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
@@ -245,22 +245,30 @@ export function formatTable(rows: LayerTiming[]): string {
   return lines.join("\n");
 }
 
+const SPEC: CommandSpec = {
+  name: "layers_bench",
+  invocation: "deno run -A bench/layers_bench.ts",
+  summary: "Times the encoder's non-convolution layers and Adam at the notebook's shapes, forward and " +
+    "backward, with the bytes each must move and the rate; a buffer copy and relu forward as yardsticks.",
+  positionals: [],
+  flags: [
+    { name: "batch", kind: "int", value: "N", meaning: "batch size", default: "256" },
+    {
+      name: "repeats",
+      kind: "int",
+      value: "N",
+      meaning: "timed runs per layer (the median kept)",
+      default: "5",
+    },
+  ],
+  examples: ["deno run -A bench/layers_bench.ts --repeats 3"],
+};
+
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { batch: { type: "string", default: "256" }, repeats: { type: "string", default: "5" } },
+  const { batch, repeats } = parseOrExit(SPEC, Deno.args, (p) => {
+    checkPositionals(SPEC, p);
+    return { batch: intFlag(p, "batch", 1) ?? 256, repeats: intFlag(p, "repeats", 1) ?? 5 };
   });
-  const batch = Number(values.batch), repeats = Number(values.repeats);
-  for (const [what, v] of [["--batch", batch], ["--repeats", repeats]] as const) {
-    if (!Number.isInteger(v) || v < 1) {
-      console.error(
-        `error: ${what} must be a positive integer, got ${
-          what === "--batch" ? values.batch : values.repeats
-        }`,
-      );
-      Deno.exit(2);
-    }
-  }
   const gpu = await getGpuOrExit();
   console.log(`${describeAdapter(gpu.report)}; batch ${batch}, ${repeats} repeats`);
   console.log(formatTable(await benchLayers(gpu, { batch, repeats })));

@@ -22,6 +22,11 @@ export interface FlagSpec {
 export interface CommandSpec {
   /** e.g. "experiment": the help reads "deno task experiment ...". */
   name: string;
+  /**
+   * How the command is run, for a script without a task of its own, e.g. "deno run -A bench/conv2d_bench.ts":
+   * the usage line and the unknown-flag message show it. Default: `deno task ${name}`.
+   */
+  invocation?: string;
   summary: string;
   /** Positional arguments in order, e.g. [{ name: "NAME", meaning: "...", optional: false }]. */
   positionals: { name: string; meaning: string; optional?: boolean }[];
@@ -68,7 +73,7 @@ export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
     if (!flag) {
       const shown = eq < 0 ? arg : arg.slice(0, eq);
       throw new UsageError(
-        `unknown flag ${shown} for \`deno task ${spec.name}\` (known: ${
+        `unknown flag ${shown} for \`${invocation(spec)}\` (known: ${
           spec.flags.map((f) => `--${f.name}`).join(" ")
         }; see --help)`,
       );
@@ -150,10 +155,14 @@ export function checkPositionals(spec: CommandSpec, p: ParsedFlags): void {
   }
 }
 
+function invocation(spec: CommandSpec): string {
+  return spec.invocation ?? `deno task ${spec.name}`;
+}
+
 /** The --help text: usage, arguments, one line per flag with its meaning and default, notes, examples. */
 export function helpText(spec: CommandSpec): string {
   const pos = spec.positionals.map((x) => (x.optional ? `[${x.name}]` : x.name)).join(" ");
-  const lines = [`usage: deno task ${spec.name} ${pos}${pos ? " " : ""}[flags]`, "", spec.summary, ""];
+  const lines = [`usage: ${invocation(spec)} ${pos}${pos ? " " : ""}[flags]`, "", spec.summary, ""];
   if (spec.positionals.length) {
     lines.push("arguments:");
     const w = Math.max(...spec.positionals.map((x) => x.name.length));

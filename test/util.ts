@@ -129,3 +129,19 @@ export const MDA_RUN_FIGURES = [
   "reliability.svg",
   "confidence.svg",
 ];
+
+/**
+ * Runs `deno ARGS` (this Deno) in the repository root, colours off, and returns its exit code and output:
+ * for tests of what a command prints.
+ */
+export async function runDeno(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}

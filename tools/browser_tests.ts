@@ -10,7 +10,14 @@
 //   - a small local server serves the page and receives each result.
 // Exit status 0 only when every test passed. Chromium on SwiftShader is slow: the tests use small shapes.
 
-import { parseArgs } from "node:util";
+import {
+  checkPositionals,
+  type CommandSpec,
+  numberFlag,
+  parseOrExit,
+  stringFlag,
+  UsageError,
+} from "../experiments/flags.ts";
 import { bundleForBrowser, repoUrl } from "./browser_bundle.ts";
 
 /** The kernel tests that need no file system: each kernel against a float64 reference. */
@@ -38,28 +45,38 @@ interface Result {
   error?: string;
 }
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    filter: { type: "string" },
-    timeout: { type: "string", default: "900" },
-    keep: { type: "boolean" },
-    chromium: { type: "string", default: "chromium" },
-    help: { type: "boolean", short: "h" },
-  },
+const SPEC: CommandSpec = {
+  name: "test:browser",
+  summary: "Runs the GPU kernel tests in headless Chromium (WebGPU on SwiftShader); exit 0 only when every " +
+    "test passed.",
+  positionals: [],
+  flags: [
+    { name: "filter", kind: "string", value: "TEXT", meaning: "only the tests whose name contains TEXT" },
+    {
+      name: "timeout",
+      kind: "number",
+      value: "SECONDS",
+      meaning: "give up (exit 1) after this long",
+      default: "900",
+    },
+    { name: "keep", kind: "boolean", meaning: "keep the temporary folder (bundle, profile)", default: "off" },
+    { name: "chromium", kind: "string", value: "PATH", meaning: "the Chromium binary", default: "chromium" },
+  ],
+  examples: ["deno task test:browser --filter conv2d"],
+};
+
+const values = parseOrExit(SPEC, Deno.args, (p) => {
+  checkPositionals(SPEC, p);
+  const timeout = numberFlag(p, "timeout", false) ?? 900;
+  if (!(timeout > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got ${timeout}`);
+  return {
+    filter: stringFlag(p, "filter"),
+    timeout,
+    keep: p.values.keep === true,
+    chromium: stringFlag(p, "chromium", "path") ?? "chromium",
+  };
 });
-if (values.help) {
-  console.log(
-    "usage: deno task test:browser [--filter TEXT] [--timeout SECONDS] [--keep] [--chromium PATH]\n" +
-      "Runs the GPU kernel tests in headless Chromium (WebGPU on SwiftShader).",
-  );
-  Deno.exit(0);
-}
-const timeoutS = Number(values.timeout);
-if (!(timeoutS > 0)) {
-  console.error(`error: --timeout must be a positive number of seconds, got ${values.timeout}`);
-  Deno.exit(2);
-}
+const timeoutS = values.timeout;
 
 const dir = await Deno.makeTempDir({ prefix: "browser-tests-" });
 try {
@@ -118,7 +135,7 @@ async function main(): Promise<number> {
   const url = `http://127.0.0.1:${server.addr.port}/${
     values.filter ? `?filter=${encodeURIComponent(values.filter)}` : ""
   }`;
-  const chrome = new Deno.Command(values.chromium!, {
+  const chrome = new Deno.Command(values.chromium, {
     args: [
       "--headless=new",
       "--no-sandbox",

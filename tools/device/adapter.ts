@@ -2,7 +2,7 @@
 // The device kit's first check (tools/device/run.sh): exit 0 for a hardware adapter, 3 for a software one
 // (Mesa llvmpipe/lavapipe), 1 for none, so the caller can retry with other driver settings.
 
-import { parseArgs } from "node:util";
+import { checkPositionals, type CommandSpec, parseOrExit, stringFlag } from "../../experiments/flags.ts";
 import { describeAdapter, getGpu, NoAdapterError } from "../../lib/gpu/device.ts";
 import { writeJsonAtomic } from "../../lib/io/atomic.ts";
 
@@ -19,7 +19,21 @@ const LIMIT_KEYS = [
   "maxBindGroups",
 ];
 
-const { values } = parseArgs({ args: Deno.args, options: { json: { type: "string" } } });
+const SPEC: CommandSpec = {
+  name: "adapter",
+  invocation: "deno run -A tools/device/adapter.ts",
+  summary: "Prints the WebGPU adapter Deno sees here and its limits; exit 0 for a hardware adapter, 3 " +
+    "for a software one (Mesa llvmpipe/lavapipe), 1 for none.",
+  positionals: [],
+  flags: [{ name: "json", kind: "path", value: "FILE", meaning: "also write the adapter as JSON" }],
+  examples: ["deno run -A tools/device/adapter.ts --json /tmp/adapter.json"],
+};
+
+// Before the GPU: a bad flag must exit 2, not look like an adapter outcome (1 or 3) to run.sh's retries.
+const json = parseOrExit(SPEC, Deno.args, (p) => {
+  checkPositionals(SPEC, p);
+  return stringFlag(p, "json", "path");
+});
 
 let gpu;
 try {
@@ -41,8 +55,8 @@ console.log(
     `timestamp-query ${gpu.report.timestampQuery ? "yes" : "no"}`,
 );
 for (const [k, v] of Object.entries(limits)) console.log(`  ${k.padEnd(36)} ${v}`);
-if (values.json) {
-  await writeJsonAtomic(values.json, {
+if (json) {
+  await writeJsonAtomic(json, {
     report: gpu.report,
     info: {
       vendor: info.vendor,

@@ -3,19 +3,27 @@
 // step on both sides, epochs done, seconds per epoch on both sides, test accuracy. Missing pieces print as
 // "-" (a step that did not run), never as a number.
 
-import { parseArgs } from "node:util";
+import { checkPositionals, type CommandSpec, parseOrExit, stringFlag } from "../../experiments/flags.ts";
 import { writeJsonAtomic } from "../../lib/io/atomic.ts";
 
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: { json: { type: "string" } },
+const SPEC: CommandSpec = {
+  name: "summary",
+  invocation: "deno run -A tools/device/summary.ts",
+  summary: "The device kit's closing table from what tools/device/run.sh left in its state folder; a step " +
+    'that did not run prints "-".',
+  positionals: [
+    { name: "STATE_DIR", meaning: "run.sh's state folder" },
+    { name: "EXPERIMENT", meaning: "the experiment run.sh trained, e.g. fashion_mda" },
+  ],
+  flags: [{ name: "json", kind: "path", value: "FILE", meaning: "also write the table as JSON" }],
+  examples: ["deno run -A tools/device/summary.ts /var/tmp/dnll-kit fashion_mda --json /tmp/summary.json"],
+};
+
+const { state, experiment, json } = parseOrExit(SPEC, Deno.args, (p) => {
+  checkPositionals(SPEC, p);
+  const [state, experiment] = p.positionals;
+  return { state, experiment, json: stringFlag(p, "json", "path") };
 });
-if (positionals.length !== 2) {
-  console.error("usage: deno run -A tools/device/summary.ts STATE_DIR EXPERIMENT [--json FILE]");
-  Deno.exit(2);
-}
-const [state, experiment] = positionals;
 
 function readText(path: string): string | undefined {
   try {
@@ -163,4 +171,4 @@ const rows: [string, string][] = [
 ];
 console.log("device kit summary");
 for (const [k, v] of rows) console.log(`  ${k.padEnd(28)} ${v}`);
-if (values.json) await writeJsonAtomic(values.json, summary);
+if (json) await writeJsonAtomic(json, summary);
