@@ -322,8 +322,9 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
         startStep: state.stepInEpoch,
         priorStats: state.stats,
         shouldStop: opts.shouldStop,
-        // The checkpoints' tensors come back with the epoch's stats, in the same wait.
+        // The evaluation and the checkpoints' tensors come back with the epoch's stats, in one wait.
         read: snapshot.regions,
+        evaluate: true,
         onProgress: (p) => {
           const remaining = (h.epochs - epoch) * data.train.count + (data.train.count - p.step * h.batchSize);
           progress.step(p, Math.max(0, remaining));
@@ -364,9 +365,8 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       progress.line(`stopped at epoch ${epoch}, step ${result.stepsDone}; continue with --resume`);
       return { status: "stopped", history: state.history, out: req.out };
     }
-    const evalStart = performance.now();
-    lastEval = await trainer.evaluate();
-    const evalSeconds = (performance.now() - evalStart) / 1000;
+    lastEval = result.evaluation!;
+    const evalSeconds = result.evalSeconds!;
     const seconds = (performance.now() - epochStart) / 1000;
     const row = historyRow(epoch, result, lastEval, seconds, evalSeconds);
     state = {

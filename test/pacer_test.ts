@@ -22,6 +22,9 @@ class SimulatedWait implements PromiseLike<void> {
 }
 
 interface Simulation {
+  /** Progress of each epoch, in order. */
+  epochs: Reached[][];
+  /** The first epoch's progress. */
   reached: Reached[];
   /** GPU idle time after the first step (waiting for the host to submit). */
   gpuIdleMs: number;
@@ -30,9 +33,20 @@ interface Simulation {
   waits: number;
 }
 
-async function simulate(steps: number, hostMs: number, gpuMs: number, targetMs = 250): Promise<Simulation> {
+/**
+ * `epochs` epochs of `steps` steps, as the trainer runs them: the first epoch's first step drains, each
+ * epoch ends in a drain (the trainer's readback), and each later epoch's pacer starts from the spacing
+ * the last one measured.
+ */
+async function simulate(
+  steps: number,
+  hostMs: number,
+  gpuMs: number,
+  targetMs = 250,
+  epochs = 1,
+): Promise<Simulation> {
   let now = 0;
-  const finish: number[] = []; // finish[k]: when the GPU is done with step k+1
+  const finish: number[] = []; // finish[k]: when the GPU is done with step k+1 (counting every epoch)
   let gpuIdleMs = 0, maxQueuedMs = 0, waits = 0;
   const markQueue = (): PromiseLike<void> => {
     const upTo = finish.length;
@@ -42,24 +56,32 @@ async function simulate(steps: number, hostMs: number, gpuMs: number, targetMs =
       if (done > now) now = done + POLL_MS;
     });
   };
-  const pacer = new QueuePacer(markQueue, 0, targetMs, () => now);
-  const reached: Reached[] = [];
-  for (let s = 0; s < steps; s++) {
-    now += hostMs;
-    const prev = finish.length ? finish[finish.length - 1] : now;
-    if (s > 0 && now > prev) gpuIdleMs += now - prev;
-    finish.push(Math.max(prev, now) + gpuMs);
-    maxQueuedMs = Math.max(maxQueuedMs, finish[finish.length - 1] - now);
-    reached.push(...await pacer.submitted(s + 1, (s + 1) * 4, s === 0 || s === steps - 1));
+  const all: Reached[][] = [];
+  let stepsPerMark = Infinity;
+  for (let e = 0; e < epochs; e++) {
+    const pacer = new QueuePacer(markQueue, 0, { targetMs, clock: () => now, stepsPerMark });
+    const reached: Reached[] = [];
+    for (let s = 0; s < steps; s++) {
+      now += hostMs;
+      const prev = finish.length ? finish[finish.length - 1] : now;
+      if (finish.length > 0 && now > prev) gpuIdleMs += now - prev;
+      finish.push(Math.max(prev, now) + gpuMs);
+      maxQueuedMs = Math.max(maxQueuedMs, finish[finish.length - 1] - now);
+      const drain = (s === 0 && pacer.spacing === Infinity) || s === steps - 1;
+      reached.push(...await pacer.submitted(s + 1, (s + 1) * 4, drain));
+    }
+    stepsPerMark = pacer.spacing;
+    all.push(reached);
   }
-  return { reached, gpuIdleMs, maxQueuedMs, waits };
+  return { epochs: all, reached: all[0], gpuIdleMs, maxQueuedMs, waits };
 }
 
-function inOrder(r: Reached[], steps: number): void {
+/** Progress in order, ending at the last step; from the first step on when `firstStep` (a drained one). */
+function inOrder(r: Reached[], steps: number, firstStep = true): void {
   for (let i = 1; i < r.length; i++) {
     ok(r[i].step > r[i - 1].step && r[i].at >= r[i - 1].at, "progress order");
   }
-  deepStrictEqual(r[0].step, 1, "the first step is reported");
+  if (firstStep) deepStrictEqual(r[0].step, 1, "the first step is reported");
   deepStrictEqual(r[r.length - 1].step, steps, "the last step is reported");
   for (const x of r) deepStrictEqual(x.images, x.step * 4);
 }
@@ -90,6 +112,17 @@ Deno.test("pacer: a draining wait would idle the GPU (the cost the pacer removes
   deepStrictEqual(sim.gpuIdleMs, POLL_MS + 1, "the pacer's GPU idle time");
 });
 
+Deno.test("pacer: a later epoch starts from the last one's rate, so the GPU idles once per epoch, at its end", async () => {
+  // Three H200-like epochs: the first step of the first epoch drains (it compiles; its time is its own),
+  // every epoch ends in the trainer's readback; nothing else waits for an empty queue.
+  const sim = await simulate(235, 1, 10, 250, 3);
+  sim.epochs.forEach((reached, e) => inOrder(reached, 235, e === 0));
+  // Progress still comes about every 250 ms of GPU work from a later epoch's start.
+  ok(sim.epochs[1][0].step <= 30, `epoch 2's first report at step ${sim.epochs[1][0].step}`);
+  deepStrictEqual(sim.gpuIdleMs, 3 * (POLL_MS + 1), "the first step's drain and two epoch ends");
+  ok(sim.maxQueuedMs <= 3 * 250, `queued up to ${sim.maxQueuedMs} ms of GPU work`);
+});
+
 Deno.test("pacer: a GPU far slower than the host (llvmpipe) is waited on at every step", async () => {
   // 7 ms to record, 5 s to run: one mark a step, at most two steps queued.
   const sim = await simulate(12, 7, 5000);
@@ -115,8 +148,7 @@ Deno.test("pacer: a resumed epoch counts from its start step", async () => {
       return Promise.resolve();
     },
     40,
-    250,
-    () => now,
+    { clock: () => now },
   );
   now += 5;
   const first = await pacer.submitted(41, 4, true);

@@ -138,3 +138,49 @@ Deno.test("train: progress comes in step order, with the images done, and ends a
   equal(seen[seen.length - 1].step, 3);
   trainer.destroy();
 });
+
+Deno.test("train: an epoch's evaluation and snapshot come back in the epoch's one readback, equal to evaluate() after it", async () => {
+  const gpu = await getGpu();
+  const rng = new Rng(17);
+  const images = (count: number) => new Uint8Array(count * 784).map(() => rng.int(256));
+  const labels = (count: number) => Uint8Array.from({ length: count }, (_, i) => (i * 3) % 4);
+  const train = new DeviceSplit(gpu, {
+    images: images(12),
+    labels: labels(12),
+    count: 12,
+    rows: 28,
+    cols: 28,
+  });
+  const testLabels = labels(10);
+  const test = new DeviceSplit(gpu, {
+    images: images(10),
+    labels: testLabels,
+    count: 10,
+    rows: 28,
+    cols: 28,
+  });
+  const model = tinyModel(gpu, { latentDim: 2 });
+  const trainer = new Trainer(gpu, model, train, test, testLabels, { batchSize: 4, seed: 2, augment: false });
+  const snapshot = model.store.snapshot(true);
+  // Every wait for data from the GPU is a mapAsync.
+  const mapAsync = GPUBuffer.prototype.mapAsync;
+  let maps = 0;
+  GPUBuffer.prototype.mapAsync = function (this: GPUBuffer, ...args: Parameters<GPUBuffer["mapAsync"]>) {
+    maps++;
+    return mapAsync.apply(this, args);
+  };
+  let result;
+  try {
+    result = await trainer.trainEpoch(1, { evaluate: true, read: snapshot.regions });
+  } finally {
+    GPUBuffer.prototype.mapAsync = mapAsync;
+  }
+  equal(maps, 1, "one readback for the stats, the evaluation and the snapshot");
+  deepStrictEqual(result.evaluation, await trainer.evaluate());
+  ok(result.evalSeconds! >= 0 && Number.isFinite(result.evalSeconds!), `evalSeconds ${result.evalSeconds}`);
+  deepStrictEqual(snapshot.decode(result.read!), await model.store.toHostWithMoments());
+  // A stopped epoch is not evaluated.
+  const part = await trainer.trainEpoch(2, { evaluate: true, shouldStop: () => true });
+  ok(part.interrupted && part.evaluation === undefined && part.evalSeconds === undefined);
+  trainer.destroy();
+});

@@ -313,6 +313,7 @@ async function main(): Promise<void> {
     const keep = epoch < epochs ? runs : undefined;
     const result = await trainer.trainEpoch(epoch, {
       read: keep ? snapshot.regions : undefined,
+      evaluate: true,
       onProgress: (p) => {
         const done = (epoch - first) * train.count + Math.min(train.count, p.step * batchSize);
         const elapsed = (performance.now() - t0) / 1000;
@@ -324,11 +325,8 @@ async function main(): Promise<void> {
       },
     });
     if (epoch === 1) firstStepLoss = result.stats[0];
-    status(`epoch ${epoch}/${epochs}: evaluating on ${test.count} test images`);
-    const evalStart = performance.now();
-    lastEval = await trainer.evaluate();
-    const evalSeconds = (performance.now() - evalStart) / 1000;
-    history.push(historyRow(epoch, result, lastEval, (performance.now() - e0) / 1000, evalSeconds));
+    lastEval = result.evaluation!;
+    history.push(historyRow(epoch, result, lastEval, (performance.now() - e0) / 1000, result.evalSeconds!));
     draw();
     trainedSeconds += history[history.length - 1].seconds;
     if (keep) {

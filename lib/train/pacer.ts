@@ -8,10 +8,11 @@
 // previous mark, never the newest: while that wait wakes up, the GPU still has the steps since then to
 // run. Marks are spaced by measured throughput to about `targetMs` of work each, so the queue holds about
 // two of them, however much faster the host records steps than the GPU runs them (spacing by host time
-// alone would let a fast host queue seconds of GPU work between waits). Until a rate is known (the epoch's
-// first step, which also compiles, is drained), or when steps are slow, a mark is due at least every
-// 2 * targetMs of host time. The epoch's first step drains the queue, so its time is its own; at the
-// end the trainer's readback of the epoch's stats waits for the rest, then a drain here costs nothing.
+// alone would let a fast host queue seconds of GPU work between waits). Until a rate is known (the first
+// epoch's first step, which also compiles, is drained, so its time is its own), or when steps are slow, a
+// mark is due at least every 2 * targetMs of host time. A later epoch starts from the rate the last one
+// measured (`stepsPerMark`) and drains nothing: the queue is empty then anyway (the trainer's one
+// readback at an epoch's end waited for everything), and a drain would idle the GPU once more.
 
 /** A mark the GPU has passed: progress to report. */
 export interface Reached {
@@ -34,19 +35,25 @@ export class QueuePacer {
   private lastMarkStep: number;
   private lastMarkAt: number;
   /** Steps per mark from the last measured rate; Infinity until one is measured. */
-  private stepsPerMark = Infinity;
+  private stepsPerMark: number;
+  private targetMs: number;
+  private clock: () => number;
 
   /**
    * `markQueue` resolves once the GPU has run everything submitted before the call
-   * (`device.queue.onSubmittedWorkDone`); `startStep` steps were done before the loop began.
+   * (`device.queue.onSubmittedWorkDone`); `startStep` steps were done before the loop began. Options:
+   * `targetMs` of GPU work per mark (250), the `clock` (performance.now), and `stepsPerMark`, the
+   * spacing an earlier pacer measured (`spacing`) on the same work (Infinity: none).
    */
   constructor(
     private markQueue: () => PromiseLike<unknown>,
     startStep: number,
-    private targetMs = 250,
-    private clock: () => number = () => performance.now(),
+    opts: { targetMs?: number; clock?: () => number; stepsPerMark?: number } = {},
   ) {
-    const now = clock();
+    this.targetMs = opts.targetMs ?? 250;
+    this.clock = opts.clock ?? (() => performance.now());
+    this.stepsPerMark = opts.stepsPerMark ?? Infinity;
+    const now = this.clock();
     this.lastSeen = { step: startStep, images: 0, at: now };
     this.lastMarkStep = startStep;
     this.lastMarkAt = now;

@@ -5,7 +5,7 @@ import type { DeviceSplit } from "../data/device.ts";
 import { batchRanges, cropOffsets, epochOrder } from "../data/batches.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { Recorder } from "../gpu/recorder.ts";
-import { readBytes, type ReadRegion, readRegions, Tensor, Workspace } from "../gpu/tensor.ts";
+import { type ReadRegion, readRegions, Tensor, Workspace } from "../gpu/tensor.ts";
 import { STATS_PER_STEP } from "../mda/head.ts";
 import { evaluateLogits } from "../mda/metrics.ts";
 import type { Model } from "../model.ts";
@@ -49,6 +49,10 @@ export interface EpochResult {
   stats: number[];
   /** The bytes of the `read` regions, in order (undefined when interrupted). */
   read?: ArrayBuffer[];
+  /** With `evaluate`, the test split's metrics after the whole epoch (undefined when interrupted). */
+  evaluation?: EvalMetrics;
+  /** Seconds from the GPU finishing the epoch's steps to the evaluation's logits being back. */
+  evalSeconds?: number;
 }
 
 /** The history.jsonl row of a whole epoch: its training stats, the evaluation after it, and its times. */
@@ -91,6 +95,12 @@ export class LabelOutOfRangeError extends Error {
   }
 }
 
+/** What the eval-mode network gives per image (`width` values) and how it is recorded. */
+interface Collected {
+  width: number;
+  f: (rec: Recorder, x: Tensor) => Tensor;
+}
+
 /** The stream a seed's epoch shuffles come from (one `epochOrder` per epoch, in order). */
 export function shuffleStream(seed: number): Rng {
   return new Rng(seed).fork(10);
@@ -100,6 +110,8 @@ export class Trainer {
   private orderRng: Rng;
   private cropRng: Rng;
   private ws: Workspace;
+  /** The progress pacer's spacing measured in the last epoch (Infinity before one has run). */
+  private stepsPerMark = Infinity;
 
   constructor(
     readonly gpu: Gpu,
@@ -147,6 +159,9 @@ export class Trainer {
       /** GPU data to read back with the epoch's stats, once the epoch is whole (a checkpoint's tensors:
        * ParamStore.snapshot), in the same wait; returned as `read`. */
       read?: readonly ReadRegion[];
+      /** Evaluate on the test split once the epoch is whole, queued behind its last step and read back
+       * in the same wait (`evaluation`, as `evaluate()` would give it). */
+      evaluate?: boolean;
     } = {},
   ): Promise<EpochResult> {
     const { batchSize, augment } = this.options;
@@ -168,8 +183,12 @@ export class Trainer {
 
     const rec = new Recorder(this.gpu);
     const t0 = performance.now();
-    // Waits on the GPU now and then, for progress and Ctrl-C, without draining its queue (pacer.ts).
-    const pacer = new QueuePacer(() => this.gpu.device.queue.onSubmittedWorkDone(), startStep);
+    // Waits on the GPU now and then, for progress and Ctrl-C, without draining its queue (pacer.ts). The
+    // rate measured in the previous epoch spaces the marks from the first step on, so only the first
+    // epoch of a process drains its first step (which also compiles the pipelines).
+    const pacer = new QueuePacer(() => this.gpu.device.queue.onSubmittedWorkDone(), startStep, {
+      stepsPerMark: this.stepsPerMark,
+    });
     const report = (reached: Reached[]) => {
       for (const r of reached) {
         opts.onProgress?.({
@@ -194,18 +213,30 @@ export class Trainer {
       this.model.trainStep(rec, x, labels, stats, step);
       rec.submit();
       images += size;
-      // The epoch's first step drains the queue; its last is drained by the readback below.
-      report(await pacer.submitted(step + 1, images, step === startStep));
+      report(await pacer.submitted(step + 1, images, step === startStep && pacer.spacing === Infinity));
     }
-    // One readback (one wait) for the stats and whatever the caller reads with them; it waits for the
-    // last steps too. Then the pacer's last marks, reached by now, report the epoch's end.
+    // The epoch's end is one wait: the last mark (when the steps are done: progress, and where the
+    // evaluation's time starts) is taken now and not awaited; the evaluation is queued behind the steps;
+    // one readback brings the stats, the evaluation's logits and whatever the caller reads with them.
+    // Each wait idles the GPU until Deno's poll wakes up and the host records more work.
+    const lastMark = step > startStep ? pacer.submitted(step, images, true) : Promise.resolve([]);
+    const loopEnd = performance.now();
+    const evaluate = opts.evaluate && !interrupted;
+    const logits = evaluate ? this.recordCollect(rec, this.test, this.test.count, this.logitsOf) : undefined;
     rec.submit();
+    lastMark.then(undefined, () => {}); // awaited below; a failed readback must not leave it unhandled
     const [statsBytes, ...read] = await readRegions(this.gpu, [
       { buffer: stats.buffer, offset: 0, bytes: 4 * STATS_PER_STEP * ranges.length },
+      ...(logits ? [logits] : []),
       ...(interrupted ? [] : opts.read ?? []),
     ]);
+    const readAt = performance.now();
+    const logitsBytes = logits ? read.shift()! : undefined;
     rec.destroy();
-    if (step > startStep) report(await pacer.submitted(step, images, true));
+    const reached = await lastMark;
+    report(reached);
+    this.stepsPerMark = pacer.spacing;
+    const stepsDoneAt = reached.length ? reached[reached.length - 1].at : loopEnd;
     const values = new Float32Array(statsBytes);
     let lossSum = 0, correct = 0, n = 0;
     const pairs: number[] = [];
@@ -227,28 +258,44 @@ export class Trainer {
       interrupted,
       stats: pairs,
       read: interrupted ? undefined : read,
+      evaluation: logitsBytes ? this.metrics(new Float32Array(logitsBytes)) : undefined,
+      evalSeconds: logitsBytes ? (readAt - stepsDoneAt) / 1000 : undefined,
     };
   }
 
   /** Eval-mode logits [n, C] for the first `n` images of a split in file order (one readback). */
   async logits(split: DeviceSplit, n = split.count): Promise<Float32Array> {
-    return await this.collect(split, n, this.model.config.numClasses, (rec, x) => this.model.logits(rec, x));
+    return await this.collect(split, n, this.logitsOf);
   }
 
   /** Eval-mode embeddings [n, D] for the first `n` images of a split in file order (one readback). */
   async embeddings(split: DeviceSplit, n: number): Promise<Float32Array> {
-    return await this.collect(split, n, this.model.config.latentDim, (rec, x) => this.model.embed(rec, x));
+    return await this.collect(split, n, this.embeddingsOf);
   }
 
-  private async collect(
-    split: DeviceSplit,
-    n: number,
-    width: number,
-    f: (rec: Recorder, x: Tensor) => Tensor,
-  ): Promise<Float32Array> {
+  private get logitsOf(): Collected {
+    return { width: this.model.config.numClasses, f: (rec, x) => this.model.logits(rec, x) };
+  }
+
+  private get embeddingsOf(): Collected {
+    return { width: this.model.config.latentDim, f: (rec, x) => this.model.embed(rec, x) };
+  }
+
+  private async collect(split: DeviceSplit, n: number, what: Collected): Promise<Float32Array> {
+    const rec = new Recorder(this.gpu);
+    const region = this.recordCollect(rec, split, n, what);
+    rec.submit();
+    // The readback waits for the chunks: no separate wait before it (each costs >= ~10 ms in Deno).
+    const [bytes] = await readRegions(this.gpu, [region]);
+    rec.destroy();
+    return new Float32Array(bytes);
+  }
+
+  /** Records `what` of the first `n` images of a split, chunk by chunk; returns where the rows land. */
+  private recordCollect(rec: Recorder, split: DeviceSplit, n: number, what: Collected): ReadRegion {
+    const { width, f } = what;
     split.setOrder(identity(split.count));
     const out = this.ws.tensor(`collect${width}`, [n, width]);
-    const rec = new Recorder(this.gpu);
     for (let start = 0; start < n; start += EVAL_CHUNK) {
       const size = Math.min(EVAL_CHUNK, n - start);
       const { x } = split.gather(rec, start, size);
@@ -256,16 +303,15 @@ export class Trainer {
       rec.copy(y, new Tensor(out.buffer, [size, width], start * width * 4), size * width * 4);
       rec.submit();
     }
-    // The readback waits for the chunks: no separate wait before it (each costs >= ~10 ms in Deno).
-    const bytes = await readBytes(this.gpu, out.buffer, 0, n * width * 4);
-    rec.destroy();
-    return new Float32Array(bytes);
+    return { buffer: out.buffer, offset: 0, bytes: n * width * 4 };
+  }
+
+  private metrics(logits: Float32Array): EvalMetrics {
+    return evaluateLogits(logits, this.testLabels.subarray(0, this.test.count), this.model.config.numClasses);
   }
 
   async evaluate(): Promise<EvalMetrics> {
-    const C = this.model.config.numClasses;
-    const logits = await this.logits(this.test);
-    return evaluateLogits(logits, this.testLabels.subarray(0, this.test.count), C);
+    return this.metrics(await this.logits(this.test));
   }
 
   destroy(): void {
