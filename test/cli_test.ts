@@ -9,6 +9,7 @@ import { parseFlags } from "../experiments/flags.ts";
 import { parseReportArgs } from "../experiments/report.ts";
 import { SERVE_SPEC, serveFromFlags } from "../experiments/serve.ts";
 import { parseBenchArgs } from "../bench/cli.ts";
+import { runDeno } from "./util.ts";
 
 /** Asserts that fn throws a one-line UsageError matching re. */
 function usageError(what: string, fn: () => unknown, re: RegExp): void {
@@ -212,24 +213,14 @@ Deno.test("cli: report, bench and serve flags", async () => {
   deepStrictEqual([...Deno.readDirSync(tmp)].map((e) => e.name), ["file"], "a parser wrote something");
 });
 
-const root = new URL("..", import.meta.url).pathname;
-
 /**
  * Runs a command's script without write or network permission: a usage error must come before any write
  * (a write would fail with a permission error instead of our message) and before data or the GPU (whose
  * logs would add lines to stderr).
  */
-async function command(script: string, args: string[], write = false) {
+function command(script: string, args: string[], write = false) {
   const perms = write ? ["-A"] : ["--allow-read", "--allow-env", "--allow-sys", "--allow-run", "--allow-ffi"];
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...perms, script, ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: dec(out.stdout), stderr: dec(out.stderr) };
+  return runDeno(["run", ...perms, script, ...args]);
 }
 
 const SCRIPTS: Record<string, string> = {
