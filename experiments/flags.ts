@@ -147,10 +147,11 @@ export function checkPositionals(spec: CommandSpec, p: ParsedFlags): void {
     throw new UsageError(`missing ${missing.name} (${missing.meaning}); see --help`);
   }
   if (p.positionals.length > max) {
+    const expected = max === 0
+      ? "no arguments"
+      : `at most ${max} argument${max > 1 ? "s" : ""} (${spec.positionals.map((x) => x.name).join(" ")})`;
     throw new UsageError(
-      `expected ${max === 0 ? "no arguments" : `at most ${max} argument${max > 1 ? "s" : ""}`} ` +
-        `(${spec.positionals.map((x) => x.name).join(" ")}) besides flags, got ${p.positionals.length}: ` +
-        p.positionals.join(" "),
+      `expected ${expected} besides flags, got ${p.positionals.length}: ${p.positionals.join(" ")}`,
     );
   }
 }

@@ -5,7 +5,7 @@ import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { parseRunArgs, runHelp, UsageError } from "../experiments/cli.ts";
 import { parseEvaluateArgs } from "../experiments/evaluate.ts";
-import { parseFlags } from "../experiments/flags.ts";
+import { checkPositionals, type CommandSpec, parseFlags } from "../experiments/flags.ts";
 import { parseReportArgs } from "../experiments/report.ts";
 import { SERVE_SPEC, serveFromFlags } from "../experiments/serve.ts";
 import { parseBenchArgs } from "../bench/cli.ts";
@@ -323,4 +323,24 @@ Deno.test("cli: serve on a port in use exits 2 naming the port", async () => {
   } finally {
     listener.close();
   }
+});
+
+Deno.test("cli: a stray argument is named, with the arguments the command takes", () => {
+  const spec = (positionals: CommandSpec["positionals"]): CommandSpec => ({
+    name: "x",
+    summary: "",
+    positionals,
+    flags: [],
+    examples: [],
+  });
+  const none = spec([]);
+  throws(
+    () => checkPositionals(none, parseFlags(none, ["a"])),
+    (e: Error) => e.message === "expected no arguments besides flags, got 1: a",
+  );
+  const two = spec([{ name: "DIR", meaning: "" }, { name: "NAME", meaning: "", optional: true }]);
+  throws(
+    () => checkPositionals(two, parseFlags(two, ["a", "b", "c"])),
+    (e: Error) => e.message === "expected at most 2 arguments (DIR NAME) besides flags, got 3: a b c",
+  );
 });
