@@ -2,6 +2,7 @@
 
 import {
   type CommandSpec,
+  type FlagSpec,
   intFlag,
   type ParsedFlags,
   parseFlags,
@@ -26,6 +27,15 @@ export interface BenchArgs {
   browser: boolean;
 }
 
+/** --widths, as every bench takes it (checked by parseBenchArgs). */
+export const WIDTHS_FLAG: FlagSpec = {
+  name: "widths",
+  kind: "string",
+  value: "A,B,C,D,E,F",
+  meaning: "the six encoder widths (the convolutions' output channels)",
+  default: NOTEBOOK_WIDTHS.join(","),
+};
+
 export const BENCH_SPEC: CommandSpec = {
   name: "bench",
   summary: "Times each WGSL kernel (GFLOP/s or GB/s, forward and backward) and one full training step of " +
@@ -47,13 +57,7 @@ export const BENCH_SPEC: CommandSpec = {
       meaning: "training steps timed back to back after one warm-up step",
       default: "3 on a software adapter, 50 on a GPU",
     },
-    {
-      name: "widths",
-      kind: "string",
-      value: "A,B,C,D,E,F",
-      meaning: "the six encoder widths",
-      default: NOTEBOOK_WIDTHS.join(","),
-    },
+    WIDTHS_FLAG,
     { name: "no-kernels", kind: "boolean", meaning: "skip the per-kernel timings", default: "off" },
     {
       name: "all-variants",

@@ -24,7 +24,7 @@ import { type Tensor, upload } from "../lib/gpu/tensor.ts";
 import { Conv2d, type ConvPass, gpuCandidates, kernelName } from "../lib/nn/conv2d/conv2d.ts";
 import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
-import { parseBenchArgs } from "./cli.ts";
+import { parseBenchArgs, WIDTHS_FLAG } from "./cli.ts";
 
 export interface ConvBenchRow {
   /** The pass and the variant, e.g. "forward igemm_tiled(bm=64,...)", plus " (chosen)" for the tuner's pick. */
@@ -151,13 +151,7 @@ const SPEC: CommandSpec = {
   flags: [
     { name: "batch", kind: "int", value: "N", meaning: "batch size", default: "256" },
     { name: "repeats", kind: "int", value: "N", meaning: "timed runs per kernel (best kept)", default: "3" },
-    {
-      name: "widths",
-      kind: "string",
-      value: "A,B,C,D,E,F",
-      meaning: "the six convolutions' output channels",
-      default: "64,64,128,128,256,256",
-    },
+    WIDTHS_FLAG,
     {
       name: "layers",
       kind: "string",

@@ -9,8 +9,7 @@
 // listed as unavailable, with the first line of its error.
 
 import { checkPositionals, type CommandSpec, parseOrExit, stringFlag } from "../experiments/flags.ts";
-import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
-import { parseBenchArgs } from "./cli.ts";
+import { parseBenchArgs, WIDTHS_FLAG } from "./cli.ts";
 import { bundleForBrowser, repoUrl } from "../tools/browser_bundle.ts";
 
 interface Variant {
@@ -51,13 +50,7 @@ const SPEC: CommandSpec = {
   flags: [
     { name: "batch", kind: "int", value: "N", meaning: "batch size, 1 to 256", default: "256" },
     { name: "steps", kind: "int", value: "N", meaning: "timed steps after a warm-up step", default: "2" },
-    {
-      name: "widths",
-      kind: "string",
-      value: "A,B,C,D,E,F",
-      meaning: "the six encoder widths",
-      default: NOTEBOOK_WIDTHS.join(","),
-    },
+    WIDTHS_FLAG,
     { name: "json", kind: "boolean", meaning: "print the rows as one JSON object last", default: "off" },
     { name: "browser", kind: "boolean", meaning: "also in headless Chromium", default: "off" },
   ],
