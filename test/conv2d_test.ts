@@ -218,6 +218,33 @@ Deno.test("conv2d: small implicit-GEMM and split-K tiles on shapes spanning seve
   });
 });
 
+Deno.test("conv2d: tap-slice implicit GEMM (forward and input gradient) on small tiles of every loader layout", async () => {
+  // Each tile exercises one way conv2d_igemm_tapslice.wgsl's loaders split a K-slice: more pixels than
+  // invocations (A_PIX > 1), more invocations than pixels (A_KSTRIDE > 1), the same for output channels,
+  // and two 4 x 4 pieces per invocation along M or N (bands). Shapes off every tile: the last channel
+  // block is partial (7 and 21 channels by bk 4 or 8), pixels and channels end inside a tile.
+  const tiles = [
+    { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4 }, // 8 invocations: A_PIX 2
+    { bm: 8, bn: 32, bk: 8, tm: 4, tn: 4 }, // 16: A_KSTRIDE 2, B_COLS 2
+    { bm: 32, bn: 8, bk: 4, tm: 4, tn: 4 }, // 16: A_PIX 2, B_KSTRIDE 2
+    { bm: 16, bn: 16, bk: 4, tm: 8, tn: 8 }, // 4: two bands each way
+  ];
+  const kernels = tiles.map((tile) => ({ family: "igemm_tapslice", tile }) as ConvKernel);
+  await checkCandidates({ n: 2, cin: 7, cout: 21, h: 5, w: 13 }, 320, {
+    forward: kernels,
+    inputGrad: [...kernels.slice(1), kernels[0]],
+    weightGrad: [{ family: "wgrad_splitk", tile: { bm: 16, bn: 8, bk: 4, tm: 2, tn: 2, groups: 8 } }],
+  });
+  assertThrows(
+    () => parseKernel("forward", "igemm_tapslice(bm=16,bn=16,bk=8,tm=4,tn=2)"),
+    /tm and tn must be multiples of 4/,
+  );
+  assertThrows(
+    () => parseKernel("forward", "igemm_tapslice(bm=48,bn=32,bk=3,tm=8,tn=4)"),
+    /bn and the 48 invocations must divide one another/,
+  );
+});
+
 Deno.test("conv2d: implicit-GEMM forward with vec4 weight loads (CI % 4 == 0): reference, and scalar loads' bits", async () => {
   // conv_igemm_vec4w reads the same weights 4 at a time and sums in the same order as conv_igemm: it must
   // match the reference and give conv_igemm's bits exactly. Tiles: the default, one whose weight tile has

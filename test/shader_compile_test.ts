@@ -21,6 +21,7 @@ import { STATS_PER_STEP, trueClassResponsibilities } from "../lib/mda/head.ts";
 import { Model, type ModelConfig } from "../lib/model.ts";
 import {
   Conv2d,
+  type ConvKernel,
   type ConvKernels,
   gpuKernels,
   softwareKernels,
@@ -33,6 +34,7 @@ import { Rng } from "../lib/rng.ts";
 import { REDUCTION_VARIANTS } from "../lib/gpu/reduction.ts";
 
 const SHADER_DIR = new URL("../lib/", import.meta.url);
+const TAPSLICE: ConvKernel = { family: "igemm_tapslice", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 } };
 
 /** Every .wgsl file under lib/, as URLs. */
 function wgslFiles(dir: URL): URL[] {
@@ -109,6 +111,8 @@ async function buildEverything(): Promise<void> {
     [1, gpuKernels(1)],
     // Four input channels: the implicit-GEMM forward reads its weights as vec4s.
     [4, gpuKernels(4)],
+    // The tap-slice implicit GEMM, one of the tuner's candidates (never a default).
+    [4, { forward: TAPSLICE, inputGrad: TAPSLICE }],
     [3, swiftShaderKernels(3)],
   ];
   const layers = kernelSets.map(([inChannels, kernels], i) =>

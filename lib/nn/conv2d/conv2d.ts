@@ -24,8 +24,10 @@ import {
   type ConvTile,
   defaultKernels,
   type DirectTile,
+  igemmConstants,
   type IgemmTile,
   type SplitkTile,
+  tapsliceConstants,
   type WgradTile,
 } from "./kernels.ts";
 
@@ -57,7 +59,11 @@ const WINDOW_BYTES = WINDOW_VEC4 * 16;
 const TRASH = 4;
 
 /** The kernel files that read im2col3x3.wgsl's gather. */
-const IM2COL_USERS = ["./conv2d_igemm_tiled.wgsl", "./conv2d_wgrad_splitk.wgsl"];
+const IM2COL_USERS = [
+  "./conv2d_igemm_tiled.wgsl",
+  "./conv2d_igemm_tapslice.wgsl",
+  "./conv2d_wgrad_splitk.wgsl",
+];
 
 /** How one convolution (forward or input gradient) is cut into weight windows and dispatches. */
 interface ConvPlan {
@@ -73,12 +79,6 @@ function convPlan(co: number, ci: number, tile: ConvTile): ConvPlan {
   const maxCi = Math.floor(WINDOW_VEC4 / (9 * tile.r4));
   const nWin = Math.ceil(ci / maxCi);
   return { co, ci, oBlocks: Math.ceil(co / blockOut), nWin, ciPerWin: Math.ceil(ci / nWin) };
-}
-
-/** The WGSL constants of an implicit-GEMM tile (forward, input gradient and split-K weight gradient). */
-function igemmConstants(t: IgemmTile): Record<string, number> {
-  const wm = t.bm / t.tm, wn = t.bn / t.tn;
-  return { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn, WM: wm, WN: wn, WG: wm * wn };
 }
 
 export class Conv2d implements Layer {
@@ -216,12 +216,15 @@ export class Conv2d implements Layer {
       const plan = convPlan(cout, cin, k.tile);
       this.packWeights(rec, plan, k.tile, transposed);
       this.runRegisterBlock(rec, plan, k.tile, x, y, bias);
-    } else if (k.family === "igemm_tiled") this.runIgemm(rec, k.tile, x, y, cin, cout, transposed);
-    else this.runDirect1ch(rec, k.tile, x, y);
+    } else if (k.family === "igemm_tiled" || k.family === "igemm_tapslice") {
+      this.runIgemm(rec, k.family, k.tile, x, y, cin, cout, transposed);
+    } else this.runDirect1ch(rec, k.tile, x, y);
   }
 
+  /** The implicit GEMMs (igemm_tiled, igemm_tapslice): the same bindings, grid and parameters. */
   private runIgemm(
     rec: Recorder,
+    family: "igemm_tiled" | "igemm_tapslice",
     t: IgemmTile,
     x: Tensor,
     y: Tensor,
@@ -230,17 +233,22 @@ export class Conv2d implements Layer {
     transposed: boolean,
   ): void {
     const [n, , h, w] = x.shape;
-    const code = this.code("./conv2d_igemm_tiled.wgsl", igemmConstants(t));
+    const tapslice = family === "igemm_tapslice";
+    const code = tapslice
+      ? this.code("./conv2d_igemm_tapslice.wgsl", tapsliceConstants(t))
+      : this.code("./conv2d_igemm_tiled.wgsl", igemmConstants(t));
     const m = n * h * w;
     const groups = [Math.ceil(m / t.bm), Math.ceil(cout / t.bn), 1];
     if (groups[0] > 65535) throw new Error(`Conv2d ${this.name}: ${m} output pixels exceed one igemm grid`);
     // Never read when hasBias is 0, but the binding must exist and cover every output channel.
     const biasT = transposed ? this.ws.tensor("nobias", [cout]) : this.store.param(this.bias);
-    // vec4 weight loads: the forward's weight rows are k-contiguous; whole vec4s need K and BK % 4 == 0.
-    const vec4w = this.vec4Weights && !transposed && (cin * 9) % 4 === 0 && t.bk % 4 === 0;
+    // igemm_tiled's vec4 weight loads: the forward's weight rows are k-contiguous; whole vec4s need K and
+    // BK % 4 == 0.
+    const vec4w = !tapslice && this.vec4Weights && !transposed && (cin * 9) % 4 === 0 && t.bk % 4 === 0;
     const weight = this.store.param(this.weight);
+    const entryPoint = tapslice ? "conv_tapslice" : vec4w ? "conv_igemm_vec4w" : "conv_igemm";
     rec.dispatch(
-      pipeline(this.gpu, { code, entryPoint: vec4w ? "conv_igemm_vec4w" : "conv_igemm" }),
+      pipeline(this.gpu, { code, entryPoint }),
       [n, cin, h, w, cout, m, cin * 9, transposed ? 1 : 0, transposed ? 0 : 1],
       [x, vec4w ? vec4Binding(weight, `${this.name} weight`) : weight, biasT, y],
       groups,

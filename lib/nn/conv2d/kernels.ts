@@ -6,6 +6,8 @@
 //   forward,    register_block  conv2d_register_block.wgsl    llvmpipe/lavapipe (no barriers, big blocks);
 //                                                             SwiftShader at GPU sizes
 //   inputGrad   igemm_tiled     conv2d_igemm_tiled.wgsl       GPUs (workgroup tiles, register blocks)
+//   forward,    igemm_tapslice  conv2d_igemm_tapslice.wgsl    GPUs (K-slices of one tap: cheaper im2col;
+//   inputGrad                                                 vec4 workgroup reads)
 //   forward     direct_1ch      conv2d_direct_1ch.wgsl        GPUs, first layer (one input channel)
 //   weightGrad  wgrad_strips    conv2d_wgrad_strips.wgsl      llvmpipe/lavapipe; SwiftShader at GPU sizes
 //   weightGrad  wgrad_splitk    conv2d_wgrad_splitk.wgsl      GPUs (two-pass split-K fills the GPU)
@@ -56,6 +58,7 @@ export interface DirectTile {
 export type ConvKernel =
   | { family: "register_block"; tile: ConvTile }
   | { family: "igemm_tiled"; tile: IgemmTile }
+  | { family: "igemm_tapslice"; tile: IgemmTile }
   | { family: "direct_1ch"; tile: DirectTile };
 
 export type WgradKernel =
@@ -88,14 +91,15 @@ export const DIRECT_GPU: DirectTile = { cb: 16, wg: 64 };
 const KEYS: Record<string, readonly string[]> = {
   register_block: ["r4", "tp", "tq", "wg"],
   igemm_tiled: ["bm", "bn", "bk", "tm", "tn"],
+  igemm_tapslice: ["bm", "bn", "bk", "tm", "tn"],
   direct_1ch: ["cb", "wg"],
   wgrad_strips: ["ro4", "rc", "tq", "wg", "lanes"],
   wgrad_splitk: ["bm", "bn", "bk", "tm", "tn", "groups"],
 };
 
 const PASS_FAMILIES: Record<ConvPass, readonly string[]> = {
-  forward: ["register_block", "igemm_tiled", "direct_1ch"],
-  inputGrad: ["register_block", "igemm_tiled"],
+  forward: ["register_block", "igemm_tiled", "igemm_tapslice", "direct_1ch"],
+  inputGrad: ["register_block", "igemm_tiled", "igemm_tapslice"],
   weightGrad: ["wgrad_strips", "wgrad_splitk"],
 };
 
@@ -114,7 +118,7 @@ export function checkKernel(k: ConvKernel | WgradKernel): void {
       throw new Error(`conv kernel ${name}: ${key} must be a positive integer, got ${tile[key]}`);
     }
   }
-  if (k.family === "igemm_tiled" || k.family === "wgrad_splitk") {
+  if (k.family === "igemm_tiled" || k.family === "igemm_tapslice" || k.family === "wgrad_splitk") {
     const t = k.tile;
     if (t.bm % t.tm || t.bn % t.tn) {
       throw new Error(`conv kernel ${name}: tm must divide bm and tn divide bn`);
@@ -128,7 +132,39 @@ export function checkKernel(k: ConvKernel | WgradKernel): void {
     if (k.family === "wgrad_splitk" && wg % t.bk) {
       throw new Error(`conv kernel ${name}: bk must divide the ${wg} invocations`);
     }
+    if (k.family === "igemm_tapslice") checkTapslice(name, t, wg);
   }
+}
+
+/**
+ * conv2d_igemm_tapslice.wgsl: 4 x 4 pieces per invocation, and loaders that take whole rows of a K-slice
+ * (with the check above that the invocations divide bm*bk and bn*bk, each loads the same count).
+ */
+function checkTapslice(name: string, t: IgemmTile, wg: number): void {
+  if (t.tm % 4 || t.tn % 4) throw new Error(`conv kernel ${name}: tm and tn must be multiples of 4`);
+  for (const [what, size] of [["bm", t.bm], ["bn", t.bn]] as const) {
+    if (wg % size && size % wg) {
+      throw new Error(`conv kernel ${name}: ${what} and the ${wg} invocations must divide one another`);
+    }
+  }
+}
+
+/** The WGSL constants of an implicit-GEMM tile (igemm_tiled, igemm_tapslice, wgrad_splitk). */
+export function igemmConstants(t: IgemmTile): Record<string, number> {
+  const wm = t.bm / t.tm, wn = t.bn / t.tn, wg = wm * wn;
+  return { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn, WM: wm, WN: wn, WG: wg };
+}
+
+/** igemm_tapslice's constants: the tile's, and how its loaders split a K-slice (see its WGSL). */
+export function tapsliceConstants(t: IgemmTile): Record<string, number> {
+  const c = igemmConstants(t);
+  return {
+    ...c,
+    A_PIX: Math.max(1, t.bm / c.WG),
+    A_KSTRIDE: Math.max(1, c.WG / t.bm),
+    B_COLS: Math.max(1, t.bn / c.WG),
+    B_KSTRIDE: Math.max(1, c.WG / t.bn),
+  };
 }
 
 /** Parses a kernel name back, for one pass (throws a one-line message naming what is wrong). */
@@ -256,6 +292,12 @@ export function gpuCandidates(pass: ConvPass, inChannels: number): (ConvKernel |
     // invocations, spec/gpu-kernels.md), and the classic 128x128 tile with 256 invocations.
     { family: "igemm_tiled", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 } },
     { family: "igemm_tiled", tile: { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 } },
+    // K-slices of one tap and vec4 workgroup reads (conv2d_igemm_tapslice.wgsl), at the same block sizes,
+    // and 128 x 64 for the layers with 64 output channels (a 128-wide tile would be half empty).
+    { family: "igemm_tapslice", tile: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 } },
+    { family: "igemm_tapslice", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 } },
+    { family: "igemm_tapslice", tile: { bm: 128, bn: 64, bk: 8, tm: 8, tn: 8 } },
+    { family: "igemm_tapslice", tile: { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 } },
   ];
   if (pass === "forward" && inChannels === 1) {
     list.push({ family: "direct_1ch", tile: DIRECT_GPU }, { family: "direct_1ch", tile: { cb: 8, wg: 128 } });

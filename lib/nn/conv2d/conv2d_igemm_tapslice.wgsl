@@ -1,0 +1,198 @@
+// Conv2d 3x3, padding 1, stride 1, NCHW, as a workgroup-tiled implicit GEMM whose every K-slice is one
+// tap of the 3x3 kernel over bk consecutive channels: forward and input gradient.
+//
+// conv_tapslice: x [N, CI, H, W], w [CO, CI, 3, 3], bias [CO] -> y [N, CO, H, W]
+//   y[m, o] = bias[o] + sum over channel blocks c0, taps t, channels c = c0 .. c0+BK-1 of
+//             x[n, c, py+ky-1, px+kx-1] * w[o, c, t],   m = (n, pixel (py, px)), t = (ky, kx),
+// each output one fma chain in that order. With `transposed` set the same kernel computes the input
+// gradient from dy: the GEMM's input is dy (CO channels), its output dx (CI channels), and the weight of
+// (input channel oc, tap t, output channel c) is w[oc, c, 8 - t] (the flipped kernel).
+//
+// Where it may win: GPUs, against conv2d_igemm_tiled.wgsl, which it changes in two places; the tuner
+// decides per layer shape (not measured on a GPU yet).
+// - The K order. igemm_tiled walks k = (channel, tap), so each of its im2col loads decodes its k into a
+//   channel and a tap and tests the shifted pixel against the image: about 20 instructions a load, and
+//   an invocation of its 64 x 64 tile with 8 x 8 blocks makes 8 such loads per K-slice beside 512
+//   multiply-adds, about a fifth of its instructions. Here a K-slice is one tap and BK channels: the
+//   shifted pixel, its test and its address are worked out once per slice and pixel, and each load is
+//   a multiply-add of the address, a compare and the load. The sums run in another order than igemm_tiled's (other bits, within
+//   rounding; the tuner checks every candidate against the reference kernel's output).
+// - vec4 workgroup reads. Each invocation's TM x TN block is made of 4 x 4 pieces: rows tm*4 .. tm*4+3
+//   of each of the TM/4 bands of the tile (a band is 4*WM rows), and the same for columns, so one
+//   K-row of its A values is TM/4 vec4 reads of workgroup memory and its B values TN/4, where
+//   igemm_tiled reads TM + TN scalars (rows WM apart, so that its stores coalesce). Consecutive
+//   invocations read consecutive vec4s: no bank conflicts. The cost: an invocation's stores are 4
+//   pixels apart (each output is stored once; the K loop dominates).
+// Loads from memory into the tiles: consecutive invocations take consecutive pixels of one channel (A:
+// coalesced) and consecutive output channels (B: weights, small and cached; stride 9 or CI*9 floats).
+//
+// Loops over the register block and the K-row are marked `/* unroll */` (lib/gpu/unroll.ts; see
+// conv2d_igemm_tiled.wgsl for why). Block sizes are constants rewritten per variant by conv2d.ts
+// (kernels.ts lists the candidates and checks their constraints).
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 8u;
+const TM: u32 = 8u;
+const TN: u32 = 8u;
+// Invocations along M and N; the workgroup is WM * WN invocations.
+const WM: u32 = 8u;
+const WN: u32 = 8u;
+const WG: u32 = 64u;
+// The loaders: each invocation loads A for A_PIX pixels (BM / WG when WG < BM, else 1), at K-rows
+// tid / BM + j * A_KSTRIDE (A_KSTRIDE = WG / BM when WG > BM, else 1), j < BK / A_KSTRIDE; B likewise.
+const A_PIX: u32 = 1u;
+const A_KSTRIDE: u32 = 1u;
+const B_COLS: u32 = 1u;
+const B_KSTRIDE: u32 = 1u;
+
+struct Params {
+  n: u32,
+  // Channels of the GEMM's input (x, or dy when transposed) and output (y, or dx).
+  cin: u32,
+  h: u32,
+  w: u32,
+  cout: u32,
+  // Rows of A (n * h * w) and the reduction length (cin * 9).
+  m: u32,
+  k: u32,
+  transposed: u32,
+  hasBias: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+// One K-slice of A (BK rows of BM pixels) and of B (BK rows of BN output channels), as vec4s along M, N.
+var<workgroup> As: array<array<vec4<f32>, BM / 4u>, BK>;
+var<workgroup> Bs: array<array<vec4<f32>, BN / 4u>, BK>;
+
+var<private> acc: array<array<vec4<f32>, TN / 4u>, TM>;
+var<private> av: array<vec4<f32>, TM / 4u>;
+var<private> bv: array<vec4<f32>, TN / 4u>;
+
+// The pixels this invocation loads A for (decoded once; im2col3x3.wgsl, appended by conv2d.ts), and the
+// part of each B address that depends on its output channel only (bCol: past the end when outside).
+var<private> aPix: array<Im2colPixel, A_PIX>;
+var<private> bPart: array<u32, B_COLS>;
+var<private> bInside: array<bool, B_COLS>;
+
+fn decode_loads(tid: u32, mBase: u32, nBase: u32) {
+  /* unroll */ for (var q = 0u; q < A_PIX; q++) {
+    aPix[q] = im2col_pixel(mBase + tid % BM + q * WG, p.m, p.cin, p.h, p.w);
+  }
+  // B[(t, c), o] sits at c * 9 + o * cin * 9 + t (forward) or c * cout * 9 + o * 9 + 8 - t (transposed).
+  let oStride = select(p.cin * 9u, 9u, p.transposed != 0u);
+  /* unroll */ for (var q = 0u; q < B_COLS; q++) {
+    let o = nBase + tid % BN + q * WG;
+    bInside[q] = o < p.cout;
+    bPart[q] = o * oStride;
+  }
+}
+
+// A's slice for channels c0 .. c0+BK-1 at tap `tap`: consecutive invocations take consecutive pixels.
+fn load_tile_a(tid: u32, c0: u32, tap: u32) {
+  let ky = tap / 3u;
+  let kx = tap - 3u * ky;
+  let plane = p.h * p.w;
+  /* unroll */ for (var q = 0u; q < A_PIX; q++) {
+    let r = aPix[q];
+    let iy = r.py + i32(ky) - 1;
+    let ix = r.px + i32(kx) - 1;
+    let ok = r.inside && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+    // Only read when ok; clamped so that the address is in range whatever ok is.
+    let at = r.image + u32(max(iy, 0)) * p.w + u32(max(ix, 0));
+    let m = tid % BM + q * WG;
+    /* unroll */ for (var j = 0u; j < BK / A_KSTRIDE; j++) {
+      let kk = tid / BM + j * A_KSTRIDE;
+      let c = c0 + kk;
+      var v = 0.0;
+      if (ok && c < p.cin) {
+        v = x[at + c * plane];
+      }
+      As[kk][m / 4u][m % 4u] = v;
+    }
+  }
+}
+
+// B's slice for the same channels and tap: consecutive invocations take consecutive output channels.
+fn load_tile_b(tid: u32, c0: u32, tap: u32) {
+  let cStride = select(9u, p.cout * 9u, p.transposed != 0u);
+  let tapAt = select(tap, 8u - tap, p.transposed != 0u);
+  /* unroll */ for (var q = 0u; q < B_COLS; q++) {
+    let col = tid % BN + q * WG;
+    /* unroll */ for (var j = 0u; j < BK / B_KSTRIDE; j++) {
+      let kk = tid / BN + j * B_KSTRIDE;
+      let c = c0 + kk;
+      var v = 0.0;
+      if (bInside[q] && c < p.cin) {
+        v = weight[c * cStride + bPart[q] + tapAt];
+      }
+      Bs[kk][col / 4u][col % 4u] = v;
+    }
+  }
+}
+
+// acc += this invocation's blocks of As * Bs, K-rows in order.
+fn multiply_tile(tm: u32, tn: u32) {
+  /* unroll */ for (var kk = 0u; kk < BK; kk++) {
+    /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
+      av[f] = As[kk][f * WM + tm];
+    }
+    /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
+      bv[g] = Bs[kk][g * WN + tn];
+    }
+    /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
+      /* unroll */ for (var r = 0u; r < 4u; r++) {
+        /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
+          acc[f * 4u + r][g] = fma(vec4<f32>(av[f][r]), bv[g], acc[f * 4u + r][g]);
+        }
+      }
+    }
+  }
+}
+
+fn store_tile(tm: u32, tn: u32, mBase: u32, nBase: u32) {
+  let plane = p.h * p.w;
+  /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
+    /* unroll */ for (var r = 0u; r < 4u; r++) {
+      let m = mBase + f * 4u * WM + tm * 4u + r;
+      if (m < p.m) {
+        let n = m / plane;
+        let pix = m - n * plane;
+        /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
+          /* unroll */ for (var s = 0u; s < 4u; s++) {
+            let o = nBase + g * 4u * WN + tn * 4u + s;
+            if (o < p.cout) {
+              var b = 0.0;
+              if (p.hasBias != 0u) {
+                b = bias[o];
+              }
+              y[(n * p.cout + o) * plane + pix] = b + acc[f * 4u + r][g][s];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn conv_tapslice(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let mBase = wid.x * BM;
+  let nBase = wid.y * BN;
+  decode_loads(tid, mBase, nBase);
+  for (var c0 = 0u; c0 < p.cin; c0 += BK) {
+    for (var tap = 0u; tap < 9u; tap++) {
+      load_tile_a(tid, c0, tap);
+      load_tile_b(tid, c0, tap);
+      workgroupBarrier();
+      multiply_tile(tid % WM, tid / WM);
+      workgroupBarrier();
+    }
+  }
+  store_tile(tid % WM, tid / WM, mBase, nBase);
+}
