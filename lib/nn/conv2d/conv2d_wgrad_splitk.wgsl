@@ -19,7 +19,11 @@
 //
 // Index arithmetic: the workgroup's WG invocations are a multiple of BK (kernels.ts checks), so all of an
 // invocation's loads in one slice read the same row m = mBase + tid % BK: its image and pixel are decoded
-// once per slice (two divisions by run-time sizes, which a GPU does in software), not once per load.
+// once per slice (two divisions by run-time sizes, which a GPU does in software), not once per load. The
+// columns an invocation loads are the same in every slice, so what each column k = (c, tap) means (its
+// channel's offset and the tap's shift, or the bias column, or past the end) is worked out once, before
+// the loop: a load is then the shifted pixel's test and address (about half the instructions of
+// decoding k every time). Same values, same sums, same bits.
 // Ds and Xs rows are padded by one value because the loaders write down their columns (consecutive
 // invocations, consecutive rows), which rows of 64 floats would put in one memory bank. Neither changes a
 // value or the order of a sum.
@@ -80,16 +84,46 @@ fn loadDy(r: Row, o: u32) -> f32 {
   return dy[r.dyBase + o * p.h * p.w];
 }
 
+// What column k = (c, tap) of im2col(x) reads: channel c's offset in an image and the tap's shift, or
+// the bias column (k = K) or nothing (past the end).
+const COL_TAP: u32 = 0u;
+const COL_BIAS: u32 = 1u;
+const COL_PAST: u32 = 2u;
+struct Column {
+  kind: u32,
+  offset: u32,
+  dy: i32,
+  dx: i32,
+}
+
+fn decode_column(k: u32) -> Column {
+  if (k >= p.k) {
+    return Column(select(COL_PAST, COL_BIAS, k == p.k), 0u, 0, 0);
+  }
+  let c = k / 9u;
+  let tap = k - 9u * c;
+  let ky = tap / 3u;
+  return Column(COL_TAP, c * p.h * p.w, i32(ky) - 1, i32(tap - 3u * ky) - 1);
+}
+
 // im2col(x)[m, k] with the bias column k = K (1.0), zero past the ends and outside the image.
-fn loadA(r: Row, k: u32) -> f32 {
-  if (!r.a.inside || k > p.k) {
+fn loadA(r: Row, col: Column) -> f32 {
+  if (!r.a.inside || col.kind == COL_PAST) {
     return 0.0;
   }
-  if (k == p.k) {
+  if (col.kind == COL_BIAS) {
     return 1.0;
   }
-  return im2col_element(r.a, k, p.h, p.w);
+  let iy = r.a.py + col.dy;
+  let ix = r.a.px + col.dx;
+  if (iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) {
+    return 0.0;
+  }
+  return x[r.a.image + col.offset + u32(iy) * p.w + u32(ix)];
 }
+
+// The columns of this invocation's A loads (load i fills column (tid + i * WG) / BK of every slice).
+var<private> aColumn: array<Column, BN * BK / WG>;
 
 @compute @workgroup_size(WG)
 fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -101,6 +135,9 @@ fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
   let mStart = s * p.chunk;
   let mEnd = min(mStart + p.chunk, p.m);
   let slot = tid % BK;
+  /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
+    aColumn[i] = decode_column(kBase + (tid + i * WG) / BK);
+  }
   for (var mBase = mStart; mBase < mEnd; mBase += BK) {
     // Load e = tid + i * WG fills row e % BK == slot, column e / BK.
     let row = decode_row(mBase + slot, mEnd);
@@ -109,8 +146,7 @@ fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
       Ds[slot][col] = loadDy(row, oBase + col);
     }
     /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
-      let col = (tid + i * WG) / BK;
-      Xs[slot][col] = loadA(row, kBase + col);
+      Xs[slot][(tid + i * WG) / BK] = loadA(row, aColumn[i]);
     }
     workgroupBarrier();
     /* unroll */ for (var mm = 0u; mm < BK; mm++) {

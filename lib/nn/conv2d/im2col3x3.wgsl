@@ -1,6 +1,8 @@
-// im2col of a 3x3 convolution with padding 1 and stride 1, gathered on the fly: the one piece of the
-// implicit GEMMs (conv2d_igemm_tiled.wgsl, conv2d_wgrad_splitk.wgsl) that both read the same way.
-// Appended to those modules by conv2d.ts; the module declares `x`, the NCHW input it gathers from.
+// im2col of a 3x3 convolution with padding 1 and stride 1, gathered on the fly: the piece the implicit
+// GEMMs (conv2d_igemm_tiled.wgsl, conv2d_igemm_tapslice.wgsl, conv2d_wgrad_splitk.wgsl) share: all decode
+// rows with im2col_pixel; igemm_tiled reads elements with im2col_element (the others, whose loads keep
+// their channel and tap from slice to slice or for a whole slice, work those out once). Appended to those
+// modules by conv2d.ts; the module declares `x`, the NCHW input it gathers from.
 //
 //   im2col(x)[m, k] = x[n, c, py + ky - 1, px + kx - 1],  m = (n, pixel (py, px)),  k = (c, tap (ky, kx)),
 //   zero outside the image.
