@@ -5,7 +5,7 @@
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
-import { tuningFile } from "../lib/gpu/tuner.ts";
+import { type TunedEntry, tuningFile } from "../lib/gpu/tuner.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
 import { MDA_RUN_FIGURES } from "./util.ts";
 import { parseRunArgs, UsageError } from "../experiments/cli.ts";
@@ -169,8 +169,8 @@ Deno.test("experiment: a resumed run keeps its recorded BatchNorm kernels, whate
   // The tuning file now names another candidate for every shape (as if a later timing had disagreed).
   const swap = (k: string) => k === "serial" ? "tree(chunk=1024)" : "serial";
   const cache = JSON.parse(await Deno.readTextFile(cacheFile));
-  for (const choices of Object.values(cache.adapters) as Record<string, string>[]) {
-    for (const key of Object.keys(choices)) choices[key] = swap(choices[key]);
+  for (const entries of Object.values(cache.adapters) as Record<string, TunedEntry>[]) {
+    for (const entry of Object.values(entries)) entry.choice = swap(entry.choice);
   }
   await Deno.writeTextFile(cacheFile, JSON.stringify(cache));
   await runPlan(parseRunArgs(args(d, "--resume")), opts);
@@ -200,9 +200,9 @@ Deno.test("experiment: --kernels-from reruns another run's kernels, not the tune
   const first = await manifestOf(f);
   // Another machine would time the candidates anew and might choose others: here, its tuning file does.
   const cache = JSON.parse(await Deno.readTextFile(cacheFile));
-  for (const choices of Object.values(cache.adapters) as Record<string, string>[]) {
-    for (const key of Object.keys(choices)) {
-      choices[key] = choices[key] === "serial" ? "tree(chunk=1024)" : "serial";
+  for (const entries of Object.values(cache.adapters) as Record<string, TunedEntry>[]) {
+    for (const entry of Object.values(entries)) {
+      entry.choice = entry.choice === "serial" ? "tree(chunk=1024)" : "serial";
     }
   }
   await Deno.writeTextFile(cacheFile, JSON.stringify(cache));

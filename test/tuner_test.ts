@@ -69,9 +69,12 @@ Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches 
   assert(["other", "reference"].includes(first.choice));
   assert(lines.some((l) => l.startsWith(`tuner: dropped broken for ${task.key}`)), lines.join("\n"));
   const file = JSON.parse(await Deno.readTextFile(cacheFile));
+  // The entry keeps every candidate's time and why one was dropped.
   assertEquals(file, {
     format: TUNING_FORMAT,
-    adapters: { [adapterKey(gpu)]: { [task.key]: first.choice } },
+    adapters: {
+      [adapterKey(gpu)]: { [task.key]: { choice: first.choice, ms: first.ms, dropped: first.dropped } },
+    },
   });
 
   // A second tuner (a later run) reads the cache and times nothing; a forced choice wins over it.
@@ -90,6 +93,13 @@ Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches 
   const other = first.choice === "reference" ? "other" : "reference";
   const retimed = await tuner.choose({ ...task, candidates: [other] }, "x");
   assertEquals([retimed.source, retimed.choice], ["timed", other]);
+  // So is a shape whose candidates include one the entry never saw (a later version's new variant).
+  await tuner.choose(task, "x"); // timed again among all three (the line above replaced the entry)
+  const seen = await tuner.choose(task, "x");
+  assertEquals(seen.source, "cache");
+  const added = await tuner.choose({ ...task, candidates: [...task.candidates, "added"] }, "x");
+  assertEquals(added.source, "timed");
+  assert(added.ms!.added !== undefined, "the new candidate was timed");
 });
 
 Deno.test("tuner: without timestamp queries, samples of back-to-back runs on the wall clock", async () => {
@@ -151,7 +161,7 @@ Deno.test("tuner: a corrupt cache file is ignored, said so, and rewritten", asyn
   })
     .choose(task, "x");
   assertEquals([r.source, r.choice], ["timed", "reference"]);
-  assert(lines.some((l) => l.includes("not a webgpu-mda-tuning/1 file")), lines.join("\n"));
+  assert(lines.some((l) => l.includes(`not a ${TUNING_FORMAT} file`)), lines.join("\n"));
   assertEquals(JSON.parse(await Deno.readTextFile(cacheFile)).format, TUNING_FORMAT);
 });
 

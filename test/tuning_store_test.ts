@@ -69,9 +69,10 @@ Deno.test("tuning store: a choice timed once is found again in Web Storage", asy
     const first = await tuneOneBatchNorm(cache);
     assertEquals(first.results.map((r) => r.source), ["timed"]);
     const stored = JSON.parse(storage.getItem(TUNING_STORAGE_KEY)!);
+    const { key, ms } = first.results[0];
     assertEquals(stored, {
       format: TUNING_FORMAT,
-      adapters: { [adapterKey(first.gpu)]: { [first.results[0].key]: first.choices.bn } },
+      adapters: { [adapterKey(first.gpu)]: { [key]: { choice: first.choices.bn, ms } } },
     });
     const again = await tuneOneBatchNorm(cache);
     assertEquals(again.results.map((r) => [r.source, r.choice]), [["cache", first.choices.bn]]);

@@ -10,7 +10,9 @@
 //   wins.
 // - The choice is cached per adapter and work key (a TuningStore), so later runs on the same machine skip
 //   the timing: in Deno a JSON file outside the repository ($XDG_CACHE_HOME/webgpu-mda/tuning.json, else
-//   ~/.cache/webgpu-mda/tuning.json), in a browser the page's localStorage.
+//   ~/.cache/webgpu-mda/tuning.json), in a browser the page's localStorage. Each entry keeps every
+//   candidate's time (and why any was dropped): a table of how the variants fare on that adapter, and
+//   the list the choice was made among, so a candidate added by a later version is timed, not ignored.
 // - A forced choice (from a run's resume state) wins over everything: a resumed or repeated run uses the
 //   same kernels, so it gives the same bits.
 
@@ -19,7 +21,7 @@ import type { Gpu } from "./device.ts";
 import { GpuTimer, Recorder } from "./recorder.ts";
 import { readF32, type Tensor } from "./tensor.ts";
 
-export const TUNING_FORMAT = "webgpu-mda-tuning/1";
+export const TUNING_FORMAT = "webgpu-mda-tuning/2";
 
 /**
  * Runs per timed sample without timestamp queries, back to back: each sample is timed around one wait,
@@ -160,7 +162,22 @@ export function compareOutputs(got: Float32Array, want: Float32Array): string | 
   return undefined;
 }
 
-type CacheFile = { format: string; adapters: Record<string, Record<string, string>> };
+/** One tuned piece of work in the cache: the choice and what it was chosen among. */
+export interface TunedEntry {
+  choice: string;
+  /** Median ms of each candidate timed. */
+  ms: Record<string, number>;
+  /** Candidates dropped (output differed from the reference's, or failed), with the reason. */
+  dropped?: Record<string, string>;
+}
+
+type CacheFile = { format: string; adapters: Record<string, Record<string, TunedEntry>> };
+
+/** Whether a cached entry still answers for these candidates: its choice is one, and it saw them all. */
+function stillValid(entry: TunedEntry | undefined, candidates: readonly string[]): entry is TunedEntry {
+  if (!entry || typeof entry !== "object" || !candidates.includes(entry.choice)) return false;
+  return candidates.every((c) => (entry.ms ?? {})[c] !== undefined || (entry.dropped ?? {})[c] !== undefined);
+}
 
 export class Tuner {
   readonly hardware: boolean;
@@ -189,11 +206,10 @@ export class Tuner {
     if (forced !== undefined) return { key: task.key, choice: forced, source: "forced" };
     if (!this.hardware) return { key: task.key, choice: softwareChoice, source: "software" };
     const cached = (await this.readCache())?.adapters[adapterKey(this.gpu)]?.[task.key];
-    if (cached !== undefined && task.candidates.includes(cached)) {
-      return { key: task.key, choice: cached, source: "cache" };
-    }
+    if (stillValid(cached, task.candidates)) return { key: task.key, choice: cached.choice, source: "cache" };
     const result = await this.time(task);
-    await this.writeCache(task.key, result.choice);
+    const dropped = Object.keys(result.dropped ?? {}).length ? { dropped: result.dropped } : {};
+    await this.writeCache(task.key, { choice: result.choice, ms: result.ms!, ...dropped });
     return result;
   }
 
@@ -297,11 +313,11 @@ export class Tuner {
     return undefined;
   }
 
-  private async writeCache(key: string, choice: string): Promise<void> {
+  private async writeCache(key: string, entry: TunedEntry): Promise<void> {
     if (!this.cache) return;
     const c = (await this.readCache()) ?? { format: TUNING_FORMAT, adapters: {} };
     const adapter = adapterKey(this.gpu);
-    c.adapters[adapter] = { ...c.adapters[adapter], [key]: choice };
+    c.adapters[adapter] = { ...c.adapters[adapter], [key]: entry };
     try {
       await this.cache.write(JSON.stringify(c, null, 2) + "\n");
     } catch (e) {
