@@ -177,6 +177,24 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
       }),
     );
     await w("steps/bench/torch_fp32.json", JSON.stringify({ train_step_ms: 10, device: "NVIDIA H200" }));
+    const shape = (choice: string, ms: number[], dropped?: Record<string, string>) => ({
+      choice,
+      ms: Object.fromEntries(ms.map((t, i) => [i ? `igemm_tapslice(${i})` : "register_block(r4=2)", t])),
+      ...(dropped ? { dropped } : {}),
+    });
+    await w(
+      "steps/tuning.json",
+      JSON.stringify({
+        format: "webgpu-mda-tuning/2",
+        adapters: {
+          "NVIDIA H200 | vulkan": {
+            a: shape("igemm_tapslice(1)", [4, 1]),
+            b: shape("igemm_tapslice(2)", [3, 2, 1], { "igemm_tiled(x)": "output element 3 is 0" }),
+            c: shape("register_block(r4=2)", [1, 2]),
+          },
+        },
+      }),
+    );
     await w(
       "results/fashion_mda/manifest.json",
       JSON.stringify({ status: "stopped", hyperparameters: { epochs: { value: 100 } } }),
@@ -213,6 +231,10 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     );
     assertMatch(text, /host: recording a step\s+1\.23 ms, 74 dispatches in 1 compute pass$/m);
     assertMatch(text, /3 of 100, status stopped \| PyTorch notebook 2/);
+    assertMatch(
+      text,
+      /tuner\s+3 shapes: igemm_tapslice 2, register_block 1; choice 3\.00x faster than the reference \(median\); 1 candidate dropped \(output differed/,
+    );
     assertMatch(text, /seconds per epoch\s+ours 13\.0 \(eval 1\.25\) \| PyTorch 3\.0/);
     assertMatch(text, /100 epochs at that rate\s+ours 21\.7 min \| PyTorch 5\.0 min/);
     assertMatch(text, /ours 0\.7000 \(epoch 3\) \| PyTorch 0\.8500 \(epoch 2\)/);
@@ -222,6 +244,7 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     assertEquals(json.train_step_ms.pytorch_defaults, null);
     assertEquals([json.train_step_ms.ours_host_record, json.train_step_ms.ours_dispatches], [1.234, 74]);
     assertEquals(json.kernel_tests.length, 2);
+    assertEquals(json.tuner.choices_by_family, { igemm_tapslice: 2, register_block: 1 });
   } finally {
     await Deno.remove(state, { recursive: true });
   }

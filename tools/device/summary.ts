@@ -71,6 +71,31 @@ const notebookLog = readText(`${state}/steps/pytorch/notebook.log`) ?? "";
 const torchEpochs = [...notebookLog.matchAll(/^\[MDA (\d+)\].*test acc=([0-9.]+) \(([0-9.]+) s\)/gm)]
   .map((m) => ({ epoch: +m[1], test_accuracy: +m[2], seconds: +m[3] }));
 
+// The tuner's cache (lib/gpu/tuner.ts, format 2): per adapter and shape, the choice and every candidate's
+// median ms, the reference (the long-tested kernel every other is checked against) first.
+type Tuned = { choice: string; ms: Record<string, number>; dropped?: Record<string, string> };
+const tuningFile = readJson(`${state}/steps/tuning.json`) as
+  | { adapters?: Record<string, Record<string, Tuned>> }
+  | undefined;
+const tuned = Object.values(tuningFile?.adapters ?? {}).flatMap((shapes) => Object.values(shapes))
+  .filter((e) => e && typeof e.choice === "string" && typeof e.ms === "object");
+const families: Record<string, number> = {};
+for (const e of tuned) {
+  const family = e.choice.replace(/\(.*$/, "");
+  families[family] = (families[family] ?? 0) + 1;
+}
+// How much faster than its reference each choice ran, as a median over the shapes.
+const gains = tuned.map((e) => Object.values(e.ms)[0] / e.ms[e.choice]).filter(Number.isFinite)
+  .sort((a, b) => a - b);
+const droppedCount = tuned.reduce((n, e) => n + Object.keys(e.dropped ?? {}).length, 0);
+const tuner = {
+  shapes: tuned.length,
+  choices_by_family: families,
+  reference_over_choice_median: gains.length ? gains[Math.floor(gains.length / 2)] : null,
+  // A dropped candidate differed from the reference's output: a race or a miscompile on this GPU.
+  dropped: droppedCount,
+};
+
 const ours = bench?.train_step_ms as number | undefined;
 const t32 = torchFp32?.train_step_ms as number | undefined;
 const tdef = torchDefault?.train_step_ms as number | undefined;
@@ -104,6 +129,7 @@ const summary = {
       : null,
     test_accuracy: lastOurs?.test_accuracy ?? null,
   },
+  tuner,
   pytorch_notebook: {
     epochs_done: torchEpochs.length,
     seconds_per_epoch: perEpoch(torchEpochs.map((r) => r.seconds)) ?? null,
@@ -137,6 +163,15 @@ const rows: [string, string][] = [
         (bench.passes_per_step === undefined
           ? ""
           : ` in ${bench.passes_per_step} compute pass${bench.passes_per_step === 1 ? "" : "es"}`),
+  ],
+  [
+    "tuner",
+    tuned.length
+      ? `${tuned.length} shapes: ${Object.entries(families).map(([f, n]) => `${f} ${n}`).join(", ")}; ` +
+        `choice ${fmt(tuner.reference_over_choice_median ?? undefined, 2, "x")} faster than the reference ` +
+        `(median); ${droppedCount} candidate${droppedCount === 1 ? "" : "s"} dropped` +
+        (droppedCount ? " (output differed from the reference: see steps.tar.xz tuning.json)" : "")
+      : "-",
   ],
   [
     `epochs done (${experiment})`,
