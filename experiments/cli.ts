@@ -31,6 +31,8 @@ export interface RunRequest {
   init?: string;
   /** A run's manifest.json whose conv and BatchNorm kernels this run uses instead of tuning. */
   kernelsFrom?: string;
+  /** Time the kernel candidates again even where this machine's tuning cache has a choice. */
+  retune: boolean;
   resume: boolean;
 }
 
@@ -168,6 +170,13 @@ export const RUN_SPEC: CommandSpec = {
       default: "tuned on a GPU, cached per machine; hand-picked on CPU adapters",
     },
     {
+      name: "retune",
+      kind: "boolean",
+      meaning: "on a GPU, time the kernel candidates again even where this machine's tuning cache has a " +
+        "choice (after timings taken on a busy GPU); the new times replace the kept ones",
+      default: "off",
+    },
+    {
       name: "resume",
       kind: "boolean",
       meaning: "continue the unfinished (or extend the finished) run in --out",
@@ -208,6 +217,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
     init: stringFlag(parsed, "init", "path"),
     kernelsFrom: stringFlag(parsed, "kernels-from", "path"),
     shard: stringFlag(parsed, "shard"),
+    retune: parsed.values.retune === true,
     resume: parsed.values.resume === true,
   };
   const positionals = parsed.positionals;
@@ -233,6 +243,17 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
   if (values.kernelsFrom !== undefined && values.resume && !experiment.runs) {
     throw new UsageError(
       "--kernels-from with --resume: a resumed run keeps the kernels it recorded; drop one of the two",
+    );
+  }
+  // Tuning happens only for runs that start: the kernels of a resumed or reproduced run are given.
+  if (values.retune && values.kernelsFrom !== undefined) {
+    throw new UsageError(
+      "--retune with --kernels-from: the kernels come from that manifest; drop one of the two",
+    );
+  }
+  if (values.retune && values.resume && !experiment.runs) {
+    throw new UsageError(
+      "--retune with --resume: a resumed run keeps the kernels it recorded; drop one of the two",
     );
   }
   const out = values.out ?? `results/${name}`;
@@ -272,6 +293,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
       dataDir: values.data,
       init: values.init,
       kernelsFrom: values.kernelsFrom,
+      retune: values.retune,
       resume: values.resume,
     });
   });

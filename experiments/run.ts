@@ -249,11 +249,13 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   try {
     state.convKernels = (await tuneConvLayers(gpu, layers, inputShape, {
       forced: state.convKernels ?? recorded?.conv,
+      retime: req.retune,
       log,
     })).choices;
     state.batchNormKernels = (await tuneBatchNormLayers(gpu, layers, inputShape, {
       ...opts.batchNormTuning,
       forced: state.batchNormKernels ?? recorded?.batchNorm,
+      retime: req.retune,
       log,
     })).choices;
   } catch (e) {

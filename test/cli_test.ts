@@ -88,10 +88,22 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
       /^--kernels-from with --resume: a resumed run keeps the kernels it recorded; drop one of the two$/,
     ],
     [["fashion_mda", "--data", " "], /--data needs a path/],
+    [
+      ["fashion_mda", "--retune", "--resume"],
+      /^--retune with --resume: a resumed run keeps the kernels it recorded; drop one of the two$/,
+    ],
+    [
+      ["fashion_mda", "--retune", "--kernels-from", "m.json"],
+      /^--retune with --kernels-from: the kernels come from that manifest; drop one of the two$/,
+    ],
   ];
   for (const [args, re] of cases) {
     usageError(args.join(" "), () => parseRunArgs(args), re);
   }
+  equal(parseRunArgs(["fashion_mda", "--retune"]).runs[0].retune, true);
+  equal(parseRunArgs(["fashion_mda"]).runs[0].retune, false);
+  // In a sweep --resume starts the runs not begun yet: those may be timed again.
+  equal(parseRunArgs(["fashion_lambda_sweep", "--retune", "--resume"]).runs[0].retune, true);
   // A sweep's --resume also starts the runs not begun yet: those take --kernels-from.
   equal(
     parseRunArgs(["fashion_lambda_sweep", "--kernels-from", "m.json", "--resume", "--shard", "1/45"]).runs[0]

@@ -187,6 +187,33 @@ Deno.test("experiment: a resumed run keeps its recorded BatchNorm kernels, whate
   );
 });
 
+Deno.test("experiment: --retune times the kernels again where the tuning file has them, and keeps the new times", async () => {
+  const cacheFile = `${tmp}/tuning-retune/tuning.json`;
+  const opts = {
+    quiet: true,
+    noFigures: true,
+    batchNormTuning: { mode: "hardware" as const, cache: tuningFile(cacheFile) },
+  };
+  const timings = async () => {
+    const cache = JSON.parse(await Deno.readTextFile(cacheFile));
+    return Object.values(cache.adapters).flatMap((e) => Object.values(e as Record<string, TunedEntry>))
+      .map((e) => e.ms);
+  };
+  await runPlan(parseRunArgs(args(`${tmp}/retune1`, "--epochs", "1")), opts);
+  const first = await timings();
+  ok(first.length > 0, "the first run timed the BatchNorms");
+  // Without --retune a run takes the file's choices: the times stay.
+  await runPlan(parseRunArgs(args(`${tmp}/retune2`, "--epochs", "1")), opts);
+  deepStrictEqual(await timings(), first);
+  // With it every shape is timed again (no two timings of real runs give the same floats).
+  await runPlan(parseRunArgs(args(`${tmp}/retune3`, "--epochs", "1", "--retune")), opts);
+  const again = await timings();
+  equal(again.length, first.length);
+  again.forEach((ms, i) =>
+    ok(JSON.stringify(ms) !== JSON.stringify(first[i]), `shape ${i} was not timed again`)
+  );
+});
+
 Deno.test("experiment: --kernels-from reruns another run's kernels, not the tuner's, and gets its bits", async () => {
   const f = `${tmp}/f`, g = `${tmp}/g`;
   const cacheFile = `${tmp}/tuning-f/tuning.json`;

@@ -100,6 +100,18 @@ Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches 
   const added = await tuner.choose({ ...task, candidates: [...task.candidates, "added"] }, "x");
   assertEquals(added.source, "timed");
   assert(added.ms!.added !== undefined, "the new candidate was timed");
+  // retime: a later run times again what the cache answers, once (then its own timing is reused).
+  const retimer = new Tuner(gpu, {
+    mode: "hardware",
+    cache: tuningFile(cacheFile),
+    repeats: 1,
+    retime: true,
+  });
+  const redone = await retimer.choose(task, "x");
+  assertEquals(redone.source, "timed");
+  assertEquals((await retimer.choose(task, "x")).source, "cache");
+  const stored = JSON.parse(await Deno.readTextFile(cacheFile)).adapters[adapterKey(gpu)][task.key];
+  assertEquals(stored.ms, redone.ms, "the new timing replaced the kept one");
 });
 
 Deno.test("tuner: without timestamp queries, samples of back-to-back runs on the wall clock", async () => {

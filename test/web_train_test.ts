@@ -368,6 +368,13 @@ Deno.test({
       // Same browser, same adapter, same seed and batch: the same bits.
       equal(second.result.firstStepLoss, first.result.firstStepLoss);
       ok(second.checkpoint && second.checkpoint.length > 0, "no checkpoint after the reload");
+
+      // ?retune=1 times them again, as the first load did (a shape timed now is reused by its twin).
+      next = server.nextRun();
+      await page.goto(`${url}&retune=1`);
+      const third = await next;
+      ok(third.result, `the retuned page reported no result (error: ${third.error})`);
+      deepEqual(third.result.kernels.sources, tuned.sources);
     });
   },
 });

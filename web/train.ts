@@ -21,7 +21,9 @@
 //   report (a URL: when given, the page POSTs its results and checkpoint there; used by the test),
 //   fresh=1 (ignore and drop a stored unfinished run of the same settings),
 //   tune-batchnorm=always (time the BatchNorm kernels even on a software adapter, where the GPU-sized conv
-//   candidates would take minutes: a check of the tuner and its storage in a browser without a GPU).
+//   candidates would take minutes: a check of the tuner and its storage in a browser without a GPU),
+//   retune=1 (time the kernels again even where this browser kept a choice, as `--retune` does: a browser
+//   does not tell the driver version, so an update of it is not seen otherwise).
 
 /// <reference lib="dom" />
 
@@ -194,6 +196,10 @@ async function main(): Promise<void> {
   if (tuneBatchNorm !== null && tuneBatchNorm !== "always") {
     fail(`?tune-batchnorm= must be "always", got "${tuneBatchNorm}"`);
   }
+  const retune = params.get("retune");
+  if (retune !== null && retune !== "1") {
+    fail(`?retune= must be "1", got "${retune}"`);
+  }
   let gpu;
   status("asking for a WebGPU adapter");
   try {
@@ -256,13 +262,16 @@ async function main(): Promise<void> {
   };
   const inputShape = [batchSize, 1, 28, 28];
   // A resumed run keeps the kernels it started with, so it gives the bits of a run never stopped.
+  const retime = retune === "1";
   const conv = await tuneConvLayers(gpu, model.encoder.layers, inputShape, {
     log,
     forced: resumed?.convKernels,
+    retime,
   });
   const batchNorm = await tuneBatchNormLayers(gpu, model.encoder.layers, inputShape, {
     log,
     forced: resumed?.batchNormKernels,
+    retime,
     ...(tuneBatchNorm ? { mode: "hardware" as const } : {}),
   });
   const tuned = [...conv.results, ...batchNorm.results];

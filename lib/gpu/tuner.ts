@@ -71,6 +71,12 @@ export interface TunerOptions {
   wallClock?: boolean;
   /** With timestamps, how long a sample should last (default MIN_SAMPLE_MS; tests set the extremes). */
   minSampleMs?: number;
+  /**
+   * Time every piece of work again even where the cache has a choice (taken before this tuner started:
+   * one timed now is reused); the new timing replaces the kept one. For timings taken on a busy GPU, or
+   * after a driver update that the cache key cannot see (a browser does not tell the driver).
+   */
+  retime?: boolean;
   log?: (line: string) => void;
 }
 
@@ -185,6 +191,9 @@ export class Tuner {
   private repeats: number;
   private timestamps: boolean;
   private minSampleMs: number;
+  private retime: boolean;
+  /** Keys this tuner has timed (with `retime`, the only cache entries it trusts). */
+  private timedNow = new Set<string>();
   private log: (line: string) => void;
 
   constructor(readonly gpu: Gpu, opts: TunerOptions = {}) {
@@ -194,6 +203,7 @@ export class Tuner {
     this.repeats = opts.repeats ?? 5;
     this.timestamps = !opts.wallClock && GpuTimer.available(gpu);
     this.minSampleMs = opts.minSampleMs ?? MIN_SAMPLE_MS;
+    this.retime = opts.retime ?? false;
     this.log = opts.log ?? ((line) => console.error(line));
   }
 
@@ -205,9 +215,11 @@ export class Tuner {
     if (task.candidates.length === 0) throw new Error(`tuner: no candidates for ${task.key}`);
     if (forced !== undefined) return { key: task.key, choice: forced, source: "forced" };
     if (!this.hardware) return { key: task.key, choice: softwareChoice, source: "software" };
-    const cached = (await this.readCache())?.adapters[adapterKey(this.gpu)]?.[task.key];
+    const trusted = !this.retime || this.timedNow.has(task.key);
+    const cached = trusted ? (await this.readCache())?.adapters[adapterKey(this.gpu)]?.[task.key] : undefined;
     if (stillValid(cached, task.candidates)) return { key: task.key, choice: cached.choice, source: "cache" };
     const result = await this.time(task);
+    this.timedNow.add(task.key);
     const dropped = Object.keys(result.dropped ?? {}).length ? { dropped: result.dropped } : {};
     await this.writeCache(task.key, { choice: result.choice, ms: result.ms!, ...dropped });
     return result;
