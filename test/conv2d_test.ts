@@ -262,8 +262,30 @@ Deno.test("conv2d: implicit-GEMM forward with vec4 weight loads (CI % 4 == 0): r
       const label = `vec4 weights ${kernelName(kernels.forward!)}`;
       const vec4 = await runGpu(s, 400 + 10 * i + j, kernels);
       checkAgainstReference(s, vec4, label);
-      const scalar = await runGpu(s, 400 + 10 * i + j, kernels, (conv) => conv.vec4Weights = false);
+      const scalar = await runGpu(s, 400 + 10 * i + j, kernels, (conv) => conv.vec4 = false);
       assertEquals(vec4.y, scalar.y, `${label}: the same bits as the scalar loads`);
+    }
+  }
+});
+
+Deno.test("conv2d: split-K weight gradient with vec4 tiles (tm, tn multiples of 4): reference, and the scalar reads' bits", async () => {
+  // wgrad_splitk_vec4 reads 4 x 4 pieces of its tiles as vec4s; each partial is the same fma chain in the
+  // same order, so it must give wgrad_splitk's bits exactly. Tiles: one small, spanning several tiles and
+  // splits (bk 8 and 4 > the pieces' rows), and the 8 x 8 block with two bands each way.
+  const tiles = [
+    { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4, groups: 7 },
+    { bm: 32, bn: 32, bk: 8, tm: 8, tn: 8, groups: 3 },
+  ];
+  const shapes = [{ n: 2, cin: 5, cout: 19, h: 5, w: 13 }, { n: 3, cin: 1, cout: 21, h: 9, w: 6 }];
+  for (const [i, s] of shapes.entries()) {
+    for (const [j, tile] of tiles.entries()) {
+      const kernels: Partial<ConvKernels> = { weightGrad: { family: "wgrad_splitk", tile } };
+      const label = `vec4 tiles ${kernelName(kernels.weightGrad!)}`;
+      const vec4 = await runGpu(s, 450 + 10 * i + j, kernels);
+      checkAgainstReference(s, vec4, label);
+      const scalar = await runGpu(s, 450 + 10 * i + j, kernels, (conv) => conv.vec4 = false);
+      assertEquals(vec4.dweight, scalar.dweight, `${label}: dweight, the same bits as the scalar reads`);
+      assertEquals(vec4.dbias, scalar.dbias, `${label}: dbias, the same bits as the scalar reads`);
     }
   }
 });

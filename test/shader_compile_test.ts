@@ -26,6 +26,7 @@ import {
   gpuKernels,
   softwareKernels,
   swiftShaderKernels,
+  type WgradKernel,
 } from "../lib/nn/conv2d/conv2d.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { MaxPool2d } from "../lib/nn/maxpool.ts";
@@ -35,6 +36,10 @@ import { REDUCTION_VARIANTS } from "../lib/gpu/reduction.ts";
 
 const SHADER_DIR = new URL("../lib/", import.meta.url);
 const TAPSLICE: ConvKernel = { family: "igemm_tapslice", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 } };
+const SPLITK_SCALAR: WgradKernel = {
+  family: "wgrad_splitk",
+  tile: { bm: 32, bn: 64, bk: 16, tm: 2, tn: 4, groups: 1024 },
+};
 
 /** Every .wgsl file under lib/, as URLs. */
 function wgslFiles(dir: URL): URL[] {
@@ -111,8 +116,9 @@ async function buildEverything(): Promise<void> {
     [1, gpuKernels(1)],
     // Four input channels: the implicit-GEMM forward reads its weights as vec4s.
     [4, gpuKernels(4)],
-    // The tap-slice implicit GEMM, one of the tuner's candidates (never a default).
-    [4, { forward: TAPSLICE, inputGrad: TAPSLICE }],
+    // The tap-slice implicit GEMM, one of the tuner's candidates (never a default), and a split-K tile
+    // whose register block is not made of 4 x 4 pieces (scalar tile reads).
+    [4, { forward: TAPSLICE, inputGrad: TAPSLICE, weightGrad: SPLITK_SCALAR }],
     [3, swiftShaderKernels(3)],
   ];
   const layers = kernelSets.map(([inChannels, kernels], i) =>

@@ -92,10 +92,11 @@ export class Conv2d implements Layer {
   private x?: Tensor;
   private sources = new Map<string, string>();
   /**
-   * The implicit-GEMM forward reads its weights as vec4s when the shape allows (conv2d_igemm_tiled.wgsl's
-   * conv_igemm_vec4w: same values, same sums, same bits); false forces the scalar loads (tests compare).
+   * vec4 paths with the same values, sums and bits as the scalar ones, taken where the shape allows:
+   * igemm_tiled's forward reads its weights as vec4s (conv_igemm_vec4w), wgrad_splitk its workgroup tiles
+   * (wgrad_splitk_vec4). false forces the scalar paths (tests compare the bits).
    */
-  vec4Weights = true;
+  vec4 = true;
 
   constructor(
     private store: ParamStore,
@@ -244,7 +245,7 @@ export class Conv2d implements Layer {
     const biasT = transposed ? this.ws.tensor("nobias", [cout]) : this.store.param(this.bias);
     // igemm_tiled's vec4 weight loads: the forward's weight rows are k-contiguous; whole vec4s need K and
     // BK % 4 == 0.
-    const vec4w = !tapslice && this.vec4Weights && !transposed && (cin * 9) % 4 === 0 && t.bk % 4 === 0;
+    const vec4w = !tapslice && this.vec4 && !transposed && (cin * 9) % 4 === 0 && t.bk % 4 === 0;
     const weight = this.store.param(this.weight);
     const entryPoint = tapslice ? "conv_tapslice" : vec4w ? "conv_igemm_vec4w" : "conv_igemm";
     rec.dispatch(
@@ -278,8 +279,10 @@ export class Conv2d implements Layer {
     const chunk = Math.ceil(m / wanted / t.bk) * t.bk;
     const splits = Math.ceil(m / chunk);
     const part = this.ws.tensor("wgradPartial", [splits * this.outChannels * cols]);
+    // 4 x 4 pieces read as vec4s (the same bits) when the register block is made of them.
+    const vec4 = this.vec4 && t.tm % 4 === 0 && t.tn % 4 === 0;
     rec.dispatch(
-      pipeline(this.gpu, { code, entryPoint: "wgrad_splitk" }),
+      pipeline(this.gpu, { code, entryPoint: vec4 ? "wgrad_splitk_vec4" : "wgrad_splitk" }),
       [n, this.inChannels, h, w, this.outChannels, m, k, splits, chunk],
       [x, dy, part],
       [Math.ceil(this.outChannels / t.bm), Math.ceil(cols / t.bn), splits],

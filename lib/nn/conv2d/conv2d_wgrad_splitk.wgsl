@@ -28,6 +28,12 @@
 // invocations, consecutive rows), which rows of 64 floats would put in one memory bank. Neither changes a
 // value or the order of a sum.
 //
+// wgrad_splitk_vec4 computes the same partials with its tiles read as vec4s (conv2d.ts picks it when TM and
+// TN are multiples of 4): each invocation's block is made of 4 x 4 pieces, rows to*4 .. to*4+3 of each band
+// of 4*WM output channels and the same for columns, so one K-row of its values is TM/4 + TN/4 vec4 reads of
+// workgroup memory where wgrad_splitk reads TM + TN scalars (consecutive invocations read consecutive
+// vec4s). Each partial is the same fma chain over the same m in the same order: the same bits (tested).
+//
 // Register-block and K-slice loops are marked `/* unroll */` (lib/gpu/unroll.ts; why: conv2d_igemm_tiled.wgsl).
 
 const BM: u32 = 64u;
@@ -63,6 +69,16 @@ var<workgroup> Xs: array<array<f32, BN + 1u>, BK>;
 var<private> acc: array<array<f32, TN>, TM>;
 var<private> dv: array<f32, TM>;
 var<private> xv: array<f32, TN>;
+
+// wgrad_splitk_vec4's tiles and registers (rows padded by one vec4 against bank conflicts of the column
+// writes); sized at least 1 so that the module stays valid for tiles that only wgrad_splitk runs.
+const TM4: u32 = (TM + 3u) / 4u;
+const TN4: u32 = (TN + 3u) / 4u;
+var<workgroup> Ds4: array<array<vec4<f32>, BM / 4u + 1u>, BK>;
+var<workgroup> Xs4: array<array<vec4<f32>, BN / 4u + 1u>, BK>;
+var<private> acc4: array<array<vec4<f32>, TN4>, TM>;
+var<private> dv4: array<vec4<f32>, TM4>;
+var<private> xv4: array<vec4<f32>, TN4>;
 
 // The row m = (n, pixel) one slice's loads read: its im2col pixel (im2col3x3.wgsl, appended by conv2d.ts;
 // outside past the split's end) and where its dy values start.
@@ -171,6 +187,63 @@ fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
       let k = kBase + tk + j * WN;
       if (o < p.co && k < cols) {
         part[(s * p.co + o) * cols + k] = acc[i][j];
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn wgrad_splitk_vec4(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let oBase = wid.x * BM;
+  let kBase = wid.y * BN;
+  let s = wid.z;
+  let to = tid % WM;
+  let tk = tid / WM;
+  let mStart = s * p.chunk;
+  let mEnd = min(mStart + p.chunk, p.m);
+  let slot = tid % BK;
+  /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
+    aColumn[i] = decode_column(kBase + (tid + i * WG) / BK);
+  }
+  for (var mBase = mStart; mBase < mEnd; mBase += BK) {
+    let row = decode_row(mBase + slot, mEnd);
+    /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
+      let col = (tid + i * WG) / BK;
+      Ds4[slot][col / 4u][col % 4u] = loadDy(row, oBase + col);
+    }
+    /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
+      let col = (tid + i * WG) / BK;
+      Xs4[slot][col / 4u][col % 4u] = loadA(row, aColumn[i]);
+    }
+    workgroupBarrier();
+    /* unroll */ for (var mm = 0u; mm < BK; mm++) {
+      /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
+        dv4[f] = Ds4[mm][f * WM + to];
+      }
+      /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
+        xv4[g] = Xs4[mm][g * WN + tk];
+      }
+      /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
+        /* unroll */ for (var r = 0u; r < 4u; r++) {
+          /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
+            acc4[f * 4u + r][g] = fma(vec4<f32>(dv4[f][r]), xv4[g], acc4[f * 4u + r][g]);
+          }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  let cols = p.k + 1u;
+  /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
+    /* unroll */ for (var r = 0u; r < 4u; r++) {
+      let o = oBase + f * 4u * WM + to * 4u + r;
+      /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
+        /* unroll */ for (var c = 0u; c < 4u; c++) {
+          let k = kBase + g * 4u * WN + tk * 4u + c;
+          if (o < p.co && k < cols) {
+            part[(s * p.co + o) * cols + k] = acc4[f * 4u + r][g][c];
+          }
+        }
       }
     }
   }
