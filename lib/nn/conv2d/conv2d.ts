@@ -247,10 +247,27 @@ export class Conv2d implements Layer {
     // BK % 4 == 0.
     const vec4w = !tapslice && this.vec4 && !transposed && (cin * 9) % 4 === 0 && t.bk % 4 === 0;
     const weight = this.store.param(this.weight);
-    const entryPoint = tapslice ? "conv_tapslice" : vec4w ? "conv_igemm_vec4w" : "conv_igemm";
+    const params = [n, cin, h, w, cout, m, cin * 9, transposed ? 1 : 0, transposed ? 0 : 1];
+    if (tapslice) {
+      // The weights in B's own order first (conv_tapslice_pack), one buffer per pass.
+      const packed = this.ws.tensor(transposed ? "tapsliceInputGrad" : "tapsliceForward", [9 * cin * cout]);
+      rec.dispatch(
+        pipeline(this.gpu, { code, entryPoint: "conv_tapslice_pack" }),
+        params,
+        [weight, packed],
+        grid1d(9 * cin * cout, 64),
+      );
+      rec.dispatch(
+        pipeline(this.gpu, { code, entryPoint: "conv_tapslice" }),
+        params,
+        [x, packed, biasT, y],
+        groups,
+      );
+      return;
+    }
     rec.dispatch(
-      pipeline(this.gpu, { code, entryPoint }),
-      [n, cin, h, w, cout, m, cin * 9, transposed ? 1 : 0, transposed ? 0 : 1],
+      pipeline(this.gpu, { code, entryPoint: vec4w ? "conv_igemm_vec4w" : "conv_igemm" }),
+      params,
       [x, vec4w ? vec4Binding(weight, `${this.name} weight`) : weight, biasT, y],
       groups,
     );

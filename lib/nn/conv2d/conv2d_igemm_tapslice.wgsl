@@ -23,8 +23,12 @@
 //   igemm_tiled reads TM + TN scalars (rows WM apart, so that its stores coalesce). Consecutive
 //   invocations read consecutive vec4s: no bank conflicts. The cost: an invocation's stores are 4
 //   pixels apart (each output is stored once; the K loop dominates).
-// Loads from memory into the tiles: consecutive invocations take consecutive pixels of one channel (A:
-// coalesced) and consecutive output channels (B: weights, small and cached; stride 9 or CI*9 floats).
+// - The weights are repacked first (conv_tapslice_pack, a small dispatch per pass: 9*CI*CO values) into
+//   B's own order, wp[t][c][o] = B[(t, c), o], so that a tile of B is whole rows of wp. Read from w
+//   itself, consecutive output channels are 9*CI floats apart (forward) or 9 (input gradient): every
+//   invocation of a warp would touch its own cache line, for as many loads as A's.
+// Loads from memory into the tiles: consecutive invocations take consecutive pixels of one channel (A) and
+// consecutive output channels of one row of wp (B): both coalesced.
 //
 // Loops over the register block and the K-row are marked `/* unroll */` (lib/gpu/unroll.ts; see
 // conv2d_igemm_tiled.wgsl for why). Block sizes are constants rewritten per variant by conv2d.ts
@@ -62,7 +66,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
+// B in its own order, wp[(t * cin + c) * cout + o] (conv_tapslice_pack writes it).
+@group(0) @binding(2) var<storage, read> wp: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -75,21 +80,16 @@ var<private> av: array<vec4<f32>, TM / 4u>;
 var<private> bv: array<vec4<f32>, TN / 4u>;
 
 // The pixels this invocation loads A for (decoded once; im2col3x3.wgsl, appended by conv2d.ts), and the
-// part of each B address that depends on its output channel only (bCol: past the end when outside).
+// output channels it loads B for.
 var<private> aPix: array<Im2colPixel, A_PIX>;
-var<private> bPart: array<u32, B_COLS>;
-var<private> bInside: array<bool, B_COLS>;
+var<private> bCol: array<u32, B_COLS>;
 
 fn decode_loads(tid: u32, mBase: u32, nBase: u32) {
   /* unroll */ for (var q = 0u; q < A_PIX; q++) {
     aPix[q] = im2col_pixel(mBase + tid % BM + q * WG, p.m, p.cin, p.h, p.w);
   }
-  // B[(t, c), o] sits at c * 9 + o * cin * 9 + t (forward) or c * cout * 9 + o * 9 + 8 - t (transposed).
-  let oStride = select(p.cin * 9u, 9u, p.transposed != 0u);
   /* unroll */ for (var q = 0u; q < B_COLS; q++) {
-    let o = nBase + tid % BN + q * WG;
-    bInside[q] = o < p.cout;
-    bPart[q] = o * oStride;
+    bCol[q] = nBase + tid % BN + q * WG;
   }
 }
 
@@ -118,18 +118,18 @@ fn load_tile_a(tid: u32, c0: u32, tap: u32) {
   }
 }
 
-// B's slice for the same channels and tap: consecutive invocations take consecutive output channels.
+// B's slice for the same channels and tap: rows t * cin + c of wp, consecutive invocations taking
+// consecutive output channels.
 fn load_tile_b(tid: u32, c0: u32, tap: u32) {
-  let cStride = select(9u, p.cout * 9u, p.transposed != 0u);
-  let tapAt = select(tap, 8u - tap, p.transposed != 0u);
+  let row0 = tap * p.cin + c0;
   /* unroll */ for (var q = 0u; q < B_COLS; q++) {
     let col = tid % BN + q * WG;
+    let o = bCol[q];
     /* unroll */ for (var j = 0u; j < BK / B_KSTRIDE; j++) {
       let kk = tid / BN + j * B_KSTRIDE;
-      let c = c0 + kk;
       var v = 0.0;
-      if (bInside[q] && c < p.cin) {
-        v = weight[c * cStride + bPart[q] + tapAt];
+      if (o < p.cout && c0 + kk < p.cin) {
+        v = wp[(row0 + kk) * p.cout + o];
       }
       Bs[kk][col / 4u][col % 4u] = v;
     }
@@ -195,4 +195,28 @@ fn conv_tapslice(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
     }
   }
   store_tile(tid % WM, tid / WM, mBase, nBase);
+}
+
+// conv_tapslice_pack: w [CO, CI, 3, 3] (PyTorch's layout) -> wp [9, cin, cout], B of this GEMM in its own
+// order: wp[t][c][o] = w[o, c, t] (forward), or for the input gradient, where the GEMM's input channels
+// are the layer's outputs oc and its outputs the layer's inputs c', wp[t][oc][c'] = w[oc, c', 8 - t].
+// One invocation per value; a copy, no arithmetic.
+@group(0) @binding(1) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read_write> packed: array<f32>;
+
+@compute @workgroup_size(64)
+fn conv_tapslice_pack(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = gid.x + gid.y * nw.x * 64u;
+  let perTap = p.cin * p.cout;
+  if (i >= 9u * perTap) {
+    return;
+  }
+  let t = i / perTap;
+  let c = (i - t * perTap) / p.cout;
+  let o = i - t * perTap - c * p.cout;
+  if (p.transposed == 0u) {
+    packed[i] = weight[(o * p.cin + c) * 9u + t];
+  } else {
+    packed[i] = weight[(c * p.cout + o) * 9u + 8u - t];
+  }
 }
