@@ -296,6 +296,7 @@ export function gpuCandidates(pass: ConvPass, inChannels: number): (ConvKernel |
     // and 128 x 64 for the layers with 64 output channels (a 128-wide tile would be half empty).
     { family: "igemm_tapslice", tile: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 } },
     { family: "igemm_tapslice", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 } },
+    { family: "igemm_tapslice", tile: { bm: 64, bn: 64, bk: 16, tm: 8, tn: 8 } }, // half the barriers
     { family: "igemm_tapslice", tile: { bm: 128, bn: 64, bk: 8, tm: 8, tn: 8 } },
     { family: "igemm_tapslice", tile: { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 } },
   ];
