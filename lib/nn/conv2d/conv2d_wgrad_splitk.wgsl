@@ -141,28 +141,57 @@ fn loadA(r: Row, col: Column) -> f32 {
 // The columns of this invocation's A loads (load i fills column (tid + i * WG) / BK of every slice).
 var<private> aColumn: array<Column, BN * BK / WG>;
 
-@compute @workgroup_size(WG)
-fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let oBase = wid.x * BM;
-  let kBase = wid.y * BN;
-  let s = wid.z;
-  let to = tid % WM;
-  let tk = tid / WM;
-  let mStart = s * p.chunk;
-  let mEnd = min(mStart + p.chunk, p.m);
-  let slot = tid % BK;
+// Where a workgroup works (both entry points): its output tile and its split of the rows. A function of
+// the workgroup alone, so that the K loop's bounds are uniform (its barriers require it; Tint checks).
+struct Split {
+  oBase: u32,
+  kBase: u32,
+  s: u32,
+  mStart: u32,
+  mEnd: u32,
+}
+
+fn split_of(wid: vec3<u32>) -> Split {
+  let mStart = wid.z * p.chunk;
+  return Split(wid.x * BM, wid.y * BN, wid.z, mStart, min(mStart + p.chunk, p.m));
+}
+
+fn decode_columns(tid: u32, kBase: u32) {
   /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
     aColumn[i] = decode_column(kBase + (tid + i * WG) / BK);
   }
-  for (var mBase = mStart; mBase < mEnd; mBase += BK) {
-    // Load e = tid + i * WG fills row e % BK == slot, column e / BK.
-    let row = decode_row(mBase + slot, mEnd);
+}
+
+// One slice's loads, all from row m = mBase + tid % BK (the workgroup's WG invocations are a multiple of
+// BK): load i goes to column (tid + i * WG) / BK of that row of Ds (dy) or Xs (im2col(x)), which each
+// entry point then stores in its own tiles.
+var<private> dyLoads: array<f32, BM * BK / WG>;
+var<private> aLoads: array<f32, BN * BK / WG>;
+
+fn load_slice(tid: u32, sp: Split, mBase: u32) {
+  let row = decode_row(mBase + tid % BK, sp.mEnd);
+  /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
+    dyLoads[i] = loadDy(row, sp.oBase + (tid + i * WG) / BK);
+  }
+  /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
+    aLoads[i] = loadA(row, aColumn[i]);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let sp = split_of(wid);
+  decode_columns(tid, sp.kBase);
+  let slot = tid % BK;
+  let to = tid % WM;
+  let tk = tid / WM;
+  for (var mBase = sp.mStart; mBase < sp.mEnd; mBase += BK) {
+    load_slice(tid, sp, mBase);
     /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
-      let col = (tid + i * WG) / BK;
-      Ds[slot][col] = loadDy(row, oBase + col);
+      Ds[slot][(tid + i * WG) / BK] = dyLoads[i];
     }
     /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
-      Xs[slot][(tid + i * WG) / BK] = loadA(row, aColumn[i]);
+      Xs[slot][(tid + i * WG) / BK] = aLoads[i];
     }
     workgroupBarrier();
     /* unroll */ for (var mm = 0u; mm < BK; mm++) {
@@ -182,11 +211,11 @@ fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
   }
   let cols = p.k + 1u;
   /* unroll */ for (var i = 0u; i < TM; i++) {
-    let o = oBase + to + i * WM;
+    let o = sp.oBase + to + i * WM;
     /* unroll */ for (var j = 0u; j < TN; j++) {
-      let k = kBase + tk + j * WN;
+      let k = sp.kBase + tk + j * WN;
       if (o < p.co && k < cols) {
-        part[(s * p.co + o) * cols + k] = acc[i][j];
+        part[(sp.s * p.co + o) * cols + k] = acc[i][j];
       }
     }
   }
@@ -194,26 +223,20 @@ fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
 
 @compute @workgroup_size(WG)
 fn wgrad_splitk_vec4(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let oBase = wid.x * BM;
-  let kBase = wid.y * BN;
-  let s = wid.z;
+  let sp = split_of(wid);
+  decode_columns(tid, sp.kBase);
+  let slot = tid % BK;
   let to = tid % WM;
   let tk = tid / WM;
-  let mStart = s * p.chunk;
-  let mEnd = min(mStart + p.chunk, p.m);
-  let slot = tid % BK;
-  /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
-    aColumn[i] = decode_column(kBase + (tid + i * WG) / BK);
-  }
-  for (var mBase = mStart; mBase < mEnd; mBase += BK) {
-    let row = decode_row(mBase + slot, mEnd);
+  for (var mBase = sp.mStart; mBase < sp.mEnd; mBase += BK) {
+    load_slice(tid, sp, mBase);
     /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
       let col = (tid + i * WG) / BK;
-      Ds4[slot][col / 4u][col % 4u] = loadDy(row, oBase + col);
+      Ds4[slot][col / 4u][col % 4u] = dyLoads[i];
     }
     /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
       let col = (tid + i * WG) / BK;
-      Xs4[slot][col / 4u][col % 4u] = loadA(row, aColumn[i]);
+      Xs4[slot][col / 4u][col % 4u] = aLoads[i];
     }
     workgroupBarrier();
     /* unroll */ for (var mm = 0u; mm < BK; mm++) {
@@ -236,12 +259,12 @@ fn wgrad_splitk_vec4(@builtin(local_invocation_index) tid: u32, @builtin(workgro
   let cols = p.k + 1u;
   /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
     /* unroll */ for (var r = 0u; r < 4u; r++) {
-      let o = oBase + f * 4u * WM + to * 4u + r;
+      let o = sp.oBase + f * 4u * WM + to * 4u + r;
       /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
         /* unroll */ for (var c = 0u; c < 4u; c++) {
-          let k = kBase + g * 4u * WN + tk * 4u + c;
+          let k = sp.kBase + g * 4u * WN + tk * 4u + c;
           if (o < p.co && k < cols) {
-            part[(s * p.co + o) * cols + k] = acc4[f * 4u + r][g][c];
+            part[(sp.s * p.co + o) * cols + k] = acc4[f * 4u + r][g][c];
           }
         }
       }
