@@ -260,17 +260,12 @@ Deno.test("conv2d: implicit-GEMM forward with vec4 weight loads (CI % 4 == 0): r
     { bm: 32, bn: 32, bk: 16, tm: 2, tn: 2 },
     { bm: 16, bn: 8, bk: 4, tm: 2, tn: 2 },
   ];
-  const shapes = [{ n: 2, cin: 4, cout: 19, h: 5, w: 13 }, { n: 3, cin: 8, cout: 21, h: 9, w: 6 }];
-  for (const [i, s] of shapes.entries()) {
-    for (const [j, tile] of tiles.entries()) {
-      const kernels: Partial<ConvKernels> = { forward: { family: "igemm_tiled", tile } };
-      const label = `vec4 weights ${kernelName(kernels.forward!)}`;
-      const vec4 = await runGpu(s, 400 + 10 * i + j, kernels);
-      checkAgainstReference(s, vec4, label);
-      const scalar = await runGpu(s, 400 + 10 * i + j, kernels, (conv) => conv.vec4 = false);
-      assertEquals(vec4.y, scalar.y, `${label}: the same bits as the scalar loads`);
-    }
-  }
+  await sameBitsAsScalar(
+    [{ n: 2, cin: 4, cout: 19, h: 5, w: 13 }, { n: 3, cin: 8, cout: 21, h: 9, w: 6 }],
+    tiles.map((tile) => ({ forward: { family: "igemm_tiled", tile } })),
+    400,
+    ["y"],
+  );
 });
 
 Deno.test("conv2d: split-K weight gradient with vec4 tiles (tm, tn multiples of 4): reference, and the scalar reads' bits", async () => {
@@ -283,19 +278,36 @@ Deno.test("conv2d: split-K weight gradient with vec4 tiles (tm, tn multiples of 
     { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4, groups: 7 },
     { bm: 32, bn: 32, bk: 8, tm: 8, tn: 8, groups: 3 },
   ].filter((t) => inDeno || t.tm === 4);
-  const shapes = [{ n: 2, cin: 5, cout: 19, h: 5, w: 13 }, { n: 3, cin: 1, cout: 21, h: 9, w: 6 }];
+  await sameBitsAsScalar(
+    [{ n: 2, cin: 5, cout: 19, h: 5, w: 13 }, { n: 3, cin: 1, cout: 21, h: 9, w: 6 }],
+    tiles.map((tile) => ({ weightGrad: { family: "wgrad_splitk", tile } })),
+    450,
+    ["dweight", "dbias"],
+  );
+});
+
+/**
+ * Each kernel set on each shape: the vec4 paths (Conv2d.vec4) match the float64 reference and give the
+ * scalar paths' bits exactly in `outputs`.
+ */
+async function sameBitsAsScalar(
+  shapes: ConvShape[],
+  sets: Partial<ConvKernels>[],
+  seed: number,
+  outputs: (keyof GpuResult)[],
+): Promise<void> {
   for (const [i, s] of shapes.entries()) {
-    for (const [j, tile] of tiles.entries()) {
-      const kernels: Partial<ConvKernels> = { weightGrad: { family: "wgrad_splitk", tile } };
-      const label = `vec4 tiles ${kernelName(kernels.weightGrad!)}`;
-      const vec4 = await runGpu(s, 450 + 10 * i + j, kernels);
+    for (const [j, kernels] of sets.entries()) {
+      const label = `vec4 ${Object.values(kernels).map(kernelName).join(" ")}`;
+      const vec4 = await runGpu(s, seed + 10 * i + j, kernels);
       checkAgainstReference(s, vec4, label);
-      const scalar = await runGpu(s, 450 + 10 * i + j, kernels, (conv) => conv.vec4 = false);
-      assertEquals(vec4.dweight, scalar.dweight, `${label}: dweight, the same bits as the scalar reads`);
-      assertEquals(vec4.dbias, scalar.dbias, `${label}: dbias, the same bits as the scalar reads`);
+      const scalar = await runGpu(s, seed + 10 * i + j, kernels, (conv) => conv.vec4 = false);
+      for (const out of outputs) {
+        assertEquals(vec4[out], scalar[out], `${label}: ${out}, the scalar paths' bits`);
+      }
     }
   }
-});
+}
 
 Deno.test("conv2d: kernel names parse back; bad names and block sizes are named in the error", () => {
   for (const pass of ["forward", "inputGrad", "weightGrad"] as const) {
