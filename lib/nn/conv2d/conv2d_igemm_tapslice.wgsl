@@ -8,15 +8,16 @@
 // gradient from dy: the GEMM's input is dy (CO channels), its output dx (CI channels), and the weight of
 // (input channel oc, tap t, output channel c) is w[oc, c, 8 - t] (the flipped kernel).
 //
-// Where it may win: GPUs, against conv2d_igemm_tiled.wgsl, which it changes in two places; the tuner
+// Where it may win: GPUs, against conv2d_igemm_tiled.wgsl, which it changes in three places; the tuner
 // decides per layer shape (not measured on a GPU yet).
 // - The K order. igemm_tiled walks k = (channel, tap), so each of its im2col loads decodes its k into a
 //   channel and a tap and tests the shifted pixel against the image: about 20 instructions a load, and
 //   an invocation of its 64 x 64 tile with 8 x 8 blocks makes 8 such loads per K-slice beside 512
 //   multiply-adds, about a fifth of its instructions. Here a K-slice is one tap and BK channels: the
 //   shifted pixel, its test and its address are worked out once per slice and pixel, and each load is
-//   a multiply-add of the address, a compare and the load. The sums run in another order than igemm_tiled's (other bits, within
-//   rounding; the tuner checks every candidate against the reference kernel's output).
+//   a multiply-add of the address, a compare and the load. The sums run in another order than
+//   igemm_tiled's (other bits, within rounding; the tuner checks every candidate against the reference
+//   kernel's output).
 // - vec4 workgroup reads. Each invocation's TM x TN block is made of 4 x 4 pieces: rows tm*4 .. tm*4+3
 //   of each of the TM/4 bands of the tile (a band is 4*WM rows), and the same for columns, so one
 //   K-row of its A values is TM/4 vec4 reads of workgroup memory and its B values TN/4, where
@@ -28,7 +29,10 @@
 //   itself, consecutive output channels are 9*CI floats apart (forward) or 9 (input gradient): every
 //   invocation of a warp would touch its own cache line, for as many loads as A's.
 // Loads from memory into the tiles: consecutive invocations take consecutive pixels of one channel (A) and
-// consecutive output channels of one row of wp (B): both coalesced.
+// consecutive output channels of one row of wp (B): both coalesced. Each stores one float into a vec4 of
+// the tile (different invocations, different components: no race in WGSL's memory model). Whole-vec4
+// stores (4 pixels per invocation) and branch-free loads were tried: they made SwiftShader, Chromium's
+// software WebGPU, 10-50 times slower on this kernel (the browser suite runs it).
 //
 // Loops over the register block and the K-row are marked `/* unroll */` (lib/gpu/unroll.ts; see
 // conv2d_igemm_tiled.wgsl for why). Block sizes are constants rewritten per variant by conv2d.ts
