@@ -56,6 +56,8 @@ export interface RunOptions {
    * candidates are GPU-sized kernels, minutes to compile on llvmpipe: tests tune those in tuner_test.)
    */
   batchNormTuning?: Pick<TunerOptions, "mode" | "cache">;
+  /** With --retune: the shapes re-timed already, shared by the runs of one plan (TunerOptions.retimed). */
+  retimed?: Set<string>;
 }
 
 export interface RunResult {
@@ -250,12 +252,14 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     state.convKernels = (await tuneConvLayers(gpu, layers, inputShape, {
       forced: state.convKernels ?? recorded?.conv,
       retime: req.retune,
+      retimed: opts.retimed,
       log,
     })).choices;
     state.batchNormKernels = (await tuneBatchNormLayers(gpu, layers, inputShape, {
       ...opts.batchNormTuning,
       forced: state.batchNormKernels ?? recorded?.batchNorm,
       retime: req.retune,
+      retimed: opts.retimed,
       log,
     })).choices;
   } catch (e) {
@@ -471,7 +475,9 @@ function summarize(history: HistoryRow[], last: EvalMetrics): Record<string, unk
 }
 
 /** Runs every run of a plan in order; in a multi-run experiment, finished runs are skipped. */
-export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<RunResult[]> {
+export async function runPlan(plan: RunPlan, options: RunOptions = {}): Promise<RunResult[]> {
+  // --retune re-times each shape once for the whole plan (a sweep's runs share their shapes).
+  const opts = { ...options, retimed: options.retimed ?? new Set<string>() };
   const results: RunResult[] = [];
   const multi = plan.experiment.runs !== undefined;
   for (const req of plan.runs) {

@@ -100,18 +100,30 @@ Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches 
   const added = await tuner.choose({ ...task, candidates: [...task.candidates, "added"] }, "x");
   assertEquals(added.source, "timed");
   assert(added.ms!.added !== undefined, "the new candidate was timed");
-  // retime: a later run times again what the cache answers, once (then its own timing is reused).
-  const retimer = new Tuner(gpu, {
-    mode: "hardware",
-    cache: tuningFile(cacheFile),
-    repeats: 1,
-    retime: true,
-  });
-  const redone = await retimer.choose(task, "x");
+});
+
+Deno.test("tuner: retime times a cached choice again and keeps the new times; tuners sharing `retimed` do it once", async () => {
+  const gpu = await getGpu();
+  const cacheFile = await tempCache();
+  const { task } = await convTask(["reference", "other"]);
+  const keyed = { ...task, key: `${task.key} (retime test)` };
+  // The cache file of an earlier process: an entry this process never timed.
+  await Deno.mkdir(cacheFile.slice(0, cacheFile.lastIndexOf("/")), { recursive: true });
+  const earlier = { choice: "other", ms: { reference: 9, other: 1 } };
+  const file = { format: TUNING_FORMAT, adapters: { [adapterKey(gpu)]: { [keyed.key]: earlier } } };
+  await Deno.writeTextFile(cacheFile, JSON.stringify(file));
+  const options = { mode: "hardware" as const, cache: tuningFile(cacheFile), repeats: 1, log: () => {} };
+  assertEquals((await new Tuner(gpu, options).choose(keyed, "x")).source, "cache");
+  const redone = await new Tuner(gpu, { ...options, retime: true }).choose(keyed, "x");
   assertEquals(redone.source, "timed");
-  assertEquals((await retimer.choose(task, "x")).source, "cache");
-  const stored = JSON.parse(await Deno.readTextFile(cacheFile)).adapters[adapterKey(gpu)][task.key];
+  const stored = JSON.parse(await Deno.readTextFile(cacheFile)).adapters[adapterKey(gpu)][keyed.key];
   assertEquals(stored.ms, redone.ms, "the new timing replaced the kept one");
+  // Tuners sharing `retimed` (the runs of one sweep) time it once: the first again, the next from the cache.
+  const retimed = new Set<string>();
+  const shared = { ...options, retime: true, retimed };
+  assertEquals((await new Tuner(gpu, shared).choose(keyed, "x")).source, "timed");
+  assertEquals((await new Tuner(gpu, shared).choose(keyed, "x")).source, "cache");
+  assertEquals(retimed.size, 1);
 });
 
 Deno.test("tuner: without timestamp queries, samples of back-to-back runs on the wall clock", async () => {

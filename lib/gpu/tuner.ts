@@ -72,11 +72,16 @@ export interface TunerOptions {
   /** With timestamps, how long a sample should last (default MIN_SAMPLE_MS; tests set the extremes). */
   minSampleMs?: number;
   /**
-   * Time every piece of work again even where the cache has a choice (taken before this tuner started:
-   * one timed now is reused); the new timing replaces the kept one. For timings taken on a busy GPU, or
-   * after a driver update that the cache key cannot see (a browser does not tell the driver).
+   * Time every piece of work again even where the cache has a choice (the new timing replaces the kept
+   * one): for timings taken on a busy GPU, or after a driver update that the cache key cannot see (a
+   * browser does not tell the driver). A key in `retimed` is taken from the cache as usual.
    */
   retime?: boolean;
+  /**
+   * The keys re-timed already, added to as this tuner times: tuners of one command share it, so that the
+   * runs of a sweep re-time each shape once, not each run. Default: this tuner's own.
+   */
+  retimed?: Set<string>;
   log?: (line: string) => void;
 }
 
@@ -192,8 +197,7 @@ export class Tuner {
   private timestamps: boolean;
   private minSampleMs: number;
   private retime: boolean;
-  /** Keys this tuner has timed (with `retime`, the only cache entries it trusts). */
-  private timedNow = new Set<string>();
+  private retimed: Set<string>;
   private log: (line: string) => void;
 
   constructor(readonly gpu: Gpu, opts: TunerOptions = {}) {
@@ -204,6 +208,7 @@ export class Tuner {
     this.timestamps = !opts.wallClock && GpuTimer.available(gpu);
     this.minSampleMs = opts.minSampleMs ?? MIN_SAMPLE_MS;
     this.retime = opts.retime ?? false;
+    this.retimed = opts.retimed ?? new Set();
     this.log = opts.log ?? ((line) => console.error(line));
   }
 
@@ -215,11 +220,12 @@ export class Tuner {
     if (task.candidates.length === 0) throw new Error(`tuner: no candidates for ${task.key}`);
     if (forced !== undefined) return { key: task.key, choice: forced, source: "forced" };
     if (!this.hardware) return { key: task.key, choice: softwareChoice, source: "software" };
-    const trusted = !this.retime || this.timedNow.has(task.key);
+    const where = `${adapterKey(this.gpu)} | ${task.key}`;
+    const trusted = !this.retime || this.retimed.has(where);
     const cached = trusted ? (await this.readCache())?.adapters[adapterKey(this.gpu)]?.[task.key] : undefined;
     if (stillValid(cached, task.candidates)) return { key: task.key, choice: cached.choice, source: "cache" };
     const result = await this.time(task);
-    this.timedNow.add(task.key);
+    this.retimed.add(where);
     const dropped = Object.keys(result.dropped ?? {}).length ? { dropped: result.dropped } : {};
     await this.writeCache(task.key, { choice: result.choice, ms: result.ms!, ...dropped });
     return result;
