@@ -401,11 +401,11 @@ Deno.test("conv2d: shape errors name the value and what was expected", async () 
 Deno.test("conv2d: a whole training step with the GPU kernels gives the llvmpipe kernels' losses", async () => {
   const gpu = await getGpu();
   const widths = [4, 5, 8, 6, 9, 7];
-  const losses = async (gpuShaped: boolean): Promise<number[]> => {
+  const losses = async (kernels?: (inChannels: number) => ConvKernels): Promise<number[]> => {
     const model = new Model(gpu, notebookModelConfig(widths, 3));
-    if (gpuShaped) {
+    if (kernels) {
       const layers = model.encoder.layers.filter((l) => l instanceof Conv2d) as Conv2d[];
-      for (const l of layers) l.setKernels(gpuKernels(l.inChannels));
+      for (const l of layers) l.setKernels(kernels(l.inChannels));
     }
     const split = randomSplit(gpu, 5, new Rng(4));
     const stats = new Workspace(gpu, "stats").tensor("stats", [3 * STATS_PER_STEP]);
@@ -418,6 +418,22 @@ Deno.test("conv2d: a whole training step with the GPU kernels gives the llvmpipe
     const s = await readF32(gpu, stats);
     return [0, 1, 2].map((step) => s[step * STATS_PER_STEP]);
   };
-  // Different summation orders: the losses agree to rounding, step after step (Adam in between).
-  assertClose(await losses(true), await losses(false), { rtol: 1e-4, atol: 1e-5, what: "losses of 3 steps" });
+  // Different summation orders: the losses agree to rounding, step after step (Adam in between). The GPU
+  // defaults, and the tap-slice GEMM with the split-K weight gradient's vec4 tiles (small 4 x 4 blocks).
+  const software = await losses();
+  const tol = { rtol: 1e-4, atol: 1e-5, what: "losses of 3 steps" };
+  assertClose(await losses(gpuKernels), software, tol);
+  const tapslice: ConvKernel = { family: "igemm_tapslice", tile: { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4 } };
+  const splitk: WgradKernel = {
+    family: "wgrad_splitk",
+    tile: { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4, groups: 8 },
+  };
+  assertClose(
+    await losses(() => ({ forward: tapslice, inputGrad: tapslice, weightGrad: splitk })),
+    software,
+    {
+      ...tol,
+      what: "losses of 3 steps, tap slices",
+    },
+  );
 });
