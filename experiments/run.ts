@@ -249,18 +249,15 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     ? await recordedKernels(req.kernelsFrom, layers)
     : undefined;
   try {
+    const tuning = { retime: req.retune, retimed: opts.retimed, log };
     state.convKernels = (await tuneConvLayers(gpu, layers, inputShape, {
+      ...tuning,
       forced: state.convKernels ?? recorded?.conv,
-      retime: req.retune,
-      retimed: opts.retimed,
-      log,
     })).choices;
     state.batchNormKernels = (await tuneBatchNormLayers(gpu, layers, inputShape, {
       ...opts.batchNormTuning,
+      ...tuning,
       forced: state.batchNormKernels ?? recorded?.batchNorm,
-      retime: req.retune,
-      retimed: opts.retimed,
-      log,
     })).choices;
   } catch (e) {
     // A manifest of another architecture names other layers: say which flag brought it in.

@@ -164,7 +164,7 @@ const RUNS = "webgpu-mda-runs";
 function runKey(experiment: ExperimentConfig, settings: Record<string, number | undefined>): string {
   const q = new URLSearchParams({ version: String(experiment.version) });
   for (const [k, v] of Object.entries(settings)) q.set(k, v === undefined ? "all" : String(v));
-  return new URL(`/webgpu-mda-runs/${experiment.name}?${q}`, location.href).href;
+  return new URL(`/${RUNS}/${experiment.name}?${q}`, location.href).href;
 }
 
 async function report(path: string, body: BodyInit): Promise<void> {
@@ -261,17 +261,15 @@ async function main(): Promise<void> {
     console.log(line);
   };
   const inputShape = [batchSize, 1, 28, 28];
+  const tuning = { log, retime: retune === "1" };
   // A resumed run keeps the kernels it started with, so it gives the bits of a run never stopped.
-  const retime = retune === "1";
   const conv = await tuneConvLayers(gpu, model.encoder.layers, inputShape, {
-    log,
+    ...tuning,
     forced: resumed?.convKernels,
-    retime,
   });
   const batchNorm = await tuneBatchNormLayers(gpu, model.encoder.layers, inputShape, {
-    log,
+    ...tuning,
     forced: resumed?.batchNormKernels,
-    retime,
     ...(tuneBatchNorm ? { mode: "hardware" as const } : {}),
   });
   const tuned = [...conv.results, ...batchNorm.results];

@@ -220,9 +220,10 @@ export class Tuner {
     if (task.candidates.length === 0) throw new Error(`tuner: no candidates for ${task.key}`);
     if (forced !== undefined) return { key: task.key, choice: forced, source: "forced" };
     if (!this.hardware) return { key: task.key, choice: softwareChoice, source: "software" };
-    const where = `${adapterKey(this.gpu)} | ${task.key}`;
+    const adapter = adapterKey(this.gpu);
+    const where = `${adapter} | ${task.key}`;
     const trusted = !this.retime || this.retimed.has(where);
-    const cached = trusted ? (await this.readCache())?.adapters[adapterKey(this.gpu)]?.[task.key] : undefined;
+    const cached = trusted ? (await this.readCache())?.adapters[adapter]?.[task.key] : undefined;
     if (stillValid(cached, task.candidates)) return { key: task.key, choice: cached.choice, source: "cache" };
     const result = await this.time(task);
     this.retimed.add(where);

@@ -66,7 +66,7 @@ export class QueuePacer {
 
   /**
    * Call after submitting a step, with the steps and images done once it has run. `drain`: wait for the
-   * whole queue (the epoch's first step, and once more at the end, so that no wait outlives the loop).
+   * whole queue (the first epoch's first step, and the epoch's end, so that no wait outlives the loop).
    * Returns the marks reached by this call's wait, oldest first (none when no wait was due).
    */
   async submitted(step: number, images: number, drain: boolean): Promise<Reached[]> {
