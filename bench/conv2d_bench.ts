@@ -105,7 +105,7 @@ export async function benchConv2d(gpu: Gpu, opts: ConvBenchOptions): Promise<Con
     const shape = `${cin}->${cout} @${hw}x${hw}`;
     const flops = 2 * n * hw * hw * cin * cout * 9;
     // The tuner's choice for this layer (timed on a hardware adapter unless cached; hand-tuned on software).
-    const { choices } = await tuneConvLayers(gpu, [conv], [n, cin, hw, hw]);
+    const { choices } = await tuneConvLayers(gpu, [conv], [n, cin, hw, hw], { firstInputGrad: i > 0 });
     const chosen = choices[conv.name];
     const all = opts.variants === "all" || !gpu.report.isSoftware;
     const passes: [ConvPass, (rec: Recorder) => void][] = [
@@ -116,10 +116,11 @@ export async function benchConv2d(gpu: Gpu, opts: ConvBenchOptions): Promise<Con
     const tuned = conv.kernels;
     // The forward also saves x for the backward passes timed after it.
     for (const [pass, body] of passes) {
-      const names = all ? gpuCandidates(pass, cin).map(kernelName) : [];
+      const candidates = gpuCandidates(pass, cin, gpu.limits.maxComputeWorkgroupStorageSize);
+      const names = all ? candidates.map(kernelName) : [];
       if (!names.includes(chosen[pass])) names.unshift(chosen[pass]);
       for (const variant of names) {
-        const k = [...gpuCandidates(pass, cin), tuned[pass]].find((c) => kernelName(c) === variant)!;
+        const k = [...candidates, tuned[pass]].find((c) => kernelName(c) === variant)!;
         conv.setKernels({ ...tuned, [pass]: k });
         const [ms, gpuMs] = await timeIt(gpu, opts.repeats, pass, body);
         const isChosen = variant === chosen[pass];

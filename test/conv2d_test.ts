@@ -17,6 +17,8 @@ import {
   kernelTarget,
   parseKernel,
   softwareKernels,
+  type SplitkTile,
+  type StagedTile,
   swiftShaderKernels,
   TILE_GPU,
   WGRAD_GPU,
@@ -186,11 +188,12 @@ Deno.test({
       { n: 2, cin: 8, cout: 19, h: 9, w: 6 },
       { n: 2, cin: 1, cout: 19, h: 9, w: 6 },
     ];
+    const maxBytes = (await getGpu()).limits.maxComputeWorkgroupStorageSize;
     for (const [i, s] of shapes.entries()) {
       await checkCandidates(s, 500 + 20 * i, {
-        forward: gpuCandidates("forward", s.cin) as ConvKernel[],
-        inputGrad: gpuCandidates("inputGrad", s.cin) as ConvKernel[],
-        weightGrad: gpuCandidates("weightGrad", s.cin) as WgradKernel[],
+        forward: gpuCandidates("forward", s.cin, maxBytes) as ConvKernel[],
+        inputGrad: gpuCandidates("inputGrad", s.cin, maxBytes) as ConvKernel[],
+        weightGrad: gpuCandidates("weightGrad", s.cin, maxBytes) as WgradKernel[],
       });
     }
   },
@@ -203,8 +206,8 @@ Deno.test("conv2d: small implicit-GEMM and split-K tiles on shapes spanning seve
     inputGrad: [{ family: "igemm_tiled", tile: { bm: 8, bn: 16, bk: 8, tm: 1, tn: 4 } }],
     // groups 1: one split; 64: several splits, the last one short.
     weightGrad: [
-      { family: "wgrad_splitk", tile: { ...small, groups: 1 } },
-      { family: "wgrad_splitk", tile: { ...small, groups: 64 } },
+      { family: "wgrad_splitk", tile: { ...small, stages: 1, groups: 1 } },
+      { family: "wgrad_splitk", tile: { ...small, stages: 1, groups: 64 } },
     ],
   });
   await checkCandidates({ n: 3, cin: 1, cout: 21, h: 7, w: 5 }, 310, {
@@ -214,7 +217,7 @@ Deno.test("conv2d: small implicit-GEMM and split-K tiles on shapes spanning seve
       tile: { cb: 24, wg: 16 },
     }],
     inputGrad: [{ family: "igemm_tiled", tile: small }],
-    weightGrad: [{ family: "wgrad_splitk", tile: { ...small, groups: 7 } }],
+    weightGrad: [{ family: "wgrad_splitk", tile: { ...small, stages: 1, groups: 7 } }],
   });
 });
 
@@ -233,19 +236,24 @@ Deno.test("conv2d: tap-slice implicit GEMM (forward and input gradient) on small
   // Chromium 156 the 16 x 16 tile here, and a 32 x 32 split-K tile of 8 x 8 blocks, ran for 3 min until
   // the device was lost; 4 x 4 blocks take seconds): there the 4 x 4 tiles check the same WGSL, and GL,
   // Vulkan and Dawn in Deno run every tile. SwiftShader itself runs the register-block kernels.
-  const kernels = tiles.filter((t) => inDeno || (t.tm === 4 && t.tn === 4))
-    .map((tile) => ({ family: "igemm_tapslice", tile }) as ConvKernel);
+  // The forward with one tile set, the input gradient with two (its loader layouts in another order).
+  const kernels = (stages: number) =>
+    tiles.filter((t) => inDeno || (t.tm === 4 && t.tn === 4))
+      .map((tile) => ({ family: "igemm_tapslice", tile: { ...tile, stages } }) as ConvKernel);
   await checkCandidates({ n: 2, cin: 7, cout: 21, h: 5, w: 13 }, 320, {
-    forward: kernels,
-    inputGrad: [...kernels.slice(1), kernels[0]],
-    weightGrad: [{ family: "wgrad_splitk", tile: { bm: 16, bn: 8, bk: 4, tm: 2, tn: 2, groups: 8 } }],
+    forward: kernels(1),
+    inputGrad: [...kernels(2).slice(1), kernels(2)[0]],
+    weightGrad: [{
+      family: "wgrad_splitk",
+      tile: { bm: 16, bn: 8, bk: 4, tm: 2, tn: 2, stages: 1, groups: 8 },
+    }],
   });
   assertThrows(
-    () => parseKernel("forward", "igemm_tapslice(bm=16,bn=16,bk=8,tm=4,tn=2)"),
+    () => parseKernel("forward", "igemm_tapslice(bm=16,bn=16,bk=8,tm=4,tn=2,stages=1)"),
     /tm and tn must be multiples of 4/,
   );
   assertThrows(
-    () => parseKernel("forward", "igemm_tapslice(bm=48,bn=32,bk=3,tm=8,tn=4)"),
+    () => parseKernel("forward", "igemm_tapslice(bm=48,bn=32,bk=3,tm=8,tn=4,stages=1)"),
     /bn and the 48 invocations must divide one another/,
   );
 });
@@ -275,8 +283,8 @@ Deno.test("conv2d: split-K weight gradient with vec4 tiles (tm, tn multiples of 
   // In the browser suite (SwiftShader) only the 4 x 4 block: SwiftShader compiles 8 x 8 blocks for minutes
   // (see the tap-slice test above).
   const tiles = [
-    { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4, groups: 7 },
-    { bm: 32, bn: 32, bk: 8, tm: 8, tn: 8, groups: 3 },
+    { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4, stages: 1, groups: 7 },
+    { bm: 32, bn: 32, bk: 8, tm: 8, tn: 8, stages: 1, groups: 3 },
   ].filter((t) => inDeno || t.tm === 4);
   await sameBitsAsScalar(
     [{ n: 2, cin: 5, cout: 19, h: 5, w: 13 }, { n: 3, cin: 1, cout: 21, h: 9, w: 6 }],
@@ -284,6 +292,47 @@ Deno.test("conv2d: split-K weight gradient with vec4 tiles (tm, tn multiples of 
     450,
     ["dweight", "dbias"],
   );
+});
+
+Deno.test("conv2d: two tile sets (stages=2) match the reference and give one tile set's bits", async () => {
+  // With two sets of workgroup tiles each K-slice's loads are issued a slice early and one barrier a slice
+  // separates the stores from the reads; the values and fma chains are those of stages=1, so the bits are
+  // too (a slice stored into the set still being read, or a missing barrier, changes them). Tap-slice
+  // forward and input gradient, split-K weight gradient (scalar tiles, then vec4 tiles); several slices
+  // and splits, shapes off every tile.
+  const sets: { forward: StagedTile; inputGrad: StagedTile; weightGrad: SplitkTile }[] = [
+    {
+      forward: { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4, stages: 1 },
+      inputGrad: { bm: 8, bn: 32, bk: 8, tm: 4, tn: 4, stages: 1 },
+      weightGrad: { bm: 16, bn: 8, bk: 4, tm: 2, tn: 2, stages: 1, groups: 7 },
+    },
+    {
+      forward: { bm: 16, bn: 16, bk: 4, tm: 8, tn: 8, stages: 1 },
+      inputGrad: { bm: 32, bn: 8, bk: 4, tm: 4, tn: 4, stages: 1 },
+      weightGrad: { bm: 32, bn: 32, bk: 8, tm: 8, tn: 8, stages: 1, groups: 3 },
+    },
+  ];
+  // SwiftShader (the browser suite) only the first set: see the tap-slice test above.
+  for (const [j, set] of sets.filter((_, j) => inDeno || j === 0).entries()) {
+    const kernels = (stages: number): ConvKernels => ({
+      forward: { family: "igemm_tapslice", tile: { ...set.forward, stages } },
+      inputGrad: { family: "igemm_tapslice", tile: { ...set.inputGrad, stages } },
+      weightGrad: { family: "wgrad_splitk", tile: { ...set.weightGrad, stages } },
+    });
+    for (
+      const [i, s] of [{ n: 2, cin: 7, cout: 21, h: 5, w: 13 }, { n: 3, cin: 1, cout: 9, h: 9, w: 6 }]
+        .entries()
+    ) {
+      const seed = 470 + 10 * j + i;
+      const two = await runGpu(s, seed, kernels(2));
+      const label = `stages=2 ${Object.values(kernels(2)).map(kernelName).join(" ")}`;
+      checkAgainstReference(s, two, label);
+      const one = await runGpu(s, seed, kernels(1));
+      for (const out of ["y", "dx", "dweight", "dbias"] as const) {
+        assertEquals(two[out], one[out], `${label}: ${out}, stages=1's bits`);
+      }
+    }
+  }
 });
 
 /**
@@ -327,8 +376,25 @@ Deno.test("conv2d: kernel names parse back; bad names and block sizes are named 
   // 32 invocations, a K-slice of 12 rows: the implicit GEMM takes it, the split-K weight gradient not.
   parseKernel("forward", "igemm_tiled(bm=8,bn=8,bk=12,tm=1,tn=2)");
   assertThrows(
-    () => parseKernel("weightGrad", "wgrad_splitk(bm=8,bn=8,bk=12,tm=1,tn=2,groups=1)"),
+    () => parseKernel("weightGrad", "wgrad_splitk(bm=8,bn=8,bk=12,tm=1,tn=2,stages=1,groups=1)"),
     /bk must divide the 32 invocations/,
+  );
+  assertThrows(
+    () => parseKernel("weightGrad", "wgrad_splitk(bm=8,bn=8,bk=4,tm=1,tn=2,stages=3,groups=1)"),
+    /stages must be 1 or 2/,
+  );
+  // Names recorded before `stages` existed: one tile set.
+  assertEquals(
+    kernelName(parseKernel("weightGrad", "wgrad_splitk(bm=64,bn=64,bk=16,tm=4,tn=4,groups=1024)")),
+    "wgrad_splitk(bm=64,bn=64,bk=16,tm=4,tn=4,stages=1,groups=1024)",
+  );
+  assertEquals(
+    kernelName(parseKernel("forward", "igemm_tapslice(bm=64,bn=64,bk=8,tm=8,tn=8)")),
+    "igemm_tapslice(bm=64,bn=64,bk=8,tm=8,tn=8,stages=1)",
+  );
+  assertThrows(
+    () => parseKernel("forward", "igemm_tapslice(bm=64,bn=64,bk=8,tm=8)"),
+    /expected the keys bm,bn,bk,tm,tn,stages/,
   );
 });
 
@@ -419,14 +485,18 @@ Deno.test("conv2d: a whole training step with the GPU kernels gives the llvmpipe
     return [0, 1, 2].map((step) => s[step * STATS_PER_STEP]);
   };
   // Different summation orders: the losses agree to rounding, step after step (Adam in between). The GPU
-  // defaults, and the tap-slice GEMM with the split-K weight gradient's vec4 tiles (small 4 x 4 blocks).
+  // defaults, and the tap-slice GEMM with the split-K weight gradient's vec4 tiles (small 4 x 4 blocks, two
+  // tile sets).
   const software = await losses();
   const tol = { rtol: 1e-4, atol: 1e-5, what: "losses of 3 steps" };
   assertClose(await losses(gpuKernels), software, tol);
-  const tapslice: ConvKernel = { family: "igemm_tapslice", tile: { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4 } };
+  const tapslice: ConvKernel = {
+    family: "igemm_tapslice",
+    tile: { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4, stages: 2 },
+  };
   const splitk: WgradKernel = {
     family: "wgrad_splitk",
-    tile: { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4, groups: 8 },
+    tile: { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4, stages: 2, groups: 8 },
   };
   assertClose(
     await losses(() => ({ forward: tapslice, inputGrad: tapslice, weightGrad: splitk })),

@@ -35,10 +35,17 @@ import { Rng } from "../lib/rng.ts";
 import { REDUCTION_VARIANTS } from "../lib/gpu/reduction.ts";
 
 const SHADER_DIR = new URL("../lib/", import.meta.url);
-const TAPSLICE: ConvKernel = { family: "igemm_tapslice", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 } };
-const SPLITK_SCALAR: WgradKernel = {
+const tapslice = (stages: number): ConvKernel => ({
+  family: "igemm_tapslice",
+  tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages },
+});
+const SPLITK_SCALAR_STAGED: WgradKernel = {
   family: "wgrad_splitk",
-  tile: { bm: 32, bn: 64, bk: 16, tm: 2, tn: 4, groups: 1024 },
+  tile: { bm: 32, bn: 64, bk: 16, tm: 2, tn: 4, stages: 2, groups: 1024 },
+};
+const SPLITK_VEC4_STAGED: WgradKernel = {
+  family: "wgrad_splitk",
+  tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages: 2, groups: 1024 },
 };
 
 /** Every .wgsl file under lib/, as URLs. */
@@ -116,9 +123,11 @@ async function buildEverything(): Promise<void> {
     [1, gpuKernels(1)],
     // Four input channels: the implicit-GEMM forward reads its weights as vec4s.
     [4, gpuKernels(4)],
-    // The tap-slice implicit GEMM, one of the tuner's candidates (never a default), and a split-K tile
-    // whose register block is not made of 4 x 4 pieces (scalar tile reads).
-    [4, { forward: TAPSLICE, inputGrad: TAPSLICE, weightGrad: SPLITK_SCALAR }],
+    // The tap-slice implicit GEMM, one of the tuner's candidates (never a default), with one and two
+    // tile sets, and split-K tiles with two: one whose register block is not made of 4 x 4 pieces
+    // (scalar tile reads), one that is (vec4 reads).
+    [4, { forward: tapslice(1), inputGrad: tapslice(2), weightGrad: SPLITK_SCALAR_STAGED }],
+    [4, { forward: tapslice(2), inputGrad: tapslice(1), weightGrad: SPLITK_VEC4_STAGED }],
     [3, swiftShaderKernels(3)],
   ];
   const layers = kernelSets.map(([inChannels, kernels], i) =>

@@ -14,7 +14,13 @@ import {
   TUNING_FORMAT,
   tuningFile,
 } from "../lib/gpu/tuner.ts";
-import { Conv2d, type ConvTile, kernelName, softwareKernels } from "../lib/nn/conv2d/conv2d.ts";
+import {
+  Conv2d,
+  type ConvTile,
+  gpuCandidates,
+  kernelName,
+  softwareKernels,
+} from "../lib/nn/conv2d/conv2d.ts";
 import { applyConvChoices, convChoices, tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
 import { randn } from "./util.ts";
@@ -212,7 +218,7 @@ Deno.test("tuner: recorded conv choices are applied back (a resumed run's forced
   assertEquals(soft.choices.a.weightGrad, kernelName(softwareKernels(1).weightGrad));
   const forced = structuredClone(soft.choices);
   forced.b.forward = "igemm_tiled(bm=16,bn=8,bk=4,tm=2,tn=2)";
-  forced.a.weightGrad = "wgrad_splitk(bm=16,bn=8,bk=4,tm=2,tn=2,groups=4)";
+  forced.a.weightGrad = "wgrad_splitk(bm=16,bn=8,bk=4,tm=2,tn=2,stages=1,groups=4)";
   const r = await tuneConvLayers(gpu, layers, [2, 1, 6, 6], { mode: "hardware", cache: null, forced });
   assertEquals(r.choices, forced);
   assertEquals(convChoices(layers), forced);
@@ -223,4 +229,44 @@ Deno.test("tuner: recorded conv choices are applied back (a resumed run's forced
   } catch (e) {
     assertEquals((e as Error).message, "recorded conv kernels have no entry for layer b");
   }
+});
+
+Deno.test("tuner: conv tuning covers every pass but the first layer's input gradient, which no encoder computes", async () => {
+  const gpu = await getGpu();
+  const store = new ParamStore(gpu);
+  const rng = new Rng(3);
+  const layers = [new Conv2d(store, "a", 1, 4, rng), new Conv2d(store, "b", 4, 6, rng)];
+  store.finalize();
+  // A cache that answers every task there could be (each candidate "timed"), so nothing runs: the results
+  // say which tasks were asked for, and the adapter's workgroup-memory limit filters the same list here.
+  const maxBytes = gpu.limits.maxComputeWorkgroupStorageSize;
+  const keys = new Map<string, string[]>();
+  for (const [c, co] of [[1, 4], [4, 6]]) {
+    for (const pass of ["forward", "inputGrad", "weightGrad"] as const) {
+      keys.set(
+        `conv2d ${pass} n=2 ci=${c} co=${co} h=6 w=6`,
+        gpuCandidates(pass, c, maxBytes).map(kernelName),
+      );
+    }
+  }
+  const entries = Object.fromEntries(
+    [...keys].map((
+      [key, names],
+    ) => [key, { choice: names[0], ms: Object.fromEntries(names.map((n) => [n, 1])) }]),
+  );
+  const cacheFile = await tempCache();
+  await Deno.mkdir(cacheFile.slice(0, cacheFile.lastIndexOf("/")), { recursive: true });
+  await Deno.writeTextFile(
+    cacheFile,
+    JSON.stringify({ format: TUNING_FORMAT, adapters: { [adapterKey(gpu)]: entries } }),
+  );
+  const options = { mode: "hardware" as const, cache: tuningFile(cacheFile), log: () => {} };
+  const asked = async (opts = {}) =>
+    (await tuneConvLayers(gpu, layers, [2, 1, 6, 6], { ...options, ...opts })).results.map((r) => {
+      assertEquals(r.source, "cache");
+      return r.key;
+    });
+  const all = [...keys.keys()];
+  assertEquals(await asked(), all.filter((k) => k !== "conv2d inputGrad n=2 ci=1 co=4 h=6 w=6"));
+  assertEquals(await asked({ firstInputGrad: true }), all);
 });

@@ -26,9 +26,12 @@ import {
   type DirectTile,
   igemmConstants,
   type IgemmTile,
+  kernelName,
+  splitkConstants,
   type SplitkTile,
   tapsliceConstants,
   type WgradTile,
+  workgroupBytes,
 } from "./kernels.ts";
 
 export * from "./kernels.ts";
@@ -139,7 +142,16 @@ export class Conv2d implements Layer {
 
   /** Chooses the kernels of the following recordings (the tuner's and a resumed run's hook). */
   setKernels(k: ConvKernels): void {
-    for (const kernel of [k.forward, k.inputGrad, k.weightGrad]) checkKernel(kernel);
+    const limit = this.gpu.limits.maxComputeWorkgroupStorageSize;
+    for (const kernel of [k.forward, k.inputGrad, k.weightGrad]) {
+      checkKernel(kernel);
+      if (workgroupBytes(kernel) > limit) {
+        throw new Error(
+          `Conv2d ${this.name}: ${kernelName(kernel)} needs ${workgroupBytes(kernel)} bytes of workgroup ` +
+            `memory, this adapter allows ${limit}`,
+        );
+      }
+    }
     if (k.inputGrad.family === "direct_1ch") {
       throw new Error(`Conv2d ${this.name}: direct_1ch computes the forward pass only`);
     }
@@ -218,15 +230,14 @@ export class Conv2d implements Layer {
       this.packWeights(rec, plan, k.tile, transposed);
       this.runRegisterBlock(rec, plan, k.tile, x, y, bias);
     } else if (k.family === "igemm_tiled" || k.family === "igemm_tapslice") {
-      this.runIgemm(rec, k.family, k.tile, x, y, cin, cout, transposed);
+      this.runIgemm(rec, k, x, y, cin, cout, transposed);
     } else this.runDirect1ch(rec, k.tile, x, y);
   }
 
   /** The implicit GEMMs (igemm_tiled, igemm_tapslice): the same bindings, grid and parameters. */
   private runIgemm(
     rec: Recorder,
-    family: "igemm_tiled" | "igemm_tapslice",
-    t: IgemmTile,
+    k: Extract<ConvKernel, { family: "igemm_tiled" | "igemm_tapslice" }>,
     x: Tensor,
     y: Tensor,
     cin: number,
@@ -234,10 +245,11 @@ export class Conv2d implements Layer {
     transposed: boolean,
   ): void {
     const [n, , h, w] = x.shape;
-    const tapslice = family === "igemm_tapslice";
-    const code = tapslice
-      ? this.code("./conv2d_igemm_tapslice.wgsl", tapsliceConstants(t))
-      : this.code("./conv2d_igemm_tiled.wgsl", igemmConstants(t));
+    const t: IgemmTile = k.tile;
+    const tapslice = k.family === "igemm_tapslice";
+    const code = k.family === "igemm_tapslice"
+      ? this.code("./conv2d_igemm_tapslice.wgsl", tapsliceConstants(k.tile))
+      : this.code("./conv2d_igemm_tiled.wgsl", igemmConstants(k.tile));
     const m = n * h * w;
     const groups = [Math.ceil(m / t.bm), Math.ceil(cout / t.bn), 1];
     if (groups[0] > 65535) throw new Error(`Conv2d ${this.name}: ${m} output pixels exceed one igemm grid`);
@@ -288,7 +300,7 @@ export class Conv2d implements Layer {
 
   private wgradSplitk(rec: Recorder, t: SplitkTile, x: Tensor, dy: Tensor): void {
     const [n, , h, w] = x.shape;
-    const code = this.code("./conv2d_wgrad_splitk.wgsl", igemmConstants(t));
+    const code = this.code("./conv2d_wgrad_splitk.wgsl", splitkConstants(t));
     const m = n * h * w, k = this.inChannels * 9, cols = k + 1;
     const tiles = Math.ceil(this.outChannels / t.bm) * Math.ceil(cols / t.bn);
     // Enough splits for about t.groups workgroups, each split a whole number of bk-row slices.

@@ -34,6 +34,14 @@
 // stores (4 pixels per invocation) and branch-free loads were tried: they made SwiftShader, Chromium's
 // software WebGPU, 10-50 times slower on this kernel (the browser suite runs it).
 //
+// - STAGES (the kernel name's `stages`) 1: one set of workgroup tiles; each K-slice is loaded from memory
+//   and stored into the tiles right before its multiply-adds, and two barriers per slice keep the next
+//   slice's stores behind every invocation's reads. 2: two sets of tiles used in turn; each slice's loads
+//   from memory are issued before the previous slice's multiply-adds (held in registers meanwhile: the
+//   memory latency hides behind the arithmetic, where with 1 it is exposed unless other workgroups run
+//   on the SM) and one barrier per slice suffices, as the tiles being filled are not the ones being read.
+//   The cost: twice the workgroup memory and the registers of one slice's loads. Same values, same fma
+//   chains: both give the same bits (tested).
 // Loops over the register block and the K-row are marked `/* unroll */` (lib/gpu/unroll.ts; see
 // conv2d_igemm_tiled.wgsl for why). Block sizes are constants rewritten per variant by conv2d.ts
 // (kernels.ts lists the candidates and checks their constraints).
@@ -43,6 +51,7 @@ const BN: u32 = 64u;
 const BK: u32 = 8u;
 const TM: u32 = 8u;
 const TN: u32 = 8u;
+const STAGES: u32 = 1u;
 // Invocations along M and N; the workgroup is WM * WN invocations.
 const WM: u32 = 8u;
 const WN: u32 = 8u;
@@ -75,9 +84,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-// One K-slice of A (BK rows of BM pixels) and of B (BK rows of BN output channels), as vec4s along M, N.
-var<workgroup> As: array<array<vec4<f32>, BM / 4u>, BK>;
-var<workgroup> Bs: array<array<vec4<f32>, BN / 4u>, BK>;
+// STAGES K-slices of A (BK rows of BM pixels) and of B (BK rows of BN output channels), as vec4s along
+// M and N.
+var<workgroup> As: array<array<array<vec4<f32>, BM / 4u>, BK>, STAGES>;
+var<workgroup> Bs: array<array<array<vec4<f32>, BN / 4u>, BK>, STAGES>;
 
 var<private> acc: array<array<vec4<f32>, TN / 4u>, TM>;
 var<private> av: array<vec4<f32>, TM / 4u>;
@@ -87,6 +97,9 @@ var<private> bv: array<vec4<f32>, TN / 4u>;
 // output channels it loads B for.
 var<private> aPix: array<Im2colPixel, A_PIX>;
 var<private> bCol: array<u32, B_COLS>;
+// One K-slice's values loaded from memory, on their way into the workgroup tiles.
+var<private> aLoads: array<array<f32, BK / A_KSTRIDE>, A_PIX>;
+var<private> bLoads: array<array<f32, BK / B_KSTRIDE>, B_COLS>;
 
 fn decode_loads(tid: u32, mBase: u32, nBase: u32) {
   /* unroll */ for (var q = 0u; q < A_PIX; q++) {
@@ -98,7 +111,7 @@ fn decode_loads(tid: u32, mBase: u32, nBase: u32) {
 }
 
 // A's slice for channels c0 .. c0+BK-1 at tap `tap`: consecutive invocations take consecutive pixels.
-fn load_tile_a(tid: u32, c0: u32, tap: u32) {
+fn fetch_a(c0: u32, tap: u32) {
   let ky = tap / 3u;
   let kx = tap - 3u * ky;
   let plane = p.h * p.w;
@@ -109,45 +122,65 @@ fn load_tile_a(tid: u32, c0: u32, tap: u32) {
     let ok = r.inside && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
     // Only read when ok; clamped so that the address is in range whatever ok is.
     let at = r.image + u32(max(iy, 0)) * p.w + u32(max(ix, 0));
-    let m = tid % BM + q * WG;
     /* unroll */ for (var j = 0u; j < BK / A_KSTRIDE; j++) {
-      let kk = tid / BM + j * A_KSTRIDE;
-      let c = c0 + kk;
+      let c = c0 + j * A_KSTRIDE;
       var v = 0.0;
       if (ok && c < p.cin) {
         v = x[at + c * plane];
       }
-      As[kk][m / 4u][m % 4u] = v;
+      aLoads[q][j] = v;
     }
   }
 }
 
 // B's slice for the same channels and tap: rows t * cin + c of wp, consecutive invocations taking
 // consecutive output channels.
-fn load_tile_b(tid: u32, c0: u32, tap: u32) {
+fn fetch_b(c0: u32, tap: u32) {
   let row0 = tap * p.cin + c0;
   /* unroll */ for (var q = 0u; q < B_COLS; q++) {
-    let col = tid % BN + q * WG;
     let o = bCol[q];
     /* unroll */ for (var j = 0u; j < BK / B_KSTRIDE; j++) {
-      let kk = tid / BN + j * B_KSTRIDE;
+      let c = c0 + j * B_KSTRIDE;
       var v = 0.0;
-      if (o < p.cout && c0 + kk < p.cin) {
-        v = wp[(row0 + kk) * p.cout + o];
+      if (o < p.cout && c < p.cin) {
+        v = wp[(row0 + j * B_KSTRIDE) * p.cout + o];
       }
-      Bs[kk][col / 4u][col % 4u] = v;
+      bLoads[q][j] = v;
     }
   }
 }
 
-// acc += this invocation's blocks of As * Bs, K-rows in order.
-fn multiply_tile(tm: u32, tn: u32) {
+// The slice for channels c0 + tid / BM (A) or c0 + tid / BN (B) onwards: each invocation's first K-row
+// is folded into c0, so that the loads above test and address channels without it.
+fn fetch_slice(tid: u32, c0: u32, tap: u32) {
+  fetch_a(c0 + tid / BM, tap);
+  fetch_b(c0 + tid / BN, tap);
+}
+
+// The loaded slice into tile set `stage`, one float per vec4 component.
+fn store_slice(tid: u32, stage: u32) {
+  /* unroll */ for (var q = 0u; q < A_PIX; q++) {
+    let m = tid % BM + q * WG;
+    /* unroll */ for (var j = 0u; j < BK / A_KSTRIDE; j++) {
+      As[stage][tid / BM + j * A_KSTRIDE][m / 4u][m % 4u] = aLoads[q][j];
+    }
+  }
+  /* unroll */ for (var q = 0u; q < B_COLS; q++) {
+    let col = tid % BN + q * WG;
+    /* unroll */ for (var j = 0u; j < BK / B_KSTRIDE; j++) {
+      Bs[stage][tid / BN + j * B_KSTRIDE][col / 4u][col % 4u] = bLoads[q][j];
+    }
+  }
+}
+
+// acc += this invocation's blocks of tile set `stage`, K-rows in order.
+fn multiply_tile(stage: u32, tm: u32, tn: u32) {
   /* unroll */ for (var kk = 0u; kk < BK; kk++) {
     /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
-      av[f] = As[kk][f * WM + tm];
+      av[f] = As[stage][kk][f * WM + tm];
     }
     /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
-      bv[g] = Bs[kk][g * WN + tn];
+      bv[g] = Bs[stage][kk][g * WN + tn];
     }
     /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
       /* unroll */ for (var r = 0u; r < 4u; r++) {
@@ -189,13 +222,32 @@ fn conv_tapslice(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
   let mBase = wid.x * BM;
   let nBase = wid.y * BN;
   decode_loads(tid, mBase, nBase);
-  for (var c0 = 0u; c0 < p.cin; c0 += BK) {
-    for (var tap = 0u; tap < 9u; tap++) {
-      load_tile_a(tid, c0, tap);
-      load_tile_b(tid, c0, tap);
+  // Slices in order: taps 0..8 of channel block 0, then of block 1, ...; (c0, tap) is the next slice to load.
+  let slices = (p.cin + BK - 1u) / BK * 9u;
+  var c0 = 0u;
+  var tap = 0u;
+  fetch_slice(tid, c0, tap);
+  for (var s = 0u; s < slices; s++) {
+    let stage = s % STAGES;
+    store_slice(tid, stage);
+    workgroupBarrier();
+    tap += 1u;
+    if (tap == 9u) {
+      tap = 0u;
+      c0 += BK;
+    }
+    // Two tile sets: the next slice's loads are in flight during this one's multiply-adds, and the
+    // barrier above also orders the next stores (into the other set) after the reads of the last slice.
+    if (STAGES > 1u && s + 1u < slices) {
+      fetch_slice(tid, c0, tap);
+    }
+    multiply_tile(stage, tid % WM, tid / WM);
+    if (STAGES == 1u) {
+      // One tile set: every invocation must be done reading it before the next slice is stored.
       workgroupBarrier();
-      multiply_tile(tid % WM, tid / WM);
-      workgroupBarrier();
+      if (s + 1u < slices) {
+        fetch_slice(tid, c0, tap);
+      }
     }
   }
   store_tile(tid % WM, tid / WM, mBase, nBase);

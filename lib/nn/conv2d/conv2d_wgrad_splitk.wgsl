@@ -34,6 +34,11 @@
 // workgroup memory where wgrad_splitk reads TM + TN scalars (consecutive invocations read consecutive
 // vec4s). Each partial is the same fma chain over the same m in the same order: the same bits (tested).
 //
+// STAGES (the kernel name's `stages`), as in conv2d_igemm_tapslice.wgsl: 1, one set of workgroup tiles,
+// each slice loaded right before its multiply-adds, two barriers per slice; 2, two sets used in turn, each
+// slice's loads from memory issued before the previous slice's multiply-adds, one barrier per slice. The
+// same bits either way (tested).
+//
 // Register-block and K-slice loops are marked `/* unroll */` (lib/gpu/unroll.ts; why: conv2d_igemm_tiled.wgsl).
 
 const BM: u32 = 64u;
@@ -44,6 +49,7 @@ const TN: u32 = 4u;
 const WM: u32 = 16u;
 const WN: u32 = 16u;
 const WG: u32 = 256u;
+const STAGES: u32 = 1u;
 
 struct Params {
   n: u32,
@@ -63,8 +69,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
-var<workgroup> Ds: array<array<f32, BM + 1u>, BK>;
-var<workgroup> Xs: array<array<f32, BN + 1u>, BK>;
+var<workgroup> Ds: array<array<array<f32, BM + 1u>, BK>, STAGES>;
+var<workgroup> Xs: array<array<array<f32, BN + 1u>, BK>, STAGES>;
 
 var<private> acc: array<array<f32, TN>, TM>;
 var<private> dv: array<f32, TM>;
@@ -74,8 +80,8 @@ var<private> xv: array<f32, TN>;
 // writes); sized at least 1 so that the module stays valid for tiles that only wgrad_splitk runs.
 const TM4: u32 = (TM + 3u) / 4u;
 const TN4: u32 = (TN + 3u) / 4u;
-var<workgroup> Ds4: array<array<vec4<f32>, BM / 4u + 1u>, BK>;
-var<workgroup> Xs4: array<array<vec4<f32>, BN / 4u + 1u>, BK>;
+var<workgroup> Ds4: array<array<array<vec4<f32>, BM / 4u + 1u>, BK>, STAGES>;
+var<workgroup> Xs4: array<array<array<vec4<f32>, BN / 4u + 1u>, BK>, STAGES>;
 var<private> acc4: array<array<vec4<f32>, TN4>, TM>;
 var<private> dv4: array<vec4<f32>, TM4>;
 var<private> xv4: array<vec4<f32>, TN4>;
@@ -178,6 +184,25 @@ fn load_slice(tid: u32, sp: Split, mBase: u32) {
   }
 }
 
+// Slice s + 1's loads, issued before slice s's multiply-adds when there are two tile sets (the barrier
+// before this call also orders their stores, into the other set, after every read of slice s - 1).
+fn prefetch_slice(tid: u32, sp: Split, s: u32, slices: u32) {
+  if (STAGES > 1u && s + 1u < slices) {
+    load_slice(tid, sp, sp.mStart + (s + 1u) * BK);
+  }
+}
+
+// After slice s's multiply-adds: with one tile set, wait until every invocation is done reading it, then
+// load slice s + 1.
+fn finish_slice(tid: u32, sp: Split, s: u32, slices: u32) {
+  if (STAGES == 1u) {
+    workgroupBarrier();
+    if (s + 1u < slices) {
+      load_slice(tid, sp, sp.mStart + (s + 1u) * BK);
+    }
+  }
+}
+
 @compute @workgroup_size(WG)
 fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let sp = split_of(wid);
@@ -185,21 +210,24 @@ fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
   let slot = tid % BK;
   let to = tid % WM;
   let tk = tid / WM;
-  for (var mBase = sp.mStart; mBase < sp.mEnd; mBase += BK) {
-    load_slice(tid, sp, mBase);
+  let slices = (sp.mEnd - sp.mStart + BK - 1u) / BK;
+  load_slice(tid, sp, sp.mStart);
+  for (var s = 0u; s < slices; s++) {
+    let stage = s % STAGES;
     /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
-      Ds[slot][(tid + i * WG) / BK] = dyLoads[i];
+      Ds[stage][slot][(tid + i * WG) / BK] = dyLoads[i];
     }
     /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
-      Xs[slot][(tid + i * WG) / BK] = aLoads[i];
+      Xs[stage][slot][(tid + i * WG) / BK] = aLoads[i];
     }
     workgroupBarrier();
+    prefetch_slice(tid, sp, s, slices);
     /* unroll */ for (var mm = 0u; mm < BK; mm++) {
       /* unroll */ for (var i = 0u; i < TM; i++) {
-        dv[i] = Ds[mm][to + i * WM];
+        dv[i] = Ds[stage][mm][to + i * WM];
       }
       /* unroll */ for (var j = 0u; j < TN; j++) {
-        xv[j] = Xs[mm][tk + j * WN];
+        xv[j] = Xs[stage][mm][tk + j * WN];
       }
       /* unroll */ for (var i = 0u; i < TM; i++) {
         /* unroll */ for (var j = 0u; j < TN; j++) {
@@ -207,7 +235,7 @@ fn wgrad_splitk(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
         }
       }
     }
-    workgroupBarrier();
+    finish_slice(tid, sp, s, slices);
   }
   let cols = p.k + 1u;
   /* unroll */ for (var i = 0u; i < TM; i++) {
@@ -228,23 +256,26 @@ fn wgrad_splitk_vec4(@builtin(local_invocation_index) tid: u32, @builtin(workgro
   let slot = tid % BK;
   let to = tid % WM;
   let tk = tid / WM;
-  for (var mBase = sp.mStart; mBase < sp.mEnd; mBase += BK) {
-    load_slice(tid, sp, mBase);
+  let slices = (sp.mEnd - sp.mStart + BK - 1u) / BK;
+  load_slice(tid, sp, sp.mStart);
+  for (var s = 0u; s < slices; s++) {
+    let stage = s % STAGES;
     /* unroll */ for (var i = 0u; i < BM * BK / WG; i++) {
       let col = (tid + i * WG) / BK;
-      Ds4[slot][col / 4u][col % 4u] = dyLoads[i];
+      Ds4[stage][slot][col / 4u][col % 4u] = dyLoads[i];
     }
     /* unroll */ for (var i = 0u; i < BN * BK / WG; i++) {
       let col = (tid + i * WG) / BK;
-      Xs4[slot][col / 4u][col % 4u] = aLoads[i];
+      Xs4[stage][slot][col / 4u][col % 4u] = aLoads[i];
     }
     workgroupBarrier();
+    prefetch_slice(tid, sp, s, slices);
     /* unroll */ for (var mm = 0u; mm < BK; mm++) {
       /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
-        dv4[f] = Ds4[mm][f * WM + to];
+        dv4[f] = Ds4[stage][mm][f * WM + to];
       }
       /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
-        xv4[g] = Xs4[mm][g * WN + tk];
+        xv4[g] = Xs4[stage][mm][g * WN + tk];
       }
       /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
         /* unroll */ for (var r = 0u; r < 4u; r++) {
@@ -254,7 +285,7 @@ fn wgrad_splitk_vec4(@builtin(local_invocation_index) tid: u32, @builtin(workgro
         }
       }
     }
-    workgroupBarrier();
+    finish_slice(tid, sp, s, slices);
   }
   let cols = p.k + 1u;
   /* unroll */ for (var f = 0u; f < TM / 4u; f++) {

@@ -12,6 +12,9 @@
 //   weightGrad  wgrad_strips    conv2d_wgrad_strips.wgsl      llvmpipe/lavapipe; SwiftShader at GPU sizes
 //   weightGrad  wgrad_splitk    conv2d_wgrad_splitk.wgsl      GPUs (two-pass split-K fills the GPU)
 //
+// igemm_tapslice and wgrad_splitk take `stages` (1 or 2 sets of workgroup tiles; StagedTile): the same
+// bits either way, so the tuner may pick either.
+//
 // Which set a layer starts with: `defaultKernels`, by the adapter (`kernelTarget`), not by the WebGPU
 // implementation: Mesa's drivers run the same blocks best whether naga or Tint wrote their shaders.
 
@@ -44,8 +47,17 @@ export interface IgemmTile {
   tn: number;
 }
 
+/**
+ * An implicit-GEMM tile with `stages` sets of workgroup tiles: 1, each K-slice loaded right before its
+ * multiply-adds (two barriers a slice); 2, used in turn, each slice's loads issued before the previous
+ * slice's multiply-adds (one barrier a slice). The same bits either way.
+ */
+export interface StagedTile extends IgemmTile {
+  stages: number;
+}
+
 /** A split-K weight-gradient tile; the reduction is split so that about `groups` workgroups run. */
-export interface SplitkTile extends IgemmTile {
+export interface SplitkTile extends StagedTile {
   groups: number;
 }
 
@@ -58,7 +70,7 @@ export interface DirectTile {
 export type ConvKernel =
   | { family: "register_block"; tile: ConvTile }
   | { family: "igemm_tiled"; tile: IgemmTile }
-  | { family: "igemm_tapslice"; tile: IgemmTile }
+  | { family: "igemm_tapslice"; tile: StagedTile }
   | { family: "direct_1ch"; tile: DirectTile };
 
 export type WgradKernel =
@@ -85,16 +97,16 @@ export const TILE_GPU: ConvTile = { r4: 2, tp: 2, tq: 2, wg: 64 };
 export const WGRAD_GPU: WgradTile = { ro4: 1, rc: 2, tq: 7, wg: 64, lanes: 1 << 16 };
 /** The implicit-GEMM tiles the GPU candidates are drawn from (64 threads to 256 threads). */
 export const IGEMM_GPU: IgemmTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
-export const SPLITK_GPU: SplitkTile = { ...IGEMM_GPU, groups: 1024 };
+export const SPLITK_GPU: SplitkTile = { ...IGEMM_GPU, stages: 1, groups: 1024 };
 export const DIRECT_GPU: DirectTile = { cb: 16, wg: 64 };
 
 const KEYS: Record<string, readonly string[]> = {
   register_block: ["r4", "tp", "tq", "wg"],
   igemm_tiled: ["bm", "bn", "bk", "tm", "tn"],
-  igemm_tapslice: ["bm", "bn", "bk", "tm", "tn"],
+  igemm_tapslice: ["bm", "bn", "bk", "tm", "tn", "stages"],
   direct_1ch: ["cb", "wg"],
   wgrad_strips: ["ro4", "rc", "tq", "wg", "lanes"],
-  wgrad_splitk: ["bm", "bn", "bk", "tm", "tn", "groups"],
+  wgrad_splitk: ["bm", "bn", "bk", "tm", "tn", "stages", "groups"],
 };
 
 const PASS_FAMILIES: Record<ConvPass, readonly string[]> = {
@@ -133,6 +145,9 @@ export function checkKernel(k: ConvKernel | WgradKernel): void {
       throw new Error(`conv kernel ${name}: bk must divide the ${wg} invocations`);
     }
     if (k.family === "igemm_tapslice") checkTapslice(name, t, wg);
+    if ((k.family === "igemm_tapslice" || k.family === "wgrad_splitk") && k.tile.stages > 2) {
+      throw new Error(`conv kernel ${name}: stages must be 1 or 2`);
+    }
   }
 }
 
@@ -155,11 +170,41 @@ export function igemmConstants(t: IgemmTile): Record<string, number> {
   return { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn, WM: wm, WN: wn, WG: wg };
 }
 
-/** igemm_tapslice's constants: the tile's, and how its loaders split a K-slice (see its WGSL). */
-export function tapsliceConstants(t: IgemmTile): Record<string, number> {
+/**
+ * Bytes of workgroup memory a kernel's entry point declares (WebGPU's maxComputeWorkgroupStorageSize
+ * bounds it: 16 KiB by default, 48 KiB on NVIDIA through Vulkan). For wgrad_splitk, the larger of its
+ * scalar and vec4 entry points.
+ */
+export function workgroupBytes(k: ConvKernel | WgradKernel): number {
+  switch (k.family) {
+    case "register_block":
+    case "wgrad_strips":
+      return 0;
+    case "direct_1ch":
+      return 4 * 10 * k.tile.cb;
+    case "igemm_tiled":
+      return 4 * k.tile.bk * (k.tile.bm + k.tile.bn + 1);
+    case "igemm_tapslice":
+      return 4 * k.tile.stages * k.tile.bk * (k.tile.bm + k.tile.bn);
+    case "wgrad_splitk": {
+      const t = k.tile;
+      const vec4 = t.tm % 4 === 0 && t.tn % 4 === 0 ? t.bm + t.bn + 8 : 0;
+      return 4 * t.stages * t.bk * Math.max(t.bm + t.bn + 2, vec4);
+    }
+  }
+}
+
+/** wgrad_splitk's constants: the tile's and its tile sets. */
+export function splitkConstants(t: SplitkTile): Record<string, number> {
+  return { ...igemmConstants(t), STAGES: t.stages };
+}
+
+/** igemm_tapslice's constants: the tile's, its tile sets, and how its loaders split a K-slice (see its WGSL). */
+export function tapsliceConstants(t: StagedTile): Record<string, number> {
   const c = igemmConstants(t);
   return {
     ...c,
+    STAGES: t.stages,
     A_PIX: Math.max(1, t.bm / c.WG),
     A_KSTRIDE: Math.max(1, c.WG / t.bm),
     B_COLS: Math.max(1, t.bn / c.WG),
@@ -184,6 +229,13 @@ export function parseKernel(pass: ConvPass, name: string): ConvKernel | WgradKer
     tile[key] = Number(value);
   }
   const keys = KEYS[m[1]];
+  // Names recorded before `stages` existed (a manifest, a resume state) meant one tile set: same kernel.
+  if (keys.includes("stages") && !("stages" in tile)) {
+    const legacy = keys.filter((key) => key !== "stages");
+    if (Object.keys(tile).join(",") === legacy.join(",")) {
+      return parseKernel(pass, kernelName({ family: m[1], tile: { ...tile, stages: 1 } } as ConvKernel));
+    }
+  }
   if (Object.keys(tile).join(",") !== keys.join(",")) {
     throw new Error(`conv kernel "${name}": expected the keys ${keys.join(",")}`);
   }
@@ -268,18 +320,30 @@ export function gpuKernels(inChannels: number): ConvKernels {
 
 /**
  * What the tuner times on a hardware adapter for one pass, reference first: the register-block kernels
- * are the long-tested ones every other variant is checked against.
+ * are the long-tested ones every other variant is checked against. Those needing more workgroup memory
+ * than `maxWorkgroupBytes` (the adapter's maxComputeWorkgroupStorageSize) are left out.
  */
-export function gpuCandidates(pass: ConvPass, inChannels: number): (ConvKernel | WgradKernel)[] {
+export function gpuCandidates(
+  pass: ConvPass,
+  inChannels: number,
+  maxWorkgroupBytes = Infinity,
+): (ConvKernel | WgradKernel)[] {
+  return allCandidates(pass, inChannels).filter((k) => workgroupBytes(k) <= maxWorkgroupBytes);
+}
+
+function allCandidates(pass: ConvPass, inChannels: number): (ConvKernel | WgradKernel)[] {
   if (pass === "weightGrad") {
     return [
       wgradStrips(WGRAD_GPU, inChannels),
       { family: "wgrad_splitk", tile: SPLITK_GPU },
-      { family: "wgrad_splitk", tile: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, groups: 4096 } },
-      { family: "wgrad_splitk", tile: { bm: 32, bn: 64, bk: 16, tm: 2, tn: 4, groups: 1024 } },
-      { family: "wgrad_splitk", tile: { bm: 64, bn: 32, bk: 32, tm: 4, tn: 4, groups: 1024 } },
+      { family: "wgrad_splitk", tile: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, stages: 1, groups: 4096 } },
+      { family: "wgrad_splitk", tile: { bm: 32, bn: 64, bk: 16, tm: 2, tn: 4, stages: 1, groups: 1024 } },
+      { family: "wgrad_splitk", tile: { bm: 64, bn: 32, bk: 32, tm: 4, tn: 4, stages: 1, groups: 1024 } },
       // 8x8 outputs per invocation, 64 invocations: the block of the fastest published WGSL GEMM on NVIDIA.
-      { family: "wgrad_splitk", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, groups: 1024 } },
+      { family: "wgrad_splitk", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages: 1, groups: 1024 } },
+      // Two tile sets, each slice's loads in flight during the previous slice's multiply-adds.
+      { family: "wgrad_splitk", tile: { ...SPLITK_GPU, stages: 2 } },
+      { family: "wgrad_splitk", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages: 2, groups: 1024 } },
     ];
   }
   const list: ConvKernel[] = [
@@ -293,12 +357,17 @@ export function gpuCandidates(pass: ConvPass, inChannels: number): (ConvKernel |
     { family: "igemm_tiled", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 } },
     { family: "igemm_tiled", tile: { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 } },
     // K-slices of one tap and vec4 workgroup reads (conv2d_igemm_tapslice.wgsl), at the same block sizes,
-    // and 128 x 64 for the layers with 64 output channels (a 128-wide tile would be half empty).
-    { family: "igemm_tapslice", tile: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 } },
-    { family: "igemm_tapslice", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 } },
-    { family: "igemm_tapslice", tile: { bm: 64, bn: 64, bk: 16, tm: 8, tn: 8 } }, // half the barriers
-    { family: "igemm_tapslice", tile: { bm: 128, bn: 64, bk: 8, tm: 8, tn: 8 } },
-    { family: "igemm_tapslice", tile: { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 } },
+    // and 128 x 64 for the layers with 64 output channels (a 128-wide tile would be half empty); the 8 x 8
+    // blocks also with two tile sets (loads in flight during the multiply-adds, one barrier a slice).
+    ...[1, 2].flatMap((stages): ConvKernel[] =>
+      [
+        ...(stages === 1 ? [{ bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 }] : []),
+        { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 },
+        { bm: 64, bn: 64, bk: 16, tm: 8, tn: 8 }, // half the barriers
+        { bm: 128, bn: 64, bk: 8, tm: 8, tn: 8 },
+        { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
+      ].map((t) => ({ family: "igemm_tapslice", tile: { ...t, stages } }))
+    ),
   ];
   if (pass === "forward" && inChannels === 1) {
     list.push({ family: "direct_1ch", tile: DIRECT_GPU }, { family: "direct_1ch", tile: { cb: 8, wg: 128 } });

@@ -56,13 +56,15 @@ export function applyConvChoices(layers: readonly Layer[], choices: ConvChoices)
 /**
  * Chooses the kernels of every Conv2d in `layers` (in order; `inputShape` is [N, C, H, W] of the first
  * layer, later shapes follow from each layer's outputShape). `forced` (a resumed run's choices) skips
- * the tuning. Returns the choices and what the tuner did for each task.
+ * the tuning. The first layer's input gradient is tuned only with `firstInputGrad`: an encoder never
+ * computes it (Encoder.backward), so it keeps its untuned kernel. Returns the choices and what the tuner
+ * did for each task.
  */
 export async function tuneConvLayers(
   gpu: Gpu,
   layers: readonly Layer[],
   inputShape: readonly number[],
-  opts: TunerOptions & { forced?: ConvChoices } = {},
+  opts: TunerOptions & { forced?: ConvChoices; firstInputGrad?: boolean } = {},
 ): Promise<{ choices: ConvChoices; results: TuneResult[] }> {
   if (opts.forced) {
     applyConvChoices(layers, opts.forced);
@@ -71,13 +73,14 @@ export async function tuneConvLayers(
   const tuner = new Tuner(gpu, opts);
   const results: TuneResult[] = [];
   const rng = new Rng(0x7e57);
-  for (const [layer, [n, c, h, w]] of withInputShapes(layers, inputShape)) {
+  for (const [i, [layer, [n, c, h, w]]] of withInputShapes(layers, inputShape).entries()) {
     if (layer instanceof Conv2d && tuner.hardware) {
+      const passes = i > 0 || opts.firstInputGrad ? PASSES : PASSES.filter((p) => p !== "inputGrad");
       const random = (s: number[]) =>
         upload(gpu, Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => rng.normal()), s);
       const x = random([n, c, h, w]), dy = random([n, layer.outChannels, h, w]);
       try {
-        results.push(...await tuneConv(tuner, layer, x, dy));
+        results.push(...await tuneConv(tuner, layer, x, dy, passes));
       } finally {
         x.buffer.destroy();
         dy.buffer.destroy();
@@ -87,8 +90,14 @@ export async function tuneConvLayers(
   return { choices: convChoices(layers), results };
 }
 
-/** The three passes of one layer, each tuned with the others at their current kernels. */
-async function tuneConv(tuner: Tuner, conv: Conv2d, x: Tensor, dy: Tensor): Promise<TuneResult[]> {
+/** The passes of one layer, each tuned with the others at their current kernels. */
+async function tuneConv(
+  tuner: Tuner,
+  conv: Conv2d,
+  x: Tensor,
+  dy: Tensor,
+  passes: readonly ConvPass[],
+): Promise<TuneResult[]> {
   const [n, c, h, w] = x.shape;
   const soft = softwareKernels(conv.inChannels);
   const results: TuneResult[] = [];
@@ -97,8 +106,11 @@ async function tuneConv(tuner: Tuner, conv: Conv2d, x: Tensor, dy: Tensor): Prom
   const saveInput = new Recorder(tuner.gpu);
   conv.forward(saveInput, x, true);
   saveInput.destroy();
-  for (const pass of PASSES) {
-    const kernels = gpuCandidates(pass, conv.inChannels);
+  // Candidates whose workgroup tiles the adapter cannot hold are left out (a browser's adapter may offer
+  // only WebGPU's default 16 KiB).
+  const maxBytes = tuner.gpu.limits.maxComputeWorkgroupStorageSize;
+  for (const pass of passes) {
+    const kernels = gpuCandidates(pass, conv.inChannels, maxBytes);
     const byName = new Map(kernels.map((k) => [kernelName(k), k]));
     const use = (name: string): ConvKernels => ({ ...conv.kernels, [pass]: byName.get(name)! });
     const record = (name: string, rec: Recorder) => {
