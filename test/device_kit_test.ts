@@ -191,6 +191,10 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
             a: shape("igemm_tapslice(1)", [4, 1]),
             b: shape("igemm_tapslice(2)", [3, 2, 1], { "igemm_tiled(x)": "output element 3 is 0" }),
             c: shape("register_block(r4=2)", [1, 2]),
+            // Conv tasks' keys (lib/nn/conv2d/tune.ts): 2*256*28*28*64*64*9 flops = 14.8 GFLOP.
+            "conv2d forward n=256 ci=64 co=64 h=28 w=28": shape("igemm_tapslice(1)", [4, 1.5]),
+            "conv2d weightGrad n=256 ci=64 co=64 h=28 w=28": shape("igemm_tapslice(1)", [4, 2]),
+            "conv2d weightGrad n=256 ci=128 co=128 h=14 w=14": shape("igemm_tapslice(1)", [4, 4]),
           },
         },
       }),
@@ -233,8 +237,9 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     assertMatch(text, /3 of 100, status stopped \| PyTorch notebook 2/);
     assertMatch(
       text,
-      /tuner\s+3 shapes: igemm_tapslice 2, register_block 1; choice 3\.00x faster than the reference \(median\); 1 candidate dropped \(output differed/,
+      /tuner\s+6 shapes: igemm_tapslice 5, register_block 1; choice 2\.67x faster than the reference \(median\); 1 candidate dropped \(output differed/,
     );
+    assertMatch(text, /conv TFLOP\/s, tuner's choice\s+forward 9\.9-9\.9, weightGrad 3\.7-7\.4 \(over/);
     assertMatch(text, /seconds per epoch\s+ours 13\.0 \(eval 1\.25\) \| PyTorch 3\.0/);
     assertMatch(text, /100 epochs at that rate\s+ours 21\.7 min \| PyTorch 5\.0 min/);
     assertMatch(text, /ours 0\.7000 \(epoch 3\) \| PyTorch 0\.8500 \(epoch 2\)/);
@@ -244,7 +249,13 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     assertEquals(json.train_step_ms.pytorch_defaults, null);
     assertEquals([json.train_step_ms.ours_host_record, json.train_step_ms.ours_dispatches], [1.234, 74]);
     assertEquals(json.kernel_tests.length, 2);
-    assertEquals(json.tuner.choices_by_family, { igemm_tapslice: 2, register_block: 1 });
+    assertEquals(json.tuner.choices_by_family, { igemm_tapslice: 5, register_block: 1 });
+    assertEquals(json.conv_tflops[0].shape, "64->64 @28x28 n=256");
+    assertEquals(json.conv_tflops.map((c: { tflops: number }) => c.tflops.toFixed(3)), [
+      "9.865",
+      "7.399",
+      "3.699",
+    ]);
   } finally {
     await Deno.remove(state, { recursive: true });
   }

@@ -96,6 +96,22 @@ const tuner = {
   dropped: droppedCount,
 };
 
+// What the chosen conv kernels reach per layer shape and pass (a conv pass is 2*n*h*w*ci*co*9 flops): the
+// number to hold against the GPU's fp32 peak, and where a slow step's time goes.
+const convRates = Object.values(tuningFile?.adapters ?? {}).flatMap((shapes) => Object.entries(shapes))
+  .flatMap(([key, e]) => {
+    const m = /^conv2d (\w+) n=(\d+) ci=(\d+) co=(\d+) h=(\d+) w=(\d+)$/.exec(key);
+    const ms = e?.ms?.[e.choice];
+    if (!m || typeof ms !== "number" || !(ms > 0)) return [];
+    const [n, ci, co, h, w] = m.slice(2).map(Number);
+    const tflops = (2 * n * h * w * ci * co * 9) / (ms * 1e9);
+    return [{ pass: m[1], shape: `${ci}->${co} @${h}x${w} n=${n}`, kernel: e.choice, ms, tflops }];
+  });
+const ratesByPass = ["forward", "inputGrad", "weightGrad"].map((pass) => {
+  const r = convRates.filter((c) => c.pass === pass).map((c) => c.tflops);
+  return r.length ? `${pass} ${fmt(Math.min(...r), 1)}-${fmt(Math.max(...r), 1)}` : undefined;
+}).filter((x) => x !== undefined);
+
 const ours = bench?.train_step_ms as number | undefined;
 const t32 = torchFp32?.train_step_ms as number | undefined;
 const tdef = torchDefault?.train_step_ms as number | undefined;
@@ -130,6 +146,7 @@ const summary = {
     test_accuracy: lastOurs?.test_accuracy ?? null,
   },
   tuner,
+  conv_tflops: convRates,
   pytorch_notebook: {
     epochs_done: torchEpochs.length,
     seconds_per_epoch: perEpoch(torchEpochs.map((r) => r.seconds)) ?? null,
@@ -172,6 +189,10 @@ const rows: [string, string][] = [
         `(median); ${droppedCount} candidate${droppedCount === 1 ? "" : "s"} dropped` +
         (droppedCount ? " (output differed from the reference: see steps.tar.xz tuning.json)" : "")
       : "-",
+  ],
+  [
+    "conv TFLOP/s, tuner's choice",
+    ratesByPass.length ? `${ratesByPass.join(", ")} (over the layer shapes; summary.json has each)` : "-",
   ],
   [
     `epochs done (${experiment})`,
