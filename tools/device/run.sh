@@ -15,7 +15,7 @@
 # <experiment>.resume.safetensors.xz.
 # Steps already done in $KIT_STATE are skipped, so a second call spends its time on (c).
 # Knobs (environment): KIT_DIR (.kit), KIT_STATE (/var/tmp/dnll-kit), KIT_STEPS ("a b c d"),
-# KIT_EXPERIMENT (fashion_mda), KIT_EXPERIMENT_ARGS, KIT_BENCH_ARGS, KIT_TORCH_DEVICE (cuda),
+# KIT_EXPERIMENT (fashion_mda), KIT_EXPERIMENT_ARGS, KIT_BENCH_ARGS (--no-kernels), KIT_TORCH_DEVICE (cuda),
 # KIT_TORCH_STEP_ARGS, KIT_NOTEBOOK_EPOCHS (3), KIT_NOTEBOOK_ARGS, KIT_TEST_S (100 per pass), KIT_BENCH_S
 # (90), KIT_TORCH_S (60 per PyTorch call), KIT_NOTEBOOK_S (90), KIT_EXPERIMENT_S (all that is left),
 # KIT_STOP_GRACE (45), KIT_ALLOW_SOFTWARE
@@ -239,9 +239,13 @@ if has_step b && [ ! -f "$STATE/steps/bench/done" ]; then
   ok=1
   if [ "$webgpu" = 1 ]; then
     cap=$(min "${KIT_BENCH_S:-90}" $(($(left) - RESERVE - 60)))
-    say "(b) deno bench --json ${KIT_BENCH_ARGS:-}, at most $cap s"
+    # --no-kernels by default: the per-kernel tables would time every tuner candidate a second time (the
+    # tuner has timed each at the same shapes, and tuning.json keeps every time) before the step, whose
+    # JSON line comes last: within the cap a slow GPU would lose the step for a table it already has.
+    bench_args=${KIT_BENCH_ARGS---no-kernels}
+    say "(b) deno bench --json $bench_args, at most $cap s"
     # shellcheck disable=SC2086
-    timeout -k 10 "$cap" "${DENO_RUN[@]}" bench/bench.ts --json --no-torch ${KIT_BENCH_ARGS:-} \
+    timeout -k 10 "$cap" "${DENO_RUN[@]}" bench/bench.ts --json --no-torch $bench_args \
       >"$STATE/steps/bench/bench.out" 2>"$STATE/steps/bench/bench.log"
     rc=$?
     tail -1 "$STATE/steps/bench/bench.out" | grep '^{' >"$STATE/steps/bench/bench.json" || rm -f "$STATE/steps/bench/bench.json"
