@@ -13,6 +13,7 @@
 
 import { randomSplit } from "../lib/data/device.ts";
 import { describeAdapter, getGpuOrExit } from "../lib/gpu/device.ts";
+import { pipelineBuildStats } from "../lib/gpu/pipelines.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { Workspace } from "../lib/gpu/tensor.ts";
 import { STATS_PER_STEP } from "../lib/mda/head.ts";
@@ -101,6 +102,12 @@ record();
 await rec.finish();
 const warmupMs = performance.now() - t0;
 log(`train step (warm-up): ${warmupMs.toFixed(1)} ms`);
+// Pipelines built so far: the tuners' candidates and the step's own (the warm-up builds what is left).
+const builds = pipelineBuildStats(gpu);
+log(
+  `pipelines: ${builds.count} built, ${(builds.totalMs / 1000).toFixed(2)} s of host time in all; slowest ` +
+    `${builds.slowestMs.toFixed(0)} ms (${builds.slowest})`,
+);
 // The timed steps run as in training (lib/train/trainer.ts): each submitted as soon as it is recorded,
 // one wait after the last, so the GPU never idles between steps and the wait's poll interval is paid
 // once. The host's share, recording a step (the submit left out), is timed on its own: a GPU step
@@ -175,6 +182,7 @@ if (values.json) {
     train_step_ms: trainStepMs,
     timed_steps: timedSteps,
     warmup_step_ms: warmupMs,
+    pipeline_builds: builds,
     record_step_ms: recordStepMs,
     dispatches_per_step: dispatchesPerStep,
     passes_per_step: passesPerStep,

@@ -174,6 +174,7 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
         record_step_ms: 1.234,
         dispatches_per_step: 74,
         passes_per_step: 1,
+        pipeline_builds: { count: 40, totalMs: 5250, slowestMs: 812.4, slowest: "igemm_tapslice(x)" },
       }),
     );
     await w("steps/bench/torch_fp32.json", JSON.stringify({ train_step_ms: 10, device: "NVIDIA H200" }));
@@ -234,6 +235,7 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
       /ours 40\.0 \| PyTorch fp32, TF32 off 10\.0 \| PyTorch defaults - \| ours\/PyTorch fp32 4\.00x/,
     );
     assertMatch(text, /host: recording a step\s+1\.23 ms, 74 dispatches in 1 compute pass$/m);
+    assertMatch(text, /pipelines built \(bench\)\s+40 in 5\.25 s; slowest 812 ms \(igemm_tapslice\(x\)\)$/m);
     assertMatch(text, /3 of 100, status stopped \| PyTorch notebook 2/);
     assertMatch(
       text,

@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
-import { loadWgsl, pipeline } from "../lib/gpu/pipelines.ts";
+import { loadWgsl, pipeline, pipelineBuildStats } from "../lib/gpu/pipelines.ts";
 import { f32, GpuTimer, grid1d, Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Tensor, upload } from "../lib/gpu/tensor.ts";
 import { Rng } from "../lib/rng.ts";
@@ -91,6 +91,22 @@ Deno.test("gpu: untimed sections share one compute pass; a copy or a timer start
     assertEquals([...t.keys()].sort(), ["first", "second"]);
   }
   rec.destroy();
+});
+
+Deno.test("gpu: pipeline builds are counted and timed once each; the slowest is named", async () => {
+  const gpu = await getGpu();
+  const before = pipelineBuildStats(gpu);
+  // A source no other test builds (a fresh string per run of this test), built twice: one build.
+  const code = `@group(0) @binding(0) var<storage, read_write> v: array<f32>;
+@compute @workgroup_size(1) fn built_${before.count}() { v[0] = ${before.count}.0; }`;
+  const spec = { code, entryPoint: `built_${before.count}`, label: "the build-stats test's kernel" };
+  const p = pipeline(gpu, spec);
+  assertEquals(pipeline(gpu, spec) === p, true, "the second call is the cached pipeline");
+  const after = pipelineBuildStats(gpu);
+  assertEquals(after.count, before.count + 1);
+  assertEquals(after.totalMs >= before.totalMs && after.slowestMs >= before.slowestMs, true);
+  const ownMs = after.totalMs - before.totalMs;
+  assertEquals(after.slowest, ownMs > before.slowestMs ? spec.label : before.slowest);
 });
 
 Deno.test("rng: same seed same stream, known first values, unbiased-looking", () => {

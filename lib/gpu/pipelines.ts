@@ -56,6 +56,21 @@ const caches = new WeakMap<GPUDevice, Map<string, Map<string, GPUComputePipeline
 const specs = new WeakMap<GPUDevice, PipelineSpec[]>();
 const modules = new WeakMap<GPUDevice, Map<string, GPUShaderModule>>();
 
+/**
+ * What building pipelines has cost this device's host so far: Deno's wgpu compiles a pipeline when it is
+ * created (naga, then the driver's compiler: a cold NVIDIA compile of a big unrolled kernel may take
+ * seconds, platform.md), so this is the compile time; a browser may compile in the background, and
+ * then this is only the part it blocked for.
+ */
+export interface PipelineBuildStats {
+  count: number;
+  totalMs: number;
+  slowestMs: number;
+  /** The slowest pipeline's label (its kernel's name where the caller gave one, else its entry point). */
+  slowest: string;
+}
+const buildStats = new WeakMap<GPUDevice, PipelineBuildStats>();
+
 /** The compiled pipeline for a spec, compiled on first use (layout "auto"). */
 export function pipeline(gpu: Gpu, spec: PipelineSpec): GPUComputePipeline {
   let cache = caches.get(gpu.device);
@@ -67,6 +82,7 @@ export function pipeline(gpu: Gpu, spec: PipelineSpec): GPUComputePipeline {
   const key = `${spec.entryPoint}|${constKey}`;
   let p = bySource.get(key);
   if (!p) {
+    const t0 = performance.now();
     let mods = modules.get(gpu.device);
     if (!mods) modules.set(gpu.device, mods = new Map());
     let module = mods.get(spec.code);
@@ -80,6 +96,12 @@ export function pipeline(gpu: Gpu, spec: PipelineSpec): GPUComputePipeline {
       compute: { module, entryPoint: spec.entryPoint, constants },
     });
     bySource.set(key, p);
+    const ms = performance.now() - t0;
+    const stats = buildStats.get(gpu.device) ?? { count: 0, totalMs: 0, slowestMs: 0, slowest: "" };
+    stats.count++;
+    stats.totalMs += ms;
+    if (ms > stats.slowestMs) Object.assign(stats, { slowestMs: ms, slowest: spec.label ?? spec.entryPoint });
+    buildStats.set(gpu.device, stats);
     let built = specs.get(gpu.device);
     if (!built) specs.set(gpu.device, built = []);
     built.push({ ...spec, constants });
@@ -90,4 +112,9 @@ export function pipeline(gpu: Gpu, spec: PipelineSpec): GPUComputePipeline {
 /** Every distinct pipeline built on this device so far, as built (source text after specialisation). */
 export function builtPipelines(gpu: Gpu): PipelineSpec[] {
   return [...(specs.get(gpu.device) ?? [])];
+}
+
+/** Pipelines built on this device so far and the host time they took (see PipelineBuildStats). */
+export function pipelineBuildStats(gpu: Gpu): PipelineBuildStats {
+  return { ...(buildStats.get(gpu.device) ?? { count: 0, totalMs: 0, slowestMs: 0, slowest: "" }) };
 }

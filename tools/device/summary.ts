@@ -113,6 +113,9 @@ const ratesByPass = ["forward", "inputGrad", "weightGrad"].map((pass) => {
 }).filter((x) => x !== undefined);
 
 const ours = bench?.train_step_ms as number | undefined;
+const builds = bench?.pipeline_builds as
+  | { count: number; totalMs: number; slowestMs: number; slowest: string }
+  | undefined;
 const t32 = torchFp32?.train_step_ms as number | undefined;
 const tdef = torchDefault?.train_step_ms as number | undefined;
 const lastOurs = history[history.length - 1];
@@ -133,6 +136,8 @@ const summary = {
     ours_host_record: bench?.record_step_ms ?? null,
     ours_dispatches: bench?.dispatches_per_step ?? null,
     ours_passes: bench?.passes_per_step ?? null,
+    // Pipelines the bench built (tuners' candidates and the step's): host time, compile included.
+    ours_pipeline_builds: bench?.pipeline_builds ?? null,
   },
   experiment: {
     name: experiment,
@@ -180,6 +185,13 @@ const rows: [string, string][] = [
         (bench.passes_per_step === undefined
           ? ""
           : ` in ${bench.passes_per_step} compute pass${bench.passes_per_step === 1 ? "" : "es"}`),
+  ],
+  [
+    "pipelines built (bench)",
+    builds
+      ? `${builds.count} in ${fmt(builds.totalMs / 1000, 2)} s; slowest ${fmt(builds.slowestMs, 0)} ms ` +
+        `(${builds.slowest})`
+      : "-",
   ],
   [
     "tuner",

@@ -270,7 +270,7 @@ export class Conv2d implements Layer {
         grid1d(9 * cin * cout, 64),
       );
       rec.dispatch(
-        pipeline(this.gpu, { code, entryPoint: "conv_tapslice" }),
+        pipeline(this.gpu, { code, entryPoint: "conv_tapslice", label: kernelName(k) }),
         params,
         [x, packed, biasT, y],
         groups,
@@ -278,7 +278,11 @@ export class Conv2d implements Layer {
       return;
     }
     rec.dispatch(
-      pipeline(this.gpu, { code, entryPoint: vec4w ? "conv_igemm_vec4w" : "conv_igemm" }),
+      pipeline(this.gpu, {
+        code,
+        entryPoint: vec4w ? "conv_igemm_vec4w" : "conv_igemm",
+        label: `${kernelName(k)}${vec4w ? " vec4w" : ""}`,
+      }),
       params,
       [x, vec4w ? vec4Binding(weight, `${this.name} weight`) : weight, biasT, y],
       groups,
@@ -311,7 +315,11 @@ export class Conv2d implements Layer {
     // 4 x 4 pieces read as vec4s (the same bits) when the register block is made of them.
     const vec4 = this.vec4 && t.tm % 4 === 0 && t.tn % 4 === 0;
     rec.dispatch(
-      pipeline(this.gpu, { code, entryPoint: vec4 ? "wgrad_splitk_vec4" : "wgrad_splitk" }),
+      pipeline(this.gpu, {
+        code,
+        entryPoint: vec4 ? "wgrad_splitk_vec4" : "wgrad_splitk",
+        label: `${kernelName({ family: "wgrad_splitk", tile: t })}${vec4 ? " vec4" : ""}`,
+      }),
       [n, this.inChannels, h, w, this.outChannels, m, k, splits, chunk],
       [x, dy, part],
       [Math.ceil(this.outChannels / t.bm), Math.ceil(cols / t.bn), splits],
