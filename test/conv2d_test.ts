@@ -231,6 +231,7 @@ Deno.test("conv2d: tap-slice implicit GEMM (forward and input gradient) on small
     { bm: 8, bn: 32, bk: 8, tm: 4, tn: 4 }, // 16: A_KSTRIDE 2, B_COLS 2
     { bm: 32, bn: 8, bk: 4, tm: 4, tn: 4 }, // 16: A_PIX 2, B_KSTRIDE 2
     { bm: 16, bn: 16, bk: 4, tm: 8, tn: 8 }, // 4: two bands each way
+    { bm: 16, bn: 32, bk: 4, tm: 4, tn: 8 }, // 16: one band along M, two along N, B_COLS 2
   ];
   // SwiftShader (the browser suite: Tint to SPIR-V, run on the CPU) takes minutes over 8 x 8 blocks (in
   // Chromium 156 the 16 x 16 tile here, and a 32 x 32 split-K tile of 8 x 8 blocks, ran for 3 min until

@@ -368,6 +368,10 @@ function allCandidates(pass: ConvPass, inChannels: number): (ConvKernel | WgradK
         { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
       ].map((t) => ({ family: "igemm_tapslice", tile: { ...t, stages } }))
     ),
+    // Half the outputs per workgroup, for the 7x7 layers: at batch 256 a 64x64 tile of 8x8 blocks gives
+    // 784 workgroups of 64 invocations, fewer than an H200's 132 SMs hold at once (about 8 each, by
+    // registers); this gives twice as many.
+    { family: "igemm_tapslice", tile: { bm: 32, bn: 64, bk: 16, tm: 4, tn: 8, stages: 2 } },
   ];
   if (pass === "forward" && inChannels === 1) {
     list.push({ family: "direct_1ch", tile: DIRECT_GPU }, { family: "direct_1ch", tile: { cb: 8, wg: 128 } });
