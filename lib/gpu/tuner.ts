@@ -232,15 +232,25 @@ export class Tuner {
     return result;
   }
 
-  private async run(task: TuneTask, name: string): Promise<Float32Array[]> {
+  /**
+   * One run of a candidate: its outputs, and with timestamp queries its GPU time (which sizes the timed
+   * samples: one run alone would cost two more waits, ~10 ms each in Deno).
+   */
+  private async run(task: TuneTask, name: string): Promise<{ outputs: Float32Array[]; ms?: number }> {
     const rec = new Recorder(this.gpu);
+    const timer = this.timestamps ? new GpuTimer(this.gpu, 1) : undefined;
+    let ms: number | undefined;
     try {
-      task.record(name, rec);
+      if (timer) {
+        rec.attachTimer(timer);
+        rec.timed("run", () => task.record(name, rec));
+      } else task.record(name, rec);
       await rec.finish();
+      if (timer) ms = (await timer.read()).get("run");
     } finally {
       rec.destroy();
     }
-    return await Promise.all(task.outputs().map((t) => readF32(this.gpu, t)));
+    return { outputs: await Promise.all(task.outputs().map((t) => readF32(this.gpu, t))), ms };
   }
 
   private async time(task: TuneTask): Promise<TuneResult> {
@@ -249,11 +259,13 @@ export class Tuner {
     const dropped: Record<string, string> = {};
     const ms: Record<string, number> = {};
     for (const name of task.candidates) {
+      let one = want.ms;
       if (name !== reference) {
         let why: string | undefined;
         try {
           const got = await this.run(task, name);
-          why = got.map((g, i) => compareOutputs(g, want[i])).find((w) => w !== undefined);
+          one = got.ms;
+          why = got.outputs.map((g, i) => compareOutputs(g, want.outputs[i])).find((w) => w !== undefined);
           if (why) why = `output ${why}`;
         } catch (e) {
           why = `failed: ${(e as Error).message}`;
@@ -264,7 +276,7 @@ export class Tuner {
           continue;
         }
       }
-      ms[name] = await this.median(task, name);
+      ms[name] = await this.median(task, name, one);
     }
     let choice = reference;
     for (const [name, t] of Object.entries(ms)) if (t < ms[choice]) choice = name;
@@ -274,12 +286,13 @@ export class Tuner {
     return { key: task.key, choice, source: "timed", ms, dropped };
   }
 
-  /** Median milliseconds per run over `repeats` samples (each of several runs: see the constants above). */
-  private async median(task: TuneTask, name: string): Promise<number> {
+  /**
+   * Median milliseconds per run over `repeats` samples (each of several runs: see the constants above);
+   * `one`: the GPU time of one run (the checked run's), which says how many runs a sample needs.
+   */
+  private async median(task: TuneTask, name: string, one = 0): Promise<number> {
     let times: number[];
     if (this.timestamps) {
-      // One run alone first, to know how many a sample needs.
-      const [one] = await this.timedSamples(task, name, 1, 1);
       const runs = Math.min(WALL_CLOCK_RUNS, Math.max(1, Math.ceil(this.minSampleMs / Math.max(one, 1e-6))));
       times = await this.timedSamples(task, name, runs, this.repeats);
     } else {
