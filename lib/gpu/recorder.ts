@@ -7,7 +7,7 @@
 // submit and no per-dispatch buffer creation.
 
 import type { Gpu } from "./device.ts";
-import { Tensor } from "./tensor.ts";
+import { type ReadRegion, readRegions, Tensor } from "./tensor.ts";
 
 export type Bindable = Tensor | GPUBuffer | GPUBufferBinding;
 
@@ -241,26 +241,29 @@ export class GpuTimer {
     }
   }
 
-  /** Milliseconds per label, summed over every section recorded with that label. */
+  /**
+   * Milliseconds per label, summed over every section recorded with that label. One wait, which also
+   * waits for the work submitted before it (no need to wait for that first).
+   */
   async read(): Promise<Map<string, number>> {
-    const n = this.labels.length;
+    if (this.labels.length === 0) return new Map();
+    const [bytes] = await readRegions(this.gpu, [this.region()]);
+    return this.decode(bytes);
+  }
+
+  /** Where the resolved timestamps are, to read them in one wait with other regions (readRegions). */
+  region(): ReadRegion {
+    return { buffer: this.resolveBuf, offset: 0, bytes: this.labels.length * 16 };
+  }
+
+  /** Milliseconds per label from the bytes of `region()`. */
+  decode(bytes: ArrayBuffer): Map<string, number> {
     const out = new Map<string, number>();
-    if (n === 0) return out;
-    const staging = this.gpu.device.createBuffer({
-      size: n * 16,
-      usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
-    });
-    const enc = this.gpu.device.createCommandEncoder();
-    enc.copyBufferToBuffer(this.resolveBuf, 0, staging, 0, n * 16);
-    this.gpu.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const t = new BigUint64Array(staging.getMappedRange());
-    for (let i = 0; i < n; i++) {
+    const t = new BigUint64Array(bytes);
+    for (let i = 0; i < this.labels.length; i++) {
       const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
       out.set(this.labels[i], (out.get(this.labels[i]) ?? 0) + ms);
     }
-    staging.unmap();
-    staging.destroy();
     return out;
   }
 }

@@ -19,7 +19,7 @@
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { Gpu } from "./device.ts";
 import { GpuTimer, Recorder } from "./recorder.ts";
-import { readF32, type Tensor } from "./tensor.ts";
+import { type ReadRegion, readRegions, type Tensor } from "./tensor.ts";
 
 export const TUNING_FORMAT = "webgpu-mda-tuning/2";
 
@@ -234,23 +234,31 @@ export class Tuner {
 
   /**
    * One run of a candidate: its outputs, and with timestamp queries its GPU time (which sizes the timed
-   * samples: one run alone would cost two more waits, ~10 ms each in Deno).
+   * samples), read back in one wait (each costs ~10 ms in Deno; a tuning run makes hundreds).
    */
   private async run(task: TuneTask, name: string): Promise<{ outputs: Float32Array[]; ms?: number }> {
     const rec = new Recorder(this.gpu);
     const timer = this.timestamps ? new GpuTimer(this.gpu, 1) : undefined;
-    let ms: number | undefined;
     try {
       if (timer) {
         rec.attachTimer(timer);
         rec.timed("run", () => task.record(name, rec));
       } else task.record(name, rec);
-      await rec.finish();
-      if (timer) ms = (await timer.read()).get("run");
+      rec.submit();
+      const outputs = task.outputs();
+      const regions: ReadRegion[] = outputs.map((t) => ({
+        buffer: t.buffer,
+        offset: t.offset,
+        bytes: t.byteLength,
+      }));
+      const bytes = await readRegions(this.gpu, timer ? [...regions, timer.region()] : regions);
+      return {
+        outputs: outputs.map((_, i) => new Float32Array(bytes[i])),
+        ms: timer?.decode(bytes[outputs.length]).get("run"),
+      };
     } finally {
       rec.destroy();
     }
-    return { outputs: await Promise.all(task.outputs().map((t) => readF32(this.gpu, t))), ms };
   }
 
   private async time(task: TuneTask): Promise<TuneResult> {
@@ -324,8 +332,8 @@ export class Tuner {
           for (let i = 0; i < runs; i++) task.record(name, rec);
         });
       }
-      await rec.finish();
-      const t = await timer.read();
+      rec.submit();
+      const t = await timer.read(); // waits for the samples too
       return Array.from({ length: samples }, (_, s) => t.get(`${s}`)! / runs);
     } finally {
       rec.destroy();
