@@ -23,6 +23,7 @@ import {
   TILE_GPU,
   WGRAD_GPU,
   type WgradKernel,
+  workgroupBytes,
 } from "../lib/nn/conv2d/conv2d.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { conv2dForward, conv2dInputGrad, conv2dParamGrads, type ConvShape } from "./reference/conv2d.ts";
@@ -397,6 +398,42 @@ Deno.test("conv2d: kernel names parse back; bad names and block sizes are named 
     () => parseKernel("forward", "igemm_tapslice(bm=64,bn=64,bk=8,tm=8)"),
     /expected the keys bm,bn,bk,tm,tn,stages/,
   );
+});
+
+Deno.test("conv2d: kernels over the adapter's workgroup memory are refused by name and left out of the candidates", async () => {
+  const gpu = await getGpu();
+  const limit = gpu.limits.maxComputeWorkgroupStorageSize;
+  // 2 sets of 32-row slices of a 128 x 128 tile: 4 * 2 * 32 * 256 bytes, over any adapter's 16 or 32 KiB.
+  const big: ConvKernel = {
+    family: "igemm_tapslice",
+    tile: { bm: 128, bn: 128, bk: 32, tm: 8, tn: 8, stages: 2 },
+  };
+  assertEquals(workgroupBytes(big), 65536);
+  if (limit < 65536) {
+    const store = new ParamStore(gpu);
+    assertThrows(
+      () => new Conv2d(store, "big", 4, 5, new Rng(1), { forward: big }),
+      new RegExp(
+        `Conv2d big: igemm_tapslice\\(.*stages=2\\) needs 65536 bytes of workgroup memory, this adapter allows ${limit}`,
+      ),
+    );
+  }
+  // The tiles as their WGSL declares them (rows of the split-K's tiles padded by one value, or one vec4).
+  const splitk = (stages: number): WgradKernel => ({
+    family: "wgrad_splitk",
+    tile: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, stages, groups: 1024 },
+  });
+  assertEquals(workgroupBytes(splitk(1)), 4 * 16 * (68 + 68));
+  assertEquals(workgroupBytes(splitk(2)), 17408);
+  assertEquals(
+    workgroupBytes({ family: "igemm_tiled", tile: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 } }),
+    4 * 16 * 129,
+  );
+  // WebGPU's default 16 KiB leaves that split-K tile out; without a bound every candidate stays.
+  const names = (max?: number) => gpuCandidates("weightGrad", 3, max).map(kernelName);
+  assertEquals(names(16384).includes(kernelName(splitk(2))), false);
+  assertEquals(names().includes(kernelName(splitk(2))), true);
+  assertEquals(names(16384).length, names().length - 1);
 });
 
 Deno.test("conv2d: reference gradients agree with finite differences", () => {
