@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
-import { readF32, upload, write } from "../lib/gpu/tensor.ts";
+import { readF32, readTensorsF32, upload, write } from "../lib/gpu/tensor.ts";
 import { BatchNorm2d, type BatchNormOptions } from "../lib/nn/batchnorm.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { batchNormBackward, batchNormForward, type Shape4 } from "./reference/layers.ts";
@@ -105,7 +105,16 @@ for (const relu of [false, true]) {
         const rec = new Recorder(gpu);
         const y = bn.forward(rec, xt, true);
         const dx = bn.backward(rec, dyt, true)!;
-        await rec.finish();
+        rec.submit();
+        // One wait for all (each costs ~10 ms in Deno; the device kit runs these tests on a GPU, twice).
+        const [gpuY, runningMean, runningVar, gpuDx, dgamma, dbeta] = await readTensorsF32(gpu, [
+          y,
+          bn.runningMean,
+          bn.runningVar,
+          dx,
+          store.grad(bn.weight),
+          store.grad(bn.bias),
+        ]);
         const opts = {
           training: true,
           runningMean: new Float64Array(c),
@@ -116,7 +125,6 @@ for (const relu of [false, true]) {
         const what = `[${shape}]`;
         // The inputs sit up to 20 standard deviations off zero: x - mean in f32 carries errors of about
         // ulp(20) = 2e-6 times invstd, hence atol 1e-5 (centred inputs pass at 1e-6, see the eval test).
-        const gpuY = await readF32(gpu, y);
         assertClose(gpuY, ref.y, { rtol: 1e-4, atol: 1e-5, what: `${what} y` });
         if (relu) {
           assertSameReluGate(gpuY, batchNormForward(x, shape, gamma, beta, { ...opts, relu: false }).y, what);
@@ -125,26 +133,26 @@ for (const relu of [false, true]) {
           ...opts,
           reluOutput: relu ? gpuY : undefined,
         });
-        assertClose(await readF32(gpu, bn.runningMean), ref.runningMean, {
+        assertClose(runningMean, ref.runningMean, {
           rtol: 1e-5,
           atol: 1e-6,
           what: `${what} running_mean`,
         });
-        assertClose(await readF32(gpu, bn.runningVar), ref.runningVar, {
+        assertClose(runningVar, ref.runningVar, {
           rtol: 1e-4,
           atol: 1e-6,
           what: `${what} running_var`,
         });
-        assertClose(await readF32(gpu, dx), refB.dx, { rtol: 1e-4, atol: 1e-5, what: `${what} dx` });
+        assertClose(gpuDx, refB.dx, { rtol: 1e-4, atol: 1e-5, what: `${what} dx` });
         // dgamma sums n*h*w terms of |g xhat| ~ 1 that may cancel to near 0: its error scales with their
         // sizes (refB.dgammaCondition), not with the result.
-        assertClose(await readF32(gpu, store.grad(bn.weight)), refB.dgamma, {
+        assertClose(dgamma, refB.dgamma, {
           rtol: 1e-4,
           atol: 1e-5,
           condition: refB.dgammaCondition,
           what: `${what} dgamma`,
         });
-        assertClose(await readF32(gpu, store.grad(bn.bias)), refB.dbeta, {
+        assertClose(dbeta, refB.dbeta, {
           rtol: 1e-4,
           atol: 1e-5,
           what: `${what} dbeta`,
@@ -167,10 +175,16 @@ for (const relu of [false, true]) {
         const rec = new Recorder(gpu);
         const y = bn.forward(rec, upload(gpu, x, shape), false);
         const dx = bn.backward(rec, upload(gpu, dy, shape), true)!;
-        await rec.finish();
+        rec.submit();
+        const [gpuY, gpuDx, dgamma, dbeta, meanAfter] = await readTensorsF32(gpu, [
+          y,
+          dx,
+          store.grad(bn.weight),
+          store.grad(bn.bias),
+          bn.runningMean,
+        ]);
         const opts = { training: false, runningMean, runningVar, relu };
         const ref = batchNormForward(x, shape, gamma, beta, opts);
-        const gpuY = await readF32(gpu, y);
         assertClose(gpuY, ref.y, { rtol: 1e-5, atol: 1e-6, what: "eval y" });
         if (relu) {
           assertSameReluGate(
@@ -183,18 +197,18 @@ for (const relu of [false, true]) {
           ...opts,
           reluOutput: relu ? gpuY : undefined,
         });
-        assertClose(await readF32(gpu, dx), refB.dx, { rtol: 1e-5, atol: 1e-6, what: "eval dx" });
-        assertClose(await readF32(gpu, store.grad(bn.weight)), refB.dgamma, {
+        assertClose(gpuDx, refB.dx, { rtol: 1e-5, atol: 1e-6, what: "eval dx" });
+        assertClose(dgamma, refB.dgamma, {
           rtol: 1e-4,
           atol: 1e-5,
           what: "eval dgamma",
         });
-        assertClose(await readF32(gpu, store.grad(bn.bias)), refB.dbeta, {
+        assertClose(dbeta, refB.dbeta, {
           rtol: 1e-4,
           atol: 1e-5,
           what: "eval dbeta",
         });
-        assertClose(await readF32(gpu, bn.runningMean), runningMean, {
+        assertClose(meanAfter, runningMean, {
           rtol: 0,
           atol: 0,
           what: "running_mean untouched",

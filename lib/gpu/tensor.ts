@@ -120,6 +120,15 @@ export async function readBytes(
   return out;
 }
 
+/** Several tensors' values in one wait (readRegions), in order. */
+export async function readTensorsF32(gpu: Gpu, tensors: readonly Tensor[]): Promise<Float32Array[]> {
+  const bytes = await readRegions(
+    gpu,
+    tensors.map((t) => ({ buffer: t.buffer, offset: t.offset, bytes: t.byteLength })),
+  );
+  return bytes.map((b) => new Float32Array(b));
+}
+
 export async function readF32(gpu: Gpu, t: Tensor): Promise<Float32Array> {
   return new Float32Array(await readBytes(gpu, t.buffer, t.offset, t.byteLength));
 }
