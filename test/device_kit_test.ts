@@ -223,6 +223,8 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
         "fashion_mda",
         "--json",
         `${state}/s.json`,
+        "--markdown",
+        `${state}/s.md`,
       ],
       stdout: "piped",
       stderr: "piped",
@@ -253,6 +255,17 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     assertEquals(json.kernel_tests.length, 2);
     assertEquals(json.tuner.choices_by_family, { igemm_tapslice: 5, register_block: 1 });
     assertEquals(json.conv_tflops[0].shape, "64->64 @28x28 n=256");
+    // The README section: the same rows as a table (a "|" inside a cell escaped), then each conv shape's
+    // chosen kernels, a pass the tuner did not time shown as "-".
+    const md = await Deno.readTextFile(`${state}/s.md`);
+    assertMatch(md, /^### Device kit on NVIDIA H200 \(vulkan\)$/m);
+    assertMatch(md, /^\| train step ms, batch 256 \| ours 40\.0 \\\| PyTorch fp32, TF32 off 10\.0 /m);
+    assertMatch(md, /^\| 100 epochs at that rate \| ours 21\.7 min \\\| PyTorch 5\.0 min \|$/m);
+    assertMatch(md, /^\| layer shape \| forward \| inputGrad \| weightGrad \|$/m);
+    assertMatch(
+      md,
+      /^\| 64->64 @28x28 n=256 \| `igemm_tapslice\(1\)` 1\.500 ms, 9\.9 \| - \| `igemm_tapslice\(1\)` 2\.000 ms, 7\.4 \|$/m,
+    );
     assertEquals(json.conv_tflops.map((c: { tflops: number }) => c.tflops.toFixed(3)), [
       "9.865",
       "7.399",

@@ -11,6 +11,7 @@
 #       writes a checkpoint; a second invocation resumes it (state lives in $KIT_STATE, outside the checkout)
 #   (d) tools/pytorch/train_notebook.py for a few epochs: PyTorch's epoch time on the same GPU
 # and last a short table. Outputs go to $OUT (at most 8 files): log.txt, summary.txt, summary.json,
+# summary.md (the same as a README section),
 # steps.tar.xz (with the tuner's tuning.json), and the run folder as <experiment>.tar.xz +
 # <experiment>.resume.safetensors.xz.
 # Steps already done in $KIT_STATE are skipped, so a second call spends its time on (c).
@@ -348,7 +349,8 @@ if [ -d "$RUN" ]; then
     fi
   fi
 fi
-timeout 60 "${DENO_RUN[@]}" tools/device/summary.ts "$STATE" "$EXPERIMENT" --json "$OUTDIR/summary.json" |
+timeout 60 "${DENO_RUN[@]}" tools/device/summary.ts "$STATE" "$EXPERIMENT" --json "$OUTDIR/summary.json" \
+  --markdown "$OUTDIR/summary.md" |
   tee "$OUTDIR/summary.txt"
 for f in "$OUTDIR"/*; do
   [ "$(stat -c %s "$f")" -le $((16 * 1048576)) ] || problem "$(basename "$f") is over 16 MiB and will not come back"

@@ -1,10 +1,11 @@
-// `deno run -A tools/device/summary.ts STATE_DIR EXPERIMENT [--json FILE]`: the device kit's closing table,
+// `deno run -A tools/device/summary.ts STATE_DIR EXPERIMENT [--json FILE] [--markdown FILE]`: the device
+// kit's closing table,
 // read from what tools/device/run.sh left in its state folder: adapter, kernel test passes, one training
 // step on both sides, epochs done, seconds per epoch on both sides, test accuracy. Missing pieces print as
 // "-" (a step that did not run), never as a number.
 
 import { checkPositionals, type CommandSpec, parseOrExit, stringFlag } from "../../experiments/flags.ts";
-import { writeJsonAtomic } from "../../lib/io/atomic.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../../lib/io/atomic.ts";
 
 const SPEC: CommandSpec = {
   name: "summary",
@@ -15,14 +16,30 @@ const SPEC: CommandSpec = {
     { name: "STATE_DIR", meaning: "run.sh's state folder" },
     { name: "EXPERIMENT", meaning: "the experiment run.sh trained, e.g. fashion_mda" },
   ],
-  flags: [{ name: "json", kind: "path", value: "FILE", meaning: "also write the table as JSON" }],
-  examples: ["deno run -A tools/device/summary.ts /var/tmp/dnll-kit fashion_mda --json /tmp/summary.json"],
+  flags: [
+    { name: "json", kind: "path", value: "FILE", meaning: "also write the table as JSON" },
+    {
+      name: "markdown",
+      kind: "path",
+      value: "FILE",
+      meaning: "also write it as a README section (Markdown tables, every conv shape's chosen kernels)",
+    },
+  ],
+  examples: [
+    "deno run -A tools/device/summary.ts /var/tmp/dnll-kit fashion_mda --json /tmp/summary.json " +
+    "--markdown /tmp/summary.md",
+  ],
 };
 
-const { state, experiment, json } = parseOrExit(SPEC, Deno.args, (p) => {
+const { state, experiment, json, markdown } = parseOrExit(SPEC, Deno.args, (p) => {
   checkPositionals(SPEC, p);
   const [state, experiment] = p.positionals;
-  return { state, experiment, json: stringFlag(p, "json", "path") };
+  return {
+    state,
+    experiment,
+    json: stringFlag(p, "json", "path"),
+    markdown: stringFlag(p, "markdown", "path"),
+  };
 });
 
 function readText(path: string): string | undefined {
@@ -240,3 +257,41 @@ const rows: [string, string][] = [
 console.log("device kit summary");
 for (const [k, v] of rows) console.log(`  ${k.padEnd(28)} ${v}`);
 if (json) await writeJsonAtomic(json, summary);
+if (markdown) await writeFileAtomic(markdown, markdownSection());
+
+/**
+ * The same facts as a README section: the table above, then each conv layer shape's chosen kernels with
+ * their ms and TFLOP/s (from tuning.json), so that recording a device run is a copy, not a transcription.
+ */
+function markdownSection(): string {
+  const cell = (v: string) => v.replaceAll("|", "\\|");
+  const lines = [
+    `### Device kit on ${adapter ? `${adapter.description} (${adapter.backend})` : "an unknown adapter"}`,
+    "",
+    `From \`tools/device/summary.ts\` (${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC).`,
+    "",
+    "| what | measured |",
+    "| --- | --- |",
+    ...rows.map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`),
+  ];
+  if (convRates.length) {
+    const passes = ["forward", "inputGrad", "weightGrad"];
+    const shapes = [...new Set(convRates.map((c) => c.shape))];
+    lines.push(
+      "",
+      "Conv kernels the tuner chose on this GPU (ms of one pass, TFLOP/s):",
+      "",
+      `| layer shape | ${passes.join(" | ")} |`,
+      `| --- | ${passes.map(() => "---").join(" | ")} |`,
+      ...shapes.map((shape) =>
+        `| ${shape} | ${
+          passes.map((pass) => {
+            const c = convRates.find((r) => r.shape === shape && r.pass === pass);
+            return c ? `\`${c.kernel}\` ${fmt(c.ms, 3)} ms, ${fmt(c.tflops, 1)}` : "-";
+          }).join(" | ")
+        } |`
+      ),
+    );
+  }
+  return lines.join("\n") + "\n";
+}
