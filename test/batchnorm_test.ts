@@ -143,7 +143,14 @@ for (const relu of [false, true]) {
           atol: 1e-6,
           what: `${what} running_var`,
         });
-        assertClose(gpuDx, refB.dx, { rtol: 1e-4, atol: 1e-5, what: `${what} dx` });
+        // dx, like dgamma, carries the f32 mean's error times invstd (refB.dxCondition): with four values a
+        // channel, 6 off zero and 0.07 apart (invstd 15), that alone is ~1e-4 (seen with a random seed).
+        assertClose(gpuDx, refB.dx, {
+          rtol: 1e-4,
+          atol: 1e-5,
+          condition: refB.dxCondition,
+          what: `${what} dx`,
+        });
         // dgamma sums n*h*w terms of |g xhat| ~ 1 that may cancel to near 0: its error scales with their
         // sizes (refB.dgammaCondition), not with the result.
         assertClose(dgamma, refB.dgamma, {

@@ -81,7 +81,13 @@ export function batchNormBackward(
   gamma: ArrayLike<number>,
   beta: ArrayLike<number>,
   opts: BatchNormOptions,
-): { dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array; dgammaCondition: Float64Array } {
+): {
+  dx: Float64Array;
+  dgamma: Float64Array;
+  dbeta: Float64Array;
+  dgammaCondition: Float64Array;
+  dxCondition: Float64Array;
+} {
   const [n, c, h, w] = shape;
   const hw = h * w, count = n * hw;
   const fwd = batchNormForward(x, shape, gamma, beta, { ...opts, relu: false });
@@ -89,7 +95,7 @@ export function batchNormBackward(
   const gate = opts.reluOutput ?? fwd.y;
   if (opts.relu) { for (let k = 0; k < g.length; k++) if (!(gate[k] > 0)) g[k] = 0; }
   const dgamma = new Float64Array(c), dbeta = new Float64Array(c), dx = new Float64Array(g.length);
-  const dgammaCondition = new Float64Array(c);
+  const dgammaCondition = new Float64Array(c), dxCondition = new Float64Array(g.length);
   for (let ch = 0; ch < c; ch++) {
     let sdy = 0, sdyxhat = 0, sumAbsTerms = 0;
     for (let b = 0; b < n; b++) {
@@ -106,6 +112,7 @@ export function batchNormBackward(
     // f32 mean's error (a few ulps of |mean|) times invstd, shared by every term and so scaled by sum(g).
     dgammaCondition[ch] = sumAbsTerms + Math.abs(sdy) * Math.abs(fwd.mean[ch]) * fwd.invstd[ch];
     dbeta[ch] = sdy;
+    const scale = Math.abs(gamma[ch]) * fwd.invstd[ch];
     for (let b = 0; b < n; b++) {
       for (let i = 0; i < hw; i++) {
         const k = (b * c + ch) * hw + i;
@@ -113,10 +120,19 @@ export function batchNormBackward(
         dx[k] = opts.training
           ? gamma[ch] * fwd.invstd[ch] / count * (count * g[k] - sdy - xhat * sdyxhat)
           : gamma[ch] * fwd.invstd[ch] * g[k];
+        // f32's error in dx: the rounding of its terms, plus the f32 mean's error (a few ulps of |mean|),
+        // which shifts every xhat of the channel alike by that times invstd, and so sdyxhat by the shift
+        // times sum(g): large when the channel sits far from zero with a small spread (invstd large).
+        const shift = Math.abs(fwd.mean[ch]) * fwd.invstd[ch];
+        dxCondition[k] = opts.training
+          ? scale / count *
+            (count * Math.abs(g[k]) + Math.abs(sdy) + Math.abs(xhat) * sumAbsTerms +
+              shift * (Math.abs(sdyxhat) + Math.abs(xhat) * Math.abs(sdy)))
+          : scale * Math.abs(g[k]);
       }
     }
   }
-  return { dx, dgamma, dbeta, dgammaCondition };
+  return { dx, dgamma, dbeta, dgammaCondition, dxCondition };
 }
 
 // ---- ReLU ----
