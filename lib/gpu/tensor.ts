@@ -120,12 +120,14 @@ export async function readBytes(
   return out;
 }
 
+/** Where a tensor's values are, to read them with others in one wait (readRegions). */
+export function tensorRegion(t: Tensor): ReadRegion {
+  return { buffer: t.buffer, offset: t.offset, bytes: t.byteLength };
+}
+
 /** Several tensors' values in one wait (readRegions), in order. */
 export async function readTensorsF32(gpu: Gpu, tensors: readonly Tensor[]): Promise<Float32Array[]> {
-  const bytes = await readRegions(
-    gpu,
-    tensors.map((t) => ({ buffer: t.buffer, offset: t.offset, bytes: t.byteLength })),
-  );
+  const bytes = await readRegions(gpu, tensors.map(tensorRegion));
   return bytes.map((b) => new Float32Array(b));
 }
 

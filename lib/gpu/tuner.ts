@@ -19,7 +19,7 @@
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { Gpu } from "./device.ts";
 import { GpuTimer, Recorder } from "./recorder.ts";
-import { type ReadRegion, readRegions, type Tensor } from "./tensor.ts";
+import { readRegions, type Tensor, tensorRegion } from "./tensor.ts";
 
 export const TUNING_FORMAT = "webgpu-mda-tuning/2";
 
@@ -246,11 +246,7 @@ export class Tuner {
       } else task.record(name, rec);
       rec.submit();
       const outputs = task.outputs();
-      const regions: ReadRegion[] = outputs.map((t) => ({
-        buffer: t.buffer,
-        offset: t.offset,
-        bytes: t.byteLength,
-      }));
+      const regions = outputs.map(tensorRegion);
       const bytes = await readRegions(this.gpu, timer ? [...regions, timer.region()] : regions);
       return {
         outputs: outputs.map((_, i) => new Float32Array(bytes[i])),
