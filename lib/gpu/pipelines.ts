@@ -70,6 +70,7 @@ export interface PipelineBuildStats {
   slowest: string;
 }
 const buildStats = new WeakMap<GPUDevice, PipelineBuildStats>();
+const noBuilds = (): PipelineBuildStats => ({ count: 0, totalMs: 0, slowestMs: 0, slowest: "" });
 
 /** The compiled pipeline for a spec, compiled on first use (layout "auto"). */
 export function pipeline(gpu: Gpu, spec: PipelineSpec): GPUComputePipeline {
@@ -97,7 +98,7 @@ export function pipeline(gpu: Gpu, spec: PipelineSpec): GPUComputePipeline {
     });
     bySource.set(key, p);
     const ms = performance.now() - t0;
-    const stats = buildStats.get(gpu.device) ?? { count: 0, totalMs: 0, slowestMs: 0, slowest: "" };
+    const stats = buildStats.get(gpu.device) ?? noBuilds();
     stats.count++;
     stats.totalMs += ms;
     if (ms > stats.slowestMs) Object.assign(stats, { slowestMs: ms, slowest: spec.label ?? spec.entryPoint });
@@ -116,5 +117,5 @@ export function builtPipelines(gpu: Gpu): PipelineSpec[] {
 
 /** Pipelines built on this device so far and the host time they took (see PipelineBuildStats). */
 export function pipelineBuildStats(gpu: Gpu): PipelineBuildStats {
-  return { ...(buildStats.get(gpu.device) ?? { count: 0, totalMs: 0, slowestMs: 0, slowest: "" }) };
+  return { ...(buildStats.get(gpu.device) ?? noBuilds()) };
 }
