@@ -16,6 +16,7 @@ import {
 } from "../lib/gpu/tuner.ts";
 import {
   Conv2d,
+  convTaskKey,
   type ConvTile,
   gpuCandidates,
   kernelName,
@@ -244,7 +245,7 @@ Deno.test("tuner: conv tuning covers every pass but the first layer's input grad
   for (const [c, co] of [[1, 4], [4, 6]]) {
     for (const pass of ["forward", "inputGrad", "weightGrad"] as const) {
       keys.set(
-        `conv2d ${pass} n=2 ci=${c} co=${co} h=6 w=6`,
+        convTaskKey({ pass, n: 2, ci: c, co, h: 6, w: 6 }),
         gpuCandidates(pass, c, maxBytes).map(kernelName),
       );
     }

@@ -6,6 +6,7 @@
 
 import { checkPositionals, type CommandSpec, parseOrExit, stringFlag } from "../../experiments/flags.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../../lib/io/atomic.ts";
+import { parseConvTaskKey } from "../../lib/nn/conv2d/kernels.ts";
 
 const SPEC: CommandSpec = {
   name: "summary",
@@ -117,12 +118,17 @@ const tuner = {
 // number to hold against the GPU's fp32 peak, and where a slow step's time goes.
 const convRates = Object.values(tuningFile?.adapters ?? {}).flatMap((shapes) => Object.entries(shapes))
   .flatMap(([key, e]) => {
-    const m = /^conv2d (\w+) n=(\d+) ci=(\d+) co=(\d+) h=(\d+) w=(\d+)$/.exec(key);
+    const t = parseConvTaskKey(key);
     const ms = e?.ms?.[e.choice];
-    if (!m || typeof ms !== "number" || !(ms > 0)) return [];
-    const [n, ci, co, h, w] = m.slice(2).map(Number);
-    const tflops = (2 * n * h * w * ci * co * 9) / (ms * 1e9);
-    return [{ pass: m[1], shape: `${ci}->${co} @${h}x${w} n=${n}`, kernel: e.choice, ms, tflops }];
+    if (!t || typeof ms !== "number" || !(ms > 0)) return [];
+    const tflops = (2 * t.n * t.h * t.w * t.ci * t.co * 9) / (ms * 1e9);
+    return [{
+      pass: t.pass,
+      shape: `${t.ci}->${t.co} @${t.h}x${t.w} n=${t.n}`,
+      kernel: e.choice,
+      ms,
+      tflops,
+    }];
   });
 const ratesByPass = ["forward", "inputGrad", "weightGrad"].map((pass) => {
   const r = convRates.filter((c) => c.pass === pass).map((c) => c.tflops);

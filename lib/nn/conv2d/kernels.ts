@@ -79,6 +79,29 @@ export type WgradKernel =
 
 export type ConvPass = "forward" | "inputGrad" | "weightGrad";
 
+/** One pass of a conv layer at one shape: batch n, ci -> co channels, h x w images. */
+export interface ConvTask {
+  pass: ConvPass;
+  n: number;
+  ci: number;
+  co: number;
+  h: number;
+  w: number;
+}
+
+/** The tuner's key for a ConvTask (in tuning.json; tools/device/summary.ts reads it back). */
+export function convTaskKey(t: ConvTask): string {
+  return `conv2d ${t.pass} n=${t.n} ci=${t.ci} co=${t.co} h=${t.h} w=${t.w}`;
+}
+
+/** The ConvTask of a tuner key, or undefined for a key of other work (BatchNorm's). */
+export function parseConvTaskKey(key: string): ConvTask | undefined {
+  const m = /^conv2d (forward|inputGrad|weightGrad) n=(\d+) ci=(\d+) co=(\d+) h=(\d+) w=(\d+)$/.exec(key);
+  if (!m) return undefined;
+  const [n, ci, co, h, w] = m.slice(2).map(Number);
+  return { pass: m[1] as ConvPass, n, ci, co, h, w };
+}
+
 /** The kernel of each pass of one Conv2d layer. */
 export interface ConvKernels {
   forward: ConvKernel;

@@ -12,6 +12,7 @@ import { Conv2d } from "./conv2d.ts";
 import {
   type ConvKernels,
   type ConvPass,
+  convTaskKey,
   gpuCandidates,
   kernelName,
   parseKernel,
@@ -122,7 +123,7 @@ async function tuneConv(
     const before = conv.kernels;
     const result = await tuner.choose(
       {
-        key: `conv2d ${pass} n=${n} ci=${c} co=${conv.outChannels} h=${h} w=${w}`,
+        key: convTaskKey({ pass, n, ci: c, co: conv.outChannels, h, w }),
         candidates: [...byName.keys()],
         record,
         outputs: () =>
