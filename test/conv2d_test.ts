@@ -325,14 +325,10 @@ Deno.test("conv2d: two tile sets (stages=2) match the reference and give one til
       const [i, s] of [{ n: 2, cin: 7, cout: 21, h: 5, w: 13 }, { n: 3, cin: 1, cout: 9, h: 9, w: 6 }]
         .entries()
     ) {
-      const seed = 470 + 10 * j + i;
-      const two = await runGpu(s, seed, kernels(2));
-      const label = `stages=2 ${Object.values(kernels(2)).map(kernelName).join(" ")}`;
-      checkAgainstReference(s, two, label);
-      const one = await runGpu(s, seed, kernels(1));
-      for (const out of ["y", "dx", "dweight", "dbias"] as const) {
-        assertEquals(two[out], one[out], `${label}: ${out}, stages=1's bits`);
-      }
+      await assertSameBits(s, 470 + 10 * j + i, ["y", "dx", "dweight", "dbias"], {
+        label: `stages=2 ${Object.values(kernels(2)).map(kernelName).join(" ")}`,
+        kernels: kernels(2),
+      }, { what: "stages=1's bits", kernels: kernels(1) });
     }
   }
 });
@@ -349,15 +345,32 @@ async function sameBitsAsScalar(
 ): Promise<void> {
   for (const [i, s] of shapes.entries()) {
     for (const [j, kernels] of sets.entries()) {
-      const label = `vec4 ${Object.values(kernels).map(kernelName).join(" ")}`;
-      const vec4 = await runGpu(s, seed + 10 * i + j, kernels);
-      checkAgainstReference(s, vec4, label);
-      const scalar = await runGpu(s, seed + 10 * i + j, kernels, (conv) => conv.vec4 = false);
-      for (const out of outputs) {
-        assertEquals(vec4[out], scalar[out], `${label}: ${out}, the scalar paths' bits`);
-      }
+      await assertSameBits(
+        s,
+        seed + 10 * i + j,
+        outputs,
+        { label: `vec4 ${Object.values(kernels).map(kernelName).join(" ")}`, kernels },
+        { what: "the scalar paths' bits", kernels, configure: (conv) => conv.vec4 = false },
+      );
     }
   }
+}
+
+/**
+ * Two ways of computing the same thing on the same inputs (seed): the first (`label`) must match the
+ * float64 reference, the second (`what`) give its bits exactly in `outputs`.
+ */
+async function assertSameBits(
+  s: ConvShape,
+  seed: number,
+  outputs: readonly (keyof GpuResult)[],
+  first: { label: string; kernels: Partial<ConvKernels> },
+  second: { what: string; kernels: Partial<ConvKernels>; configure?: (conv: Conv2d) => void },
+): Promise<void> {
+  const a = await runGpu(s, seed, first.kernels);
+  checkAgainstReference(s, a, first.label);
+  const b = await runGpu(s, seed, second.kernels, second.configure);
+  for (const out of outputs) assertEquals(a[out], b[out], `${first.label}: ${out}, ${second.what}`);
 }
 
 Deno.test("conv2d: kernel names parse back; bad names and block sizes are named in the error", () => {
