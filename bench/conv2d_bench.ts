@@ -21,7 +21,7 @@ import { describeAdapter, getGpuOrExit, type Gpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { type Tensor, upload } from "../lib/gpu/tensor.ts";
-import { Conv2d, type ConvPass, gpuCandidates, kernelName } from "../lib/nn/conv2d/conv2d.ts";
+import { Conv2d, type ConvPass, convTaskFlops, gpuCandidates, kernelName } from "../lib/nn/conv2d/conv2d.ts";
 import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
 import { parseBenchArgs, WIDTHS_FLAG } from "./cli.ts";
@@ -103,7 +103,7 @@ export async function benchConv2d(gpu: Gpu, opts: ConvBenchOptions): Promise<Con
       hw,
     ]);
     const shape = `${cin}->${cout} @${hw}x${hw}`;
-    const flops = 2 * n * hw * hw * cin * cout * 9;
+    const flops = convTaskFlops({ pass: "forward", n, ci: cin, co: cout, h: hw, w: hw });
     // The tuner's choice for this layer (timed on a hardware adapter unless cached; hand-tuned on software).
     const { choices } = await tuneConvLayers(gpu, [conv], [n, cin, hw, hw], { firstInputGrad: i > 0 });
     const chosen = choices[conv.name];

@@ -6,7 +6,7 @@
 
 import { checkPositionals, type CommandSpec, parseOrExit, stringFlag } from "../../experiments/flags.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../../lib/io/atomic.ts";
-import { parseConvTaskKey } from "../../lib/nn/conv2d/kernels.ts";
+import { convTaskFlops, parseConvTaskKey } from "../../lib/nn/conv2d/kernels.ts";
 
 const SPEC: CommandSpec = {
   name: "summary",
@@ -114,14 +114,14 @@ const tuner = {
   dropped: droppedCount,
 };
 
-// What the chosen conv kernels reach per layer shape and pass (a conv pass is 2*n*h*w*ci*co*9 flops): the
-// number to hold against the GPU's fp32 peak, and where a slow step's time goes.
+// What the chosen conv kernels reach per layer shape and pass: the number to hold against the GPU's fp32
+// peak, and where a slow step's time goes.
 const convRates = Object.values(tuningFile?.adapters ?? {}).flatMap((shapes) => Object.entries(shapes))
   .flatMap(([key, e]) => {
     const t = parseConvTaskKey(key);
     const ms = e?.ms?.[e.choice];
     if (!t || typeof ms !== "number" || !(ms > 0)) return [];
-    const tflops = (2 * t.n * t.h * t.w * t.ci * t.co * 9) / (ms * 1e9);
+    const tflops = convTaskFlops(t) / (ms * 1e9);
     return [{
       pass: t.pass,
       shape: `${t.ci}->${t.co} @${t.h}x${t.w} n=${t.n}`,

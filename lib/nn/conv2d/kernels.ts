@@ -94,6 +94,11 @@ export function convTaskKey(t: ConvTask): string {
   return `conv2d ${t.pass} n=${t.n} ci=${t.ci} co=${t.co} h=${t.h} w=${t.w}`;
 }
 
+/** Floating-point operations of one conv pass (each of the three is the same GEMM size: 2*n*h*w*ci*co*9). */
+export function convTaskFlops(t: ConvTask): number {
+  return 2 * t.n * t.h * t.w * t.ci * t.co * 9;
+}
+
 /** The ConvTask of a tuner key, or undefined for a key of other work (BatchNorm's). */
 export function parseConvTaskKey(key: string): ConvTask | undefined {
   const m = /^conv2d (forward|inputGrad|weightGrad) n=(\d+) ci=(\d+) co=(\d+) h=(\d+) w=(\d+)$/.exec(key);
