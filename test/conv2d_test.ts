@@ -333,6 +333,50 @@ Deno.test("conv2d: two tile sets (stages=2) match the reference and give one til
   }
 });
 
+Deno.test("conv2d: Winograd F(2x2, 3x3) forward and input gradient match the float64 reference; chunks and tile sets keep its bits", async () => {
+  // Odd heights and widths (2x2 output tiles hanging over the edge, 4x4 input patches over the padding),
+  // 1x1 images, K (channels) ending inside a slice, tiles and channels ending inside a GEMM tile; the
+  // GEMM's loader layouts as in the tap-slice test (A_PIX 2; A_KSTRIDE 2 and B_COLS 2; two bands).
+  const tiles = [
+    { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4 },
+    { bm: 8, bn: 32, bk: 8, tm: 4, tn: 4 },
+    { bm: 16, bn: 16, bk: 4, tm: 8, tn: 8 },
+  ].filter((t) => inDeno || (t.tm === 4 && t.tn === 4)); // SwiftShader: see the tap-slice test
+  const winograd = (i: number, stages: number): ConvKernel => ({
+    family: "winograd_f2x2",
+    tile: { ...tiles[i % tiles.length], stages },
+  });
+  const shapes: ConvShape[] = [
+    { n: 2, cin: 7, cout: 21, h: 5, w: 13 },
+    { n: 3, cin: 9, cout: 17, h: 7, w: 7 },
+    { n: 2, cin: 3, cout: 4, h: 1, w: 1 },
+    { n: 1, cin: 1, cout: 6, h: 6, w: 3 },
+  ];
+  for (const [i, s] of shapes.entries()) {
+    await checkCandidates(s, 600 + 10 * i, {
+      forward: tiles.map((_, j) => winograd(j + i, 1 + (j % 2))),
+      inputGrad: tiles.map((_, j) => winograd(j + i + 1, 2 - (j % 2))),
+      weightGrad: [{
+        family: "wgrad_splitk",
+        tile: { bm: 16, bn: 8, bk: 4, tm: 2, tn: 2, stages: 1, groups: 8 },
+      }],
+    });
+  }
+  // A pass in chunks of 5 tiles (V and M hold one chunk; 5 divides neither total) sums the same values in
+  // the same order as one chunk, and two tile sets as one: the same bits.
+  const s = { n: 2, cin: 7, cout: 21, h: 5, w: 13 };
+  const kernels = (stages: number) => ({ forward: winograd(0, stages), inputGrad: winograd(1, stages) });
+  await assertSameBits(s, 650, ["y", "dx"], { label: "winograd, one chunk", kernels: kernels(1) }, {
+    what: "the bits of chunks of 5 tiles",
+    kernels: kernels(1),
+    configure: (conv) => conv.winogradChunkTiles = 5,
+  });
+  await assertSameBits(s, 651, ["y", "dx"], { label: "winograd, two tile sets", kernels: kernels(2) }, {
+    what: "one tile set's bits",
+    kernels: kernels(1),
+  });
+});
+
 /**
  * Each kernel set on each shape: the vec4 paths (Conv2d.vec4) match the float64 reference and give the
  * scalar paths' bits exactly in `outputs`.

@@ -39,6 +39,10 @@ const tapslice = (stages: number): ConvKernel => ({
   family: "igemm_tapslice",
   tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages },
 });
+const winograd = (stages: number): ConvKernel => ({
+  family: "winograd_f2x2",
+  tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages },
+});
 const SPLITK_SCALAR_STAGED: WgradKernel = {
   family: "wgrad_splitk",
   tile: { bm: 32, bn: 64, bk: 16, tm: 2, tn: 4, stages: 2, groups: 1024 },
@@ -128,6 +132,8 @@ async function buildEverything(): Promise<void> {
     // (scalar tile reads), one that is (vec4 reads).
     [4, { forward: tapslice(1), inputGrad: tapslice(2), weightGrad: SPLITK_SCALAR_STAGED }],
     [4, { forward: tapslice(2), inputGrad: tapslice(1), weightGrad: SPLITK_VEC4_STAGED }],
+    // Winograd F(2x2, 3x3) (forward and input gradient), one and two tile sets.
+    [4, { forward: winograd(1), inputGrad: winograd(2) }],
     [3, swiftShaderKernels(3)],
   ];
   const layers = kernelSets.map(([inChannels, kernels], i) =>

@@ -29,6 +29,7 @@ import {
   kernelName,
   splitkConstants,
   type SplitkTile,
+  type StagedTile,
   tapsliceConstants,
   type WgradTile,
   workgroupBytes,
@@ -61,12 +62,26 @@ const WINDOW_BYTES = WINDOW_VEC4 * 16;
 /** Spare values after each conv3x3 output (one is used; four keep the buffer 16-byte sized). */
 const TRASH = 4;
 
-/** The kernel files that read im2col3x3.wgsl's gather. */
-const IM2COL_USERS = [
-  "./conv2d_igemm_tiled.wgsl",
-  "./conv2d_igemm_tapslice.wgsl",
-  "./conv2d_wgrad_splitk.wgsl",
-];
+/** Shared WGSL appended to the kernel files that use it: im2col3x3.wgsl's gather, gemm_vec4_tiles.wgsl's loop. */
+const APPENDED: Record<string, string[]> = {
+  "./conv2d_igemm_tiled.wgsl": ["./im2col3x3.wgsl"],
+  "./conv2d_igemm_tapslice.wgsl": ["./im2col3x3.wgsl", "./gemm_vec4_tiles.wgsl"],
+  "./conv2d_wgrad_splitk.wgsl": ["./im2col3x3.wgsl"],
+  "./conv2d_winograd_f2x2.wgsl": ["./gemm_vec4_tiles.wgsl"],
+};
+
+/**
+ * The most bytes of Winograd scratch (V, M: each 16 values per 2x2 output tile and channel) a pass binds
+ * at once; a pass over more tiles runs in chunks (the adapter's maxStorageBufferBindingSize may bound it
+ * lower: 128 MiB on Mesa, WebGPU's default in a browser).
+ */
+const WINOGRAD_SCRATCH_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The Winograd scratch of a device, shared by every conv layer: a pass consumes its U, V and M before the
+ * next pass (of any layer) is recorded, and dispatches run in order, so one set serves all.
+ */
+const winogradScratch = new WeakMap<GPUDevice, Workspace>();
 
 /** How one convolution (forward or input gradient) is cut into weight windows and dispatches. */
 interface ConvPlan {
@@ -100,6 +115,8 @@ export class Conv2d implements Layer {
    * (wgrad_splitk_vec4). false forces the scalar paths (tests compare the bits).
    */
   vec4 = true;
+  /** The most 2x2 output tiles one Winograd chunk takes (below the scratch bound: tests force chunks). */
+  winogradChunkTiles = Infinity;
 
   constructor(
     private store: ParamStore,
@@ -205,14 +222,14 @@ export class Conv2d implements Layer {
 
   /**
    * The WGSL of a kernel file with its block sizes substituted and its marked loops unrolled; the
-   * implicit GEMMs get the shared im2col gather (im2col3x3.wgsl) appended.
+   * shared parts it uses appended (APPENDED).
    */
   private code(file: string, values: Record<string, number>): string {
     const key = `${file}|${JSON.stringify(values)}`;
     let code = this.sources.get(key);
     if (code === undefined) {
       let source = loadWgsl(import.meta.url, file);
-      if (IM2COL_USERS.includes(file)) source += `\n${loadWgsl(import.meta.url, "./im2col3x3.wgsl")}`;
+      for (const part of APPENDED[file] ?? []) source += `\n${loadWgsl(import.meta.url, part)}`;
       code = unrollLoops(specialize(source, values));
       this.sources.set(key, code);
     }
@@ -231,7 +248,78 @@ export class Conv2d implements Layer {
       this.runRegisterBlock(rec, plan, k.tile, x, y, bias);
     } else if (k.family === "igemm_tiled" || k.family === "igemm_tapslice") {
       this.runIgemm(rec, k, x, y, cin, cout, transposed);
+    } else if (k.family === "winograd_f2x2") {
+      this.runWinograd(rec, k.tile, x, y, cin, cout, transposed);
     } else this.runDirect1ch(rec, k.tile, x, y);
+  }
+
+  /**
+   * Winograd F(2x2, 3x3) (conv2d_winograd_f2x2.wgsl): the filter transform, then per chunk of 2x2 output
+   * tiles the input transform, the 16 GEMMs (one per transformed position) and the output transform.
+   */
+  private runWinograd(
+    rec: Recorder,
+    t: StagedTile,
+    x: Tensor,
+    y: Tensor,
+    cin: number,
+    cout: number,
+    transposed: boolean,
+  ): void {
+    const [n, , h, w] = x.shape;
+    const code = this.code("./conv2d_winograd_f2x2.wgsl", tapsliceConstants(t));
+    const label = kernelName({ family: "winograd_f2x2", tile: t });
+    const th = Math.ceil(h / 2), tw = Math.ceil(w / 2), total = n * th * tw;
+    const maxFloats = Math.min(WINOGRAD_SCRATCH_BYTES, this.gpu.limits.maxStorageBufferBindingSize) / 4;
+    // Tiles per chunk: V and M within maxFloats, the GEMM's grid within WebGPU's 65535 workgroups.
+    const chunk = Math.max(
+      1,
+      Math.min(
+        total,
+        Math.floor(maxFloats / (16 * Math.max(cin, cout))),
+        65535 * t.bm,
+        this.winogradChunkTiles,
+      ),
+    );
+    let scratch = winogradScratch.get(this.gpu.device);
+    if (!scratch) winogradScratch.set(this.gpu.device, scratch = new Workspace(this.gpu, "winograd"));
+    const u = scratch.tensor("U", [16 * cin * cout]);
+    const v = scratch.tensor("V", [16 * cin * chunk]);
+    const m = scratch.tensor("M", [16 * cout * chunk]);
+    // Never read when hasBias is 0, but the binding must exist and cover every output channel.
+    const biasT = transposed ? this.ws.tensor("nobias", [cout]) : this.store.param(this.bias);
+    const params = (tileBase: number, tiles: number) => [
+      n,
+      cin,
+      h,
+      w,
+      cout,
+      th,
+      tw,
+      tileBase,
+      tiles,
+      transposed ? 1 : 0,
+      transposed ? 0 : 1,
+    ];
+    rec.dispatch(
+      pipeline(this.gpu, { code, entryPoint: "winograd_filter" }),
+      params(0, 0),
+      [this.store.param(this.weight), u],
+      grid1d(cin * cout, 64),
+    );
+    const input = pipeline(this.gpu, { code, entryPoint: "winograd_input" });
+    const gemm = pipeline(this.gpu, { code, entryPoint: "winograd_gemm", label });
+    const output = pipeline(this.gpu, { code, entryPoint: "winograd_output" });
+    for (let base = 0; base < total; base += chunk) {
+      const tiles = Math.min(chunk, total - base);
+      rec.dispatch(input, params(base, tiles), [x, v], grid1d(cin * tiles, 64));
+      rec.dispatch(gemm, params(base, tiles), [v, u, m], [
+        Math.ceil(tiles / t.bm),
+        Math.ceil(cout / t.bn),
+        16,
+      ]);
+      rec.dispatch(output, params(base, tiles), [m, biasT, y], grid1d(cout * tiles, 64));
+    }
   }
 
   /** The implicit GEMMs (igemm_tiled, igemm_tapslice): the same bindings, grid and parameters. */

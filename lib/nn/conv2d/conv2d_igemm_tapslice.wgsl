@@ -84,22 +84,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-// STAGES K-slices of A (BK rows of BM pixels) and of B (BK rows of BN output channels), as vec4s along
-// M and N.
-var<workgroup> As: array<array<array<vec4<f32>, BM / 4u>, BK>, STAGES>;
-var<workgroup> Bs: array<array<array<vec4<f32>, BN / 4u>, BK>, STAGES>;
-
-var<private> acc: array<array<vec4<f32>, TN / 4u>, TM>;
-var<private> av: array<vec4<f32>, TM / 4u>;
-var<private> bv: array<vec4<f32>, TN / 4u>;
+// The workgroup tiles, the register block acc and the K-slice loop: gemm_vec4_tiles.wgsl (appended).
 
 // The pixels this invocation loads A for (decoded once; im2col3x3.wgsl, appended by conv2d.ts), and the
 // output channels it loads B for.
 var<private> aPix: array<Im2colPixel, A_PIX>;
 var<private> bCol: array<u32, B_COLS>;
-// One K-slice's values loaded from memory, on their way into the workgroup tiles.
-var<private> aLoads: array<array<f32, BK / A_KSTRIDE>, A_PIX>;
-var<private> bLoads: array<array<f32, BK / B_KSTRIDE>, B_COLS>;
 
 fn decode_loads(tid: u32, mBase: u32, nBase: u32) {
   /* unroll */ for (var q = 0u; q < A_PIX; q++) {
@@ -150,46 +140,13 @@ fn fetch_b(c0: u32, tap: u32) {
   }
 }
 
-// The slice for channels c0 + tid / BM (A) or c0 + tid / BN (B) onwards: each invocation's first K-row
-// is folded into c0, so that the loads above test and address channels without it.
-fn fetch_slice(tid: u32, c0: u32, tap: u32) {
+// Slice s: taps 0..8 of channel block 0, then of block 1, ...; each invocation's first K-row (tid / BM
+// for A, tid / BN for B) is folded into c0, so that the loads above test and address channels without it.
+fn fetch_slice(tid: u32, s: u32) {
+  let c0 = s / 9u * BK;
+  let tap = s % 9u;
   fetch_a(c0 + tid / BM, tap);
   fetch_b(c0 + tid / BN, tap);
-}
-
-// The loaded slice into tile set `stage`, one float per vec4 component.
-fn store_slice(tid: u32, stage: u32) {
-  /* unroll */ for (var q = 0u; q < A_PIX; q++) {
-    let m = tid % BM + q * WG;
-    /* unroll */ for (var j = 0u; j < BK / A_KSTRIDE; j++) {
-      As[stage][tid / BM + j * A_KSTRIDE][m / 4u][m % 4u] = aLoads[q][j];
-    }
-  }
-  /* unroll */ for (var q = 0u; q < B_COLS; q++) {
-    let col = tid % BN + q * WG;
-    /* unroll */ for (var j = 0u; j < BK / B_KSTRIDE; j++) {
-      Bs[stage][tid / BN + j * B_KSTRIDE][col / 4u][col % 4u] = bLoads[q][j];
-    }
-  }
-}
-
-// acc += this invocation's blocks of tile set `stage`, K-rows in order.
-fn multiply_tile(stage: u32, tm: u32, tn: u32) {
-  /* unroll */ for (var kk = 0u; kk < BK; kk++) {
-    /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
-      av[f] = As[stage][kk][f * WM + tm];
-    }
-    /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
-      bv[g] = Bs[stage][kk][g * WN + tn];
-    }
-    /* unroll */ for (var f = 0u; f < TM / 4u; f++) {
-      /* unroll */ for (var r = 0u; r < 4u; r++) {
-        /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
-          acc[f * 4u + r][g] = fma(vec4<f32>(av[f][r]), bv[g], acc[f * 4u + r][g]);
-        }
-      }
-    }
-  }
 }
 
 fn store_tile(tm: u32, tn: u32, mBase: u32, nBase: u32) {
@@ -222,34 +179,7 @@ fn conv_tapslice(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
   let mBase = wid.x * BM;
   let nBase = wid.y * BN;
   decode_loads(tid, mBase, nBase);
-  // Slices in order: taps 0..8 of channel block 0, then of block 1, ...; (c0, tap) is the next slice to load.
-  let slices = (p.cin + BK - 1u) / BK * 9u;
-  var c0 = 0u;
-  var tap = 0u;
-  fetch_slice(tid, c0, tap);
-  for (var s = 0u; s < slices; s++) {
-    let stage = s % STAGES;
-    store_slice(tid, stage);
-    workgroupBarrier();
-    tap += 1u;
-    if (tap == 9u) {
-      tap = 0u;
-      c0 += BK;
-    }
-    // Two tile sets: the next slice's loads are in flight during this one's multiply-adds, and the
-    // barrier above also orders the next stores (into the other set) after the reads of the last slice.
-    if (STAGES > 1u && s + 1u < slices) {
-      fetch_slice(tid, c0, tap);
-    }
-    multiply_tile(stage, tid % WM, tid / WM);
-    if (STAGES == 1u) {
-      // One tile set: every invocation must be done reading it before the next slice is stored.
-      workgroupBarrier();
-      if (s + 1u < slices) {
-        fetch_slice(tid, c0, tap);
-      }
-    }
-  }
+  gemm_slices(tid, (p.cin + BK - 1u) / BK * 9u);
   store_tile(tid % WM, tid / WM, mBase, nBase);
 }
 

@@ -9,10 +9,12 @@
 //   forward,    igemm_tapslice  conv2d_igemm_tapslice.wgsl    GPUs (K-slices of one tap: cheaper im2col;
 //   inputGrad                                                 vec4 workgroup reads)
 //   forward     direct_1ch      conv2d_direct_1ch.wgsl        GPUs, first layer (one input channel)
+//   forward,    winograd_f2x2   conv2d_winograd_f2x2.wgsl     GPUs (Winograd F(2x2, 3x3): 2.25x fewer
+//   inputGrad                                                 multiply-adds, transforms at memory speed)
 //   weightGrad  wgrad_strips    conv2d_wgrad_strips.wgsl      llvmpipe/lavapipe; SwiftShader at GPU sizes
 //   weightGrad  wgrad_splitk    conv2d_wgrad_splitk.wgsl      GPUs (two-pass split-K fills the GPU)
 //
-// igemm_tapslice and wgrad_splitk take `stages` (1 or 2 sets of workgroup tiles; StagedTile): the same
+// igemm_tapslice, winograd_f2x2 and wgrad_splitk take `stages` (1 or 2 sets of workgroup tiles; StagedTile): the same
 // bits either way, so the tuner may pick either.
 //
 // Which set a layer starts with: `defaultKernels`, by the adapter (`kernelTarget`), not by the WebGPU
@@ -71,6 +73,7 @@ export type ConvKernel =
   | { family: "register_block"; tile: ConvTile }
   | { family: "igemm_tiled"; tile: IgemmTile }
   | { family: "igemm_tapslice"; tile: StagedTile }
+  | { family: "winograd_f2x2"; tile: StagedTile }
   | { family: "direct_1ch"; tile: DirectTile };
 
 export type WgradKernel =
@@ -132,14 +135,15 @@ const KEYS: Record<string, readonly string[]> = {
   register_block: ["r4", "tp", "tq", "wg"],
   igemm_tiled: ["bm", "bn", "bk", "tm", "tn"],
   igemm_tapslice: ["bm", "bn", "bk", "tm", "tn", "stages"],
+  winograd_f2x2: ["bm", "bn", "bk", "tm", "tn", "stages"],
   direct_1ch: ["cb", "wg"],
   wgrad_strips: ["ro4", "rc", "tq", "wg", "lanes"],
   wgrad_splitk: ["bm", "bn", "bk", "tm", "tn", "stages", "groups"],
 };
 
 const PASS_FAMILIES: Record<ConvPass, readonly string[]> = {
-  forward: ["register_block", "igemm_tiled", "igemm_tapslice", "direct_1ch"],
-  inputGrad: ["register_block", "igemm_tiled", "igemm_tapslice"],
+  forward: ["register_block", "igemm_tiled", "igemm_tapslice", "winograd_f2x2", "direct_1ch"],
+  inputGrad: ["register_block", "igemm_tiled", "igemm_tapslice", "winograd_f2x2"],
   weightGrad: ["wgrad_strips", "wgrad_splitk"],
 };
 
@@ -158,7 +162,10 @@ export function checkKernel(k: ConvKernel | WgradKernel): void {
       throw new Error(`conv kernel ${name}: ${key} must be a positive integer, got ${tile[key]}`);
     }
   }
-  if (k.family === "igemm_tiled" || k.family === "igemm_tapslice" || k.family === "wgrad_splitk") {
+  if (
+    k.family === "igemm_tiled" || k.family === "igemm_tapslice" || k.family === "winograd_f2x2" ||
+    k.family === "wgrad_splitk"
+  ) {
     const t = k.tile;
     if (t.bm % t.tm || t.bn % t.tn) {
       throw new Error(`conv kernel ${name}: tm must divide bm and tn divide bn`);
@@ -172,18 +179,19 @@ export function checkKernel(k: ConvKernel | WgradKernel): void {
     if (k.family === "wgrad_splitk" && wg % t.bk) {
       throw new Error(`conv kernel ${name}: bk must divide the ${wg} invocations`);
     }
-    if (k.family === "igemm_tapslice") checkTapslice(name, t, wg);
-    if ((k.family === "igemm_tapslice" || k.family === "wgrad_splitk") && k.tile.stages > 2) {
+    if (k.family === "igemm_tapslice" || k.family === "winograd_f2x2") checkVec4Tiles(name, t, wg);
+    if (k.family !== "igemm_tiled" && k.tile.stages > 2) {
       throw new Error(`conv kernel ${name}: stages must be 1 or 2`);
     }
   }
 }
 
 /**
- * conv2d_igemm_tapslice.wgsl: 4 x 4 pieces per invocation, and loaders that take whole rows of a K-slice
- * (with the check above that the invocations divide bm*bk and bn*bk, each loads the same count).
+ * gemm_vec4_tiles.wgsl (igemm_tapslice, winograd_f2x2): 4 x 4 pieces per invocation, and loaders that take
+ * whole rows of a K-slice (with the check above that the invocations divide bm*bk and bn*bk, each loads
+ * the same count).
  */
-function checkTapslice(name: string, t: IgemmTile, wg: number): void {
+function checkVec4Tiles(name: string, t: IgemmTile, wg: number): void {
   if (t.tm % 4 || t.tn % 4) throw new Error(`conv kernel ${name}: tm and tn must be multiples of 4`);
   for (const [what, size] of [["bm", t.bm], ["bn", t.bn]] as const) {
     if (wg % size && size % wg) {
@@ -213,6 +221,7 @@ export function workgroupBytes(k: ConvKernel | WgradKernel): number {
     case "igemm_tiled":
       return 4 * k.tile.bk * (k.tile.bm + k.tile.bn + 1);
     case "igemm_tapslice":
+    case "winograd_f2x2":
       return 4 * k.tile.stages * k.tile.bk * (k.tile.bm + k.tile.bn);
     case "wgrad_splitk": {
       const t = k.tile;
@@ -227,7 +236,10 @@ export function splitkConstants(t: SplitkTile): Record<string, number> {
   return { ...igemmConstants(t), STAGES: t.stages };
 }
 
-/** igemm_tapslice's constants: the tile's, its tile sets, and how its loaders split a K-slice (see its WGSL). */
+/**
+ * The constants of gemm_vec4_tiles.wgsl's users (igemm_tapslice, winograd_f2x2): the tile's, its tile
+ * sets, and how the loaders split a K-slice (see conv2d_igemm_tapslice.wgsl).
+ */
 export function tapsliceConstants(t: StagedTile): Record<string, number> {
   const c = igemmConstants(t);
   return {
@@ -401,6 +413,18 @@ function allCandidates(pass: ConvPass, inChannels: number): (ConvKernel | WgradK
     // registers); this gives twice as many.
     { family: "igemm_tapslice", tile: { bm: 32, bn: 64, bk: 16, tm: 4, tn: 8, stages: 2 } },
   ];
+  // Winograd F(2x2, 3x3): its GEMMs (one per transformed position, M = 2x2 output tiles, K = input
+  // channels) on the tap-slice kernel's tiles. Not for one input channel (K = 1: direct_1ch's case).
+  if (pass !== "forward" || inChannels > 1) {
+    list.push(
+      ...[
+        { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages: 1 },
+        { bm: 64, bn: 64, bk: 16, tm: 8, tn: 8, stages: 2 },
+        { bm: 128, bn: 64, bk: 8, tm: 8, tn: 8, stages: 2 },
+        { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, stages: 1 },
+      ].map((tile): ConvKernel => ({ family: "winograd_f2x2", tile })),
+    );
+  }
   if (pass === "forward" && inChannels === 1) {
     list.push({ family: "direct_1ch", tile: DIRECT_GPU }, { family: "direct_1ch", tile: { cb: 8, wg: 128 } });
   }
