@@ -333,7 +333,7 @@ Deno.test("conv2d: two tile sets (stages=2) match the reference and give one til
   }
 });
 
-Deno.test("conv2d: Winograd F(2x2, 3x3) forward and input gradient match the float64 reference; chunks and tile sets keep its bits", async () => {
+Deno.test("conv2d: Winograd F(2x2, 3x3) forward, input and weight gradients match the float64 reference; chunks and tile sets keep its bits", async () => {
   // Odd heights and widths (2x2 output tiles hanging over the edge, 4x4 input patches over the padding),
   // 1x1 images, K (channels) ending inside a slice, tiles and channels ending inside a GEMM tile; the
   // GEMM's loader layouts as in the tap-slice test (A_PIX 2; A_KSTRIDE 2 and B_COLS 2; two bands).
@@ -346,6 +346,11 @@ Deno.test("conv2d: Winograd F(2x2, 3x3) forward and input gradient match the flo
     family: "winograd_f2x2",
     tile: { ...tiles[i % tiles.length], stages },
   });
+  // The weight gradient's split-K: one split (groups 1), several with the last one short.
+  const wgrad = (i: number, stages: number): WgradKernel => ({
+    family: "wgrad_winograd_f2x2",
+    tile: { ...tiles[i % tiles.length], stages, groups: [1, 40, 200][i % 3] },
+  });
   const shapes: ConvShape[] = [
     { n: 2, cin: 7, cout: 21, h: 5, w: 13 },
     { n: 3, cin: 9, cout: 17, h: 7, w: 7 },
@@ -356,25 +361,29 @@ Deno.test("conv2d: Winograd F(2x2, 3x3) forward and input gradient match the flo
     await checkCandidates(s, 600 + 10 * i, {
       forward: tiles.map((_, j) => winograd(j + i, 1 + (j % 2))),
       inputGrad: tiles.map((_, j) => winograd(j + i + 1, 2 - (j % 2))),
-      weightGrad: [{
-        family: "wgrad_splitk",
-        tile: { bm: 16, bn: 8, bk: 4, tm: 2, tn: 2, stages: 1, groups: 8 },
-      }],
+      weightGrad: tiles.map((_, j) => wgrad(j + i, 1 + ((j + 1) % 2))),
     });
   }
-  // A pass in chunks of 5 tiles (V and M hold one chunk; 5 divides neither total) sums the same values in
-  // the same order as one chunk, and two tile sets as one: the same bits.
+  // In chunks of 5 tiles (V and M hold one chunk; 5 divides neither total) the forward and input
+  // gradient sum the same values in the same order as in one chunk: the same bits. (The weight gradient's
+  // partials then cover other tiles: checked against float64 only.) Two tile sets give one set's bits.
   const s = { n: 2, cin: 7, cout: 21, h: 5, w: 13 };
-  const kernels = (stages: number) => ({ forward: winograd(0, stages), inputGrad: winograd(1, stages) });
+  const kernels = (stages: number) => ({
+    forward: winograd(0, stages),
+    inputGrad: winograd(1, stages),
+    weightGrad: wgrad(1, stages),
+  });
+  const chunked = (conv: Conv2d) => conv.winogradChunkTiles = 5;
+  checkAgainstReference(s, await runGpu(s, 650, kernels(1), chunked), "winograd in chunks of 5 tiles");
   await assertSameBits(s, 650, ["y", "dx"], { label: "winograd, one chunk", kernels: kernels(1) }, {
     what: "the bits of chunks of 5 tiles",
     kernels: kernels(1),
-    configure: (conv) => conv.winogradChunkTiles = 5,
+    configure: chunked,
   });
-  await assertSameBits(s, 651, ["y", "dx"], { label: "winograd, two tile sets", kernels: kernels(2) }, {
-    what: "one tile set's bits",
-    kernels: kernels(1),
-  });
+  await assertSameBits(s, 651, ["y", "dx", "dweight", "dbias"], {
+    label: "winograd, two tile sets",
+    kernels: kernels(2),
+  }, { what: "one tile set's bits", kernels: kernels(1) });
 });
 
 /**

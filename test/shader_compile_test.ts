@@ -25,6 +25,7 @@ import {
   type ConvKernels,
   gpuKernels,
   softwareKernels,
+  type StagedTile,
   swiftShaderKernels,
   type WgradKernel,
 } from "../lib/nn/conv2d/conv2d.ts";
@@ -132,8 +133,15 @@ async function buildEverything(): Promise<void> {
     // (scalar tile reads), one that is (vec4 reads).
     [4, { forward: tapslice(1), inputGrad: tapslice(2), weightGrad: SPLITK_SCALAR_STAGED }],
     [4, { forward: tapslice(2), inputGrad: tapslice(1), weightGrad: SPLITK_VEC4_STAGED }],
-    // Winograd F(2x2, 3x3) (forward and input gradient), one and two tile sets.
-    [4, { forward: winograd(1), inputGrad: winograd(2) }],
+    // Winograd F(2x2, 3x3) (forward, input and weight gradients), one and two tile sets.
+    [4, {
+      forward: winograd(1),
+      inputGrad: winograd(2),
+      weightGrad: {
+        family: "wgrad_winograd_f2x2",
+        tile: { ...winograd(2).tile as StagedTile, groups: 1024 },
+      },
+    }],
     [3, swiftShaderKernels(3)],
   ];
   const layers = kernelSets.map(([inChannels, kernels], i) =>

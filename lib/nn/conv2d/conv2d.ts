@@ -67,7 +67,8 @@ const APPENDED: Record<string, string[]> = {
   "./conv2d_igemm_tiled.wgsl": ["./im2col3x3.wgsl"],
   "./conv2d_igemm_tapslice.wgsl": ["./im2col3x3.wgsl", "./gemm_vec4_tiles.wgsl"],
   "./conv2d_wgrad_splitk.wgsl": ["./im2col3x3.wgsl"],
-  "./conv2d_winograd_f2x2.wgsl": ["./gemm_vec4_tiles.wgsl"],
+  "./conv2d_winograd_f2x2.wgsl": ["./winograd_common.wgsl", "./gemm_vec4_tiles.wgsl"],
+  "./conv2d_wgrad_winograd_f2x2.wgsl": ["./winograd_common.wgsl", "./gemm_vec4_tiles.wgsl"],
 };
 
 /**
@@ -82,6 +83,45 @@ const WINOGRAD_SCRATCH_BYTES = 256 * 1024 * 1024;
  * next pass (of any layer) is recorded, and dispatches run in order, so one set serves all.
  */
 const winogradScratch = new WeakMap<GPUDevice, Workspace>();
+
+/** winograd_common.wgsl's Params, in order (fields a pass does not use stay 0). */
+interface WinogradParams {
+  n: number;
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  tileBase: number;
+  tiles: number;
+  transposed?: boolean;
+  hasBias?: boolean;
+  channelsLast?: boolean;
+  splits?: number;
+  splitTiles?: number;
+  splitBase?: number;
+  totalSplits?: number;
+}
+
+function winogradParams(q: WinogradParams): number[] {
+  return [
+    q.n,
+    q.cin,
+    q.h,
+    q.w,
+    q.cout,
+    Math.ceil(q.h / 2),
+    Math.ceil(q.w / 2),
+    q.tileBase,
+    q.tiles,
+    q.transposed ? 1 : 0,
+    q.hasBias ? 1 : 0,
+    q.channelsLast ? 1 : 0,
+    q.splits ?? 0,
+    q.splitTiles ?? 0,
+    q.splitBase ?? 0,
+    q.totalSplits ?? 0,
+  ];
+}
 
 /** How one convolution (forward or input gradient) is cut into weight windows and dispatches. */
 interface ConvPlan {
@@ -217,7 +257,8 @@ export class Conv2d implements Layer {
     const x = this.saved(dy);
     const k = this.kernelChoice.weightGrad;
     if (k.family === "wgrad_strips") this.wgradStrips(rec, k.tile, x, dy);
-    else this.wgradSplitk(rec, k.tile, x, dy);
+    else if (k.family === "wgrad_splitk") this.wgradSplitk(rec, k.tile, x, dy);
+    else this.wgradWinograd(rec, k.tile, x, dy);
   }
 
   /**
@@ -269,38 +310,17 @@ export class Conv2d implements Layer {
     const [n, , h, w] = x.shape;
     const code = this.code("./conv2d_winograd_f2x2.wgsl", tapsliceConstants(t));
     const label = kernelName({ family: "winograd_f2x2", tile: t });
-    const th = Math.ceil(h / 2), tw = Math.ceil(w / 2), total = n * th * tw;
-    const maxFloats = Math.min(WINOGRAD_SCRATCH_BYTES, this.gpu.limits.maxStorageBufferBindingSize) / 4;
-    // Tiles per chunk: V and M within maxFloats, the GEMM's grid within WebGPU's 65535 workgroups.
-    const chunk = Math.max(
-      1,
-      Math.min(
-        total,
-        Math.floor(maxFloats / (16 * Math.max(cin, cout))),
-        65535 * t.bm,
-        this.winogradChunkTiles,
-      ),
-    );
-    let scratch = winogradScratch.get(this.gpu.device);
-    if (!scratch) winogradScratch.set(this.gpu.device, scratch = new Workspace(this.gpu, "winograd"));
+    const total = n * Math.ceil(h / 2) * Math.ceil(w / 2);
+    // Tiles per chunk: the GEMM's grid within WebGPU's 65535 workgroups.
+    const chunk = this.winogradChunk(total, cin, cout, 65535 * t.bm);
+    const scratch = this.winogradScratch();
     const u = scratch.tensor("U", [16 * cin * cout]);
     const v = scratch.tensor("V", [16 * cin * chunk]);
     const m = scratch.tensor("M", [16 * cout * chunk]);
     // Never read when hasBias is 0, but the binding must exist and cover every output channel.
     const biasT = transposed ? this.ws.tensor("nobias", [cout]) : this.store.param(this.bias);
-    const params = (tileBase: number, tiles: number) => [
-      n,
-      cin,
-      h,
-      w,
-      cout,
-      th,
-      tw,
-      tileBase,
-      tiles,
-      transposed ? 1 : 0,
-      transposed ? 0 : 1,
-    ];
+    const params = (tileBase: number, tiles: number) =>
+      winogradParams({ n, cin, h, w, cout, tileBase, tiles, transposed, hasBias: !transposed });
     rec.dispatch(
       pipeline(this.gpu, { code, entryPoint: "winograd_filter" }),
       params(0, 0),
@@ -387,6 +407,69 @@ export class Conv2d implements Layer {
       [n, h, w, this.outChannels, pixels],
       [x, this.store.param(this.weight), this.store.param(this.bias), y],
       [gx, gy, Math.ceil(this.outChannels / t.cb)],
+    );
+  }
+
+  /**
+   * Tiles per Winograd chunk: V and M (16 values per tile and channel) within the scratch bound and the
+   * adapter's binding size, and at most `gridBound`.
+   */
+  private winogradChunk(total: number, cin: number, cout: number, gridBound: number): number {
+    const maxFloats = Math.min(WINOGRAD_SCRATCH_BYTES, this.gpu.limits.maxStorageBufferBindingSize) / 4;
+    const fit = Math.floor(maxFloats / (16 * Math.max(cin, cout)));
+    return Math.max(1, Math.min(total, fit, gridBound, this.winogradChunkTiles));
+  }
+
+  private winogradScratch(): Workspace {
+    let scratch = winogradScratch.get(this.gpu.device);
+    if (!scratch) winogradScratch.set(this.gpu.device, scratch = new Workspace(this.gpu, "winograd"));
+    return scratch;
+  }
+
+  /**
+   * Winograd F(2x2, 3x3)'s weight gradient (conv2d_wgrad_winograd_f2x2.wgsl): per chunk of tiles the
+   * input and output-gradient transforms and the split-K GEMMs into their partial slots, then one
+   * reduction of every slot in order with the filter's adjoint transform.
+   */
+  private wgradWinograd(rec: Recorder, t: SplitkTile, x: Tensor, dy: Tensor): void {
+    const [n, , h, w] = x.shape;
+    const ci = this.inChannels, co = this.outChannels, cols = ci + 1;
+    const total = n * Math.ceil(h / 2) * Math.ceil(w / 2);
+    const chunk = this.winogradChunk(total, ci, co, Infinity);
+    // Splits per chunk: about t.groups workgroups, each split whole bk-tile slices; grid z = 16 * splits.
+    const outputTiles = 16 * Math.ceil(co / t.bm) * Math.ceil(cols / t.bn);
+    const wanted = Math.max(1, Math.min(Math.ceil(t.groups / outputTiles), Math.ceil(chunk / t.bk), 4095));
+    const splitTiles = Math.ceil(chunk / wanted / t.bk) * t.bk;
+    const splits = Math.ceil(chunk / splitTiles);
+    const chunks = Math.ceil(total / chunk);
+    const totalSplits = chunks * splits;
+    const scratch = this.winogradScratch();
+    const v = scratch.tensor("V", [16 * ci * chunk]);
+    const dm = scratch.tensor("M", [16 * co * chunk]);
+    const part = this.ws.tensor("wgradPartial", [totalSplits * 16 * co * cols]);
+    const constants = tapsliceConstants(t);
+    const transforms = this.code("./conv2d_winograd_f2x2.wgsl", constants);
+    const code = this.code("./conv2d_wgrad_winograd_f2x2.wgsl", constants);
+    const input = pipeline(this.gpu, { code: transforms, entryPoint: "winograd_input" });
+    const dyTransform = pipeline(this.gpu, { code, entryPoint: "winograd_wgrad_dy" });
+    const gemm = pipeline(this.gpu, {
+      code,
+      entryPoint: "winograd_wgrad_gemm",
+      label: kernelName({ family: "wgrad_winograd_f2x2", tile: t }),
+    });
+    const shape = { n, cin: ci, h, w, cout: co, splits, splitTiles, totalSplits };
+    for (let c = 0; c < chunks; c++) {
+      const tileBase = c * chunk, tiles = Math.min(chunk, total - tileBase);
+      const params = winogradParams({ ...shape, tileBase, tiles, channelsLast: true, splitBase: c * splits });
+      rec.dispatch(input, params, [x, v], grid1d(ci * tiles, 64));
+      rec.dispatch(dyTransform, params, [dy, dm], grid1d(co * tiles, 64));
+      rec.dispatch(gemm, params, [dm, v, part], [Math.ceil(co / t.bm), Math.ceil(cols / t.bn), 16 * splits]);
+    }
+    rec.dispatch(
+      pipeline(this.gpu, { code, entryPoint: "winograd_wgrad_reduce" }),
+      winogradParams({ ...shape, tileBase: 0, tiles: 0 }),
+      [part, this.store.grad(this.weight), this.store.grad(this.bias)],
+      grid1d(co * cols, 64),
     );
   }
 

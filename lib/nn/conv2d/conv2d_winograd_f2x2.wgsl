@@ -42,29 +42,7 @@ const A_KSTRIDE: u32 = 1u;
 const B_COLS: u32 = 1u;
 const B_KSTRIDE: u32 = 1u;
 
-struct Params {
-  n: u32,
-  // Channels of the GEMM's input (x, or dy when transposed) and output (y, or dx).
-  cin: u32,
-  h: u32,
-  w: u32,
-  cout: u32,
-  // Tiles per image row and column: ceil(h / 2), ceil(w / 2).
-  th: u32,
-  tw: u32,
-  // This chunk: tiles tileBase .. tileBase + tiles - 1 of the n * th * tw (V and M hold `tiles` each).
-  tileBase: u32,
-  tiles: u32,
-  transposed: u32,
-  hasBias: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-
-// The flat invocation index of a 1-D launch spread over x and y (conv2d.ts, grid1d).
-fn flat_index(gid: vec3<u32>, nw: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nw.x * 64u;
-}
+// Params, p, flat_index and tile_origin: winograd_common.wgsl (appended by conv2d.ts).
 
 // --- winograd_filter: w [CO, CI, 3, 3] -> U [16][cin][cout] ------------------------------------------
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
@@ -105,18 +83,9 @@ fn winograd_filter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   }
 }
 
-// --- winograd_input: x [N, cin, H, W] -> V [16][cin][tiles] ------------------------------------------
+// --- winograd_input: x [N, cin, H, W] -> V [16][cin][tiles] (or [16][tiles][cin]) ----------------------
 @group(0) @binding(1) var<storage, read> xIn: array<f32>;
 @group(0) @binding(2) var<storage, read_write> vOut: array<f32>;
-
-// Image n, tile row ty and column tx of tile index `tile` (all tiles of all images, in that order).
-fn tile_origin(tile: u32) -> vec3<u32> {
-  let perImage = p.th * p.tw;
-  let n = tile / perImage;
-  let r = tile - n * perImage;
-  let ty = r / p.tw;
-  return vec3<u32>(n, ty, r - ty * p.tw);
-}
 
 @compute @workgroup_size(64)
 fn winograd_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
@@ -124,9 +93,14 @@ fn winograd_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   if (i >= p.cin * p.tiles) {
     return;
   }
-  // Consecutive invocations take consecutive tiles of one channel: V's stores coalesce.
-  let c = i / p.tiles;
-  let local = i - c * p.tiles;
+  // Consecutive invocations take consecutive tiles of one channel, or with channelsLast consecutive
+  // channels of one tile: V's stores coalesce either way.
+  var c = i / p.tiles;
+  var local = i - c * p.tiles;
+  if (p.channelsLast != 0u) {
+    local = i / p.cin;
+    c = i - local * p.cin;
+  }
   let org = tile_origin(p.tileBase + local);
   let plane = (org.x * p.cin + c) * p.h * p.w;
   // d: the 4x4 patch, rows 2ty-1 .. 2ty+2, columns 2tx-1 .. 2tx+2, zero outside the image.
@@ -152,7 +126,12 @@ fn winograd_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let v = t[r];
     let row = vec4<f32>(v.x - v.z, v.y + v.z, v.z - v.y, v.y - v.w);
     /* unroll */ for (var q = 0u; q < 4u; q++) {
-      vOut[((r * 4u + q) * p.cin + c) * p.tiles + local] = row[q];
+      let xi = r * 4u + q;
+      if (p.channelsLast != 0u) {
+        vOut[(xi * p.tiles + local) * p.cin + c] = row[q];
+      } else {
+        vOut[(xi * p.cin + c) * p.tiles + local] = row[q];
+      }
     }
   }
 }
@@ -163,7 +142,7 @@ fn winograd_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 @group(0) @binding(3) var<storage, read_write> mOut: array<f32>;
 
 // This workgroup's element position xi and the first tile and output channel of its tile.
-var<private> xi: u32;
+var<private> xiGroup: u32;
 var<private> mBase: u32;
 var<private> nBase: u32;
 
@@ -176,7 +155,7 @@ fn fetch_a(c0: u32, tid: u32) {
       let c = c0 + j * A_KSTRIDE;
       var v = 0.0;
       if (m < p.tiles && c < p.cin) {
-        v = vIn[(xi * p.cin + c) * p.tiles + m];
+        v = vIn[(xiGroup * p.cin + c) * p.tiles + m];
       }
       aLoads[q][j] = v;
     }
@@ -192,7 +171,7 @@ fn fetch_b(c0: u32, tid: u32) {
       let c = c0 + j * B_KSTRIDE;
       var v = 0.0;
       if (o < p.cout && c < p.cin) {
-        v = uIn[(xi * p.cin + c) * p.cout + o];
+        v = uIn[(xiGroup * p.cin + c) * p.cout + o];
       }
       bLoads[q][j] = v;
     }
@@ -207,7 +186,7 @@ fn fetch_slice(tid: u32, s: u32) {
 
 @compute @workgroup_size(WG)
 fn winograd_gemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  xi = wid.z;
+  xiGroup = wid.z;
   mBase = wid.x * BM;
   nBase = wid.y * BN;
   gemm_slices(tid, (p.cin + BK - 1u) / BK);
@@ -221,7 +200,7 @@ fn winograd_gemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
           /* unroll */ for (var s = 0u; s < 4u; s++) {
             let o = nBase + g * 4u * WN + tn * 4u + s;
             if (o < p.cout) {
-              mOut[(xi * p.cout + o) * p.tiles + m] = acc[f * 4u + r][g][s];
+              mOut[(xiGroup * p.cout + o) * p.tiles + m] = acc[f * 4u + r][g][s];
             }
           }
         }

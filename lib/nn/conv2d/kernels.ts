@@ -13,8 +13,9 @@
 //   inputGrad                                                 multiply-adds, transforms at memory speed)
 //   weightGrad  wgrad_strips    conv2d_wgrad_strips.wgsl      llvmpipe/lavapipe; SwiftShader at GPU sizes
 //   weightGrad  wgrad_splitk    conv2d_wgrad_splitk.wgsl      GPUs (two-pass split-K fills the GPU)
+//   weightGrad  wgrad_winograd_f2x2  conv2d_wgrad_winograd_f2x2.wgsl  GPUs (Winograd's adjoint, split-K)
 //
-// igemm_tapslice, winograd_f2x2 and wgrad_splitk take `stages` (1 or 2 sets of workgroup tiles; StagedTile): the same
+// igemm_tapslice, the Winograd families and wgrad_splitk take `stages` (1 or 2 sets of workgroup tiles; StagedTile): the same
 // bits either way, so the tuner may pick either.
 //
 // Which set a layer starts with: `defaultKernels`, by the adapter (`kernelTarget`), not by the WebGPU
@@ -78,7 +79,8 @@ export type ConvKernel =
 
 export type WgradKernel =
   | { family: "wgrad_strips"; tile: WgradTile }
-  | { family: "wgrad_splitk"; tile: SplitkTile };
+  | { family: "wgrad_splitk"; tile: SplitkTile }
+  | { family: "wgrad_winograd_f2x2"; tile: SplitkTile };
 
 export type ConvPass = "forward" | "inputGrad" | "weightGrad";
 
@@ -139,12 +141,13 @@ const KEYS: Record<string, readonly string[]> = {
   direct_1ch: ["cb", "wg"],
   wgrad_strips: ["ro4", "rc", "tq", "wg", "lanes"],
   wgrad_splitk: ["bm", "bn", "bk", "tm", "tn", "stages", "groups"],
+  wgrad_winograd_f2x2: ["bm", "bn", "bk", "tm", "tn", "stages", "groups"],
 };
 
 const PASS_FAMILIES: Record<ConvPass, readonly string[]> = {
   forward: ["register_block", "igemm_tiled", "igemm_tapslice", "winograd_f2x2", "direct_1ch"],
   inputGrad: ["register_block", "igemm_tiled", "igemm_tapslice", "winograd_f2x2"],
-  weightGrad: ["wgrad_strips", "wgrad_splitk"],
+  weightGrad: ["wgrad_strips", "wgrad_splitk", "wgrad_winograd_f2x2"],
 };
 
 /** `family(key=value,...)`, keys in a fixed order. */
@@ -162,10 +165,7 @@ export function checkKernel(k: ConvKernel | WgradKernel): void {
       throw new Error(`conv kernel ${name}: ${key} must be a positive integer, got ${tile[key]}`);
     }
   }
-  if (
-    k.family === "igemm_tiled" || k.family === "igemm_tapslice" || k.family === "winograd_f2x2" ||
-    k.family === "wgrad_splitk"
-  ) {
+  if (k.family !== "register_block" && k.family !== "direct_1ch" && k.family !== "wgrad_strips") {
     const t = k.tile;
     if (t.bm % t.tm || t.bn % t.tn) {
       throw new Error(`conv kernel ${name}: tm must divide bm and tn divide bn`);
@@ -179,7 +179,9 @@ export function checkKernel(k: ConvKernel | WgradKernel): void {
     if (k.family === "wgrad_splitk" && wg % t.bk) {
       throw new Error(`conv kernel ${name}: bk must divide the ${wg} invocations`);
     }
-    if (k.family === "igemm_tapslice" || k.family === "winograd_f2x2") checkVec4Tiles(name, t, wg);
+    if (k.family === "igemm_tapslice" || k.family === "winograd_f2x2" || k.family === "wgrad_winograd_f2x2") {
+      checkVec4Tiles(name, t, wg);
+    }
     if (k.family !== "igemm_tiled" && k.tile.stages > 2) {
       throw new Error(`conv kernel ${name}: stages must be 1 or 2`);
     }
@@ -187,7 +189,7 @@ export function checkKernel(k: ConvKernel | WgradKernel): void {
 }
 
 /**
- * gemm_vec4_tiles.wgsl (igemm_tapslice, winograd_f2x2): 4 x 4 pieces per invocation, and loaders that take
+ * gemm_vec4_tiles.wgsl (igemm_tapslice and the Winograd families): 4 x 4 pieces per invocation, and loaders that take
  * whole rows of a K-slice (with the check above that the invocations divide bm*bk and bn*bk, each loads
  * the same count).
  */
@@ -222,6 +224,7 @@ export function workgroupBytes(k: ConvKernel | WgradKernel): number {
       return 4 * k.tile.bk * (k.tile.bm + k.tile.bn + 1);
     case "igemm_tapslice":
     case "winograd_f2x2":
+    case "wgrad_winograd_f2x2":
       return 4 * k.tile.stages * k.tile.bk * (k.tile.bm + k.tile.bn);
     case "wgrad_splitk": {
       const t = k.tile;
@@ -237,7 +240,7 @@ export function splitkConstants(t: SplitkTile): Record<string, number> {
 }
 
 /**
- * The constants of gemm_vec4_tiles.wgsl's users (igemm_tapslice, winograd_f2x2): the tile's, its tile
+ * The constants of gemm_vec4_tiles.wgsl's users (igemm_tapslice and the Winograd families): the tile's, its tile
  * sets, and how the loaders split a K-slice (see conv2d_igemm_tapslice.wgsl).
  */
 export function tapsliceConstants(t: StagedTile): Record<string, number> {
@@ -384,6 +387,15 @@ function allCandidates(pass: ConvPass, inChannels: number): (ConvKernel | WgradK
       // Two tile sets, each slice's loads in flight during the previous slice's multiply-adds.
       { family: "wgrad_splitk", tile: { ...SPLITK_GPU, stages: 2 } },
       { family: "wgrad_splitk", tile: { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages: 2, groups: 1024 } },
+      // Winograd F(2x2, 3x3)'s adjoint: 16 split-K GEMMs over the 2x2 output tiles. Not for one input
+      // channel (a GEMM two columns wide: the weights' and the bias's).
+      ...(inChannels > 1
+        ? [
+          { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages: 1, groups: 1024 },
+          { bm: 64, bn: 64, bk: 16, tm: 8, tn: 8, stages: 2, groups: 1024 },
+          { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, stages: 1, groups: 2048 },
+        ].map((tile): WgradKernel => ({ family: "wgrad_winograd_f2x2", tile }))
+        : []),
     ];
   }
   const list: ConvKernel[] = [
