@@ -147,7 +147,9 @@ const SPEC: CommandSpec = {
   name: "conv2d_bench",
   invocation: "deno run -A bench/conv2d_bench.ts",
   summary: "Times forward, input gradient and weight gradient of the notebook's six convolutions per " +
-    "kernel variant (best of the repeats after a warm-up), the tuner's choice marked (chosen).",
+    "kernel variant (best of the repeats after a warm-up), the tuner's choice marked (chosen). GFLOP/s " +
+    "counts a direct convolution's 2*N*H*W*CI*CO*9 flops for every variant (the Winograd ones compute the " +
+    "same result with fewer).",
   positionals: [],
   flags: [
     { name: "batch", kind: "int", value: "N", meaning: "batch size", default: "256" },
@@ -196,7 +198,10 @@ if (import.meta.main) {
   const opts = parseOrExit(SPEC, Deno.args, convBenchFromFlags);
   const gpu = await getGpuOrExit();
   const { batch, repeats } = opts;
-  console.log(`adapter: ${describeAdapter(gpu.report)}; batch ${batch}; best of ${repeats}`);
+  console.log(
+    `adapter: ${describeAdapter(gpu.report)}; batch ${batch}; best of ${repeats}; GFLOP/s: a direct ` +
+      `convolution's flops (Winograd variants do fewer)`,
+  );
   const rows = await benchConv2d(gpu, opts);
   console.log(
     `${"pass and variant".padEnd(60)} ${"shape".padEnd(18)} ${"ms".padStart(9)} ${"GFLOP/s".padStart(8)} ${

@@ -610,4 +610,16 @@ Deno.test("conv2d: a whole training step with the GPU kernels gives the llvmpipe
       what: "losses of 3 steps, tap slices",
     },
   );
+  // Winograd F(2x2, 3x3) in every pass of every layer (the first layer too: the family computes any
+  // channel count, though the tuner leaves one input channel to direct_1ch).
+  const winograd = { bm: 16, bn: 8, bk: 4, tm: 4, tn: 4, stages: 1 };
+  assertClose(
+    await losses(() => ({
+      forward: { family: "winograd_f2x2", tile: winograd },
+      inputGrad: { family: "winograd_f2x2", tile: winograd },
+      weightGrad: { family: "wgrad_winograd_f2x2", tile: { ...winograd, groups: 8 } },
+    })),
+    software,
+    { ...tol, what: "losses of 3 steps, Winograd" },
+  );
 });

@@ -227,7 +227,10 @@ const rows: [string, string][] = [
   ],
   [
     "conv TFLOP/s, tuner's choice",
-    ratesByPass.length ? `${ratesByPass.join(", ")} (over the layer shapes; summary.json has each)` : "-",
+    ratesByPass.length
+      ? `${ratesByPass.join(", ")} (over the layer shapes; summary.json has each; a direct ` +
+        `convolution's flops, which Winograd kernels reach with fewer)`
+      : "-",
   ],
   [
     `epochs done (${experiment})`,
@@ -285,7 +288,8 @@ function markdownSection(): string {
     const shapes = [...new Set(convRates.map((c) => c.shape))];
     lines.push(
       "",
-      "Conv kernels the tuner chose on this GPU (ms of one pass, TFLOP/s):",
+      "Conv kernels the tuner chose on this GPU (ms of one pass, TFLOP/s counting a direct convolution's " +
+        "2 N H W CI CO 9 flops, which the Winograd kernels compute with fewer multiply-adds):",
       "",
       `| layer shape | ${passes.join(" | ")} |`,
       `| --- | ${passes.map(() => "---").join(" | ")} |`,

@@ -428,16 +428,16 @@ export class Conv2d implements Layer {
 
   /**
    * Winograd F(2x2, 3x3)'s weight gradient (conv2d_wgrad_winograd_f2x2.wgsl): per chunk of tiles the
-   * input and output-gradient transforms and the split-K GEMMs into their partial slots, then one
-   * reduction of every slot in order with the filter's adjoint transform.
+   * input and output-gradient transforms, the split-K GEMMs and the bias sums into their partial slots,
+   * then one reduction of every slot in order with the filter's adjoint transform.
    */
   private wgradWinograd(rec: Recorder, t: SplitkTile, x: Tensor, dy: Tensor): void {
     const [n, , h, w] = x.shape;
-    const ci = this.inChannels, co = this.outChannels, cols = ci + 1;
+    const ci = this.inChannels, co = this.outChannels;
     const total = n * Math.ceil(h / 2) * Math.ceil(w / 2);
     const chunk = this.winogradChunk(total, ci, co, Infinity);
     // Splits per chunk: about t.groups workgroups, each split whole bk-tile slices; grid z = 16 * splits.
-    const outputTiles = 16 * Math.ceil(co / t.bm) * Math.ceil(cols / t.bn);
+    const outputTiles = 16 * Math.ceil(co / t.bm) * Math.ceil(ci / t.bn);
     const wanted = Math.max(1, Math.min(Math.ceil(t.groups / outputTiles), Math.ceil(chunk / t.bk), 4095));
     const splitTiles = Math.ceil(chunk / wanted / t.bk) * t.bk;
     const splits = Math.ceil(chunk / splitTiles);
@@ -446,12 +446,14 @@ export class Conv2d implements Layer {
     const scratch = this.winogradScratch();
     const v = scratch.tensor("V", [16 * ci * chunk]);
     const dm = scratch.tensor("M", [16 * co * chunk]);
-    const part = this.ws.tensor("wgradPartial", [totalSplits * 16 * co * cols]);
+    const part = this.ws.tensor("wgradPartial", [totalSplits * 16 * co * ci]);
+    const biasPart = this.ws.tensor("wgradBiasPartial", [totalSplits * co]);
     const constants = tapsliceConstants(t);
     const transforms = this.code("./conv2d_winograd_f2x2.wgsl", constants);
     const code = this.code("./conv2d_wgrad_winograd_f2x2.wgsl", constants);
     const input = pipeline(this.gpu, { code: transforms, entryPoint: "winograd_input" });
     const dyTransform = pipeline(this.gpu, { code, entryPoint: "winograd_wgrad_dy" });
+    const bias = pipeline(this.gpu, { code, entryPoint: "winograd_wgrad_bias" });
     const gemm = pipeline(this.gpu, {
       code,
       entryPoint: "winograd_wgrad_gemm",
@@ -463,13 +465,14 @@ export class Conv2d implements Layer {
       const params = winogradParams({ ...shape, tileBase, tiles, channelsLast: true, splitBase: c * splits });
       rec.dispatch(input, params, [x, v], grid1d(ci * tiles, 64));
       rec.dispatch(dyTransform, params, [dy, dm], grid1d(co * tiles, 64));
-      rec.dispatch(gemm, params, [dm, v, part], [Math.ceil(co / t.bm), Math.ceil(cols / t.bn), 16 * splits]);
+      rec.dispatch(gemm, params, [dm, v, part], [Math.ceil(co / t.bm), Math.ceil(ci / t.bn), 16 * splits]);
+      rec.dispatch(bias, params, [dm, biasPart], grid1d(co * splits, 64));
     }
     rec.dispatch(
       pipeline(this.gpu, { code, entryPoint: "winograd_wgrad_reduce" }),
       winogradParams({ ...shape, tileBase: 0, tiles: 0 }),
-      [part, this.store.grad(this.weight), this.store.grad(this.bias)],
-      grid1d(co * cols, 64),
+      [part, biasPart, this.store.grad(this.weight), this.store.grad(this.bias)],
+      grid1d(co * (ci + 1), 64),
     );
   }
 

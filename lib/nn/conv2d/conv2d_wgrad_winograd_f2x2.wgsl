@@ -5,13 +5,15 @@
 //   dU[o,c] = sum over tiles of dM[o] * V[c]       (16 GEMMs over the tiles, one per element position xi)
 //   dw[o,c] = G^T dU[o,c] G                          (4x4 -> 3x3)
 //   db[o]   = sum over tiles of dM[o][0] - dM[o][3] - dM[o][12] + dM[o][15]
-// (with u = (1, 0, 0, -1), A^T u = (1, 1), so u^T dM u is the sum of the tile's four dY values); db comes
-// from an extra GEMM column c = CI whose V is 1, as in conv2d_wgrad_splitk.wgsl.
+// (with u = (1, 0, 0, -1), A^T u = (1, 1), so u^T dM u is the sum of the tile's four dY values).
 //   winograd_input (conv2d_winograd_f2x2.wgsl, channelsLast): V [16][tiles][CI]
 //   winograd_wgrad_dy:     dM [16][tiles][CO] from dy, zero outside the image
-//   winograd_wgrad_gemm:   part[slot][xi][o][c], c <= CI: each workgroup sums one range of tiles (split-K,
-//                          as the weight gradient's reduction is long and its result small)
+//   winograd_wgrad_gemm:   part[slot][xi][o][c]: each workgroup sums one range of tiles (split-K, as the
+//                          weight gradient's reduction is long and its result small)
+//   winograd_wgrad_bias:   biasPart[slot][o], the same ranges of tiles
 //   winograd_wgrad_reduce: the partials summed in slot order, then the transforms above -> dw, db
+// The bias is not an extra GEMM column (as in conv2d_wgrad_splitk.wgsl): CI + 1 columns would start a
+// whole extra tile of BN columns for CI = 64, 128, 256.
 // K (tiles) runs along memory in both operands' rows; stored tiles-major ([16][tiles][channels]) they are
 // read as the tap-slice GEMM reads its operands (gemm_vec4_tiles.wgsl, appended: consecutive invocations
 // take consecutive channels), so the transforms write channels-last and read their images strided.
@@ -111,20 +113,15 @@ fn fetch_a(t0: u32, tid: u32) {
   }
 }
 
-// B's slice for the same tiles: V rows, consecutive invocations taking consecutive input channels; the
-// column c = CI is 1 (the bias gradient's).
+// B's slice for the same tiles: V rows, consecutive invocations taking consecutive input channels.
 fn fetch_b(t0: u32, tid: u32) {
   /* unroll */ for (var q = 0u; q < B_COLS; q++) {
     let c = nBase + tid % BN + q * WG;
     /* unroll */ for (var j = 0u; j < BK / B_KSTRIDE; j++) {
       let t = t0 + j * B_KSTRIDE;
       var v = 0.0;
-      if (t < kEnd) {
-        if (c < p.cin) {
-          v = vIn[(xiGroup * p.tiles + t) * p.cin + c];
-        } else if (c == p.cin) {
-          v = 1.0;
-        }
+      if (c < p.cin && t < kEnd) {
+        v = vIn[(xiGroup * p.tiles + t) * p.cin + c];
       }
       bLoads[q][j] = v;
     }
@@ -152,7 +149,6 @@ fn winograd_wgrad_gemm(@builtin(local_invocation_index) tid: u32, @builtin(workg
   mBase = wid.x * BM;
   nBase = wid.y * BN;
   gemm_slices(tid, (end - first + BK - 1u) / BK);
-  let cols = p.cin + 1u;
   let slot = p.splitBase + split;
   let tm = tid % WM;
   let tn = tid / WM;
@@ -163,8 +159,8 @@ fn winograd_wgrad_gemm(@builtin(local_invocation_index) tid: u32, @builtin(workg
         /* unroll */ for (var g = 0u; g < TN / 4u; g++) {
           /* unroll */ for (var s = 0u; s < 4u; s++) {
             let c = nBase + g * 4u * WN + tn * 4u + s;
-            if (c < cols) {
-              partOut[((slot * 16u + xiGroup) * p.cout + o) * cols + c] = acc[f * 4u + r][g][s];
+            if (c < p.cin) {
+              partOut[((slot * 16u + xiGroup) * p.cout + o) * p.cin + c] = acc[f * 4u + r][g][s];
             }
           }
         }
@@ -173,13 +169,40 @@ fn winograd_wgrad_gemm(@builtin(local_invocation_index) tid: u32, @builtin(workg
   }
 }
 
-// --- winograd_wgrad_reduce: part -> dw [CO, CI, 3, 3], db [CO] (overwritten) ------------------------------
+// --- winograd_wgrad_bias: biasPart[slot][o] = sum over the split's tiles of the tile's dy sum ------------
+@group(0) @binding(1) var<storage, read> dmBias: array<f32>;
+@group(0) @binding(2) var<storage, read_write> biasOut: array<f32>;
+
+@compute @workgroup_size(64)
+fn winograd_wgrad_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = flat_index(gid, nw);
+  if (i >= p.cout * p.splits) {
+    return;
+  }
+  // Consecutive invocations take consecutive channels: dM's loads coalesce.
+  let split = i / p.cout;
+  let o = i - split * p.cout;
+  let first = min(split * p.splitTiles, p.tiles);
+  let end = min(first + p.splitTiles, p.tiles);
+  var sum = 0.0;
+  for (var t = first; t < end; t++) {
+    // u^T dM u: the tile's dy values a, b, c, d are dM[0], -dM[3], -dM[12], dM[15].
+    let corner = dmBias[t * p.cout + o] - dmBias[(3u * p.tiles + t) * p.cout + o] -
+      dmBias[(12u * p.tiles + t) * p.cout + o] + dmBias[(15u * p.tiles + t) * p.cout + o];
+    sum += corner;
+  }
+  biasOut[(p.splitBase + split) * p.cout + o] = sum;
+}
+
+// --- winograd_wgrad_reduce: part, biasPart -> dw [CO, CI, 3, 3], db [CO] (overwritten) --------------------
 @group(0) @binding(1) var<storage, read> partIn: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dwOut: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dbOut: array<f32>;
+@group(0) @binding(2) var<storage, read> biasIn: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dwOut: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dbOut: array<f32>;
 
 @compute @workgroup_size(64)
 fn winograd_wgrad_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  // Invocations (o, c) for c < CI compute dw[o, c]; (o, CI) computes db[o].
   let cols = p.cin + 1u;
   let i = flat_index(gid, nw);
   if (i >= p.cout * cols) {
@@ -187,20 +210,24 @@ fn winograd_wgrad_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
   }
   let o = i / cols;
   let c = i - o * cols;
+  if (c == p.cin) {
+    var sum = 0.0;
+    for (var slot = 0u; slot < p.totalSplits; slot++) {
+      sum += biasIn[slot * p.cout + o];
+    }
+    dbOut[o] = sum;
+    return;
+  }
   // dU: the 16 positions, each the partials summed in slot order.
   var du: array<vec4<f32>, 4>;
   /* unroll */ for (var r = 0u; r < 4u; r++) {
     /* unroll */ for (var q = 0u; q < 4u; q++) {
       var sum = 0.0;
       for (var slot = 0u; slot < p.totalSplits; slot++) {
-        sum += partIn[((slot * 16u + r * 4u + q) * p.cout + o) * cols + c];
+        sum += partIn[((slot * 16u + r * 4u + q) * p.cout + o) * p.cin + c];
       }
       du[r][q] = sum;
     }
-  }
-  if (c == p.cin) {
-    dbOut[o] = du[0][0] - du[0][3] - du[3][0] + du[3][3];
-    return;
   }
   // e = G^T dU (rows of 4), then dw = e G (each row's 3 columns).
   var e: array<vec4<f32>, 3>;
