@@ -46,22 +46,7 @@
 // conv2d_igemm_tiled.wgsl for why). Block sizes are constants rewritten per variant by conv2d.ts
 // (kernels.ts lists the candidates and checks their constraints).
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 8u;
-const TM: u32 = 8u;
-const TN: u32 = 8u;
-const STAGES: u32 = 1u;
-// Invocations along M and N; the workgroup is WM * WN invocations.
-const WM: u32 = 8u;
-const WN: u32 = 8u;
-const WG: u32 = 64u;
-// The loaders: each invocation loads A for A_PIX pixels (BM / WG when WG < BM, else 1), at K-rows
-// tid / BM + j * A_KSTRIDE (A_KSTRIDE = WG / BM when WG > BM, else 1), j < BK / A_KSTRIDE; B likewise.
-const A_PIX: u32 = 1u;
-const A_KSTRIDE: u32 = 1u;
-const B_COLS: u32 = 1u;
-const B_KSTRIDE: u32 = 1u;
+// The block constants (BM, BN, BK, TM, TN, STAGES, WM, WN, WG and the loader layout): gemm_vec4_tiles.wgsl.
 
 struct Params {
   n: u32,

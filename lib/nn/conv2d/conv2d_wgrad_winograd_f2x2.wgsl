@@ -24,19 +24,7 @@
 // (conv2d.ts: from the scratch bound and the adapter's binding size) decide which tiles a partial holds.
 // Tested against the float64 gradients on shapes off every tile.
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 8u;
-const TM: u32 = 8u;
-const TN: u32 = 8u;
-const STAGES: u32 = 1u;
-const WM: u32 = 8u;
-const WN: u32 = 8u;
-const WG: u32 = 64u;
-const A_PIX: u32 = 1u;
-const A_KSTRIDE: u32 = 1u;
-const B_COLS: u32 = 1u;
-const B_KSTRIDE: u32 = 1u;
+// The block constants (BM, BN, BK, TM, TN, STAGES, WM, WN, WG and the loader layout): gemm_vec4_tiles.wgsl.
 
 // Params, p, flat_index and tile_origin: winograd_common.wgsl (appended by conv2d.ts). Here cin and cout
 // are the layer's input and output channels.

@@ -28,19 +28,7 @@
 // Block sizes are constants rewritten per variant by conv2d.ts (kernels.ts: the same constraints as the
 // tap-slice kernel, whose loader layout and K-slice loop, gemm_vec4_tiles.wgsl, this GEMM shares).
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 8u;
-const TM: u32 = 8u;
-const TN: u32 = 8u;
-const STAGES: u32 = 1u;
-const WM: u32 = 8u;
-const WN: u32 = 8u;
-const WG: u32 = 64u;
-const A_PIX: u32 = 1u;
-const A_KSTRIDE: u32 = 1u;
-const B_COLS: u32 = 1u;
-const B_KSTRIDE: u32 = 1u;
+// The block constants (BM, BN, BK, TM, TN, STAGES, WM, WN, WG and the loader layout): gemm_vec4_tiles.wgsl.
 
 // Params, p, flat_index and tile_origin: winograd_common.wgsl (appended by conv2d.ts).
 

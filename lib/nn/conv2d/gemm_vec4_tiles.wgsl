@@ -1,12 +1,31 @@
 // The K-slice loop of a workgroup-tiled GEMM whose invocations read their register blocks from workgroup
-// memory as vec4s: shared by conv2d_igemm_tapslice.wgsl and conv2d_winograd_f2x2.wgsl (conv2d.ts appends
-// it to each). Those files declare the block constants (BM, BN, BK, TM, TN, STAGES, WM, WN, WG and the
-// loader layout A_PIX, A_KSTRIDE, B_COLS, B_KSTRIDE: see the tap-slice header) and
-// `fetch_slice(tid, s)`, which loads K-slice s from memory into aLoads and bLoads: A's BK rows for
-// pixels (GEMM rows) tid % BM + q * WG, K-rows tid / BM + j * A_KSTRIDE; B's for columns tid % BN +
-// q * WG, K-rows tid / BN + j * B_KSTRIDE. After `gemm_slices`, acc holds the invocation's TM x TN block:
-// rows f * 4 * WM + (tid % WM) * 4 + r, columns g * 4 * WN + (tid / WM) * 4 + s of the workgroup's tile,
-// each one fma chain over K in order.
+// memory as vec4s, and its block constants: shared by conv2d_igemm_tapslice.wgsl,
+// conv2d_winograd_f2x2.wgsl and conv2d_wgrad_winograd_f2x2.wgsl (conv2d.ts appends it to each). Each
+// declares `fetch_slice(tid, s)`, which loads K-slice s from memory into aLoads and bLoads: A's BK rows for
+// GEMM rows tid % BM + q * WG, K-rows tid / BM + j * A_KSTRIDE; B's for columns tid % BN + q * WG, K-rows
+// tid / BN + j * B_KSTRIDE. After `gemm_slices`, acc holds the invocation's TM x TN block: rows
+// f * 4 * WM + (tid % WM) * 4 + r, columns g * 4 * WN + (tid / WM) * 4 + s of the workgroup's tile, each one
+// fma chain over K in order.
+
+// The block constants, rewritten per variant by conv2d.ts (kernels.ts: tapsliceConstants, and the checks):
+// a BM x BN tile of the output per workgroup, K-slices of BK, TM x TN outputs per invocation, STAGES sets
+// of workgroup tiles.
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 8u;
+const TM: u32 = 8u;
+const TN: u32 = 8u;
+const STAGES: u32 = 1u;
+// Invocations along M and N; the workgroup is WM * WN invocations.
+const WM: u32 = 8u;
+const WN: u32 = 8u;
+const WG: u32 = 64u;
+// The loaders: each invocation loads A for A_PIX pixels (BM / WG when WG < BM, else 1), at K-rows
+// tid / BM + j * A_KSTRIDE (A_KSTRIDE = WG / BM when WG > BM, else 1), j < BK / A_KSTRIDE; B likewise.
+const A_PIX: u32 = 1u;
+const A_KSTRIDE: u32 = 1u;
+const B_COLS: u32 = 1u;
+const B_KSTRIDE: u32 = 1u;
 
 // STAGES K-slices of A (BK rows of BM pixels) and of B (BK rows of BN columns), as vec4s along M and N.
 var<workgroup> As: array<array<array<vec4<f32>, BM / 4u>, BK>, STAGES>;
