@@ -20,11 +20,11 @@
 // conv2d_igemm_tapslice.wgsl's pack). U, V and M are scratch buffers; a pass over more tiles than they
 // hold runs in chunks of tiles (`tileBase`, `tiles`), see conv2d.ts.
 //
-// Where it may win: GPUs, where the multiply-adds are the cost and V and M (4x the input and output) move
-// at memory speed; cuDNN picks Winograd for such layers in fp32. The transforms' coefficients (0, +-1,
-// +-0.5) are exact in f32; the sums run in another order than the direct kernels' (other bits, rounding
-// of the same size: tested against the float64 direct convolution on shapes off every tile, odd sizes
-// included). Every sum has a fixed order, so it repeats its bits.
+// Where it may win: GPUs, where the multiply-adds are the cost and V and M (4x the input and output)
+// move at memory speed (cuDNN has Winograd algorithms for 3x3 convolutions in fp32). The transforms'
+// coefficients (0, +-1, +-0.5) are exact in f32; the sums run in another order than the direct kernels'
+// (other bits, rounding of the same size: tested against the float64 direct convolution on shapes off
+// every tile, odd sizes included). Every sum has a fixed order, so it repeats its bits.
 // Block sizes are constants rewritten per variant by conv2d.ts (kernels.ts: the same constraints as the
 // tap-slice kernel, whose loader layout and K-slice loop, gemm_vec4_tiles.wgsl, this GEMM shares).
 
