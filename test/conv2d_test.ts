@@ -356,6 +356,8 @@ Deno.test("conv2d: Winograd F(2x2, 3x3) forward, input and weight gradients matc
     { n: 3, cin: 9, cout: 17, h: 7, w: 7 },
     { n: 2, cin: 3, cout: 4, h: 1, w: 1 },
     { n: 1, cin: 1, cout: 6, h: 6, w: 3 },
+    // More images than one chunk of the bias gradient's sums (8): two chunks, the second short.
+    { n: 10, cin: 3, cout: 5, h: 3, w: 5 },
   ];
   for (const [i, s] of shapes.entries()) {
     await checkCandidates(s, 600 + 10 * i, {

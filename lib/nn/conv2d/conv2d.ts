@@ -11,6 +11,7 @@ import type { Gpu } from "../../gpu/device.ts";
 import type { ParamStore, ParamView } from "../../gpu/params.ts";
 import { loadWgsl, pipeline } from "../../gpu/pipelines.ts";
 import { grid1d, type Recorder } from "../../gpu/recorder.ts";
+import { withTreeSum } from "../../gpu/reduction.ts";
 import { unrollLoops } from "../../gpu/unroll.ts";
 import { createBuffer, Tensor, Workspace } from "../../gpu/tensor.ts";
 import type { Rng } from "../../rng.ts";
@@ -428,8 +429,8 @@ export class Conv2d implements Layer {
 
   /**
    * Winograd F(2x2, 3x3)'s weight gradient (conv2d_wgrad_winograd_f2x2.wgsl): per chunk of tiles the
-   * input and output-gradient transforms, the split-K GEMMs and the bias sums into their partial slots,
-   * then one reduction of every slot in order with the filter's adjoint transform.
+   * input and output-gradient transforms and the split-K GEMMs into their partial slots, then one
+   * reduction of every slot in order with the filter's adjoint transform; the bias from dy directly.
    */
   private wgradWinograd(rec: Recorder, t: SplitkTile, x: Tensor, dy: Tensor): void {
     const [n, , h, w] = x.shape;
@@ -447,13 +448,11 @@ export class Conv2d implements Layer {
     const v = scratch.tensor("V", [16 * ci * chunk]);
     const dm = scratch.tensor("M", [16 * co * chunk]);
     const part = this.ws.tensor("wgradPartial", [totalSplits * 16 * co * ci]);
-    const biasPart = this.ws.tensor("wgradBiasPartial", [totalSplits * co]);
     const constants = tapsliceConstants(t);
     const transforms = this.code("./conv2d_winograd_f2x2.wgsl", constants);
     const code = this.code("./conv2d_wgrad_winograd_f2x2.wgsl", constants);
     const input = pipeline(this.gpu, { code: transforms, entryPoint: "winograd_input" });
     const dyTransform = pipeline(this.gpu, { code, entryPoint: "winograd_wgrad_dy" });
-    const bias = pipeline(this.gpu, { code, entryPoint: "winograd_wgrad_bias" });
     const gemm = pipeline(this.gpu, {
       code,
       entryPoint: "winograd_wgrad_gemm",
@@ -466,13 +465,33 @@ export class Conv2d implements Layer {
       rec.dispatch(input, params, [x, v], grid1d(ci * tiles, 64));
       rec.dispatch(dyTransform, params, [dy, dm], grid1d(co * tiles, 64));
       rec.dispatch(gemm, params, [dm, v, part], [Math.ceil(co / t.bm), Math.ceil(ci / t.bn), 16 * splits]);
-      rec.dispatch(bias, params, [dm, biasPart], grid1d(co * splits, 64));
     }
     rec.dispatch(
       pipeline(this.gpu, { code, entryPoint: "winograd_wgrad_reduce" }),
       winogradParams({ ...shape, tileBase: 0, tiles: 0 }),
-      [part, biasPart, this.store.grad(this.weight), this.store.grad(this.bias)],
-      grid1d(co * (ci + 1), 64),
+      [part, this.store.grad(this.weight)],
+      grid1d(co * ci, 16),
+    );
+    this.biasGrad(rec, dy);
+  }
+
+  /** db = the sum of dy over images and pixels (conv2d_bias_grad.wgsl): 8-image chunks, then their sum. */
+  private biasGrad(rec: Recorder, dy: Tensor): void {
+    const [n, co, h, w] = dy.shape;
+    const chunk = 8, chunks = Math.ceil(n / chunk);
+    const code = withTreeSum(loadWgsl(import.meta.url, "./conv2d_bias_grad.wgsl"));
+    const params = [n, co, h * w, chunk, chunks];
+    const part = this.ws.tensor("biasGradPartial", [chunks * co]);
+    rec.dispatch(pipeline(this.gpu, { code, entryPoint: "bias_grad_chunks" }), params, [dy, part], [
+      chunks,
+      co,
+      1,
+    ]);
+    rec.dispatch(
+      pipeline(this.gpu, { code, entryPoint: "bias_grad_sum" }),
+      params,
+      [part, this.store.grad(this.bias)],
+      [Math.ceil(co / 64), 1, 1],
     );
   }
 

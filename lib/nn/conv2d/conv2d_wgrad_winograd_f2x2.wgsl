@@ -10,10 +10,10 @@
 //   winograd_wgrad_dy:     dM [16][tiles][CO] from dy, zero outside the image
 //   winograd_wgrad_gemm:   part[slot][xi][o][c]: each workgroup sums one range of tiles (split-K, as the
 //                          weight gradient's reduction is long and its result small)
-//   winograd_wgrad_bias:   biasPart[slot][o], the same ranges of tiles
-//   winograd_wgrad_reduce: the partials summed in slot order, then the transforms above -> dw, db
-// The bias is not an extra GEMM column (as in conv2d_wgrad_splitk.wgsl): CI + 1 columns would start a
-// whole extra tile of BN columns for CI = 64, 128, 256.
+//   winograd_wgrad_reduce: the partials summed in slot order, then the transform above -> dw
+// db is summed from dy directly (conv2d_bias_grad.wgsl), not as an extra GEMM column as in
+// conv2d_wgrad_splitk.wgsl: CI + 1 columns would start a whole extra tile of BN columns for CI = 64, 128,
+// 256.
 // K (tiles) runs along memory in both operands' rows; stored tiles-major ([16][tiles][channels]) they are
 // read as the tap-slice GEMM reads its operands (gemm_vec4_tiles.wgsl, appended: consecutive invocations
 // take consecutive channels), so the transforms write channels-last and read their images strided.
@@ -157,76 +157,49 @@ fn winograd_wgrad_gemm(@builtin(local_invocation_index) tid: u32, @builtin(workg
   }
 }
 
-// --- winograd_wgrad_bias: biasPart[slot][o] = sum over the split's tiles of the tile's dy sum ------------
-@group(0) @binding(1) var<storage, read> dmBias: array<f32>;
-@group(0) @binding(2) var<storage, read_write> biasOut: array<f32>;
-
-@compute @workgroup_size(64)
-fn winograd_wgrad_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let i = flat_index(gid, nw);
-  if (i >= p.cout * p.splits) {
-    return;
-  }
-  // Consecutive invocations take consecutive channels: dM's loads coalesce.
-  let split = i / p.cout;
-  let o = i - split * p.cout;
-  let first = min(split * p.splitTiles, p.tiles);
-  let end = min(first + p.splitTiles, p.tiles);
-  var sum = 0.0;
-  for (var t = first; t < end; t++) {
-    // u^T dM u: the tile's dy values a, b, c, d are dM[0], -dM[3], -dM[12], dM[15].
-    let corner = dmBias[t * p.cout + o] - dmBias[(3u * p.tiles + t) * p.cout + o] -
-      dmBias[(12u * p.tiles + t) * p.cout + o] + dmBias[(15u * p.tiles + t) * p.cout + o];
-    sum += corner;
-  }
-  biasOut[(p.splitBase + split) * p.cout + o] = sum;
-}
-
-// --- winograd_wgrad_reduce: part, biasPart -> dw [CO, CI, 3, 3], db [CO] (overwritten) --------------------
+// --- winograd_wgrad_reduce: part -> dw [CO, CI, 3, 3] (overwritten) --------------------------------------
 @group(0) @binding(1) var<storage, read> partIn: array<f32>;
-@group(0) @binding(2) var<storage, read> biasIn: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dwOut: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dbOut: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dwOut: array<f32>;
 
-@compute @workgroup_size(64)
-fn winograd_wgrad_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  // Invocations (o, c) for c < CI compute dw[o, c]; (o, CI) computes db[o].
-  let cols = p.cin + 1u;
-  let i = flat_index(gid, nw);
-  if (i >= p.cout * cols) {
-    return;
-  }
-  let o = i / cols;
-  let c = i - o * cols;
-  if (c == p.cin) {
-    var sum = 0.0;
+// A workgroup takes 16 (o, c) pairs with 16 invocations each: invocation (xi, pair) sums position xi's
+// partials in slot order (so 256 sums run side by side, where one invocation per pair would make
+// 16 * slots loads in a row), consecutive invocations reading consecutive pairs; then 9 invocations per
+// pair each compute one weight from the pair's 16 sums.
+var<workgroup> duShared: array<array<f32, 16>, 16>;
+
+@compute @workgroup_size(256)
+fn winograd_wgrad_reduce(
+  @builtin(local_invocation_index) tid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nw: vec3<u32>,
+) {
+  let pairs = p.cout * p.cin;
+  let first = (wid.x + wid.y * nw.x) * 16u;
+  let local = tid % 16u;
+  let xi = tid / 16u;
+  var sum = 0.0;
+  if (first + local < pairs) {
     for (var slot = 0u; slot < p.totalSplits; slot++) {
-      sum += biasIn[slot * p.cout + o];
-    }
-    dbOut[o] = sum;
-    return;
-  }
-  // dU: the 16 positions, each the partials summed in slot order.
-  var du: array<vec4<f32>, 4>;
-  /* unroll */ for (var r = 0u; r < 4u; r++) {
-    /* unroll */ for (var q = 0u; q < 4u; q++) {
-      var sum = 0.0;
-      for (var slot = 0u; slot < p.totalSplits; slot++) {
-        sum += partIn[((slot * 16u + r * 4u + q) * p.cout + o) * p.cin + c];
-      }
-      du[r][q] = sum;
+      sum += partIn[(slot * 16u + xi) * pairs + first + local];
     }
   }
-  // e = G^T dU (rows of 4), then dw = e G (each row's 3 columns).
-  var e: array<vec4<f32>, 3>;
-  e[0] = du[0] + 0.5 * (du[1] + du[2]);
-  e[1] = 0.5 * (du[1] - du[2]);
-  e[2] = 0.5 * (du[1] + du[2]) + du[3];
-  /* unroll */ for (var r = 0u; r < 3u; r++) {
-    let v = e[r];
+  duShared[xi][local] = sum;
+  workgroupBarrier();
+  // Invocation (k, pair): weight k = 3 r + q of the pair, from e = G^T dU (rows of 4), then e G.
+  let pair = tid % 16u;
+  let k = tid / 16u;
+  if (k < 9u && first + pair < pairs) {
+    var du: array<vec4<f32>, 4>;
+    /* unroll */ for (var a = 0u; a < 4u; a++) {
+      du[a] = vec4<f32>(duShared[4u * a][pair], duShared[4u * a + 1u][pair], duShared[4u * a + 2u][pair],
+        duShared[4u * a + 3u][pair]);
+    }
+    var e: array<vec4<f32>, 3>;
+    e[0] = du[0] + 0.5 * (du[1] + du[2]);
+    e[1] = 0.5 * (du[1] - du[2]);
+    e[2] = 0.5 * (du[1] + du[2]) + du[3];
+    let v = e[k / 3u];
     let row = vec3<f32>(v.x + 0.5 * (v.y + v.z), 0.5 * (v.y - v.z), 0.5 * (v.y + v.z) + v.w);
-    /* unroll */ for (var q = 0u; q < 3u; q++) {
-      dwOut[(o * p.cin + c) * 9u + r * 3u + q] = row[q];
-    }
+    dwOut[(first + pair) * 9u + k] = row[k % 3u];
   }
 }
