@@ -11,7 +11,6 @@ import type { Gpu } from "../../gpu/device.ts";
 import type { ParamStore, ParamView } from "../../gpu/params.ts";
 import { loadWgsl, pipeline } from "../../gpu/pipelines.ts";
 import { grid1d, type Recorder } from "../../gpu/recorder.ts";
-import { withTreeSum } from "../../gpu/reduction.ts";
 import { unrollLoops } from "../../gpu/unroll.ts";
 import { createBuffer, Tensor, Workspace } from "../../gpu/tensor.ts";
 import type { Rng } from "../../rng.ts";
@@ -30,11 +29,11 @@ import {
   kernelName,
   splitkConstants,
   type SplitkTile,
-  type StagedTile,
   tapsliceConstants,
   type WgradTile,
   workgroupBytes,
 } from "./kernels.ts";
+import { recordWinogradConv, recordWinogradWeightGrad, type WinogradLayer } from "./winograd.ts";
 
 export * from "./kernels.ts";
 
@@ -71,58 +70,6 @@ const APPENDED: Record<string, string[]> = {
   "./conv2d_winograd_f2x2.wgsl": ["./winograd_common.wgsl", "./gemm_vec4_tiles.wgsl"],
   "./conv2d_wgrad_winograd_f2x2.wgsl": ["./winograd_common.wgsl", "./gemm_vec4_tiles.wgsl"],
 };
-
-/**
- * The most bytes of Winograd scratch (V, M: each 16 values per 2x2 output tile and channel) a pass binds
- * at once; a pass over more tiles runs in chunks (the adapter's maxStorageBufferBindingSize may bound it
- * lower: 128 MiB on Mesa, WebGPU's default in a browser).
- */
-const WINOGRAD_SCRATCH_BYTES = 256 * 1024 * 1024;
-
-/**
- * The Winograd scratch of a device, shared by every conv layer: a pass consumes its U, V and M before the
- * next pass (of any layer) is recorded, and dispatches run in order, so one set serves all.
- */
-const winogradScratch = new WeakMap<GPUDevice, Workspace>();
-
-/** winograd_common.wgsl's Params, in order (fields a pass does not use stay 0). */
-interface WinogradParams {
-  n: number;
-  cin: number;
-  h: number;
-  w: number;
-  cout: number;
-  tileBase: number;
-  tiles: number;
-  transposed?: boolean;
-  hasBias?: boolean;
-  channelsLast?: boolean;
-  splits?: number;
-  splitTiles?: number;
-  splitBase?: number;
-  totalSplits?: number;
-}
-
-function winogradParams(q: WinogradParams): number[] {
-  return [
-    q.n,
-    q.cin,
-    q.h,
-    q.w,
-    q.cout,
-    Math.ceil(q.h / 2),
-    Math.ceil(q.w / 2),
-    q.tileBase,
-    q.tiles,
-    q.transposed ? 1 : 0,
-    q.hasBias ? 1 : 0,
-    q.channelsLast ? 1 : 0,
-    q.splits ?? 0,
-    q.splitTiles ?? 0,
-    q.splitBase ?? 0,
-    q.totalSplits ?? 0,
-  ];
-}
 
 /** How one convolution (forward or input gradient) is cut into weight windows and dispatches. */
 interface ConvPlan {
@@ -259,7 +206,7 @@ export class Conv2d implements Layer {
     const k = this.kernelChoice.weightGrad;
     if (k.family === "wgrad_strips") this.wgradStrips(rec, k.tile, x, dy);
     else if (k.family === "wgrad_splitk") this.wgradSplitk(rec, k.tile, x, dy);
-    else this.wgradWinograd(rec, k.tile, x, dy);
+    else recordWinogradWeightGrad(this.winogradLayer(), rec, k.tile, x, dy);
   }
 
   /**
@@ -291,56 +238,8 @@ export class Conv2d implements Layer {
     } else if (k.family === "igemm_tiled" || k.family === "igemm_tapslice") {
       this.runIgemm(rec, k, x, y, cin, cout, transposed);
     } else if (k.family === "winograd_f2x2") {
-      this.runWinograd(rec, k.tile, x, y, cin, cout, transposed);
+      recordWinogradConv(this.winogradLayer(), rec, k.tile, { x, y, cin, cout, transposed });
     } else this.runDirect1ch(rec, k.tile, x, y);
-  }
-
-  /**
-   * Winograd F(2x2, 3x3) (conv2d_winograd_f2x2.wgsl): the filter transform, then per chunk of 2x2 output
-   * tiles the input transform, the 16 GEMMs (one per transformed position) and the output transform.
-   */
-  private runWinograd(
-    rec: Recorder,
-    t: StagedTile,
-    x: Tensor,
-    y: Tensor,
-    cin: number,
-    cout: number,
-    transposed: boolean,
-  ): void {
-    const [n, , h, w] = x.shape;
-    const code = this.code("./conv2d_winograd_f2x2.wgsl", tapsliceConstants(t));
-    const label = kernelName({ family: "winograd_f2x2", tile: t });
-    const total = n * Math.ceil(h / 2) * Math.ceil(w / 2);
-    // Tiles per chunk: the GEMM's grid within WebGPU's 65535 workgroups.
-    const chunk = this.winogradChunk(total, cin, cout, 65535 * t.bm);
-    const scratch = this.winogradScratch();
-    const u = scratch.tensor("U", [16 * cin * cout]);
-    const v = scratch.tensor("V", [16 * cin * chunk]);
-    const m = scratch.tensor("M", [16 * cout * chunk]);
-    // Never read when hasBias is 0, but the binding must exist and cover every output channel.
-    const biasT = transposed ? this.ws.tensor("nobias", [cout]) : this.store.param(this.bias);
-    const params = (tileBase: number, tiles: number) =>
-      winogradParams({ n, cin, h, w, cout, tileBase, tiles, transposed, hasBias: !transposed });
-    rec.dispatch(
-      pipeline(this.gpu, { code, entryPoint: "winograd_filter" }),
-      params(0, 0),
-      [this.store.param(this.weight), u],
-      grid1d(cin * cout, 64),
-    );
-    const input = pipeline(this.gpu, { code, entryPoint: "winograd_input" });
-    const gemm = pipeline(this.gpu, { code, entryPoint: "winograd_gemm", label });
-    const output = pipeline(this.gpu, { code, entryPoint: "winograd_output" });
-    for (let base = 0; base < total; base += chunk) {
-      const tiles = Math.min(chunk, total - base);
-      rec.dispatch(input, params(base, tiles), [x, v], grid1d(cin * tiles, 64));
-      rec.dispatch(gemm, params(base, tiles), [v, u, m], [
-        Math.ceil(tiles / t.bm),
-        Math.ceil(cout / t.bn),
-        16,
-      ]);
-      rec.dispatch(output, params(base, tiles), [m, biasT, y], grid1d(cout * tiles, 64));
-    }
   }
 
   /** The implicit GEMMs (igemm_tiled, igemm_tapslice): the same bindings, grid and parameters. */
@@ -408,90 +307,6 @@ export class Conv2d implements Layer {
       [n, h, w, this.outChannels, pixels],
       [x, this.store.param(this.weight), this.store.param(this.bias), y],
       [gx, gy, Math.ceil(this.outChannels / t.cb)],
-    );
-  }
-
-  /**
-   * Tiles per Winograd chunk: V and M (16 values per tile and channel) within the scratch bound and the
-   * adapter's binding size, and at most `gridBound`.
-   */
-  private winogradChunk(total: number, cin: number, cout: number, gridBound: number): number {
-    const maxFloats = Math.min(WINOGRAD_SCRATCH_BYTES, this.gpu.limits.maxStorageBufferBindingSize) / 4;
-    const fit = Math.floor(maxFloats / (16 * Math.max(cin, cout)));
-    return Math.max(1, Math.min(total, fit, gridBound, this.winogradChunkTiles));
-  }
-
-  private winogradScratch(): Workspace {
-    let scratch = winogradScratch.get(this.gpu.device);
-    if (!scratch) winogradScratch.set(this.gpu.device, scratch = new Workspace(this.gpu, "winograd"));
-    return scratch;
-  }
-
-  /**
-   * Winograd F(2x2, 3x3)'s weight gradient (conv2d_wgrad_winograd_f2x2.wgsl): per chunk of tiles the
-   * input and output-gradient transforms and the split-K GEMMs into their partial slots, then one
-   * reduction of every slot in order with the filter's adjoint transform; the bias from dy directly.
-   */
-  private wgradWinograd(rec: Recorder, t: SplitkTile, x: Tensor, dy: Tensor): void {
-    const [n, , h, w] = x.shape;
-    const ci = this.inChannels, co = this.outChannels;
-    const total = n * Math.ceil(h / 2) * Math.ceil(w / 2);
-    const chunk = this.winogradChunk(total, ci, co, Infinity);
-    // Splits per chunk: about t.groups workgroups, each split whole bk-tile slices; grid z = 16 * splits.
-    const outputTiles = 16 * Math.ceil(co / t.bm) * Math.ceil(ci / t.bn);
-    const wanted = Math.max(1, Math.min(Math.ceil(t.groups / outputTiles), Math.ceil(chunk / t.bk), 4095));
-    const splitTiles = Math.ceil(chunk / wanted / t.bk) * t.bk;
-    const splits = Math.ceil(chunk / splitTiles);
-    const chunks = Math.ceil(total / chunk);
-    const totalSplits = chunks * splits;
-    const scratch = this.winogradScratch();
-    const v = scratch.tensor("V", [16 * ci * chunk]);
-    const dm = scratch.tensor("M", [16 * co * chunk]);
-    const part = this.ws.tensor("wgradPartial", [totalSplits * 16 * co * ci]);
-    const constants = tapsliceConstants(t);
-    const transforms = this.code("./conv2d_winograd_f2x2.wgsl", constants);
-    const code = this.code("./conv2d_wgrad_winograd_f2x2.wgsl", constants);
-    const input = pipeline(this.gpu, { code: transforms, entryPoint: "winograd_input" });
-    const dyTransform = pipeline(this.gpu, { code, entryPoint: "winograd_wgrad_dy" });
-    const gemm = pipeline(this.gpu, {
-      code,
-      entryPoint: "winograd_wgrad_gemm",
-      label: kernelName({ family: "wgrad_winograd_f2x2", tile: t }),
-    });
-    const shape = { n, cin: ci, h, w, cout: co, splits, splitTiles, totalSplits };
-    for (let c = 0; c < chunks; c++) {
-      const tileBase = c * chunk, tiles = Math.min(chunk, total - tileBase);
-      const params = winogradParams({ ...shape, tileBase, tiles, channelsLast: true, splitBase: c * splits });
-      rec.dispatch(input, params, [x, v], grid1d(ci * tiles, 64));
-      rec.dispatch(dyTransform, params, [dy, dm], grid1d(co * tiles, 64));
-      rec.dispatch(gemm, params, [dm, v, part], [Math.ceil(co / t.bm), Math.ceil(ci / t.bn), 16 * splits]);
-    }
-    rec.dispatch(
-      pipeline(this.gpu, { code, entryPoint: "winograd_wgrad_reduce" }),
-      winogradParams({ ...shape, tileBase: 0, tiles: 0 }),
-      [part, this.store.grad(this.weight)],
-      grid1d(co * ci, 16),
-    );
-    this.biasGrad(rec, dy);
-  }
-
-  /** db = the sum of dy over images and pixels (conv2d_bias_grad.wgsl): 8-image chunks, then their sum. */
-  private biasGrad(rec: Recorder, dy: Tensor): void {
-    const [n, co, h, w] = dy.shape;
-    const chunk = 8, chunks = Math.ceil(n / chunk);
-    const code = withTreeSum(loadWgsl(import.meta.url, "./conv2d_bias_grad.wgsl"));
-    const params = [n, co, h * w, chunk, chunks];
-    const part = this.ws.tensor("biasGradPartial", [chunks * co]);
-    rec.dispatch(pipeline(this.gpu, { code, entryPoint: "bias_grad_chunks" }), params, [dy, part], [
-      chunks,
-      co,
-      1,
-    ]);
-    rec.dispatch(
-      pipeline(this.gpu, { code, entryPoint: "bias_grad_sum" }),
-      params,
-      [part, this.store.grad(this.bias)],
-      [Math.ceil(co / 64), 1, 1],
     );
   }
 
@@ -566,6 +381,20 @@ export class Conv2d implements Layer {
         grid1d(total, 64),
       );
     }
+  }
+
+  /** What the Winograd launchers (winograd.ts) need of this layer (the store's tensors as of now). */
+  private winogradLayer(): WinogradLayer {
+    return {
+      gpu: this.gpu,
+      code: (file, values) => this.code(file, values),
+      ws: this.ws,
+      chunkTiles: this.winogradChunkTiles,
+      weight: this.store.param(this.weight),
+      bias: this.store.param(this.bias),
+      dweight: this.store.grad(this.weight),
+      dbias: this.store.grad(this.bias),
+    };
   }
 
   /** The input saved by forward, after checking that dy matches its output. */
