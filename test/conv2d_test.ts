@@ -390,8 +390,8 @@ Deno.test("conv2d: Winograd F(2x2, 3x3) forward, input and weight gradients matc
 
 Deno.test("conv2d: Winograd F(2x2, 3x3) is as accurate as the direct tap-slice GEMM at the notebook's channel counts", async () => {
   // Its transforms' coefficients are exact in f32 and each product sums 4x fewer terms per channel, so its
-  // rounding stays at the direct kernel's size (a float32 emulation of one 4x4 block: largest error 2.7e-7
-  // against 5.9e-7 at 64 channels); F(4x4, 3x3), 10x worse there (4.0e-6), is not offered. Measured here
+  // rounding stays at the direct kernel's size (bench/winograd_error.ts, every operation rounded to f32:
+  // largest error 3.3e-7 against 7.3e-7 at 64 channels); F(4x4, 3x3), at 4.4e-6, is not offered. Measured here
   // on the kernels themselves, the root-mean-square error against float64 of each pass on the same inputs
   // (the largest error, an extreme value, varies 2x from one draw to the next), Winograd over tap-slice and
   // split-K, 8 random draws on Vulkan lavapipe: forward 0.67-0.98, input gradient 0.68-0.92, weight

@@ -32,6 +32,11 @@ const SCRIPTS: Script[] = [
     outOfRange: [["--batch", "0"], /^error: --batch expects an integer from 1 to 256, got 0$/],
   },
   {
+    path: "bench/winograd_error.ts",
+    invocation: "deno run bench/winograd_error.ts",
+    outOfRange: [["--draws", "0"], /^error: --draws expects an integer >= 1, got 0$/],
+  },
+  {
     path: "bench/layers_bench.ts",
     invocation: "deno run -A bench/layers_bench.ts",
     outOfRange: [["--repeats", "0"], /^error: --repeats expects an integer >= 1, got 0$/],
