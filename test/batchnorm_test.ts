@@ -308,13 +308,8 @@ for (const { label, opts: variant } of VARIANTS) {
       const rec = new Recorder(gpu);
       const y = bn.forward(rec, upload(gpu, x, shape), true);
       const dx = bn.backward(rec, upload(gpu, dy, shape), true)!;
-      await rec.finish();
-      runs.push([
-        await readF32(gpu, y),
-        await readF32(gpu, dx),
-        await readF32(gpu, store.grad(bn.weight)),
-        await readF32(gpu, bn.runningVar),
-      ]);
+      rec.submit();
+      runs.push(await readTensorsF32(gpu, [y, dx, store.grad(bn.weight), bn.runningVar]));
     }
     for (let i = 0; i < runs[0].length; i++) assertEquals(runs[1][i], runs[0][i]);
   });

@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
-import { readF32, upload } from "../lib/gpu/tensor.ts";
+import { readTensorsF32, upload } from "../lib/gpu/tensor.ts";
 import { uniformInit } from "../lib/nn/init.ts";
 import { Linear } from "../lib/nn/linear.ts";
 import { REDUCTION_VARIANTS } from "../lib/gpu/reduction.ts";
@@ -42,15 +42,22 @@ for (const variant of REDUCTION_VARIANTS) {
       const rec = new Recorder(gpu);
       const y = layer.forward(rec, upload(gpu, x, [n, inF]), true);
       const dx = layer.backward(rec, upload(gpu, dy, [n, outF]), true)!;
-      await rec.finish();
+      rec.submit();
+      // One wait for all four (each costs ~10 ms in Deno; the device kit runs these tests on a GPU, twice).
+      const [yv, dxv, dweight, dbias] = await readTensorsF32(gpu, [
+        y,
+        dx,
+        store.grad(layer.weight),
+        store.grad(layer.bias),
+      ]);
       const what = `n ${n}, ${inF} -> ${outF}`;
       const ref = linearBackward(x, weight, dy, n, inF, outF);
-      assertClose(await readF32(gpu, y), linearForward(x, weight, bias, n, inF, outF), {
+      assertClose(yv, linearForward(x, weight, bias, n, inF, outF), {
         rtol: 1e-5,
         atol: 1e-6,
         what: `${what} y`,
       });
-      assertClose(await readF32(gpu, dx), ref.dx, { rtol: 1e-5, atol: 1e-6, what: `${what} dx` });
+      assertClose(dxv, ref.dx, { rtol: 1e-5, atol: 1e-6, what: `${what} dx` });
       // dW and db are sums over the batch (256 terms at n 256) that may cancel to a small value: their f32
       // error is absolute, a small multiple of eps times the sum of the terms' sizes, not of the result's.
       let weightTermSum = 0, biasTermSum = 0;
@@ -64,12 +71,12 @@ for (const variant of REDUCTION_VARIANTS) {
           weightTermSum = Math.max(weightTermSum, w);
         }
       }
-      assertClose(await readF32(gpu, store.grad(layer.weight)), ref.dweight, {
+      assertClose(dweight, ref.dweight, {
         rtol: 1e-5,
         atol: 1e-6 * weightTermSum,
         what: `${what} dW`,
       });
-      assertClose(await readF32(gpu, store.grad(layer.bias)), ref.dbias, {
+      assertClose(dbias, ref.dbias, {
         rtol: 1e-5,
         atol: 1e-6 * biasTermSum,
         what: `${what} db`,
@@ -117,8 +124,8 @@ for (const variant of REDUCTION_VARIANTS) {
       const rec = new Recorder(gpu);
       layer.forward(rec, upload(gpu, randn(rng, 256 * 256), [256, 256]), true);
       layer.backward(rec, upload(gpu, randn(rng, 512), [256, 2]), false);
-      await rec.finish();
-      outs.push(await readF32(gpu, store.grad(layer.weight)), await readF32(gpu, store.grad(layer.bias)));
+      rec.submit();
+      outs.push(...await readTensorsF32(gpu, [store.grad(layer.weight), store.grad(layer.bias)]));
     }
     assertEquals(outs[2], outs[0]);
     assertEquals(outs[3], outs[1]);
