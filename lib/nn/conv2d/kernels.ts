@@ -13,10 +13,11 @@
 //   inputGrad                                                 multiply-adds, transforms at memory speed)
 //   weightGrad  wgrad_strips    conv2d_wgrad_strips.wgsl      llvmpipe/lavapipe; SwiftShader at GPU sizes
 //   weightGrad  wgrad_splitk    conv2d_wgrad_splitk.wgsl      GPUs (two-pass split-K fills the GPU)
-//   weightGrad  wgrad_winograd_f2x2  conv2d_wgrad_winograd_f2x2.wgsl  GPUs (Winograd's adjoint, split-K)
+//   weightGrad  wgrad_winograd_f2x2                                GPUs (Winograd's adjoint, split-K)
+//                               conv2d_wgrad_winograd_f2x2.wgsl
 //
-// igemm_tapslice, the Winograd families and wgrad_splitk take `stages` (1 or 2 sets of workgroup tiles; StagedTile): the same
-// bits either way, so the tuner may pick either.
+// igemm_tapslice, the two Winograd families and wgrad_splitk take `stages` (1 or 2 sets of workgroup
+// tiles; StagedTile): the same bits either way, so the tuner may pick either.
 //
 // Which set a layer starts with: `defaultKernels`, by the adapter (`kernelTarget`), not by the WebGPU
 // implementation: Mesa's drivers run the same blocks best whether naga or Tint wrote their shaders.
