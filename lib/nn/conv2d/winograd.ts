@@ -17,6 +17,13 @@ import { kernelName, type SplitkTile, type StagedTile, tapsliceConstants } from 
  */
 const SCRATCH_BYTES = 256 * 1024 * 1024;
 
+/**
+ * The block constants the transforms' and reductions' pipelines are built with. Only the GEMMs use the
+ * tile; built from a module of the tile's own constants, every other entry point would be compiled again
+ * for each tile the tuner times (a cold GPU driver compile can take long: platform.md).
+ */
+const SHARED_CONSTANTS = tapsliceConstants({ bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages: 1 });
+
 /** Images per workgroup of the bias gradient's first pass (conv2d_bias_grad.wgsl). */
 const BIAS_CHUNK_IMAGES = 8;
 
@@ -124,6 +131,7 @@ export function recordWinogradConv(
   const { x, y, cin, cout, transposed } = c;
   const [n, , h, w] = x.shape;
   const code = layer.code("./conv2d_winograd_f2x2.wgsl", tapsliceConstants(t));
+  const shared = layer.code("./conv2d_winograd_f2x2.wgsl", SHARED_CONSTANTS);
   const total = n * Math.ceil(h / 2) * Math.ceil(w / 2);
   // The GEMM's grid within WebGPU's 65535 workgroups.
   const chunk = chunkTiles(layer, total, cin, cout, 65535 * t.bm);
@@ -136,18 +144,18 @@ export function recordWinogradConv(
   const at = (tileBase: number, tiles: number) =>
     params({ n, cin, h, w, cout, tileBase, tiles, transposed, hasBias: !transposed });
   rec.dispatch(
-    pipeline(layer.gpu, { code, entryPoint: "winograd_filter" }),
+    pipeline(layer.gpu, { code: shared, entryPoint: "winograd_filter" }),
     at(0, 0),
     [layer.weight, u],
     grid1d(cin * cout, 64),
   );
-  const input = pipeline(layer.gpu, { code, entryPoint: "winograd_input" });
+  const input = pipeline(layer.gpu, { code: shared, entryPoint: "winograd_input" });
   const gemm = pipeline(layer.gpu, {
     code,
     entryPoint: "winograd_gemm",
     label: kernelName({ family: "winograd_f2x2", tile: t }),
   });
-  const output = pipeline(layer.gpu, { code, entryPoint: "winograd_output" });
+  const output = pipeline(layer.gpu, { code: shared, entryPoint: "winograd_output" });
   for (let base = 0; base < total; base += chunk) {
     const tiles = Math.min(chunk, total - base);
     rec.dispatch(input, at(base, tiles), [x, v], grid1d(cin * tiles, 64));
@@ -184,11 +192,11 @@ export function recordWinogradWeightGrad(
   const v = ws.tensor("V", [16 * ci * chunk]);
   const dm = ws.tensor("M", [16 * co * chunk]);
   const part = layer.ws.tensor("wgradPartial", [totalSplits * 16 * co * ci]);
-  const constants = tapsliceConstants(t);
-  const transforms = layer.code("./conv2d_winograd_f2x2.wgsl", constants);
-  const code = layer.code("./conv2d_wgrad_winograd_f2x2.wgsl", constants);
+  const code = layer.code("./conv2d_wgrad_winograd_f2x2.wgsl", tapsliceConstants(t));
+  const shared = layer.code("./conv2d_wgrad_winograd_f2x2.wgsl", SHARED_CONSTANTS);
+  const transforms = layer.code("./conv2d_winograd_f2x2.wgsl", SHARED_CONSTANTS);
   const input = pipeline(layer.gpu, { code: transforms, entryPoint: "winograd_input" });
-  const dyTransform = pipeline(layer.gpu, { code, entryPoint: "winograd_wgrad_dy" });
+  const dyTransform = pipeline(layer.gpu, { code: shared, entryPoint: "winograd_wgrad_dy" });
   const gemm = pipeline(layer.gpu, {
     code,
     entryPoint: "winograd_wgrad_gemm",
@@ -204,7 +212,7 @@ export function recordWinogradWeightGrad(
   }
   // 16 (o, c) pairs a workgroup (conv2d_wgrad_winograd_f2x2.wgsl).
   rec.dispatch(
-    pipeline(layer.gpu, { code, entryPoint: "winograd_wgrad_reduce" }),
+    pipeline(layer.gpu, { code: shared, entryPoint: "winograd_wgrad_reduce" }),
     params({ ...shape, tileBase: 0, tiles: 0 }),
     [part, layer.dweight],
     grid1d(co * ci, 16),
