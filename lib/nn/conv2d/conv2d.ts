@@ -30,6 +30,7 @@ import {
   splitkConstants,
   type SplitkTile,
   tapsliceConstants,
+  UNTILED_ENTRY_TILE,
   type WgradTile,
   workgroupBytes,
 } from "./kernels.ts";
@@ -272,7 +273,10 @@ export class Conv2d implements Layer {
       // The weights in B's own order first (conv_tapslice_pack), one buffer per pass.
       const packed = this.ws.tensor(transposed ? "tapsliceInputGrad" : "tapsliceForward", [9 * cin * cout]);
       rec.dispatch(
-        pipeline(this.gpu, { code, entryPoint: "conv_tapslice_pack" }),
+        pipeline(this.gpu, {
+          code: this.code("./conv2d_igemm_tapslice.wgsl", tapsliceConstants(UNTILED_ENTRY_TILE)),
+          entryPoint: "conv_tapslice_pack",
+        }),
         params,
         [weight, packed],
         grid1d(9 * cin * cout, 64),
@@ -333,7 +337,10 @@ export class Conv2d implements Layer {
       [Math.ceil(this.outChannels / t.bm), Math.ceil(cols / t.bn), splits],
     );
     rec.dispatch(
-      pipeline(this.gpu, { code, entryPoint: "wgrad_splitk_reduce" }),
+      pipeline(this.gpu, {
+        code: this.code("./conv2d_wgrad_splitk.wgsl", splitkConstants({ ...UNTILED_ENTRY_TILE, groups: 1 })),
+        entryPoint: "wgrad_splitk_reduce",
+      }),
       [this.outChannels, k, splits],
       [part, this.store.grad(this.weight), this.store.grad(this.bias)],
       grid1d(this.outChannels * cols, 64),

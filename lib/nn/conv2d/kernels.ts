@@ -133,6 +133,13 @@ export const WGRAD_GPU: WgradTile = { ro4: 1, rc: 2, tq: 7, wg: 64, lanes: 1 << 
 export const IGEMM_GPU: IgemmTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
 export const SPLITK_GPU: SplitkTile = { ...IGEMM_GPU, stages: 1, groups: 1024 };
 export const DIRECT_GPU: DirectTile = { cb: 16, wg: 64 };
+/**
+ * The block constants of the modules that build the entry points which do not use the tile (the
+ * tap-slice weight pack, the split-K and Winograd reductions, the Winograd transforms): built from the
+ * tile's own module, each would be compiled again for every tile the tuner times, and a cold GPU driver
+ * compile can take long (platform.md).
+ */
+export const UNTILED_ENTRY_TILE: StagedTile = { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages: 1 };
 
 const KEYS: Record<string, readonly string[]> = {
   register_block: ["r4", "tp", "tq", "wg"],

@@ -8,7 +8,13 @@ import { loadWgsl, pipeline } from "../../gpu/pipelines.ts";
 import { grid1d, type Recorder } from "../../gpu/recorder.ts";
 import { withTreeSum } from "../../gpu/reduction.ts";
 import { type Tensor, Workspace } from "../../gpu/tensor.ts";
-import { kernelName, type SplitkTile, type StagedTile, tapsliceConstants } from "./kernels.ts";
+import {
+  kernelName,
+  type SplitkTile,
+  type StagedTile,
+  tapsliceConstants,
+  UNTILED_ENTRY_TILE,
+} from "./kernels.ts";
 
 /**
  * The most bytes of Winograd scratch (V, M: each 16 values per 2x2 output tile and channel) a pass binds
@@ -17,12 +23,8 @@ import { kernelName, type SplitkTile, type StagedTile, tapsliceConstants } from 
  */
 const SCRATCH_BYTES = 256 * 1024 * 1024;
 
-/**
- * The block constants the transforms' and reductions' pipelines are built with. Only the GEMMs use the
- * tile; built from a module of the tile's own constants, every other entry point would be compiled again
- * for each tile the tuner times (a cold GPU driver compile can take long: platform.md).
- */
-const SHARED_CONSTANTS = tapsliceConstants({ bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, stages: 1 });
+/** The transforms and reductions use no tile: one pipeline each for every tile (kernels.ts). */
+const SHARED_CONSTANTS = tapsliceConstants(UNTILED_ENTRY_TILE);
 
 /** Images per workgroup of the bias gradient's first pass (conv2d_bias_grad.wgsl). */
 const BIAS_CHUNK_IMAGES = 8;
