@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
+import { builtPipelines } from "../lib/gpu/pipelines.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, readTensorsF32, upload, Workspace } from "../lib/gpu/tensor.ts";
@@ -432,6 +433,46 @@ Deno.test("conv2d: Winograd F(2x2, 3x3) is as accurate as the direct tap-slice G
         );
       }
     }
+  }
+});
+
+Deno.test("conv2d: entry points that use no tile are built once for all the tiles the tuner times", async () => {
+  // Only the GEMMs depend on the tile; the weight pack, the reductions and the Winograd transforms come
+  // from one module (UNTILED_ENTRY_TILE), so a candidate costs the driver one compile, not several.
+  const gpu = await getGpu();
+  const tiles = [{ bm: 16, bn: 8, bk: 4, tm: 4, tn: 4 }, { bm: 8, bn: 32, bk: 8, tm: 4, tn: 4 }];
+  const store = new ParamStore(gpu);
+  const conv = new Conv2d(store, "untiled", 3, 5, new Rng(9));
+  store.finalize();
+  const x = upload(gpu, new Float32Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);
+  const rec = new Recorder(gpu);
+  for (const [i, tile] of tiles.entries()) {
+    for (const stages of [1, 2]) {
+      conv.setKernels({
+        forward: { family: i ? "winograd_f2x2" : "igemm_tapslice", tile: { ...tile, stages } },
+        inputGrad: { family: i ? "igemm_tapslice" : "winograd_f2x2", tile: { ...tile, stages } },
+        weightGrad: {
+          family: i ? "wgrad_splitk" : "wgrad_winograd_f2x2",
+          tile: { ...tile, stages, groups: 4 },
+        },
+      });
+      conv.backward(rec, conv.forward(rec, x, true), true);
+    }
+  }
+  await rec.finish();
+  const built = builtPipelines(gpu).map((p) => p.entryPoint);
+  for (
+    const entry of [
+      "conv_tapslice_pack",
+      "wgrad_splitk_reduce",
+      "winograd_filter",
+      "winograd_input",
+      "winograd_output",
+      "winograd_wgrad_dy",
+      "winograd_wgrad_reduce",
+    ]
+  ) {
+    assertEquals(built.filter((e) => e === entry).length, 1, `${entry} pipelines built`);
   }
 });
 
