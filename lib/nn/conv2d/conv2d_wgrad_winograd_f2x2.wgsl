@@ -1,17 +1,15 @@
-// Conv2d 3x3 (padding 1, stride 1) weight and bias gradients, NCHW, by Winograd's F(2x2, 3x3): the
-// adjoint of conv2d_winograd_f2x2.wgsl's forward. There each 2x2 output tile is
+// Conv2d 3x3 (padding 1, stride 1) weight gradient, NCHW, by Winograd's F(2x2, 3x3): the adjoint of
+// conv2d_winograd_f2x2.wgsl's forward. There each 2x2 output tile is
 // Y = A^T [ sum_c (G g[o,c] G^T) * (B^T d[c] B) ] A, so with dM = A dY A^T (the tile's 2x2 output
 // gradient, 4x4 after the transform) and V = B^T d B,
 //   dU[o,c] = sum over tiles of dM[o] * V[c]       (16 GEMMs over the tiles, one per element position xi)
 //   dw[o,c] = G^T dU[o,c] G                          (4x4 -> 3x3)
-//   db[o]   = sum over tiles of dM[o][0] - dM[o][3] - dM[o][12] + dM[o][15]
-// (with u = (1, 0, 0, -1), A^T u = (1, 1), so u^T dM u is the sum of the tile's four dY values).
 //   winograd_input (conv2d_winograd_f2x2.wgsl, channelsLast): V [16][tiles][CI]
 //   winograd_wgrad_dy:     dM [16][tiles][CO] from dy, zero outside the image
 //   winograd_wgrad_gemm:   part[slot][xi][o][c]: each workgroup sums one range of tiles (split-K, as the
 //                          weight gradient's reduction is long and its result small)
 //   winograd_wgrad_reduce: the partials summed in slot order, then the transform above -> dw
-// db is summed from dy directly (conv2d_bias_grad.wgsl), not as an extra GEMM column as in
+// The bias gradient is summed from dy directly (conv2d_bias_grad.wgsl), not as an extra GEMM column as in
 // conv2d_wgrad_splitk.wgsl: CI + 1 columns would start a whole extra tile of BN columns for CI = 64, 128,
 // 256.
 // K (tiles) runs along memory in both operands' rows; stored tiles-major ([16][tiles][channels]) they are
