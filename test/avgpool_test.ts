@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
-import { readF32, upload } from "../lib/gpu/tensor.ts";
+import { readTensorsF32, upload } from "../lib/gpu/tensor.ts";
 import { GlobalAvgPool } from "../lib/nn/avgpool.ts";
 import { REDUCTION_VARIANTS } from "../lib/gpu/reduction.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
@@ -34,14 +34,15 @@ for (const variant of REDUCTION_VARIANTS) {
       const dy = randn(rng, n * c);
       const y = pool.forward(rec, upload(gpu, x, shape), true);
       const dx = pool.backward(rec, upload(gpu, dy, [n, c]), true)!;
-      await rec.finish();
+      rec.submit();
+      const [yv, dxv] = await readTensorsF32(gpu, [y, dx]);
       assertEquals(y.shape, [n, c]);
-      assertClose(await readF32(gpu, y), avgPoolForward(x, shape), {
+      assertClose(yv, avgPoolForward(x, shape), {
         rtol: 1e-5,
         atol: 1e-6,
         what: `[${shape}] y`,
       });
-      assertClose(await readF32(gpu, dx), avgPoolBackward(dy, shape), {
+      assertClose(dxv, avgPoolBackward(dy, shape), {
         rtol: 1e-6,
         atol: 0,
         what: `[${shape}] dx`,
@@ -58,8 +59,8 @@ for (const variant of REDUCTION_VARIANTS) {
       const rec = new Recorder(gpu);
       const y = pool.forward(rec, upload(gpu, x, [3, 6, 7, 7]), true);
       const dx = pool.backward(rec, upload(gpu, x.subarray(0, 18), [3, 6]), true)!;
-      await rec.finish();
-      outs.push(await readF32(gpu, y), await readF32(gpu, dx));
+      rec.submit();
+      outs.push(...await readTensorsF32(gpu, [y, dx]));
     }
     assertEquals(outs[2], outs[0]);
     assertEquals(outs[3], outs[1]);

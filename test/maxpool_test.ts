@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
-import { readF32, readU32, type Tensor, upload } from "../lib/gpu/tensor.ts";
+import { readF32, readTensorsF32, readU32, type Tensor, upload } from "../lib/gpu/tensor.ts";
 import { MaxPool2d } from "../lib/nn/maxpool.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
 import { maxPoolBackward, maxPoolForward, type Shape4 } from "./reference/layers.ts";
@@ -53,11 +53,12 @@ Deno.test("maxpool: forward, argmax and backward match float64 on even and odd s
     const dy = randn(rng, ref.y.length);
     const y = pool.forward(rec, upload(gpu, x, shape), true);
     const dx = pool.backward(rec, upload(gpu, dy, y.shape), true)!;
-    await rec.finish();
+    rec.submit();
+    const [yv, dxv] = await readTensorsF32(gpu, [y, dx]);
     assertEquals(y.shape, [n, c, Math.floor(h / 2), Math.floor(w / 2)]);
-    assertClose(await readF32(gpu, y), ref.y, { rtol: 0, atol: 0, what: `[${shape}] y` });
+    assertClose(yv, ref.y, { rtol: 0, atol: 0, what: `[${shape}] y` });
     assertEquals(await unpackCodes(pool, ref.y.length, Math.floor(w / 2)), ref.argmax);
-    assertClose(await readF32(gpu, dx), maxPoolBackward(x, dy, shape), {
+    assertClose(dxv, maxPoolBackward(x, dy, shape), {
       rtol: 0,
       atol: 0,
       what: `[${shape}] dx`,
