@@ -196,6 +196,11 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
             "conv2d forward n=256 ci=64 co=64 h=28 w=28": shape("igemm_tapslice(1)", [4, 1.5]),
             "conv2d weightGrad n=256 ci=64 co=64 h=28 w=28": shape("igemm_tapslice(1)", [4, 2]),
             "conv2d weightGrad n=256 ci=128 co=128 h=14 w=14": shape("igemm_tapslice(1)", [4, 4]),
+            // A Winograd candidate twice as fast as the best direct one (tap-slice, 2 ms).
+            "conv2d inputGrad n=256 ci=64 co=64 h=28 w=28": {
+              choice: "winograd_f2x2(a)",
+              ms: { "register_block(r4=2)": 4, "igemm_tapslice(1)": 2, "winograd_f2x2(a)": 1 },
+            },
           },
         },
       }),
@@ -241,9 +246,13 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     assertMatch(text, /3 of 100, status stopped \| PyTorch notebook 2/);
     assertMatch(
       text,
-      /tuner\s+6 shapes: igemm_tapslice 5, register_block 1; choice 2\.67x faster than the reference \(median\); 1 candidate dropped \(output differed/,
+      /tuner\s+7 shapes: igemm_tapslice 5, register_block 1, winograd_f2x2 1; choice 2\.67x faster than the reference \(median\); 1 candidate dropped \(output differed/,
     );
-    assertMatch(text, /conv TFLOP\/s, tuner's choice\s+forward 9\.9-9\.9, weightGrad 3\.7-7\.4 \(over/);
+    assertMatch(
+      text,
+      /conv TFLOP\/s, tuner's choice\s+forward 9\.9-9\.9, inputGrad 14\.8-14\.8, weightGrad 3\.7-7\.4 \(over/,
+    );
+    assertMatch(text, /Winograd: best direct kernel's ms \/ best Winograd's\s+inputGrad 2\.00-2\.00x \(over/);
     assertMatch(text, /seconds per epoch\s+ours 13\.0 \(eval 1\.25\) \| PyTorch 3\.0/);
     assertMatch(text, /100 epochs at that rate\s+ours 21\.7 min \| PyTorch 5\.0 min/);
     assertMatch(text, /ours 0\.7000 \(epoch 3\) \| PyTorch 0\.8500 \(epoch 2\)/);
@@ -253,7 +262,10 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     assertEquals(json.train_step_ms.pytorch_defaults, null);
     assertEquals([json.train_step_ms.ours_host_record, json.train_step_ms.ours_dispatches], [1.234, 74]);
     assertEquals(json.kernel_tests.length, 2);
-    assertEquals(json.tuner.choices_by_family, { igemm_tapslice: 5, register_block: 1 });
+    assertEquals(json.tuner.choices_by_family, { igemm_tapslice: 5, register_block: 1, winograd_f2x2: 1 });
+    assertEquals(json.winograd_over_direct, [
+      { pass: "inputGrad", shape: "64->64 @28x28 n=256", direct_over_winograd: 2 },
+    ]);
     assertEquals(json.conv_tflops[0].shape, "64->64 @28x28 n=256");
     // The README section: the same rows as a table (a "|" inside a cell escaped), then each conv shape's
     // chosen kernels, a pass the tuner did not time shown as "-".
@@ -264,12 +276,13 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     assertMatch(md, /^\| layer shape \| forward \| inputGrad \| weightGrad \|$/m);
     assertMatch(
       md,
-      /^\| 64->64 @28x28 n=256 \| `igemm_tapslice\(1\)` 1\.500 ms, 9\.9 \| - \| `igemm_tapslice\(1\)` 2\.000 ms, 7\.4 \|$/m,
+      /^\| 64->64 @28x28 n=256 \| `igemm_tapslice\(1\)` 1\.500 ms, 9\.9 \| `winograd_f2x2\(a\)` 1\.000 ms, 14\.8 \| `igemm_tapslice\(1\)` 2\.000 ms, 7\.4 \|$/m,
     );
     assertEquals(json.conv_tflops.map((c: { tflops: number }) => c.tflops.toFixed(3)), [
       "9.865",
       "7.399",
       "3.699",
+      "14.798",
     ]);
   } finally {
     await Deno.remove(state, { recursive: true });

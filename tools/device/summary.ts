@@ -135,6 +135,29 @@ const ratesByPass = ["forward", "inputGrad", "weightGrad"].map((pass) => {
   return r.length ? `${pass} ${fmt(Math.min(...r), 1)}-${fmt(Math.max(...r), 1)}` : undefined;
 }).filter((x) => x !== undefined);
 
+// Winograd (2.25x fewer multiply-adds, 4x the activations through memory) against the direct GEMMs, per
+// conv shape and pass: the best direct candidate's ms over the best Winograd candidate's (> 1: Winograd
+// is faster), whichever the tuner chose.
+const isWinograd = (kernel: string) => /^(wgrad_)?winograd_/.test(kernel);
+const winogradGains = Object.values(tuningFile?.adapters ?? {}).flatMap((shapes) => Object.entries(shapes))
+  .flatMap(([key, e]) => {
+    const t = parseConvTaskKey(key);
+    const times = Object.entries(e?.ms ?? {}).filter(([, ms]) => typeof ms === "number" && ms > 0);
+    const best = (winograd: boolean) =>
+      Math.min(...times.filter(([k]) => isWinograd(k) === winograd).map(([, ms]) => ms));
+    const [direct, winograd] = [best(false), best(true)];
+    if (!t || !Number.isFinite(direct) || !Number.isFinite(winograd)) return [];
+    return [{
+      pass: t.pass,
+      shape: `${t.ci}->${t.co} @${t.h}x${t.w} n=${t.n}`,
+      direct_over_winograd: direct / winograd,
+    }];
+  });
+const winogradByPass = ["forward", "inputGrad", "weightGrad"].map((pass) => {
+  const r = winogradGains.filter((c) => c.pass === pass).map((c) => c.direct_over_winograd);
+  return r.length ? `${pass} ${fmt(Math.min(...r), 2)}-${fmt(Math.max(...r), 2, "x")}` : undefined;
+}).filter((x) => x !== undefined);
+
 const ours = bench?.train_step_ms as number | undefined;
 const builds = bench?.pipeline_builds as
   | { count: number; totalMs: number; slowestMs: number; slowest: string }
@@ -175,6 +198,7 @@ const summary = {
   },
   tuner,
   conv_tflops: convRates,
+  winograd_over_direct: winogradGains,
   pytorch_notebook: {
     epochs_done: torchEpochs.length,
     seconds_per_epoch: perEpoch(torchEpochs.map((r) => r.seconds)) ?? null,
@@ -230,6 +254,12 @@ const rows: [string, string][] = [
     ratesByPass.length
       ? `${ratesByPass.join(", ")} (over the layer shapes; summary.json has each; a direct ` +
         `convolution's flops, which Winograd kernels reach with fewer)`
+      : "-",
+  ],
+  [
+    "Winograd: best direct kernel's ms / best Winograd's",
+    winogradByPass.length
+      ? `${winogradByPass.join(", ")} (over the layer shapes; > 1: Winograd faster)`
       : "-",
   ],
   [
