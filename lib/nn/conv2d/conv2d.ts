@@ -29,6 +29,7 @@ import {
   kernelName,
   splitkConstants,
   type SplitkTile,
+  splitReduction,
   tapsliceConstants,
   UNTILED_ENTRY_TILE,
   type WgradTile,
@@ -319,10 +320,7 @@ export class Conv2d implements Layer {
     const code = this.code("./conv2d_wgrad_splitk.wgsl", splitkConstants(t));
     const m = n * h * w, k = this.inChannels * 9, cols = k + 1;
     const tiles = Math.ceil(this.outChannels / t.bm) * Math.ceil(cols / t.bn);
-    // Enough splits for about t.groups workgroups, each split a whole number of bk-row slices.
-    const wanted = Math.max(1, Math.min(Math.ceil(t.groups / tiles), Math.ceil(m / t.bk), 65535));
-    const chunk = Math.ceil(m / wanted / t.bk) * t.bk;
-    const splits = Math.ceil(m / chunk);
+    const { splitLength: chunk, splits } = splitReduction(m, t, tiles, 65535);
     const part = this.ws.tensor("wgradPartial", [splits * this.outChannels * cols]);
     // 4 x 4 pieces read as vec4s (the same bits) when the register block is made of them.
     const vec4 = this.vec4 && t.tm % 4 === 0 && t.tn % 4 === 0;

@@ -65,6 +65,25 @@ export interface SplitkTile extends StagedTile {
   groups: number;
 }
 
+/**
+ * How a split-K tile cuts a reduction of `length` rows when `outputTiles` workgroups cover the result:
+ * enough splits for about t.groups workgroups (at most `maxSplits`, a grid dimension's bound), each a
+ * whole number of bk-row slices (`splitLength` rows; the last split may be shorter).
+ */
+export function splitReduction(
+  length: number,
+  t: SplitkTile,
+  outputTiles: number,
+  maxSplits: number,
+): { splitLength: number; splits: number } {
+  const wanted = Math.max(
+    1,
+    Math.min(Math.ceil(t.groups / outputTiles), Math.ceil(length / t.bk), maxSplits),
+  );
+  const splitLength = Math.ceil(length / wanted / t.bk) * t.bk;
+  return { splitLength, splits: Math.ceil(length / splitLength) };
+}
+
 /** cb output channels per invocation, wg invocations (pixels) per workgroup. */
 export interface DirectTile {
   cb: number;

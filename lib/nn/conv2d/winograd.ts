@@ -11,6 +11,7 @@ import { type Tensor, Workspace } from "../../gpu/tensor.ts";
 import {
   kernelName,
   type SplitkTile,
+  splitReduction,
   type StagedTile,
   tapsliceConstants,
   UNTILED_ENTRY_TILE,
@@ -183,11 +184,9 @@ export function recordWinogradWeightGrad(
   const co = dy.shape[1];
   const total = n * Math.ceil(h / 2) * Math.ceil(w / 2);
   const chunk = chunkTiles(layer, total, ci, co, Infinity);
-  // Splits per chunk: about t.groups workgroups, each split whole bk-tile slices; grid z = 16 * splits.
+  // Splits per chunk (grid z = 16 * splits, within WebGPU's 65535).
   const outputTiles = 16 * Math.ceil(co / t.bm) * Math.ceil(ci / t.bn);
-  const wanted = Math.max(1, Math.min(Math.ceil(t.groups / outputTiles), Math.ceil(chunk / t.bk), 4095));
-  const splitTiles = Math.ceil(chunk / wanted / t.bk) * t.bk;
-  const splits = Math.ceil(chunk / splitTiles);
+  const { splitLength: splitTiles, splits } = splitReduction(chunk, t, outputTiles, 4095);
   const chunks = Math.ceil(total / chunk);
   const totalSplits = chunks * splits;
   const ws = scratch(layer.gpu);
