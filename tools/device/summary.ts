@@ -114,49 +114,50 @@ const tuner = {
   dropped: droppedCount,
 };
 
+// The tuner's conv entries (keys as lib/nn/conv2d/tune.ts writes them), with their layer shape's label.
+const PASSES = ["forward", "inputGrad", "weightGrad"];
+const convEntries = Object.values(tuningFile?.adapters ?? {}).flatMap((shapes) => Object.entries(shapes))
+  .flatMap(([key, entry]) => {
+    const task = parseConvTaskKey(key);
+    return task ? [{ task, entry, shape: `${task.ci}->${task.co} @${task.h}x${task.w} n=${task.n}` }] : [];
+  });
+/** "pass lowest-highest" of a value over the layer shapes, for each pass that has one. */
+function rangesByPass<T extends { pass: string }>(
+  rows: T[],
+  value: (r: T) => number,
+  digits: number,
+  unit = "",
+) {
+  return PASSES.map((pass) => {
+    const r = rows.filter((c) => c.pass === pass).map(value);
+    return r.length
+      ? `${pass} ${fmt(Math.min(...r), digits)}-${fmt(Math.max(...r), digits, unit)}`
+      : undefined;
+  }).filter((x) => x !== undefined);
+}
+
 // What the chosen conv kernels reach per layer shape and pass: the number to hold against the GPU's fp32
 // peak, and where a slow step's time goes.
-const convRates = Object.values(tuningFile?.adapters ?? {}).flatMap((shapes) => Object.entries(shapes))
-  .flatMap(([key, e]) => {
-    const t = parseConvTaskKey(key);
-    const ms = e?.ms?.[e.choice];
-    if (!t || typeof ms !== "number" || !(ms > 0)) return [];
-    const tflops = convTaskFlops(t) / (ms * 1e9);
-    return [{
-      pass: t.pass,
-      shape: `${t.ci}->${t.co} @${t.h}x${t.w} n=${t.n}`,
-      kernel: e.choice,
-      ms,
-      tflops,
-    }];
-  });
-const ratesByPass = ["forward", "inputGrad", "weightGrad"].map((pass) => {
-  const r = convRates.filter((c) => c.pass === pass).map((c) => c.tflops);
-  return r.length ? `${pass} ${fmt(Math.min(...r), 1)}-${fmt(Math.max(...r), 1)}` : undefined;
-}).filter((x) => x !== undefined);
+const convRates = convEntries.flatMap(({ task, entry, shape }) => {
+  const ms = entry?.ms?.[entry.choice];
+  if (typeof ms !== "number" || !(ms > 0)) return [];
+  return [{ pass: task.pass, shape, kernel: entry.choice, ms, tflops: convTaskFlops(task) / (ms * 1e9) }];
+});
+const ratesByPass = rangesByPass(convRates, (c) => c.tflops, 1);
 
 // Winograd (2.25x fewer multiply-adds, 4x the activations through memory) against the direct GEMMs, per
 // conv shape and pass: the best direct candidate's ms over the best Winograd candidate's (> 1: Winograd
 // is faster), whichever the tuner chose.
 const isWinograd = (kernel: string) => /^(wgrad_)?winograd_/.test(kernel);
-const winogradGains = Object.values(tuningFile?.adapters ?? {}).flatMap((shapes) => Object.entries(shapes))
-  .flatMap(([key, e]) => {
-    const t = parseConvTaskKey(key);
-    const times = Object.entries(e?.ms ?? {}).filter(([, ms]) => typeof ms === "number" && ms > 0);
-    const best = (winograd: boolean) =>
-      Math.min(...times.filter(([k]) => isWinograd(k) === winograd).map(([, ms]) => ms));
-    const [direct, winograd] = [best(false), best(true)];
-    if (!t || !Number.isFinite(direct) || !Number.isFinite(winograd)) return [];
-    return [{
-      pass: t.pass,
-      shape: `${t.ci}->${t.co} @${t.h}x${t.w} n=${t.n}`,
-      direct_over_winograd: direct / winograd,
-    }];
-  });
-const winogradByPass = ["forward", "inputGrad", "weightGrad"].map((pass) => {
-  const r = winogradGains.filter((c) => c.pass === pass).map((c) => c.direct_over_winograd);
-  return r.length ? `${pass} ${fmt(Math.min(...r), 2)}-${fmt(Math.max(...r), 2, "x")}` : undefined;
-}).filter((x) => x !== undefined);
+const winogradGains = convEntries.flatMap(({ task, entry, shape }) => {
+  const times = Object.entries(entry?.ms ?? {}).filter(([, ms]) => typeof ms === "number" && ms > 0);
+  const best = (winograd: boolean) =>
+    Math.min(...times.filter(([k]) => isWinograd(k) === winograd).map(([, ms]) => ms));
+  const [direct, winograd] = [best(false), best(true)];
+  if (!Number.isFinite(direct) || !Number.isFinite(winograd)) return [];
+  return [{ pass: task.pass, shape, direct_over_winograd: direct / winograd }];
+});
+const winogradByPass = rangesByPass(winogradGains, (c) => c.direct_over_winograd, 2, "x");
 
 const ours = bench?.train_step_ms as number | undefined;
 const builds = bench?.pipeline_builds as
@@ -314,18 +315,17 @@ function markdownSection(): string {
     ...rows.map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`),
   ];
   if (convRates.length) {
-    const passes = ["forward", "inputGrad", "weightGrad"];
     const shapes = [...new Set(convRates.map((c) => c.shape))];
     lines.push(
       "",
       "Conv kernels the tuner chose on this GPU (ms of one pass, TFLOP/s counting a direct convolution's " +
         "2 N H W CI CO 9 flops, which the Winograd kernels compute with fewer multiply-adds):",
       "",
-      `| layer shape | ${passes.join(" | ")} |`,
-      `| --- | ${passes.map(() => "---").join(" | ")} |`,
+      `| layer shape | ${PASSES.join(" | ")} |`,
+      `| --- | ${PASSES.map(() => "---").join(" | ")} |`,
       ...shapes.map((shape) =>
         `| ${shape} | ${
-          passes.map((pass) => {
+          PASSES.map((pass) => {
             const c = convRates.find((r) => r.shape === shape && r.pass === pass);
             return c ? `\`${c.kernel}\` ${fmt(c.ms, 3)} ms, ${fmt(c.tflops, 1)}` : "-";
           }).join(" | ")
