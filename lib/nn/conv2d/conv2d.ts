@@ -30,8 +30,8 @@ import {
   splitkConstants,
   type SplitkTile,
   splitReduction,
-  tapsliceConstants,
   UNTILED_ENTRY_TILE,
+  vec4GemmConstants,
   type WgradTile,
   workgroupBytes,
 } from "./kernels.ts";
@@ -258,7 +258,7 @@ export class Conv2d implements Layer {
     const t: IgemmTile = k.tile;
     const tapslice = k.family === "igemm_tapslice";
     const code = k.family === "igemm_tapslice"
-      ? this.code("./conv2d_igemm_tapslice.wgsl", tapsliceConstants(k.tile))
+      ? this.code("./conv2d_igemm_tapslice.wgsl", vec4GemmConstants(k.tile))
       : this.code("./conv2d_igemm_tiled.wgsl", igemmConstants(k.tile));
     const m = n * h * w;
     const groups = [Math.ceil(m / t.bm), Math.ceil(cout / t.bn), 1];
@@ -275,7 +275,7 @@ export class Conv2d implements Layer {
       const packed = this.ws.tensor(transposed ? "tapsliceInputGrad" : "tapsliceForward", [9 * cin * cout]);
       rec.dispatch(
         pipeline(this.gpu, {
-          code: this.code("./conv2d_igemm_tapslice.wgsl", tapsliceConstants(UNTILED_ENTRY_TILE)),
+          code: this.code("./conv2d_igemm_tapslice.wgsl", vec4GemmConstants(UNTILED_ENTRY_TILE)),
           entryPoint: "conv_tapslice_pack",
         }),
         params,

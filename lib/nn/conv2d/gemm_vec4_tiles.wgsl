@@ -7,7 +7,7 @@
 // f * 4 * WM + (tid % WM) * 4 + r, columns g * 4 * WN + (tid / WM) * 4 + s of the workgroup's tile, each one
 // fma chain over K in order.
 
-// The block constants, rewritten per variant by conv2d.ts (kernels.ts: tapsliceConstants, and the checks):
+// The block constants, rewritten per variant by conv2d.ts (kernels.ts: vec4GemmConstants, and the checks):
 // a BM x BN tile of the output per workgroup, K-slices of BK, TM x TN outputs per invocation, STAGES sets
 // of workgroup tiles.
 const BM: u32 = 64u;

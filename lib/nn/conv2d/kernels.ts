@@ -216,9 +216,9 @@ export function checkKernel(k: ConvKernel | WgradKernel): void {
 }
 
 /**
- * gemm_vec4_tiles.wgsl (igemm_tapslice and the Winograd families): 4 x 4 pieces per invocation, and loaders that take
- * whole rows of a K-slice (with the check above that the invocations divide bm*bk and bn*bk, each loads
- * the same count).
+ * gemm_vec4_tiles.wgsl (igemm_tapslice and the Winograd families): 4 x 4 pieces per invocation, and
+ * loaders that take whole rows of a K-slice (with the check above that the invocations divide bm*bk and
+ * bn*bk, each loads the same count).
  */
 function checkVec4Tiles(name: string, t: IgemmTile, wg: number): void {
   if (t.tm % 4 || t.tn % 4) throw new Error(`conv kernel ${name}: tm and tn must be multiples of 4`);
@@ -267,10 +267,10 @@ export function splitkConstants(t: SplitkTile): Record<string, number> {
 }
 
 /**
- * The constants of gemm_vec4_tiles.wgsl's users (igemm_tapslice and the Winograd families): the tile's, its tile
- * sets, and how the loaders split a K-slice (see conv2d_igemm_tapslice.wgsl).
+ * The constants of gemm_vec4_tiles.wgsl's users (igemm_tapslice and the Winograd families): the tile's,
+ * its tile sets, and how the loaders split a K-slice (see gemm_vec4_tiles.wgsl).
  */
-export function tapsliceConstants(t: StagedTile): Record<string, number> {
+export function vec4GemmConstants(t: StagedTile): Record<string, number> {
   const c = igemmConstants(t);
   return {
     ...c,

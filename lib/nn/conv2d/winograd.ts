@@ -13,8 +13,8 @@ import {
   type SplitkTile,
   splitReduction,
   type StagedTile,
-  tapsliceConstants,
   UNTILED_ENTRY_TILE,
+  vec4GemmConstants,
 } from "./kernels.ts";
 
 /**
@@ -25,7 +25,7 @@ import {
 const SCRATCH_BYTES = 256 * 1024 * 1024;
 
 /** The transforms and reductions use no tile: one pipeline each for every tile (kernels.ts). */
-const SHARED_CONSTANTS = tapsliceConstants(UNTILED_ENTRY_TILE);
+const SHARED_CONSTANTS = vec4GemmConstants(UNTILED_ENTRY_TILE);
 
 /** Images per workgroup of the bias gradient's first pass (conv2d_bias_grad.wgsl). */
 const BIAS_CHUNK_IMAGES = 8;
@@ -133,7 +133,7 @@ export function recordWinogradConv(
 ): void {
   const { x, y, cin, cout, transposed } = c;
   const [n, , h, w] = x.shape;
-  const code = layer.code("./conv2d_winograd_f2x2.wgsl", tapsliceConstants(t));
+  const code = layer.code("./conv2d_winograd_f2x2.wgsl", vec4GemmConstants(t));
   const shared = layer.code("./conv2d_winograd_f2x2.wgsl", SHARED_CONSTANTS);
   const total = n * Math.ceil(h / 2) * Math.ceil(w / 2);
   // The GEMM's grid within WebGPU's 65535 workgroups.
@@ -193,7 +193,7 @@ export function recordWinogradWeightGrad(
   const v = ws.tensor("V", [16 * ci * chunk]);
   const dm = ws.tensor("M", [16 * co * chunk]);
   const part = layer.ws.tensor("wgradPartial", [totalSplits * 16 * co * ci]);
-  const code = layer.code("./conv2d_wgrad_winograd_f2x2.wgsl", tapsliceConstants(t));
+  const code = layer.code("./conv2d_wgrad_winograd_f2x2.wgsl", vec4GemmConstants(t));
   const shared = layer.code("./conv2d_wgrad_winograd_f2x2.wgsl", SHARED_CONSTANTS);
   const transforms = layer.code("./conv2d_winograd_f2x2.wgsl", SHARED_CONSTANTS);
   const input = pipeline(layer.gpu, { code: transforms, entryPoint: "winograd_input" });
