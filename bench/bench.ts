@@ -1,5 +1,5 @@
 // `deno task bench [--json] [--batch N] [--steps N] [--widths a,b,c,d,e,f] [--no-kernels] [--all-variants]
-//  [--no-torch] [--implementations [--browser]]` (flags and their defaults: bench/cli.ts, or --help)
+//  [--no-winograd] [--no-torch] [--implementations [--browser]]` (flags and their defaults: bench/cli.ts, or --help)
 //
 // --implementations hands over to bench/implementations.ts: the training step on every WebGPU
 // implementation and backend this machine offers, one subprocess each, in one run.
@@ -58,7 +58,13 @@ const timedSteps = args.steps ?? (gpu.report.isSoftware ? 3 : 50);
 const kernels: KernelResult[] = [];
 if (!values["no-kernels"]) {
   kernels.push(
-    ...await benchConv2d(gpu, { batch, widths, repeats: 2, variants: args.allVariants ? "all" : "chosen" }),
+    ...await benchConv2d(gpu, {
+      batch,
+      widths,
+      repeats: 2,
+      variants: args.allVariants ? "all" : "chosen",
+      winograd: args.winograd,
+    }),
   );
   kernels.push(...await benchLayers(gpu, { batch, repeats: 2 }));
   for (const k of kernels) {
@@ -75,7 +81,10 @@ if (!values["no-kernels"]) {
 const split = randomSplit(gpu, batch, new Rng(7));
 const model = new Model(gpu, notebookModelConfig(widths, 1));
 // The step runs the conv kernels a training run would use (tuned on hardware, hand-tuned on software).
-const { choices: convKernels } = await tuneConvLayers(gpu, model.encoder.layers, [batch, 1, 28, 28], { log });
+const { choices: convKernels } = await tuneConvLayers(gpu, model.encoder.layers, [batch, 1, 28, 28], {
+  log,
+  winograd: args.winograd,
+});
 for (const [layer, c] of Object.entries(convKernels)) {
   log(`conv kernels ${layer}: forward ${c.forward}, input grad ${c.inputGrad}, weight grad ${c.weightGrad}`);
 }
@@ -179,6 +188,7 @@ if (values.json) {
     software: gpu.report.isSoftware,
     batch,
     widths,
+    winograd: args.winograd,
     train_step_ms: trainStepMs,
     timed_steps: timedSteps,
     warmup_step_ms: warmupMs,

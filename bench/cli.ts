@@ -20,6 +20,8 @@ export interface BenchArgs {
   kernels: boolean;
   /** Time every conv variant the tuner considers, also on a software adapter. */
   allVariants: boolean;
+  /** Whether the tuner may choose Winograd conv kernels (--no-winograd: direct convolutions only). */
+  winograd: boolean;
   torch: boolean;
   /** Time the training step on every WebGPU implementation and backend instead (bench/implementations.ts). */
   implementations: boolean;
@@ -66,6 +68,13 @@ export const BENCH_SPEC: CommandSpec = {
         "there; a hardware adapter times them all anyway), the tuner's choice marked (chosen)",
       default: "off",
     },
+    {
+      name: "no-winograd",
+      kind: "boolean",
+      meaning: "on a GPU, leave the Winograd conv kernels out of the tuning and the tables (direct " +
+        "convolutions only, as `deno task experiment --no-winograd` runs them)",
+      default: "the tuner may choose them",
+    },
     { name: "no-torch", kind: "boolean", meaning: "skip the PyTorch reference step", default: "off" },
     {
       name: "implementations",
@@ -111,6 +120,11 @@ export function benchFromFlags(p: ParsedFlags): BenchArgs {
       "--browser goes with --implementations (the step in headless Chromium beside the others)",
     );
   }
+  if (p.values["no-winograd"] === true && p.values.implementations === true) {
+    throw new UsageError(
+      "--no-winograd does not go with --implementations (which times each implementation's own choice)",
+    );
+  }
   return {
     json: p.values.json === true,
     batch: intFlag(p, "batch", 1, 256) ?? 256,
@@ -118,6 +132,7 @@ export function benchFromFlags(p: ParsedFlags): BenchArgs {
     widths,
     kernels: p.values["no-kernels"] !== true,
     allVariants: p.values["all-variants"] === true,
+    winograd: p.values["no-winograd"] !== true,
     torch: p.values["no-torch"] !== true,
     implementations: p.values.implementations === true,
     browser: p.values.browser === true,

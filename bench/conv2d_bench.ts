@@ -6,7 +6,7 @@
 // adapter has them. The machine may be shared, so compare variants back to back and trust the best-of.
 //
 //   deno run -A bench/conv2d_bench.ts [--batch 256] [--repeats 3] [--widths 64,64,128,128,256,256]
-//     [--layers 0,1] [--variants chosen|all]
+//     [--layers 0,1] [--variants chosen|all] [--no-winograd]
 
 import {
   checkPositionals,
@@ -21,7 +21,14 @@ import { describeAdapter, getGpuOrExit, type Gpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { type Tensor, upload } from "../lib/gpu/tensor.ts";
-import { Conv2d, type ConvPass, convTaskFlops, gpuCandidates, kernelName } from "../lib/nn/conv2d/conv2d.ts";
+import {
+  Conv2d,
+  type ConvPass,
+  convTaskFlops,
+  gpuCandidates,
+  isWinograd,
+  kernelName,
+} from "../lib/nn/conv2d/conv2d.ts";
 import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
 import { parseBenchArgs, WIDTHS_FLAG } from "./cli.ts";
@@ -48,6 +55,8 @@ export interface ConvBenchOptions {
   layers?: number[];
   /** "all": every tuner candidate even on a software adapter (slow there). Default: see the header. */
   variants?: "chosen" | "all";
+  /** false: no Winograd kernels, neither tuned nor timed (--no-winograd). Default true. */
+  winograd?: boolean;
 }
 
 const SPATIAL = [28, 28, 14, 14, 7, 7];
@@ -105,7 +114,11 @@ export async function benchConv2d(gpu: Gpu, opts: ConvBenchOptions): Promise<Con
     const shape = `${cin}->${cout} @${hw}x${hw}`;
     const flops = convTaskFlops({ pass: "forward", n, ci: cin, co: cout, h: hw, w: hw });
     // The tuner's choice for this layer (timed on a hardware adapter unless cached; hand-tuned on software).
-    const { choices } = await tuneConvLayers(gpu, [conv], [n, cin, hw, hw], { firstInputGrad: i > 0 });
+    const winograd = opts.winograd ?? true;
+    const { choices } = await tuneConvLayers(gpu, [conv], [n, cin, hw, hw], {
+      firstInputGrad: i > 0,
+      winograd,
+    });
     const chosen = choices[conv.name];
     const all = opts.variants === "all" || !gpu.report.isSoftware;
     const passes: [ConvPass, (rec: Recorder) => void][] = [
@@ -116,7 +129,8 @@ export async function benchConv2d(gpu: Gpu, opts: ConvBenchOptions): Promise<Con
     const tuned = conv.kernels;
     // The forward also saves x for the backward passes timed after it.
     for (const [pass, body] of passes) {
-      const candidates = gpuCandidates(pass, cin, gpu.limits.maxComputeWorkgroupStorageSize);
+      const candidates = gpuCandidates(pass, cin, gpu.limits.maxComputeWorkgroupStorageSize)
+        .filter((k) => winograd || !isWinograd(k));
       const names = all ? candidates.map(kernelName) : [];
       if (!names.includes(chosen[pass])) names.unshift(chosen[pass]);
       for (const variant of names) {
@@ -169,6 +183,12 @@ const SPEC: CommandSpec = {
       meaning: "all: every tuner candidate, also on a software adapter (a hardware adapter times them all)",
       default: "chosen",
     },
+    {
+      name: "no-winograd",
+      kind: "boolean",
+      meaning: "leave the Winograd kernels out (of the tuning and of --variants all)",
+      default: "off",
+    },
   ],
   examples: ["deno run -A bench/conv2d_bench.ts --variants all --layers 0,1 --batch 64"],
 };
@@ -191,6 +211,7 @@ function convBenchFromFlags(p: ParsedFlags): ConvBenchOptions {
     widths: rawWidths === undefined ? undefined : parseBenchArgs(["--widths", rawWidths]).widths,
     layers: rawLayers?.split(",").map(Number),
     variants,
+    winograd: p.values["no-winograd"] !== true,
   };
 }
 

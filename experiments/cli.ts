@@ -33,6 +33,8 @@ export interface RunRequest {
   kernelsFrom?: string;
   /** Time the kernel candidates again even where this machine's tuning cache has a choice. */
   retune: boolean;
+  /** Whether the tuner may choose Winograd kernels (--no-winograd: only direct convolutions). */
+  winograd: boolean;
   resume: boolean;
 }
 
@@ -177,6 +179,13 @@ export const RUN_SPEC: CommandSpec = {
       default: "off",
     },
     {
+      name: "no-winograd",
+      kind: "boolean",
+      meaning: "on a GPU, leave the Winograd conv kernels out of the tuning: every convolution is summed " +
+        "directly, as the CPU adapters' kernels do (Winograd rounds differently, with errors of the same size)",
+      default: "the tuner may choose them",
+    },
+    {
       name: "resume",
       kind: "boolean",
       meaning: "continue the unfinished (or extend the finished) run in --out",
@@ -218,6 +227,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
     kernelsFrom: stringFlag(parsed, "kernels-from", "path"),
     shard: stringFlag(parsed, "shard"),
     retune: parsed.values.retune === true,
+    winograd: parsed.values["no-winograd"] !== true,
     resume: parsed.values.resume === true,
   };
   const positionals = parsed.positionals;
@@ -254,6 +264,16 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
   if (values.retune && values.resume && !experiment.runs) {
     throw new UsageError(
       "--retune with --resume: a resumed run keeps the kernels it recorded; drop one of the two",
+    );
+  }
+  if (!values.winograd && values.kernelsFrom !== undefined) {
+    throw new UsageError(
+      "--no-winograd with --kernels-from: the kernels come from that manifest; drop one of the two",
+    );
+  }
+  if (!values.winograd && values.resume && !experiment.runs) {
+    throw new UsageError(
+      "--no-winograd with --resume: a resumed run keeps the kernels it recorded; drop one of the two",
     );
   }
   const out = values.out ?? `results/${name}`;
@@ -294,6 +314,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
       init: values.init,
       kernelsFrom: values.kernelsFrom,
       retune: values.retune,
+      winograd: values.winograd,
       resume: values.resume,
     });
   });

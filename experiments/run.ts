@@ -56,6 +56,8 @@ export interface RunOptions {
    * candidates are GPU-sized kernels, minutes to compile on llvmpipe: tests tune those in tuner_test.)
    */
   batchNormTuning?: Pick<TunerOptions, "mode" | "cache">;
+  /** Tests: the same for the convolutions (with a tuning file that answers every shape: nothing is timed). */
+  convTuning?: Pick<TunerOptions, "mode" | "cache">;
   /** With --retune: the shapes re-timed already, shared by the runs of one plan (TunerOptions.retimed). */
   retimed?: Set<string>;
 }
@@ -251,7 +253,9 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   try {
     const tuning = { retime: req.retune, retimed: opts.retimed, log };
     state.convKernels = (await tuneConvLayers(gpu, layers, inputShape, {
+      ...opts.convTuning,
       ...tuning,
+      winograd: req.winograd,
       forced: state.convKernels ?? recorded?.conv,
     })).choices;
     state.batchNormKernels = (await tuneBatchNormLayers(gpu, layers, inputShape, {

@@ -96,12 +96,24 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
       ["fashion_mda", "--retune", "--kernels-from", "m.json"],
       /^--retune with --kernels-from: the kernels come from that manifest; drop one of the two$/,
     ],
+    [
+      ["fashion_mda", "--no-winograd", "--resume"],
+      /^--no-winograd with --resume: a resumed run keeps the kernels it recorded; drop one of the two$/,
+    ],
+    [
+      ["fashion_mda", "--no-winograd", "--kernels-from", "m.json"],
+      /^--no-winograd with --kernels-from: the kernels come from that manifest; drop one of the two$/,
+    ],
+    [["fashion_mda", "--no-winograd=1"], /^--no-winograd takes no value, got "1"$/],
   ];
   for (const [args, re] of cases) {
     usageError(args.join(" "), () => parseRunArgs(args), re);
   }
   equal(parseRunArgs(["fashion_mda", "--retune"]).runs[0].retune, true);
   equal(parseRunArgs(["fashion_mda"]).runs[0].retune, false);
+  equal(parseRunArgs(["fashion_mda", "--no-winograd"]).runs[0].winograd, false);
+  equal(parseRunArgs(["fashion_mda"]).runs[0].winograd, true);
+  equal(parseRunArgs(["fashion_lambda_sweep", "--no-winograd", "--resume"]).runs[0].winograd, false);
   // In a sweep --resume starts the runs not begun yet: those may be timed again.
   equal(parseRunArgs(["fashion_lambda_sweep", "--retune", "--resume"]).runs[0].retune, true);
   // A sweep's --resume also starts the runs not begun yet: those take --kernels-from.
@@ -183,6 +195,7 @@ Deno.test("cli: report, bench and serve flags", async () => {
     widths: [64, 64, 128, 128, 256, 256],
     kernels: true,
     allVariants: false,
+    winograd: true,
     torch: true,
     implementations: false,
     browser: false,
@@ -195,6 +208,7 @@ Deno.test("cli: report, bench and serve flags", async () => {
     [true, false],
   );
   deepStrictEqual(parseBenchArgs(["--all-variants"]).allVariants, true);
+  deepStrictEqual(parseBenchArgs(["--no-winograd"]).winograd, false);
   const bench: [string[], RegExp][] = [
     [["--batch", "0"], /--batch expects an integer from 1 to 256, got 0/],
     [["--batch", "300"], /--batch expects an integer from 1 to 256, got 300/],
@@ -206,6 +220,7 @@ Deno.test("cli: report, bench and serve flags", async () => {
     [["extra"], /bench takes no arguments besides flags, got: extra/],
     [["--jsn"], /unknown flag --jsn for `deno task bench`/],
     [["--browser"], /--browser goes with --implementations/],
+    [["--implementations", "--no-winograd"], /^--no-winograd does not go with --implementations/],
   ];
   for (const [args, re] of bench) usageError(`bench ${args.join(" ")}`, () => parseBenchArgs(args), re);
 

@@ -178,6 +178,7 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
       }),
     );
     await w("steps/bench/torch_fp32.json", JSON.stringify({ train_step_ms: 10, device: "NVIDIA H200" }));
+    await w("steps/bench/bench_no_winograd.json", JSON.stringify({ train_step_ms: 50, batch: 256 }));
     const shape = (choice: string, ms: number[], dropped?: Record<string, string>) => ({
       choice,
       ms: Object.fromEntries(ms.map((t, i) => [i ? `igemm_tapslice(${i})` : "register_block(r4=2)", t])),
@@ -241,6 +242,10 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
       text,
       /ours 40\.0 \| PyTorch fp32, TF32 off 10\.0 \| PyTorch defaults - \| ours\/PyTorch fp32 4\.00x/,
     );
+    assertMatch(
+      text,
+      /train step ms, no Winograd\s+50\.0 \(direct convolutions only\): 1\.25x the tuned step's time$/m,
+    );
     assertMatch(text, /host: recording a step\s+1\.23 ms, 74 dispatches in 1 compute pass$/m);
     assertMatch(text, /pipelines built \(bench\)\s+40 in 5\.25 s; slowest 812 ms \(igemm_tapslice\(x\)\)$/m);
     assertMatch(text, /3 of 100, status stopped \| PyTorch notebook 2/);
@@ -260,6 +265,7 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     assertEquals(json.experiment.epochs_done, 3);
     assertEquals(json.experiment.eval_seconds_per_epoch, 1.25);
     assertEquals(json.train_step_ms.pytorch_defaults, null);
+    assertEquals(json.train_step_ms.ours_no_winograd, 50);
     assertEquals([json.train_step_ms.ours_host_record, json.train_step_ms.ours_dispatches], [1.234, 74]);
     assertEquals(json.kernel_tests.length, 2);
     assertEquals(json.tuner.choices_by_family, { igemm_tapslice: 5, register_block: 1, winograd_f2x2: 1 });

@@ -5,7 +5,9 @@
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
-import { type TunedEntry, tuningFile } from "../lib/gpu/tuner.ts";
+import { adapterKey, type TunedEntry, TUNING_FORMAT, tuningFile } from "../lib/gpu/tuner.ts";
+import { getGpu } from "../lib/gpu/device.ts";
+import { convTaskKey, gpuCandidates, kernelName } from "../lib/nn/conv2d/conv2d.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
 import { MDA_RUN_FIGURES } from "./util.ts";
 import { parseRunArgs, UsageError } from "../experiments/cli.ts";
@@ -214,6 +216,44 @@ Deno.test("experiment: --retune times the kernels again where the tuning file ha
   again.forEach((ms, i) =>
     ok(JSON.stringify(ms) !== JSON.stringify(first[i]), `shape ${i} was not timed again`)
   );
+});
+
+Deno.test("experiment: --no-winograd runs direct convolutions where the tuning file has a Winograd kernel fastest", async () => {
+  const gpu = await getGpu();
+  const cacheFile = `${tmp}/tuning-winograd/tuning.json`;
+  // A tuning file of a GPU on which a Winograd kernel was the fastest for every pass that has one, and the
+  // direct candidates tied (so the fastest of them is the reference, which compiles fast on llvmpipe).
+  const { widths } = quickExperiment.pinned;
+  const entries: Record<string, TunedEntry> = {};
+  const maxBytes = gpu.limits.maxComputeWorkgroupStorageSize;
+  widths.forEach((co, i) => {
+    const ci = i === 0 ? 1 : widths[i - 1], hw = [28, 28, 14, 14, 7, 7][i];
+    for (const pass of ["forward", "inputGrad", "weightGrad"] as const) {
+      const names = gpuCandidates(pass, ci, maxBytes).map(kernelName);
+      const fast = names.find((n) => n.includes("winograd"));
+      const ms = Object.fromEntries(names.map((n) => [n, n === fast ? 0.5 : 1]));
+      entries[convTaskKey({ pass, n: 16, ci, co, h: hw, w: hw })] = { choice: fast ?? names[0], ms };
+    }
+  });
+  await Deno.mkdir(`${tmp}/tuning-winograd`, { recursive: true });
+  await Deno.writeTextFile(
+    cacheFile,
+    JSON.stringify({ format: TUNING_FORMAT, adapters: { [adapterKey(gpu)]: entries } }),
+  );
+  const before = await Deno.readTextFile(cacheFile);
+  const out = `${tmp}/no-winograd`;
+  const [r] = await runPlan(parseRunArgs(args(out, "--epochs", "1", "--no-winograd")), {
+    quiet: true,
+    noFigures: true,
+    convTuning: { mode: "hardware", cache: tuningFile(cacheFile) },
+  });
+  equal(r.status, "finished");
+  const kernels = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`)).conv_kernels;
+  const names: string[] = Object.values(kernels).flatMap((k) => Object.values(k as Record<string, string>));
+  equal(names.length, 18);
+  deepStrictEqual(names.filter((n) => n.includes("winograd")), []);
+  ok(names.some((n) => n.startsWith("register_block")), names.join(" "));
+  equal(await Deno.readTextFile(cacheFile), before, "chosen from the kept times: nothing timed or written");
 });
 
 Deno.test("experiment: --kernels-from reruns another run's kernels, not the tuner's, and gets its bits", async () => {

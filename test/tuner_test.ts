@@ -96,17 +96,59 @@ Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches 
   assertEquals([again.source, again.choice], ["cache", first.choice]);
   const forced = await tuner.choose(task, "x", "other");
   assertEquals([forced.source, forced.choice], ["forced", "other"]);
-  // A cached name that is no longer a candidate is timed again.
+  // Fewer candidates than the entry saw (--no-winograd, a variant removed): the fastest of them by the kept
+  // times, nothing timed, the entry unchanged; only dropped ones left: timed again.
   const other = first.choice === "reference" ? "other" : "reference";
-  const retimed = await tuner.choose({ ...task, candidates: [other] }, "x");
-  assertEquals([retimed.source, retimed.choice], ["timed", other]);
-  // So is a shape whose candidates include one the entry never saw (a later version's new variant).
-  await tuner.choose(task, "x"); // timed again among all three (the line above replaced the entry)
+  const fewer = await tuner.choose({ ...task, candidates: [other] }, "x");
+  assertEquals([fewer.source, fewer.choice], ["cache", other]);
+  assertEquals(JSON.parse(await Deno.readTextFile(cacheFile)), file);
+  const onlyDropped = await tuner.choose({ ...task, candidates: ["broken"] }, "x");
+  assertEquals([onlyDropped.source, onlyDropped.choice], ["timed", "broken"]);
+  // ... as that run's reference it was checked against nothing: it stays dropped for the runs that check it.
+  const kept = JSON.parse(await Deno.readTextFile(cacheFile)).adapters[adapterKey(gpu)][task.key];
+  assertEquals([kept.choice, kept.ms, kept.dropped], [first.choice, first.ms, first.dropped]);
+  // A shape whose candidates include one the entry never saw (a later version's new variant) is timed again.
   const seen = await tuner.choose(task, "x");
   assertEquals(seen.source, "cache");
   const added = await tuner.choose({ ...task, candidates: [...task.candidates, "added"] }, "x");
   assertEquals(added.source, "timed");
   assert(added.ms!.added !== undefined, "the new candidate was timed");
+});
+
+Deno.test("tuner: a run timing some candidates keeps the entry's other times, and chooses among its own", async () => {
+  const gpu = await getGpu();
+  const cacheFile = await tempCache();
+  const { task } = await convTask(["reference", "other"]);
+  const keyed = { ...task, key: `${task.key} (subset test)` };
+  // An earlier run timed "winograd" fastest, dropped "racy", and never saw "other".
+  await Deno.mkdir(cacheFile.slice(0, cacheFile.lastIndexOf("/")), { recursive: true });
+  const earlier = {
+    choice: "winograd",
+    ms: { reference: 9, winograd: 0.001 },
+    dropped: { racy: "output ..." },
+  };
+  const file = { format: TUNING_FORMAT, adapters: { [adapterKey(gpu)]: { [keyed.key]: earlier } } };
+  await Deno.writeTextFile(cacheFile, JSON.stringify(file));
+  const options = { mode: "hardware" as const, cache: tuningFile(cacheFile), repeats: 1, log: () => {} };
+  // "other" is new to the entry: both are timed, and the choice is among them (not the kept "winograd").
+  const timed = await new Tuner(gpu, options).choose(keyed, "x");
+  assertEquals(timed.source, "timed");
+  assertEquals(Object.keys(timed.ms!), ["reference", "other"]);
+  const stored = JSON.parse(await Deno.readTextFile(cacheFile)).adapters[adapterKey(gpu)][keyed.key];
+  assertEquals(stored, {
+    choice: "winograd", // the entry's fastest of all it has seen
+    ms: { reference: timed.ms!.reference, winograd: 0.001, other: timed.ms!.other },
+    dropped: { racy: "output ..." },
+  });
+  // The next run offering the same two takes its choice from the kept times, without timing.
+  const again = await new Tuner(gpu, options).choose(keyed, "x");
+  assertEquals([again.source, again.choice], ["cache", timed.choice]);
+  // One offering all three gets the kept fastest.
+  const all = await new Tuner(gpu, options).choose({
+    ...keyed,
+    candidates: ["reference", "other", "winograd"],
+  }, "x");
+  assertEquals([all.source, all.choice], ["cache", "winograd"]);
 });
 
 Deno.test("tuner: retime times a cached choice again and keeps the new times; tuners sharing `retimed` do it once", async () => {
@@ -270,4 +312,40 @@ Deno.test("tuner: conv tuning covers every pass but the first layer's input grad
   const all = [...keys.keys()];
   assertEquals(await asked(), all.filter((k) => k !== "conv2d inputGrad n=2 ci=1 co=4 h=6 w=6"));
   assertEquals(await asked({ firstInputGrad: true }), all);
+
+  // Where a Winograd kernel was timed fastest, a run takes it, and with `winograd: false` (--no-winograd)
+  // the fastest direct kernel from the same entry, without timing anything.
+  const winograd = (name: string) => name.includes("winograd");
+  const secondFastest = new Map<string, string>();
+  for (const [key, names] of keys) {
+    const fast = names.find(winograd);
+    if (!fast) continue;
+    const direct = names.filter((n) => !winograd(n));
+    secondFastest.set(key, direct[direct.length - 1]);
+    entries[key].ms[fast] = 0.5;
+    entries[key].ms[direct[direct.length - 1]] = 0.75;
+    entries[key].choice = fast;
+  }
+  assertEquals(secondFastest.size, 4, "the 1-channel layer has no Winograd forward or weight gradient");
+  await Deno.writeTextFile(
+    cacheFile,
+    JSON.stringify({ format: TUNING_FORMAT, adapters: { [adapterKey(gpu)]: entries } }),
+  );
+  const chosen = async (opts = {}) =>
+    new Map(
+      (await tuneConvLayers(gpu, layers, [2, 1, 6, 6], { ...options, firstInputGrad: true, ...opts })).results
+        .map((r) => {
+          assertEquals(r.source, "cache");
+          return [r.key, r.choice];
+        }),
+    );
+  const withWinograd = await chosen();
+  for (const [key, name] of withWinograd) {
+    assertEquals(winograd(name), secondFastest.has(key), `${key}: ${name}`);
+  }
+  const direct = await chosen({ winograd: false });
+  for (const [key, name] of direct) {
+    assertEquals(name, secondFastest.get(key) ?? keys.get(key)![0], key);
+  }
+  assertEquals(Object.values(convChoices(layers)).flatMap(Object.values).filter(winograd), []);
 });

@@ -23,7 +23,9 @@
 //   tune-batchnorm=always (time the BatchNorm kernels even on a software adapter, where the GPU-sized conv
 //   candidates would take minutes: a check of the tuner and its storage in a browser without a GPU),
 //   retune=1 (time the kernels again even where this browser kept a choice, as `--retune` does: a browser
-//   does not tell the driver version, so an update of it is not seen otherwise).
+//   does not tell the driver version, so an update of it is not seen otherwise),
+//   winograd=0 (leave the Winograd conv kernels out of the tuning, as `--no-winograd` does; a resumed run
+//   keeps the kernels it started with).
 
 /// <reference lib="dom" />
 
@@ -200,6 +202,10 @@ async function main(): Promise<void> {
   if (retune !== null && retune !== "1") {
     fail(`?retune= must be "1", got "${retune}"`);
   }
+  const winograd = params.get("winograd");
+  if (winograd !== null && winograd !== "0") {
+    fail(`?winograd= must be "0" (leave the Winograd kernels out), got "${winograd}"`);
+  }
   let gpu;
   status("asking for a WebGPU adapter");
   try {
@@ -265,6 +271,7 @@ async function main(): Promise<void> {
   // A resumed run keeps the kernels it started with, so it gives the bits of a run never stopped.
   const conv = await tuneConvLayers(gpu, model.encoder.layers, inputShape, {
     ...tuning,
+    winograd: winograd !== "0",
     forced: resumed?.convKernels,
   });
   const batchNorm = await tuneBatchNormLayers(gpu, model.encoder.layers, inputShape, {

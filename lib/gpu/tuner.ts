@@ -184,10 +184,44 @@ export interface TunedEntry {
 
 type CacheFile = { format: string; adapters: Record<string, Record<string, TunedEntry>> };
 
-/** Whether a cached entry still answers for these candidates: its choice is one, and it saw them all. */
-function stillValid(entry: TunedEntry | undefined, candidates: readonly string[]): entry is TunedEntry {
-  if (!entry || typeof entry !== "object" || !candidates.includes(entry.choice)) return false;
-  return candidates.every((c) => (entry.ms ?? {})[c] !== undefined || (entry.dropped ?? {})[c] !== undefined);
+/**
+ * The kept choice for `candidates`, or undefined when the entry does not answer for them: it must have seen
+ * every one (timed or dropped). Its choice when that is a candidate; else (a run offered fewer candidates
+ * than the entry saw: `--no-winograd`, or a variant a later version removed) the fastest candidate by the
+ * kept times, ties to the earlier one as when timing. A candidate the entry never saw (a later version's
+ * new variant) has them all timed again.
+ */
+export function cachedChoice(
+  entry: TunedEntry | undefined,
+  candidates: readonly string[],
+): string | undefined {
+  if (!entry || typeof entry !== "object") return undefined;
+  const ms = entry.ms ?? {}, dropped = entry.dropped ?? {};
+  if (!candidates.every((c) => ms[c] !== undefined || dropped[c] !== undefined)) return undefined;
+  if (candidates.includes(entry.choice)) return entry.choice;
+  let choice: string | undefined;
+  for (const c of candidates) {
+    if (ms[c] !== undefined && (choice === undefined || ms[c] < ms[choice])) choice = c;
+  }
+  return choice;
+}
+
+/**
+ * A new timing merged into the kept entry: each candidate's latest time or reason for being dropped, so a
+ * run that timed only some candidates (`--no-winograd`) keeps the others' times for the runs that offer
+ * them. A candidate dropped before stays dropped unless this timing checked it: as the `reference` it was
+ * compared with nothing. The entry's choice is its fastest.
+ */
+function mergeEntry(kept: TunedEntry | undefined, timed: TuneResult, reference: string): TunedEntry {
+  const ms: Record<string, number> = {}, dropped: Record<string, string> = {};
+  for (const [name, t] of Object.entries(kept?.ms ?? {})) if (!timed.dropped?.[name]) ms[name] = t;
+  for (const [name, why] of Object.entries(kept?.dropped ?? {})) {
+    if (timed.ms![name] === undefined || name === reference) dropped[name] = why;
+  }
+  for (const [name, t] of Object.entries(timed.ms!)) if (dropped[name] === undefined) ms[name] = t;
+  Object.assign(dropped, timed.dropped);
+  const choice = cachedChoice({ choice: "", ms }, Object.keys(ms)) ?? timed.choice;
+  return { choice, ms, ...(Object.keys(dropped).length ? { dropped } : {}) };
 }
 
 export class Tuner {
@@ -223,12 +257,12 @@ export class Tuner {
     const adapter = adapterKey(this.gpu);
     const where = `${adapter} | ${task.key}`;
     const trusted = !this.retime || this.retimed.has(where);
-    const cached = trusted ? (await this.readCache())?.adapters[adapter]?.[task.key] : undefined;
-    if (stillValid(cached, task.candidates)) return { key: task.key, choice: cached.choice, source: "cache" };
+    const kept = (await this.readCache())?.adapters[adapter]?.[task.key];
+    const cached = trusted ? cachedChoice(kept, task.candidates) : undefined;
+    if (cached !== undefined) return { key: task.key, choice: cached, source: "cache" };
     const result = await this.time(task);
     this.retimed.add(where);
-    const dropped = Object.keys(result.dropped ?? {}).length ? { dropped: result.dropped } : {};
-    await this.writeCache(task.key, { choice: result.choice, ms: result.ms!, ...dropped });
+    await this.writeCache(task.key, mergeEntry(kept, result, task.candidates[0]));
     return result;
   }
 

@@ -6,7 +6,8 @@
 # bounded in time and all ending well inside SECONDS:
 #   (a) the kernel tests, twice, each time on fresh random inputs (DNLL_TEST_SEED)
 #   (b) `bench/bench.ts --json` and PyTorch's step of the same model on the same GPU
-#       (tools/pytorch/step_bench.py, fp32 with TF32 off, and PyTorch's defaults)
+#       (tools/pytorch/step_bench.py, fp32 with TF32 off, and PyTorch's defaults); where the tuner chose
+#       Winograd kernels, the step again with `--no-winograd` (direct convolutions only)
 #   (c) the experiment (fashion_mda) for the time left, stopped with SIGINT before the end so that it
 #       writes a checkpoint; a second invocation resumes it (state lives in $KIT_STATE, outside the checkout)
 #   (d) tools/pytorch/train_notebook.py for a few epochs: PyTorch's epoch time on the same GPU
@@ -16,7 +17,8 @@
 # <experiment>.resume.safetensors.xz.
 # Steps already done in $KIT_STATE are skipped, so a second call spends its time on (c).
 # Knobs (environment): KIT_DIR (.kit), KIT_STATE (/var/tmp/dnll-kit), KIT_STEPS ("a b c d"),
-# KIT_EXPERIMENT (fashion_mda), KIT_EXPERIMENT_ARGS, KIT_BENCH_ARGS (--no-kernels), KIT_TORCH_DEVICE (cuda),
+# KIT_EXPERIMENT (fashion_mda), KIT_EXPERIMENT_ARGS, KIT_BENCH_ARGS (--no-kernels), KIT_NO_WINOGRAD_STEP
+# (auto|always|never), KIT_TORCH_DEVICE (cuda),
 # KIT_TORCH_STEP_ARGS, KIT_NOTEBOOK_EPOCHS (3), KIT_NOTEBOOK_ARGS, KIT_TEST_S (100 per pass), KIT_BENCH_S
 # (90), KIT_TORCH_S (60 per PyTorch call), KIT_NOTEBOOK_S (90), KIT_EXPERIMENT_S (all that is left),
 # KIT_STOP_GRACE (45), KIT_ALLOW_SOFTWARE
@@ -252,6 +254,26 @@ if has_step b && [ ! -f "$STATE/steps/bench/done" ]; then
     tail -1 "$STATE/steps/bench/bench.out" | grep '^{' >"$STATE/steps/bench/bench.json" || rm -f "$STATE/steps/bench/bench.json"
     grep -E 'train step|adapter' "$STATE/steps/bench/bench.log" | sed 's/^/  /'
     [ "$rc" = 0 ] && [ -s "$STATE/steps/bench/bench.json" ] || { ok=0; problem "(b) bench exit $rc"; }
+    # The same step with direct convolutions only, where the tuner chose Winograd kernels: what a user of
+    # --no-winograd gets. The tuning file answers it (no candidate is timed again); the step builds the
+    # direct kernels it runs.
+    # KIT_NO_WINOGRAD_STEP: auto (so), always (the rehearsal on a CPU, whose kernels are never Winograd), never.
+    no_winograd=${KIT_NO_WINOGRAD_STEP:-auto}
+    if [ "$no_winograd" = always ] || { [ "$no_winograd" = auto ] &&
+      grep -q 'winograd_f2x2(' "$STATE/steps/bench/bench.json" 2>/dev/null; }; then
+      cap=$(min "${KIT_BENCH_S:-90}" $(($(left) - RESERVE - 120)))
+      if [ "$cap" -ge 20 ]; then
+        say "(b) deno bench --json --no-winograd $bench_args, at most $cap s"
+        # shellcheck disable=SC2086
+        timeout -k 10 "$cap" "${DENO_RUN[@]}" bench/bench.ts --json --no-torch --no-winograd $bench_args \
+          >"$STATE/steps/bench/bench_no_winograd.out" 2>"$STATE/steps/bench/bench_no_winograd.log"
+        rc=$?
+        tail -1 "$STATE/steps/bench/bench_no_winograd.out" | grep '^{' >"$STATE/steps/bench/bench_no_winograd.json" ||
+          rm -f "$STATE/steps/bench/bench_no_winograd.json"
+        grep -E 'train step' "$STATE/steps/bench/bench_no_winograd.log" | sed 's/^/  /'
+        [ "$rc" = 0 ] || problem "(b) bench --no-winograd exit $rc"
+      else say "(b) no time left for the step without Winograd"; fi
+    fi
   fi
   if [ -n "$PY" ]; then
     for precision in fp32 default; do

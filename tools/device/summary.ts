@@ -72,6 +72,8 @@ const adapter = readJson(`${state}/steps/adapter.json`)?.report as
 const testPasses = (readText(`${state}/steps/tests/results.txt`) ?? "").trim().split("\n").filter(Boolean)
   .map((line) => Object.fromEntries(line.split(/ (?=\w+=)/).map((kv) => kv.split(/=(.*)/s).slice(0, 2))));
 const bench = readJson(`${state}/steps/bench/bench.json`);
+// The step with direct convolutions only (--no-winograd): run.sh times it where the tuner chose Winograd.
+const benchDirect = readJson(`${state}/steps/bench/bench_no_winograd.json`);
 const torchFp32 = readJson(`${state}/steps/bench/torch_fp32.json`);
 const torchDefault = readJson(`${state}/steps/bench/torch_default.json`);
 
@@ -160,6 +162,7 @@ const winogradGains = convEntries.flatMap(({ task, entry, shape }) => {
 const winogradByPass = rangesByPass(winogradGains, (c) => c.direct_over_winograd, 2, "x");
 
 const ours = bench?.train_step_ms as number | undefined;
+const oursDirect = benchDirect?.train_step_ms as number | undefined;
 const builds = bench?.pipeline_builds as
   | { count: number; totalMs: number; slowestMs: number; slowest: string }
   | undefined;
@@ -173,6 +176,7 @@ const summary = {
   kernel_tests: testPasses,
   train_step_ms: {
     ours: ours ?? null,
+    ours_no_winograd: oursDirect ?? null,
     batch: bench?.batch ?? null,
     widths: bench?.widths ?? null,
     pytorch_fp32_tf32_off: t32 ?? null,
@@ -224,6 +228,13 @@ const rows: [string, string][] = [
     `train step ms${bench ? `, batch ${bench.batch}` : ""}`,
     `ours ${fmt(ours, 1)} | PyTorch fp32, TF32 off ${fmt(t32, 1)} | PyTorch defaults ${fmt(tdef, 1)}` +
     (ours && t32 ? ` | ours/PyTorch fp32 ${fmt(ours / t32, 2, "x")}` : ""),
+  ],
+  [
+    "train step ms, no Winograd",
+    oursDirect === undefined
+      ? "- (timed only where the tuner chose Winograd kernels)"
+      : `${fmt(oursDirect, 1)} (direct convolutions only)` +
+        (ours ? `: ${fmt(oursDirect / ours, 2, "x")} the tuned step's time` : ""),
   ],
   [
     "host: recording a step",

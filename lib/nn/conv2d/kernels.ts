@@ -177,6 +177,11 @@ const PASS_FAMILIES: Record<ConvPass, readonly string[]> = {
   weightGrad: ["wgrad_strips", "wgrad_splitk", "wgrad_winograd_f2x2"],
 };
 
+/** Whether a kernel computes by Winograd's minimal filtering (other rounding than a direct sum's). */
+export function isWinograd(k: ConvKernel | WgradKernel): boolean {
+  return k.family === "winograd_f2x2" || k.family === "wgrad_winograd_f2x2";
+}
+
 /** `family(key=value,...)`, keys in a fixed order. */
 export function kernelName(k: ConvKernel | WgradKernel): string {
   const tile = k.tile as unknown as Record<string, number>;

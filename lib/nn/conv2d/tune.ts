@@ -14,6 +14,7 @@ import {
   type ConvPass,
   convTaskKey,
   gpuCandidates,
+  isWinograd,
   kernelName,
   parseKernel,
   softwareKernels,
@@ -58,14 +59,16 @@ export function applyConvChoices(layers: readonly Layer[], choices: ConvChoices)
  * Chooses the kernels of every Conv2d in `layers` (in order; `inputShape` is [N, C, H, W] of the first
  * layer, later shapes follow from each layer's outputShape). `forced` (a resumed run's choices) skips
  * the tuning. The first layer's input gradient is tuned only with `firstInputGrad`: an encoder never
- * computes it (Encoder.backward), so it keeps its untuned kernel. Returns the choices and what the tuner
- * did for each task.
+ * computes it (Encoder.backward), so it keeps its untuned kernel. `winograd: false` leaves the Winograd
+ * kernels out of the candidates (their sums round differently from a direct convolution's, within the
+ * same error: a user comparing bits with the direct kernels' may want none). Returns the choices and what
+ * the tuner did for each task.
  */
 export async function tuneConvLayers(
   gpu: Gpu,
   layers: readonly Layer[],
   inputShape: readonly number[],
-  opts: TunerOptions & { forced?: ConvChoices; firstInputGrad?: boolean } = {},
+  opts: TunerOptions & { forced?: ConvChoices; firstInputGrad?: boolean; winograd?: boolean } = {},
 ): Promise<{ choices: ConvChoices; results: TuneResult[] }> {
   if (opts.forced) {
     applyConvChoices(layers, opts.forced);
@@ -81,7 +84,7 @@ export async function tuneConvLayers(
         upload(gpu, Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => rng.normal()), s);
       const x = random([n, c, h, w]), dy = random([n, layer.outChannels, h, w]);
       try {
-        results.push(...await tuneConv(tuner, layer, x, dy, passes));
+        results.push(...await tuneConv(tuner, layer, x, dy, passes, opts.winograd ?? true));
       } finally {
         x.buffer.destroy();
         dy.buffer.destroy();
@@ -98,6 +101,7 @@ async function tuneConv(
   x: Tensor,
   dy: Tensor,
   passes: readonly ConvPass[],
+  winograd: boolean,
 ): Promise<TuneResult[]> {
   const [n, c, h, w] = x.shape;
   const soft = softwareKernels(conv.inChannels);
@@ -111,7 +115,7 @@ async function tuneConv(
   // only WebGPU's default 16 KiB).
   const maxBytes = tuner.gpu.limits.maxComputeWorkgroupStorageSize;
   for (const pass of passes) {
-    const kernels = gpuCandidates(pass, conv.inChannels, maxBytes);
+    const kernels = gpuCandidates(pass, conv.inChannels, maxBytes).filter((k) => winograd || !isWinograd(k));
     const byName = new Map(kernels.map((k) => [kernelName(k), k]));
     const use = (name: string): ConvKernels => ({ ...conv.kernels, [pass]: byName.get(name)! });
     const record = (name: string, rec: Recorder) => {
