@@ -1,6 +1,7 @@
 // Shader loading and the pipeline cache: each (WGSL source, entry point, override constants) is compiled
 // once per device and reused by every layer and every step.
 
+import { type AccuracyMode, accuracyMode, withAccuracy } from "./accuracy.ts";
 import type { Gpu } from "./device.ts";
 
 const sources = new Map<string, string>();
@@ -70,6 +71,7 @@ export interface PipelineBuildStats {
   slowest: string;
 }
 const buildStats = new WeakMap<GPUDevice, PipelineBuildStats>();
+let accuracy: AccuracyMode | undefined;
 const noBuilds = (): PipelineBuildStats => ({ count: 0, totalMs: 0, slowestMs: 0, slowest: "" });
 
 /** The compiled pipeline for a spec, compiled on first use (layout "auto"). */
@@ -88,7 +90,10 @@ export function pipeline(gpu: Gpu, spec: PipelineSpec): GPUComputePipeline {
     if (!mods) modules.set(gpu.device, mods = new Map());
     let module = mods.get(spec.code);
     if (!module) {
-      module = gpu.device.createShaderModule({ code: spec.code, label: spec.label ?? spec.entryPoint });
+      // Tests may swap in the least accurate exp, log and sqrt WGSL allows (accuracy.ts); normally a no-op.
+      accuracy ??= accuracyMode();
+      const code = withAccuracy(spec.code, accuracy);
+      module = gpu.device.createShaderModule({ code, label: spec.label ?? spec.entryPoint });
       mods.set(spec.code, module);
     }
     p = gpu.device.createComputePipeline({
