@@ -143,6 +143,7 @@ log(
 
 // Where one step's GPU time goes, from timestamp queries around each layer's forward and backward.
 const layerMs: Record<string, number> = {};
+const layerKindMs: Record<string, number> = {};
 if (GpuTimer.available(gpu)) {
   const timer = new GpuTimer(gpu);
   const timedRec = new Recorder(gpu);
@@ -151,6 +152,12 @@ if (GpuTimer.available(gpu)) {
   model.trainStep(timedRec, x, y, stats, 0);
   await timedRec.finish();
   for (const [label, ms] of await timer.read()) layerMs[label] = ms;
+  // The same by kind of layer (Conv2d, BatchNorm2d, ...), forward and backward together: where the step goes.
+  for (const layer of model.encoder.layers) {
+    const kind = layer.constructor.name;
+    const ms = (layerMs[`${layer.name} forward`] ?? 0) + (layerMs[`${layer.name} backward`] ?? 0);
+    layerKindMs[kind] = (layerKindMs[kind] ?? 0) + ms;
+  }
   const total = Object.values(layerMs).reduce((a, b) => a + b, 0);
   for (const [label, ms] of Object.entries(layerMs)) {
     log(
@@ -198,6 +205,7 @@ if (values.json) {
     passes_per_step: passesPerStep,
     train_step_gflops: flops / trainStepMs / 1e6,
     train_step_layer_ms: layerMs,
+    train_step_layer_kind_ms: layerKindMs,
     conv_kernels: convKernels,
     batchnorm_kernels: batchNormKernels,
     reduction_kernels: model.reductions,

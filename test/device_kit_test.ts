@@ -175,6 +175,7 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
         dispatches_per_step: 74,
         passes_per_step: 1,
         pipeline_builds: { count: 40, totalMs: 5250, slowestMs: 812.4, slowest: "igemm_tapslice(x)" },
+        train_step_layer_kind_ms: { BatchNorm2d: 6, Conv2d: 30, MaxPool2d: 1.5 },
       }),
     );
     await w("steps/bench/torch_fp32.json", JSON.stringify({ train_step_ms: 10, device: "NVIDIA H200" }));
@@ -245,6 +246,10 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     assertMatch(
       text,
       /train step ms, no Winograd\s+50\.0 \(direct convolutions only\): 1\.25x the tuned step's time$/m,
+    );
+    assertMatch(
+      text,
+      /one step's GPU time by layer\s+Conv2d 30\.00 ms, BatchNorm2d 6\.00 ms, MaxPool2d 1\.50 ms; encoder 37\.50 ms in all, the rest of the step \(head, loss, Adam, batch gather\) ~2\.50 ms \(one step/,
     );
     assertMatch(text, /host: recording a step\s+1\.23 ms, 74 dispatches in 1 compute pass$/m);
     assertMatch(text, /pipelines built \(bench\)\s+40 in 5\.25 s; slowest 812 ms \(igemm_tapslice\(x\)\)$/m);

@@ -163,6 +163,10 @@ const winogradByPass = rangesByPass(winogradGains, (c) => c.direct_over_winograd
 
 const ours = bench?.train_step_ms as number | undefined;
 const oursDirect = benchDirect?.train_step_ms as number | undefined;
+// Where one step's GPU time goes (bench.ts: timestamps around each encoder layer, summed by kind), largest first.
+const kindEntries = Object.entries((bench?.train_step_layer_kind_ms ?? {}) as Record<string, number>)
+  .filter(([, ms]) => typeof ms === "number").sort((a, b) => b[1] - a[1]);
+const encoderMs = kindEntries.reduce((a, [, ms]) => a + ms, 0);
 const builds = bench?.pipeline_builds as
   | { count: number; totalMs: number; slowestMs: number; slowest: string }
   | undefined;
@@ -235,6 +239,18 @@ const rows: [string, string][] = [
       ? "- (timed only where the tuner chose Winograd kernels)"
       : `${fmt(oursDirect, 1)} (direct convolutions only)` +
         (ours ? `: ${fmt(oursDirect / ours, 2, "x")} the tuned step's time` : ""),
+  ],
+  [
+    "one step's GPU time by layer",
+    kindEntries.length
+      ? `${kindEntries.map(([kind, ms]) => `${kind} ${fmt(ms, 2)} ms`).join(", ")}; encoder ${
+        fmt(encoderMs, 2)
+      } ms in all` +
+        (ours !== undefined
+          ? `, the rest of the step (head, loss, Adam, batch gather) ~${fmt(ours - encoderMs, 2)} ms`
+          : "") +
+        " (one step, timestamps around each layer)"
+      : "-",
   ],
   [
     "host: recording a step",
