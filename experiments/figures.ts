@@ -6,6 +6,7 @@
 import { basename } from "node:path";
 import type { FashionMnist } from "../lib/data/fashion.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
+import { svgToPdf } from "../lib/plot/pdf.ts";
 import type { Model } from "../lib/model.ts";
 import {
   type ComponentsFile,
@@ -41,6 +42,25 @@ export async function drawRunFigures(out: string, data: SavedFigureData): Promis
   }
   await writeJsonAtomic(`${out}/figures.json`, figures);
   return figures;
+}
+
+/**
+ * Writes X.pdf beside each X.svg of `svgFiles` in `dir` (lib/plot/pdf.ts: the same drawing as a vector PDF,
+ * for papers typeset with pdflatex); returns the PDFs' names. Each is written to a temporary file, then
+ * renamed, so a failure leaves the folder as it was but for the PDFs already done.
+ */
+export async function writePdfsBeside(dir: string, svgFiles: readonly string[]): Promise<string[]> {
+  const pdfs: string[] = [];
+  for (const svg of svgFiles) {
+    const pdf = svg.replace(/\.svg$/, ".pdf");
+    try {
+      await writeFileAtomic(`${dir}/${pdf}`, await svgToPdf(await Deno.readTextFile(`${dir}/${svg}`)));
+    } catch (e) {
+      throw new Error(`${dir}/${svg}: ${(e as Error).message}`);
+    }
+    pdfs.push(pdf);
+  }
+  return pdfs;
 }
 
 /** Reads what drawRunFigures needs from a run folder; what a run did not save is left undefined. */

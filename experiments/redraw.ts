@@ -1,12 +1,13 @@
-// `deno task figures RUN_DIR [--out DIR]`: redraws every figure of a run and its page (README.md) from what
-// the run saved (history.jsonl, metrics.json, manifest.json, latent.json, components.json), with no GPU and
-// no training: a run made on a remote GPU is drawn on a laptop. The bytes are those the run drew itself.
+// `deno task figures RUN_DIR [--out DIR] [--pdf]`: redraws every figure of a run and its page (README.md) from
+// what the run saved (history.jsonl, metrics.json, manifest.json, latent.json, components.json), with no GPU
+// and no training: a run made on a remote GPU is drawn on a laptop. The bytes are those the run drew itself.
+// With --pdf each figure also as a vector PDF beside its SVG (lib/plot/pdf.ts), for LaTeX.
 
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
 import { exitWithError } from "./cli.ts";
-import { drawRunFigures, type FigureFile, readSavedFigureData } from "./figures.ts";
+import { drawRunFigures, type FigureFile, readSavedFigureData, writePdfsBeside } from "./figures.ts";
 import {
   checkInputDir,
   checkOutputDir,
@@ -35,9 +36,16 @@ export const FIGURES_SPEC: CommandSpec = {
       meaning: "write the figures, figures.json and README.md here instead (created)",
       default: "RUN_DIR",
     },
+    {
+      name: "pdf",
+      kind: "boolean",
+      meaning: "also write each figure as a vector PDF beside its SVG (X.svg -> X.pdf), for pdflatex",
+      default: "SVG only",
+    },
   ],
   examples: [
     "deno task figures results/fashion_mda_quick",
+    "deno task figures results/fashion_mda --pdf",
     "deno task figures results/fashion_mda --out /tmp/page",
   ],
 };
@@ -45,6 +53,8 @@ export const FIGURES_SPEC: CommandSpec = {
 export interface FiguresRequest {
   runDir: string;
   out: string;
+  /** Also X.pdf beside each X.svg. */
+  pdf?: boolean;
 }
 
 export function figuresFromFlags(p: ParsedFlags): FiguresRequest {
@@ -60,11 +70,16 @@ export function figuresFromFlags(p: ParsedFlags): FiguresRequest {
   }
   const out = stringFlag(p, "out", "path") ?? runDir;
   checkOutputDir("--out", out);
-  return { runDir, out };
+  return { runDir, out, pdf: p.values.pdf === true };
 }
 
-/** Redraws the run's figures and page into req.out; returns the figures drawn and notes on what was not. */
-export async function redrawRun(req: FiguresRequest): Promise<{ figures: FigureFile[]; notes: string[] }> {
+/**
+ * Redraws the run's figures and page into req.out; returns the figures drawn, the PDFs written (--pdf) and
+ * notes on what was not drawn.
+ */
+export async function redrawRun(
+  req: FiguresRequest,
+): Promise<{ figures: FigureFile[]; pdfs: string[]; notes: string[] }> {
   const data = await readSavedFigureData(req.runDir);
   const notes: string[] = [];
   const inPlace = resolve(req.out) === resolve(req.runDir);
@@ -92,15 +107,16 @@ export async function redrawRun(req: FiguresRequest): Promise<{ figures: FigureF
   }
   await writeRunPage(req.runDir, req.out);
   if (inPlace) await writeResultsIndex(req.runDir);
-  return { figures, notes };
+  const pdfs = req.pdf ? await writePdfsBeside(req.out, figures.map((f) => f.file)) : [];
+  return { figures, pdfs, notes };
 }
 
 if (import.meta.main) {
   const req = parseOrExit(FIGURES_SPEC, Deno.args, figuresFromFlags);
   try {
-    const { figures, notes } = await redrawRun(req);
+    const { figures, pdfs, notes } = await redrawRun(req);
     for (const n of notes) console.error(`note: ${n}`);
-    console.error(`${req.out}: ${figures.map((f) => f.file).join(", ")}, README.md`);
+    console.error(`${req.out}: ${[...figures.map((f) => f.file), ...pdfs].join(", ")}, README.md`);
   } catch (e) {
     exitWithError(e);
   }

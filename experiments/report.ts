@@ -1,8 +1,8 @@
 // deno-lint-ignore-file no-explicit-any
-// `deno task report NAME [--out DIR]`: summarises a multi-run experiment from whatever runs in its
+// `deno task report NAME [--out DIR] [--pdf]`: summarises a multi-run experiment from whatever runs in its
 // folder have finished. Comparison experiments get side-by-side reliability diagrams, confidence
 // histograms and PCA embeddings with a table beside the paper; sweeps get mean and population std per
-// lambda, the three panels and a table beside the paper.
+// lambda, the three panels and a table beside the paper. With --pdf each figure also as a vector PDF.
 
 import { writeFileAtomic } from "../lib/io/atomic.ts";
 import { confidenceHistogramFigure, latentFigure, reliabilityFigure, sideBySide } from "../lib/plot/mod.ts";
@@ -28,6 +28,7 @@ import {
 } from "./flags.ts";
 import { type ExperimentConfig, EXPERIMENTS } from "./config.ts";
 import { readJson } from "./pages.ts";
+import { writePdfsBeside } from "./figures.ts";
 
 interface FinishedRun {
   id: string;
@@ -56,7 +57,7 @@ const pct = (x: number) => (100 * x).toFixed(2);
 export async function writeReport(
   exp: ExperimentConfig,
   out: string,
-  opts: { quiet?: boolean } = {},
+  opts: { quiet?: boolean; pdf?: boolean } = {},
 ): Promise<string> {
   const runs = await finishedRuns(exp, out);
   await Deno.mkdir(out, { recursive: true });
@@ -69,15 +70,18 @@ export async function writeReport(
     `${runs.length} of ${total} runs finished.`,
     "",
   ];
-  if (exp.report === "comparison") lines.push(...await comparison(runs, out));
-  else if (exp.report === "sweep") lines.push(...await sweep(runs, out));
+  const svgs: string[] = [];
+  if (exp.report === "comparison") lines.push(...await comparison(runs, out, svgs));
+  else if (exp.report === "sweep") lines.push(...await sweep(runs, out, svgs));
   else throw new Error(`${exp.name} is a single-run experiment: its run folder's README.md is its report`);
   await writeFileAtomic(`${out}/README.md`, lines.join("\n") + "\n");
+  if (opts.pdf) await writePdfsBeside(out, svgs);
   if (!opts.quiet) console.error(`report: ${out}/README.md (${runs.length}/${total} runs)`);
   return `${out}/README.md`;
 }
 
-async function comparison(runs: FinishedRun[], out: string): Promise<string[]> {
+/** The comparison's table and figures; the SVG files written are added to `svgs`. */
+async function comparison(runs: FinishedRun[], out: string, svgs: string[]): Promise<string[]> {
   const lines: string[] = [];
   if (runs.length === 0) return ["No run has finished yet."];
   const paper = PAPER_FASHION_LDA_VS_SOFTMAX.ece10 as Record<string, number>;
@@ -102,6 +106,7 @@ async function comparison(runs: FinishedRun[], out: string): Promise<string[]> {
     `${out}/reliability.svg`,
     sideBySide(rel, labels, { title: "Reliability diagrams (10 bins)" }),
   );
+  svgs.push("reliability.svg");
   const hist = runs.map((r) =>
     confidenceHistogramFigure(r.metrics.confidence_histogram as ConfidenceHistogram, `${r.label}: confidence`)
   );
@@ -109,6 +114,7 @@ async function comparison(runs: FinishedRun[], out: string): Promise<string[]> {
     `${out}/confidence.svg`,
     sideBySide(hist, labels, { title: "Confidence histograms" }),
   );
+  svgs.push("confidence.svg");
   const latents: string[] = [];
   for (const r of runs) {
     const snap = (await readJson(`${r.dir}/latent.json`)) as LatentSnapshot | undefined;
@@ -119,6 +125,7 @@ async function comparison(runs: FinishedRun[], out: string): Promise<string[]> {
       `${out}/latent.svg`,
       sideBySide(latents, labels, { title: "Train embeddings (PCA to 2-D)" }),
     );
+    svgs.push("latent.svg");
   }
   lines.push(
     "![Reliability diagrams](reliability.svg)",
@@ -130,7 +137,8 @@ async function comparison(runs: FinishedRun[], out: string): Promise<string[]> {
   return lines;
 }
 
-async function sweep(runs: FinishedRun[], out: string): Promise<string[]> {
+/** The sweep's table and figures; the SVG files written are added to `svgs`. */
+async function sweep(runs: FinishedRun[], out: string, svgs: string[]): Promise<string[]> {
   const points: SweepRun[] = [];
   for (const r of runs) {
     const f = r.metrics.final;
@@ -146,7 +154,10 @@ async function sweep(runs: FinishedRun[], out: string): Promise<string[]> {
   if (points.length === 0) return ["No run has finished yet."];
   const agg = aggregateSweep(points);
   const figs = sweepFigures(agg);
-  for (const [k, svg] of Object.entries(figs)) await writeFileAtomic(`${out}/sweep_${k}.svg`, svg);
+  for (const [k, svg] of Object.entries(figs)) {
+    await writeFileAtomic(`${out}/sweep_${k}.svg`, svg);
+    svgs.push(`sweep_${k}.svg`);
+  }
   return [
     sweepTable(agg, PAPER_FASHION_SWEEP),
     "",
@@ -174,9 +185,16 @@ export const REPORT_SPEC: CommandSpec = {
         "the experiment's folder, holding one sub-folder per run; the report is written here (created)",
       default: "results/NAME",
     },
+    {
+      name: "pdf",
+      kind: "boolean",
+      meaning: "also write each figure as a vector PDF beside its SVG (X.svg -> X.pdf), for pdflatex",
+      default: "SVG only",
+    },
   ],
   examples: [
     "deno task report fashion_lambda_sweep",
+    "deno task report fashion_lambda_sweep --pdf",
     "deno task report fashion_lda_vs_softmax --out /tmp/cmp",
   ],
 };
@@ -191,9 +209,9 @@ export function reportHelp(): string {
 /** Parses and checks `deno task report` arguments (throws UsageError). */
 export function parseReportArgs(
   args: string[],
-): { experiment: ExperimentConfig; out: string; help: boolean } {
+): { experiment: ExperimentConfig; out: string; pdf: boolean; help: boolean } {
   const p = parseFlags(REPORT_SPEC, args);
-  if (p.help) return { experiment: EXPERIMENTS[REPORTED[0]], out: "", help: true };
+  if (p.help) return { experiment: EXPERIMENTS[REPORTED[0]], out: "", pdf: false, help: true };
   return reportFromFlags(p);
 }
 
@@ -210,7 +228,7 @@ function reportFromFlags(p: ParsedFlags) {
   }
   const out = stringFlag(p, "out", "path") ?? `results/${name}`;
   checkOutputDir("--out", out);
-  return { experiment, out, help: false };
+  return { experiment, out, pdf: p.values.pdf === true, help: false };
 }
 
 if (import.meta.main) {
@@ -225,7 +243,7 @@ if (import.meta.main) {
     Deno.exit(0);
   }
   try {
-    await writeReport(args.experiment, args.out);
+    await writeReport(args.experiment, args.out, { pdf: args.pdf });
   } catch (e) {
     exitWithError(e);
   }

@@ -173,6 +173,8 @@ Deno.test("cli: report, bench and serve flags", async () => {
   await Deno.writeTextFile(`${tmp}/file`, "x");
   equal(parseReportArgs(["fashion_lambda_sweep"]).out, "results/fashion_lambda_sweep");
   equal(parseReportArgs(["fashion_lda_vs_softmax", "--out", `${tmp}/new/deep`]).out, `${tmp}/new/deep`);
+  equal(parseReportArgs(["fashion_lambda_sweep", "--pdf"]).pdf, true);
+  equal(parseReportArgs(["fashion_lambda_sweep"]).pdf, false);
   const report: [string[], RegExp][] = [
     [[], /missing NAME/],
     [["nope"], /unknown experiment "nope" \(reported: fashion_lda_vs_softmax, fashion_lambda_sweep\)/],

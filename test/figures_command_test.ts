@@ -65,6 +65,17 @@ Deno.test("figures: a run's figures and page redrawn from its files equal what t
   const again = await deno("run", "-A", "experiments/redraw.ts", run);
   equal(again.code, 0, again.stderr);
   deepStrictEqual(await filesOf(run), drawn);
+
+  // --pdf: each figure also as a PDF beside its SVG (lib/plot/pdf.ts, tested in pdf_test.ts), the rest the same.
+  const withPdf = `${tmp}/pdf`;
+  const pdf = await deno("run", "-A", "experiments/redraw.ts", run, "--out", withPdf, "--pdf");
+  equal(pdf.code, 0, pdf.stderr);
+  deepStrictEqual(await filesOf(withPdf), drawn);
+  for (const f of MDA_RUN_FIGURES) {
+    const bytes = await Deno.readFile(`${withPdf}/${f.replace(/\.svg$/, ".pdf")}`);
+    equal(new TextDecoder().decode(bytes.slice(0, 8)), "%PDF-1.4", f);
+  }
+  match(pdf.stderr, /accuracy\.pdf/);
 });
 
 Deno.test("figures: --help, and bad arguments exit 2 naming the argument, writing nothing", async () => {

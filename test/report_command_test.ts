@@ -81,8 +81,12 @@ Deno.test("report: the LDA vs softmax comparison table and side-by-side figures"
   const out = await Deno.makeTempDir();
   await fakeRun(`${out}/lda`, { lambda: 0.01, seed: 1 }, { test_accuracy: 0.93, test_ece: 0.031 });
   await fakeRun(`${out}/softmax`, { seed: 1 }, { test_accuracy: 0.92, test_ece: 0.052 });
-  await writeReport(exp, out, { quiet: true });
+  await writeReport(exp, out, { quiet: true, pdf: true });
   const md = await Deno.readTextFile(`${out}/README.md`);
+  // --pdf: each figure also as a PDF beside its SVG.
+  for (const f of ["reliability", "confidence"]) {
+    equal(new TextDecoder().decode((await Deno.readFile(`${out}/${f}.pdf`)).slice(0, 8)), "%PDF-1.4", f);
+  }
   match(md, /\| \[LDA \+ DNLL\]\(lda\/README.md\) \| 0\.9300 \| .* \| 3\.10 \| .* \| 2\.98 \|/);
   match(md, /\| \[Softmax \+ CE\]\(softmax\/README.md\) \| 0\.9200 \| .* \| 5\.20 \| .* \| 5\.05 \|/);
   const svg = await Deno.readTextFile(`${out}/reliability.svg`);

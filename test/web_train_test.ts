@@ -316,6 +316,8 @@ Deno.test({
     );
     const badTune = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1&tune-batchnorm=yes");
     equal(badTune.error, `error: ?tune-batchnorm= must be "always", got "yes"`);
+    const badWinograd = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1&winograd=1");
+    equal(badWinograd.error, `error: ?winograd= must be "0" (leave the Winograd kernels out), got "1"`);
 
     // A browser without WebGPU: the page says how to enable it.
     const noGpu = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1", false);
