@@ -35,6 +35,8 @@ export interface RunRequest {
   retune: boolean;
   /** Whether the tuner may choose Winograd kernels (--no-winograd: only direct convolutions). */
   winograd: boolean;
+  /** --pdf: each figure also as a PDF beside its SVG. */
+  pdf: boolean;
   resume: boolean;
 }
 
@@ -186,6 +188,12 @@ export const RUN_SPEC: CommandSpec = {
       default: "the tuner may choose them",
     },
     {
+      name: "pdf",
+      kind: "boolean",
+      meaning: "also write each figure as a vector PDF beside its SVG (X.svg -> X.pdf), for pdflatex",
+      default: "SVG only",
+    },
+    {
       name: "resume",
       kind: "boolean",
       meaning: "continue the unfinished (or extend the finished) run in --out",
@@ -228,6 +236,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
     shard: stringFlag(parsed, "shard"),
     retune: parsed.values.retune === true,
     winograd: parsed.values["no-winograd"] !== true,
+    pdf: parsed.values.pdf === true,
     resume: parsed.values.resume === true,
   };
   const positionals = parsed.positionals;
@@ -315,6 +324,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
       kernelsFrom: values.kernelsFrom,
       retune: values.retune,
       winograd: values.winograd,
+      pdf: values.pdf,
       resume: values.resume,
     });
   });

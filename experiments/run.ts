@@ -38,7 +38,7 @@ import {
 import { modelConfigOf } from "./config.ts";
 import { checkOutputDir, parseFlags } from "./flags.ts";
 import { readJson, writeResultsIndex, writeRunPage } from "./pages.ts";
-import { writeRunFigures } from "./figures.ts";
+import { writePdfsBeside, writeRunFigures } from "./figures.ts";
 import { seedSpread } from "./seed_spread.ts";
 
 export const NORMALIZE = { mean: 0.2860, std: 0.3530 };
@@ -423,6 +423,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   if (!opts.noFigures) {
     const figures = await writeRunFigures(req, model, trainer, data, state.history, lastEval);
     Object.assign(metrics, figures.metrics);
+    if (req.pdf) await writePdfsBeside(req.out, figures.figures.map((f) => f.file));
   }
   await writeJsonAtomic(file(req.out, "metrics.json"), metrics);
   await writeJsonAtomic(
@@ -505,7 +506,7 @@ export async function runPlan(plan: RunPlan, options: RunOptions = {}): Promise<
   }
   if (multi && !opts.noFigures) {
     const { writeReport } = await import("./report.ts");
-    await writeReport(plan.experiment, plan.out, { quiet: opts.quiet });
+    await writeReport(plan.experiment, plan.out, { quiet: opts.quiet, pdf: plan.runs[0]?.pdf });
   }
   return results;
 }

@@ -113,6 +113,8 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
   equal(parseRunArgs(["fashion_mda"]).runs[0].retune, false);
   equal(parseRunArgs(["fashion_mda", "--no-winograd"]).runs[0].winograd, false);
   equal(parseRunArgs(["fashion_mda"]).runs[0].winograd, true);
+  equal(parseRunArgs(["fashion_mda", "--pdf"]).runs[0].pdf, true);
+  equal(parseRunArgs(["fashion_mda"]).runs[0].pdf, false);
   equal(parseRunArgs(["fashion_lambda_sweep", "--no-winograd", "--resume"]).runs[0].winograd, false);
   // In a sweep --resume starts the runs not begun yet: those may be timed again.
   equal(parseRunArgs(["fashion_lambda_sweep", "--retune", "--resume"]).runs[0].retune, true);

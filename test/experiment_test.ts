@@ -43,7 +43,7 @@ async function tensorsOf(path: string) {
 
 Deno.test("experiment: a tiny run writes every artefact", async () => {
   const out = `${tmp}/full`;
-  const [r] = await runPlan(parseRunArgs(args(out)), { quiet: true });
+  const [r] = await runPlan(parseRunArgs(args(out, "--pdf")), { quiet: true });
   equal(r.status, "finished");
   for (
     const f of [
@@ -54,6 +54,8 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
       "manifest.json",
       "README.md",
       ...MDA_RUN_FIGURES,
+      // --pdf: each figure also as a PDF (lib/plot/pdf.ts).
+      ...MDA_RUN_FIGURES.map((f) => f.replace(/\.svg$/, ".pdf")),
     ]
   ) ok(existsSync(`${out}/${f}`), `missing ${f}`);
   const history = (await Deno.readTextFile(`${out}/history.jsonl`)).trim().split("\n").map((l) =>

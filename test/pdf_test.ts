@@ -91,7 +91,8 @@ Deno.test("pdf: shapes, colours, opacity, dashes, transforms and anchored text b
     <line x1="1" y1="2" x2="3" y2="4" stroke="currentColor" color="#808080" stroke-dasharray="7,4"/>
     <g transform="translate(5,6) scale(2)" fill-opacity="0.5"><circle cx="0" cy="0" r="1"/></g>
     <path d="M0,0h1v1h-1z" fill="none" stroke="black" stroke-linecap="round"/>
-    <text x="100" y="50" text-anchor="middle">Hi</text>
+    <text x="100" y="50" text-anchor="middle">
+      Hi </text>
     <text x="100" y="70" text-anchor="end" dy="0.5em" font-weight="bold">λ−1</text>
     <svg x="10" y="10" width="50" height="20" viewBox="0 0 100 40"><rect width="1" height="1"/></svg>
   </svg>`;

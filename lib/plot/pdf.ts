@@ -512,7 +512,8 @@ class Page {
     for (const child of Array.from(el.childNodes)) {
       if (child.nodeType === 1) throw new Error(`svgToPdf: <${child.tagName}> inside <text> ${where}`);
     }
-    const content = el.textContent;
+    // SVG's default white-space handling: newlines dropped, tabs as spaces, runs of spaces as one, trimmed.
+    const content = el.textContent.replace(/\r?\n/g, "").replace(/\t/g, " ").replace(/ +/g, " ").trim();
     if (content === "") return;
     const runs = textRuns(content, s.bold);
     const width = runs.reduce((a, r) => a + r.width, 0) * s.fontSize / 1000;
