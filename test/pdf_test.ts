@@ -1,10 +1,11 @@
 // SVG -> PDF (lib/plot/pdf.ts): every kind of figure we draw converts, the file's structure is sound (each
 // cross-reference offset lands on its object), the drawing operators are the SVG's geometry, text sits where
 // its anchor says, and what cannot be drawn is a one-line error naming it. Where poppler-utils is installed
-// (CI installs it), poppler reads every PDF, finds every text of its SVG in it and renders it.
+// (CI installs it), poppler reads every PDF, finds every text of its SVG in it and renders it; where
+// fonts-urw-base35 is (CI again), the glyph widths are checked against its metric-compatible fonts' AFM files.
 
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
-import { svgToPdf } from "../lib/plot/pdf.ts";
+import { svgToPdf, textWidth } from "../lib/plot/pdf.ts";
 import {
   accuracyFigure,
   componentExamplesFigure,
@@ -185,6 +186,61 @@ Deno.test({
       }
     } finally {
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+// WinAnsi's glyph names of the printable ASCII characters 32..126.
+// deno-fmt-ignore
+const ASCII_GLYPHS = [
+  "space", "exclam", "quotedbl", "numbersign", "dollar", "percent", "ampersand", "quotesingle", "parenleft",
+  "parenright", "asterisk", "plus", "comma", "hyphen", "period", "slash", "zero", "one", "two", "three", "four",
+  "five", "six", "seven", "eight", "nine", "colon", "semicolon", "less", "equal", "greater", "question", "at",
+  ..."ABCDEFGHIJKLMNOPQRSTUVWXYZ", "bracketleft", "backslash", "bracketright", "asciicircum", "underscore",
+  "grave", ..."abcdefghijklmnopqrstuvwxyz", "braceleft", "bar", "braceright", "asciitilde",
+];
+const EXTRA_GLYPHS: Record<string, string> = {
+  "\u2212": "minus",
+  "–": "endash",
+  "—": "emdash",
+  "§": "section",
+  "°": "degree",
+  "±": "plusminus",
+  "·": "periodcentered",
+  "×": "multiply",
+  "\u00a0": "space",
+};
+const SYMBOL_GLYPHS: Record<string, string> = { "λ": "lambda", "σ": "sigma", "μ": "mu", "π": "pi" };
+
+const URW = "/usr/share/fonts/type1/urw-base35";
+
+/** Glyph name -> advance width from an AFM file. */
+async function afmWidths(file: string): Promise<Map<string, number>> {
+  const widths = new Map<string, number>();
+  for (const m of (await Deno.readTextFile(file)).matchAll(/^C -?\d+ ; WX (\d+) ; N (\S+)/gm)) {
+    widths.set(m[2], Number(m[1]));
+  }
+  return widths;
+}
+
+Deno.test({
+  name:
+    "pdf: the glyph widths that place text are Helvetica's and Symbol's (URW's metric-compatible AFM files)",
+  ignore: !(await Deno.stat(`${URW}/NimbusSans-Regular.afm`).then(() => true, () => false)),
+  async fn() {
+    assertEquals(ASCII_GLYPHS.length, 95);
+    for (const [bold, file] of [[false, "NimbusSans-Regular"], [true, "NimbusSans-Bold"]] as const) {
+      const afm = await afmWidths(`${URW}/${file}.afm`);
+      ASCII_GLYPHS.forEach((glyph, i) => {
+        assertEquals(textWidth(String.fromCharCode(32 + i), bold), afm.get(glyph), `${file} ${glyph}`);
+      });
+      for (const [ch, glyph] of Object.entries(EXTRA_GLYPHS)) {
+        assertEquals(textWidth(ch, bold), afm.get(glyph), `${file} ${glyph}`);
+      }
+    }
+    const symbol = await afmWidths(`${URW}/StandardSymbolsPS.afm`);
+    for (const [ch, glyph] of Object.entries(SYMBOL_GLYPHS)) {
+      assertEquals(textWidth(ch, true), symbol.get(glyph), glyph);
     }
   },
 });

@@ -120,6 +120,11 @@ function textRuns(text: string, bold: boolean): TextRun[] {
   return runs;
 }
 
+/** The advance width of a text in 1/1000 of its font size, as the PDF will set it (subscripts included). */
+export function textWidth(text: string, bold: boolean): number {
+  return textRuns(text, bold).reduce((a, r) => a + r.width, 0);
+}
+
 /** A PDF string literal of these bytes (bytes above 126 and the delimiters escaped). */
 function pdfString(bytes: number[]): string {
   let s = "(";
@@ -516,7 +521,7 @@ class Page {
     const content = el.textContent.replace(/\r?\n/g, "").replace(/\t/g, " ").replace(/ +/g, " ").trim();
     if (content === "") return;
     const runs = textRuns(content, s.bold);
-    const width = runs.reduce((a, r) => a + r.width, 0) * s.fontSize / 1000;
+    const width = textWidth(content, s.bold) * s.fontSize / 1000;
     const x = attr("x", 0) + attr("dx", 0) -
       (s.anchor === "middle" ? width / 2 : s.anchor === "end" ? width : 0);
     const y = attr("y", 0) + attr("dy", 0);
@@ -543,7 +548,7 @@ class Page {
 
 // --- The file ----------------------------------------------------------------------------------------------
 
-async function deflate(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+async function deflate(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
   const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("deflate"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
@@ -586,14 +591,14 @@ export async function svgToPdf(svg: string): Promise<Uint8Array> {
 
   // Objects: 1 catalog, 2 pages, 3 page, 4 the fonts' encoding, 5 the content, 6 the info, then fonts and
   // opacity states.
-  const objects: (string | Uint8Array)[] = [];
-  const add = (o: string | Uint8Array) => objects.push(o) as number;
+  const objects: string[] = [];
+  const add = (o: string) => objects.push(o);
   const fonts = [...page.fonts].sort().map((f) => `/${f} ${add(FONT_OBJECTS[f]) + 6} 0 R`);
   const alphas = [...page.alphas].map(([key, name]) => {
     const [fa, sa] = key.split(" ");
     return `/${name} ${add(`<< /Type /ExtGState /ca ${fa} /CA ${sa} >>`) + 6} 0 R`;
   });
-  const fixed: (string | Uint8Array)[] = [
+  const fixed: (string | Uint8Array<ArrayBuffer>)[] = [
     "<< /Type /Catalog /Pages 2 0 R >>",
     "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
     `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 ${n(width * PT_PER_PX)} ${n(height * PT_PER_PX)}] ` +
@@ -604,9 +609,9 @@ export async function svgToPdf(svg: string): Promise<Uint8Array> {
   ];
   const all = [...fixed, ...objects];
   const enc = new TextEncoder();
-  const chunks: Uint8Array[] = [];
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
   let size = 0;
-  const put = (b: Uint8Array | string) => {
+  const put = (b: Uint8Array<ArrayBuffer> | string) => {
     const bytes = typeof b === "string" ? enc.encode(b) : b;
     chunks.push(bytes);
     size += bytes.length;
@@ -628,11 +633,5 @@ export async function svgToPdf(svg: string): Promise<Uint8Array> {
   put(`xref\n0 ${all.length + 1}\n0000000000 65535 f \n`);
   for (const off of offsets) put(`${String(off).padStart(10, "0")} 00000 n \n`);
   put(`trailer\n<< /Size ${all.length + 1} /Root 1 0 R /Info 6 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return new Uint8Array(await new Blob(chunks).arrayBuffer());
 }
