@@ -5,7 +5,8 @@
 // fonts-urw-base35 is (CI again), the glyph widths are checked against its metric-compatible fonts' AFM files.
 
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
-import { svgToPdf, textWidth } from "../lib/plot/pdf.ts";
+import { svgToPdf } from "../lib/plot/pdf.ts";
+import { textWidth } from "../lib/plot/pdf_fonts.ts";
 import {
   accuracyFigure,
   componentExamplesFigure,
