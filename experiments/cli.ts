@@ -1,7 +1,7 @@
 // Command-line flags of `deno task experiment NAME [flags]`. Parsing is strict and happens before
 // anything is written: an unknown experiment, unknown flag or bad value is one line and a non-zero exit.
 
-import { type ExperimentConfig, EXPERIMENTS, type Hyperparameters } from "./config.ts";
+import { type ExperimentConfig, EXPERIMENTS, type Hyperparameters, seedsExperiment } from "./config.ts";
 import {
   checkInputDir,
   checkInputFile,
@@ -11,6 +11,7 @@ import {
   numberFlag,
   type ParsedFlags,
   parseFlags,
+  seedsFlag,
   stringFlag,
   UsageError,
 } from "./flags.ts";
@@ -200,6 +201,15 @@ export const RUN_SPEC: CommandSpec = {
       default: "off",
     },
     {
+      name: "seeds",
+      kind: "string",
+      value: "LIST",
+      meaning:
+        "run the experiment once per seed (e.g. 1-5 or 1,2,7), each in OUT/seed-N, and summarise the " +
+        "seeds' final numbers as a distribution in OUT/README.md (single-run experiments)",
+      default: "one run, the pinned seed",
+    },
+    {
       name: "shard",
       kind: "string",
       value: "I/N",
@@ -248,10 +258,21 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
     );
   }
   const name = positionals[0];
-  const experiment = EXPERIMENTS[name];
-  if (!experiment) {
+  const named = EXPERIMENTS[name];
+  if (!named) {
     throw new UsageError(`unknown experiment "${name}" (known: ${Object.keys(EXPERIMENTS).join(", ")})`);
   }
+  // --seeds makes a single-run experiment a multi-run one: a run per seed, then the seeds report.
+  const seeds = seedsFlag(parsed);
+  if (seeds && named.runs) {
+    throw new UsageError(`--seeds applies to single-run experiments; ${name} runs its own variants`);
+  }
+  if (seeds && parsed.values.seed !== undefined) {
+    throw new UsageError(
+      "--seeds with --seed: each run of --seeds takes its seed from the list; drop one of the two",
+    );
+  }
+  const experiment = seeds ? seedsExperiment(named, seeds) : named;
   const flags: Partial<Record<keyof Hyperparameters, number>> = {};
   for (const [flag, key] of Object.entries(FLAG_TO_KEY)) {
     const v = numberFlag(parsed, flag, INTEGER_KEYS.has(key));
@@ -285,7 +306,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
       "--no-winograd with --resume: a resumed run keeps the kernels it recorded; drop one of the two",
     );
   }
-  const out = values.out ?? `results/${name}`;
+  const out = values.out ?? `results/${name}${seeds ? "_seeds" : ""}`;
   let shard: RunPlan["shard"];
   if (values.shard !== undefined) {
     const m = /^(\d+)\/(\d+)$/.exec(values.shard);
@@ -293,7 +314,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
       throw new UsageError(`--shard expects I/N with 1 <= I <= N, got "${values.shard}"`);
     }
     if (!experiment.runs) {
-      throw new UsageError(`--shard applies to multi-run experiments; ${name} is a single run`);
+      throw new UsageError(`--shard applies to multi-run experiments (or --seeds); ${name} is a single run`);
     }
     shard = { index: +m[1], count: +m[2] };
   }
@@ -311,6 +332,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
       (hyper as unknown as Record<string, number>)[key] = v;
       sources[key] = "flag";
     }
+    if (seeds) sources.seed = "flag"; // from --seeds
     if (hyper.head !== "mda" && sources.components !== "flag") hyper.components = 1;
     validate(hyper);
     runs.push({

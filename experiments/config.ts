@@ -54,8 +54,8 @@ export interface ExperimentConfig {
   pinned: Hyperparameters;
   /** Multi-run experiments (comparisons, sweeps): each variant is an independent run. */
   runs?: RunVariant[];
-  /** How `deno task report NAME` summarises the runs. */
-  report?: "comparison" | "sweep";
+  /** How `deno task report NAME` summarises the runs ("seeds": a single-run experiment over --seeds). */
+  report?: "comparison" | "sweep" | "seeds";
 }
 
 import { experiment as fashionMda } from "./fashion_mda.ts";
@@ -66,3 +66,16 @@ import { experiment as fashionLambdaSweep } from "./fashion_lambda_sweep.ts";
 export const EXPERIMENTS: Record<string, ExperimentConfig> = Object.fromEntries(
   [fashionMda, fashionMdaQuick, fashionLdaVsSoftmax, fashionLambdaSweep].map((e) => [e.name, e]),
 );
+
+/**
+ * A single-run experiment repeated over seeds (`--seeds`): one run per seed, in sub-folders seed-N, every
+ * other pinned value kept, summarised by the seeds report (lib/report/seeds.ts).
+ */
+export function seedsExperiment(e: ExperimentConfig, seeds: readonly number[]): ExperimentConfig {
+  if (e.runs) throw new Error(`${e.name} runs its own variants; seeds apply to single-run experiments`);
+  return {
+    ...e,
+    runs: seeds.map((seed) => ({ id: `seed-${seed}`, label: `seed ${seed}`, overrides: { seed } })),
+    report: "seeds",
+  };
+}

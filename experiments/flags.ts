@@ -138,6 +138,28 @@ export function intFlag(p: ParsedFlags, name: string, min: number, max = Number.
   return v;
 }
 
+/**
+ * A --seeds value: seeds and ranges separated by commas ("1-5", "1,2,7", "0-2,10"), as the sorted distinct
+ * seeds (non-negative integers, at most 1000 of them).
+ */
+export function seedsFlag(p: ParsedFlags, name = "seeds"): number[] | undefined {
+  const raw = stringFlag(p, name);
+  if (raw === undefined) return undefined;
+  const bad = (why: string) =>
+    new UsageError(`--${name} expects seeds and ranges separated by commas, e.g. 1-5 or 1,2,7: ${why}`);
+  const seeds = new Set<number>();
+  for (const part of raw.split(",")) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw bad(`"${part}" in "${raw}" is not a seed or a range`);
+    const [lo, hi] = [Number(m[1]), Number(m[2] ?? m[1])];
+    if (hi < lo) throw bad(`the range "${part.trim()}" runs backwards`);
+    if (hi - lo >= 1000 || seeds.size + hi - lo + 1 > 1000) throw bad(`more than 1000 seeds in "${raw}"`);
+    for (let s = lo; s <= hi; s++) seeds.add(s);
+  }
+  if (seeds.size < 2) throw bad(`"${raw}" is one seed (for one run, use --seed)`);
+  return [...seeds].sort((a, b) => a - b);
+}
+
 /** Exactly the positionals the command takes (optional ones may be missing). */
 export function checkPositionals(spec: CommandSpec, p: ParsedFlags): void {
   const required = spec.positionals.filter((x) => !x.optional).length;

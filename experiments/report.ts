@@ -2,14 +2,24 @@
 // `deno task report NAME [--out DIR] [--pdf]`: summarises a multi-run experiment from whatever runs in its
 // folder have finished. Comparison experiments get side-by-side reliability diagrams, confidence
 // histograms and PCA embeddings with a table beside the paper; sweeps get mean and population std per
-// lambda, the three panels and a table beside the paper. With --pdf each figure also as a vector PDF.
+// lambda, the three panels and a table beside the paper; a single-run experiment over --seeds gets each
+// seed's final numbers with their mean, standard deviation, minimum and maximum, and the seeds' test
+// accuracy curves. With --pdf each figure also as a vector PDF.
 
 import { writeFileAtomic } from "../lib/io/atomic.ts";
-import { confidenceHistogramFigure, latentFigure, reliabilityFigure, sideBySide } from "../lib/plot/mod.ts";
+import {
+  confidenceHistogramFigure,
+  latentFigure,
+  reliabilityFigure,
+  runsCurveFigure,
+  sideBySide,
+} from "../lib/plot/mod.ts";
 import {
   aggregateSweep,
   PAPER_FASHION_LDA_VS_SOFTMAX,
   PAPER_FASHION_SWEEP,
+  type SeedRun,
+  seedsTable,
   sweepFigures,
   type SweepRun,
   sweepTable,
@@ -23,11 +33,12 @@ import {
   helpText,
   type ParsedFlags,
   parseFlags,
+  seedsFlag,
   stringFlag,
   UsageError,
 } from "./flags.ts";
-import { type ExperimentConfig, EXPERIMENTS } from "./config.ts";
-import { readJson } from "./pages.ts";
+import { type ExperimentConfig, EXPERIMENTS, seedsExperiment } from "./config.ts";
+import { readHistory, readJson } from "./pages.ts";
 import { writePdfsBeside } from "./figures.ts";
 
 interface FinishedRun {
@@ -63,7 +74,7 @@ export async function writeReport(
   await Deno.mkdir(out, { recursive: true });
   const total = exp.runs?.length ?? 0;
   const lines = [
-    `# ${exp.name} (version ${exp.version})`,
+    `# ${exp.name} (version ${exp.version})${exp.report === "seeds" ? `, ${total} seeds` : ""}`,
     "",
     exp.description,
     "",
@@ -73,6 +84,7 @@ export async function writeReport(
   const svgs: string[] = [];
   if (exp.report === "comparison") lines.push(...await comparison(runs, out, svgs));
   else if (exp.report === "sweep") lines.push(...await sweep(runs, out, svgs));
+  else if (exp.report === "seeds") lines.push(...await seeds(runs, total, out, svgs));
   else throw new Error(`${exp.name} is a single-run experiment: its run folder's README.md is its report`);
   await writeFileAtomic(`${out}/README.md`, lines.join("\n") + "\n");
   if (opts.pdf) await writePdfsBeside(out, svgs);
@@ -169,6 +181,31 @@ async function sweep(runs: FinishedRun[], out: string, svgs: string[]): Promise<
   ];
 }
 
+/** The seeds' table and their test accuracy curves; the SVG written is added to `svgs`. */
+async function seeds(runs: FinishedRun[], planned: number, out: string, svgs: string[]): Promise<string[]> {
+  const rows: SeedRun[] = runs.map((r) => ({
+    seed: r.manifest.hyperparameters.seed.value,
+    label: r.label,
+    page: `${r.id}/README.md`,
+    test_accuracy: r.metrics.final.test_accuracy,
+    test_nll: r.metrics.final.test_nll,
+    test_ece15: r.metrics.final.test_ece15,
+    test_brier: r.metrics.final.test_brier,
+    epochs: r.metrics.epochs,
+  }));
+  const lines = [seedsTable(rows, planned)];
+  if (runs.length === 0) return lines;
+  const curves = [];
+  for (const r of runs) curves.push({ label: r.label, history: await readHistory(r.dir) });
+  await writeFileAtomic(
+    `${out}/seeds_test_accuracy.svg`,
+    runsCurveFigure(curves, "test_accuracy", `Test accuracy per epoch, ${runs.length} seeds`),
+  );
+  svgs.push("seeds_test_accuracy.svg");
+  lines.push("", "![Test accuracy per epoch, one line per seed](seeds_test_accuracy.svg)");
+  return lines;
+}
+
 const REPORTED = Object.keys(EXPERIMENTS).filter((k) => EXPERIMENTS[k].report);
 
 export const REPORT_SPEC: CommandSpec = {
@@ -186,6 +223,14 @@ export const REPORT_SPEC: CommandSpec = {
       default: "results/NAME",
     },
     {
+      name: "seeds",
+      kind: "string",
+      value: "LIST",
+      meaning:
+        "a single-run experiment run with `deno task experiment NAME --seeds LIST`: summarise its seeds",
+      default: "NAME's own runs",
+    },
+    {
       name: "pdf",
       kind: "boolean",
       meaning: "also write each figure as a vector PDF beside its SVG (X.svg -> X.pdf), for pdflatex",
@@ -194,6 +239,7 @@ export const REPORT_SPEC: CommandSpec = {
   ],
   examples: [
     "deno task report fashion_lambda_sweep",
+    "deno task report fashion_mda --seeds 1-5",
     "deno task report fashion_lambda_sweep --pdf",
     "deno task report fashion_lda_vs_softmax --out /tmp/cmp",
   ],
@@ -218,12 +264,23 @@ export function parseReportArgs(
 function reportFromFlags(p: ParsedFlags) {
   checkPositionals(REPORT_SPEC, p);
   const name = p.positionals[0];
-  const experiment = EXPERIMENTS[name];
+  const named = EXPERIMENTS[name];
+  const seeds = seedsFlag(p);
+  if (named && seeds) {
+    if (named.runs) {
+      throw new UsageError(`--seeds applies to single-run experiments; ${name} runs its own variants`);
+    }
+    const out = stringFlag(p, "out", "path") ?? `results/${name}_seeds`;
+    checkOutputDir("--out", out);
+    return { experiment: seedsExperiment(named, seeds), out, pdf: p.values.pdf === true, help: false };
+  }
+  const experiment = named;
   if (!experiment) throw new UsageError(`unknown experiment "${name}" (reported: ${REPORTED.join(", ")})`);
   if (!experiment.report) {
     throw new UsageError(
       `${name} is a single-run experiment: its run folder's README.md is its report ` +
-        `(report takes ${REPORTED.join(" or ")}; \`deno task figures RUN_DIR\` redraws a run's page)`,
+        `(report takes ${REPORTED.join(" or ")}, or NAME --seeds LIST for a run over seeds; ` +
+        `\`deno task figures RUN_DIR\` redraws a run's page)`,
     );
   }
   const out = stringFlag(p, "out", "path") ?? `results/${name}`;

@@ -105,6 +105,16 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
       /^--no-winograd with --kernels-from: the kernels come from that manifest; drop one of the two$/,
     ],
     [["fashion_mda", "--no-winograd=1"], /^--no-winograd takes no value, got "1"$/],
+    [["fashion_mda", "--seeds", "1"], /^--seeds expects .*: "1" is one seed \(for one run, use --seed\)$/],
+    [["fashion_mda", "--seeds", "5-2"], /^--seeds expects .*: the range "5-2" runs backwards$/],
+    [["fashion_mda", "--seeds", "1,x"], /^--seeds expects .*: "x" in "1,x" is not a seed or a range$/],
+    [["fashion_mda", "--seeds", "-1,2"], /^--seeds expects .*: "-1" in "-1,2" is not a seed or a range$/],
+    [["fashion_mda", "--seeds", "0-1000"], /^--seeds expects .*: more than 1000 seeds in "0-1000"$/],
+    [["fashion_mda", "--seeds", "1-3", "--seed", "4"], /^--seeds with --seed: each run of --seeds takes/],
+    [
+      ["fashion_lambda_sweep", "--seeds", "1-3"],
+      /^--seeds applies to single-run experiments; fashion_lambda_sweep/,
+    ],
   ];
   for (const [args, re] of cases) {
     usageError(args.join(" "), () => parseRunArgs(args), re);
@@ -114,6 +124,20 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
   equal(parseRunArgs(["fashion_mda", "--no-winograd"]).runs[0].winograd, false);
   equal(parseRunArgs(["fashion_mda"]).runs[0].winograd, true);
   equal(parseRunArgs(["fashion_mda", "--pdf"]).runs[0].pdf, true);
+  // --seeds: a run per seed (sorted, distinct), in OUT/seed-N, OUT by default results/NAME_seeds; --shard splits them.
+  const seeds = parseRunArgs(["fashion_mda", "--seeds", "3-5, 1,4"]);
+  deepStrictEqual(seeds.runs.map((r) => [r.hyper.seed, r.sources.seed, r.out]), [
+    [1, "flag", "results/fashion_mda_seeds/seed-1"],
+    [3, "flag", "results/fashion_mda_seeds/seed-3"],
+    [4, "flag", "results/fashion_mda_seeds/seed-4"],
+    [5, "flag", "results/fashion_mda_seeds/seed-5"],
+  ]);
+  equal(seeds.experiment.report, "seeds");
+  deepStrictEqual(
+    parseRunArgs(["fashion_mda", "--seeds", "1-4", "--shard", "2/2", "--out", "o"]).runs.map((r) => r.out),
+    ["o/seed-2", "o/seed-4"],
+  );
+  equal(parseReportArgs(["fashion_mda", "--seeds", "1-3"]).out, "results/fashion_mda_seeds");
   equal(parseRunArgs(["fashion_mda"]).runs[0].pdf, false);
   equal(parseRunArgs(["fashion_lambda_sweep", "--no-winograd", "--resume"]).runs[0].winograd, false);
   // In a sweep --resume starts the runs not begun yet: those may be timed again.

@@ -2,7 +2,7 @@
 // first epoch (or in the middle of one) and resumed ends with the same bits as one that was not, and
 // `evaluate` on the checkpoint reproduces the run's accuracy.
 
-import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
+import { deepStrictEqual, equal, notDeepStrictEqual, ok, rejects } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { adapterKey, type TunedEntry, TUNING_FORMAT, tuningFile } from "../lib/gpu/tuner.ts";
@@ -11,6 +11,7 @@ import { convTaskKey, gpuCandidates, kernelName } from "../lib/nn/conv2d/conv2d.
 import { writeTinyDataset } from "./tiny_data.ts";
 import { MDA_RUN_FIGURES } from "./util.ts";
 import { parseRunArgs, UsageError } from "../experiments/cli.ts";
+import { parseReportArgs, writeReport } from "../experiments/report.ts";
 import { runPlan } from "../experiments/run.ts";
 import { evaluateCheckpoint } from "../experiments/evaluate.ts";
 import { experiment as quickExperiment } from "../experiments/fashion_mda_quick.ts";
@@ -256,6 +257,41 @@ Deno.test("experiment: --no-winograd runs direct convolutions where the tuning f
   deepStrictEqual(names.filter((n) => n.includes("winograd")), []);
   ok(names.some((n) => n.startsWith("register_block")), names.join(" "));
   equal(await Deno.readTextFile(cacheFile), before, "chosen from the kept times: nothing timed or written");
+});
+
+Deno.test("experiment: --seeds runs one run per seed and reports the seeds' distribution; report redraws it", async () => {
+  const out = `${tmp}/seeds`;
+  const results = await runPlan(parseRunArgs(args(out, "--epochs", "1", "--seeds", "3,1")), { quiet: true });
+  deepStrictEqual(results.map((r) => r.status), ["finished", "finished"]);
+  const accuracy: number[] = [];
+  for (const seed of [1, 3]) {
+    const manifest = JSON.parse(await Deno.readTextFile(`${out}/seed-${seed}/manifest.json`));
+    deepStrictEqual(manifest.hyperparameters.seed, { value: seed, source: "flag" });
+    equal(manifest.run_label, `seed ${seed}`);
+    accuracy.push(
+      JSON.parse(await Deno.readTextFile(`${out}/seed-${seed}/metrics.json`)).final.test_accuracy,
+    );
+  }
+  // Different seeds, different models (the accuracies of a tiny model on a few images may still tie).
+  notDeepStrictEqual(
+    await tensorsOf(`${out}/seed-1/model.safetensors`),
+    await tensorsOf(`${out}/seed-3/model.safetensors`),
+  );
+  const md = await Deno.readTextFile(`${out}/README.md`);
+  ok(md.startsWith("# fashion_mda_quick (version 2), 2 seeds\n"), md.slice(0, 80));
+  ok(md.includes(`| [1](seed-1/README.md) | ${accuracy[0].toFixed(4)} |`), md);
+  ok(md.includes(`| [3](seed-3/README.md) | ${accuracy[1].toFixed(4)} |`), md);
+  const mean = (accuracy[0] + accuracy[1]) / 2;
+  const std = Math.abs(accuracy[0] - accuracy[1]) / Math.SQRT2; // sample std of two values
+  ok(md.includes(`| **mean** | ${mean.toFixed(4)} |`), md);
+  ok(md.includes(`| **std** | ${std.toFixed(4)} |`), md);
+  ok(md.includes(`Test accuracy over 2 of 2 seeds: ${mean.toFixed(4)} ± ${std.toFixed(4)}`), md);
+  ok(existsSync(`${out}/seeds_test_accuracy.svg`));
+  // `deno task report NAME --seeds LIST --out DIR` writes the same page from the run folders.
+  const report = parseReportArgs(["fashion_mda_quick", "--seeds", "1,3", "--out", out]);
+  await Deno.remove(`${out}/README.md`);
+  await writeReport(report.experiment, report.out, { quiet: true });
+  equal(await Deno.readTextFile(`${out}/README.md`), md);
 });
 
 Deno.test("experiment: --kernels-from reruns another run's kernels, not the tuner's, and gets its bits", async () => {

@@ -15,6 +15,7 @@ import {
   sweepPoints,
   sweepTable,
 } from "../lib/report/mod.ts";
+import { seedsTable, seedStat } from "../lib/report/seeds.ts";
 import type { HistoryRow } from "../lib/types.ts";
 import { assertClose } from "./util.ts";
 
@@ -279,4 +280,36 @@ Deno.test("report: runPage reads the runner's nested metrics.json and boxed hype
   }
   const k = keyNumbers(metrics, manifest);
   assertEquals([k.finished, k.epochsPlanned, k.bestTestAccuracy], [true, 3, 0.92]);
+});
+
+Deno.test("report: seeds' statistics use the sample standard deviation; one seed is said to be no distribution", () => {
+  const s = seedStat([0.9, 0.92, 0.94]);
+  assertClose([s.mean, s.std, s.min, s.max], [0.92, 0.02, 0.9, 0.94], {
+    rtol: 1e-12,
+    atol: 1e-15,
+    what: "stat",
+  });
+  assertEquals(seedStat([0.5]), { n: 1, mean: 0.5, std: 0, min: 0.5, max: 0.5 });
+  const run = (seed: number, acc: number) => ({
+    seed,
+    label: `seed ${seed}`,
+    page: `seed-${seed}/README.md`,
+    test_accuracy: acc,
+    test_nll: 0.3,
+    test_ece15: 0.012,
+    test_brier: 0.1,
+    epochs: 100,
+  });
+  const table = seedsTable([run(7, 0.94), run(2, 0.9), run(5, 0.92)], 4);
+  const lines = table.split("\n");
+  assertEquals(lines[2], "| [2](seed-2/README.md) | 0.9000 | 0.3000 | 1.20 | 0.1000 | 100 |", "seed order");
+  assertEquals(lines[5], "| **mean** | 0.9200 | 0.3000 | 1.20 | 0.1000 | |");
+  assertEquals(lines[6], "| **std** | 0.0200 | 0.0000 | 0.00 | 0.0000 | |");
+  assert(
+    table.endsWith(
+      "Test accuracy over 3 of 4 seeds: 0.9200 ± 0.0200 (mean ± standard deviation, n - 1), from 0.9000 to 0.9400.",
+    ),
+  );
+  assert(seedsTable([run(1, 0.9)], 2).endsWith("One seed is no distribution: run more."));
+  assertEquals(seedsTable([], 3), "No seed's run has finished yet (3 planned).");
 });

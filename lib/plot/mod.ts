@@ -6,6 +6,7 @@ export { latentFigure, WEIGHT_LABEL_MIN } from "./latent.ts";
 export { componentExamplesFigure, type ComponentExamplesOptions } from "./examples.ts";
 export { confidenceHistogramFigure, formatEce, reliabilityFigure } from "./calibration.ts";
 export { sweepFigure, type SweepFigureOptions, type SweepPoint } from "./sweep.ts";
+export { type CurveKey, type RunCurve, runsCurveFigure } from "./compare.ts";
 export { fitPca, type Pca, projectPca, symmetricEigen } from "./pca.ts";
 export {
   composeFigure,

@@ -26,4 +26,5 @@ export {
   type SweepRun,
   sweepTable,
 } from "./sweep.ts";
+export { type SeedRun, seedsTable, type SeedStat, seedStat } from "./seeds.ts";
 export * from "./paper.ts";

@@ -1,0 +1,77 @@
+// One configuration over several seeds (`deno task experiment NAME --seeds 1-5`): a result that depends on the
+// seed is reported as its distribution, each seed's final numbers beside their mean, standard deviation,
+// minimum and maximum.
+
+/** What one finished seed's run ended with (its metrics.json "final"). */
+export interface SeedRun {
+  seed: number;
+  label: string;
+  /** Link target of the run's page, e.g. "seed-3/README.md". */
+  page: string;
+  test_accuracy: number;
+  test_nll: number;
+  test_ece15: number;
+  test_brier: number;
+  epochs: number;
+}
+
+/** A metric over the seeds: the standard deviation is the sample one (n - 1), 0 for a single seed. */
+export interface SeedStat {
+  n: number;
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+}
+
+/** Mean, sample standard deviation (two-pass), minimum and maximum of a metric over the seeds. */
+export function seedStat(values: readonly number[]): SeedStat {
+  if (values.length === 0) throw new Error("seedStat: no values");
+  const n = values.length;
+  const mean = values.reduce((s, v) => s + v, 0) / n;
+  const ss = values.reduce((s, v) => s + (v - mean) * (v - mean), 0);
+  return {
+    n,
+    mean,
+    std: n > 1 ? Math.sqrt(ss / (n - 1)) : 0,
+    min: Math.min(...values),
+    max: Math.max(...values),
+  };
+}
+
+const COLUMNS: { key: keyof SeedRun; head: string; format: (v: number) => string }[] = [
+  { key: "test_accuracy", head: "Test accuracy", format: (v) => v.toFixed(4) },
+  { key: "test_nll", head: "Test NLL", format: (v) => v.toFixed(4) },
+  { key: "test_ece15", head: "ECE ×100 (15 bins)", format: (v) => (100 * v).toFixed(2) },
+  { key: "test_brier", head: "Brier", format: (v) => v.toFixed(4) },
+];
+
+/**
+ * The Markdown table: one row per seed (in seed order), then the mean, standard deviation, minimum and
+ * maximum of each column over them, and a sentence with the test accuracy's distribution.
+ */
+export function seedsTable(runs: readonly SeedRun[], planned: number): string {
+  if (runs.length === 0) return `No seed's run has finished yet (${planned} planned).`;
+  const sorted = [...runs].sort((a, b) => a.seed - b.seed);
+  const stats = COLUMNS.map((c) => seedStat(sorted.map((r) => r[c.key] as number)));
+  const lines = [
+    `| Seed | ${COLUMNS.map((c) => c.head).join(" | ")} | Epochs |`,
+    `|---:|${COLUMNS.map(() => "---:").join("|")}|---:|`,
+    ...sorted.map((r) =>
+      `| [${r.seed}](${r.page}) | ${
+        COLUMNS.map((c) => c.format(r[c.key] as number)).join(" | ")
+      } | ${r.epochs} |`
+    ),
+    ...(["mean", "std", "min", "max"] as const).map((row) =>
+      `| **${row}** | ${stats.map((s, i) => COLUMNS[i].format(s[row])).join(" | ")} | |`
+    ),
+  ];
+  const acc = stats[0];
+  lines.push(
+    "",
+    `Test accuracy over ${acc.n} of ${planned} seeds: ${acc.mean.toFixed(4)} ± ${acc.std.toFixed(4)} ` +
+      `(mean ± standard deviation, n - 1), from ${acc.min.toFixed(4)} to ${acc.max.toFixed(4)}.` +
+      (acc.n < 2 ? " One seed is no distribution: run more." : ""),
+  );
+  return lines.join("\n");
+}
