@@ -13,6 +13,7 @@ import {
   lossFigure,
   projectPca,
   reliabilityFigure,
+  runsCurveFigure,
   sideBySide,
   sweepFigure,
   symmetricEigen,
@@ -135,6 +136,29 @@ function history(epochs: number): HistoryRow[] {
     seconds: 100,
   }));
 }
+
+Deno.test("plot: several runs' curves, one line per run; runs that tie get a readable y axis", () => {
+  const doc = parse(runsCurveFigure(
+    [
+      { label: "seed 1", history: history(3) },
+      { label: "seed 2", history: history(2) },
+    ],
+    "test_accuracy",
+    "Seeds",
+  ));
+  assertFrame(doc, "Seeds");
+  assertEquals(texts(doc, 'g[aria-label="legend"] text'), ["seed 1", "seed 2"]);
+  assertEquals(marks(doc, "seed 1", "path").length, 1);
+  assertEquals(marks(doc, "seed 2", "path").length, 1);
+  // One epoch at one value: a padded domain with several round ticks, not one tick at the value.
+  const flat = (label: string) => ({
+    label,
+    history: history(1).map((h) => ({ ...h, test_accuracy: 1 / 12 })),
+  });
+  const tied = parse(runsCurveFigure([flat("a"), flat("b")], "test_accuracy"));
+  const ticks = texts(tied, 'g[aria-label="y-axis tick label"] text');
+  assert(ticks.length > 2 && ticks.every((t) => t.length <= 5), ticks.join(" "));
+});
 
 Deno.test("plot: accuracy and loss figures draw one line per series, markers for short runs", () => {
   const doc = parse(accuracyFigure(history(3), "MDA accuracy"));

@@ -69,7 +69,7 @@ export function runsCurveFigure(
       tickFormat: (d: number) => (Number.isInteger(d) ? String(d) : ""),
     },
     y: {
-      ...(all.length ? { nice: true } : { domain: [0, 1], ticks: [] }),
+      ...(all.length ? { nice: true, ...flatDomain(all.map((r) => r[key])) } : { domain: [0, 1], ticks: [] }),
       label: CURVE_LABELS[key],
       labelAnchor: "center",
       labelArrow: "none",
@@ -78,4 +78,15 @@ export function runsCurveFigure(
     marks,
   });
   return composeFigure({ title, legend, parts: [part] });
+}
+
+/**
+ * Where every value is the same (one epoch, or runs that tied), a domain around it: Plot would otherwise
+ * make a zero-height scale with one long unrounded tick label.
+ */
+function flatDomain(values: number[]): { domain?: [number, number] } {
+  const lo = Math.min(...values), hi = Math.max(...values);
+  if (lo !== hi) return {};
+  const pad = Math.max(Math.abs(lo) * 0.05, 0.01);
+  return { domain: [lo - pad, hi + pad] };
 }
