@@ -12,7 +12,8 @@
 //   the timing: in Deno a JSON file outside the repository ($XDG_CACHE_HOME/webgpu-mda/tuning.json, else
 //   ~/.cache/webgpu-mda/tuning.json), in a browser the page's localStorage. Each entry keeps every
 //   candidate's time (and why any was dropped): a table of how the variants fare on that adapter, and
-//   the list the choice was made among, so a candidate added by a later version is timed, not ignored.
+//   the list the choice was made among, so a candidate added by a later version is timed, not ignored,
+//   and a run offered fewer candidates (--no-winograd) takes the fastest of its own from the kept times.
 // - A forced choice (from a run's resume state) wins over everything: a resumed or repeated run uses the
 //   same kernels, so it gives the same bits.
 
