@@ -34,7 +34,18 @@ export async function writeRunPage(dir: string, outDir = dir): Promise<void> {
   const name = manifest?.run_id
     ? `${manifest.experiment_name} / ${manifest.run_label}`
     : (manifest?.experiment_name as string) ?? dir.split("/").pop()!;
-  const page = runPage({ name, manifest, metrics, history: await readHistory(dir), figures: figures ?? [] });
+  // Figures drawn with --pdf link their PDF too.
+  const pdfs = new Set(
+    (figures ?? []).map((f) => f.file).filter((f) => existsSync(`${outDir}/${f.replace(/\.svg$/, ".pdf")}`)),
+  );
+  const page = runPage({
+    name,
+    manifest,
+    metrics,
+    history: await readHistory(dir),
+    figures: figures ?? [],
+    pdfs,
+  });
   await writeFileAtomic(`${outDir}/README.md`, page);
 }
 

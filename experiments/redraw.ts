@@ -105,9 +105,10 @@ export async function redrawRun(
     figures.splice(at, 0, oldComponents);
     await writeJsonAtomic(`${req.out}/figures.json`, figures);
   }
+  // The PDFs first: the page links those it finds.
+  const pdfs = req.pdf ? await writePdfsBeside(req.out, figures.map((f) => f.file)) : [];
   await writeRunPage(req.runDir, req.out);
   if (inPlace) await writeResultsIndex(req.runDir);
-  const pdfs = req.pdf ? await writePdfsBeside(req.out, figures.map((f) => f.file)) : [];
   return { figures, pdfs, notes };
 }
 

@@ -59,6 +59,10 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
       ...MDA_RUN_FIGURES.map((f) => f.replace(/\.svg$/, ".pdf")),
     ]
   ) ok(existsSync(`${out}/${f}`), `missing ${f}`);
+  ok(
+    (await Deno.readTextFile(`${out}/README.md`)).includes("([PDF](accuracy.pdf))"),
+    "the page links the PDFs",
+  );
   const history = (await Deno.readTextFile(`${out}/history.jsonl`)).trim().split("\n").map((l) =>
     JSON.parse(l)
   );

@@ -70,12 +70,20 @@ Deno.test("figures: a run's figures and page redrawn from its files equal what t
   const withPdf = `${tmp}/pdf`;
   const pdf = await deno("run", "-A", "experiments/redraw.ts", run, "--out", withPdf, "--pdf");
   equal(pdf.code, 0, pdf.stderr);
-  deepStrictEqual(await filesOf(withPdf), drawn);
+  const withPdfFiles = await filesOf(withPdf);
+  const page = new TextDecoder().decode(withPdfFiles.get("README.md"));
+  withPdfFiles.delete("README.md");
+  const drawnButPage = new Map(drawn);
+  drawnButPage.delete("README.md");
+  deepStrictEqual(withPdfFiles, drawnButPage);
+  // The page links each figure's PDF beside the figure, and is otherwise the page the run drew.
+  equal(page.replace(/ \(\[PDF\]\([a-z_]+\.pdf\)\)/g, ""), new TextDecoder().decode(drawn.get("README.md")));
   for (const f of MDA_RUN_FIGURES) {
     const bytes = await Deno.readFile(`${withPdf}/${f.replace(/\.svg$/, ".pdf")}`);
     equal(new TextDecoder().decode(bytes.slice(0, 8)), "%PDF-1.4", f);
   }
   match(pdf.stderr, /accuracy\.pdf/);
+  match(page, /\*Train and test accuracy\* \(\[PDF\]\(accuracy\.pdf\)\)/);
 });
 
 Deno.test("figures: --help, and bad arguments exit 2 naming the argument, writing nothing", async () => {

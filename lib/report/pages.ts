@@ -11,6 +11,8 @@ export interface RunPageInput {
   manifest?: object | null;
   history?: HistoryRow[];
   figures?: { file: string; caption: string }[];
+  /** Figures (by SVG file name) that also have a PDF beside them (--pdf): the page links it. */
+  pdfs?: ReadonlySet<string>;
 }
 
 export interface IndexEntry {
@@ -274,7 +276,8 @@ export function runPage(run: RunPageInput): string {
     out.push("## Figures", "");
     for (const f of run.figures) {
       const alt = f.caption.replace(/[[\]]/g, "");
-      out.push(`![${alt}](${href(f.file)})`, "", `*${f.caption.replace(/\*/g, "\\*")}*`, "");
+      const pdf = run.pdfs?.has(f.file) ? ` ([PDF](${href(f.file.replace(/\.svg$/, ".pdf"))}))` : "";
+      out.push(`![${alt}](${href(f.file)})`, "", `*${f.caption.replace(/\*/g, "\\*")}*${pdf}`, "");
     }
   }
 
