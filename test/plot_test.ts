@@ -180,6 +180,17 @@ Deno.test("plot: accuracy and loss figures draw one line per series, markers for
   assertFrame(loss, "Train loss per epoch");
   assertEquals(marks(loss, "train loss", "path").length, 1);
 
+  // One epoch: a padded y axis with round ticks, not one tick at the single value.
+  for (
+    const one of [
+      lossFigure(history(1)),
+      accuracyFigure(history(1).map((h) => ({ ...h, train_accuracy: 0.5, test_accuracy: 0.5 }))),
+    ]
+  ) {
+    const ticks = texts(parse(one), 'g[aria-label="y-axis tick label"] text');
+    assert(ticks.length > 2 && ticks.every((t) => t.length <= 5), ticks.join(" "));
+  }
+
   // A run that has not finished an epoch still gets a valid, labelled figure.
   const empty = parse(accuracyFigure([]));
   assert(texts(empty, "text").includes("No completed epoch yet"));

@@ -3,7 +3,7 @@
 
 import * as Plot from "@observablehq/plot";
 import type { HistoryRow } from "../types.ts";
-import { categoryColor, composeFigure, type LegendItem, plotPart } from "./svg.ts";
+import { categoryColor, composeFigure, flatDomain, type LegendItem, plotPart } from "./svg.ts";
 
 const WIDTH = 680;
 const HEIGHT = 400;
@@ -78,15 +78,4 @@ export function runsCurveFigure(
     marks,
   });
   return composeFigure({ title, legend, parts: [part] });
-}
-
-/**
- * Where every value is the same (one epoch, or runs that tied), a domain around it: Plot would otherwise
- * make a zero-height scale with one long unrounded tick label.
- */
-function flatDomain(values: number[]): { domain?: [number, number] } {
-  const lo = Math.min(...values), hi = Math.max(...values);
-  if (lo !== hi) return {};
-  const pad = Math.max(Math.abs(lo) * 0.05, 0.01);
-  return { domain: [lo - pad, hi + pad] };
 }

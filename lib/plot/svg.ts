@@ -346,3 +346,14 @@ export function sideBySide(
     columns: options.columns,
   });
 }
+
+/**
+ * Where every value is the same (one epoch, or runs that tied), a domain around it: Plot would otherwise
+ * make a zero-height scale with one long unrounded tick label.
+ */
+export function flatDomain(values: number[]): { domain?: [number, number] } {
+  const lo = Math.min(...values), hi = Math.max(...values);
+  if (lo !== hi) return {};
+  const pad = Math.max(Math.abs(lo) * 0.05, 0.01);
+  return { domain: [lo - pad, hi + pad] };
+}

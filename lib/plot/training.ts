@@ -2,7 +2,7 @@
 
 import * as Plot from "@observablehq/plot";
 import type { HistoryRow } from "../types.ts";
-import { composeFigure, type LegendItem, type Part, plotPart, TAB10 } from "./svg.ts";
+import { composeFigure, flatDomain, type LegendItem, type Part, plotPart, TAB10 } from "./svg.ts";
 
 const WIDTH = 680;
 const HEIGHT = 400;
@@ -76,7 +76,14 @@ export function accuracyFigure(history: HistoryRow[], title = "Accuracy per epoc
     ...MARGINS,
     grid: true,
     x: epochAxis([...train, ...test]),
-    y: { label: "Accuracy", labelAnchor: "center", labelArrow: "none", labelOffset: 58, nice: true },
+    y: {
+      label: "Accuracy",
+      labelAnchor: "center",
+      labelArrow: "none",
+      labelOffset: 58,
+      nice: true,
+      ...flatDomain([...train.map((r) => r.train_accuracy), ...test.map((r) => r.test_accuracy)]),
+    },
     marks: [
       Plot.frame({ stroke: "#bbb" }),
       ...series(train, "train_accuracy", TRAIN_COLOR, "train accuracy", markers),
@@ -104,7 +111,14 @@ export function lossFigure(
     ...MARGINS,
     grid: true,
     x: epochAxis(rows),
-    y: { label: ylabel, labelAnchor: "center", labelArrow: "none", labelOffset: 58, nice: true },
+    y: {
+      label: ylabel,
+      labelAnchor: "center",
+      labelArrow: "none",
+      labelOffset: 58,
+      nice: true,
+      ...flatDomain(rows.map((r) => r.train_loss)),
+    },
     marks: [
       Plot.frame({ stroke: "#bbb" }),
       ...series(rows, "train_loss", TRAIN_COLOR, "train loss", rows.length <= 30),
