@@ -5,7 +5,7 @@
 // error naming it. Small sizes (64 train / 128 test images, batch 32): SwiftShader is slow.
 // Skipped without `chromium` or without Debian's dataset-fashion-mnist files.
 
-import { deepEqual, equal, ok } from "node:assert/strict";
+import { deepEqual, equal, notEqual, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { evaluateCheckpoint } from "../experiments/evaluate.ts";
 import { type Hyperparameters, modelConfigOf } from "../experiments/config.ts";
@@ -292,14 +292,25 @@ Deno.test({
       `expected a checksum error, got ${corrupt.error}`,
     );
 
-    // The notebook's experiment (?experiment=fashion_mda): its widths, head and seed, one step here.
+    // The notebook's experiment (?experiment=fashion_mda): its widths and head, one step here, with another
+    // seed (?seed=7, as --seed 7 does: init and shuffles both).
     const notebook = await runPage(
       bundle,
       FASHION_SYSTEM_DIR,
-      `experiment=fashion_mda&epochs=1&train-limit=${BATCH}&test-limit=${BATCH}&batch-size=${BATCH}`,
+      `experiment=fashion_mda&seed=7&epochs=1&train-limit=${BATCH}&test-limit=${BATCH}&batch-size=${BATCH}`,
     );
     ok(notebook.result, `the notebook's page reported no result (error: ${notebook.error})`);
-    const notebookOurs = await denoFirstStepLoss(notebookExperiment.pinned, BATCH, BATCH, BATCH);
+    const notebookOurs = await denoFirstStepLoss(
+      { ...notebookExperiment.pinned, seed: 7 },
+      BATCH,
+      BATCH,
+      BATCH,
+    );
+    notEqual(
+      notebookOurs,
+      await denoFirstStepLoss(notebookExperiment.pinned, BATCH, BATCH, BATCH),
+      "seed 7 starts elsewhere than the pinned seed",
+    );
     console.error(`fashion_mda first-step loss: tab ${notebook.result.firstStepLoss}, Deno ${notebookOurs}`);
     assertClose([notebook.result.firstStepLoss], [notebookOurs], {
       rtol: 1e-4,
@@ -316,6 +327,8 @@ Deno.test({
     );
     const badTune = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1&tune-batchnorm=yes");
     equal(badTune.error, `error: ?tune-batchnorm= must be "always", got "yes"`);
+    const badSeed = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1&seed=-1");
+    equal(badSeed.error, `error: ?seed= must be a non-negative integer, got "-1"`);
     const badWinograd = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1&winograd=1");
     equal(badWinograd.error, `error: ?winograd= must be "0" (leave the Winograd kernels out), got "1"`);
 

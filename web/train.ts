@@ -16,7 +16,7 @@
 // so later visits start at once; a software adapter keeps the kernels tuned for it.
 //
 // Query parameters (all optional; each overrides the pinned value for this run, as the CLI flags do):
-//   experiment (a single-run experiment's name), epochs, batch-size, train-limit, test-limit,
+//   experiment (a single-run experiment's name), epochs, batch-size, train-limit, test-limit, seed,
 //   data (base URL of the files, default /data/),
 //   report (a URL: when given, the page POSTs its results and checkpoint there; used by the test),
 //   fresh=1 (ignore and drop a stored unfinished run of the same settings),
@@ -80,6 +80,17 @@ function intParam(name: string, fallback: number | undefined): number | undefine
   if (raw === null) return fallback;
   const v = Number(raw);
   if (!Number.isSafeInteger(v) || v < 1) fail(`?${name}= must be a positive integer, got "${raw}"`);
+  return v;
+}
+
+/** ?seed=: a non-negative integer (seeds may be 0), else the pinned seed. */
+function seedParam(fallback: number): number {
+  const raw = params.get("seed");
+  if (raw === null) return fallback;
+  const v = Number(raw);
+  if (raw.trim() === "" || !Number.isSafeInteger(v) || v < 0) {
+    fail(`?seed= must be a non-negative integer, got "${raw}"`);
+  }
   return v;
 }
 
@@ -193,6 +204,7 @@ async function main(): Promise<void> {
   const batchSize = intParam("batch-size", pinned.batchSize)!;
   const trainLimit = intParam("train-limit", undefined);
   const testLimit = intParam("test-limit", undefined);
+  const seed = seedParam(pinned.seed);
   const base = params.get("data") ?? "/data/";
   const tuneBatchNorm = params.get("tune-batchnorm");
   if (tuneBatchNorm !== null && tuneBatchNorm !== "always") {
@@ -238,11 +250,11 @@ async function main(): Promise<void> {
     "test",
   );
 
-  const config = modelConfigOf(pinned, FASHION_CLASS_COUNT);
+  const config = modelConfigOf({ ...pinned, seed }, FASHION_CLASS_COUNT);
   const model = new Model(gpu, config);
   // An unfinished run of the same settings, kept by an earlier visit: continue it.
   const runs = "caches" in globalThis ? await caches.open(RUNS) : undefined;
-  const key = runKey(experiment, { epochs, batchSize, trainLimit: train.count, testLimit: test.count });
+  const key = runKey(experiment, { epochs, batchSize, trainLimit: train.count, testLimit: test.count, seed });
   if (params.get("fresh") === "1") await runs?.delete(key);
   const stored = await runs?.match(key);
   let resumed: ResumeState | undefined;
@@ -297,12 +309,12 @@ async function main(): Promise<void> {
   const testSplit = new DeviceSplit(gpu, test, { normalize });
   const trainer = new Trainer(gpu, model, trainSplit, testSplit, test.labels, {
     batchSize,
-    seed: pinned.seed,
+    seed,
     augment: pinned.augment,
   });
   $("adapter").textContent =
     `${experiment.name} v${experiment.version}: ${model.store.parameterCount} parameters, ` +
-    `${train.count} train / ${test.count} test images, batch ${batchSize}, adapter ${
+    `${train.count} train / ${test.count} test images, batch ${batchSize}, seed ${seed}, adapter ${
       describeAdapter(gpu.report)
     }`;
 
