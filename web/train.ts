@@ -254,7 +254,14 @@ async function main(): Promise<void> {
   const model = new Model(gpu, config);
   // An unfinished run of the same settings, kept by an earlier visit: continue it.
   const runs = "caches" in globalThis ? await caches.open(RUNS) : undefined;
-  const key = runKey(experiment, { epochs, batchSize, trainLimit: train.count, testLimit: test.count, seed });
+  // (The seed joins the key only when it is not the pinned one, so runs kept before ?seed= existed are found.)
+  const key = runKey(experiment, {
+    epochs,
+    batchSize,
+    trainLimit: train.count,
+    testLimit: test.count,
+    ...(seed !== pinned.seed ? { seed } : {}),
+  });
   if (params.get("fresh") === "1") await runs?.delete(key);
   const stored = await runs?.match(key);
   let resumed: ResumeState | undefined;
