@@ -21,14 +21,7 @@ import { describeAdapter, getGpuOrExit, type Gpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
 import { type Tensor, upload } from "../lib/gpu/tensor.ts";
-import {
-  Conv2d,
-  type ConvPass,
-  convTaskFlops,
-  gpuCandidates,
-  isWinograd,
-  kernelName,
-} from "../lib/nn/conv2d/conv2d.ts";
+import { Conv2d, type ConvPass, convTaskFlops, gpuCandidates, kernelName } from "../lib/nn/conv2d/conv2d.ts";
 import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
 import { parseBenchArgs, WIDTHS_FLAG } from "./cli.ts";
@@ -129,8 +122,7 @@ export async function benchConv2d(gpu: Gpu, opts: ConvBenchOptions): Promise<Con
     const tuned = conv.kernels;
     // The forward also saves x for the backward passes timed after it.
     for (const [pass, body] of passes) {
-      const candidates = gpuCandidates(pass, cin, gpu.limits.maxComputeWorkgroupStorageSize)
-        .filter((k) => winograd || !isWinograd(k));
+      const candidates = gpuCandidates(pass, cin, gpu.limits.maxComputeWorkgroupStorageSize, winograd);
       const names = all ? candidates.map(kernelName) : [];
       if (!names.includes(chosen[pass])) names.unshift(chosen[pass]);
       for (const variant of names) {

@@ -177,11 +177,6 @@ const PASS_FAMILIES: Record<ConvPass, readonly string[]> = {
   weightGrad: ["wgrad_strips", "wgrad_splitk", "wgrad_winograd_f2x2"],
 };
 
-/** Whether a kernel computes by Winograd's minimal filtering (other rounding than a direct sum's). */
-export function isWinograd(k: ConvKernel | WgradKernel): boolean {
-  return k.family === "winograd_f2x2" || k.family === "wgrad_winograd_f2x2";
-}
-
 /** `family(key=value,...)`, keys in a fixed order. */
 export function kernelName(k: ConvKernel | WgradKernel): string {
   const tile = k.tile as unknown as Record<string, number>;
@@ -396,14 +391,22 @@ export function gpuKernels(inChannels: number): ConvKernels {
 /**
  * What the tuner times on a hardware adapter for one pass, reference first: the register-block kernels
  * are the long-tested ones every other variant is checked against. Those needing more workgroup memory
- * than `maxWorkgroupBytes` (the adapter's maxComputeWorkgroupStorageSize) are left out.
+ * than `maxWorkgroupBytes` (the adapter's maxComputeWorkgroupStorageSize) are left out, and with
+ * `winograd` false (--no-winograd) the Winograd kernels, whose sums round differently from a direct one's.
  */
 export function gpuCandidates(
   pass: ConvPass,
   inChannels: number,
   maxWorkgroupBytes = Infinity,
+  winograd = true,
 ): (ConvKernel | WgradKernel)[] {
-  return allCandidates(pass, inChannels).filter((k) => workgroupBytes(k) <= maxWorkgroupBytes);
+  return allCandidates(pass, inChannels).filter((k) =>
+    workgroupBytes(k) <= maxWorkgroupBytes && (winograd || !isWinograd(k))
+  );
+}
+
+function isWinograd(k: ConvKernel | WgradKernel): boolean {
+  return k.family === "winograd_f2x2" || k.family === "wgrad_winograd_f2x2";
 }
 
 function allCandidates(pass: ConvPass, inChannels: number): (ConvKernel | WgradKernel)[] {

@@ -14,7 +14,6 @@ import {
   type ConvPass,
   convTaskKey,
   gpuCandidates,
-  isWinograd,
   kernelName,
   parseKernel,
   softwareKernels,
@@ -115,7 +114,7 @@ async function tuneConv(
   // only WebGPU's default 16 KiB).
   const maxBytes = tuner.gpu.limits.maxComputeWorkgroupStorageSize;
   for (const pass of passes) {
-    const kernels = gpuCandidates(pass, conv.inChannels, maxBytes).filter((k) => winograd || !isWinograd(k));
+    const kernels = gpuCandidates(pass, conv.inChannels, maxBytes, winograd);
     const byName = new Map(kernels.map((k) => [kernelName(k), k]));
     const use = (name: string): ConvKernels => ({ ...conv.kernels, [pass]: byName.get(name)! });
     const record = (name: string, rec: Recorder) => {
