@@ -285,26 +285,19 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
       "--kernels-from with --resume: a resumed run keeps the kernels it recorded; drop one of the two",
     );
   }
-  // Tuning happens only for runs that start: the kernels of a resumed or reproduced run are given.
-  if (values.retune && values.kernelsFrom !== undefined) {
-    throw new UsageError(
-      "--retune with --kernels-from: the kernels come from that manifest; drop one of the two",
-    );
-  }
-  if (values.retune && values.resume && !experiment.runs) {
-    throw new UsageError(
-      "--retune with --resume: a resumed run keeps the kernels it recorded; drop one of the two",
-    );
-  }
-  if (!values.winograd && values.kernelsFrom !== undefined) {
-    throw new UsageError(
-      "--no-winograd with --kernels-from: the kernels come from that manifest; drop one of the two",
-    );
-  }
-  if (!values.winograd && values.resume && !experiment.runs) {
-    throw new UsageError(
-      "--no-winograd with --resume: a resumed run keeps the kernels it recorded; drop one of the two",
-    );
+  // Tuning happens only for runs that start: the kernels of a resumed or reproduced run are given, so the
+  // flags that steer the tuner go with neither.
+  for (const [flag, given] of [["--retune", values.retune], ["--no-winograd", !values.winograd]] as const) {
+    if (given && values.kernelsFrom !== undefined) {
+      throw new UsageError(
+        `${flag} with --kernels-from: the kernels come from that manifest; drop one of the two`,
+      );
+    }
+    if (given && values.resume && !experiment.runs) {
+      throw new UsageError(
+        `${flag} with --resume: a resumed run keeps the kernels it recorded; drop one of the two`,
+      );
+    }
   }
   const out = values.out ?? `results/${name}${seeds ? "_seeds" : ""}`;
   let shard: RunPlan["shard"];
