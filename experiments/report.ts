@@ -81,21 +81,29 @@ export async function writeReport(
     `${runs.length} of ${total} runs finished.`,
     "",
   ];
-  const svgs: string[] = [];
-  if (exp.report === "comparison") lines.push(...await comparison(runs, out, svgs));
-  else if (exp.report === "sweep") lines.push(...await sweep(runs, out, svgs));
-  else if (exp.report === "seeds") lines.push(...await seeds(runs, total, out, svgs));
+  let section: ReportSection;
+  if (exp.report === "comparison") section = await comparison(runs);
+  else if (exp.report === "sweep") section = sweep(runs);
+  else if (exp.report === "seeds") section = await seeds(runs, total);
   else throw new Error(`${exp.name} is a single-run experiment: its run folder's README.md is its report`);
-  await writeFileAtomic(`${out}/README.md`, lines.join("\n") + "\n");
-  if (opts.pdf) await writePdfsBeside(out, svgs);
+  for (const [file, svg] of Object.entries(section.figures)) await writeFileAtomic(`${out}/${file}`, svg);
+  await writeFileAtomic(`${out}/README.md`, [...lines, ...section.lines].join("\n") + "\n");
+  if (opts.pdf) await writePdfsBeside(out, Object.keys(section.figures));
   if (!opts.quiet) console.error(`report: ${out}/README.md (${runs.length}/${total} runs)`);
   return `${out}/README.md`;
 }
 
-/** The comparison's table and figures; the SVG files written are added to `svgs`. */
-async function comparison(runs: FinishedRun[], out: string, svgs: string[]): Promise<string[]> {
+/** A report's Markdown after its heading, and its figures: SVG text by file name. */
+interface ReportSection {
+  lines: string[];
+  figures: Record<string, string>;
+}
+
+/** The comparison's table and side-by-side figures. */
+async function comparison(runs: FinishedRun[]): Promise<ReportSection> {
   const lines: string[] = [];
-  if (runs.length === 0) return ["No run has finished yet."];
+  const figures: Record<string, string> = {};
+  if (runs.length === 0) return { lines: ["No run has finished yet."], figures };
   const paper = PAPER_FASHION_LDA_VS_SOFTMAX.ece10 as Record<string, number>;
   lines.push(
     "| Run | Test accuracy | Test NLL | ECE ×100 (10 bins) | ECE ×100 (15 bins) | Brier | Paper ECE ×100 |",
@@ -114,30 +122,18 @@ async function comparison(runs: FinishedRun[], out: string, svgs: string[]): Pro
   const rel = runs.map((r) =>
     reliabilityFigure(r.metrics.reliability10 as Reliability, `${r.label}: reliability`)
   );
-  await writeFileAtomic(
-    `${out}/reliability.svg`,
-    sideBySide(rel, labels, { title: "Reliability diagrams (10 bins)" }),
-  );
-  svgs.push("reliability.svg");
+  figures["reliability.svg"] = sideBySide(rel, labels, { title: "Reliability diagrams (10 bins)" });
   const hist = runs.map((r) =>
     confidenceHistogramFigure(r.metrics.confidence_histogram as ConfidenceHistogram, `${r.label}: confidence`)
   );
-  await writeFileAtomic(
-    `${out}/confidence.svg`,
-    sideBySide(hist, labels, { title: "Confidence histograms" }),
-  );
-  svgs.push("confidence.svg");
+  figures["confidence.svg"] = sideBySide(hist, labels, { title: "Confidence histograms" });
   const latents: string[] = [];
   for (const r of runs) {
     const snap = (await readJson(`${r.dir}/latent.json`)) as LatentSnapshot | undefined;
     if (snap) latents.push(latentFigure(snap, `${r.label}: train embeddings`));
   }
   if (latents.length) {
-    await writeFileAtomic(
-      `${out}/latent.svg`,
-      sideBySide(latents, labels, { title: "Train embeddings (PCA to 2-D)" }),
-    );
-    svgs.push("latent.svg");
+    figures["latent.svg"] = sideBySide(latents, labels, { title: "Train embeddings (PCA to 2-D)" });
   }
   lines.push(
     "![Reliability diagrams](reliability.svg)",
@@ -146,11 +142,11 @@ async function comparison(runs: FinishedRun[], out: string, svgs: string[]): Pro
     "",
     ...(latents.length ? ["![Train embeddings](latent.svg)", ""] : []),
   );
-  return lines;
+  return { lines, figures };
 }
 
-/** The sweep's table and figures; the SVG files written are added to `svgs`. */
-async function sweep(runs: FinishedRun[], out: string, svgs: string[]): Promise<string[]> {
+/** The sweep's table beside the paper and its three panels. */
+function sweep(runs: FinishedRun[]): ReportSection {
   const points: SweepRun[] = [];
   for (const r of runs) {
     const f = r.metrics.final;
@@ -163,29 +159,29 @@ async function sweep(runs: FinishedRun[], out: string, svgs: string[]): Promise<
       sigma: r.metrics.sigma,
     });
   }
-  if (points.length === 0) return ["No run has finished yet."];
+  if (points.length === 0) return { lines: ["No run has finished yet."], figures: {} };
   const agg = aggregateSweep(points);
-  const figs = sweepFigures(agg);
-  for (const [k, svg] of Object.entries(figs)) {
-    await writeFileAtomic(`${out}/sweep_${k}.svg`, svg);
-    svgs.push(`sweep_${k}.svg`);
-  }
-  return [
-    sweepTable(agg, PAPER_FASHION_SWEEP),
-    "",
-    "![Accuracy against lambda](sweep_accuracy.svg)",
-    "",
-    "![ECE against lambda](sweep_ece15.svg)",
-    "",
-    "![sigma against lambda](sweep_sigma.svg)",
-  ];
+  const figures = Object.fromEntries(
+    Object.entries(sweepFigures(agg)).map(([k, svg]) => [`sweep_${k}.svg`, svg]),
+  );
+  return {
+    lines: [
+      sweepTable(agg, PAPER_FASHION_SWEEP),
+      "",
+      "![Accuracy against lambda](sweep_accuracy.svg)",
+      "",
+      "![ECE against lambda](sweep_ece15.svg)",
+      "",
+      "![sigma against lambda](sweep_sigma.svg)",
+    ],
+    figures,
+  };
 }
 
-/** The seeds' table and their test accuracy curves; the SVG written is added to `svgs`. */
-async function seeds(runs: FinishedRun[], planned: number, out: string, svgs: string[]): Promise<string[]> {
+/** The seeds' table and their test accuracy curves. */
+async function seeds(runs: FinishedRun[], planned: number): Promise<ReportSection> {
   const rows: SeedRun[] = runs.map((r) => ({
     seed: r.manifest.hyperparameters.seed.value,
-    label: r.label,
     page: `${r.id}/README.md`,
     test_accuracy: r.metrics.final.test_accuracy,
     test_nll: r.metrics.final.test_nll,
@@ -193,17 +189,16 @@ async function seeds(runs: FinishedRun[], planned: number, out: string, svgs: st
     test_brier: r.metrics.final.test_brier,
     epochs: r.metrics.epochs,
   }));
-  const lines = [seedsTable(rows, planned)];
-  if (runs.length === 0) return lines;
+  if (runs.length === 0) return { lines: [seedsTable(rows, planned)], figures: {} };
   const curves = [];
   for (const r of runs) curves.push({ label: r.label, history: await readHistory(r.dir) });
-  await writeFileAtomic(
-    `${out}/seeds_test_accuracy.svg`,
-    runsCurveFigure(curves, "test_accuracy", `Test accuracy per epoch, ${runs.length} seeds`),
-  );
-  svgs.push("seeds_test_accuracy.svg");
-  lines.push("", "![Test accuracy per epoch, one line per seed](seeds_test_accuracy.svg)");
-  return lines;
+  const file = "seeds_test_accuracy.svg";
+  return {
+    lines: [seedsTable(rows, planned), "", `![Test accuracy per epoch, one line per seed](${file})`],
+    figures: {
+      [file]: runsCurveFigure(curves, "test_accuracy", `Test accuracy per epoch, ${runs.length} seeds`),
+    },
+  };
 }
 
 const REPORTED = Object.keys(EXPERIMENTS).filter((k) => EXPERIMENTS[k].report);

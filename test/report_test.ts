@@ -292,7 +292,6 @@ Deno.test("report: seeds' statistics use the sample standard deviation; one seed
   assertEquals(seedStat([0.5]), { n: 1, mean: 0.5, std: 0, min: 0.5, max: 0.5 });
   const run = (seed: number, acc: number) => ({
     seed,
-    label: `seed ${seed}`,
     page: `seed-${seed}/README.md`,
     test_accuracy: acc,
     test_nll: 0.3,

@@ -5,7 +5,6 @@
 /** What one finished seed's run ended with (its metrics.json "final"). */
 export interface SeedRun {
   seed: number;
-  label: string;
   /** Link target of the run's page, e.g. "seed-3/README.md". */
   page: string;
   test_accuracy: number;
