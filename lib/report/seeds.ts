@@ -2,6 +2,8 @@
 // seed is reported as its distribution, each seed's final numbers beside their mean, standard deviation,
 // minimum and maximum.
 
+import { meanStd } from "./sweep.ts";
+
 /** What one finished seed's run ended with (its metrics.json "final"). */
 export interface SeedRun {
   seed: number;
@@ -27,15 +29,8 @@ export interface SeedStat {
 export function seedStat(values: readonly number[]): SeedStat {
   if (values.length === 0) throw new Error("seedStat: no values");
   const n = values.length;
-  const mean = values.reduce((s, v) => s + v, 0) / n;
-  const ss = values.reduce((s, v) => s + (v - mean) * (v - mean), 0);
-  return {
-    n,
-    mean,
-    std: n > 1 ? Math.sqrt(ss / (n - 1)) : 0,
-    min: Math.min(...values),
-    max: Math.max(...values),
-  };
+  const { mean, std } = meanStd(values, n > 1 ? 1 : 0); // one seed: std 0, not 0/0
+  return { n, mean, std, min: Math.min(...values), max: Math.max(...values) };
 }
 
 const COLUMNS: { key: keyof SeedRun; head: string; format: (v: number) => string }[] = [

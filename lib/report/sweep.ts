@@ -42,11 +42,14 @@ export interface PaperSweep {
   sigma?: readonly PaperValue[];
 }
 
-/** Mean and population standard deviation, two-pass so a constant column has std exactly 0. */
-export function meanStd(values: number[]): Stat {
+/**
+ * Mean and standard deviation, two-pass so a constant column has std exactly 0: the population one by default
+ * (the paper's sweep), the sample one with `ddof` 1 (the seeds report).
+ */
+export function meanStd(values: readonly number[], ddof: 0 | 1 = 0): Stat {
   if (values.length === 0) throw new Error("meanStd: no values");
   const mean = values.reduce((s, v) => s + v, 0) / values.length;
-  const variance = values.reduce((s, v) => s + (v - mean) * (v - mean), 0) / values.length;
+  const variance = values.reduce((s, v) => s + (v - mean) * (v - mean), 0) / (values.length - ddof);
   return { mean, std: Math.sqrt(variance) };
 }
 
