@@ -15,7 +15,7 @@
 // the inch), so a figure keeps its size. The same SVG gives the same bytes: no date is written.
 
 import { DOMParser } from "linkedom";
-import { type FontName, pdfString, textRuns, textWidth } from "./pdf_fonts.ts";
+import { type FontName, pdfString, runsWidth, textRuns } from "./pdf_fonts.ts";
 
 /** PDF points per SVG px. */
 const PT_PER_PX = 0.75;
@@ -26,7 +26,7 @@ const PT_PER_PX = 0.75;
 function n(v: number): string {
   if (!Number.isFinite(v)) throw new Error(`svgToPdf: a coordinate is not finite (${v})`);
   const r = Math.round(v * 1000) / 1000;
-  return Object.is(r, -0) || r === 0 ? "0" : String(r);
+  return r === 0 ? "0" : String(r); // -0 too
 }
 
 const NAMED_COLORS: Record<string, [number, number, number]> = { black: [0, 0, 0], white: [1, 1, 1] };
@@ -292,8 +292,11 @@ class Page {
   readonly fonts = new Set<FontName>();
   title = "";
 
-  /** Colours, line style and opacity for painting with `s`; returns the paint operator. */
-  paint(s: Style, where: string, shape = true): string {
+  /**
+   * Colours, line style and opacity for painting with `s`; returns the operator that paints a shape so, and
+   * whether there is a fill and a stroke.
+   */
+  paint(s: Style, where: string): { op: string; fill: boolean; stroke: boolean } {
     const fill = color(s.fill, s.color, where), stroke = color(s.stroke, s.color, where);
     const ops: string[] = [];
     if (fill) ops.push(`${fill.map(n).join(" ")} rg`);
@@ -308,8 +311,8 @@ class Page {
       ops.push(`/${this.alphas.get(key)} gs`);
     }
     this.ops.push(...ops);
-    if (!shape) return "";
-    return fill && stroke ? "B" : fill ? "f" : stroke ? "S" : "n";
+    const op = fill && stroke ? "B" : fill ? "f" : stroke ? "S" : "n";
+    return { op, fill: fill !== undefined, stroke: stroke !== undefined };
   }
 
   draw(el: Element, parent: Style, path: string): void {
@@ -351,27 +354,27 @@ class Page {
         this.children(el, s, path);
         break;
       case "rect": {
-        const op = this.paint(s, where);
+        const { op } = this.paint(s, where);
         this.ops.push(
           `${n(attr("x", 0))} ${n(attr("y", 0))} ${n(attr("width"))} ${n(attr("height"))} re ${op}`,
         );
         break;
       }
       case "line": {
-        const op = this.paint({ ...s, fill: "none" }, where);
+        const { op } = this.paint({ ...s, fill: "none" }, where);
         const [x1, y1, x2, y2] = [attr("x1", 0), attr("y1", 0), attr("x2", 0), attr("y2", 0)];
         this.ops.push(`${n(x1)} ${n(y1)} m ${n(x2)} ${n(y2)} l ${op}`);
         break;
       }
       case "circle": {
-        const op = this.paint(s, where);
+        const { op } = this.paint(s, where);
         this.ops.push(`${circleOps(attr("cx", 0), attr("cy", 0), attr("r"))} ${op}`);
         break;
       }
       case "path": {
         const d = el.getAttribute("d");
         if (!d) break; // an empty path draws nothing
-        const op = this.paint(s, where);
+        const { op } = this.paint(s, where);
         this.ops.push(`${pathOps(d, where)} ${op}`);
         break;
       }
@@ -405,7 +408,7 @@ class Page {
     const content = el.textContent.replace(/\r?\n/g, "").replace(/\t/g, " ").replace(/ +/g, " ").trim();
     if (content === "") return;
     const runs = textRuns(content, s.bold);
-    const width = textWidth(content, s.bold) * s.fontSize / 1000;
+    const width = runsWidth(runs) * s.fontSize / 1000;
     const x = attr("x", 0) + attr("dx", 0) -
       (s.anchor === "middle" ? width / 2 : s.anchor === "end" ? width : 0);
     const y = attr("y", 0) + attr("dy", 0);
@@ -421,8 +424,7 @@ class Page {
       }
       this.ops.push(parts.join(" ") + " ET");
     };
-    const fill = color(s.fill, s.color, where), stroke = color(s.stroke, s.color, where);
-    this.paint({ ...s, fill: fill ? s.fill : "none", stroke: stroke ? s.stroke : "none" }, where, false);
+    const { fill, stroke } = this.paint(s, where);
     // paint-order="stroke": the outline under the letters (a halo); otherwise fill, then stroke.
     if (stroke && s.strokeFirst) show(1);
     if (fill) show(0);

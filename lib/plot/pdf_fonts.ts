@@ -103,7 +103,12 @@ export function textRuns(text: string, bold: boolean): TextRun[] {
 
 /** The advance width of a text in 1/1000 of its font size, as the PDF will set it (subscripts included). */
 export function textWidth(text: string, bold: boolean): number {
-  return textRuns(text, bold).reduce((a, r) => a + r.width, 0);
+  return runsWidth(textRuns(text, bold));
+}
+
+/** The width of runs already cut, in 1/1000 of the text's font size. */
+export function runsWidth(runs: readonly TextRun[]): number {
+  return runs.reduce((a, r) => a + r.width, 0);
 }
 
 /** A PDF string literal of these bytes (bytes above 126 and the delimiters escaped). */
