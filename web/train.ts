@@ -75,23 +75,24 @@ function fail(message: string): never {
 
 class PageError extends Error {}
 
-function intParam(name: string, fallback: number | undefined): number | undefined {
+/** ?NAME=: an integer >= min (1, or 0 for a seed), else `fallback`. */
+function intParam(name: string, fallback: number | undefined, min: 0 | 1 = 1): number | undefined {
   const raw = params.get(name);
   if (raw === null) return fallback;
   const v = Number(raw);
-  if (!Number.isSafeInteger(v) || v < 1) fail(`?${name}= must be a positive integer, got "${raw}"`);
+  if (raw.trim() === "" || !Number.isSafeInteger(v) || v < min) {
+    fail(`?${name}= must be a ${min === 1 ? "positive" : "non-negative"} integer, got "${raw}"`);
+  }
   return v;
 }
 
-/** ?seed=: a non-negative integer (seeds may be 0), else the pinned seed. */
-function seedParam(fallback: number): number {
-  const raw = params.get("seed");
-  if (raw === null) return fallback;
-  const v = Number(raw);
-  if (raw.trim() === "" || !Number.isSafeInteger(v) || v < 0) {
-    fail(`?seed= must be a non-negative integer, got "${raw}"`);
+/** A switch ?NAME=VALUE that takes one value (`what`, when given, says what it does): whether it is on. */
+function switchParam(name: string, value: string, what?: string): boolean {
+  const raw = params.get(name);
+  if (raw !== null && raw !== value) {
+    fail(`?${name}= must be "${value}"${what ? ` (${what})` : ""}, got "${raw}"`);
   }
-  return v;
+  return raw === value;
 }
 
 /** The decompressed, checksum-checked bytes of one data file (from Cache Storage when already checked). */
@@ -204,20 +205,11 @@ async function main(): Promise<void> {
   const batchSize = intParam("batch-size", pinned.batchSize)!;
   const trainLimit = intParam("train-limit", undefined);
   const testLimit = intParam("test-limit", undefined);
-  const seed = seedParam(pinned.seed);
+  const seed = intParam("seed", pinned.seed, 0)!;
   const base = params.get("data") ?? "/data/";
-  const tuneBatchNorm = params.get("tune-batchnorm");
-  if (tuneBatchNorm !== null && tuneBatchNorm !== "always") {
-    fail(`?tune-batchnorm= must be "always", got "${tuneBatchNorm}"`);
-  }
-  const retune = params.get("retune");
-  if (retune !== null && retune !== "1") {
-    fail(`?retune= must be "1", got "${retune}"`);
-  }
-  const winograd = params.get("winograd");
-  if (winograd !== null && winograd !== "0") {
-    fail(`?winograd= must be "0" (leave the Winograd kernels out), got "${winograd}"`);
-  }
+  const tuneBatchNorm = switchParam("tune-batchnorm", "always");
+  const retune = switchParam("retune", "1");
+  const noWinograd = switchParam("winograd", "0", "leave the Winograd kernels out");
   let gpu;
   status("asking for a WebGPU adapter");
   try {
@@ -286,11 +278,11 @@ async function main(): Promise<void> {
     console.log(line);
   };
   const inputShape = [batchSize, 1, 28, 28];
-  const tuning = { log, retime: retune === "1" };
+  const tuning = { log, retime: retune };
   // A resumed run keeps the kernels it started with, so it gives the bits of a run never stopped.
   const conv = await tuneConvLayers(gpu, model.encoder.layers, inputShape, {
     ...tuning,
-    winograd: winograd !== "0",
+    winograd: !noWinograd,
     forced: resumed?.convKernels,
   });
   const batchNorm = await tuneBatchNormLayers(gpu, model.encoder.layers, inputShape, {
