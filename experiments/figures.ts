@@ -6,7 +6,7 @@
 import { basename } from "node:path";
 import type { FashionMnist } from "../lib/data/fashion.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
-import { svgToPdf } from "../lib/plot/pdf.ts";
+import { pdfFileOf, svgToPdf } from "../lib/plot/pdf.ts";
 import type { Model } from "../lib/model.ts";
 import {
   type ComponentsFile,
@@ -52,7 +52,7 @@ export async function drawRunFigures(out: string, data: SavedFigureData): Promis
 export async function writePdfsBeside(dir: string, svgFiles: readonly string[]): Promise<string[]> {
   const pdfs: string[] = [];
   for (const svg of svgFiles) {
-    const pdf = svg.replace(/\.svg$/, ".pdf");
+    const pdf = pdfFileOf(svg);
     try {
       await writeFileAtomic(`${dir}/${pdf}`, await svgToPdf(await Deno.readTextFile(`${dir}/${svg}`)));
     } catch (e) {

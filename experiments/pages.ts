@@ -3,6 +3,7 @@
 import { basename, dirname, relative } from "node:path";
 import { existsSync } from "node:fs";
 import { writeFileAtomic } from "../lib/io/atomic.ts";
+import { pdfFileOf } from "../lib/plot/pdf.ts";
 import { type IndexEntry, type IndexPage, resultsIndex, runPage } from "../lib/report/mod.ts";
 import type { HistoryRow } from "../lib/types.ts";
 
@@ -36,7 +37,7 @@ export async function writeRunPage(dir: string, outDir = dir): Promise<void> {
     : (manifest?.experiment_name as string) ?? dir.split("/").pop()!;
   // Figures drawn with --pdf link their PDF too.
   const pdfs = new Set(
-    (figures ?? []).map((f) => f.file).filter((f) => existsSync(`${outDir}/${f.replace(/\.svg$/, ".pdf")}`)),
+    (figures ?? []).map((f) => f.file).filter((f) => existsSync(`${outDir}/${pdfFileOf(f)}`)),
   );
   const page = runPage({
     name,

@@ -17,6 +17,11 @@
 import { DOMParser } from "linkedom";
 import { type FontName, pdfString, runsWidth, textRuns } from "./pdf_fonts.ts";
 
+/** The name of a figure's PDF beside its SVG (`--pdf`): X.svg -> X.pdf. */
+export function pdfFileOf(svgFile: string): string {
+  return svgFile.replace(/\.svg$/, ".pdf");
+}
+
 /** PDF points per SVG px. */
 const PT_PER_PX = 0.75;
 

@@ -3,6 +3,7 @@
 // and a field can sit under any of the names listed in KEY_NUMBER_SOURCES (flat EvalMetrics, "test_"
 // prefixed, or nested under "test"), so the pages keep working while the runner's files evolve.
 
+import { pdfFileOf } from "../plot/pdf.ts";
 import type { HistoryRow } from "../types.ts";
 
 export interface RunPageInput {
@@ -276,7 +277,7 @@ export function runPage(run: RunPageInput): string {
     out.push("## Figures", "");
     for (const f of run.figures) {
       const alt = f.caption.replace(/[[\]]/g, "");
-      const pdf = run.pdfs?.has(f.file) ? ` ([PDF](${href(f.file.replace(/\.svg$/, ".pdf"))}))` : "";
+      const pdf = run.pdfs?.has(f.file) ? ` ([PDF](${href(pdfFileOf(f.file))}))` : "";
       out.push(`![${alt}](${href(f.file)})`, "", `*${f.caption.replace(/\*/g, "\\*")}*${pdf}`, "");
     }
   }
