@@ -238,6 +238,20 @@ fi
 PY=${DNLL_PYTHON:-python3}
 "$PY" -c 'import torch' 2>/dev/null || PY=/usr/bin/python3
 "$PY" -c 'import torch' 2>/dev/null || { PY=""; problem "no python3 that imports torch: PyTorch steps skipped"; }
+# The last line of OUT into JSON when it is a JSON object (the benches print theirs last), else no JSON.
+last_json() { tail -1 "$1" | grep '^{' >"$2" || rm -f "$2"; }
+# run_bench NAME CAP ARGS...: bench/bench.ts --json --no-torch ARGS, into steps/bench/NAME.out, .log and .json;
+# prints its step lines and returns its exit status.
+run_bench() {
+  local name=$1 cap=$2
+  shift 2
+  local b="$STATE/steps/bench/$name"
+  timeout -k 10 "$cap" "${DENO_RUN[@]}" bench/bench.ts --json --no-torch "$@" >"$b.out" 2>"$b.log"
+  local rc=$?
+  last_json "$b.out" "$b.json"
+  grep -E 'train step|adapter' "$b.log" | sed 's/^/  /'
+  return "$rc"
+}
 if has_step b && [ ! -f "$STATE/steps/bench/done" ]; then
   ok=1
   if [ "$webgpu" = 1 ]; then
@@ -248,11 +262,8 @@ if has_step b && [ ! -f "$STATE/steps/bench/done" ]; then
     bench_args=${KIT_BENCH_ARGS---no-kernels}
     say "(b) deno bench --json $bench_args, at most $cap s"
     # shellcheck disable=SC2086
-    timeout -k 10 "$cap" "${DENO_RUN[@]}" bench/bench.ts --json --no-torch $bench_args \
-      >"$STATE/steps/bench/bench.out" 2>"$STATE/steps/bench/bench.log"
+    run_bench bench "$cap" $bench_args
     rc=$?
-    tail -1 "$STATE/steps/bench/bench.out" | grep '^{' >"$STATE/steps/bench/bench.json" || rm -f "$STATE/steps/bench/bench.json"
-    grep -E 'train step|adapter' "$STATE/steps/bench/bench.log" | sed 's/^/  /'
     [ "$rc" = 0 ] && [ -s "$STATE/steps/bench/bench.json" ] || { ok=0; problem "(b) bench exit $rc"; }
     # The same step with direct convolutions only, where the tuner chose Winograd kernels: what a user of
     # --no-winograd gets. The tuning file answers it (no candidate is timed again); the step builds the
@@ -265,13 +276,7 @@ if has_step b && [ ! -f "$STATE/steps/bench/done" ]; then
       if [ "$cap" -ge 20 ]; then
         say "(b) deno bench --json --no-winograd $bench_args, at most $cap s"
         # shellcheck disable=SC2086
-        timeout -k 10 "$cap" "${DENO_RUN[@]}" bench/bench.ts --json --no-torch --no-winograd $bench_args \
-          >"$STATE/steps/bench/bench_no_winograd.out" 2>"$STATE/steps/bench/bench_no_winograd.log"
-        rc=$?
-        tail -1 "$STATE/steps/bench/bench_no_winograd.out" | grep '^{' >"$STATE/steps/bench/bench_no_winograd.json" ||
-          rm -f "$STATE/steps/bench/bench_no_winograd.json"
-        grep -E 'train step' "$STATE/steps/bench/bench_no_winograd.log" | sed 's/^/  /'
-        [ "$rc" = 0 ] || problem "(b) bench --no-winograd exit $rc"
+        run_bench bench_no_winograd "$cap" --no-winograd $bench_args || problem "(b) bench --no-winograd exit $?"
       else say "(b) no time left for the step without Winograd"; fi
     fi
   fi
@@ -284,8 +289,7 @@ if has_step b && [ ! -f "$STATE/steps/bench/done" ]; then
         --warmup 5 --steps 20 ${KIT_TORCH_STEP_ARGS:-} >"$STATE/steps/bench/torch_$precision.out" \
         2>"$STATE/steps/bench/torch_$precision.log"
       rc=$?
-      tail -1 "$STATE/steps/bench/torch_$precision.out" | grep '^{' >"$STATE/steps/bench/torch_$precision.json" ||
-        rm -f "$STATE/steps/bench/torch_$precision.json"
+      last_json "$STATE/steps/bench/torch_$precision.out" "$STATE/steps/bench/torch_$precision.json"
       [ "$rc" = 0 ] && sed 's/^/  /' "$STATE/steps/bench/torch_$precision.json" ||
         { ok=0; tail -3 "$STATE/steps/bench/torch_$precision.log"; problem "(b) PyTorch $precision exit $rc"; }
     done
