@@ -5,11 +5,11 @@
 import { deepStrictEqual, equal, notDeepStrictEqual, ok, rejects } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
-import { adapterKey, type TunedEntry, TUNING_FORMAT, tuningFile } from "../lib/gpu/tuner.ts";
+import { type TunedEntry, tuningFile } from "../lib/gpu/tuner.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { convTaskKey, gpuCandidates, kernelName } from "../lib/nn/conv2d/conv2d.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
-import { MDA_RUN_FIGURES } from "./util.ts";
+import { MDA_RUN_FIGURES, writeTuningFile } from "./util.ts";
 import { parseRunArgs, UsageError } from "../experiments/cli.ts";
 import { parseReportArgs, writeReport } from "../experiments/report.ts";
 import { runPlan } from "../experiments/run.ts";
@@ -242,11 +242,7 @@ Deno.test("experiment: --no-winograd runs direct convolutions where the tuning f
       entries[convTaskKey({ pass, n: 16, ci, co, h: hw, w: hw })] = { choice: fast ?? names[0], ms };
     }
   });
-  await Deno.mkdir(`${tmp}/tuning-winograd`, { recursive: true });
-  await Deno.writeTextFile(
-    cacheFile,
-    JSON.stringify({ format: TUNING_FORMAT, adapters: { [adapterKey(gpu)]: entries } }),
-  );
+  await writeTuningFile(cacheFile, gpu, entries);
   const before = await Deno.readTextFile(cacheFile);
   const out = `${tmp}/no-winograd`;
   const [r] = await runPlan(parseRunArgs(args(out, "--epochs", "1", "--no-winograd")), {

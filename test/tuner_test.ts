@@ -24,7 +24,7 @@ import {
 } from "../lib/nn/conv2d/conv2d.ts";
 import { applyConvChoices, convChoices, tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
-import { randn } from "./util.ts";
+import { randn, writeTuningFile } from "./util.ts";
 
 const TILES: Record<string, ConvTile> = {
   reference: { r4: 1, tp: 2, tq: 2, wg: 16 },
@@ -121,14 +121,12 @@ Deno.test("tuner: a run timing some candidates keeps the entry's other times, an
   const { task } = await convTask(["reference", "other"]);
   const keyed = { ...task, key: `${task.key} (subset test)` };
   // An earlier run timed "winograd" fastest, dropped "racy", and never saw "other".
-  await Deno.mkdir(cacheFile.slice(0, cacheFile.lastIndexOf("/")), { recursive: true });
   const earlier = {
     choice: "winograd",
     ms: { reference: 9, winograd: 0.001 },
     dropped: { racy: "output ..." },
   };
-  const file = { format: TUNING_FORMAT, adapters: { [adapterKey(gpu)]: { [keyed.key]: earlier } } };
-  await Deno.writeTextFile(cacheFile, JSON.stringify(file));
+  await writeTuningFile(cacheFile, gpu, { [keyed.key]: earlier });
   const options = { mode: "hardware" as const, cache: tuningFile(cacheFile), repeats: 1, log: () => {} };
   // "other" is new to the entry: both are timed, and the choice is among them (not the kept "winograd").
   const timed = await new Tuner(gpu, options).choose(keyed, "x");
@@ -157,10 +155,8 @@ Deno.test("tuner: retime times a cached choice again and keeps the new times; tu
   const { task } = await convTask(["reference", "other"]);
   const keyed = { ...task, key: `${task.key} (retime test)` };
   // The cache file of an earlier process: an entry this process never timed.
-  await Deno.mkdir(cacheFile.slice(0, cacheFile.lastIndexOf("/")), { recursive: true });
   const earlier = { choice: "other", ms: { reference: 9, other: 1 } };
-  const file = { format: TUNING_FORMAT, adapters: { [adapterKey(gpu)]: { [keyed.key]: earlier } } };
-  await Deno.writeTextFile(cacheFile, JSON.stringify(file));
+  await writeTuningFile(cacheFile, gpu, { [keyed.key]: earlier });
   const options = { mode: "hardware" as const, cache: tuningFile(cacheFile), repeats: 1, log: () => {} };
   assertEquals((await new Tuner(gpu, options).choose(keyed, "x")).source, "cache");
   const redone = await new Tuner(gpu, { ...options, retime: true }).choose(keyed, "x");
@@ -298,11 +294,7 @@ Deno.test("tuner: conv tuning covers every pass but the first layer's input grad
     ) => [key, { choice: names[0], ms: Object.fromEntries(names.map((n) => [n, 1])) }]),
   );
   const cacheFile = await tempCache();
-  await Deno.mkdir(cacheFile.slice(0, cacheFile.lastIndexOf("/")), { recursive: true });
-  await Deno.writeTextFile(
-    cacheFile,
-    JSON.stringify({ format: TUNING_FORMAT, adapters: { [adapterKey(gpu)]: entries } }),
-  );
+  await writeTuningFile(cacheFile, gpu, entries);
   const options = { mode: "hardware" as const, cache: tuningFile(cacheFile), log: () => {} };
   const asked = async (opts = {}) =>
     (await tuneConvLayers(gpu, layers, [2, 1, 6, 6], { ...options, ...opts })).results.map((r) => {
@@ -327,10 +319,7 @@ Deno.test("tuner: conv tuning covers every pass but the first layer's input grad
     entries[key].choice = fast;
   }
   assertEquals(secondFastest.size, 4, "the 1-channel layer has no Winograd forward or weight gradient");
-  await Deno.writeTextFile(
-    cacheFile,
-    JSON.stringify({ format: TUNING_FORMAT, adapters: { [adapterKey(gpu)]: entries } }),
-  );
+  await writeTuningFile(cacheFile, gpu, entries);
   const chosen = async (opts = {}) =>
     new Map(
       (await tuneConvLayers(gpu, layers, [2, 1, 6, 6], { ...options, firstInputGrad: true, ...opts })).results

@@ -1,6 +1,8 @@
 // Shared test helpers: random data from our PRNG, closeness checks with useful messages, and a central
 // finite-difference gradient in float64.
 
+import type { Gpu } from "../lib/gpu/device.ts";
+import { adapterKey, type TunedEntry, TUNING_FORMAT } from "../lib/gpu/tuner.ts";
 import { Rng } from "../lib/rng.ts";
 
 /**
@@ -144,4 +146,17 @@ export async function runDeno(args: string[]): Promise<{ code: number; stdout: s
   }).output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** Writes a tuning file (lib/gpu/tuner.ts's format) holding `entries` for this adapter, its folder created. */
+export async function writeTuningFile(
+  path: string,
+  gpu: Gpu,
+  entries: Record<string, TunedEntry>,
+): Promise<void> {
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({ format: TUNING_FORMAT, adapters: { [adapterKey(gpu)]: entries } }),
+  );
 }
