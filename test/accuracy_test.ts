@@ -1,5 +1,6 @@
 // The worst-accuracy probe (lib/gpu/accuracy.ts): the rewritten exp, log and sqrt move their results by
-// the WGSL spec's whole error bound, in the mode's direction, and nothing else changes.
+// the WGSL spec's whole error bound, in the mode's direction; float divisions move by 1 to 2 ULP, integer
+// ones not at all; and nothing else changes.
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
 import { type AccuracyMode, accuracyMode, withAccuracy } from "../lib/gpu/accuracy.ts";
 import { getGpu } from "../lib/gpu/device.ts";
@@ -87,12 +88,144 @@ Deno.test("accuracy probe: exp, log and sqrt move by the WGSL spec's whole bound
   }
 });
 
+// Divisions of every kind our kernels write: f32, vec4<f32>, a chain, a product over a quotient, under a
+// unary minus, inside a call's argument, by a call; u32, i32 and vector index arithmetic (must stay exact,
+// also where a truncation is at stake); a module-scope const and an array size; and the edge cases inf,
+// -inf, 0 and NaN. Each f32 result is one output; the integer ones are stored as f32 (exact: < 2^24).
+const DIVISION_PROBE = `
+const HALF_TILE: u32 = 64u / 2u;
+var<private> scratch: array<f32, HALF_TILE / 4u>;
+@group(0) @binding(0) var<uniform> n: u32;
+@group(0) @binding(1) var<storage, read> xs: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let i = id.x;
+  if (i >= n) { return; }
+  let x = xs[i];
+  let y = xs[(i + 1u) % n];
+  let z = xs[(i + 2u) % n];
+  let o = 16u * i;
+  ys[o] = x / y;
+  let v = vec4<f32>(x, y, z, 1.0) / vec4<f32>(y, z, x, 3.0);
+  ys[o + 1u] = v.x;
+  ys[o + 2u] = v.w;
+  ys[o + 3u] = x / y / z;
+  ys[o + 4u] = x * z / y;
+  ys[o + 5u] = -x / y;
+  ys[o + 6u] = x / f32(i + 3u);
+  ys[o + 7u] = max(x / max(y, 0.5), 0.0);
+  let k = 1000003u + 7919u * i;
+  ys[o + 8u] = f32(k / 7u % 65536u);
+  ys[o + 9u] = f32((-i32(k) / 13) % 65536);
+  ys[o + 10u] = f32(vec2<u32>(k, k / 2u).y / 3u % 65536u);
+  ys[o + 11u] = f32(i32(HALF_TILE / 5u) + i32(k % 1000u) - i32(k % 977u) * 3 / 7);
+  ys[o + 12u] = 1.0 / (x - x);
+  ys[o + 13u] = -1.0 / (y - y);
+  ys[o + 14u] = (x - x) / y;
+  ys[o + 15u] = (x - x) / (y - y);
+  scratch[i % 8u] = x;
+}
+`;
+
+async function runDivisions(mode: AccuracyMode, xs: number[]): Promise<Float32Array> {
+  const gpu = await getGpu();
+  const code = withAccuracy(DIVISION_PROBE, mode);
+  const pipeline = gpu.device.createComputePipeline({
+    layout: "auto",
+    compute: { module: gpu.device.createShaderModule({ code }), entryPoint: "main" },
+  });
+  const x = upload(gpu, Float32Array.from(xs), [xs.length]);
+  const y = upload(gpu, new Float32Array(16 * xs.length), [16 * xs.length]);
+  const rec = new Recorder(gpu);
+  rec.dispatch(pipeline, [xs.length], [x, y], [Math.ceil(xs.length / 64)]);
+  rec.submit();
+  const out = await readF32(gpu, y);
+  rec.destroy();
+  x.buffer.destroy();
+  y.buffer.destroy();
+  return out;
+}
+
+Deno.test("accuracy probe: float divisions move by 1 to 2 ULP in the mode's direction, integer ones not at all", async () => {
+  const xs = [0.7, 1, 1.5, 3, 0.01, 20, 85.5, 7.25, 1e-3, 2.5, 0.3, 0.55, 1e5, 3e-5].map(Math.fround);
+  const n = xs.length;
+  const exact = await runDivisions("exact", xs);
+  // The float outputs (no exp, log or sqrt among them: those move too in these modes).
+  const floats: [number, string][] = [
+    [0, "x / y"],
+    [1, "v.x"],
+    [2, "v.w"],
+    [3, "x / y / z"],
+    [4, "x * z / y"],
+    [5, "-x / y"],
+    [6, "x / f32(i + 3)"],
+    [7, "max(x / max(y, 0.5), 0)"],
+  ];
+  // Up and down are of the magnitude: |q| grows or shrinks.
+  const rel = (a: number, b: number) => (Math.abs(a) - Math.abs(b)) / Math.abs(b);
+  for (const mode of ["worst-up", "worst-down", "worst-mixed"] as const) {
+    const got = await runDivisions(mode, xs);
+    const directions = new Set<number>();
+    for (let i = 0; i < n; i++) {
+      const at = (k: number) => [got[16 * i + k], exact[16 * i + k]];
+      for (const [k, what] of floats) {
+        const [moved, base] = at(k);
+        // One ULP is 2^-24 to 2^-23 of |q|: a move of 1 to 2 ULP is 2^-24..2^-22 of it. x / y / z is two
+        // divisions: up to twice that, and in the mixed mode (one up, one down) anything in between.
+        const r = rel(moved, base);
+        if (k === 3) {
+          const chained = mode === "worst-mixed" ? Math.abs(r) : (mode === "worst-up" ? r : -r);
+          assert(chained >= (mode === "worst-mixed" ? 0 : 2 ** -24) && chained <= 2 ** -21 + 2 ** -24, what);
+          continue;
+        }
+        // The mixed mode moves each division one way, up and down in turn in the order they are written.
+        const sign = mode === "worst-up" ? 1 : mode === "worst-down" ? -1 : Math.sign(r);
+        directions.add(sign);
+        assert(
+          sign * r >= 2 ** -24 && sign * r <= 2 ** -22 + 2 ** -24,
+          `${mode} ${what} at x=${xs[i]}: ${moved}, unprobed ${base} (${r / 2 ** -23} x 2^-23)`,
+        );
+      }
+      // Integer arithmetic: the same bits.
+      for (const k of [8, 9, 10, 11]) assertEquals(at(k)[0], at(k)[1], `${mode} integer output ${k}`);
+      // inf, -inf, 0 and NaN stay what they are.
+      assertEquals(got[16 * i + 12], Infinity);
+      assertEquals(got[16 * i + 13], -Infinity);
+      assertEquals(got[16 * i + 14], 0);
+      assert(Number.isNaN(got[16 * i + 15]));
+    }
+    assertEquals([...directions].sort(), mode === "worst-mixed" ? [-1, 1] : [mode === "worst-up" ? 1 : -1]);
+  }
+  // The integer outputs are what they should be, probed or not.
+  assertEquals(exact[8], Math.floor(1000003 / 7) % 65536);
+  assertEquals(exact[11], 6 + (1000003 % 1000) - Math.trunc(((1000003 % 977) * 3) / 7));
+});
+
 Deno.test("accuracy probe: exact mode and shaders without these calls are left as they are; a bad mode is one line", () => {
   const code = "fn f(x: f32) -> f32 { return x * 2.0; } // no exp( here? there is one in this comment";
   assertEquals(withAccuracy(code, "exact"), code);
   const plain = "fn f(x: f32) -> f32 { return my_exp(x) + catalog(x); }";
   assertEquals(withAccuracy(plain, "worst-up"), plain);
   assert(withAccuracy(PROBE, "worst-up").includes("ys[i] = select(exp(xs[i]), exp(xs[i]) + 1.0 * "));
+  // Divisions: in expressions rewritten, in attributes and array sizes (integers by WGSL's rules) not,
+  // and a compound division refused rather than left unprobed.
+  assertEquals(
+    withAccuracy("fn f(a: f32, b: f32) -> f32 { return -a * b / (a + b); }", "worst-up"),
+    "fn f(a: f32, b: f32) -> f32 { return ((-a * b / (a + b)) + ((-a * b / (a + b)) / 1073741824 / 4 * 512)); }",
+  );
+  // The quotient's extent: the multiplicative chain on the left (not past + or a binary -), one unary
+  // expression on the right.
+  assertEquals(
+    withAccuracy("let q = w - x * y / z[i].x * u + v;", "worst-up"),
+    "let q = w - ((x * y / z[i].x) + ((x * y / z[i].x) / 1073741824 / 4 * 512)) * u + v;",
+  );
+  const sized = "var<workgroup> t: array<f32, BM * BK / WG>;\n@compute @workgroup_size(WG / 2) fn f() {}";
+  assertEquals(withAccuracy(sized, "worst-down"), sized);
+  throws(
+    () => withAccuracy("fn f() { var a = 1.0; a /= 3.0; }", "worst-mixed"),
+    /`\/=` in a shader is not rewritten/,
+  );
   const saved = Deno.env.get("DNLL_WGSL_ACCURACY");
   try {
     Deno.env.set("DNLL_WGSL_ACCURACY", "worst-mixed");

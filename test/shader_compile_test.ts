@@ -7,6 +7,7 @@
 
 import { deepStrictEqual, equal } from "node:assert/strict";
 import { DeviceSplit } from "../lib/data/device.ts";
+import { accuracyMode, withAccuracy } from "../lib/gpu/accuracy.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import {
   builtPipelines,
@@ -203,7 +204,8 @@ Deno.test("shaders: every WGSL module of lib/ compiles without errors or warning
   for (const s of built) byCode.set(s.code, [...(byCode.get(s.code) ?? []), s]);
   for (const [code, list] of byCode) {
     const name = fileOf(code, files);
-    const module = gpu.device.createShaderModule({ code, label: name });
+    // As built: in the worst-accuracy test mode (lib/gpu/accuracy.ts), the rewritten source.
+    const module = gpu.device.createShaderModule({ code: withAccuracy(code, accuracyMode()), label: name });
     const info = await module.getCompilationInfo();
     for (const m of info.messages) {
       if (m.type === "error" || m.type === "warning") {

@@ -8,13 +8,17 @@
 //   exp(x)   3 + 2|x| ULP
 //   log(x)   absolute error 2^-21 for x in [0.5, 2], else 3 ULP
 //   sqrt(x)  inherited from 1 / inverseSqrt(x): inverseSqrt's 2 ULP, then the division's 2.5 ULP: 4.5 ULP
-// With DNLL_WGSL_ACCURACY=worst-up, worst-down or worst-mixed (tests only, Deno only), every call of these
-// in a shader is replaced by an expression that moves the adapter's result by that whole bound: up, down,
-// or either way by the argument's digits (deterministic). Division and the other operations WGSL needs
-// correctly rounded or nearly so are left alone (a division's 2.5 ULP cannot be reached from the source
-// without parsing it).
+//   x / y    2.5 ULP (for |y| in [2^-126, 2^126])
+// With DNLL_WGSL_ACCURACY=worst-up, worst-down or worst-mixed (tests only, Deno only), every call of exp,
+// log and sqrt in a shader is replaced by an expression that moves the adapter's result by that whole
+// bound: up, down, or either way by the argument's digits (deterministic); every float division's quotient
+// moves by 1 to 2 ULP of a correctly rounded one, up, down, or each way in turn (accuracy_division.ts, which
+// says why not by exactly the bound). The other operations WGSL needs correctly rounded or nearly so are
+// left alone.
 //
 //   DNLL_WGSL_ACCURACY=worst-mixed deno test -A test/mda_test.ts
+
+import { withWorstDivisions } from "./accuracy_division.ts";
 
 export type AccuracyMode = "exact" | "worst-up" | "worst-down" | "worst-mixed";
 
@@ -66,15 +70,15 @@ function worst(name: string, arg: string, mode: Exclude<AccuracyMode, "exact">):
 const CALL = /\b(exp|log|sqrt)\(/g;
 
 /**
- * `code` with every call of exp, log and sqrt replaced by the mode's least accurate version (see the
- * header); the same text for "exact" and for code without such calls. Comments are dropped first (they
- * mention these functions).
+ * `code` with every division, and every call of exp, log and sqrt, replaced by the mode's least accurate
+ * version (see the header); the same text for "exact" and for code with neither. Comments are dropped
+ * first (they mention these functions, and hold slashes).
  */
 export function withAccuracy(code: string, mode: AccuracyMode): string {
   if (mode === "exact") return code;
   const text = code.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/[^\n]*/g, "");
-  if (!text.match(CALL)) return code;
-  return rewrite(text, mode);
+  if (!text.match(CALL) && !text.includes("/")) return code;
+  return rewrite(withWorstDivisions(text, mode), mode);
 }
 
 function rewrite(text: string, mode: Exclude<AccuracyMode, "exact">): string {
