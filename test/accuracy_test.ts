@@ -7,7 +7,8 @@ import { getGpu } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, upload } from "../lib/gpu/tensor.ts";
 
-const PROBE = `
+/** A probe kernel's bindings (n inputs xs, outputs ys) and the start of its main, one invocation per input. */
+const PROBE_MAIN = `
 @group(0) @binding(0) var<uniform> n: u32;
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ys: array<f32>;
@@ -15,6 +16,9 @@ const PROBE = `
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   let i = id.x;
   if (i >= n) { return; }
+`;
+
+const PROBE = `${PROBE_MAIN}
   ys[i] = exp(xs[i]);
   ys[n + i] = log(xs[i]);
   ys[2u * n + i] = sqrt(xs[i]);
@@ -27,15 +31,16 @@ function ulp(y: number): number {
   return 2 ** (Math.max(e, -126) - 23);
 }
 
-async function run(mode: AccuracyMode, xs: number[]): Promise<Float32Array> {
+/** Runs a probe kernel (PROBE_MAIN's bindings) rewritten for the mode; `outputs` per x. */
+async function run(probe: string, mode: AccuracyMode, xs: number[], outputs: number): Promise<Float32Array> {
   const gpu = await getGpu();
-  const code = withAccuracy(PROBE, mode);
+  const code = withAccuracy(probe, mode);
   const pipeline = gpu.device.createComputePipeline({
     layout: "auto",
     compute: { module: gpu.device.createShaderModule({ code }), entryPoint: "main" },
   });
   const x = upload(gpu, Float32Array.from(xs), [xs.length]);
-  const y = upload(gpu, new Float32Array(3 * xs.length), [3 * xs.length]);
+  const y = upload(gpu, new Float32Array(outputs * xs.length), [outputs * xs.length]);
   const rec = new Recorder(gpu);
   rec.dispatch(pipeline, [xs.length], [x, y], [Math.ceil(xs.length / 64)]);
   rec.submit();
@@ -51,9 +56,9 @@ Deno.test("accuracy probe: exp, log and sqrt move by the WGSL spec's whole bound
   // absolute bound inside, 3 ULP outside), both directions in the mixed mode.
   const xs = [0.7, 1, 1.5, 3, 0.01, 20, 85.5, 7.25, 1e-3, 2.5, 0.3, 0.55].map(Math.fround);
   const n = xs.length;
-  const exact = await run("exact", xs);
+  const exact = await run(PROBE, "exact", xs, 3);
   for (const mode of ["worst-up", "worst-down", "worst-mixed"] as const) {
-    const got = await run(mode, xs);
+    const got = await run(PROBE, mode, xs, 3);
     xs.forEach((x, i) => {
       const scaled = Math.fround(x * 1024);
       const sign = mode === "worst-up"
@@ -95,14 +100,7 @@ Deno.test("accuracy probe: exp, log and sqrt move by the WGSL spec's whole bound
 const DIVISION_PROBE = `
 const HALF_TILE: u32 = 64u / 2u;
 var<private> scratch: array<f32, HALF_TILE / 4u>;
-@group(0) @binding(0) var<uniform> n: u32;
-@group(0) @binding(1) var<storage, read> xs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let i = id.x;
-  if (i >= n) { return; }
-  let x = xs[i];
+${PROBE_MAIN}  let x = xs[i];
   let y = xs[(i + 1u) % n];
   let z = xs[(i + 2u) % n];
   let o = 16u * i;
@@ -128,29 +126,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 `;
 
-async function runDivisions(mode: AccuracyMode, xs: number[]): Promise<Float32Array> {
-  const gpu = await getGpu();
-  const code = withAccuracy(DIVISION_PROBE, mode);
-  const pipeline = gpu.device.createComputePipeline({
-    layout: "auto",
-    compute: { module: gpu.device.createShaderModule({ code }), entryPoint: "main" },
-  });
-  const x = upload(gpu, Float32Array.from(xs), [xs.length]);
-  const y = upload(gpu, new Float32Array(16 * xs.length), [16 * xs.length]);
-  const rec = new Recorder(gpu);
-  rec.dispatch(pipeline, [xs.length], [x, y], [Math.ceil(xs.length / 64)]);
-  rec.submit();
-  const out = await readF32(gpu, y);
-  rec.destroy();
-  x.buffer.destroy();
-  y.buffer.destroy();
-  return out;
-}
-
 Deno.test("accuracy probe: float divisions move by 1 to 2 ULP in the mode's direction, integer ones not at all", async () => {
   const xs = [0.7, 1, 1.5, 3, 0.01, 20, 85.5, 7.25, 1e-3, 2.5, 0.3, 0.55, 1e5, 3e-5].map(Math.fround);
   const n = xs.length;
-  const exact = await runDivisions("exact", xs);
+  const exact = await run(DIVISION_PROBE, "exact", xs, 16);
   // The float outputs (no exp, log or sqrt among them: those move too in these modes).
   const floats: [number, string][] = [
     [0, "x / y"],
@@ -165,7 +144,7 @@ Deno.test("accuracy probe: float divisions move by 1 to 2 ULP in the mode's dire
   // Up and down are of the magnitude: |q| grows or shrinks.
   const rel = (a: number, b: number) => (Math.abs(a) - Math.abs(b)) / Math.abs(b);
   for (const mode of ["worst-up", "worst-down", "worst-mixed"] as const) {
-    const got = await runDivisions(mode, xs);
+    const got = await run(DIVISION_PROBE, mode, xs, 16);
     const directions = new Set<number>();
     for (let i = 0; i < n; i++) {
       const at = (k: number) => [got[16 * i + k], exact[16 * i + k]];
