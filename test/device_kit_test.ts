@@ -1,6 +1,7 @@
 // The device kit's scripts (tools/device): the Slurm array's shard arithmetic under a fake sbatch
 // environment (array ids set here, a fake `deno` that records what it was asked to run), run.sh's argument
-// check, and the closing table read from a state folder made here. The kit end to end is
+// check, the NVIDIA manifests it writes as a last try (fake driver folders), and the closing table read
+// from a state folder made here. The kit end to end is
 // tools/device/rehearse (a CI step: it needs the packed kit).
 
 import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
@@ -148,6 +149,41 @@ Deno.test("run.sh: a bad SECONDS is one clear line and exit 2, before anything i
       /^error: tools\/device\/run.sh SECONDS: expected .* got "/,
     );
   }
+});
+
+Deno.test("nvidia_manifests.sh: manifests naming the driver's libraries by full path; none without them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit_nvidia_" });
+  const run = async (libDirs: string, out: string) => {
+    const o = await new Deno.Command("bash", {
+      args: [`${root}tools/device/nvidia_manifests.sh`, `${dir}/${out}`],
+      env: { KIT_NVIDIA_LIB_DIRS: libDirs },
+      stdout: "piped",
+    }).output();
+    return { code: o.code, lines: new TextDecoder().decode(o.stdout).trim().split("\n").filter((l) => l) };
+  };
+  const libPath = (out: string, name: string) =>
+    JSON.parse(Deno.readTextFileSync(`${dir}/${out}/${name}`)).ICD.library_path;
+  // No library in the folders searched: nothing written, exit 1.
+  assertEquals(await run(`${dir}/none`, "a"), { code: 1, lines: [] });
+  // GLX only: a Vulkan manifest for it, no EGL one; the first folder that has it wins.
+  await Deno.mkdir(`${dir}/lib64`);
+  await Deno.mkdir(`${dir}/lib`);
+  await Deno.writeTextFile(`${dir}/lib64/libGLX_nvidia.so.0`, "");
+  await Deno.writeTextFile(`${dir}/lib/libGLX_nvidia.so.0`, "");
+  assertEquals(await run(`${dir}/none ${dir}/lib64 ${dir}/lib`, "b"), {
+    code: 0,
+    lines: [`vk ${dir}/b/nvidia_icd.json`, `libdir ${dir}/lib64`],
+  });
+  assertEquals(libPath("b", "nvidia_icd.json"), `${dir}/lib64/libGLX_nvidia.so.0`);
+  // With EGL's library too: Vulkan through it (no X libraries needed), and an EGL vendor manifest.
+  await Deno.writeTextFile(`${dir}/lib/libEGL_nvidia.so.0`, "");
+  assertEquals(await run(`${dir}/lib64 ${dir}/lib`, "c"), {
+    code: 0,
+    lines: [`vk ${dir}/c/nvidia_icd.json`, `egl ${dir}/c/10_nvidia.json`, `libdir ${dir}/lib`],
+  });
+  assertEquals(libPath("c", "nvidia_icd.json"), `${dir}/lib/libEGL_nvidia.so.0`);
+  assertEquals(libPath("c", "10_nvidia.json"), `${dir}/lib/libEGL_nvidia.so.0`);
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("summary.ts: the closing table from a state folder; a step that did not run prints '-'", async () => {

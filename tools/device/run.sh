@@ -168,27 +168,46 @@ probe() { timeout -k 5 90 "${DENO_RUN[@]}" tools/device/adapter.ts --json "$STAT
 VK_ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 EGL_VENDOR=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 # Vulkan first (NVIDIA's Linux path; with no backend named, wgpu could settle on the GPU through EGL/GL),
-# then any backend; each as the machine is set up, then with NVIDIA's manifests. A backend the caller
-# named (DENO_WEBGPU_BACKEND) is the only one tried.
+# then any backend; each as the machine is set up, then with NVIDIA's manifests, then with manifests we
+# write for the driver's libraries wherever they are (nvidia_manifests.sh: for a machine whose manifests
+# are missing or name a library the linker cannot find). A backend the caller named (DENO_WEBGPU_BACKEND)
+# is the only one tried.
 user_backend=${DENO_WEBGPU_BACKEND:-}
+user_ld_path=${LD_LIBRARY_PATH:-}
 backends=("${user_backend:-vulkan}")
 [ -z "$user_backend" ] && backends+=(default)
 rc=1
 for backend in "${backends[@]}"; do
-  for nvidia in 0 1; do
+  for nvidia in 0 1 2; do
+    how=""
     if [ "$nvidia" = 1 ]; then
       [ -e "$VK_ICD" ] || [ -e "$EGL_VENDOR" ] || {
         say "no NVIDIA driver manifest at $VK_ICD or $EGL_VENDOR"
         continue
       }
       export VK_DRIVER_FILES=$VK_ICD __EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR
+      how=", VK_DRIVER_FILES=$VK_ICD __EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR"
+    elif [ "$nvidia" = 2 ]; then
+      written=$(tools/device/nvidia_manifests.sh "$STATE/nvidia-manifests") || {
+        say "no NVIDIA driver library (libEGL_nvidia.so.0, libGLX_nvidia.so.0) found to write a manifest for"
+        break
+      }
+      while read -r kind path; do
+        case $kind in
+          vk) export VK_DRIVER_FILES=$path ;;
+          egl) export __EGL_VENDOR_LIBRARY_FILENAMES=$path ;;
+          libdir) export LD_LIBRARY_PATH=$path${user_ld_path:+:$user_ld_path} ;;
+        esac
+      done <<<"$written"
+      how=", our manifests: $(echo "$written" | tr '\n' ' ')"
     fi
     if [ "$backend" = default ]; then unset DENO_WEBGPU_BACKEND; else export DENO_WEBGPU_BACKEND=$backend; fi
-    say "adapter (backend $backend$([ "$nvidia" = 1 ] && echo ", VK_DRIVER_FILES=$VK_ICD __EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR")):"
+    say "adapter (backend $backend$how):"
     probe
     rc=$?
     [ "$rc" = 0 ] && break 2
     unset VK_DRIVER_FILES __EGL_VENDOR_LIBRARY_FILENAMES
+    if [ -n "$user_ld_path" ]; then export LD_LIBRARY_PATH=$user_ld_path; else unset LD_LIBRARY_PATH; fi
   done
 done
 if [ "$rc" != 0 ]; then # no hardware adapter: back to the caller's settings (a software adapter, or none)
@@ -198,6 +217,8 @@ fi
 if [ "$rc" != 0 ]; then
   say "diagnostics: nvidia-smi -L: $(if command -v nvidia-smi >/dev/null; then nvidia-smi -L 2>&1 | head -2 | tr '\n' ' '; else echo "not found"; fi)"
   ls -l /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>&1 | sed 's/^/  /'
+  say "diagnostics: NVIDIA libraries the linker knows: $(ldconfig -p 2>/dev/null | grep -c nvidia);" \
+    "$(ldconfig -p 2>/dev/null | grep -o 'lib\(EGL\|GLX\)_nvidia[^ ]* .*' | head -4 | tr '\n' ' ')"
   VK_LOADER_DEBUG=driver timeout 60 "${DENO_RUN[@]}" tools/device/adapter.ts 2>&1 | grep -i 'driver\|error\|fail' | head -20 | sed 's/^/  /'
 fi
 webgpu=1
