@@ -3,7 +3,8 @@
 // first-step loss equals the Deno run's; the checkpoint the page offers for download evaluates in Deno
 // (`deno task evaluate`'s code) to the accuracy the page reported; a missing data file gives one clear
 // error naming it. Small sizes (64 train / 128 test images, batch 32): SwiftShader is slow.
-// Skipped without `chromium` or without Debian's dataset-fashion-mnist files.
+// The same run in headless Firefox (its own wgpu; Vulkan lavapipe here). Skipped without `chromium` (for
+// Firefox: without Firefox or a Vulkan driver) or without Debian's dataset-fashion-mnist files.
 
 import { deepEqual, equal, notEqual, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -25,6 +26,7 @@ import { Model } from "../lib/model.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { buildWebBundle } from "../web/build.ts";
 import { Browser, findChromium, type Page } from "./cdp.ts";
+import { findFirefox, launchFirefox } from "./firefox.ts";
 import { assertClose, MDA_RUN_FIGURES } from "./util.ts";
 
 const TRAIN = 64, TEST = 128, BATCH = 32;
@@ -38,7 +40,17 @@ function hasChromium(): boolean {
   }
 }
 
-const ready = hasChromium() && existsSync(`${FASHION_SYSTEM_DIR}/train-images-idx3-ubyte.gz`);
+const hasData = existsSync(`${FASHION_SYSTEM_DIR}/train-images-idx3-ubyte.gz`);
+const ready = hasChromium() && hasData;
+/** Firefox reaches a GPU, or lavapipe on a machine without one, through Vulkan: a driver manifest must exist. */
+const hasVulkanDriver = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"].some((d) => {
+  try {
+    return [...Deno.readDirSync(d)].some((e) => e.name.endsWith(".json"));
+  } catch {
+    return false;
+  }
+});
+const readyFirefox = findFirefox() !== undefined && hasVulkanDriver && hasData;
 
 /** What the page reports of its kernels (web/train.ts): choices per layer and what the tuner did. */
 interface PageKernels {
@@ -67,7 +79,8 @@ interface PageServer {
   port: number;
   /** The paths of every request for a data file, in order (a reload must add none). */
   dataRequests: string[];
-  nextRun(): Promise<PageRun>;
+  /** The page's next run's reports, or what came of it within `timeoutMs` (default 10 minutes). */
+  nextRun(timeoutMs?: number): Promise<PageRun>;
   shutdown(): Promise<void>;
 }
 
@@ -114,7 +127,7 @@ function servePage(
   return {
     port: server.addr.port,
     dataRequests,
-    nextRun: () => {
+    nextRun: (timeoutMs = 600_000) => {
       run = {};
       const current = run;
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -123,7 +136,7 @@ function servePage(
           clearTimeout(timer);
           resolve(current);
         };
-        timer = setTimeout(() => resolve(current), 600_000);
+        timer = setTimeout(() => resolve(current), timeoutMs);
       });
     },
     shutdown: () => server.shutdown(),
@@ -153,23 +166,38 @@ async function denoFirstStepLoss(
   return result.stats[0];
 }
 
-/** Serves the page (servePage) and opens it once in a fresh Chromium profile. */
-async function runPage(bundle: string, dataDir: string, query: string, webgpu = true): Promise<PageRun> {
+/**
+ * Serves the page (servePage) and opens it once in a fresh browser profile: Chromium or Firefox
+ * (`webgpu` false: with WebGPU turned off).
+ */
+async function runPage(
+  bundle: string,
+  dataDir: string,
+  query: string,
+  opts: { webgpu?: boolean; browser?: "chromium" | "firefox"; timeoutMs?: number } = {},
+): Promise<PageRun> {
   const server = servePage(bundle, dataDir);
-  const done = server.nextRun();
+  const done = server.nextRun(opts.timeoutMs);
   const profile = await Deno.makeTempDir({ prefix: "web-train-profile-" });
-  const chrome = new Deno.Command("chromium", {
-    args: [
-      "--headless=new",
-      "--no-sandbox",
-      ...(webgpu ? WEBGPU_FLAGS : ["--disable-features=WebGPU"]),
-      "--no-first-run",
-      `--user-data-dir=${profile}`,
-      `http://127.0.0.1:${server.port}/web/train.html?${query}&report=/report`,
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const url = `http://127.0.0.1:${server.port}/web/train.html?${query}&report=/report`;
+  const chrome = opts.browser === "firefox"
+    ? await launchFirefox(findFirefox() ?? "firefox-esr", profile, url, {
+      "dom.webgpu.enabled": opts.webgpu ?? true,
+    })
+    : new Deno.Command("chromium", {
+      args: [
+        "--headless=new",
+        "--no-sandbox",
+        ...(opts.webgpu ?? true ? WEBGPU_FLAGS : ["--disable-features=WebGPU"]),
+        "--no-first-run",
+        `--user-data-dir=${profile}`,
+        url,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  // Firefox's stderr (piped by launchFirefox) is drained so that it never blocks on a full pipe.
+  if (opts.browser === "firefox") chrome.stderr.pipeTo(new WritableStream()).catch(() => {});
   const run = await Promise.race([done, chrome.status.then(() => ({}))]);
   try {
     chrome.kill("SIGTERM");
@@ -219,6 +247,59 @@ async function inBrowser(
   }
 }
 
+/**
+ * What a tab's run of the quick experiment (TRAIN images, batch BATCH, one epoch) must show: its first step
+ * equals Deno's from the same seed and batch; its figures redraw in Deno to the same bytes; a software
+ * adapter's kernels, none timed, named in the checkpoint; and the checkpoint evaluates in Deno to the
+ * accuracy the tab reported. `adapter` names the browser's adapter in messages.
+ */
+async function checkTabRun(page: PageRun, tmp: string, adapter: string): Promise<void> {
+  ok(page.result, `${adapter}: the page reported no result (error: ${page.error})`);
+
+  // The same run's first step in Deno: same seed, same data, same first batch.
+  const ours = await denoFirstStepLoss(experiment.pinned, TRAIN, TEST, BATCH);
+  // A whole forward pass (conv tiles differ between adapters, so do summation orders): float32 rounding.
+  console.error(`${adapter} first-step loss: tab ${page.result.firstStepLoss}, Deno ${ours}`);
+  assertClose([page.result.firstStepLoss], [ours], {
+    rtol: 1e-4,
+    atol: 1e-5,
+    what: "first-step loss",
+  });
+
+  ok(page.checkpoint && page.checkpoint.length > 0, "no checkpoint from the page");
+  await Deno.writeFile(`${tmp}/model.safetensors`, page.checkpoint);
+  // Every figure of a run folder, drawn in the tab by the runner's code from the tab's data: a redraw in
+  // Deno from the same data gives the same bytes.
+  deepEqual(page.result.figures.map((f) => f.file), MDA_RUN_FIGURES);
+  deepEqual(
+    page.result.figures,
+    runFigureSvgs(page.result.figureData).map((f) => ({ file: f.file, caption: f.caption, svg: f.svg })),
+  );
+  equal(page.result.figureData.latent?.labels.length, TRAIN);
+
+  // A software adapter: its kernels, nothing timed; the checkpoint names them.
+  const { kernels } = page.result;
+  deepEqual(kernels.sources, { timed: 0, cache: 0 });
+  equal(Object.keys(kernels.conv).length, 6);
+  equal(Object.keys(kernels.batchNorm).length, 6);
+  const { metadata } = await loadSafetensors(`${tmp}/model.safetensors`);
+  deepEqual(JSON.parse(metadata.conv_kernels), kernels.conv);
+  deepEqual(JSON.parse(metadata.batchnorm_kernels), kernels.batchNorm);
+  const m = await evaluateCheckpoint({
+    checkpoint: `${tmp}/model.safetensors`,
+    dataDir: FASHION_SYSTEM_DIR,
+    testLimit: TEST,
+    json: false,
+  }, () => {});
+  equal(m.n, TEST);
+  console.error(`${adapter} test accuracy: tab ${page.result.history[0].test_accuracy}, Deno ${m.accuracy}`);
+  // The same weights and images on two adapters: at most one near-tie may flip.
+  ok(
+    Math.abs(m.accuracy - page.result.history[0].test_accuracy) <= 1 / TEST,
+    `Deno's accuracy ${m.accuracy} vs the tab's ${page.result.history[0].test_accuracy}`,
+  );
+}
+
 Deno.test({
   name:
     "web: the tab's first step matches Deno's, its checkpoint evaluates in Deno; missing or corrupted data and no WebGPU are named",
@@ -231,50 +312,7 @@ Deno.test({
       FASHION_SYSTEM_DIR,
       `epochs=1&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`,
     );
-    ok(page.result, `the page reported no result (error: ${page.error})`);
-
-    // The same run's first step in Deno: same seed, same data, same first batch.
-    const ours = await denoFirstStepLoss(experiment.pinned, TRAIN, TEST, BATCH);
-    // A whole forward pass (conv tiles differ between adapters, so do summation orders): float32 rounding.
-    console.error(`first-step loss: tab ${page.result.firstStepLoss}, Deno ${ours}`);
-    assertClose([page.result.firstStepLoss], [ours], {
-      rtol: 1e-4,
-      atol: 1e-5,
-      what: "first-step loss",
-    });
-
-    ok(page.checkpoint && page.checkpoint.length > 0, "no checkpoint from the page");
-    await Deno.writeFile(`${tmp}/model.safetensors`, page.checkpoint);
-    // Every figure of a run folder, drawn in the tab by the runner's code from the tab's data: a redraw in
-    // Deno from the same data gives the same bytes.
-    deepEqual(page.result.figures.map((f) => f.file), MDA_RUN_FIGURES);
-    deepEqual(
-      page.result.figures,
-      runFigureSvgs(page.result.figureData).map((f) => ({ file: f.file, caption: f.caption, svg: f.svg })),
-    );
-    equal(page.result.figureData.latent?.labels.length, TRAIN);
-
-    // SwiftShader is a software adapter: its kernels, nothing timed; the checkpoint names them.
-    const { kernels } = page.result;
-    deepEqual(kernels.sources, { timed: 0, cache: 0 });
-    equal(Object.keys(kernels.conv).length, 6);
-    equal(Object.keys(kernels.batchNorm).length, 6);
-    const { metadata } = await loadSafetensors(`${tmp}/model.safetensors`);
-    deepEqual(JSON.parse(metadata.conv_kernels), kernels.conv);
-    deepEqual(JSON.parse(metadata.batchnorm_kernels), kernels.batchNorm);
-    const m = await evaluateCheckpoint({
-      checkpoint: `${tmp}/model.safetensors`,
-      dataDir: FASHION_SYSTEM_DIR,
-      testLimit: TEST,
-      json: false,
-    }, () => {});
-    equal(m.n, TEST);
-    console.error(`test accuracy: tab ${page.result.history[0].test_accuracy}, Deno ${m.accuracy}`);
-    // The same weights and images on two adapters: at most one near-tie may flip.
-    ok(
-      Math.abs(m.accuracy - page.result.history[0].test_accuracy) <= 1 / TEST,
-      `Deno's accuracy ${m.accuracy} vs the tab's ${page.result.history[0].test_accuracy}`,
-    );
+    await checkTabRun(page, tmp, "SwiftShader");
 
     // Bad input: the data folder holds no files.
     await Deno.mkdir(`${tmp}/empty`);
@@ -333,9 +371,39 @@ Deno.test({
     equal(badWinograd.error, `error: ?winograd= must be "0" (leave the Winograd kernels out), got "1"`);
 
     // A browser without WebGPU: the page says how to enable it.
-    const noGpu = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1", false);
+    const noGpu = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1", { webgpu: false });
     ok(
       noGpu.error?.includes("This browser offers no WebGPU"),
+      `expected the WebGPU help, got ${noGpu.error}`,
+    );
+    await Deno.remove(tmp, { recursive: true });
+  },
+});
+
+Deno.test({
+  name:
+    "web (Firefox): the tab's first step matches Deno's, its figures redraw, its checkpoint evaluates in Deno; without WebGPU the page says how to turn it on",
+  ignore: !readyFirefox,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "web-train-firefox-" });
+    const bundle = await buildWebBundle(`${tmp}/train.js`);
+    const page = await runPage(
+      bundle,
+      FASHION_SYSTEM_DIR,
+      `epochs=1&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`,
+      { browser: "firefox" },
+    );
+    await checkTabRun(page, tmp, "Firefox");
+    // Firefox without WebGPU (its release builds on Linux, by default): the page says how to turn it on.
+    // (It once stopped before saying anything: a module read GPUBufferUsage as it loaded, which such a
+    // browser does not define.)
+    const noGpu = await runPage(bundle, FASHION_SYSTEM_DIR, "epochs=1", {
+      browser: "firefox",
+      webgpu: false,
+      timeoutMs: 60_000, // the error comes in seconds; a page that never reports fails in a minute
+    });
+    ok(
+      noGpu.error?.includes("This browser offers no WebGPU") && noGpu.error.includes("dom.webgpu.enabled"),
       `expected the WebGPU help, got ${noGpu.error}`,
     );
     await Deno.remove(tmp, { recursive: true });

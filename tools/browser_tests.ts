@@ -1,9 +1,13 @@
-// `deno task test:browser [--filter TEXT] [--timeout SECONDS] [--keep]`
+// `deno task test:browser [--browser chromium|firefox] [--filter TEXT] [--timeout SECONDS] [--keep]`
 //
-// Runs the GPU kernel tests (each kernel against its float64 reference) in headless Chromium, whose
-// WebGPU is Dawn with Tint compiling WGSL to SPIR-V for SwiftShader: a third compiler after naga (Deno's
-// wgpu) and Tint-to-GLSL (WEBGPU=dawn). The same test files and the same lib/ code, bundled for the
-// browser with `deno bundle --platform browser`:
+// Runs the GPU kernel tests (each kernel against its float64 reference) in a headless browser:
+//   - Chromium, whose WebGPU is Dawn with Tint compiling WGSL to SPIR-V for SwiftShader: a third compiler
+//     after naga (Deno's wgpu) and Tint-to-GLSL (WEBGPU=dawn);
+//   - Firefox (`--browser firefox`), whose WebGPU is its own build of wgpu and naga (another version than
+//     Deno's) in a sandboxed GPU process, with the limits a web page gets; on a machine without a GPU it
+//     runs on Vulkan lavapipe. Its release builds keep WebGPU off on Linux behind `dom.webgpu.enabled`, which
+//     the temporary profile sets.
+// The same test files and the same lib/ code, bundled for the browser with `deno bundle --platform browser`:
 //   - the .wgsl files go in as text through a generated module that calls preloadWgsl (lib/gpu/pipelines.ts);
 //   - `node:assert/strict` maps to test/browser/assert.ts, and `Deno.test` is collected by
 //     test/browser/register.ts, then run one by one by test/browser/run.ts;
@@ -18,6 +22,7 @@ import {
   stringFlag,
   UsageError,
 } from "../experiments/flags.ts";
+import { findFirefox, launchFirefox } from "../test/firefox.ts";
 import { bundleForBrowser, repoUrl } from "./browser_bundle.ts";
 
 /** The kernel tests that need no file system: each kernel against a float64 reference. */
@@ -47,10 +52,18 @@ interface Result {
 
 const SPEC: CommandSpec = {
   name: "test:browser",
-  summary: "Runs the GPU kernel tests in headless Chromium (WebGPU on SwiftShader); exit 0 only when every " +
-    "test passed.",
+  summary:
+    "Runs the GPU kernel tests in a headless browser (Chromium: WebGPU on SwiftShader; Firefox: its own " +
+    "wgpu); exit 0 only when every test passed.",
   positionals: [],
   flags: [
+    {
+      name: "browser",
+      kind: "string",
+      value: "NAME",
+      meaning: "chromium or firefox",
+      default: "chromium",
+    },
     { name: "filter", kind: "string", value: "TEXT", meaning: "only the tests whose name contains TEXT" },
     {
       name: "timeout",
@@ -61,21 +74,35 @@ const SPEC: CommandSpec = {
     },
     { name: "keep", kind: "boolean", meaning: "keep the temporary folder (bundle, profile)", default: "off" },
     { name: "chromium", kind: "string", value: "PATH", meaning: "the Chromium binary", default: "chromium" },
+    {
+      name: "firefox",
+      kind: "string",
+      value: "PATH",
+      meaning: "the Firefox binary",
+      default: "$FIREFOX, else firefox-esr or firefox on PATH",
+    },
   ],
-  examples: ["deno task test:browser --filter conv2d"],
+  examples: ["deno task test:browser --filter conv2d", "deno task test:browser --browser firefox"],
 };
 
 const values = parseOrExit(SPEC, Deno.args, (p) => {
   checkPositionals(SPEC, p);
   const timeout = numberFlag(p, "timeout", false) ?? 900;
   if (!(timeout > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got ${timeout}`);
+  const browser = stringFlag(p, "browser") ?? "chromium";
+  if (browser !== "chromium" && browser !== "firefox") {
+    throw new UsageError(`--browser: expected chromium or firefox, got "${browser}"`);
+  }
   return {
+    browser: browser as "chromium" | "firefox",
     filter: stringFlag(p, "filter"),
     timeout,
     keep: p.values.keep === true,
     chromium: stringFlag(p, "chromium", "path") ?? "chromium",
+    firefox: stringFlag(p, "firefox", "path"),
   };
 });
+const browserName = values.browser === "firefox" ? "Firefox" : "Chromium";
 const timeoutS = values.timeout;
 
 const dir = await Deno.makeTempDir({ prefix: "browser-tests-" });
@@ -135,20 +162,35 @@ async function main(): Promise<number> {
   const url = `http://127.0.0.1:${server.addr.port}/${
     values.filter ? `?filter=${encodeURIComponent(values.filter)}` : ""
   }`;
-  const chrome = new Deno.Command(values.chromium, {
-    args: [
-      "--headless=new",
-      "--no-sandbox",
-      "--enable-unsafe-webgpu",
-      "--enable-unsafe-swiftshader",
-      "--no-first-run",
-      "--disable-gpu-sandbox",
-      `--user-data-dir=${dir}/profile`,
-      url,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const binary = values.browser === "firefox"
+    ? values.firefox ?? findFirefox() ?? "firefox-esr"
+    : values.chromium;
+  let chrome: Deno.ChildProcess;
+  try {
+    chrome = values.browser === "firefox"
+      ? await launchFirefox(binary, `${dir}/profile`, url)
+      : new Deno.Command(binary, {
+        args: [
+          "--headless=new",
+          "--no-sandbox",
+          "--enable-unsafe-webgpu",
+          "--enable-unsafe-swiftshader",
+          "--no-first-run",
+          "--disable-gpu-sandbox",
+          `--user-data-dir=${dir}/profile`,
+          url,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+  } catch (e) {
+    await server.shutdown();
+    const flag = values.browser === "firefox" ? "--firefox" : "--chromium";
+    console.error(
+      `error: cannot start ${browserName} (${binary}): ${(e as Error).message}; name it with ${flag} PATH`,
+    );
+    return 1;
+  }
   const log: string[] = [];
   const drain = (async () => {
     for await (const chunk of chrome.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
@@ -173,24 +215,29 @@ async function main(): Promise<number> {
     const why = outcome === "timeout"
       ? `timed out after ${timeoutS} s`
       : outcome === "exited"
-      ? "Chromium exited before the tests finished"
+      ? `${browserName} exited before the tests finished`
       : `the page failed: ${outcome.error}`;
     console.error(`error: ${why}; ${passed.length} passed, ${failed.length} failed so far`);
     if (!info) {
-      console.error(`the page never reported; Chromium's log ends:\n${indent(log.join("").slice(-3000))}`);
+      console.error(
+        `the page never reported; ${browserName}'s log ends:\n${indent(log.join("").slice(-3000))}`,
+      );
     }
     return 1;
   }
   if (info && !info.adapter) {
     console.error(
-      "error: Chromium offered no WebGPU adapter (needs --enable-unsafe-webgpu --enable-unsafe-swiftshader)",
+      values.browser === "firefox"
+        ? "error: Firefox offered no WebGPU adapter (on a machine without a GPU it needs Vulkan lavapipe: " +
+          "mesa-vulkan-drivers)"
+        : "error: Chromium offered no WebGPU adapter (needs --enable-unsafe-webgpu --enable-unsafe-swiftshader)",
     );
     return 1;
   }
   console.error(
     `${
       failed.length ? "FAILED" : "ok"
-    } | ${passed.length} passed | ${failed.length} failed (${seconds}s, Chromium)`,
+    } | ${passed.length} passed | ${failed.length} failed (${seconds}s, ${browserName})`,
   );
   return failed.length || passed.length === 0 ? 1 : 0;
 }

@@ -7,7 +7,14 @@
 
 import type { Gpu } from "./device.ts";
 
-export const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+/**
+ * A storage buffer that copies go in and out of. A function, not a module constant: in a browser without
+ * WebGPU, GPUBufferUsage does not exist, and reading it as a module loads would stop the training page
+ * before it can say so.
+ */
+export function storageUsage(): number {
+  return GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+}
 
 export class Tensor {
   constructor(
@@ -41,7 +48,7 @@ export class Tensor {
   }
 }
 
-export function createBuffer(gpu: Gpu, bytes: number, label?: string, usage = STORAGE_USAGE): GPUBuffer {
+export function createBuffer(gpu: Gpu, bytes: number, label?: string, usage = storageUsage()): GPUBuffer {
   const size = Math.max(16, Math.ceil(bytes / 16) * 16);
   if (size > gpu.limits.maxBufferSize) {
     throw new Error(
