@@ -10,6 +10,7 @@
 
 import { checkPositionals, type CommandSpec, parseOrExit, stringFlag } from "../experiments/flags.ts";
 import { parseBenchArgs, WIDTHS_FLAG } from "./cli.ts";
+import { findFirefox, launchFirefox } from "../test/firefox.ts";
 import { bundleForBrowser, repoUrl } from "../tools/browser_bundle.ts";
 
 interface Variant {
@@ -45,14 +46,15 @@ const SPEC: CommandSpec = {
   name: "bench:implementations",
   summary: "Times the notebook's training step on wgpu GL, wgpu Vulkan and Dawn, one subprocess each " +
     "(bench/bench.ts --no-kernels), in one run; with --browser also in headless Chromium (WebGPU on " +
-    "SwiftShader without a GPU: slow).",
+    "SwiftShader without a GPU: slow) and, where installed, headless Firefox (its own wgpu; Vulkan lavapipe " +
+    "without a GPU).",
   positionals: [],
   flags: [
     { name: "batch", kind: "int", value: "N", meaning: "batch size, 1 to 256", default: "256" },
     { name: "steps", kind: "int", value: "N", meaning: "timed steps after a warm-up step", default: "2" },
     WIDTHS_FLAG,
     { name: "json", kind: "boolean", meaning: "print the rows as one JSON object last", default: "off" },
-    { name: "browser", kind: "boolean", meaning: "also in headless Chromium", default: "off" },
+    { name: "browser", kind: "boolean", meaning: "also in headless Chromium and Firefox", default: "off" },
   ],
   examples: ["deno task bench:implementations --browser --batch 256 --steps 1"],
 };
@@ -115,7 +117,10 @@ for (const v of VARIANTS) {
   console.error(`${v.label}: ${(r.train_step_ms / 1000).toFixed(2)} s per step`);
 }
 
-if (flags.browser) rows.push({ ...await browserRow(), load: Deno.loadavg() });
+if (flags.browser) {
+  rows.push({ ...await browserRow("Chromium"), load: Deno.loadavg() });
+  rows.push({ ...await browserRow("Firefox"), load: Deno.loadavg() });
+}
 
 const reference = rows.find((r) => r.ok);
 const lines = [
@@ -152,9 +157,12 @@ if (flags.json) {
   console.log(JSON.stringify({ batch: flags.batch, steps: flags.steps, rows }));
 }
 
-/** The same step in a headless Chromium tab (bench/browser_step.ts), served from a local server. */
-async function browserRow(): Promise<Row> {
-  const label = "Chromium";
+/** The same step in a headless browser tab (bench/browser_step.ts), served from a local server. */
+async function browserRow(label: "Chromium" | "Firefox"): Promise<Row> {
+  const firefox = label === "Firefox" ? findFirefox() : undefined;
+  if (label === "Firefox" && !firefox) {
+    return { label, ok: false, error: "no Firefox installed (firefox-esr)" };
+  }
   console.error(`${label}: bundling bench/browser_step.ts and opening it headless`);
   const dir = await Deno.makeTempDir({ prefix: "bench-browser-" });
   try {
@@ -180,21 +188,25 @@ async function browserRow(): Promise<Row> {
     });
     const q = new URLSearchParams({ batch: String(flags.batch), steps: String(flags.steps) });
     if (flags.widths) q.set("widths", flags.widths);
-    const chrome = new Deno.Command("chromium", {
-      args: [
-        "--headless=new",
-        "--no-sandbox",
-        "--enable-unsafe-webgpu",
-        "--enable-unsafe-swiftshader",
-        `--user-data-dir=${dir}/profile`,
-        `http://127.0.0.1:${server.addr.port}/?${q}`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const url = `http://127.0.0.1:${server.addr.port}/?${q}`;
+    const chrome = firefox
+      ? await launchFirefox(firefox, `${dir}/profile`, url)
+      : new Deno.Command("chromium", {
+        args: [
+          "--headless=new",
+          "--no-sandbox",
+          "--enable-unsafe-webgpu",
+          "--enable-unsafe-swiftshader",
+          `--user-data-dir=${dir}/profile`,
+          url,
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+    if (firefox) chrome.stderr.pipeTo(new WritableStream()).catch(() => {});
     const r: Record<string, unknown> = await Promise.race([
       reported,
-      chrome.status.then(() => ({ error: "Chromium exited" })),
+      chrome.status.then(() => ({ error: `${label} exited` })),
     ]);
     try {
       chrome.kill("SIGTERM");
@@ -207,7 +219,7 @@ async function browserRow(): Promise<Row> {
   } catch (e) {
     return { label, ok: false, error: e instanceof Error ? e.message.split("\n")[0] : String(e) };
   } finally {
-    await new Promise((r) => setTimeout(r, 500)); // Chromium's helpers release the profile
+    await new Promise((r) => setTimeout(r, 500)); // the browser's helpers release the profile
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
