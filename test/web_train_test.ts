@@ -300,19 +300,28 @@ async function checkTabRun(page: PageRun, tmp: string, adapter: string): Promise
   );
 }
 
+/**
+ * The page bundled into a new temporary folder and run once in `browser` on the quick experiment (TRAIN
+ * images, one epoch, batch BATCH), checked by checkTabRun; the folder and bundle serve the test's other
+ * runs, and the test removes the folder.
+ */
+async function quickTabRun(
+  browser: "chromium" | "firefox",
+  adapter: string,
+): Promise<{ tmp: string; bundle: string }> {
+  const tmp = await Deno.makeTempDir({ prefix: `web-train-${browser}-` });
+  const bundle = await buildWebBundle(`${tmp}/train.js`);
+  const query = `epochs=1&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`;
+  await checkTabRun(await runPage(bundle, FASHION_SYSTEM_DIR, query, { browser }), tmp, adapter);
+  return { tmp, bundle };
+}
+
 Deno.test({
   name:
     "web: the tab's first step matches Deno's, its checkpoint evaluates in Deno; missing or corrupted data and no WebGPU are named",
   ignore: !ready,
   fn: async () => {
-    const tmp = await Deno.makeTempDir({ prefix: "web-train-" });
-    const bundle = await buildWebBundle(`${tmp}/train.js`);
-    const page = await runPage(
-      bundle,
-      FASHION_SYSTEM_DIR,
-      `epochs=1&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`,
-    );
-    await checkTabRun(page, tmp, "SwiftShader");
+    const { tmp, bundle } = await quickTabRun("chromium", "SwiftShader");
 
     // Bad input: the data folder holds no files.
     await Deno.mkdir(`${tmp}/empty`);
@@ -385,15 +394,7 @@ Deno.test({
     "web (Firefox): the tab's first step matches Deno's, its figures redraw, its checkpoint evaluates in Deno; without WebGPU the page says how to turn it on",
   ignore: !readyFirefox,
   fn: async () => {
-    const tmp = await Deno.makeTempDir({ prefix: "web-train-firefox-" });
-    const bundle = await buildWebBundle(`${tmp}/train.js`);
-    const page = await runPage(
-      bundle,
-      FASHION_SYSTEM_DIR,
-      `epochs=1&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`,
-      { browser: "firefox" },
-    );
-    await checkTabRun(page, tmp, "Firefox");
+    const { tmp, bundle } = await quickTabRun("firefox", "Firefox");
     // Firefox without WebGPU (its release builds on Linux, by default): the page says how to turn it on.
     // (It once stopped before saying anything: a module read GPUBufferUsage as it loaded, which such a
     // browser does not define.)
