@@ -10,7 +10,7 @@
 
 import { checkPositionals, type CommandSpec, parseOrExit, stringFlag } from "../experiments/flags.ts";
 import { parseBenchArgs, WIDTHS_FLAG } from "./cli.ts";
-import { findFirefox, launchFirefox } from "../test/firefox.ts";
+import { findFirefox, launchHeadless } from "../test/headless.ts";
 import { bundleForBrowser, repoUrl } from "../tools/browser_bundle.ts";
 
 interface Variant {
@@ -189,21 +189,9 @@ async function browserRow(label: "Chromium" | "Firefox"): Promise<Row> {
     const q = new URLSearchParams({ batch: String(flags.batch), steps: String(flags.steps) });
     if (flags.widths) q.set("widths", flags.widths);
     const url = `http://127.0.0.1:${server.addr.port}/?${q}`;
-    const chrome = firefox
-      ? await launchFirefox(firefox, `${dir}/profile`, url)
-      : new Deno.Command("chromium", {
-        args: [
-          "--headless=new",
-          "--no-sandbox",
-          "--enable-unsafe-webgpu",
-          "--enable-unsafe-swiftshader",
-          `--user-data-dir=${dir}/profile`,
-          url,
-        ],
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-    if (firefox) chrome.stderr.pipeTo(new WritableStream()).catch(() => {});
+    const chrome = await launchHeadless(firefox ? "firefox" : "chromium", `${dir}/profile`, url, {
+      binary: firefox,
+    });
     const r: Record<string, unknown> = await Promise.race([
       reported,
       chrome.status.then(() => ({ error: `${label} exited` })),

@@ -26,7 +26,7 @@ import { Model } from "../lib/model.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { buildWebBundle } from "../web/build.ts";
 import { Browser, findChromium, type Page } from "./cdp.ts";
-import { findFirefox, launchFirefox } from "./firefox.ts";
+import { CHROMIUM_WEBGPU_FLAGS, findFirefox, launchHeadless } from "./headless.ts";
 import { assertClose, MDA_RUN_FIGURES } from "./util.ts";
 
 const TRAIN = 64, TEST = 128, BATCH = 32;
@@ -143,8 +143,6 @@ function servePage(
   };
 }
 
-const WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader"];
-
 /** The first training step's loss in Deno for an experiment's pinned values, as the page runs it. */
 async function denoFirstStepLoss(
   pinned: Hyperparameters,
@@ -180,24 +178,7 @@ async function runPage(
   const done = server.nextRun(opts.timeoutMs);
   const profile = await Deno.makeTempDir({ prefix: "web-train-profile-" });
   const url = `http://127.0.0.1:${server.port}/web/train.html?${query}&report=/report`;
-  const chrome = opts.browser === "firefox"
-    ? await launchFirefox(findFirefox() ?? "firefox-esr", profile, url, {
-      "dom.webgpu.enabled": opts.webgpu ?? true,
-    })
-    : new Deno.Command("chromium", {
-      args: [
-        "--headless=new",
-        "--no-sandbox",
-        ...(opts.webgpu ?? true ? WEBGPU_FLAGS : ["--disable-features=WebGPU"]),
-        "--no-first-run",
-        `--user-data-dir=${profile}`,
-        url,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-  // Firefox's stderr (piped by launchFirefox) is drained so that it never blocks on a full pipe.
-  if (opts.browser === "firefox") chrome.stderr.pipeTo(new WritableStream()).catch(() => {});
+  const chrome = await launchHeadless(opts.browser ?? "chromium", profile, url, { webgpu: opts.webgpu });
   const run = await Promise.race([done, chrome.status.then(() => ({}))]);
   try {
     chrome.kill("SIGTERM");
@@ -232,7 +213,7 @@ async function inBrowser(
   const tmp = await Deno.makeTempDir({ prefix });
   const bundle = await buildWebBundle(`${tmp}/train.js`);
   const server = servePage(bundle, FASHION_SYSTEM_DIR, onEpoch);
-  const browser = await Browser.launch(findChromium() ?? "chromium", WEBGPU_FLAGS);
+  const browser = await Browser.launch(findChromium() ?? "chromium", CHROMIUM_WEBGPU_FLAGS);
   try {
     const page = await browser.newPage();
     await fn(

@@ -22,7 +22,7 @@ import {
   stringFlag,
   UsageError,
 } from "../experiments/flags.ts";
-import { findFirefox, launchFirefox } from "../test/firefox.ts";
+import { findFirefox, launchHeadless } from "../test/headless.ts";
 import { bundleForBrowser, repoUrl } from "./browser_bundle.ts";
 
 /** The kernel tests that need no file system: each kernel against a float64 reference. */
@@ -167,22 +167,11 @@ async function main(): Promise<number> {
     : values.chromium;
   let chrome: Deno.ChildProcess;
   try {
-    chrome = values.browser === "firefox"
-      ? await launchFirefox(binary, `${dir}/profile`, url)
-      : new Deno.Command(binary, {
-        args: [
-          "--headless=new",
-          "--no-sandbox",
-          "--enable-unsafe-webgpu",
-          "--enable-unsafe-swiftshader",
-          "--no-first-run",
-          "--disable-gpu-sandbox",
-          `--user-data-dir=${dir}/profile`,
-          url,
-        ],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
+    chrome = await launchHeadless(values.browser, `${dir}/profile`, url, {
+      binary,
+      stderr: "piped",
+      chromiumFlags: ["--disable-gpu-sandbox"],
+    });
   } catch (e) {
     await server.shutdown();
     const flag = values.browser === "firefox" ? "--firefox" : "--chromium";

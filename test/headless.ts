@@ -1,0 +1,88 @@
+// Headless Chromium and Firefox for the tests and benches that open a page and collect what it posts back
+// to a local server (the kernel tests in tools/browser_tests.ts, the training page in
+// test/web_train_test.ts, the step in bench/implementations.ts). One launcher, so that the flags, the
+// profile and WebGPU's switch are written once.
+// - Chromium's WebGPU is Dawn; without a GPU it runs on SwiftShader, which needs the "unsafe" flags below.
+// - Firefox's WebGPU is its own build of wgpu and naga, in a separate GPU process, with the limits a web
+//   page gets; on a machine without a GPU it runs on Vulkan lavapipe (mesa-vulkan-drivers), which it
+//   reports as a fallback adapter with no name. Its release builds keep WebGPU off on Linux: the profile
+//   made here turns it on.
+
+export type BrowserKind = "chromium" | "firefox";
+
+/** Chromium's flags for WebGPU with or without a GPU (SwiftShader). */
+export const CHROMIUM_WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader"];
+
+/** The Firefox binary: $FIREFOX, else firefox-esr (Debian's package) or firefox on PATH; undefined when none. */
+export function findFirefox(): string | undefined {
+  const env = Deno.env.get("FIREFOX");
+  if (env) return env;
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    for (const name of ["firefox-esr", "firefox"]) {
+      try {
+        if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
+      } catch { /* not here */ }
+    }
+  }
+  return undefined;
+}
+
+/** Preferences of Firefox's test profile (WebGPU's is set per launch): no first-run pages, updates or telemetry. */
+const FIREFOX_PREFS: Record<string, boolean> = {
+  "gfx.webgpu.ignore-blocklist": true,
+  "browser.shell.checkDefaultBrowser": false,
+  "browser.aboutwelcome.enabled": false,
+  "datareporting.policy.dataSubmissionEnabled": false,
+  "toolkit.telemetry.reportingpolicy.firstRun": false,
+  "app.update.auto": false,
+};
+
+export interface HeadlessOptions {
+  /** The binary (default: chromium; for Firefox, findFirefox(), else firefox-esr). */
+  binary?: string;
+  /** WebGPU on (default) or off. */
+  webgpu?: boolean;
+  /** "piped" to read the browser's log (then the caller must drain it); default "null". */
+  stderr?: "piped" | "null";
+  /** More Chromium flags. */
+  chromiumFlags?: string[];
+}
+
+/**
+ * Starts a headless browser on `url` with a fresh profile in `profileDir` (created; the caller removes it
+ * after the process has ended).
+ */
+export async function launchHeadless(
+  kind: BrowserKind,
+  profileDir: string,
+  url: string,
+  opts: HeadlessOptions = {},
+): Promise<Deno.ChildProcess> {
+  const webgpu = opts.webgpu ?? true;
+  const stdio = { stdout: "null", stderr: opts.stderr ?? "null" } as const;
+  if (kind === "chromium") {
+    return new Deno.Command(opts.binary ?? "chromium", {
+      args: [
+        "--headless=new",
+        "--no-sandbox",
+        ...(webgpu ? CHROMIUM_WEBGPU_FLAGS : ["--disable-features=WebGPU"]),
+        "--no-first-run",
+        ...(opts.chromiumFlags ?? []),
+        `--user-data-dir=${profileDir}`,
+        url,
+      ],
+      ...stdio,
+    }).spawn();
+  }
+  await Deno.mkdir(profileDir, { recursive: true });
+  const prefs = { "dom.webgpu.enabled": webgpu, ...FIREFOX_PREFS };
+  await Deno.writeTextFile(
+    `${profileDir}/user.js`,
+    Object.entries(prefs).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${v});\n`).join(""),
+  );
+  return new Deno.Command(opts.binary ?? findFirefox() ?? "firefox-esr", {
+    args: ["--headless", "--no-remote", "--profile", profileDir, url],
+    env: { MOZ_CRASHREPORTER_DISABLE: "1" },
+    ...stdio,
+  }).spawn();
+}
