@@ -174,6 +174,8 @@ EGL_VENDOR=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 # is the only one tried.
 user_backend=${DENO_WEBGPU_BACKEND:-}
 user_ld_path=${LD_LIBRARY_PATH:-}
+# Written once, tried with each backend (empty: no driver library found).
+written=$(tools/device/nvidia_manifests.sh "$STATE/nvidia-manifests") || written=""
 backends=("${user_backend:-vulkan}")
 [ -z "$user_backend" ] && backends+=(default)
 rc=1
@@ -188,7 +190,7 @@ for backend in "${backends[@]}"; do
       export VK_DRIVER_FILES=$VK_ICD __EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR
       how=", VK_DRIVER_FILES=$VK_ICD __EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR"
     elif [ "$nvidia" = 2 ]; then
-      written=$(tools/device/nvidia_manifests.sh "$STATE/nvidia-manifests") || {
+      [ -n "$written" ] || {
         say "no NVIDIA driver library (libEGL_nvidia.so.0, libGLX_nvidia.so.0) found to write a manifest for"
         break
       }
