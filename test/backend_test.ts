@@ -3,7 +3,15 @@
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { chooseBackend, type MachineProbe, probeMachine } from "../lib/gpu/backend.ts";
-import { bitsKey, describeAdapter, getGpu } from "../lib/gpu/device.ts";
+import {
+  adapterFingerprint,
+  type AdapterReport,
+  bitsKey,
+  describeAdapter,
+  getGpu,
+  type Gpu,
+} from "../lib/gpu/device.ts";
+import { adapterKey } from "../lib/gpu/tuner.ts";
 import { formatSeedSpread, seedStudyStats } from "../experiments/seed_spread.ts";
 
 const cpuOnly: MachineProbe = { os: "linux", mesaEgl: true, lavapipe: true };
@@ -176,4 +184,80 @@ Deno.test("exit: with the GL backend, exit() skips the library destructors (glvn
   equal(r.code, 3, `exit code ${r.code}: ${r.stderr.slice(-2000)}`);
   const fini = r.stderr.split("\n").filter((l) => l.includes("calling fini:"));
   deepStrictEqual(fini, [], "library destructors ran at exit");
+});
+
+/** An adapter as a browser shows it to a page: no name, limits and features (Firefox on lavapipe's values). */
+function namelessAdapter(limits: Record<string, number> = {}, features = ["timestamp-query", "shader-f16"]) {
+  return {
+    info: {
+      vendor: "",
+      architecture: "",
+      device: "",
+      description: "",
+      isFallbackAdapter: false,
+      subgroupMinSize: 32,
+      subgroupMaxSize: 32,
+    },
+    features: new Set(features),
+    limits: {
+      maxComputeWorkgroupStorageSize: 32768,
+      maxStorageBufferBindingSize: 134217728,
+      maxBufferSize: 1 << 30,
+      ...limits,
+    },
+  } as unknown as GPUAdapter;
+}
+
+Deno.test("backend: an adapter that hides its name is told apart by a hash of its limits and features", async () => {
+  const a = adapterFingerprint(namelessAdapter());
+  match(a, /^limits:[0-9a-f]{8}$/);
+  equal(adapterFingerprint(namelessAdapter()), a, "the same adapter, the same hash");
+  equal(adapterFingerprint(namelessAdapter({}, ["shader-f16", "timestamp-query"])), a, "feature order");
+  // One limit, one feature, the subgroup size or the fallback flag apart: another hash.
+  const others = [
+    adapterFingerprint(namelessAdapter({ maxComputeWorkgroupStorageSize: 49152 })),
+    adapterFingerprint(namelessAdapter({}, ["timestamp-query"])),
+    adapterFingerprint(
+      {
+        ...namelessAdapter(),
+        info: { ...namelessAdapter().info, subgroupMinSize: 64, subgroupMaxSize: 64 },
+      } as unknown as GPUAdapter,
+    ),
+    adapterFingerprint(
+      {
+        ...namelessAdapter(),
+        info: { ...namelessAdapter().info, isFallbackAdapter: true },
+      } as unknown as GPUAdapter,
+    ),
+  ];
+  equal(new Set([a, ...others]).size, 5, others.join(" "));
+
+  // The tuning cache's key: a named adapter's as before, a nameless one's with the hash.
+  const { report } = await getGpu();
+  equal(report.fingerprint, undefined, `${report.description} has a name: no fingerprint`);
+  const key = (r: AdapterReport) => adapterKey({ report: r } as Gpu);
+  equal(
+    key(report),
+    [
+      report.description,
+      report.vendor,
+      report.architecture,
+      report.implementation,
+      report.backend,
+      report.driver,
+    ]
+      .join(" | "),
+  );
+  const browser: AdapterReport = {
+    ...report,
+    description: "unknown adapter",
+    implementation: "browser",
+    backend: "browser",
+    driver: "unknown",
+  };
+  const gpuA = key({ ...browser, fingerprint: a }), gpuB = key({ ...browser, fingerprint: others[0] });
+  equal(gpuA, `${key(browser)} | ${a}`);
+  ok(gpuA !== gpuB, "two nameless GPUs share a tuning key");
+  // The adapter line names the hash, so a user can tell which tuning entry a browser used.
+  ok(describeAdapter({ ...browser, fingerprint: a }).startsWith(`unknown adapter (${a}) through `));
 });

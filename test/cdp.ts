@@ -3,6 +3,9 @@
 // tests that open our pages in a real browser. Chromium is found on PATH (or $CHROMIUM); without it the
 // tests skip with a message.
 
+import { decodeBase64 } from "../lib/io/base64.ts";
+import { pollExpression } from "./headless.ts";
+
 export function findChromium(): string | undefined {
   const env = Deno.env.get("CHROMIUM");
   if (env) return env;
@@ -119,6 +122,11 @@ export class Page {
     await this.send("Page.navigate", { url });
   }
 
+  /** Reloads the page, bypassing the HTTP cache. */
+  async reload(): Promise<void> {
+    await this.send("Page.reload", { ignoreCache: true });
+  }
+
   /** The value of a JavaScript expression in the page (JSON-able). */
   async evaluate<T = unknown>(expression: string): Promise<T> {
     const r = await this.send("Runtime.evaluate", { expression, returnByValue: true, awaitPromise: true });
@@ -129,21 +137,8 @@ export class Page {
   }
 
   /** Polls an expression until it is truthy; fails naming it after timeoutMs. */
-  async waitFor<T = unknown>(expression: string, timeoutMs = 30_000): Promise<T> {
-    const until = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < until) {
-      try {
-        last = await this.evaluate(expression);
-        if (last) return last as T;
-      } catch (e) {
-        last = (e as Error).message; // the page may be between documents
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(
-      `timed out after ${timeoutMs} ms waiting for ${expression} (last: ${JSON.stringify(last)})`,
-    );
+  waitFor<T = unknown>(expression: string, timeoutMs = 30_000): Promise<T> {
+    return pollExpression<T>((e) => this.evaluate(e), expression, timeoutMs);
   }
 
   /** A PNG of the whole page (beyond the viewport). */
@@ -164,9 +159,6 @@ export class Page {
         await new Promise((r) => setTimeout(r, 200 * attempt));
       }
     }
-    const bin = atob(data);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    await Deno.writeFile(path, bytes);
+    await Deno.writeFile(path, decodeBase64(data));
   }
 }

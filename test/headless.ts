@@ -10,6 +10,9 @@
 
 export type BrowserKind = "chromium" | "firefox";
 
+/** A page test's tab: its width and height, in both browsers (test/tab.ts). */
+export const VIEWPORT = { width: 1280, height: 1000 };
+
 /** Chromium's flags for WebGPU with or without a GPU (SwiftShader). */
 export const CHROMIUM_WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader"];
 
@@ -46,6 +49,8 @@ export interface HeadlessOptions {
   stderr?: "piped" | "null";
   /** More Chromium flags. */
   chromiumFlags?: string[];
+  /** More Firefox arguments. */
+  firefoxArgs?: string[];
 }
 
 /**
@@ -81,8 +86,30 @@ export async function launchHeadless(
     Object.entries(prefs).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${v});\n`).join(""),
   );
   return new Deno.Command(opts.binary ?? findFirefox() ?? "firefox-esr", {
-    args: ["--headless", "--no-remote", "--profile", profileDir, url],
+    args: ["--headless", "--no-remote", "--profile", profileDir, ...(opts.firefoxArgs ?? []), url],
     env: { MOZ_CRASHREPORTER_DISABLE: "1" },
     ...stdio,
   }).spawn();
+}
+
+/** Tab.waitFor of both drivers (test/tab.ts): evaluates `expression` every 100 ms until it is truthy. */
+export async function pollExpression<T>(
+  evaluate: (expression: string) => Promise<unknown>,
+  expression: string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      last = await evaluate(expression);
+      if (last) return last as T;
+    } catch (e) {
+      last = (e as Error).message; // the page may be between documents
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${expression} (last: ${JSON.stringify(last)})`,
+  );
 }

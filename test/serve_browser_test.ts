@@ -1,101 +1,123 @@
-// The results pages in a real browser (headless Chromium over the DevTools protocol): a run's page sees a
-// new epoch appear as its line lands in history.jsonl, without reloading; every figure drawn in a finished
-// run's page is byte for byte the SVG file the run saved; the comparison page updates too. Screenshots of
-// the pages go to $MDA_TEST_OUT/serve_browser (default test/output/serve_browser, git-ignored).
-// Skipped, with a message, where no Chromium is installed (.ci/run installs Debian's chromium).
+// The results pages in real browsers (headless Chromium over the DevTools protocol, headless Firefox over
+// WebDriver BiDi: test/tab.ts): a run's page sees a new epoch appear as its line lands in history.jsonl,
+// without reloading; every figure drawn in a finished run's page is byte for byte the SVG file the run saved;
+// the comparison page updates too. Screenshots of the pages go to $MDA_TEST_OUT/serve_browser (default
+// test/output/serve_browser, git-ignored; Firefox's with a "firefox_" prefix). Each browser's test is
+// skipped, with a message, where that browser is not installed (.ci/run installs chromium and firefox-esr).
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { curveFigureSvgs } from "../experiments/run_figures.ts";
 import { bundleClient } from "../lib/serve/bundle.ts";
 import { startServer } from "../lib/serve/server.ts";
-import { Browser, findChromium } from "./cdp.ts";
+import { findChromium } from "./cdp.ts";
+import { findFirefox } from "./headless.ts";
 import { appendEpoch, historyRow, makeResults } from "./serve_fixture.ts";
+import { openTab } from "./tab.ts";
 
-const chromium = findChromium();
-if (!chromium) {
-  console.error("serve_browser_test: skipped, no chromium on PATH (apt-get install chromium; .ci/run does)");
-}
 const OUT = `${Deno.env.get("MDA_TEST_OUT") ?? new URL("./output", import.meta.url).pathname}/serve_browser`;
 
-Deno.test({
-  name:
-    "serve in Chromium: live epochs without reload, the page's figures equal the saved SVG files, screenshots",
-  ignore: !chromium,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    const { root, finished, running } = await makeResults();
-    const client = await bundleClient();
-    ok(client.js, `the page script did not bundle: ${client.error}`);
-    await Deno.mkdir(OUT, { recursive: true });
-    const ac = new AbortController();
-    let port = 0;
-    const { server } = startServer({ root, client, pollMs: 100 }, {
-      hostname: "127.0.0.1",
-      port: 0,
-      signal: ac.signal,
-      onListen: (a) => port = a.port,
-    });
-    const browser = await Browser.launch(chromium!);
-    try {
-      const page = await browser.newPage();
-      const base = `http://127.0.0.1:${port}`;
-
-      // A run in progress: 2 epochs of 10 drawn by the page itself.
-      await page.goto(`${base}/view/sweep/live%20run`);
-      await page.waitFor(`document.getElementById("status")?.dataset.epochsDone === "2"`);
-      await page.evaluate(`window.sameDocument = "yes"`);
-      const status2 = await page.evaluate<string>(`document.getElementById("status").textContent`);
-      match(status2, /status running · epoch 2 of 10 · ETA 4 min/);
-      match(status2, /adapter Test adapter \(llvmpipe\) \(software\)/);
-
-      // The run writes epoch 3: the page shows it without a reload.
-      await appendEpoch(running, 3);
-      await page.waitFor(`document.getElementById("status")?.dataset.epochsDone === "3"`);
-      equal(await page.evaluate(`window.sameDocument`), "yes", "the page was reloaded");
-      match(
-        await page.evaluate<string>(`document.getElementById("status").textContent`),
-        /epoch 3 of 10 · ETA 4 min/,
-      );
-      const expected = curveFigureSvgs("fashion_mda_quick", [1, 2, 3].map((e) => historyRow(e)));
-      equal(await page.evaluate(`window.mdaFigures["accuracy.svg"]`), expected[0].svg);
-      equal(await page.evaluate(`window.mdaFigures["loss.svg"]`), expected[1].svg);
-      ok(await page.evaluate(`!!document.querySelector('[id="fig-accuracy.svg"] svg [aria-label="title"]')`));
-      await page.screenshot(`${OUT}/run_live.png`);
-
-      // A finished run: every figure drawn in the page is the file the run saved, byte for byte.
-      await page.goto(`${base}/view/done_run`);
-      await page.waitFor(`document.getElementById("status")?.dataset.status === "finished"`);
-      const figures = await page.evaluate<Record<string, string>>(`window.mdaFigures`);
-      const files = JSON.parse(await Deno.readTextFile(`${finished}/figures.json`)).map((
-        f: { file: string },
-      ) => f.file);
-      deepStrictEqual(Object.keys(figures).sort(), [...files].sort());
-      for (const f of files) {
-        equal(figures[f], await Deno.readTextFile(`${finished}/${f}`), `${f} differs from the file`);
-      }
-      await page.screenshot(`${OUT}/run_finished.png`);
-
-      // Two runs' curves on one plot, updating as the running one lands epoch 4.
-      await page.goto(`${base}/compare?run=done_run&run=sweep/live%20run`);
-      await page.waitFor(`document.getElementById("status")?.dataset.epochsDone === "3,3"`);
-      await page.evaluate(`window.sameDocument = "yes"`);
-      await appendEpoch(running, 4);
-      await page.waitFor(`document.getElementById("status")?.dataset.epochsDone === "3,4"`);
-      equal(await page.evaluate(`window.sameDocument`), "yes");
-      match(await page.evaluate<string>(`window.mdaFigures["test_accuracy.svg"]`), /sweep\/live run/);
-      await page.screenshot(`${OUT}/compare.png`);
-
-      await page.goto(`${base}/`);
-      await page.waitFor(`document.querySelectorAll("#runs tbody tr").length === 2`);
-      await page.screenshot(`${OUT}/index.png`);
-      await page.goto(`${base}/view/sweep`);
-      await page.waitFor(`document.querySelector("main[data-page=report] table") !== null`);
-      await page.screenshot(`${OUT}/report.png`);
-    } finally {
-      await browser.close();
-      ac.abort();
-      await server.finished;
-    }
+const BROWSERS = [
+  {
+    browser: "chromium",
+    label: "Chromium",
+    installed: findChromium() !== undefined,
+    shot: "",
+    apt: "chromium",
   },
-});
+  {
+    browser: "firefox",
+    label: "Firefox",
+    installed: findFirefox() !== undefined,
+    shot: "firefox_",
+    apt: "firefox-esr",
+  },
+] as const;
+
+for (const { browser, label, installed, shot, apt } of BROWSERS) {
+  if (!installed) {
+    console.error(`serve_browser_test: ${label} skipped, not on PATH (apt-get install ${apt}; .ci/run does)`);
+  }
+  Deno.test({
+    name:
+      `serve in ${label}: live epochs without reload, the page's figures equal the saved SVG files, screenshots`,
+    ignore: !installed,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      const { root, finished, running } = await makeResults();
+      const client = await bundleClient();
+      ok(client.js, `the page script did not bundle: ${client.error}`);
+      await Deno.mkdir(OUT, { recursive: true });
+      const ac = new AbortController();
+      let port = 0;
+      const { server } = startServer({ root, client, pollMs: 100 }, {
+        hostname: "127.0.0.1",
+        port: 0,
+        signal: ac.signal,
+        onListen: (a) => port = a.port,
+      });
+      const { tab: page, close } = await openTab(browser);
+      try {
+        const base = `http://127.0.0.1:${port}`;
+
+        // A run in progress: 2 epochs of 10 drawn by the page itself.
+        await page.goto(`${base}/view/sweep/live%20run`);
+        await page.waitFor(`document.getElementById("status")?.dataset.epochsDone === "2"`);
+        await page.evaluate(`window.sameDocument = "yes"`);
+        const status2 = await page.evaluate<string>(`document.getElementById("status").textContent`);
+        match(status2, /status running · epoch 2 of 10 · ETA 4 min/);
+        match(status2, /adapter Test adapter \(llvmpipe\) \(software\)/);
+
+        // The run writes epoch 3: the page shows it without a reload.
+        await appendEpoch(running, 3);
+        await page.waitFor(`document.getElementById("status")?.dataset.epochsDone === "3"`);
+        equal(await page.evaluate(`window.sameDocument`), "yes", "the page was reloaded");
+        match(
+          await page.evaluate<string>(`document.getElementById("status").textContent`),
+          /epoch 3 of 10 · ETA 4 min/,
+        );
+        const expected = curveFigureSvgs("fashion_mda_quick", [1, 2, 3].map((e) => historyRow(e)));
+        equal(await page.evaluate(`window.mdaFigures["accuracy.svg"]`), expected[0].svg);
+        equal(await page.evaluate(`window.mdaFigures["loss.svg"]`), expected[1].svg);
+        ok(
+          await page.evaluate(`!!document.querySelector('[id="fig-accuracy.svg"] svg [aria-label="title"]')`),
+        );
+        await page.screenshot(`${OUT}/${shot}run_live.png`);
+
+        // A finished run: every figure drawn in the page is the file the run saved, byte for byte.
+        await page.goto(`${base}/view/done_run`);
+        await page.waitFor(`document.getElementById("status")?.dataset.status === "finished"`);
+        const figures = await page.evaluate<Record<string, string>>(`window.mdaFigures`);
+        const files = JSON.parse(await Deno.readTextFile(`${finished}/figures.json`)).map((
+          f: { file: string },
+        ) => f.file);
+        deepStrictEqual(Object.keys(figures).sort(), [...files].sort());
+        for (const f of files) {
+          equal(figures[f], await Deno.readTextFile(`${finished}/${f}`), `${f} differs from the file`);
+        }
+        await page.screenshot(`${OUT}/${shot}run_finished.png`);
+
+        // Two runs' curves on one plot, updating as the running one lands epoch 4.
+        await page.goto(`${base}/compare?run=done_run&run=sweep/live%20run`);
+        await page.waitFor(`document.getElementById("status")?.dataset.epochsDone === "3,3"`);
+        await page.evaluate(`window.sameDocument = "yes"`);
+        await appendEpoch(running, 4);
+        await page.waitFor(`document.getElementById("status")?.dataset.epochsDone === "3,4"`);
+        equal(await page.evaluate(`window.sameDocument`), "yes");
+        match(await page.evaluate<string>(`window.mdaFigures["test_accuracy.svg"]`), /sweep\/live run/);
+        await page.screenshot(`${OUT}/${shot}compare.png`);
+
+        await page.goto(`${base}/`);
+        await page.waitFor(`document.querySelectorAll("#runs tbody tr").length === 2`);
+        await page.screenshot(`${OUT}/${shot}index.png`);
+        await page.goto(`${base}/view/sweep`);
+        await page.waitFor(`document.querySelector("main[data-page=report] table") !== null`);
+        await page.screenshot(`${OUT}/${shot}report.png`);
+      } finally {
+        await close();
+        ac.abort();
+        await server.finished;
+      }
+    },
+  });
+}

@@ -3,10 +3,12 @@
 // first-step loss equals the Deno run's; the checkpoint the page offers for download evaluates in Deno
 // (`deno task evaluate`'s code) to the accuracy the page reported; a missing data file gives one clear
 // error naming it. Small sizes (64 train / 128 test images, batch 32): SwiftShader is slow.
-// The same run in headless Firefox (its own wgpu; Vulkan lavapipe here). Skipped without `chromium` (for
-// Firefox: without Firefox or a Vulkan driver) or without Debian's dataset-fashion-mnist files.
+// The same run in headless Firefox (its own wgpu; Vulkan lavapipe here); the reload and closed-tab tests
+// in both browsers (Chromium over CDP, cdp.ts; Firefox over WebDriver BiDi, bidi.ts). Skipped without
+// `chromium` (for Firefox: without Firefox or a Vulkan driver) or without Debian's dataset-fashion-mnist
+// files.
 
-import { deepEqual, equal, notEqual, ok } from "node:assert/strict";
+import { deepEqual, equal, match, notEqual, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { evaluateCheckpoint } from "../experiments/evaluate.ts";
 import { type Hyperparameters, modelConfigOf } from "../experiments/config.ts";
@@ -21,12 +23,13 @@ import {
   loadFashionMnist,
 } from "../lib/data/fashion.ts";
 import { getGpu } from "../lib/gpu/device.ts";
+import { TUNING_STORAGE_KEY } from "../lib/gpu/tuner.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { buildWebBundle } from "../web/build.ts";
-import { Browser, findChromium, type Page } from "./cdp.ts";
-import { CHROMIUM_WEBGPU_FLAGS, findFirefox, launchHeadless } from "./headless.ts";
+import { type BrowserKind, findFirefox, launchHeadless } from "./headless.ts";
+import { openTab, type Tab } from "./tab.ts";
 import { assertClose, MDA_RUN_FIGURES } from "./util.ts";
 
 const TRAIN = 64, TEST = 128, BATCH = 32;
@@ -94,6 +97,12 @@ function servePage(
   const dataRequests: string[] = [];
   let run: PageRun = {};
   let finish = () => {};
+  // no-store: every file the page loads is a request here, whatever the browser's reload does with its HTTP
+  // cache (Firefox's BiDi reload cannot bypass it), so dataRequests sees what the page fetched.
+  const headers = (type?: string) => ({
+    "cache-control": "no-store",
+    ...(type ? { "content-type": type } : {}),
+  });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
     if (req.method === "POST") {
@@ -110,19 +119,19 @@ function servePage(
     }
     try {
       if (path === "/web/dist/train.js") {
-        return new Response(await Deno.readFile(bundle), { headers: { "content-type": "text/javascript" } });
+        return new Response(await Deno.readFile(bundle), { headers: headers("text/javascript") });
       }
       if (path === "/web/train.html") {
         return new Response(await Deno.readFile(new URL("train.html", web)), {
-          headers: { "content-type": "text/html" },
+          headers: headers("text/html"),
         });
       }
       if (path.startsWith("/data/")) dataRequests.push(path);
       if (path.startsWith("/data/") && !path.slice(6).includes("/")) {
-        return new Response(await Deno.readFile(`${dataDir}/${path.slice(6)}`));
+        return new Response(await Deno.readFile(`${dataDir}/${path.slice(6)}`), { headers: headers() });
       }
     } catch { /* not found */ }
-    return new Response("not found", { status: 404 });
+    return new Response("not found", { status: 404, headers: headers() });
   });
   return {
     port: server.addr.port,
@@ -202,27 +211,30 @@ async function removeSoon(dir: string): Promise<void> {
 }
 
 /**
- * One Chromium (its own profile, kept across the page loads of `fn`) on the page's server, with the page
+ * One browser (its own profile, kept across the page loads of `fn`) on the page's server, with the page
  * bundled afresh; `url(query)` is the page with `query` and its reports; everything is removed afterwards.
  */
 async function inBrowser(
+  browser: BrowserKind,
   prefix: string,
-  fn: (page: Page, server: PageServer, url: (query: string) => string) => Promise<void>,
+  fn: (tab: Tab, server: PageServer, url: (query: string) => string) => Promise<void>,
   onEpoch?: (epoch: number) => Promise<void>,
 ): Promise<void> {
   const tmp = await Deno.makeTempDir({ prefix });
   const bundle = await buildWebBundle(`${tmp}/train.js`);
   const server = servePage(bundle, FASHION_SYSTEM_DIR, onEpoch);
-  const browser = await Browser.launch(findChromium() ?? "chromium", CHROMIUM_WEBGPU_FLAGS);
   try {
-    const page = await browser.newPage();
-    await fn(
-      page,
-      server,
-      (query) => `http://127.0.0.1:${server.port}/web/train.html?${query}&report=/report`,
-    );
+    const { tab, close } = await openTab(browser, { webgpu: true });
+    try {
+      await fn(
+        tab,
+        server,
+        (query) => `http://127.0.0.1:${server.port}/web/train.html?${query}&report=/report`,
+      );
+    } finally {
+      await close();
+    }
   } finally {
-    await browser.close();
     await server.shutdown();
     await Deno.remove(tmp, { recursive: true });
   }
@@ -392,119 +404,134 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "web: a reload of the page downloads no data file again, finds its timed kernels in localStorage and trains to the same first-step loss",
-  ignore: !ready,
-  fn: async () => {
-    await inBrowser("web-train-reload-", async (page, server, pageUrl) => {
-      const url = pageUrl(
-        `epochs=1&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}&tune-batchnorm=always`,
-      );
-      let next = server.nextRun();
-      await page.goto(url);
-      const first = await next;
-      ok(first.result, `the first load reported no result (error: ${first.error})`);
-      // Debian's files are gzipped: one request per file, each answered by its .gz.
-      deepEqual(
-        server.dataRequests,
-        FASHION_FILES.map((name) => `/data/${name}.gz`),
-        "the first load's data requests",
-      );
+/** The tests that drive one tab through several loads, in each browser. */
+const TAB_BROWSERS = [
+  { browser: "chromium", label: "web", ignore: !ready },
+  { browser: "firefox", label: "web (Firefox)", ignore: !readyFirefox },
+] as const;
 
-      // The BatchNorms were timed (tune-batchnorm=always: SwiftShader is a software adapter); two layers of
-      // one shape share one timing.
-      const tuned = first.result.kernels;
-      ok(
-        tuned.sources.timed > 0 && tuned.sources.timed + tuned.sources.cache === 6,
-        JSON.stringify(tuned.sources),
-      );
-      ok(tuned.log.some((l) => l.startsWith("tuner: batchnorm2d train step")), tuned.log.join("\n"));
+for (const { browser, label, ignore } of TAB_BROWSERS) {
+  Deno.test({
+    name:
+      `${label}: a reload of the page downloads no data file again, finds its timed kernels in localStorage and trains to the same first-step loss`,
+    ignore,
+    fn: async () => {
+      await inBrowser(browser, `web-train-reload-${browser}-`, async (page, server, pageUrl) => {
+        const url = pageUrl(
+          `epochs=1&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}&tune-batchnorm=always`,
+        );
+        let next = server.nextRun();
+        await page.goto(url);
+        const first = await next;
+        ok(first.result, `the first load reported no result (error: ${first.error})`);
+        // Debian's files are gzipped: one request per file, each answered by its .gz.
+        deepEqual(
+          server.dataRequests,
+          FASHION_FILES.map((name) => `/data/${name}.gz`),
+          "the first load's data requests",
+        );
 
-      server.dataRequests.length = 0;
-      next = server.nextRun();
-      await page.send("Page.reload", { ignoreCache: true });
-      const second = await next;
-      ok(second.result, `the reloaded page reported no result (error: ${second.error})`);
-      deepEqual(server.dataRequests, [], "the reload fetched data files again");
-      // Every BatchNorm's kernel from the first load's timing, kept in the page's localStorage.
-      deepEqual(second.result.kernels.sources, { timed: 0, cache: 6 });
-      deepEqual(second.result.kernels.batchNorm, tuned.batchNorm);
-      // Same browser, same adapter, same seed and batch: the same bits.
-      equal(second.result.firstStepLoss, first.result.firstStepLoss);
-      ok(second.checkpoint && second.checkpoint.length > 0, "no checkpoint after the reload");
+        // The BatchNorms were timed (tune-batchnorm=always: SwiftShader is a software adapter); two layers of
+        // one shape share one timing.
+        const tuned = first.result.kernels;
+        ok(
+          tuned.sources.timed > 0 && tuned.sources.timed + tuned.sources.cache === 6,
+          JSON.stringify(tuned.sources),
+        );
+        ok(tuned.log.some((l) => l.startsWith("tuner: batchnorm2d train step")), tuned.log.join("\n"));
+        // The timings are kept under this adapter's key; Firefox hides the adapter's name, so its key carries
+        // the hash of the adapter's limits and features (lib/gpu/device.ts: adapterFingerprint).
+        const adapters = await page.evaluate<string[]>(
+          `Object.keys(JSON.parse(localStorage.getItem(${JSON.stringify(TUNING_STORAGE_KEY)})).adapters)`,
+        );
+        equal(adapters.length, 1, adapters.join("\n"));
+        if (browser === "firefox") match(adapters[0], /^unknown adapter \| .* \| limits:[0-9a-f]{8}$/);
 
-      // ?retune=1 times them again, as the first load did (a shape timed now is reused by its twin).
-      next = server.nextRun();
-      await page.goto(`${url}&retune=1`);
-      const third = await next;
-      ok(third.result, `the retuned page reported no result (error: ${third.error})`);
-      deepEqual(third.result.kernels.sources, tuned.sources);
-    });
-  },
-});
+        server.dataRequests.length = 0;
+        next = server.nextRun();
+        await page.reload();
+        const second = await next;
+        ok(second.result, `the reloaded page reported no result (error: ${second.error})`);
+        deepEqual(server.dataRequests, [], "the reload fetched data files again");
+        // Every BatchNorm's kernel from the first load's timing, kept in the page's localStorage.
+        deepEqual(second.result.kernels.sources, { timed: 0, cache: 6 });
+        deepEqual(second.result.kernels.batchNorm, tuned.batchNorm);
+        // Same browser, same adapter, same seed and batch: the same bits.
+        equal(second.result.firstStepLoss, first.result.firstStepLoss);
+        ok(second.checkpoint && second.checkpoint.length > 0, "no checkpoint after the reload");
 
-Deno.test({
-  name:
-    "web: a tab closed after an epoch resumes from this browser's checkpoint and ends with the bits of a run never stopped",
-  ignore: !ready,
-  fn: async () => {
-    // The first visit is stopped while the page waits on its report of epoch 1 (stored by then).
-    let holding = true;
-    let release = () => {};
-    let epochReported = (_: number) => {};
-    const firstEpoch = new Promise<number>((r) => epochReported = r);
-    const onEpoch = async (epoch: number) => {
-      epochReported(epoch);
-      if (holding) await new Promise<void>((r) => release = r);
-    };
-    await inBrowser("web-train-resume-", async (page, server, pageUrl) => {
-      const url = pageUrl(`epochs=2&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`);
-      await page.goto(url);
-      equal(await firstEpoch, 1);
-      await page.goto("about:blank"); // the tab leaves mid-run
-      holding = false;
-      release();
+        // ?retune=1 times them again, as the first load did (a shape timed now is reused by its twin).
+        next = server.nextRun();
+        await page.goto(`${url}&retune=1`);
+        const third = await next;
+        ok(third.result, `the retuned page reported no result (error: ${third.error})`);
+        deepEqual(third.result.kernels.sources, tuned.sources);
+      });
+    },
+  });
 
-      let next = server.nextRun();
-      await page.goto(url);
-      const resumed = await next;
-      ok(resumed.result, `the second visit reported no result (error: ${resumed.error})`);
-      equal(resumed.result.resumedAfter, 1);
-      equal(resumed.result.history.length, 2);
-      equal(resumed.result.firstStepLoss, undefined, "epoch 1 did not run again");
+  Deno.test({
+    name:
+      `${label}: a tab closed after an epoch resumes from this browser's checkpoint and ends with the bits of a run never stopped`,
+    ignore,
+    fn: async () => {
+      // The first visit is stopped while the page waits on its report of epoch 1 (stored by then).
+      let holding = true;
+      let release = () => {};
+      let epochReported = (_: number) => {};
+      const firstEpoch = new Promise<number>((r) => epochReported = r);
+      const onEpoch = async (epoch: number) => {
+        epochReported(epoch);
+        if (holding) await new Promise<void>((r) => release = r);
+      };
+      await inBrowser(browser, `web-train-resume-${browser}-`, async (page, server, pageUrl) => {
+        const url = pageUrl(`epochs=2&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`);
+        await page.goto(url);
+        equal(await firstEpoch, 1);
+        await page.goto("about:blank"); // the tab leaves mid-run
+        holding = false;
+        release();
 
-      // The same run never stopped (fresh=1; the finished run left nothing stored anyway).
-      next = server.nextRun();
-      await page.goto(`${url}&fresh=1`);
-      const whole = await next;
-      ok(whole.result, `the uninterrupted run reported no result (error: ${whole.error})`);
-      equal(whole.result.resumedAfter, 0);
-      const untimed = (h: { seconds?: number; eval_seconds?: number }[]) =>
-        h.map(({ seconds: _, eval_seconds: _e, ...rest }) => rest);
-      deepEqual(untimed(resumed.result.history), untimed(whole.result.history));
-      ok(resumed.checkpoint && whole.checkpoint, "a checkpoint is missing");
-      ok(
-        resumed.checkpoint.length === whole.checkpoint.length &&
-          resumed.checkpoint.every((b, i) => b === whole.checkpoint![i]),
-        "the resumed run's checkpoint differs from the uninterrupted run's",
-      );
+        let next = server.nextRun();
+        await page.goto(url);
+        const resumed = await next;
+        ok(resumed.result, `the second visit reported no result (error: ${resumed.error})`);
+        equal(resumed.result.resumedAfter, 1);
+        equal(resumed.result.history.length, 2);
+        equal(resumed.result.firstStepLoss, undefined, "epoch 1 did not run again");
 
-      // A stored run that cannot be restored (here: not a checkpoint at all) is one error naming ?fresh=1.
-      const key = `/webgpu-mda-runs/fashion_mda_quick?version=${experiment.version}&epochs=2` +
-        `&batchSize=${BATCH}&trainLimit=${TRAIN}&testLimit=${TEST}`;
-      await page.evaluate(
-        `caches.open("webgpu-mda-runs").then((c) => c.put(${JSON.stringify(key)}, new Response("junk")))`,
-      );
-      next = server.nextRun();
-      await page.goto(url);
-      const broken = await next;
-      ok(
-        /^error: this browser's checkpoint of the run: .*; start the run over with \?fresh=1$/.test(
-          broken.error ?? "",
-        ),
-        `expected the restore error, got ${broken.error}`,
-      );
-    }, onEpoch);
-  },
-});
+        // The same run never stopped (fresh=1; the finished run left nothing stored anyway).
+        next = server.nextRun();
+        await page.goto(`${url}&fresh=1`);
+        const whole = await next;
+        ok(whole.result, `the uninterrupted run reported no result (error: ${whole.error})`);
+        equal(whole.result.resumedAfter, 0);
+        const untimed = (h: { seconds?: number; eval_seconds?: number }[]) =>
+          h.map(({ seconds: _, eval_seconds: _e, ...rest }) => rest);
+        deepEqual(untimed(resumed.result.history), untimed(whole.result.history));
+        ok(resumed.checkpoint && whole.checkpoint, "a checkpoint is missing");
+        ok(
+          resumed.checkpoint.length === whole.checkpoint.length &&
+            resumed.checkpoint.every((b, i) => b === whole.checkpoint![i]),
+          "the resumed run's checkpoint differs from the uninterrupted run's",
+        );
+
+        // A stored run that cannot be restored (here: not a checkpoint at all) is one error naming ?fresh=1.
+        const key = `/webgpu-mda-runs/fashion_mda_quick?version=${experiment.version}&epochs=2` +
+          `&batchSize=${BATCH}&trainLimit=${TRAIN}&testLimit=${TEST}`;
+        await page.evaluate(
+          `caches.open("webgpu-mda-runs").then((c) => c.put(${JSON.stringify(key)}, new Response("junk")))`,
+        );
+        next = server.nextRun();
+        await page.goto(url);
+        const broken = await next;
+        ok(
+          /^error: this browser's checkpoint of the run: .*; start the run over with \?fresh=1$/.test(
+            broken.error ?? "",
+          ),
+          `expected the restore error, got ${broken.error}`,
+        );
+      }, onEpoch);
+    },
+  });
+}

@@ -44,6 +44,11 @@ export interface AdapterReport {
   /** True for a software rasteriser (Mesa llvmpipe / lavapipe): slow, but runs the same WGSL. */
   isSoftware: boolean;
   timestampQuery: boolean;
+  /**
+   * Only for an adapter that tells no name (browsers hide it: Firefox always, Chromium on a GPU): a hash of
+   * what it does tell (adapterFingerprint), so that a tuning cache keeps two such GPUs apart.
+   */
+  fingerprint?: string;
 }
 
 export interface Gpu {
@@ -190,6 +195,7 @@ async function createGpu(): Promise<Gpu> {
   ) ||
     /llvmpipe|lavapipe|swiftshader|softpipe/i.test(`${info.description} ${info.device} ${info.architecture}`);
   const description = info.description || info.device || info.architecture || "unknown adapter";
+  const nameless = !info.description && !info.device;
   // A list such as "vulkan,gl" lets wgpu pick, and nothing in the adapter says which it picked.
   const backend = choice
     ? (/^[a-z0-9]+$/.test(choice.backend) ? choice.backend : `unresolved (${choice.backend})`)
@@ -210,8 +216,72 @@ async function createGpu(): Promise<Gpu> {
     ...(isSoftware && inDeno ? { cpu: cpuModel() } : {}),
     isSoftware,
     timestampQuery,
+    ...(nameless ? { fingerprint: adapterFingerprint(adapter) } : {}),
   };
   return { adapter, device, report, limits: device.limits };
+}
+
+/** The limits adapterFingerprint reads (WebGPU's; one an implementation does not report is left out). */
+const FINGERPRINT_LIMITS = [
+  "maxTextureDimension1D",
+  "maxTextureDimension2D",
+  "maxTextureDimension3D",
+  "maxTextureArrayLayers",
+  "maxBindGroups",
+  "maxBindingsPerBindGroup",
+  "maxDynamicUniformBuffersPerPipelineLayout",
+  "maxDynamicStorageBuffersPerPipelineLayout",
+  "maxSampledTexturesPerShaderStage",
+  "maxSamplersPerShaderStage",
+  "maxStorageBuffersPerShaderStage",
+  "maxStorageTexturesPerShaderStage",
+  "maxUniformBuffersPerShaderStage",
+  "maxUniformBufferBindingSize",
+  "maxStorageBufferBindingSize",
+  "minUniformBufferOffsetAlignment",
+  "minStorageBufferOffsetAlignment",
+  "maxVertexBuffers",
+  "maxBufferSize",
+  "maxVertexAttributes",
+  "maxVertexBufferArrayStride",
+  "maxInterStageShaderVariables",
+  "maxColorAttachments",
+  "maxColorAttachmentBytesPerSample",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+];
+
+/**
+ * What an adapter tells besides its name, hashed: vendor, architecture, fallback or not, subgroup sizes,
+ * features and limits, e.g. "limits:5f3a09c2". Most GPUs differ in one of them (an NVIDIA card's 48 KiB of
+ * workgroup memory, an integrated GPU's smaller buffers); two GPUs that agree in all of them share a key.
+ * FNV-1a over a canonical text: the same adapter gives the same hash in every browser session.
+ */
+export function adapterFingerprint(adapter: GPUAdapter): string {
+  const info = adapter.info as GPUAdapterInfo & {
+    isFallbackAdapter?: boolean;
+    subgroupMinSize?: number;
+    subgroupMaxSize?: number;
+  };
+  const limits = adapter.limits as unknown as Record<string, unknown>;
+  const parts = [
+    `vendor=${info.vendor ?? ""}`,
+    `architecture=${info.architecture ?? ""}`,
+    `fallback=${info.isFallbackAdapter ?? ""}`,
+    `subgroups=${info.subgroupMinSize ?? ""}-${info.subgroupMaxSize ?? ""}`,
+    `features=${[...adapter.features].sort().join(",")}`,
+    ...FINGERPRINT_LIMITS.filter((k) => typeof limits[k] === "number").map((k) => `${k}=${limits[k]}`),
+  ];
+  let hash = 0x811c9dc5;
+  for (const ch of parts.join(";")) {
+    hash ^= ch.charCodeAt(0);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return `limits:${hash.toString(16).padStart(8, "0")}`;
 }
 
 /**
@@ -222,7 +292,8 @@ export function describeAdapter(r: AdapterReport): string {
   const how = r.backendReason === "DENO_WEBGPU_BACKEND" ? "set by DENO_WEBGPU_BACKEND" : r.backendReason;
   const impl = r.implementation === "wgpu" ? "" : `${r.implementation} `;
   const level = r.featureLevel === "core" ? "" : `, feature level ${r.featureLevel}`;
-  return `${r.description} through ${impl}${backendLabel(r.backend, r.isSoftware)} (${how}${level}), ` +
+  const name = r.fingerprint ? `${r.description} (${r.fingerprint})` : r.description;
+  return `${name} through ${impl}${backendLabel(r.backend, r.isSoftware)} (${how}${level}), ` +
     `driver ${r.driver}` + (r.isSoftware ? `, software adapter on ${r.cpu ?? "this CPU"}` : "");
 }
 

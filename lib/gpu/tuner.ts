@@ -151,11 +151,13 @@ export function defaultTuningStore(): TuningStore | null {
 /**
  * The adapter part of a cache key: a choice is only valid for the same device, WebGPU implementation (wgpu,
  * Dawn, a browser: each compiles the WGSL its own way), backend and driver version (a driver update may
- * change which kernel is fastest, so it is timed again; browsers do not tell the driver: "unknown").
+ * change which kernel is fastest, so it is timed again; browsers do not tell the driver: "unknown"). An
+ * adapter that hides its name (in a browser) adds the hash of its limits and features instead.
  */
 export function adapterKey(gpu: Gpu): string {
   const r = gpu.report;
-  return [r.description, r.vendor, r.architecture, r.implementation, r.backend, r.driver].join(" | ");
+  const fields = [r.description, r.vendor, r.architecture, r.implementation, r.backend, r.driver];
+  return [...fields, ...(r.fingerprint ? [r.fingerprint] : [])].join(" | ");
 }
 
 /**
