@@ -5,7 +5,7 @@
 // and evaluate.
 
 import { decodeBase64 } from "../lib/io/base64.ts";
-import { launchHeadless, pollExpression, VIEWPORT } from "./headless.ts";
+import { endBrowser, launchHeadless, pollExpression, VIEWPORT } from "./headless.ts";
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
@@ -116,14 +116,6 @@ export class FirefoxTab {
   }
 
   async close(): Promise<void> {
-    try {
-      await Promise.race([this.send("browser.close", {}), new Promise((r) => setTimeout(r, 3000))]);
-    } catch { /* already gone */ }
-    this.ws.close();
-    try {
-      this.child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await this.child.status;
-    await Deno.remove(this.profile, { recursive: true }).catch(() => {});
+    await endBrowser(() => this.send("browser.close", {}), this.ws, this.child, this.profile);
   }
 }

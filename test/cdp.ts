@@ -4,7 +4,7 @@
 // tests skip with a message.
 
 import { decodeBase64 } from "../lib/io/base64.ts";
-import { pollExpression } from "./headless.ts";
+import { endBrowser, pollExpression } from "./headless.ts";
 
 export function findChromium(): string | undefined {
   const env = Deno.env.get("CHROMIUM");
@@ -99,15 +99,7 @@ export class Browser {
   }
 
   async close(): Promise<void> {
-    try {
-      await Promise.race([this.send("Browser.close"), new Promise((r) => setTimeout(r, 3000))]);
-    } catch { /* already gone */ }
-    this.ws.close();
-    try {
-      this.child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await this.child.status;
-    await Deno.remove(this.profile, { recursive: true }).catch(() => {});
+    await endBrowser(() => this.send("Browser.close"), this.ws, this.child, this.profile);
   }
 }
 

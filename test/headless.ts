@@ -113,3 +113,24 @@ export async function pollExpression<T>(
     `timed out after ${timeoutMs} ms waiting for ${expression} (last: ${JSON.stringify(last)})`,
   );
 }
+
+/**
+ * Ends a driven browser (cdp.ts, bidi.ts): its own close command (3 s at most), then the socket, the process
+ * and its profile folder.
+ */
+export async function endBrowser(
+  closeCommand: () => Promise<unknown>,
+  ws: WebSocket,
+  child: Deno.ChildProcess,
+  profile: string,
+): Promise<void> {
+  try {
+    await Promise.race([closeCommand(), new Promise((r) => setTimeout(r, 3000))]);
+  } catch { /* already gone */ }
+  ws.close();
+  try {
+    child.kill("SIGKILL");
+  } catch { /* exited */ }
+  await child.status;
+  await Deno.remove(profile, { recursive: true }).catch(() => {});
+}
