@@ -43,6 +43,7 @@ export class Browser {
   static async launch(executable: string, gpuFlags: string[] = ["--disable-gpu"]): Promise<Browser> {
     const profile = await Deno.makeTempDir({ prefix: "mda-chromium-" });
     const child = new Deno.Command(executable, {
+      env: { TMPDIR: profile }, // its singleton folder goes with the profile (headless.ts says why)
       args: [
         "--headless=new",
         "--no-sandbox",

@@ -9,7 +9,7 @@ import { checkPositionals, type CommandSpec, parseFlags } from "../experiments/f
 import { parseReportArgs } from "../experiments/report.ts";
 import { SERVE_SPEC, serveFromFlags } from "../experiments/serve.ts";
 import { parseBenchArgs } from "../bench/cli.ts";
-import { runDeno } from "./util.ts";
+import { runDeno, tempDir } from "./util.ts";
 
 /** Asserts that fn throws a one-line UsageError matching re. */
 function usageError(what: string, fn: () => unknown, re: RegExp): void {
@@ -195,7 +195,7 @@ Deno.test("cli: evaluate flags", () => {
 });
 
 Deno.test("cli: report, bench and serve flags", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "mda-cli-test-" });
+  const tmp = await tempDir("mda-cli-test-");
   await Deno.writeTextFile(`${tmp}/file`, "x");
   equal(parseReportArgs(["fashion_lambda_sweep"]).out, "results/fashion_lambda_sweep");
   equal(parseReportArgs(["fashion_lda_vs_softmax", "--out", `${tmp}/new/deep`]).out, `${tmp}/new/deep`);
@@ -311,7 +311,7 @@ Deno.test("cli: --help and -h on every command: usage, flags with defaults, an e
 });
 
 Deno.test("cli: bad flags and paths exit 2 with one line, before data, GPU or any write", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "mda-cli-exit-" });
+  const tmp = await tempDir("mda-cli-exit-");
   await Deno.writeTextFile(`${tmp}/file`, "precious");
   const cases: [string, string[], RegExp][] = [
     ["experiment", ["fashion_mda", "--epochs", "-1"], /^error: --epochs must be a positive integer, got -1$/],
@@ -360,7 +360,7 @@ Deno.test("cli: bad flags and paths exit 2 with one line, before data, GPU or an
 });
 
 Deno.test("cli: report creates an output folder that does not exist", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "mda-cli-report-" });
+  const tmp = await tempDir("mda-cli-report-");
   const out = `${tmp}/a/b/sweep`;
   const r = await command(SCRIPTS.report, ["fashion_lambda_sweep", "--out", out], true);
   equal(r.code, 0, r.stderr);

@@ -9,7 +9,7 @@ import { type TunedEntry, tuningFile } from "../lib/gpu/tuner.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { convTaskKey, gpuCandidates, kernelName } from "../lib/nn/conv2d/conv2d.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
-import { MDA_RUN_FIGURES, writeTuningFile } from "./util.ts";
+import { MDA_RUN_FIGURES, tempDir, writeTuningFile } from "./util.ts";
 import { parseRunArgs, UsageError } from "../experiments/cli.ts";
 import { parseReportArgs, writeReport } from "../experiments/report.ts";
 import { runPlan } from "../experiments/run.ts";
@@ -18,7 +18,7 @@ import { experiment as quickExperiment } from "../experiments/fashion_mda_quick.
 
 const TEST = 24;
 
-const tmp = await Deno.makeTempDir({ prefix: "mda-experiment-test-" });
+const tmp = await tempDir("mda-experiment-test-");
 const data = `${tmp}/data`;
 await writeTinyDataset(data);
 const args = (out: string, ...extra: string[]) => [

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { parseRunArgs } from "../experiments/cli.ts";
 import { runPlan } from "../experiments/run.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
-import { MDA_RUN_FIGURES } from "./util.ts";
+import { MDA_RUN_FIGURES, tempDir } from "./util.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -28,7 +28,7 @@ async function filesOf(dir: string): Promise<Map<string, Uint8Array>> {
 }
 
 Deno.test("figures: a run's figures and page redrawn from its files equal what the run drew", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "mda-figures-test-" });
+  const tmp = await tempDir("mda-figures-test-");
   await writeTinyDataset(`${tmp}/data`);
   const run = `${tmp}/run`;
   const [r] = await runPlan(
@@ -91,7 +91,7 @@ Deno.test("figures: --help, and bad arguments exit 2 naming the argument, writin
   equal(help.code, 0);
   match(help.stdout, /usage: deno task figures RUN_DIR/);
   match(help.stdout, /--out DIR .*\(default: RUN_DIR\)/);
-  const tmp = await Deno.makeTempDir({ prefix: "mda-figures-bad-" });
+  const tmp = await tempDir("mda-figures-bad-");
   await Deno.mkdir(`${tmp}/notarun`);
   await Deno.writeTextFile(`${tmp}/file`, "x");
   const cases: [string[], RegExp][] = [

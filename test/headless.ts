@@ -66,7 +66,11 @@ export async function launchHeadless(
   const webgpu = opts.webgpu ?? true;
   const stdio = { stdout: "null", stderr: opts.stderr ?? "null" } as const;
   if (kind === "chromium") {
+    await Deno.mkdir(profileDir, { recursive: true });
     return new Deno.Command(opts.binary ?? "chromium", {
+      // Chromium keeps its process-singleton folder in TMPDIR and leaves it there when it is killed: in the
+      // profile, it goes when the profile does.
+      env: { TMPDIR: profileDir },
       args: [
         "--headless=new",
         "--no-sandbox",
@@ -132,5 +136,21 @@ export async function endBrowser(
     child.kill("SIGKILL");
   } catch { /* exited */ }
   await child.status;
-  await Deno.remove(profile, { recursive: true }).catch(() => {});
+  await removeSoon(profile);
+}
+
+/**
+ * Removes a browser's profile folder, trying again for 5 s: Chromium's helper processes may still write
+ * into it for a moment after the browser has exited.
+ */
+export async function removeSoon(dir: string): Promise<void> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await Deno.remove(dir, { recursive: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      if (attempt >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }

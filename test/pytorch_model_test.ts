@@ -13,7 +13,7 @@ import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model, notebookModelConfig } from "../lib/model.ts";
 import { saveModel } from "../lib/train/checkpoint.ts";
 import { Rng } from "../lib/rng.ts";
-import { assertClose } from "./util.ts";
+import { assertClose, tempDir } from "./util.ts";
 import { findTorchPython } from "../tools/pytorch/python.ts";
 
 const PYTHON = findTorchPython();
@@ -44,7 +44,7 @@ Deno.test({
     await rec.finish();
     const ours = { z: await readF32(gpu, z), logits: await readF32(gpu, logits) };
 
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir("mda-pytorch-model-test-");
     await saveModel(`${dir}/model.safetensors`, model);
     await saveSafetensors(`${dir}/x.safetensors`, [{
       name: "x",
@@ -100,7 +100,7 @@ Deno.test({
     const labelOf = (i: number) => (i * 7) % 10;
     const split = randomSplit(gpu, n, new Rng(33), labelOf);
     const model = new Model(gpu, notebookModelConfig(widths, 4));
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir("mda-pytorch-model-test-");
     await saveModel(`${dir}/model.safetensors`, model);
     const ws = new Workspace(gpu, "t");
     const stats = ws.tensor("stats", [STATS_PER_STEP]);

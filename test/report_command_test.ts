@@ -8,6 +8,7 @@ import { evaluateLogits } from "../lib/mda/metrics.ts";
 import { Rng } from "../lib/rng.ts";
 import { EXPERIMENTS } from "../experiments/config.ts";
 import { writeReport } from "../experiments/report.ts";
+import { tempDir } from "./util.ts";
 
 function fakeEval(seed: number) {
   const rng = new Rng(seed);
@@ -41,7 +42,7 @@ async function fakeRun(
 
 Deno.test("report: a partial sweep gives per-lambda means and population std", async () => {
   const exp = EXPERIMENTS.fashion_lambda_sweep;
-  const out = await Deno.makeTempDir();
+  const out = await tempDir("mda-report-test-");
   const runs = exp.runs!;
   // lambda 1e-3, seeds 1 and 2; lambda 10^-2.5, seed 1; an unfinished run is ignored
   await fakeRun(
@@ -78,7 +79,7 @@ Deno.test("report: a partial sweep gives per-lambda means and population std", a
 
 Deno.test("report: the LDA vs softmax comparison table and side-by-side figures", async () => {
   const exp = EXPERIMENTS.fashion_lda_vs_softmax;
-  const out = await Deno.makeTempDir();
+  const out = await tempDir("mda-report-test-");
   await fakeRun(`${out}/lda`, { lambda: 0.01, seed: 1 }, { test_accuracy: 0.93, test_ece: 0.031 });
   await fakeRun(`${out}/softmax`, { seed: 1 }, { test_accuracy: 0.92, test_ece: 0.052 });
   await writeReport(exp, out, { quiet: true, pdf: true });

@@ -6,6 +6,7 @@ import { encodeComponents, runFigureSvgs } from "../experiments/run_figures.ts";
 import { evaluateLogits } from "../lib/mda/metrics.ts";
 import { Rng } from "../lib/rng.ts";
 import { FASHION_CLASSES, type HistoryRow, type LatentSnapshot } from "../lib/types.ts";
+import { tempDir } from "./util.ts";
 
 export const SECRET = "secret-outside-the-results-folder";
 
@@ -41,7 +42,7 @@ function manifest(status: string, epochs: number) {
 export async function makeResults(): Promise<
   { base: string; root: string; finished: string; running: string }
 > {
-  const base = await Deno.makeTempDir({ prefix: "mda-serve-test-" });
+  const base = await tempDir("mda-serve-test-");
   const root = `${base}/results`;
   const finished = `${root}/done_run`, running = `${root}/sweep/live run`;
   await Deno.mkdir(finished, { recursive: true });

@@ -24,7 +24,7 @@ import {
 } from "../lib/nn/conv2d/conv2d.ts";
 import { applyConvChoices, convChoices, tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
-import { randn, writeTuningFile } from "./util.ts";
+import { randn, tempDir, writeTuningFile } from "./util.ts";
 
 const TILES: Record<string, ConvTile> = {
   reference: { r4: 1, tp: 2, tq: 2, wg: 16 },
@@ -54,7 +54,7 @@ async function convTask(names: string[]): Promise<{ task: TuneTask; conv: Conv2d
 }
 
 async function tempCache(): Promise<string> {
-  return `${await Deno.makeTempDir({ prefix: "tuner_test" })}/cache/tuning.json`;
+  return `${await tempDir("mda-tuner-test-")}/cache/tuning.json`;
 }
 
 Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches the choice", async () => {

@@ -28,7 +28,7 @@ import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { buildWebBundle } from "../web/build.ts";
-import { type BrowserKind, findFirefox, launchHeadless } from "./headless.ts";
+import { type BrowserKind, findFirefox, launchHeadless, removeSoon } from "./headless.ts";
 import { openTab, type Tab } from "./tab.ts";
 import { assertClose, MDA_RUN_FIGURES } from "./util.ts";
 
@@ -196,18 +196,6 @@ async function runPage(
   await server.shutdown();
   await removeSoon(profile);
   return run;
-}
-
-/** Chromium's helper processes may still write into the profile for a moment after it exits. */
-async function removeSoon(dir: string): Promise<void> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return await Deno.remove(dir, { recursive: true });
-    } catch (e) {
-      if (attempt >= 20) throw e;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
 }
 
 /**
