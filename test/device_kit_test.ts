@@ -1,8 +1,9 @@
 // The device kit's scripts (tools/device): the Slurm array's shard arithmetic under a fake sbatch
 // environment (array ids set here, a fake `deno` that records what it was asked to run), run.sh's argument
-// check, the NVIDIA manifests it writes as a last try (fake driver folders), and the closing table read
-// from a state folder made here. The kit end to end is
-// tools/device/rehearse (a CI step: it needs the packed kit).
+// check and its choice of the kit's Deno by architecture (a fake uname), the NVIDIA manifests it writes as
+// a last try (fake driver folders), and the closing table read from a state folder made here. The kit end
+// to end is tools/device/rehearse, and its aarch64 part tools/device/rehearse_arm64 (CI steps: they need
+// the packed kit).
 
 import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
 import { parseRunArgs } from "../experiments/cli.ts";
@@ -149,6 +150,72 @@ Deno.test("run.sh: a bad SECONDS is one clear line and exit 2, before anything i
       /^error: tools\/device\/run.sh SECONDS: expected .* got "/,
     );
   }
+});
+
+Deno.test("run.sh: the kit's Deno for the machine's architecture (x86_64, aarch64); another is one clear line", async () => {
+  // A fake `uname -m`, and a kit whose two Deno binaries are scripts saying which they are.
+  const dir = await Deno.makeTempDir({ prefix: "kit_arch_" });
+  await Deno.mkdir(`${dir}/bin`);
+  await Deno.mkdir(`${dir}/kit/base`, { recursive: true });
+  await Deno.writeTextFile(
+    `${dir}/bin/uname`,
+    `#!/bin/sh\nif [ "$1" = -m ]; then echo "$FAKE_MACHINE"; else exec /usr/bin/uname "$@"; fi\n`,
+  );
+  await Deno.chmod(`${dir}/bin/uname`, 0o755);
+  const sh = async (args: string[], stdin?: Uint8Array) => {
+    const child = new Deno.Command(args[0], { args: args.slice(1), stdin: "piped", stdout: "piped" }).spawn();
+    const w = child.stdin.getWriter();
+    if (stdin) await w.write(stdin);
+    await w.close();
+    return (await child.output()).stdout;
+  };
+  for (const machine of ["x86_64", "aarch64"]) {
+    const script = new TextEncoder().encode(
+      `#!/bin/sh\n[ "$1" = --version ] && echo "deno 2.9.6 (fake for ${machine})" && exit 0\nexit 3\n`,
+    );
+    await Deno.writeFile(`${dir}/kit/base/deno-2.9.6-${machine}-linux.xz`, await sh(["xz", "-c"], script));
+    const sha = new TextDecoder().decode(await sh(["sha256sum"], script)).split(" ")[0];
+    await Deno.writeTextFile(`${dir}/kit/base/deno-${machine}-linux.sha256`, `${sha}  deno\n`);
+  }
+  const run = async (machine: string, kit = `${dir}/kit`) => {
+    const state = `${dir}/state-${machine}-${kit.length}`;
+    const o = await new Deno.Command("bash", {
+      args: [`${root}tools/device/run.sh`, "60"],
+      // No deno on this PATH (it is in /usr/local/bin or ~/.deno here), no steps: the Deno part and the adapter.
+      env: {
+        PATH: `${dir}/bin:/usr/bin:/bin`,
+        FAKE_MACHINE: machine,
+        KIT_DIR: kit,
+        KIT_STATE: state,
+        OUT: `${state}/out`,
+        KIT_STEPS: "none",
+      },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: o.code, out: new TextDecoder().decode(o.stdout), err: new TextDecoder().decode(o.stderr) };
+  };
+  for (const [machine, want] of [["x86_64", "x86_64"], ["aarch64", "aarch64"], ["arm64", "aarch64"]]) {
+    const r = await run(machine);
+    assertMatch(r.out, new RegExp(`, ${want}\\n`), r.out);
+    assertMatch(r.out, new RegExp(`deno 2\\.9\\.6 \\(fake for ${want}\\) at ${dir}/state-`), r.out);
+  }
+  const other = await run("riscv64");
+  assertEquals(other.code, 1);
+  assertMatch(
+    other.err,
+    /^error: tools\/device\/run.sh: this machine is riscv64; the kit has Deno for x86_64 and aarch64 Linux only/,
+  );
+  await Deno.mkdir(`${dir}/empty/base`, { recursive: true });
+  const none = await run("aarch64", `${dir}/empty`);
+  assertEquals(none.code, 1);
+  // (said after run.sh's output went to its log, which its stdout shows)
+  assertMatch(
+    none.out,
+    /error: no deno: .* holds no deno-\*-aarch64-linux\.xz \(build it with tools\/device\/pack --arch=arm64 /,
+  );
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("nvidia_manifests.sh: manifests naming the driver's libraries by full path; none without them", async () => {

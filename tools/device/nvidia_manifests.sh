@@ -18,7 +18,7 @@ out=${1:?usage: tools/device/nvidia_manifests.sh DIR}
 
 find_lib() { # NAME -> the first full path of a library of that name
   local d
-  for d in ${KIT_NVIDIA_LIB_DIRS:-/usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/lib64 /lib/x86_64-linux-gnu /usr/lib}; do
+  for d in ${KIT_NVIDIA_LIB_DIRS:-/usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/$(uname -m)-linux-gnu /usr/lib64 /lib/$(uname -m)-linux-gnu /usr/lib}; do
     if [ -e "$d/$1" ]; then
       echo "$d/$1"
       return 0

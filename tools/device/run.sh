@@ -31,6 +31,18 @@ if ! [[ "$BUDGET" =~ ^[0-9]+$ ]] || [ "$BUDGET" -lt 60 ]; then
   echo "error: tools/device/run.sh SECONDS: expected a whole number of seconds >= 60, got \"$BUDGET\"" >&2
   exit 2
 fi
+# The machine's architecture picks the kit's Deno and loader debs (tools/device/pack --arch=...),
+# checked before anything is unpacked.
+MACHINE=$(uname -m)
+case "$MACHINE" in
+  x86_64) DEB_ARCH=amd64 ;;
+  aarch64 | arm64) MACHINE=aarch64 DEB_ARCH=arm64 ;;
+  *)
+    echo "error: tools/device/run.sh: this machine is $MACHINE; the kit has Deno for x86_64 and aarch64 Linux only" >&2
+    exit 1
+    ;;
+esac
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT" || exit 1
 KIT=${KIT_DIR:-$ROOT/.kit}
@@ -77,16 +89,16 @@ tar_xz() { # DEST.tar.xz DIR NAME [tar excludes...]: DIR/NAME into DEST, written
   fi && mv "$dest.part" "$dest"
 }
 
-say "device kit: budget ${BUDGET} s, kit $KIT, state $STATE, out $OUTDIR, steps${STEPS% }"
+say "device kit: budget ${BUDGET} s, kit $KIT, state $STATE, out $OUTDIR, steps${STEPS% }, $MACHINE"
 
 # --- Deno --------------------------------------------------------------------------------------------
 mkdir -p "$STATE/bin"
-deno_xz=$(ls "$KIT"/base/deno-*-x86_64-linux.xz 2>/dev/null | head -1)
+deno_xz=$(ls "$KIT"/base/deno-*-"$MACHINE"-linux.xz 2>/dev/null | head -1)
 if [ -x "$STATE/bin/deno" ] && "$STATE/bin/deno" --version >/dev/null 2>&1; then
   say "deno: $STATE/bin/deno (unpacked by an earlier call)"
 elif [ -n "$deno_xz" ]; then
   unxz_to "$deno_xz" "$STATE/bin/deno.new" && chmod +x "$STATE/bin/deno.new"
-  want=$(cut -d' ' -f1 "$KIT/base/deno.sha256" 2>/dev/null)
+  want=$(cut -d' ' -f1 "$KIT/base/deno-$MACHINE-linux.sha256" 2>/dev/null)
   got=$(sha256sum "$STATE/bin/deno.new" | cut -d' ' -f1)
   if [ -n "$want" ] && [ "$got" = "$want" ]; then mv "$STATE/bin/deno.new" "$STATE/bin/deno"; else
     problem "deno from $deno_xz: SHA-256 $got, expected $want (kit damaged?)"
@@ -94,13 +106,13 @@ elif [ -n "$deno_xz" ]; then
 fi
 [ -x "$STATE/bin/deno" ] && export PATH="$STATE/bin:$PATH"
 if ! command -v deno >/dev/null; then
-  echo "error: no deno: $KIT/base holds no deno-*-x86_64-linux.xz (build it with tools/device/pack and carry .kit/base)" >&2
+  echo "error: no deno: $KIT/base holds no deno-*-$MACHINE-linux.xz (build it with tools/device/pack --arch=$DEB_ARCH and carry .kit/base)" >&2
   exit 1
 fi
 say "$(deno --version | head -1) at $(command -v deno)"
 
 # --- Vulkan/EGL loaders: installed (dpkg -x DEB /, then ldconfig) only where the machine lacks them -----
-debs=("$KIT"/base/loaders/*.deb)
+debs=("$KIT"/base/loaders/"$DEB_ARCH"/*.deb)
 mode=${KIT_LOADERS:-auto}
 if [ -e "${debs[0]}" ] && [ "$mode" != skip ]; then
   if [ "$mode" = force ] || ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' ||
@@ -112,7 +124,7 @@ if [ -e "${debs[0]}" ] && [ "$mode" != skip ]; then
     else # not root (a cluster node): unpack beside the state and point the dynamic loader there
       mkdir -p "$STATE/root"
       for d in "${debs[@]}"; do dpkg -x "$d" "$STATE/root" || problem "dpkg -x $d failed"; done
-      export LD_LIBRARY_PATH="$STATE/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+      export LD_LIBRARY_PATH="$STATE/root/usr/lib/$MACHINE-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
       say "loaders: unpacked into $STATE/root (not root), LD_LIBRARY_PATH set"
     fi
   else
