@@ -1,8 +1,7 @@
 // A headless Firefox driven over WebDriver BiDi (one WebSocket), the counterpart of cdp.ts for the tests
 // that load, reload and leave the training page in Firefox: Firefox has no DevTools protocol any more.
 // Firefox chooses the port (--remote-debugging-port 0) and writes it into the profile
-// (WebDriverBiDiServer.json). A tab here offers what the page's tests use of cdp.ts's Page: goto, reload
-// and evaluate.
+// (WebDriverBiDiServer.json). A tab here is test/tab.ts's Tab, as cdp.ts's Page is.
 
 import { decodeBase64 } from "../lib/io/base64.ts";
 import { endBrowser, launchHeadless, pollExpression, VIEWPORT } from "./headless.ts";
@@ -56,17 +55,22 @@ export class FirefoxTab {
       ws.onerror = () => reject(new Error("could not connect to Firefox's WebDriver BiDi WebSocket"));
     });
     const tab = new FirefoxTab(child, ws, profile);
-    await tab.send("session.new", { capabilities: {} });
-    const { contexts } = await tab.send("browsingContext.getTree", { maxDepth: 0 }) as {
-      contexts: { context: string }[];
-    };
-    if (contexts.length === 0) throw new Error("Firefox reported no tab");
-    tab.context = contexts[0].context;
-    await tab.send("browsingContext.setViewport", {
-      context: tab.context,
-      viewport: { width: VIEWPORT.width, height: VIEWPORT.height },
-    });
-    return tab;
+    try {
+      await tab.send("session.new", { capabilities: {} });
+      const { contexts } = await tab.send("browsingContext.getTree", { maxDepth: 0 }) as {
+        contexts: { context: string }[];
+      };
+      if (contexts.length === 0) throw new Error("Firefox reported no tab");
+      tab.context = contexts[0].context;
+      await tab.send("browsingContext.setViewport", {
+        context: tab.context,
+        viewport: { width: VIEWPORT.width, height: VIEWPORT.height },
+      });
+      return tab;
+    } catch (e) {
+      await tab.close();
+      throw e;
+    }
   }
 
   send(method: string, params: Record<string, unknown>): Promise<unknown> {

@@ -1,7 +1,8 @@
 // Headless Chromium and Firefox for the tests and benches that open a page and collect what it posts back
 // to a local server (the kernel tests in tools/browser_tests.ts, the training page in
-// test/web_train_test.ts, the step in bench/implementations.ts). One launcher, so that the flags, the
-// profile and WebGPU's switch are written once.
+// test/web_train_test.ts, the step in bench/implementations.ts) or drive a tab (Firefox's in bidi.ts). One
+// launcher, so that the flags, the profile and WebGPU's switch are written once; below it, what the two tab
+// drivers (cdp.ts, bidi.ts) share: polling the page, ending the browser, removing its profile.
 // - Chromium's WebGPU is Dawn; without a GPU it runs on SwiftShader, which needs the "unsafe" flags below.
 // - Firefox's WebGPU is its own build of wgpu and naga, in a separate GPU process, with the limits a web
 //   page gets; on a machine without a GPU it runs on Vulkan lavapipe (mesa-vulkan-drivers), which it

@@ -30,7 +30,7 @@ import { Trainer } from "../lib/train/trainer.ts";
 import { buildWebBundle } from "../web/build.ts";
 import { type BrowserKind, findFirefox, launchHeadless, removeSoon } from "./headless.ts";
 import { openTab, type Tab } from "./tab.ts";
-import { assertClose, MDA_RUN_FIGURES } from "./util.ts";
+import { assertClose, MDA_RUN_FIGURES, tempDir } from "./util.ts";
 
 const TRAIN = 64, TEST = 128, BATCH = 32;
 
@@ -290,7 +290,7 @@ async function quickTabRun(
   browser: "chromium" | "firefox",
   adapter: string,
 ): Promise<{ tmp: string; bundle: string }> {
-  const tmp = await Deno.makeTempDir({ prefix: `web-train-${browser}-` });
+  const tmp = await tempDir(`web-train-${browser}-`);
   const bundle = await buildWebBundle(`${tmp}/train.js`);
   const query = `epochs=1&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`;
   await checkTabRun(await runPage(bundle, FASHION_SYSTEM_DIR, query, { browser }), tmp, adapter);
