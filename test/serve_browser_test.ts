@@ -9,29 +9,10 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { curveFigureSvgs } from "../experiments/run_figures.ts";
 import { bundleClient } from "../lib/serve/bundle.ts";
 import { startServer } from "../lib/serve/server.ts";
-import { findChromium } from "./cdp.ts";
-import { findFirefox } from "./headless.ts";
 import { appendEpoch, historyRow, makeResults } from "./serve_fixture.ts";
-import { openTab } from "./tab.ts";
+import { BROWSERS, openTab } from "./tab.ts";
 
 const OUT = `${Deno.env.get("MDA_TEST_OUT") ?? new URL("./output", import.meta.url).pathname}/serve_browser`;
-
-const BROWSERS = [
-  {
-    browser: "chromium",
-    label: "Chromium",
-    installed: findChromium() !== undefined,
-    shot: "",
-    apt: "chromium",
-  },
-  {
-    browser: "firefox",
-    label: "Firefox",
-    installed: findFirefox() !== undefined,
-    shot: "firefox_",
-    apt: "firefox-esr",
-  },
-] as const;
 
 for (const { browser, label, installed, shot, apt } of BROWSERS) {
   if (!installed) {

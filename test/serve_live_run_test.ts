@@ -10,27 +10,9 @@ import { equal, match, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { bundleClient } from "../lib/serve/bundle.ts";
 import { startServer } from "../lib/serve/server.ts";
-import { findChromium } from "./cdp.ts";
-import { findFirefox } from "./headless.ts";
-import { openTab } from "./tab.ts";
+import { BROWSERS, openTab } from "./tab.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
 
-const BROWSERS = [
-  {
-    browser: "chromium",
-    label: "Chromium",
-    installed: findChromium() !== undefined,
-    shot: "",
-    apt: "chromium",
-  },
-  {
-    browser: "firefox",
-    label: "Firefox",
-    installed: findFirefox() !== undefined,
-    shot: "firefox_",
-    apt: "firefox-esr",
-  },
-] as const;
 const OUT = `${Deno.env.get("MDA_TEST_OUT") ?? new URL("./output", import.meta.url).pathname}/serve_live_run`;
 const RUN_TS = new URL("../experiments/run.ts", import.meta.url).pathname;
 

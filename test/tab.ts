@@ -4,7 +4,7 @@
 
 import { FirefoxTab } from "./bidi.ts";
 import { Browser, findChromium } from "./cdp.ts";
-import { type BrowserKind, CHROMIUM_WEBGPU_FLAGS, VIEWPORT } from "./headless.ts";
+import { type BrowserKind, CHROMIUM_WEBGPU_FLAGS, findFirefox, VIEWPORT } from "./headless.ts";
 
 export interface Tab {
   /** Navigates; returns once the navigation has started (Chromium) or the document is interactive (Firefox). */
@@ -18,6 +18,27 @@ export interface Tab {
   /** A PNG of the whole page (beyond the viewport). */
   screenshot(path: string): Promise<void>;
 }
+
+/**
+ * The browsers the results pages' tests run in: whether each is installed, its name in test names, the
+ * prefix of its screenshots and the Debian package that brings it.
+ */
+export const BROWSERS = [
+  {
+    browser: "chromium",
+    label: "Chromium",
+    installed: findChromium() !== undefined,
+    shot: "",
+    apt: "chromium",
+  },
+  {
+    browser: "firefox",
+    label: "Firefox",
+    installed: findFirefox() !== undefined,
+    shot: "firefox_",
+    apt: "firefox-esr",
+  },
+] as const;
 
 /**
  * A headless browser (a fresh profile) and one tab; `close` ends the browser and removes its profile.
