@@ -152,31 +152,39 @@ Deno.test("run.sh: a bad SECONDS is one clear line and exit 2, before anything i
   }
 });
 
-Deno.test("run.sh: the kit's Deno for the machine's architecture (x86_64, aarch64); another is one clear line", async () => {
-  // A fake `uname -m`, and a kit whose two Deno binaries are scripts saying which they are.
-  const dir = await Deno.makeTempDir({ prefix: "kit_arch_" });
-  await Deno.mkdir(`${dir}/bin`);
-  await Deno.mkdir(`${dir}/kit/base`, { recursive: true });
+/**
+ * A fake `uname -m` (it prints $FAKE_MACHINE) in DIR/bin, and in KIT/base one Deno per machine as
+ * tools/device/pack writes them (xz, and the SHA-256 file), each a shell script.
+ */
+async function fakeArchKit(dir: string, kit: string, scripts: Record<string, string>): Promise<void> {
+  await Deno.mkdir(`${dir}/bin`, { recursive: true });
+  await Deno.mkdir(`${kit}/base`, { recursive: true });
   await Deno.writeTextFile(
     `${dir}/bin/uname`,
     `#!/bin/sh\nif [ "$1" = -m ]; then echo "$FAKE_MACHINE"; else exec /usr/bin/uname "$@"; fi\n`,
   );
   await Deno.chmod(`${dir}/bin/uname`, 0o755);
-  const sh = async (args: string[], stdin?: Uint8Array) => {
+  const sh = async (args: string[], stdin: Uint8Array) => {
     const child = new Deno.Command(args[0], { args: args.slice(1), stdin: "piped", stdout: "piped" }).spawn();
     const w = child.stdin.getWriter();
-    if (stdin) await w.write(stdin);
+    await w.write(stdin);
     await w.close();
     return (await child.output()).stdout;
   };
-  for (const machine of ["x86_64", "aarch64"]) {
-    const script = new TextEncoder().encode(
-      `#!/bin/sh\n[ "$1" = --version ] && echo "deno 2.9.6 (fake for ${machine})" && exit 0\nexit 3\n`,
-    );
-    await Deno.writeFile(`${dir}/kit/base/deno-2.9.6-${machine}-linux.xz`, await sh(["xz", "-c"], script));
+  for (const [machine, text] of Object.entries(scripts)) {
+    const script = new TextEncoder().encode(text);
+    await Deno.writeFile(`${kit}/base/deno-2.9.6-${machine}-linux.xz`, await sh(["xz", "-c"], script));
     const sha = new TextDecoder().decode(await sh(["sha256sum"], script)).split(" ")[0];
-    await Deno.writeTextFile(`${dir}/kit/base/deno-${machine}-linux.sha256`, `${sha}  deno\n`);
+    await Deno.writeTextFile(`${kit}/base/deno-${machine}-linux.sha256`, `${sha}  deno\n`);
   }
+}
+
+Deno.test("run.sh: the kit's Deno for the machine's architecture (x86_64, aarch64); another is one clear line", async () => {
+  // A kit whose two Deno binaries are scripts saying which they are.
+  const dir = await Deno.makeTempDir({ prefix: "kit_arch_" });
+  const says = (machine: string) =>
+    `#!/bin/sh\n[ "$1" = --version ] && echo "deno 2.9.6 (fake for ${machine})" && exit 0\nexit 3\n`;
+  await fakeArchKit(dir, `${dir}/kit`, { x86_64: says("x86_64"), aarch64: says("aarch64") });
   const run = async (machine: string, kit = `${dir}/kit`) => {
     const state = `${dir}/state-${machine}-${kit.length}`;
     const o = await new Deno.Command("bash", {
@@ -214,6 +222,52 @@ Deno.test("run.sh: the kit's Deno for the machine's architecture (x86_64, aarch6
   assertMatch(
     none.out,
     /error: no deno: .* holds no deno-\*-aarch64-linux\.xz \(build it with tools\/device\/pack --arch=arm64 /,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("sweep.sbatch: a node without deno unpacks the kit's Deno for its architecture, checked; none or a damaged one is one clear line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit_sweep_arch_" });
+  // The submit folder holds the kit; its aarch64 Deno records what it is asked to run.
+  await fakeArchKit(dir, `${dir}/root/.kit`, {
+    aarch64: `#!/bin/sh\necho "$*" >> "${dir}/calls.txt"\n`,
+  });
+  await Deno.mkdir(`${dir}/tmp`);
+  const run = async (machine: string) => {
+    const o = await new Deno.Command("bash", {
+      args: [sbatch],
+      env: {
+        PATH: `${dir}/bin:/usr/bin:/bin`, // no deno here (it is in /usr/local/bin or ~/.deno)
+        FAKE_MACHINE: machine,
+        SLURM_SUBMIT_DIR: `${dir}/root`,
+        TMPDIR: `${dir}/tmp`,
+        SLURM_JOB_ID: "77",
+        SLURM_ARRAY_TASK_ID: "1",
+        SLURM_ARRAY_TASK_MIN: "1",
+        SLURM_ARRAY_TASK_MAX: "45",
+        SLURM_ARRAY_TASK_COUNT: "45",
+      },
+      clearEnv: true,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    return { code: o.code, stderr: new TextDecoder().decode(o.stderr) };
+  };
+  const ran = await run("aarch64");
+  assertEquals(ran.code, 0, ran.stderr);
+  assertMatch(
+    Deno.readTextFileSync(`${dir}/calls.txt`),
+    /^task experiment fashion_lambda_sweep .*--shard 1\/45/,
+  );
+  const none = await run("x86_64");
+  assertEquals(none.code, 1);
+  assertMatch(none.stderr, /^error: no deno on PATH and no \.kit\/base\/deno-\*-x86_64-linux\.xz \(build it/);
+  await Deno.writeTextFile(`${dir}/root/.kit/base/deno-aarch64-linux.sha256`, `${"0".repeat(64)}  deno\n`);
+  const damaged = await run("aarch64");
+  assertEquals(damaged.code, 1);
+  assertMatch(
+    damaged.stderr,
+    /^error: .*deno-2\.9\.6-aarch64-linux\.xz unpacks to SHA-256 [0-9a-f]{64}, expected 0{64} \(kit damaged/,
   );
   await Deno.remove(dir, { recursive: true });
 });
