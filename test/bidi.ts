@@ -4,13 +4,10 @@
 // (WebDriverBiDiServer.json). A tab here is test/tab.ts's Tab, as cdp.ts's Page is.
 
 import { decodeBase64 } from "../lib/io/base64.ts";
-import { endBrowser, launchHeadless, pollExpression, VIEWPORT } from "./headless.ts";
-
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+import { CommandSocket, endBrowser, launchHeadless, pollExpression, VIEWPORT } from "./headless.ts";
 
 export class FirefoxTab {
-  #id = 0;
-  #pending = new Map<number, Pending>();
+  #socket: CommandSocket;
   private constructor(
     private child: Deno.ChildProcess,
     private ws: WebSocket,
@@ -18,14 +15,10 @@ export class FirefoxTab {
     /** The browsing context (the tab) every command addresses. */
     private context = "",
   ) {
-    ws.onmessage = (e) => {
-      const msg = JSON.parse(e.data as string);
-      const p = msg.id !== undefined ? this.#pending.get(msg.id) : undefined;
-      if (!p) return; // an event: none is subscribed to
-      this.#pending.delete(msg.id);
-      if (msg.type === "error") p.reject(new Error(`WebDriver BiDi: ${msg.error}: ${msg.message}`));
-      else p.resolve(msg.result);
-    };
+    this.#socket = new CommandSocket(
+      ws,
+      (msg) => msg.type === "error" ? `WebDriver BiDi: ${msg.error}: ${msg.message}` : undefined,
+    );
   }
 
   /** A headless Firefox (a fresh profile, WebGPU on unless `webgpu` is false) and its one tab. */
@@ -74,9 +67,7 @@ export class FirefoxTab {
   }
 
   send(method: string, params: Record<string, unknown>): Promise<unknown> {
-    const id = ++this.#id;
-    this.ws.send(JSON.stringify({ id, method, params }));
-    return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    return this.#socket.send({ method, params });
   }
 
   /** Navigates and returns once the new document is interactive (cdp.ts's goto returns a little sooner). */

@@ -4,7 +4,7 @@
 // tests skip with a message.
 
 import { decodeBase64 } from "../lib/io/base64.ts";
-import { endBrowser, pollExpression } from "./headless.ts";
+import { CommandSocket, endBrowser, pollExpression } from "./headless.ts";
 
 export function findChromium(): string | undefined {
   const env = Deno.env.get("CHROMIUM");
@@ -19,24 +19,17 @@ export function findChromium(): string | undefined {
   return undefined;
 }
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
-
 export class Browser {
-  #id = 0;
-  #pending = new Map<number, Pending>();
+  #socket: CommandSocket;
   private constructor(
     private child: Deno.ChildProcess,
     private ws: WebSocket,
     private profile: string,
   ) {
-    ws.onmessage = (e) => {
-      const msg = JSON.parse(e.data as string);
-      const p = msg.id !== undefined ? this.#pending.get(msg.id) : undefined;
-      if (!p) return;
-      this.#pending.delete(msg.id);
-      if (msg.error) p.reject(new Error(`CDP: ${msg.error.message}`));
-      else p.resolve(msg.result);
-    };
+    this.#socket = new CommandSocket(
+      ws,
+      (msg) => msg.error ? `CDP: ${(msg.error as { message: string }).message}` : undefined,
+    );
   }
 
   /** `gpuFlags` replaces the default "--disable-gpu" (e.g. WebGPU on SwiftShader for the training page). */
@@ -78,9 +71,7 @@ export class Browser {
   }
 
   send(method: string, params: Record<string, unknown> = {}, sessionId?: string): Promise<any> {
-    const id = ++this.#id;
-    this.ws.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
-    return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    return this.#socket.send({ method, params, ...(sessionId ? { sessionId } : {}) });
   }
 
   /** A new tab, attached; its commands carry the session id. */

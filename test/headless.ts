@@ -156,3 +156,33 @@ export async function removeSoon(dir: string): Promise<void> {
     }
   }
 }
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+
+/**
+ * The request/answer half of both tab drivers (cdp.ts, bidi.ts): each command goes out as JSON with a new
+ * id, and the message carrying that id settles it; messages with no pending id (events) are dropped.
+ * `errorOf` says whether an answer is an error, in the protocol's own words.
+ */
+export class CommandSocket {
+  #id = 0;
+  #pending = new Map<number, Pending>();
+  constructor(readonly ws: WebSocket, errorOf: (msg: Record<string, unknown>) => string | undefined) {
+    ws.onmessage = (e) => {
+      const msg = JSON.parse(e.data as string);
+      const p = msg.id !== undefined ? this.#pending.get(msg.id) : undefined;
+      if (!p) return;
+      this.#pending.delete(msg.id);
+      const error = errorOf(msg);
+      if (error !== undefined) p.reject(new Error(error));
+      else p.resolve(msg.result);
+    };
+  }
+
+  /** Sends `{ id, ...command }` and resolves with the answer's result. */
+  send(command: Record<string, unknown>): Promise<unknown> {
+    const id = ++this.#id;
+    this.ws.send(JSON.stringify({ id, ...command }));
+    return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+  }
+}

@@ -7,9 +7,7 @@
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { curveFigureSvgs } from "../experiments/run_figures.ts";
-import { bundleClient } from "../lib/serve/bundle.ts";
-import { startServer } from "../lib/serve/server.ts";
-import { appendEpoch, historyRow, makeResults } from "./serve_fixture.ts";
+import { appendEpoch, historyRow, makeResults, serveResults } from "./serve_fixture.ts";
 import { BROWSERS, openTab } from "./tab.ts";
 
 const OUT = `${Deno.env.get("MDA_TEST_OUT") ?? new URL("./output", import.meta.url).pathname}/serve_browser`;
@@ -26,21 +24,10 @@ for (const { browser, label, installed, shot, apt } of BROWSERS) {
     sanitizeOps: false,
     fn: async () => {
       const { root, finished, running } = await makeResults();
-      const client = await bundleClient();
-      ok(client.js, `the page script did not bundle: ${client.error}`);
       await Deno.mkdir(OUT, { recursive: true });
-      const ac = new AbortController();
-      let port = 0;
-      const { server } = startServer({ root, client, pollMs: 100 }, {
-        hostname: "127.0.0.1",
-        port: 0,
-        signal: ac.signal,
-        onListen: (a) => port = a.port,
-      });
+      const { url: base, stop } = await serveResults(root);
       const { tab: page, close } = await openTab(browser);
       try {
-        const base = `http://127.0.0.1:${port}`;
-
         // A run in progress: 2 epochs of 10 drawn by the page itself.
         await page.goto(`${base}/view/sweep/live%20run`);
         await page.waitFor(`document.getElementById("status")?.dataset.epochsDone === "2"`);
@@ -96,8 +83,7 @@ for (const { browser, label, installed, shot, apt } of BROWSERS) {
         await page.screenshot(`${OUT}/${shot}report.png`);
       } finally {
         await close();
-        ac.abort();
-        await server.finished;
+        await stop();
       }
     },
   });

@@ -6,6 +6,9 @@ import { encodeComponents, runFigureSvgs } from "../experiments/run_figures.ts";
 import { evaluateLogits } from "../lib/mda/metrics.ts";
 import { Rng } from "../lib/rng.ts";
 import { FASHION_CLASSES, type HistoryRow, type LatentSnapshot } from "../lib/types.ts";
+import { ok } from "node:assert/strict";
+import { bundleClient } from "../lib/serve/bundle.ts";
+import { startServer } from "../lib/serve/server.ts";
 import { tempDir } from "./util.ts";
 
 export const SECRET = "secret-outside-the-results-folder";
@@ -134,4 +137,28 @@ export async function snapshot(dir: string): Promise<string[]> {
   };
   await walk(dir);
   return out.sort();
+}
+
+/**
+ * The results server over `root` with the real page script (bundled here), on a free loopback port, for the
+ * tests that open its pages in a browser; `url` is its address, `stop` ends it.
+ */
+export async function serveResults(root: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const client = await bundleClient();
+  ok(client.js, `the page script did not bundle: ${client.error}`);
+  const ac = new AbortController();
+  let port = 0;
+  const { server } = startServer({ root, client, pollMs: 100 }, {
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: ac.signal,
+    onListen: (a) => port = a.port,
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      ac.abort();
+      await server.finished;
+    },
+  };
 }

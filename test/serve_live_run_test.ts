@@ -8,8 +8,7 @@
 
 import { equal, match, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { bundleClient } from "../lib/serve/bundle.ts";
-import { startServer } from "../lib/serve/server.ts";
+import { serveResults } from "./serve_fixture.ts";
 import { BROWSERS, openTab } from "./tab.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
 
@@ -59,16 +58,7 @@ for (const { browser, label, installed, shot, apt } of BROWSERS) {
       await Deno.mkdir(root, { recursive: true });
       await writeTinyDataset(data);
       await Deno.mkdir(OUT, { recursive: true });
-      const client = await bundleClient();
-      ok(client.js, `the page script did not bundle: ${client.error}`);
-      const ac = new AbortController();
-      let port = 0;
-      const { server } = startServer({ root, client, pollMs: 100 }, {
-        hostname: "127.0.0.1",
-        port: 0,
-        signal: ac.signal,
-        onListen: (a) => port = a.port,
-      });
+      const { url, stop } = await serveResults(root);
       const { tab: page, close } = await openTab(browser);
       let child: Deno.ChildProcess | undefined;
       let exited = false;
@@ -117,7 +107,7 @@ for (const { browser, label, installed, shot, apt } of BROWSERS) {
           throw new Error(`${e.message}\n--- run output ---\n${log}`);
         });
         ok(!exited || existsSync(`${out}/manifest.json`), `the run exited before its manifest:\n${log}`);
-        await page.goto(`http://127.0.0.1:${port}/view/live`);
+        await page.goto(`${url}/view/live`);
         await page.waitFor(`document.getElementById("status")?.dataset.epochsDone !== undefined`, 30_000);
         // Every epoch count the status shows, in order, recorded by the page itself (the run's epochs 2
         // and 3 land a fraction of a second apart, faster than the test polls the page).
@@ -168,8 +158,7 @@ for (const { browser, label, installed, shot, apt } of BROWSERS) {
           await child.status;
         }
         await close();
-        ac.abort();
-        await server.finished;
+        await stop();
         await Deno.remove(base, { recursive: true }).catch(() => {});
       }
     },
