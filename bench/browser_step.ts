@@ -47,5 +47,10 @@ async function main(): Promise<unknown> {
 
 main().then(
   (r) => fetch("/report", { method: "POST", body: JSON.stringify(r) }),
-  (e) => fetch("/report", { method: "POST", body: JSON.stringify({ error: String(e?.stack ?? e) }) }),
+  // Firefox's stacks hold only the frames: the name and message go first.
+  (e) =>
+    fetch("/report", {
+      method: "POST",
+      body: JSON.stringify({ error: e?.message ? `${e.name}: ${e.message}\n${e.stack ?? ""}` : String(e) }),
+    }),
 );

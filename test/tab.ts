@@ -40,6 +40,48 @@ export const BROWSERS = [
   },
 ] as const;
 
+let firefoxProbe: Promise<string | undefined> | undefined;
+
+/**
+ * Why headless Firefox cannot run the WebGPU page tests on this machine, or undefined when it can. Debian
+ * bookworm's firefox-esr 140 has navigator.gpu once dom.webgpu.enabled is set but refuses every adapter
+ * ("NotSupportedError: WebGPU is not yet available in Release or late Beta builds."; its 153 update runs
+ * them), and a machine with neither a GPU nor Vulkan lavapipe offers none. Asked once per process: one
+ * browser start, a few seconds.
+ */
+export function firefoxWebGpuProblem(): Promise<string | undefined> {
+  return firefoxProbe ??= (async () => {
+    // WebGPU needs a secure context: a page from 127.0.0.1 is one, about:blank is not.
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      () =>
+        new Response("<!doctype html><title>WebGPU probe</title>", {
+          headers: { "content-type": "text/html" },
+        }),
+    );
+    try {
+      const { tab, close } = await openTab("firefox", { webgpu: true });
+      try {
+        await tab.goto(`http://127.0.0.1:${server.addr.port}/`);
+        const problem = await tab.evaluate<string>(`(async () => {
+          if (!navigator.gpu) return "navigator.gpu is undefined";
+          try {
+            return (await navigator.gpu.requestAdapter()) ? "" : "requestAdapter gave no adapter";
+          } catch (e) {
+            return "requestAdapter refused: " + e.name + ": " + e.message;
+          }
+        })()`);
+        const version = await tab.evaluate<string>(`navigator.userAgent.match(/Firefox\\/[0-9.]+/)?.[0]`);
+        return problem === "" ? undefined : `${version ?? "Firefox"}: ${problem}`;
+      } finally {
+        await close();
+      }
+    } finally {
+      await server.shutdown();
+    }
+  })();
+}
+
 /**
  * A headless browser (a fresh profile) and one tab; `close` ends the browser and removes its profile.
  * `webgpu`: WebGPU on (SwiftShader in Chromium, lavapipe or a GPU in Firefox); off (default), Chromium

@@ -215,11 +215,14 @@ async function main(): Promise<number> {
     return 1;
   }
   if (info && !info.adapter) {
+    const refused = info.adapterError ? `: it says "${info.adapterError}"` : "";
     console.error(
       values.browser === "firefox"
-        ? "error: Firefox offered no WebGPU adapter (on a machine without a GPU it needs Vulkan lavapipe: " +
+        ? `error: Firefox offered no WebGPU adapter${refused} (Debian's firefox-esr 140 has no WebGPU in its ` +
+          "release build, 153 has; on a machine without a GPU it needs Vulkan lavapipe: " +
           "mesa-vulkan-drivers)"
-        : "error: Chromium offered no WebGPU adapter (needs --enable-unsafe-webgpu --enable-unsafe-swiftshader)",
+        : `error: Chromium offered no WebGPU adapter${refused} (needs --enable-unsafe-webgpu ` +
+          "--enable-unsafe-swiftshader)",
     );
     return 1;
   }

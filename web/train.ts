@@ -57,7 +57,8 @@ import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
 const WEBGPU_HELP =
   "This browser offers no WebGPU. Use Chrome or Edge 113 or later (on Linux start it with " +
   "--enable-unsafe-webgpu --enable-features=Vulkan, or enable chrome://flags/#enable-unsafe-webgpu), " +
-  "Safari 26 or later, or Firefox 141 or later on Windows (elsewhere set dom.webgpu.enabled in about:config).";
+  "Safari 26 or later, or Firefox 141 or later on Windows (elsewhere set dom.webgpu.enabled in about:config; " +
+  "Firefox 140 ESR has no WebGPU in its release build, 153 ESR has).";
 const CACHE = "fashion-mnist-checked";
 
 const $ = (id: string) => document.getElementById(id)!;
@@ -216,6 +217,11 @@ async function main(): Promise<void> {
     gpu = await getGpu();
   } catch (e) {
     if (e instanceof NoAdapterError) fail(`${WEBGPU_HELP} (navigator.gpu is there, but it gave no adapter)`);
+    // A browser that has navigator.gpu but refuses an adapter: Firefox 140 ESR with dom.webgpu.enabled says
+    // "NotSupportedError: WebGPU is not yet available in Release or late Beta builds."
+    if (e instanceof DOMException && e.name === "NotSupportedError") {
+      fail(`${WEBGPU_HELP} (navigator.gpu is there, but it refused an adapter: ${e.name}: ${e.message})`);
+    }
     throw e;
   }
 

@@ -34,9 +34,15 @@ export async function post(path: string, body: unknown): Promise<void> {
   await fetch(path, { method: "POST", body: JSON.stringify(body) });
 }
 
-/** An error's message and stack, or the thrown value as text. */
+/**
+ * An error's name, message and stack, or the thrown value as text. Firefox's stacks hold only the frames
+ * (V8's begin with the message), and its DOMExceptions, e.g. a requestAdapter refused, are named by their
+ * name: both go first.
+ */
 export function describeError(e: unknown): string {
-  return e instanceof Error ? `${e.message}\n${e.stack ?? ""}` : String(e);
+  if (e === null || typeof e !== "object" || !("message" in e)) return String(e);
+  const { name, message, stack } = e as { name?: string; message: unknown; stack?: string };
+  return `${name ?? "Error"}: ${message}\n${stack ?? ""}`;
 }
 
 // A test file that throws while the bundle loads stops the bundle before run.ts starts, and the page would

@@ -7,10 +7,20 @@ delete (globalThis as Record<string, unknown>).Deno;
 
 async function main(): Promise<void> {
   const filter = new URLSearchParams(location.search).get("filter");
-  const adapter = await navigator.gpu?.requestAdapter();
+  // A browser may have navigator.gpu and still refuse an adapter (Firefox 140 ESR's release build:
+  // "NotSupportedError: WebGPU is not yet available in Release or late Beta builds"): its words go to the
+  // harness, which names them, and no test runs.
+  let adapter: GPUAdapter | null | undefined;
+  let adapterError: string | undefined;
+  try {
+    adapter = await navigator.gpu?.requestAdapter();
+  } catch (e) {
+    adapterError = describeError(e).split("\n")[0];
+  }
   await post("/info", {
     userAgent: navigator.userAgent,
     webgpu: Boolean(navigator.gpu),
+    adapterError,
     adapter: adapter
       ? {
         vendor: adapter.info.vendor,
@@ -20,6 +30,7 @@ async function main(): Promise<void> {
       }
       : null,
   });
+  if (!adapter) return await post("/done", {});
   for (const t of tests) {
     if (t.ignore || (filter && !t.name.includes(filter))) {
       await post("/result", { name: t.name, status: t.ignore ? "ignored" : "filtered", ms: 0 });
@@ -37,4 +48,4 @@ async function main(): Promise<void> {
   await post("/done", {});
 }
 
-main().catch((e) => post("/done", { error: String(e?.stack ?? e) }));
+main().catch((e) => post("/done", { error: describeError(e) }));
