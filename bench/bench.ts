@@ -141,30 +141,36 @@ log(
     `(${dispatchesPerStep} dispatches in ${passesPerStep} compute pass${passesPerStep === 1 ? "" : "es"})`,
 );
 
-// Where one step's GPU time goes, from timestamp queries around each layer's forward and backward.
+// Where one step's GPU time goes, from timestamp queries around the batch gather, each encoder layer's
+// forward and backward, the head with its loss, and Adam: every dispatch of the step is in one of them.
 const layerMs: Record<string, number> = {};
 const layerKindMs: Record<string, number> = {};
 if (GpuTimer.available(gpu)) {
   const timer = new GpuTimer(gpu);
   const timedRec = new Recorder(gpu);
   timedRec.attachTimer(timer);
-  const { x, labels: y } = split.gather(timedRec, 0, batch);
-  model.trainStep(timedRec, x, y, stats, 0);
+  let batchData!: ReturnType<typeof split.gather>;
+  timedRec.timed("batch gather", () => batchData = split.gather(timedRec, 0, batch));
+  model.trainStep(timedRec, batchData.x, batchData.labels, stats, 0);
   await timedRec.finish();
   for (const [label, ms] of await timer.read()) layerMs[label] = ms;
-  // The same by kind of layer (Conv2d, BatchNorm2d, ...), forward and backward together: where the step goes.
+  // The same by kind of layer (Conv2d, BatchNorm2d, ...), forward and backward together, beside the
+  // step's other parts (batch gather, head and loss, Adam): where the step goes.
+  const layerLabels = new Set<string>();
   for (const layer of model.encoder.layers) {
     const kind = layer.constructor.name;
-    const ms = (layerMs[`${layer.name} forward`] ?? 0) + (layerMs[`${layer.name} backward`] ?? 0);
-    layerKindMs[kind] = (layerKindMs[kind] ?? 0) + ms;
+    const [fwd, bwd] = [`${layer.name} forward`, `${layer.name} backward`];
+    layerLabels.add(fwd).add(bwd);
+    layerKindMs[kind] = (layerKindMs[kind] ?? 0) + (layerMs[fwd] ?? 0) + (layerMs[bwd] ?? 0);
   }
+  for (const [label, ms] of Object.entries(layerMs)) if (!layerLabels.has(label)) layerKindMs[label] = ms;
   const total = Object.values(layerMs).reduce((a, b) => a + b, 0);
   for (const [label, ms] of Object.entries(layerMs)) {
     log(
       `  ${label.padEnd(36)} ${ms.toFixed(2).padStart(10)} ms  ${(100 * ms / total).toFixed(1).padStart(5)}%`,
     );
   }
-  log(`  ${"encoder layers, timed on the GPU".padEnd(36)} ${total.toFixed(2).padStart(10)} ms`);
+  log(`  ${"one step, timed on the GPU by part".padEnd(36)} ${total.toFixed(2).padStart(10)} ms`);
 }
 const flops = 6 * model.encoder.forwardMacs() * batch; // forward 2*MACs, backward twice that
 log(
@@ -204,6 +210,8 @@ if (values.json) {
     dispatches_per_step: dispatchesPerStep,
     passes_per_step: passesPerStep,
     train_step_gflops: flops / trainStepMs / 1e6,
+    // One step's GPU time per timed part: each encoder layer's forward and backward, "batch gather",
+    // "head and loss" and "Adam"; and the same with the layers summed by kind (Conv2d, BatchNorm2d, ...).
     train_step_layer_ms: layerMs,
     train_step_layer_kind_ms: layerKindMs,
     conv_kernels: convKernels,

@@ -119,9 +119,11 @@ export class Model {
    */
   trainStep(rec: Recorder, x: Tensor, labels: Tensor, stats: Tensor, slot: number): void {
     const z = this.encoder.forward(rec, x, true);
-    const dz = headTrainStep(rec, this.head, this.loss, z, labels, stats, slot);
+    // Timed sections (each encoder layer marks its own) only where a bench attaches a timer to `rec`.
+    let dz!: Tensor;
+    rec.timed("head and loss", () => dz = headTrainStep(rec, this.head, this.loss, z, labels, stats, slot));
     this.encoder.backward(rec, dz);
-    this.adam.record(rec);
+    rec.timed("Adam", () => this.adam.record(rec));
   }
 
   /** Eval-mode embeddings z [N, D]. */

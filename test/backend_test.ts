@@ -41,7 +41,7 @@ Deno.test("backend: the report names the backend that ran, the driver and, for a
   equal(Deno.env.get("DENO_WEBGPU_BACKEND"), user);
   if (/llvmpipe|lavapipe/.test(report.description)) {
     match(report.driver, /^Mesa \d+\.\d+\.\d+/);
-    ok(report.isSoftware);
+    ok(report.isSoftware || report.treatedAsGpu, "a software adapter, or one treated as a GPU");
     ok(report.cpu && report.cpu.length > 0, "software adapter: CPU model recorded");
   }
   const line = describeAdapter(report);
@@ -87,6 +87,48 @@ console.log(gpu.report.backend);`;
     equal(r.stdout.trim(), backend);
     ok(!/XDG_RUNTIME_DIR/.test(r.stderr), `stderr on ${backend}: ${r.stderr}`);
   }
+});
+
+Deno.test("backend: DNLL_TREAT_AS_GPU=1 takes a software adapter down the GPU path, and says so", async () => {
+  const modules = {
+    tuner: new URL("../lib/gpu/tuner.ts", import.meta.url).href,
+    kernels: new URL("../lib/nn/conv2d/kernels.ts", import.meta.url).href,
+    reduction: new URL("../lib/gpu/reduction.ts", import.meta.url).href,
+  };
+  const script = `import { describeAdapter, getGpu } from "${device}";
+import { adapterKey, Tuner } from "${modules.tuner}";
+import { kernelTarget } from "${modules.kernels}";
+import { reductionVariant } from "${modules.reduction}";
+const gpu = await getGpu();
+console.log(JSON.stringify({
+  report: gpu.report,
+  line: describeAdapter(gpu.report),
+  key: adapterKey(gpu),
+  target: kernelTarget(gpu.report),
+  reduction: reductionVariant(gpu, undefined, "test"),
+  tunes: new Tuner(gpu, { cache: null }).hardware,
+}));`;
+  const run = async (env: Record<string, string>) => {
+    const r = await runScript(script, env);
+    equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  };
+  const plain = await run({ DNLL_TREAT_AS_GPU: "0" });
+  const asGpu = await run({ DNLL_TREAT_AS_GPU: "1" });
+  if (!plain.report.isSoftware) {
+    // A GPU is a GPU either way.
+    equal(asGpu.report.treatedAsGpu, undefined);
+    return;
+  }
+  equal(plain.report.treatedAsGpu, undefined);
+  deepStrictEqual([plain.target, plain.reduction, plain.tunes], ["llvmpipe", "serial", false]);
+  equal(asGpu.report.isSoftware, false);
+  equal(asGpu.report.treatedAsGpu, true);
+  deepStrictEqual([asGpu.target, asGpu.reduction, asGpu.tunes], ["gpu", "tree", true]);
+  ok(asGpu.report.cpu, "the CPU it runs on is still recorded");
+  match(asGpu.line, /treated as a GPU \(DNLL_TREAT_AS_GPU=1\)/);
+  // Its tunings are kept apart from the adapter's own entries (which software adapters never write anyway).
+  equal(asGpu.key, `${plain.key} | treated as a GPU`);
 });
 
 Deno.test("seed spread: the study's runs of the quick configuration, grouped by backend", async () => {

@@ -332,7 +332,14 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
         dispatches_per_step: 74,
         passes_per_step: 1,
         pipeline_builds: { count: 40, totalMs: 5250, slowestMs: 812.4, slowest: "igemm_tapslice(x)" },
-        train_step_layer_kind_ms: { BatchNorm2d: 6, Conv2d: 30, MaxPool2d: 1.5 },
+        train_step_layer_kind_ms: {
+          BatchNorm2d: 6,
+          Conv2d: 30,
+          MaxPool2d: 1.5,
+          "head and loss": 0.5,
+          Adam: 1.25,
+          "batch gather": 0.25,
+        },
       }),
     );
     await w("steps/bench/torch_fp32.json", JSON.stringify({ train_step_ms: 10, device: "NVIDIA H200" }));
@@ -406,7 +413,7 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     );
     assertMatch(
       text,
-      /one step's GPU time by layer\s+Conv2d 30\.00 ms, BatchNorm2d 6\.00 ms, MaxPool2d 1\.50 ms; encoder 37\.50 ms in all, the rest of the step \(head, loss, Adam, batch gather\) ~2\.50 ms \(one step/,
+      /one step's GPU time by part\s+Conv2d 30\.00 ms, BatchNorm2d 6\.00 ms, MaxPool2d 1\.50 ms, Adam 1\.25 ms, head and loss 0\.50 ms, batch gather 0\.25 ms; 39\.50 ms in all \(one step with timestamps around each part, a compute pass each; the untimed steps' mean 40\.00 ms\)$/m,
     );
     assertMatch(text, /host: recording a step\s+1\.23 ms, 74 dispatches in 1 compute pass$/m);
     assertMatch(text, /pipelines built \(bench\)\s+40 in 5\.25 s; slowest 812 ms \(igemm_tapslice\(x\)\)$/m);

@@ -58,6 +58,12 @@ const hasFirefox = findFirefox() !== undefined;
 /** Why this Firefox offers the page no WebGPU (asked once: a browser start), else undefined. */
 const firefoxProblem = hasFirefox && hasVulkanDriver && hasData ? await firefoxWebGpuProblem() : undefined;
 if (firefoxProblem) console.error(`web_train_test: Firefox's WebGPU tests skipped: ${firefoxProblem}`);
+if (hasFirefox && !hasVulkanDriver) {
+  console.error(
+    "web_train_test: Firefox's WebGPU tests skipped: no Vulkan driver, which its WebGPU needs " +
+      "(without a GPU: apt-get install mesa-vulkan-drivers; .ci/run does)",
+  );
+}
 const readyFirefox = hasFirefox && hasVulkanDriver && hasData && firefoxProblem === undefined;
 
 /** What the page reports of its kernels (web/train.ts): choices per layer and what the tuner did. */

@@ -43,6 +43,12 @@ export interface AdapterReport {
   cpu?: string;
   /** True for a software rasteriser (Mesa llvmpipe / lavapipe): slow, but runs the same WGSL. */
   isSoftware: boolean;
+  /**
+   * A software adapter that this run treats as a GPU (DNLL_TREAT_AS_GPU=1): the GPU kernels, the tuner
+   * and the tree reductions run on the CPU, so that the GPU path can be rehearsed end to end
+   * (tools/device/rehearse --as-gpu). isSoftware is then false; the key of its tunings says so.
+   */
+  treatedAsGpu?: boolean;
   timestampQuery: boolean;
   /**
    * Only for an adapter that tells no name (browsers hide it: Firefox always, Chromium on a GPU): a hash of
@@ -189,11 +195,13 @@ async function createGpu(): Promise<Gpu> {
   });
 
   const info = adapter.info;
-  const isSoftware = Boolean(
+  const detectedSoftware = Boolean(
     (info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
       (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter,
   ) ||
     /llvmpipe|lavapipe|swiftshader|softpipe/i.test(`${info.description} ${info.device} ${info.architecture}`);
+  const treatedAsGpu = detectedSoftware && inDeno && Deno.env.get("DNLL_TREAT_AS_GPU") === "1";
+  const isSoftware = detectedSoftware && !treatedAsGpu;
   const description = info.description || info.device || info.architecture || "unknown adapter";
   const nameless = !info.description && !info.device;
   // A list such as "vulkan,gl" lets wgpu pick, and nothing in the adapter says which it picked.
@@ -213,8 +221,9 @@ async function createGpu(): Promise<Gpu> {
     featureLevel: impl.featureLevel,
     driver: driver.driver,
     ...(driver.driverPackage ? { driverPackage: driver.driverPackage } : {}),
-    ...(isSoftware && inDeno ? { cpu: cpuModel() } : {}),
+    ...(detectedSoftware && inDeno ? { cpu: cpuModel() } : {}),
     isSoftware,
+    ...(treatedAsGpu ? { treatedAsGpu } : {}),
     timestampQuery,
     ...(nameless ? { fingerprint: adapterFingerprint(adapter) } : {}),
   };
@@ -294,7 +303,10 @@ export function describeAdapter(r: AdapterReport): string {
   const level = r.featureLevel === "core" ? "" : `, feature level ${r.featureLevel}`;
   const name = r.fingerprint ? `${r.description} (${r.fingerprint})` : r.description;
   return `${name} through ${impl}${backendLabel(r.backend, r.isSoftware)} (${how}${level}), ` +
-    `driver ${r.driver}` + (r.isSoftware ? `, software adapter on ${r.cpu ?? "this CPU"}` : "");
+    `driver ${r.driver}` + (r.isSoftware ? `, software adapter on ${r.cpu ?? "this CPU"}` : "") +
+    (r.treatedAsGpu
+      ? `, a software adapter on ${r.cpu ?? "this CPU"} treated as a GPU (DNLL_TREAT_AS_GPU=1)`
+      : "");
 }
 
 /**

@@ -157,7 +157,12 @@ export function defaultTuningStore(): TuningStore | null {
 export function adapterKey(gpu: Gpu): string {
   const r = gpu.report;
   const fields = [r.description, r.vendor, r.architecture, r.implementation, r.backend, r.driver];
-  return [...fields, ...(r.fingerprint ? [r.fingerprint] : [])].join(" | ");
+  return [
+    ...fields,
+    ...(r.fingerprint ? [r.fingerprint] : []),
+    ...(r.treatedAsGpu ? ["treated as a GPU"] : []),
+  ]
+    .join(" | ");
 }
 
 /**

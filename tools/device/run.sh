@@ -353,7 +353,9 @@ if has_step c && [ "$webgpu" = 1 ] && have_data; then
         tee -a "$STATE/steps/experiment.log"
       rc=${PIPESTATUS[0]}
       status=$(run_status "$RUN")
-      epochs=$(wc -l <"$RUN/history.jsonl" 2>/dev/null || echo 0)
+      # (A run stopped before its first epoch's end has no history yet.)
+      epochs=0
+      [ -f "$RUN/history.jsonl" ] && epochs=$(wc -l <"$RUN/history.jsonl")
       say "(c) exit $rc, run status ${status:-none}, $epochs epochs done"
       case "$rc:$status" in
         0:finished | 130:stopped) ;;

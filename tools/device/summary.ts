@@ -65,6 +65,9 @@ function perEpoch(seconds: number[]): number | undefined {
 }
 const fmt = (v: number | undefined, digits: number, unit = "") =>
   v === undefined || !Number.isFinite(v) ? "-" : `${v.toFixed(digits)}${unit}`;
+/** A rate or ratio: `digits` decimals, but two significant digits below 1 (a CPU rehearsal's TFLOP/s). */
+const fmtRate = (v: number | undefined, digits: number, unit = "") =>
+  v !== undefined && v > 0 && v < 1 ? `${v.toPrecision(2)}${unit}` : fmt(v, digits, unit);
 
 const adapter = readJson(`${state}/steps/adapter.json`)?.report as
   | { description: string; backend: string; isSoftware: boolean }
@@ -133,7 +136,7 @@ function rangesByPass<T extends { pass: string }>(
   return PASSES.map((pass) => {
     const r = rows.filter((c) => c.pass === pass).map(value);
     return r.length
-      ? `${pass} ${fmt(Math.min(...r), digits)}-${fmt(Math.max(...r), digits, unit)}`
+      ? `${pass} ${fmtRate(Math.min(...r), digits)}-${fmtRate(Math.max(...r), digits, unit)}`
       : undefined;
   }).filter((x) => x !== undefined);
 }
@@ -163,10 +166,11 @@ const winogradByPass = rangesByPass(winogradGains, (c) => c.direct_over_winograd
 
 const ours = bench?.train_step_ms as number | undefined;
 const oursDirect = benchDirect?.train_step_ms as number | undefined;
-// Where one step's GPU time goes (bench.ts: timestamps around each encoder layer, summed by kind), largest first.
+// Where one step's GPU time goes (bench.ts: timestamps around each encoder layer, summed by kind, and
+// around the batch gather, the head with its loss, and Adam), largest first.
 const kindEntries = Object.entries((bench?.train_step_layer_kind_ms ?? {}) as Record<string, number>)
   .filter(([, ms]) => typeof ms === "number").sort((a, b) => b[1] - a[1]);
-const encoderMs = kindEntries.reduce((a, [, ms]) => a + ms, 0);
+const stepPartsMs = kindEntries.reduce((a, [, ms]) => a + ms, 0);
 const builds = bench?.pipeline_builds as
   | { count: number; totalMs: number; slowestMs: number; slowest: string }
   | undefined;
@@ -241,15 +245,13 @@ const rows: [string, string][] = [
         (ours ? `: ${fmt(oursDirect / ours, 2, "x")} the tuned step's time` : ""),
   ],
   [
-    "one step's GPU time by layer",
+    "one step's GPU time by part",
     kindEntries.length
-      ? `${kindEntries.map(([kind, ms]) => `${kind} ${fmt(ms, 2)} ms`).join(", ")}; encoder ${
-        fmt(encoderMs, 2)
-      } ms in all` +
-        (ours !== undefined
-          ? `, the rest of the step (head, loss, Adam, batch gather) ~${fmt(ours - encoderMs, 2)} ms`
-          : "") +
-        " (one step, timestamps around each layer)"
+      ? `${kindEntries.map(([kind, ms]) => `${kind} ${fmt(ms, 2)} ms`).join(", ")}; ${
+        fmt(stepPartsMs, 2)
+      } ms ` +
+        "in all (one step with timestamps around each part, a compute pass each" +
+        (ours !== undefined ? `; the untimed steps' mean ${fmt(ours, 2)} ms)` : ")")
       : "-",
   ],
   [
@@ -354,7 +356,7 @@ function markdownSection(): string {
         `| ${shape} | ${
           PASSES.map((pass) => {
             const c = convRates.find((r) => r.shape === shape && r.pass === pass);
-            return c ? `\`${c.kernel}\` ${fmt(c.ms, 3)} ms, ${fmt(c.tflops, 1)}` : "-";
+            return c ? `\`${c.kernel}\` ${fmt(c.ms, 3)} ms, ${fmtRate(c.tflops, 1)}` : "-";
           }).join(" | ")
         } |`
       ),
