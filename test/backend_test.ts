@@ -46,7 +46,11 @@ Deno.test("backend: the report names the backend that ran, the driver and, for a
   }
   const line = describeAdapter(report);
   ok(line.includes(report.description) && line.includes(report.driver), line);
-  equal(bitsKey(report), `${report.backend} | ${report.description} | ${report.driver}`);
+  equal(
+    bitsKey(report),
+    `${report.backend} | ${report.description} | ${report.driver}` +
+      (report.treatedAsGpu ? " | treated as a GPU" : ""),
+  );
 });
 
 /** Runs a tiny script that creates the device and exits; returns its exit code and stderr. */
@@ -95,7 +99,7 @@ Deno.test("backend: DNLL_TREAT_AS_GPU=1 takes a software adapter down the GPU pa
     kernels: new URL("../lib/nn/conv2d/kernels.ts", import.meta.url).href,
     reduction: new URL("../lib/gpu/reduction.ts", import.meta.url).href,
   };
-  const script = `import { describeAdapter, getGpu } from "${device}";
+  const script = `import { bitsKey, describeAdapter, getGpu } from "${device}";
 import { adapterKey, Tuner } from "${modules.tuner}";
 import { kernelTarget } from "${modules.kernels}";
 import { reductionVariant } from "${modules.reduction}";
@@ -104,6 +108,7 @@ console.log(JSON.stringify({
   report: gpu.report,
   line: describeAdapter(gpu.report),
   key: adapterKey(gpu),
+  bits: bitsKey(gpu.report),
   target: kernelTarget(gpu.report),
   reduction: reductionVariant(gpu, undefined, "test"),
   tunes: new Tuner(gpu, { cache: null }).hardware,
@@ -129,6 +134,8 @@ console.log(JSON.stringify({
   match(asGpu.line, /treated as a GPU \(DNLL_TREAT_AS_GPU=1\)/);
   // Its tunings are kept apart from the adapter's own entries (which software adapters never write anyway).
   equal(asGpu.key, `${plain.key} | treated as a GPU`);
+  // Other kernels, other bits: test/bits_test.ts must not hold it to the adapter's stored bits.
+  equal(asGpu.bits, `${plain.bits} | treated as a GPU`);
 });
 
 Deno.test("seed spread: the study's runs of the quick configuration, grouped by backend", async () => {

@@ -315,7 +315,9 @@ export function describeAdapter(r: AdapterReport): string {
  */
 export function bitsKey(r: AdapterReport): string {
   const impl = r.implementation === "wgpu" ? "" : `${r.implementation}:`;
-  return `${impl}${r.backend} | ${r.description} | ${r.driver}`;
+  // Treated as a GPU, the same adapter runs other kernels (other summation orders): other bits.
+  return `${impl}${r.backend} | ${r.description} | ${r.driver}` +
+    (r.treatedAsGpu ? " | treated as a GPU" : "");
 }
 
 /**
