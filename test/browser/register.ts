@@ -35,9 +35,9 @@ export async function post(path: string, body: unknown): Promise<void> {
 }
 
 /**
- * An error's name, message and stack, or the thrown value as text. Firefox's stacks hold only the frames
- * (V8's begin with the message), and its DOMExceptions, e.g. a requestAdapter refused, are named by their
- * name: both go first.
+ * An error's name, message and stack, or the thrown value as text. The name and message go first: Firefox's
+ * stacks hold only the frames (V8's begin with the message), and a DOMException (a refused requestAdapter)
+ * says what it is by its name.
  */
 export function describeError(e: unknown): string {
   if (e === null || typeof e !== "object" || !("message" in e)) return String(e);
