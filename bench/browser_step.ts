@@ -11,6 +11,7 @@ import { Model, notebookModelConfig } from "../lib/model.ts";
 import { convChoices } from "../lib/nn/conv2d/tune.ts";
 import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
 import { Rng } from "../lib/rng.ts";
+import { describeError } from "../test/browser/describe_error.ts";
 
 async function main(): Promise<unknown> {
   const q = new URLSearchParams(location.search);
@@ -47,10 +48,5 @@ async function main(): Promise<unknown> {
 
 main().then(
   (r) => fetch("/report", { method: "POST", body: JSON.stringify(r) }),
-  // Firefox's stacks hold only the frames: the name and message go first.
-  (e) =>
-    fetch("/report", {
-      method: "POST",
-      body: JSON.stringify({ error: e?.message ? `${e.name}: ${e.message}\n${e.stack ?? ""}` : String(e) }),
-    }),
+  (e) => fetch("/report", { method: "POST", body: JSON.stringify({ error: describeError(e) }) }),
 );

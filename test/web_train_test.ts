@@ -55,8 +55,10 @@ const hasVulkanDriver = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"].some((d
   }
 });
 const hasFirefox = findFirefox() !== undefined;
+/** Firefox, a Vulkan driver and the data: what the Firefox WebGPU tests need besides WebGPU itself. */
+const firefoxRunnable = hasFirefox && hasVulkanDriver && hasData;
 /** Why this Firefox offers the page no WebGPU (asked once: a browser start), else undefined. */
-const firefoxProblem = hasFirefox && hasVulkanDriver && hasData ? await firefoxWebGpuProblem() : undefined;
+const firefoxProblem = firefoxRunnable ? await firefoxWebGpuProblem() : undefined;
 if (firefoxProblem) console.error(`web_train_test: Firefox's WebGPU tests skipped: ${firefoxProblem}`);
 if (hasFirefox && !hasVulkanDriver) {
   console.error(
@@ -64,7 +66,7 @@ if (hasFirefox && !hasVulkanDriver) {
       "(without a GPU: apt-get install mesa-vulkan-drivers; .ci/run does)",
   );
 }
-const readyFirefox = hasFirefox && hasVulkanDriver && hasData && firefoxProblem === undefined;
+const readyFirefox = firefoxRunnable && firefoxProblem === undefined;
 
 /** What the page reports of its kernels (web/train.ts): choices per layer and what the tuner did. */
 interface PageKernels {

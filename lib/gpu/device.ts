@@ -21,6 +21,9 @@ import {
   requestImplementationAdapter,
 } from "./implementation.ts";
 
+/** What the tuning and bits keys of an adapter treated as a GPU (DNLL_TREAT_AS_GPU=1) end with. */
+export const TREATED_AS_GPU = "treated as a GPU";
+
 export interface AdapterReport {
   /** Human-readable adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "NVIDIA H100 80GB HBM3". */
   description: string;
@@ -317,7 +320,7 @@ export function bitsKey(r: AdapterReport): string {
   const impl = r.implementation === "wgpu" ? "" : `${r.implementation}:`;
   // Treated as a GPU, the same adapter runs other kernels (other summation orders): other bits.
   return `${impl}${r.backend} | ${r.description} | ${r.driver}` +
-    (r.treatedAsGpu ? " | treated as a GPU" : "");
+    (r.treatedAsGpu ? ` | ${TREATED_AS_GPU}` : "");
 }
 
 /**

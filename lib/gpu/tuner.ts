@@ -18,7 +18,7 @@
 //   same kernels, so it gives the same bits.
 
 import { writeFileAtomic } from "../io/atomic.ts";
-import type { Gpu } from "./device.ts";
+import { type Gpu, TREATED_AS_GPU } from "./device.ts";
 import { GpuTimer, Recorder } from "./recorder.ts";
 import { readRegions, type Tensor, tensorRegion } from "./tensor.ts";
 
@@ -160,7 +160,7 @@ export function adapterKey(gpu: Gpu): string {
   return [
     ...fields,
     ...(r.fingerprint ? [r.fingerprint] : []),
-    ...(r.treatedAsGpu ? ["treated as a GPU"] : []),
+    ...(r.treatedAsGpu ? [TREATED_AS_GPU] : []),
   ]
     .join(" | ");
 }

@@ -2,6 +2,8 @@
 // test files register at load) and an empty `env`, so the kernel test files load unchanged. run.ts
 // removes it again before any test runs, so lib/ sees a browser (no Deno) while the tests run.
 
+import { describeError } from "./describe_error.ts";
+
 export interface BrowserTest {
   name: string;
   fn: () => unknown;
@@ -32,17 +34,6 @@ function test(a: string | TestDef, b?: TestFn | Partial<TestDef>, c?: TestFn): v
 /** POSTs one message to the harness server (tools/browser_tests.ts): /info, /result or /done. */
 export async function post(path: string, body: unknown): Promise<void> {
   await fetch(path, { method: "POST", body: JSON.stringify(body) });
-}
-
-/**
- * An error's name, message and stack, or the thrown value as text. The name and message go first: Firefox's
- * stacks hold only the frames (V8's begin with the message), and a DOMException (a refused requestAdapter)
- * says what it is by its name.
- */
-export function describeError(e: unknown): string {
-  if (e === null || typeof e !== "object" || !("message" in e)) return String(e);
-  const { name, message, stack } = e as { name?: string; message: unknown; stack?: string };
-  return `${name ?? "Error"}: ${message}\n${stack ?? ""}`;
 }
 
 // A test file that throws while the bundle loads stops the bundle before run.ts starts, and the page would

@@ -1,7 +1,8 @@
 // Imported last by the browser bundle: removes the `Deno` stand-in, runs the collected tests one after
 // another and posts each result to the harness server (tools/browser_tests.ts) at /result, then /done.
 
-import { describeError, post, tests } from "./register.ts";
+import { describeError } from "./describe_error.ts";
+import { post, tests } from "./register.ts";
 
 delete (globalThis as Record<string, unknown>).Deno;
 
