@@ -3,13 +3,16 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
-import { readF32 } from "../lib/gpu/tensor.ts";
+import { Recorder } from "../lib/gpu/recorder.ts";
+import { readF32, upload } from "../lib/gpu/tensor.ts";
 import { BatchNorm2d, batchNormKernelName, parseBatchNormKernel, treeChunking } from "../lib/nn/batchnorm.ts";
 import {
   applyBatchNormChoices,
   batchNormCandidates,
   batchNormChoices,
   tuneBatchNormLayers,
+  TUNING_INPUT_GAP,
+  tuningInput,
 } from "../lib/nn/batchnorm_tune.ts";
 import { Conv2d } from "../lib/nn/conv2d/conv2d.ts";
 import { MaxPool2d } from "../lib/nn/maxpool.ts";
@@ -38,6 +41,43 @@ Deno.test("batchnorm tune: candidates are serial first, then chunk sizes that cu
   // A small batch: 4096 and 16384 both take the whole batch of 24 as one chunk; 1024 takes 11 samples.
   assertEquals(names(24, 100), ["serial", "tree(chunk=1024)", "tree(chunk=4096)"]);
   assertEquals(names(3, 49), ["serial", "tree(chunk=1024)"]);
+});
+
+Deno.test("batchnorm tune: its inputs keep every value TUNING_INPUT_GAP off its channel's mean, so no ReLU gate is in doubt", async () => {
+  // Odd and even counts per channel (3 x 1 x 3 = 9, 1 x 7 x 7 = 49, 2 x 5 x 5 = 50, 6 x 1 x 1 = 6).
+  const gpu = await getGpu();
+  for (const [i, shape] of [[3, 2, 1, 3], [1, 3, 7, 7], [2, 4, 5, 5], [6, 2, 1, 1]].entries()) {
+    const [n, c, h, w] = shape;
+    const x = tuningInput(new Rng(40 + i), shape);
+    assertEquals(x, tuningInput(new Rng(40 + i), shape)); // seeded
+    // What the gates see: the normalised values (gamma 1, beta 0, no ReLU), each at least GAP over its
+    // channel's standard deviation from zero.
+    const store = new ParamStore(gpu);
+    const bn = new BatchNorm2d(store, "bn", c, { relu: false, variant: "serial" });
+    store.finalize();
+    const rec = new Recorder(gpu);
+    const yt = bn.forward(rec, upload(gpu, x, shape), true);
+    rec.submit();
+    const y = await readF32(gpu, yt);
+    for (let ch = 0; ch < c; ch++) {
+      let sum = 0, sumSquares = 0, nearest = Infinity; // the sums exact: a few dozen f32 values in f64
+      for (let s = 0; s < n; s++) {
+        for (let p = 0; p < h * w; p++) {
+          const at = (s * c + ch) * h * w + p;
+          sum += x[at];
+          sumSquares += x[at] * x[at];
+          nearest = Math.min(nearest, Math.abs(y[at]));
+          assert(Math.abs(x[at]) >= TUNING_INPUT_GAP * (1 - 2 ** -23), `[${shape}] channel ${ch}: ${x[at]}`);
+        }
+      }
+      assertEquals(sum, 0, `[${shape}] channel ${ch}: mean ${sum / (n * h * w)}`);
+      const bound = 0.999 * TUNING_INPUT_GAP / Math.sqrt(sumSquares / (n * h * w) + 1e-5);
+      assert(
+        nearest >= bound,
+        `[${shape}] channel ${ch}: a normalised value ${nearest} from zero, < ${bound}`,
+      );
+    }
+  }
 });
 
 /** conv 1->4, BN+ReLU, maxpool, conv 4->6, BN+ReLU, on a batch of 24 10x10 images. */

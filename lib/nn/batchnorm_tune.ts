@@ -32,6 +32,56 @@ export type BatchNormChoices = Record<string, string>;
 /** Values per workgroup the tree candidates aim for: 4 to 64 per invocation of its 256. */
 export const TREE_CHUNK_CANDIDATES = [1024, 4096, 16384];
 
+/**
+ * How far every tuning input lies from its channel's mean, in units of the inputs' spread (about 1.1):
+ * see tuningInput.
+ */
+export const TUNING_INPUT_GAP = 0.1;
+
+/**
+ * Random [n, C, H, W] inputs for the BatchNorm tuning in which every value lies at least TUNING_INPUT_GAP
+ * from its channel's mean, which is 0: the values of a channel come in pairs v, -v (one triple 2v, -v, -v
+ * where a channel holds an odd count) with v = TUNING_INPUT_GAP + |normal|, in random positions.
+ *
+ * Why: the tuner checks each candidate's output against the serial kernels', and the ReLU fused after
+ * the normalisation gates the backward by the sign of each normalised value. With normal inputs, some of
+ * the 12.8 million values of the notebook's first BatchNorm at batch 256 (64 channels of 28 x 28) lands
+ * within rounding of zero, where kernels that sum in another order may gate it the other way: lavapipe
+ * treated as a GPU (2026-12-02) normalised one value to 3.2e-9 with the serial kernels and to 0 with the
+ * tree kernels, so the tree kernels' input gradient there was -0.002 against 0.628 and the tuner dropped
+ * them as a race or a miscompile, though both agree with float64 wherever the gate is not in doubt. Here
+ * every normalised value is at least ~0.09 from zero, far beyond any rounding, so the gates agree and a
+ * mismatch is a real fault again.
+ */
+export function tuningInput(rng: Rng, [n, c, h, w]: readonly number[]): Float32Array {
+  const plane = h * w, count = n * plane;
+  const out = new Float32Array(n * c * plane);
+  const values = new Float64Array(count);
+  const magnitude = () => TUNING_INPUT_GAP + Math.abs(rng.normal());
+  for (let ch = 0; ch < c; ch++) {
+    let k = 0;
+    if (count % 2 === 1) {
+      // v in f32, so that 2v, -v, -v sum to exactly 0 as the kernels store them. (A channel of one value,
+      // which BatchNorm refuses anyway, gets just v.)
+      const v = Math.fround(magnitude());
+      const odd = count >= 3 ? [2 * v, -v, -v] : [v];
+      values.set(odd);
+      k = odd.length;
+    }
+    for (; k < count; k += 2) {
+      const v = magnitude();
+      values[k] = v;
+      values[k + 1] = -v;
+    }
+    const order = rng.permutation(count);
+    for (let i = 0; i < count; i++) {
+      const at = order[i], s = Math.floor(at / plane);
+      out[(s * c + ch) * plane + (at % plane)] = values[i];
+    }
+  }
+  return out;
+}
+
 /** The current kernel of every BatchNorm layer, by name (what a manifest records). */
 export function batchNormChoices(layers: readonly Layer[]): BatchNormChoices {
   const out: BatchNormChoices = {};
@@ -107,8 +157,8 @@ async function tuneBatchNorm(
   const bn = new BatchNorm2d(store, `${layer.name} (tuning)`, c, { relu: layer.relu });
   store.finalize();
   const size = shape.reduce((a, b) => a * b, 1);
-  const random = () => upload(gpu, Float32Array.from({ length: size }, () => rng.normal()), shape);
-  const x = random(), dy = random();
+  const x = upload(gpu, tuningInput(rng, shape), shape);
+  const dy = upload(gpu, Float32Array.from({ length: size }, () => rng.normal()), shape);
   const byName = new Map(batchNormCandidates(n, h * w).map((k) => [batchNormKernelName(k), k]));
   let y: Tensor | undefined, dx: Tensor | undefined;
   try {
