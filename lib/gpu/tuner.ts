@@ -46,7 +46,11 @@ export interface TuneTask {
   candidates: string[];
   /** Records one run of candidate `name`. */
   record(name: string, rec: Recorder): void;
-  /** The tensors a run writes: compared with the reference's. */
+  /**
+   * The tensors a run writes: compared with the reference's, within rounding. A task's inputs must keep
+   * every output within rounding of the reference's for a correct candidate: no value at a kink such as a
+   * ReLU's, where another summation order may take the other branch (lib/nn/batchnorm_tune.ts: tuningInput).
+   */
   outputs(): Tensor[];
 }
 
