@@ -71,7 +71,7 @@ Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches 
   const first = await tuner.choose(task, "software-choice");
   assertEquals(first.source, "timed");
   assertEquals(Object.keys(first.dropped!), ["broken"]);
-  assert(/^output element \d+ is 0, reference/.test(first.dropped!.broken), first.dropped!.broken);
+  assert(/^output 1 of 1: element \d+ is 0, reference/.test(first.dropped!.broken), first.dropped!.broken);
   assertEquals(Object.keys(first.ms!).sort(), ["other", "reference"]);
   assert(["other", "reference"].includes(first.choice));
   assert(lines.some((l) => l.startsWith(`tuner: dropped broken for ${task.key}`)), lines.join("\n"));

@@ -315,8 +315,12 @@ export class Tuner {
         try {
           const got = await this.run(task, name);
           one = got.ms;
-          why = got.outputs.map((g, i) => compareOutputs(g, want.outputs[i])).find((w) => w !== undefined);
-          if (why) why = `output ${why}`;
+          // Which output (of the task's list) differs, e.g. "output 2 of 4: element 6798501 is ...".
+          const count = got.outputs.length;
+          why = got.outputs
+            .map((g, i) => compareOutputs(g, want.outputs[i]))
+            .map((w, i) => w && `output ${i + 1} of ${count}: ${w}`)
+            .find((w) => w !== undefined);
         } catch (e) {
           why = `failed: ${(e as Error).message}`;
         }
