@@ -9,7 +9,8 @@
 //   DENO_WEBGPU_BACKEND=vulkan deno run -A tools/gpu_path_check.ts /tmp/soft.json /tmp/gpu.json
 //
 // It writes the adapter, the kernels and the two steps' losses to OUT.json; given a second file it prints
-// both runs' losses side by side. Candidates the tuner drops are in its log lines ("tuner: dropped ...").
+// both runs' losses side by side. `--head lda` or `--head softmax` puts the paper's other heads on the same
+// encoder (D = 9; LDA with DNLL at lambda 0.01, softmax with cross-entropy) instead of the notebook's MDA. Candidates the tuner drops are in its log lines ("tuner: dropped ...").
 // Measured 2026-12-02, lavapipe treated as a GPU: no candidate dropped at any shape (after the BatchNorm
 // tuning inputs were kept off the ReLU's kink: lib/nn/batchnorm_tune.ts), step losses 8.284210205078125 and
 // 7.52429723739624 against the software path's 8.284210205078125 and 7.524383068084717.
@@ -19,7 +20,7 @@ import { describeAdapter, getGpuOrExit } from "../lib/gpu/device.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Workspace } from "../lib/gpu/tensor.ts";
 import { STATS_PER_STEP } from "../lib/mda/head.ts";
-import { Model, notebookModelConfig } from "../lib/model.ts";
+import { Model, type ModelConfig, notebookModelConfig } from "../lib/model.ts";
 import { tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
 import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
@@ -34,9 +35,27 @@ interface CheckResult {
   steps: { loss: number; correct: number }[];
 }
 
-const [out, against] = Deno.args;
-if (!out || Deno.args.length > 2) {
-  console.error("usage: deno run -A tools/gpu_path_check.ts OUT.json [OTHER_RUN.json]");
+const HEADS: Record<string, Partial<ModelConfig>> = {
+  mda: {},
+  lda: { head: "lda", components: 1, loss: "dnll", lambda: 0.01, latentDim: 9 },
+  softmax: { head: "softmax", components: 1, loss: "ce", latentDim: 9 },
+};
+const args = [...Deno.args];
+const headAt = args.indexOf("--head");
+const head = headAt >= 0 ? args.splice(headAt, 2)[1] : "mda";
+const [out, against] = args;
+if (!(head in HEADS)) {
+  console.error(
+    `error: --head must be one of ${Object.keys(HEADS).join(", ")}, got ${
+      head === undefined ? "nothing" : JSON.stringify(head)
+    }`,
+  );
+  Deno.exit(2);
+}
+if (!out || args.length > 2) {
+  console.error(
+    "usage: deno run -A tools/gpu_path_check.ts [--head mda|lda|softmax] OUT.json [OTHER_RUN.json]",
+  );
   Deno.exit(2);
 }
 const other: CheckResult | undefined = against ? JSON.parse(Deno.readTextFileSync(against)) : undefined;
@@ -45,7 +64,7 @@ const gpu = await getGpuOrExit();
 const log = (s: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 log(`adapter: ${describeAdapter(gpu.report)}`);
 const split = randomSplit(gpu, batch, new Rng(7));
-const model = new Model(gpu, notebookModelConfig(NOTEBOOK_WIDTHS, 1));
+const model = new Model(gpu, { ...notebookModelConfig(NOTEBOOK_WIDTHS, 1), ...HEADS[head] });
 const input = [batch, 1, 28, 28];
 const { choices: conv } = await tuneConvLayers(gpu, model.encoder.layers, input, { log, repeats: 1 });
 const { choices: batchnorm } = await tuneBatchNormLayers(gpu, model.encoder.layers, input, {
