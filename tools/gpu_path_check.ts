@@ -10,7 +10,8 @@
 //
 // It writes the adapter, the kernels and the two steps' losses to OUT.json; given a second file it prints
 // both runs' losses side by side. `--head lda` or `--head softmax` puts the paper's other heads on the same
-// encoder (D = 9; LDA with DNLL at lambda 0.01, softmax with cross-entropy) instead of the notebook's MDA. Candidates the tuner drops are in its log lines ("tuner: dropped ...").
+// encoder (D = 9; LDA with DNLL at lambda 0.01, softmax with cross-entropy) instead of the notebook's MDA.
+// Candidates the tuner drops are in its log lines ("tuner: dropped ...").
 // Measured 2026-12-02, lavapipe treated as a GPU: no candidate dropped at any shape (after the BatchNorm
 // tuning inputs were kept off the ReLU's kink: lib/nn/batchnorm_tune.ts), step losses 8.284210205078125 and
 // 7.52429723739624 against the software path's 8.284210205078125 and 7.524383068084717.
@@ -44,7 +45,7 @@ const args = [...Deno.args];
 const headAt = args.indexOf("--head");
 const head = headAt >= 0 ? args.splice(headAt, 2)[1] : "mda";
 const [out, against] = args;
-if (!(head in HEADS)) {
+if (head === undefined || !Object.hasOwn(HEADS, head)) {
   console.error(
     `error: --head must be one of ${Object.keys(HEADS).join(", ")}, got ${
       head === undefined ? "nothing" : JSON.stringify(head)
