@@ -22,15 +22,16 @@ import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, Workspace } from "../lib/gpu/tensor.ts";
 import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model, type ModelConfig, notebookModelConfig } from "../lib/model.ts";
-import { tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
-import { tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
+import { writeJsonAtomic } from "../lib/io/atomic.ts";
+import { type BatchNormChoices, tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
+import { type ConvChoices, tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { NOTEBOOK_WIDTHS } from "../lib/nn/encoder.ts";
 import { Rng } from "../lib/rng.ts";
 
 interface CheckResult {
   adapter: string;
-  conv: Record<string, unknown>;
-  batchnorm: Record<string, string>;
+  conv: ConvChoices;
+  batchnorm: BatchNormChoices;
   reductions: string;
   /** Per step: mean loss and correct count (the step's stats). */
   steps: { loss: number; correct: number }[];
@@ -59,7 +60,14 @@ if (!out || args.length > 2) {
   );
   Deno.exit(2);
 }
-const other: CheckResult | undefined = against ? JSON.parse(Deno.readTextFileSync(against)) : undefined;
+// Read before the half hour of tuning: a file that cannot be read is one line now, not a lost run.
+let other: CheckResult | undefined;
+try {
+  other = against ? JSON.parse(Deno.readTextFileSync(against)) : undefined;
+} catch (e) {
+  console.error(`error: ${against}: expected a JSON file this tool wrote (${(e as Error).message})`);
+  Deno.exit(2);
+}
 const batch = 256, steps = 2;
 const gpu = await getGpuOrExit();
 const log = (s: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
@@ -92,7 +100,7 @@ const result: CheckResult = {
     correct: values[STATS_PER_STEP * s + 1],
   })),
 };
-Deno.writeTextFileSync(out, JSON.stringify(result, null, 1) + "\n");
+await writeJsonAtomic(out, result);
 for (const [s, { loss, correct }] of result.steps.entries()) {
   const then = other?.steps[s];
   const beside = then
