@@ -7,6 +7,7 @@ import { type FashionMnist, loadFashionMnist } from "../lib/data/fashion.ts";
 import { DeviceSplit } from "../lib/data/device.ts";
 import { describeAdapter, exitAfterRelease, type Gpu } from "../lib/gpu/device.ts";
 import { getGpu } from "../lib/gpu/device.ts";
+import { GpuFaultError } from "../lib/gpu/fault.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
@@ -352,6 +353,18 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
       await settleWrites();
       if (e instanceof NonFiniteLossError || e instanceof LabelOutOfRangeError) {
         await writeJsonAtomic(file(req.out, "manifest.json"), manifest("failed", { error: e.message }));
+      }
+      if (e instanceof GpuFaultError) {
+        // Nothing of this epoch can be read back; what the last epoch (or stop) wrote is the run's state.
+        const at = state.stepInEpoch
+          ? `epoch ${state.epochsDone + 1}, step ${state.stepInEpoch}`
+          : `epoch ${state.epochsDone}`;
+        const kept = existsSync(file(req.out, "resume.safetensors"))
+          ? `the checkpoint of ${at} in ${req.out} is intact: continue with --resume`
+          : `no epoch had finished, so nothing was saved: start the run again`;
+        const error = new GpuFaultError(e.fault, e.where ? `${e.where}; ${kept}` : kept);
+        await writeJsonAtomic(file(req.out, "manifest.json"), manifest("failed", { error: error.message }));
+        throw error;
       }
       throw e;
     }

@@ -2,7 +2,7 @@
 // first epoch (or in the middle of one) and resumed ends with the same bits as one that was not, and
 // `evaluate` on the checkpoint reproduces the run's accuracy.
 
-import { deepStrictEqual, equal, notDeepStrictEqual, ok, rejects } from "node:assert/strict";
+import { deepStrictEqual, equal, match, notDeepStrictEqual, ok, rejects } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { type TunedEntry, tuningFile } from "../lib/gpu/tuner.ts";
@@ -160,6 +160,54 @@ Deno.test("experiment: stopped after epoch 1 or mid-epoch, resumed, same bits as
       })
     );
   deepStrictEqual(await hist(c), await hist(a));
+});
+
+Deno.test("experiment: a GPU lost in epoch 2 stops the run in one line; epoch 1's checkpoint is intact and --resume ends with the bits of a run never stopped", async () => {
+  const whole = `${tmp}/lost-whole`, epoch1 = `${tmp}/lost-epoch1`, lost = `${tmp}/lost`;
+  await runPlan(parseRunArgs(args(whole)), { quiet: true, noFigures: true });
+  await runPlan(parseRunArgs(args(epoch1)), { quiet: true, noFigures: true, stopAfterEpochs: 1 });
+  // 40 images in batches of 16: 3 steps an epoch; the device goes away before epoch 2's second step,
+  // behind the run's back (as a driver reset takes it).
+  const gpu = await getGpu();
+  let steps = 0;
+  await rejects(
+    runPlan(parseRunArgs(args(lost)), {
+      quiet: true,
+      noFigures: true,
+      shouldStop: () => {
+        if (++steps === 5) gpu.device.destroy();
+        return false;
+      },
+    }),
+    (e: Error) => {
+      match(
+        e.message,
+        new RegExp(
+          "^the GPU device was lost \\(destroyed[^)]*\\); nothing computed since can be read back; " +
+            `noticed at epoch 2, step [23] of 3; the checkpoint of epoch 1 in ${lost} is intact: continue with --resume$`,
+        ),
+      );
+      return true;
+    },
+  );
+  const manifest = JSON.parse(await Deno.readTextFile(`${lost}/manifest.json`));
+  equal(manifest.status, "failed");
+  match(manifest.error, /^the GPU device was lost/);
+  deepStrictEqual(
+    await tensorsOf(`${lost}/resume.safetensors`),
+    await tensorsOf(`${epoch1}/resume.safetensors`),
+  );
+  deepStrictEqual(
+    await tensorsOf(`${lost}/model.safetensors`),
+    await tensorsOf(`${epoch1}/model.safetensors`),
+  );
+  // On a new device (getGpu replaces the lost one), --resume finishes the run as if nothing had happened.
+  const [resumed] = await runPlan(parseRunArgs(args(lost, "--resume")), { quiet: true, noFigures: true });
+  equal(resumed.status, "finished");
+  deepStrictEqual(
+    await tensorsOf(`${lost}/model.safetensors`),
+    await tensorsOf(`${whole}/model.safetensors`),
+  );
 });
 
 Deno.test("experiment: a resumed run keeps its recorded BatchNorm kernels, whatever the tuning file says now", async () => {

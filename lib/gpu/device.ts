@@ -15,6 +15,7 @@ import {
   skipLibraryDestructorsAtExit,
 } from "./backend.ts";
 
+import { deviceFault, releasingDevice, watchDevice } from "./fault.ts";
 import {
   type Implementation,
   requestedImplementation,
@@ -82,6 +83,11 @@ let releasing: Promise<void> | undefined;
 
 /** The shared device. Throws NoAdapterError (message names the remedy) when there is no adapter. */
 export function getGpu(): Promise<Gpu> {
+  // A lost device does no more work (fault.ts): the next caller gets a new one.
+  if (live && deviceFault(live.device)?.kind === "lost") {
+    live = undefined;
+    cached = undefined;
+  }
   cached ??= createGpu().then((gpu) => {
     live = gpu;
     // Only for Deno's wgpu: under Dawn (dawn.node) destroying the device from the realm's "unload" aborts the
@@ -105,6 +111,7 @@ export function releaseGpu(): Promise<void> {
       try {
         await gpu.device.queue.onSubmittedWorkDone();
       } finally {
+        releasingDevice(gpu.device);
         gpu.device.destroy();
       }
     }
@@ -132,6 +139,7 @@ function installExitHooks(): void {
     releaseGpu();
   });
   globalThis.addEventListener("unload", () => {
+    if (live) releasingDevice(live.device);
     live?.device.destroy();
     live = undefined;
   });
@@ -192,10 +200,8 @@ async function createGpu(): Promise<Gpu> {
     pinDriverLibraries(); // the driver is loaded now: keep it mapped until exit (see backend.ts)
     skipLibraryDestructorsAtExit(); // glvnd's libEGL destructor races with Deno's ending threads (backend.ts)
   }
-  device.addEventListener("uncapturederror", (e) => {
-    // A validation error is a bug in our code; make it loud rather than silently producing zeros.
-    console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
-  });
+  // A lost device or an error no scope caught stops the work that reads it back (fault.ts), printed at once.
+  watchDevice(device);
 
   const info = adapter.info;
   const detectedSoftware = Boolean(

@@ -6,6 +6,7 @@
 // arrayLength().
 
 import type { Gpu } from "./device.ts";
+import { faultAfterFailure, GpuFaultError, throwIfFaulted } from "./fault.ts";
 
 /**
  * A storage buffer that copies go in and out of. A function, not a module constant: in a browser without
@@ -108,7 +109,17 @@ export async function readRegions(gpu: Gpu, regions: readonly ReadRegion[]): Pro
     }
   });
   gpu.device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
+  try {
+    await staging.mapAsync(GPUMapMode.READ);
+    // What a faulty device gives back is nothing to train on or to save (fault.ts); a lost device also
+    // fails the map itself, with words that do not say so.
+    throwIfFaulted(gpu.device);
+  } catch (e) {
+    staging.destroy();
+    if (e instanceof GpuFaultError) throw e;
+    const fault = await faultAfterFailure(gpu.device);
+    throw fault ? new GpuFaultError(fault) : e;
+  }
   const all = staging.getMappedRange();
   const out = regions.map((r, i) => all.slice(starts[i], starts[i] + r.bytes));
   staging.unmap();

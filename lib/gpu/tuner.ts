@@ -19,6 +19,7 @@
 
 import { writeFileAtomic } from "../io/atomic.ts";
 import { type Gpu, TREATED_AS_GPU } from "./device.ts";
+import { GpuFaultError, throwIfFaulted } from "./fault.ts";
 import { GpuTimer, Recorder } from "./recorder.ts";
 import { readRegions, type Tensor, tensorRegion } from "./tensor.ts";
 
@@ -30,6 +31,9 @@ export const TUNING_FORMAT = "webgpu-mda-tuning/2";
  * with timestamps (see MIN_SAMPLE_MS).
  */
 const WALL_CLOCK_RUNS = 10;
+
+/** The errors a candidate's run is scoped for (see Tuner.run). */
+const ERROR_SCOPES: GPUErrorFilter[] = ["validation", "out-of-memory", "internal"];
 
 /**
  * With timestamp queries a sample repeats a run until it lasts about this long (at most WALL_CLOCK_RUNS
@@ -283,6 +287,25 @@ export class Tuner {
    * samples), read back in one wait (each costs ~10 ms in Deno; a tuning run makes hundreds).
    */
   private async run(task: TuneTask, name: string): Promise<{ outputs: Float32Array[]; ms?: number }> {
+    // A candidate's own errors (a shader its compiler rejects, a pipeline over a limit, memory it cannot
+    // have) are caught here and drop it; uncaught, they would count as a fault of the device (fault.ts).
+    const device = this.gpu.device;
+    for (const scope of ERROR_SCOPES) device.pushErrorScope(scope);
+    // Popped in reverse order of the pushes, also when the run threw (a lost device: that error wins).
+    const popAll = () => Promise.all(ERROR_SCOPES.map(() => device.popErrorScope().catch(() => null)));
+    let result;
+    try {
+      result = await this.runUnscoped(task, name);
+    } catch (e) {
+      await popAll();
+      throw e;
+    }
+    const error = (await popAll()).find((e) => e);
+    if (error) throw new Error(`${error.constructor.name}: ${error.message.trim().split("\n")[0]}`);
+    return result;
+  }
+
+  private async runUnscoped(task: TuneTask, name: string): Promise<{ outputs: Float32Array[]; ms?: number }> {
     const rec = new Recorder(this.gpu);
     const timer = this.timestamps ? new GpuTimer(this.gpu, 1) : undefined;
     try {
@@ -305,7 +328,29 @@ export class Tuner {
 
   private async time(task: TuneTask): Promise<TuneResult> {
     const [reference] = task.candidates;
-    const want = await this.run(task, reference);
+    try {
+      return await this.timeCandidates(task, reference);
+    } catch (e) {
+      // A lost device ends the tuning (nothing is cached): say which candidate was running.
+      if (e instanceof GpuFaultError && !e.where) {
+        throw new GpuFaultError(e.fault, `while tuning ${task.key}`);
+      }
+      throw e;
+    }
+  }
+
+  private async timeCandidates(task: TuneTask, reference: string): Promise<TuneResult> {
+    let want;
+    try {
+      want = await this.run(task, reference);
+    } catch (e) {
+      if (e instanceof GpuFaultError) {
+        throw new GpuFaultError(e.fault, `while the tuner ran ${reference} for ${task.key}`);
+      }
+      throw new Error(
+        `tuner: the reference kernel ${reference} for ${task.key} failed: ${(e as Error).message}`,
+      );
+    }
     const dropped: Record<string, string> = {};
     const ms: Record<string, number> = {};
     for (const name of task.candidates) {
@@ -322,6 +367,9 @@ export class Tuner {
             .map((w, i) => w && `output ${i + 1} of ${count}: ${w}`)
             .find((w) => w !== undefined);
         } catch (e) {
+          if (e instanceof GpuFaultError) {
+            throw new GpuFaultError(e.fault, `while the tuner ran ${name} for ${task.key}`);
+          }
           why = `failed: ${(e as Error).message}`;
         }
         if (why) {
@@ -363,6 +411,8 @@ export class Tuner {
         rec.destroy();
       }
     }
+    // Waits on a lost device end at once: such times are no times (and must not reach the cache).
+    throwIfFaulted(this.gpu.device);
     times.sort((a, b) => a - b);
     return times[Math.floor(times.length / 2)];
   }

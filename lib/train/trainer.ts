@@ -4,6 +4,7 @@
 import type { DeviceSplit } from "../data/device.ts";
 import { batchRanges, cropOffsets, epochOrder } from "../data/batches.ts";
 import type { Gpu } from "../gpu/device.ts";
+import { GpuFaultError, throwIfFaulted } from "../gpu/fault.ts";
 import { Recorder } from "../gpu/recorder.ts";
 import { type ReadRegion, readRegions, Tensor, Workspace } from "../gpu/tensor.ts";
 import { STATS_PER_STEP } from "../mda/head.ts";
@@ -93,6 +94,11 @@ export class LabelOutOfRangeError extends Error {
       } in the batch of epoch ${epoch}, step ${step}; stopping (the last checkpoint is intact)`,
     );
   }
+}
+
+/** Where a device fault was noticed, for its error (the fault itself may be a few steps older). */
+function noticedAt(epoch: number, step: number, steps: number): string {
+  return `noticed at epoch ${epoch}, step ${step} of ${steps}`;
 }
 
 /** What the eval-mode network gives per image (`width` values) and how it is recorded. */
@@ -214,6 +220,8 @@ export class Trainer {
       rec.submit();
       images += size;
       report(await pacer.submitted(step + 1, images, step === startStep && pacer.spacing === Infinity));
+      // A lost device drops the steps without a word (fault.ts): stop at the first sign of it.
+      throwIfFaulted(this.gpu.device, noticedAt(epoch, step + 1, ranges.length));
     }
     // The epoch's end is one wait: the last mark (when the steps are done: progress, and where the
     // evaluation's time starts) is taken now and not awaited; the evaluation is queued behind the steps;
@@ -229,7 +237,11 @@ export class Trainer {
       { buffer: stats.buffer, offset: 0, bytes: 4 * STATS_PER_STEP * ranges.length },
       ...(logits ? [logits] : []),
       ...(interrupted ? [] : opts.read ?? []),
-    ]);
+    ]).catch((e) => {
+      throw e instanceof GpuFaultError
+        ? new GpuFaultError(e.fault, noticedAt(epoch, step, ranges.length))
+        : e;
+    });
     const readAt = performance.now();
     const logitsBytes = logits ? read.shift()! : undefined;
     rec.destroy();

@@ -1,0 +1,166 @@
+// A device that stops working stops the work with one line (lib/gpu/fault.ts): a device lost in the
+// middle of an epoch, an error no error scope caught, and the tuner's candidates, whose own errors drop
+// them while a lost device ends the tuning. The loss is real: the device is destroyed behind the code's
+// back, which WebGPU reports as a loss as it does a driver reset. Each test ends with a new device.
+
+import { deepStrictEqual, equal, match, ok, rejects } from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { DeviceSplit } from "../lib/data/device.ts";
+import { getGpu, releaseGpu } from "../lib/gpu/device.ts";
+import { describeFault, deviceFault, GpuFaultError } from "../lib/gpu/fault.ts";
+import { ParamStore } from "../lib/gpu/params.ts";
+import type { Recorder } from "../lib/gpu/recorder.ts";
+import { readF32, type Tensor, upload } from "../lib/gpu/tensor.ts";
+import { Tuner, type TuneTask, tuningFile } from "../lib/gpu/tuner.ts";
+import { Model } from "../lib/model.ts";
+import { Conv2d } from "../lib/nn/conv2d/conv2d.ts";
+import { Rng } from "../lib/rng.ts";
+import { Trainer } from "../lib/train/trainer.ts";
+import { randn, tempDir } from "./util.ts";
+
+Deno.test("fault: each kind of fault is one line saying what happened and what helps", () => {
+  const line = (kind: "lost" | "out-of-memory" | "validation" | "internal", later = 0) =>
+    describeFault({ kind, message: "the words", later });
+  equal(line("lost"), "the GPU device was lost (the words); nothing computed since can be read back");
+  equal(line("out-of-memory"), "the GPU ran out of memory (the words); a smaller --batch-size needs less");
+  equal(
+    line("validation", 2),
+    "WebGPU reported a validation error, a bug in webgpu-mda (the words; 2 more errors after it); please report it",
+  );
+  equal(
+    line("internal", 1),
+    "WebGPU reported an internal error of the driver or its shader compiler (the words; 1 more error after it)",
+  );
+  equal(
+    new GpuFaultError({ kind: "lost", message: "m", later: 0 }, "at step 3").message,
+    `${line("lost").replace("the words", "m")}; at step 3`,
+  );
+});
+
+Deno.test("fault: a device lost in the middle of an epoch stops training with the loss and where it was noticed", async () => {
+  const gpu = await getGpu();
+  const rng = new Rng(4);
+  const count = 12;
+  const images = new Uint8Array(count * 784).map(() => rng.int(256));
+  const labels = Uint8Array.from({ length: count }, (_, i) => i % 4);
+  const split = new DeviceSplit(gpu, { images, labels, count, rows: 28, cols: 28 });
+  const model = new Model(gpu, {
+    widths: [4, 4, 8, 8, 8, 8],
+    latentDim: 2,
+    head: "mda",
+    components: 2,
+    loss: "em_dnll",
+    lambda: 0.1,
+    muInit: "independent",
+    lr: 0.01,
+    numClasses: 4,
+    seed: 5,
+  });
+  const trainer = new Trainer(gpu, model, split, split, labels, { batchSize: 2, seed: 1, augment: false });
+  let calls = 0;
+  await rejects(
+    trainer.trainEpoch(1, {
+      evaluate: true,
+      // Called before each step: the device goes away before the third.
+      shouldStop: () => {
+        if (++calls === 3) gpu.device.destroy();
+        return false;
+      },
+    }),
+    (e: Error) => {
+      ok(e instanceof GpuFaultError, String(e));
+      match(
+        e.message,
+        /^the GPU device was lost \(destroyed[^)]*\); nothing computed since can be read back; noticed at epoch 1, step [3-6] of 6$/,
+      );
+      return true;
+    },
+  );
+  equal(deviceFault(gpu.device)?.kind, "lost");
+  // The next caller gets a working device.
+  const fresh = await getGpu();
+  ok(fresh.device !== gpu.device, "getGpu() still hands out the lost device");
+  deepStrictEqual(Array.from(await readF32(fresh, upload(fresh, new Float32Array([1, 2]), [2]))), [1, 2]);
+  await releaseGpu();
+});
+
+Deno.test("fault: an error no scope caught fails the next readback with it, not with the garbage after it", async () => {
+  const gpu = await getGpu();
+  const t = upload(gpu, new Float32Array([3, 4]), [2]);
+  // A buffer WebGPU refuses (MAP_READ with STORAGE): a validation error, as a bug of ours would raise.
+  gpu.device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+  await rejects(readF32(gpu, t), (e: Error) => {
+    ok(e instanceof GpuFaultError, String(e));
+    match(e.message, /^WebGPU reported a validation error, a bug in webgpu-mda \(.+\); please report it$/);
+    return true;
+  });
+  await releaseGpu();
+});
+
+/** A cheap conv task (tuner_test.ts's) whose candidates `sabotage` may break in its own way. */
+async function convTask(sabotage: (name: string) => void): Promise<TuneTask> {
+  const gpu = await getGpu();
+  const rng = new Rng(9);
+  const store = new ParamStore(gpu);
+  const conv = new Conv2d(store, "c", 3, 5, rng);
+  store.finalize();
+  const x = upload(gpu, randn(rng, 2 * 3 * 5 * 6), [2, 3, 5, 6]);
+  let y: Tensor | undefined;
+  return {
+    key: "fault test conv forward n=2 ci=3 co=5 h=5 w=6",
+    candidates: ["reference", "invalid", "other"],
+    record(name: string, rec: Recorder) {
+      const tile = name === "other" ? { r4: 1, tp: 1, tq: 3, wg: 16 } : { r4: 1, tp: 2, tq: 2, wg: 16 };
+      conv.setKernels({ ...conv.kernels, forward: { family: "register_block", tile } });
+      y = conv.forward(rec, x, true);
+      sabotage(name);
+    },
+    outputs: () => [y!],
+  };
+}
+
+Deno.test("fault: the tuner drops a candidate that raises an error, and stops on a lost device naming the candidate", async () => {
+  const cacheFile = `${await tempDir("mda-fault-test-")}/tuning.json`;
+  const lines: string[] = [];
+  const options = {
+    mode: "hardware" as const,
+    cache: tuningFile(cacheFile),
+    repeats: 1,
+    log: (l: string) => lines.push(l),
+  };
+  let gpu = await getGpu();
+  // "invalid" raises a validation error while it is recorded (as a shader its compiler rejects would).
+  const invalid = await convTask((name) => {
+    if (name === "invalid") {
+      gpu.device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+    }
+  });
+  const result = await new Tuner(gpu, options).choose(invalid, "x");
+  equal(result.source, "timed");
+  deepStrictEqual(Object.keys(result.dropped!), ["invalid"]);
+  match(result.dropped!.invalid, /^failed: GPUValidationError: /);
+  ok(
+    lines.some((l) => l.startsWith(`tuner: dropped invalid for ${invalid.key}: failed: GPUValidationError`)),
+    lines.join("\n"),
+  );
+  equal(deviceFault(gpu.device), undefined, "the candidate's error counted as the device's");
+
+  // "invalid" now loses the device: the tuning stops, says where, and caches nothing for the shape.
+  await Deno.remove(cacheFile);
+  gpu = await getGpu();
+  const losing = await convTask((name) => {
+    if (name === "invalid") gpu.device.destroy();
+  });
+  await rejects(new Tuner(gpu, options).choose(losing, "x"), (e: Error) => {
+    ok(e instanceof GpuFaultError, String(e));
+    match(
+      e.message,
+      new RegExp(
+        `^the GPU device was lost \\(destroyed[^)]*\\); nothing computed since can be read back; while the tuner ran invalid for ${losing.key}$`,
+      ),
+    );
+    return true;
+  });
+  ok(!existsSync(cacheFile), "a tuning cut short by a lost device was cached");
+  await releaseGpu();
+});
