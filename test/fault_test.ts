@@ -22,7 +22,7 @@ Deno.test("fault: each kind of fault is one line saying what happened and what h
   const line = (kind: "lost" | "out-of-memory" | "validation" | "internal", later = 0) =>
     describeFault({ kind, message: "the words", later });
   equal(line("lost"), "the GPU device was lost (the words); nothing computed since can be read back");
-  equal(line("out-of-memory"), "the GPU ran out of memory (the words); a smaller --batch-size needs less");
+  equal(line("out-of-memory"), "the GPU ran out of memory (the words); a smaller batch size needs less");
   equal(
     line("validation", 2),
     "WebGPU reported a validation error, a bug in webgpu-mda (the words; 2 more errors after it); please report it",

@@ -38,7 +38,7 @@ export function describeFault(f: GpuFault): string {
     case "lost":
       return `the GPU device was lost (${f.message}${more}); nothing computed since can be read back`;
     case "out-of-memory":
-      return `the GPU ran out of memory (${f.message}${more}); a smaller --batch-size needs less`;
+      return `the GPU ran out of memory (${f.message}${more}); a smaller batch size needs less`;
     case "validation":
       return `WebGPU reported a validation error, a bug in webgpu-mda (${f.message}${more}); please report it`;
     case "internal":
