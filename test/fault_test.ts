@@ -1,17 +1,16 @@
 // A device that stops working stops the work with one line (lib/gpu/fault.ts): a device lost in the
 // middle of an epoch, an error no error scope caught, and the tuner's candidates, whose own errors drop
-// them while a lost device ends the tuning. The loss is real: the device is destroyed behind the code's
+// them while a lost device ends the tuning (and the candidate is left out of the next). The loss is real: the device is destroyed behind the code's
 // back, which WebGPU reports as a loss as it does a driver reset. Each test ends with a new device.
 
 import { deepStrictEqual, equal, match, ok, rejects } from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { DeviceSplit } from "../lib/data/device.ts";
 import { getGpu, releaseGpu } from "../lib/gpu/device.ts";
 import { describeFault, deviceFault, GpuFaultError } from "../lib/gpu/fault.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import type { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, type Tensor, upload } from "../lib/gpu/tensor.ts";
-import { Tuner, type TuneTask, tuningFile } from "../lib/gpu/tuner.ts";
+import { adapterKey, LOST_DEVICE, Tuner, type TuneTask, tuningFile } from "../lib/gpu/tuner.ts";
 import { Model } from "../lib/model.ts";
 import { Conv2d } from "../lib/nn/conv2d/conv2d.ts";
 import { Rng } from "../lib/rng.ts";
@@ -119,7 +118,7 @@ async function convTask(sabotage: (name: string) => void): Promise<TuneTask> {
   };
 }
 
-Deno.test("fault: the tuner drops a candidate that raises an error, and stops on a lost device naming the candidate", async () => {
+Deno.test("fault: the tuner drops a candidate that raises an error; one that loses the device stops the tuning, named, and the next run skips it", async () => {
   const cacheFile = `${await tempDir("mda-fault-test-")}/tuning.json`;
   const lines: string[] = [];
   const options = {
@@ -145,7 +144,8 @@ Deno.test("fault: the tuner drops a candidate that raises an error, and stops on
   );
   equal(deviceFault(gpu.device), undefined, "the candidate's error counted as the device's");
 
-  // "invalid" now loses the device: the tuning stops, says where, and caches nothing for the shape.
+  // "invalid" now loses the device: the tuning stops and says where; the tuning file remembers the
+  // candidate (and the times taken before), so that a later run, on a new device, leaves it out.
   await Deno.remove(cacheFile);
   gpu = await getGpu();
   const losing = await convTask((name) => {
@@ -161,6 +161,28 @@ Deno.test("fault: the tuner drops a candidate that raises an error, and stops on
     );
     return true;
   });
-  ok(!existsSync(cacheFile), "a tuning cut short by a lost device was cached");
+  const entry = () => JSON.parse(Deno.readTextFileSync(cacheFile)).adapters[adapterKey(gpu)][losing.key];
+  const partial = entry();
+  deepStrictEqual(Object.keys(partial.ms), ["reference"]);
+  match(partial.dropped.invalid, new RegExp(`^${LOST_DEVICE} \\(destroyed`));
+  const lost = gpu;
+  gpu = await getGpu();
+  ok(gpu.device !== lost.device, "the lost device was handed out again");
+  lines.length = 0;
+  const again = await new Tuner(gpu, options).choose(
+    await convTask((name) => {
+      if (name === "invalid") gpu.device.destroy();
+    }),
+    "x",
+  );
+  equal(again.source, "timed");
+  deepStrictEqual(Object.keys(again.ms!).sort(), ["other", "reference"]);
+  equal(again.dropped!.invalid, partial.dropped.invalid);
+  ok(
+    lines.some((l) => l.startsWith(`tuner: skipped invalid for ${losing.key}: ${LOST_DEVICE}`)),
+    lines.join("\n"),
+  );
+  equal(deviceFault(gpu.device), undefined);
+  deepStrictEqual(entry(), { choice: again.choice, ms: again.ms, dropped: again.dropped });
   await releaseGpu();
 });

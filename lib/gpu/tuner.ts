@@ -14,6 +14,9 @@
 //   candidate's time (and why any was dropped): a table of how the variants fare on that adapter, and
 //   the list the choice was made among, so a candidate added by a later version is timed, not ignored,
 //   and a run offered fewer candidates (--no-winograd) takes the fastest of its own from the kept times.
+// - Each candidate runs inside error scopes: its own error (a shader the driver rejects) drops it. A
+//   candidate that loses the device ends the tuning (fault.ts) and is marked in the cache entry, so the
+//   next run, on a new device, leaves it out.
 // - A forced choice (from a run's resume state) wins over everything: a resumed or repeated run uses the
 //   same kernels, so it gives the same bits.
 
@@ -31,6 +34,9 @@ export const TUNING_FORMAT = "webgpu-mda-tuning/2";
  * with timestamps (see MIN_SAMPLE_MS).
  */
 const WALL_CLOCK_RUNS = 10;
+
+/** How a tuning file's entry marks a candidate that lost the device while it ran (see Tuner.time). */
+export const LOST_DEVICE = "lost the device";
 
 /** The errors a candidate's run is scoped for (see Tuner.run). */
 const ERROR_SCOPES: GPUErrorFilter[] = ["validation", "out-of-memory", "internal"];
@@ -276,7 +282,7 @@ export class Tuner {
     const kept = (await this.readCache())?.adapters[adapter]?.[task.key];
     const cached = trusted ? cachedChoice(kept, task.candidates) : undefined;
     if (cached !== undefined) return { key: task.key, choice: cached, source: "cache" };
-    const result = await this.time(task);
+    const result = await this.time(task, kept);
     this.retimed.add(where);
     await this.writeCache(task.key, mergeEntry(kept, result, task.candidates[0]));
     return result;
@@ -326,59 +332,43 @@ export class Tuner {
     }
   }
 
-  private async time(task: TuneTask): Promise<TuneResult> {
+  /**
+   * Checks and times every candidate of `task` against the reference (the first). `kept`: the tuning
+   * file's entry for the task, whose candidates that lost the device are not run again.
+   */
+  private async time(task: TuneTask, kept: TunedEntry | undefined): Promise<TuneResult> {
     const [reference] = task.candidates;
-    try {
-      return await this.timeCandidates(task, reference);
-    } catch (e) {
-      // A lost device ends the tuning (nothing is cached): say which candidate was running.
-      if (e instanceof GpuFaultError && !e.where) {
-        throw new GpuFaultError(e.fault, `while tuning ${task.key}`);
-      }
-      throw e;
-    }
-  }
-
-  private async timeCandidates(task: TuneTask, reference: string): Promise<TuneResult> {
-    let want;
-    try {
-      want = await this.run(task, reference);
-    } catch (e) {
-      if (e instanceof GpuFaultError) {
-        throw new GpuFaultError(e.fault, `while the tuner ran ${reference} for ${task.key}`);
-      }
-      throw new Error(
-        `tuner: the reference kernel ${reference} for ${task.key} failed: ${(e as Error).message}`,
-      );
-    }
     const dropped: Record<string, string> = {};
     const ms: Record<string, number> = {};
+    let want: { outputs: Float32Array[]; ms?: number } | undefined;
     for (const name of task.candidates) {
-      let one = want.ms;
-      if (name !== reference) {
-        let why: string | undefined;
-        try {
-          const got = await this.run(task, name);
-          one = got.ms;
-          // Which output (of the task's list) differs, e.g. "output 2 of 4: element 6798501 is ...".
-          const count = got.outputs.length;
-          why = got.outputs
-            .map((g, i) => compareOutputs(g, want.outputs[i]))
-            .map((w, i) => w && `output ${i + 1} of ${count}: ${w}`)
-            .find((w) => w !== undefined);
-        } catch (e) {
-          if (e instanceof GpuFaultError) {
-            throw new GpuFaultError(e.fault, `while the tuner ran ${name} for ${task.key}`);
-          }
-          why = `failed: ${(e as Error).message}`;
-        }
-        if (why) {
-          dropped[name] = why;
-          this.log(`tuner: dropped ${name} for ${task.key}: ${why}`);
+      const lostBefore = kept?.dropped?.[name];
+      if (name !== reference && lostBefore?.startsWith(LOST_DEVICE)) {
+        dropped[name] = lostBefore;
+        this.log(`tuner: skipped ${name} for ${task.key}: ${lostBefore} (in an earlier run)`);
+        continue;
+      }
+      try {
+        const why = await this.check(task, name, reference, want);
+        if (name === reference) want = why.got;
+        if (why.dropped) {
+          dropped[name] = why.dropped;
+          this.log(`tuner: dropped ${name} for ${task.key}: ${why.dropped}`);
           continue;
         }
+        ms[name] = await this.median(task, name, why.got.ms);
+      } catch (e) {
+        if (!(e instanceof GpuFaultError)) throw e;
+        // A candidate that loses the device would lose it again in every run: the tuning file remembers it
+        // (with the times taken so far), so the next run, on a new device, leaves it out. The reference
+        // cannot be left out.
+        if (name !== reference && e.fault.kind === "lost") {
+          dropped[name] = `${LOST_DEVICE} (${e.fault.message})`;
+          const partial: TuneResult = { key: task.key, choice: reference, source: "timed", ms, dropped };
+          await this.writeCache(task.key, mergeEntry(kept, partial, reference));
+        }
+        throw new GpuFaultError(e.fault, `while the tuner ran ${name} for ${task.key}`);
       }
-      ms[name] = await this.median(task, name, one);
     }
     let choice = reference;
     for (const [name, t] of Object.entries(ms)) if (t < ms[choice]) choice = name;
@@ -386,6 +376,38 @@ export class Tuner {
       `tuner: ${task.key}: ${choice} (${ms[choice].toFixed(3)} ms; reference ${ms[reference].toFixed(3)} ms)`,
     );
     return { key: task.key, choice, source: "timed", ms, dropped };
+  }
+
+  /**
+   * One checked run of candidate `name`: its output against the reference's (`want`; the reference's own
+   * run when `name` is the reference), and why it is dropped, if it is: an output that differs, or an error
+   * of its own (Tuner.run's scopes). The reference's error ends the tuning.
+   */
+  private async check(
+    task: TuneTask,
+    name: string,
+    reference: string,
+    want: { outputs: Float32Array[] } | undefined,
+  ): Promise<{ got: { outputs: Float32Array[]; ms?: number }; dropped?: string }> {
+    let got;
+    try {
+      got = await this.run(task, name);
+    } catch (e) {
+      if (e instanceof GpuFaultError) throw e;
+      const message = (e as Error).message;
+      if (name === reference) {
+        throw new Error(`tuner: the reference kernel ${reference} for ${task.key} failed: ${message}`);
+      }
+      return { got: { outputs: [] }, dropped: `failed: ${message}` };
+    }
+    if (name === reference || !want) return { got };
+    // Which output (of the task's list) differs, e.g. "output 2 of 4: element 6798501 is ...".
+    const count = got.outputs.length;
+    const differs = got.outputs
+      .map((g, i) => compareOutputs(g, want.outputs[i]))
+      .map((w, i) => w && `output ${i + 1} of ${count}: ${w}`)
+      .find((w) => w !== undefined);
+    return { got, dropped: differs };
   }
 
   /**
