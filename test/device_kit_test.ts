@@ -355,9 +355,13 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
         format: "webgpu-mda-tuning/2",
         adapters: {
           "NVIDIA H200 | vulkan": {
-            a: shape("igemm_tapslice(1)", [4, 1]),
+            a: shape("igemm_tapslice(1)", [4, 1], {
+              "igemm_tiled(y)": "failed: GPUValidationError: too big",
+            }),
             b: shape("igemm_tapslice(2)", [3, 2, 1], { "igemm_tiled(x)": "output element 3 is 0" }),
-            c: shape("register_block(r4=2)", [1, 2]),
+            c: shape("register_block(r4=2)", [1, 2], {
+              "igemm_tiled(z)": "lost the device (unknown: Xid 79)",
+            }),
             // Conv tasks' keys (lib/nn/conv2d/tune.ts): 2*256*28*28*64*64*9 flops = 14.8 GFLOP.
             "conv2d forward n=256 ci=64 co=64 h=28 w=28": shape("igemm_tapslice(1)", [4, 1.5]),
             "conv2d weightGrad n=256 ci=64 co=64 h=28 w=28": shape("igemm_tapslice(1)", [4, 2]),
@@ -373,7 +377,11 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     );
     await w(
       "results/fashion_mda/manifest.json",
-      JSON.stringify({ status: "stopped", hyperparameters: { epochs: { value: 100 } } }),
+      JSON.stringify({
+        status: "failed",
+        error: "the GPU device was lost (unknown: Xid 79); noticed at epoch 4, step 9 of 235",
+        hyperparameters: { epochs: { value: 100 } },
+      }),
     );
     await w(
       "results/fashion_mda/history.jsonl",
@@ -417,10 +425,13 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     );
     assertMatch(text, /host: recording a step\s+1\.23 ms, 74 dispatches in 1 compute pass$/m);
     assertMatch(text, /pipelines built \(bench\)\s+40 in 5\.25 s; slowest 812 ms \(igemm_tapslice\(x\)\)$/m);
-    assertMatch(text, /3 of 100, status stopped \| PyTorch notebook 2/);
     assertMatch(
       text,
-      /tuner\s+7 shapes: igemm_tapslice 5, register_block 1, winograd_f2x2 1; choice 2\.67x faster than the reference \(median\); 1 candidate dropped \(output differed/,
+      /3 of 100, status failed \(the GPU device was lost \(unknown: Xid 79\); noticed at epoch 4, step 9 of 235\) \| PyTorch notebook 2/,
+    );
+    assertMatch(
+      text,
+      /tuner\s+7 shapes: igemm_tapslice 5, register_block 1, winograd_f2x2 1; choice 2\.67x faster than the reference \(median\); 3 candidates dropped \(an error 1, output differed 1, lost the device 1: see steps\.tar\.xz tuning\.json\)$/m,
     );
     assertMatch(
       text,
@@ -432,6 +443,8 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     assertMatch(text, /ours 0\.7000 \(epoch 3\) \| PyTorch 0\.8500 \(epoch 2\)/);
     const json = JSON.parse(await Deno.readTextFile(`${state}/s.json`));
     assertEquals(json.experiment.epochs_done, 3);
+    assertMatch(json.experiment.error, /^the GPU device was lost/);
+    assertEquals(json.tuner.dropped_by_reason, { "an error": 1, "output differed": 1, "lost the device": 1 });
     assertEquals(json.experiment.eval_seconds_per_epoch, 1.25);
     assertEquals(json.train_step_ms.pytorch_defaults, null);
     assertEquals(json.train_step_ms.ours_no_winograd, 50);

@@ -6,11 +6,11 @@
 import { deepStrictEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { DeviceSplit } from "../lib/data/device.ts";
 import { getGpu, releaseGpu } from "../lib/gpu/device.ts";
-import { describeFault, deviceFault, GpuFaultError } from "../lib/gpu/fault.ts";
+import { describeFault, deviceFault, GpuFaultError, LOST_DEVICE } from "../lib/gpu/fault.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import type { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, type Tensor, upload } from "../lib/gpu/tensor.ts";
-import { adapterKey, LOST_DEVICE, Tuner, type TuneTask, tuningFile } from "../lib/gpu/tuner.ts";
+import { adapterKey, Tuner, type TuneTask, tuningFile } from "../lib/gpu/tuner.ts";
 import { Model } from "../lib/model.ts";
 import { Conv2d } from "../lib/nn/conv2d/conv2d.ts";
 import { Rng } from "../lib/rng.ts";

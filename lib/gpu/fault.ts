@@ -10,6 +10,9 @@
 // GpuFaultError before anything is read from, or written after, the faulty device. What was written before
 // (the last epoch's checkpoint) stays as it was.
 
+/** How a tuning file's entry marks a candidate that lost the device while it ran (lib/gpu/tuner.ts). */
+export const LOST_DEVICE = "lost the device";
+
 /** What went wrong with a device first. */
 export interface GpuFault {
   /** "lost": the device is gone; the others are errors that no error scope caught. */

@@ -22,7 +22,7 @@
 
 import { writeFileAtomic } from "../io/atomic.ts";
 import { type Gpu, TREATED_AS_GPU } from "./device.ts";
-import { GpuFaultError, throwIfFaulted } from "./fault.ts";
+import { GpuFaultError, LOST_DEVICE, throwIfFaulted } from "./fault.ts";
 import { GpuTimer, Recorder } from "./recorder.ts";
 import { readRegions, type Tensor, tensorRegion } from "./tensor.ts";
 
@@ -34,9 +34,6 @@ export const TUNING_FORMAT = "webgpu-mda-tuning/2";
  * with timestamps (see MIN_SAMPLE_MS).
  */
 const WALL_CLOCK_RUNS = 10;
-
-/** How a tuning file's entry marks a candidate that lost the device while it ran (see Tuner.time). */
-export const LOST_DEVICE = "lost the device";
 
 /** The errors a candidate's run is scoped for (see Tuner.run). */
 const ERROR_SCOPES: GPUErrorFilter[] = ["validation", "out-of-memory", "internal"];

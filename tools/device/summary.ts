@@ -5,6 +5,7 @@
 // "-" (a step that did not run), never as a number.
 
 import { checkPositionals, type CommandSpec, parseOrExit, stringFlag } from "../../experiments/flags.ts";
+import { LOST_DEVICE } from "../../lib/gpu/fault.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../../lib/io/atomic.ts";
 import { convTaskFlops, parseConvTaskKey } from "../../lib/nn/conv2d/kernels.ts";
 
@@ -111,12 +112,23 @@ for (const e of tuned) {
 const gains = tuned.map((e) => Object.values(e.ms)[0] / e.ms[e.choice]).filter(Number.isFinite)
   .sort((a, b) => a - b);
 const droppedCount = tuned.reduce((n, e) => n + Object.keys(e.dropped ?? {}).length, 0);
+// Why candidates were dropped (lib/gpu/tuner.ts): an output that differed from the reference's (a race or a
+// miscompile on this GPU), an error of their own (e.g. a shader the driver's compiler rejects), or a lost
+// device (the tuning stopped there; later runs skip the candidate).
+const dropReason = (why: string) =>
+  why.startsWith(LOST_DEVICE) ? "lost the device" : why.startsWith("failed") ? "an error" : "output differed";
+const droppedBy: Record<string, number> = {};
+for (const e of tuned) {
+  for (const why of Object.values(e.dropped ?? {})) {
+    droppedBy[dropReason(why)] = (droppedBy[dropReason(why)] ?? 0) + 1;
+  }
+}
 const tuner = {
   shapes: tuned.length,
   choices_by_family: families,
   reference_over_choice_median: gains.length ? gains[Math.floor(gains.length / 2)] : null,
-  // A dropped candidate differed from the reference's output: a race or a miscompile on this GPU.
   dropped: droppedCount,
+  dropped_by_reason: droppedBy,
 };
 
 // The tuner's conv entries (keys as lib/nn/conv2d/tune.ts writes them), with their layer shape's label.
@@ -201,6 +213,8 @@ const summary = {
   experiment: {
     name: experiment,
     status: manifest?.status ?? null,
+    // Why a failed run stopped (a diverged loss, a lost device: the run's one line).
+    error: manifest?.error ?? null,
     epochs_done: history.length,
     epochs_pinned: pinnedEpochs ?? null,
     seconds_per_epoch: perEpoch(history.map((r) => r.seconds)) ?? null,
@@ -276,7 +290,11 @@ const rows: [string, string][] = [
       ? `${tuned.length} shapes: ${Object.entries(families).map(([f, n]) => `${f} ${n}`).join(", ")}; ` +
         `choice ${fmt(tuner.reference_over_choice_median ?? undefined, 2, "x")} faster than the reference ` +
         `(median); ${droppedCount} candidate${droppedCount === 1 ? "" : "s"} dropped` +
-        (droppedCount ? " (output differed from the reference: see steps.tar.xz tuning.json)" : "")
+        (droppedCount
+          ? ` (${
+            Object.entries(droppedBy).map(([why, n]) => `${why} ${n}`).join(", ")
+          }: see steps.tar.xz tuning.json)`
+          : "")
       : "-",
   ],
   [
@@ -295,6 +313,7 @@ const rows: [string, string][] = [
   [
     `epochs done (${experiment})`,
     `${history.length}${pinnedEpochs ? ` of ${pinnedEpochs}` : ""}, status ${manifest?.status ?? "-"}` +
+    (typeof manifest?.error === "string" ? ` (${manifest.error})` : "") +
     ` | PyTorch notebook ${torchEpochs.length}`,
   ],
   [
