@@ -346,14 +346,14 @@ export class Tuner {
         continue;
       }
       try {
-        const why = await this.check(task, name, reference, want);
-        if (name === reference) want = why.got;
-        if (why.dropped) {
-          dropped[name] = why.dropped;
-          this.log(`tuner: dropped ${name} for ${task.key}: ${why.dropped}`);
+        const checked = await this.check(task, name, reference, want);
+        if (name === reference) want = checked.got;
+        if (checked.dropped) {
+          dropped[name] = checked.dropped;
+          this.log(`tuner: dropped ${name} for ${task.key}: ${checked.dropped}`);
           continue;
         }
-        ms[name] = await this.median(task, name, why.got.ms);
+        ms[name] = await this.median(task, name, checked.got.ms);
       } catch (e) {
         if (!(e instanceof GpuFaultError)) throw e;
         // A candidate that loses the device would lose it again in every run: the tuning file remembers it
