@@ -106,6 +106,14 @@ export class Page {
     await this.send("Page.navigate", { url });
   }
 
+  /**
+   * Crashes the browser's GPU process (as a driver reset or a GPU hang would take it): every WebGPU device
+   * of every tab is lost; Chromium starts a new GPU process for the next request.
+   */
+  async crashGpu(): Promise<void> {
+    await this.browser.send("Browser.crashGpuProcess");
+  }
+
   /** Reloads the page, bypassing the HTTP cache. */
   async reload(): Promise<void> {
     await this.send("Page.reload", { ignoreCache: true });

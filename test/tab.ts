@@ -17,6 +17,8 @@ export interface Tab {
   waitFor<T = unknown>(expression: string, timeoutMs?: number): Promise<T>;
   /** A PNG of the whole page (beyond the viewport). */
   screenshot(path: string): Promise<void>;
+  /** Chromium only: crashes the GPU process, so every WebGPU device is lost (cdp.ts). */
+  crashGpu?(): Promise<void>;
 }
 
 /**

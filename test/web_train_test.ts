@@ -564,3 +564,59 @@ for (const { browser, label, ignore } of TAB_BROWSERS) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "web: a GPU process crash in epoch 2 (every device lost) stops the page in one line; a reload continues after epoch 1 to the bits of a run never stopped",
+  ignore: !ready,
+  fn: async () => {
+    // The page is held on its report of epoch 1 (stored by then) while the GPU process crashes.
+    let holding = true;
+    let release = () => {};
+    let epochReported = (_: number) => {};
+    const firstEpoch = new Promise<number>((r) => epochReported = r);
+    const onEpoch = async (epoch: number) => {
+      epochReported(epoch);
+      if (holding) await new Promise<void>((r) => release = r);
+    };
+    await inBrowser("chromium", "web-train-gpucrash-", async (page, server, pageUrl) => {
+      const url = pageUrl(`epochs=2&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`);
+      const visit = server.nextRun();
+      await page.goto(url);
+      const first = await Promise.race([
+        firstEpoch,
+        visit.then((r) => `the page ended before storing epoch 1 (error: ${r.error})`),
+      ]);
+      equal(first, 1, String(first));
+      await page.crashGpu!();
+      holding = false;
+      release();
+      const crashed = await visit;
+      equal(crashed.result, undefined, "the page finished on a lost device");
+      match(
+        crashed.error ?? "",
+        /^error: the GPU device was lost \(unknown[^)]*\); nothing computed since can be read back; noticed at epoch 2, step [12] of 2; reload the page to continue the run after epoch 1$/,
+      );
+
+      // A reload gets a new GPU process and device, and continues from this browser's epoch 1.
+      let next = server.nextRun();
+      await page.reload();
+      const resumed = await next;
+      ok(resumed.result, `the reloaded page reported no result (error: ${resumed.error})`);
+      equal(resumed.result.resumedAfter, 1);
+      next = server.nextRun();
+      await page.goto(`${url}&fresh=1`);
+      const whole = await next;
+      ok(whole.result, `the uninterrupted run reported no result (error: ${whole.error})`);
+      const untimed = (h: { seconds?: number; eval_seconds?: number }[]) =>
+        h.map(({ seconds: _, eval_seconds: _e, ...rest }) => rest);
+      deepEqual(untimed(resumed.result.history), untimed(whole.result.history));
+      ok(resumed.checkpoint && whole.checkpoint, "a checkpoint is missing");
+      deepEqual(
+        resumed.checkpoint,
+        whole.checkpoint,
+        "the resumed run's checkpoint differs from the uninterrupted run's",
+      );
+    }, onEpoch);
+  },
+});

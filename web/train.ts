@@ -42,6 +42,7 @@ import {
 } from "../lib/data/fashion.ts";
 import { DataError, type IdxImages, type IdxLabels, isGzip, parseIdx } from "../lib/data/idx.ts";
 import { describeAdapter, getGpu, NoAdapterError } from "../lib/gpu/device.ts";
+import { GpuFaultError } from "../lib/gpu/fault.ts";
 import { defaultTuningStore, type TuneResult } from "../lib/gpu/tuner.ts";
 import { decodeSafetensors, encodeSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
@@ -342,19 +343,30 @@ async function main(): Promise<void> {
     const e0 = performance.now();
     // Every epoch but the last is kept for a resume (the last one's model is the download below).
     const keep = epoch < epochs ? runs : undefined;
-    const result = await trainer.trainEpoch(epoch, {
-      read: keep ? snapshot.regions : undefined,
-      evaluate: true,
-      onProgress: (p) => {
-        const done = (epoch - first) * train.count + Math.min(train.count, p.step * batchSize);
-        const elapsed = (performance.now() - t0) / 1000;
-        ($("bar") as HTMLProgressElement).value = done / total;
-        status(
-          `epoch ${epoch}/${epochs}, step ${p.step}/${p.steps}: ${(done / elapsed).toFixed(1)} images/s, ` +
-            `about ${formatSeconds((elapsed / done) * (total - done))} left`,
-        );
-      },
-    });
+    let result;
+    try {
+      result = await trainer.trainEpoch(epoch, {
+        read: keep ? snapshot.regions : undefined,
+        evaluate: true,
+        onProgress: (p) => {
+          const done = (epoch - first) * train.count + Math.min(train.count, p.step * batchSize);
+          const elapsed = (performance.now() - t0) / 1000;
+          ($("bar") as HTMLProgressElement).value = done / total;
+          status(
+            `epoch ${epoch}/${epochs}, step ${p.step}/${p.steps}: ${(done / elapsed).toFixed(1)} images/s, ` +
+              `about ${formatSeconds((elapsed / done) * (total - done))} left`,
+          );
+        },
+      });
+    } catch (e) {
+      // A GPU lost mid-run (a driver reset, the browser's GPU process restarting): the epochs kept in this
+      // browser are the run's state, and a reload continues from them on a new device.
+      if (!(e instanceof GpuFaultError)) throw e;
+      const from = runs && (epoch > first || resumed)
+        ? `after epoch ${epoch - 1}`
+        : "from its start (no epoch was kept)";
+      fail(`${e.message}; reload the page to continue the run ${from}`);
+    }
     if (epoch === 1) firstStepLoss = result.stats[0];
     lastEval = result.evaluation!;
     history.push(historyRow(epoch, result, lastEval, (performance.now() - e0) / 1000, result.evalSeconds!));

@@ -100,6 +100,16 @@ export async function faultAfterFailure(device: GPUDevice, waitMs = 1000): Promi
   return faults.get(device);
 }
 
+/**
+ * What to throw for `e`, a failure of work on `device`: the device's fault as a GpuFaultError (with `where`,
+ * unless it says where already) when it has one, waiting for a loss reported after the failure; else `e`.
+ */
+export async function asDeviceFault(e: unknown, device: GPUDevice, where?: string): Promise<unknown> {
+  if (e instanceof GpuFaultError) return e.where || !where ? e : new GpuFaultError(e.fault, where);
+  const fault = await faultAfterFailure(device);
+  return fault ? new GpuFaultError(fault, where) : e;
+}
+
 /** Throws a GpuFaultError if the device has a fault; `where` says where the work was (an epoch, a step). */
 export function throwIfFaulted(device: GPUDevice, where?: string): void {
   const fault = faults.get(device);

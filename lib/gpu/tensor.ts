@@ -6,7 +6,7 @@
 // arrayLength().
 
 import type { Gpu } from "./device.ts";
-import { faultAfterFailure, GpuFaultError, throwIfFaulted } from "./fault.ts";
+import { asDeviceFault, throwIfFaulted } from "./fault.ts";
 
 /**
  * A storage buffer that copies go in and out of. A function, not a module constant: in a browser without
@@ -116,9 +116,7 @@ export async function readRegions(gpu: Gpu, regions: readonly ReadRegion[]): Pro
     throwIfFaulted(gpu.device);
   } catch (e) {
     staging.destroy();
-    if (e instanceof GpuFaultError) throw e;
-    const fault = await faultAfterFailure(gpu.device);
-    throw fault ? new GpuFaultError(fault) : e;
+    throw await asDeviceFault(e, gpu.device);
   }
   const all = staging.getMappedRange();
   const out = regions.map((r, i) => all.slice(starts[i], starts[i] + r.bytes));

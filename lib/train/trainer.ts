@@ -4,7 +4,7 @@
 import type { DeviceSplit } from "../data/device.ts";
 import { batchRanges, cropOffsets, epochOrder } from "../data/batches.ts";
 import type { Gpu } from "../gpu/device.ts";
-import { GpuFaultError, throwIfFaulted } from "../gpu/fault.ts";
+import { asDeviceFault, throwIfFaulted } from "../gpu/fault.ts";
 import { Recorder } from "../gpu/recorder.ts";
 import { type ReadRegion, readRegions, Tensor, Workspace } from "../gpu/tensor.ts";
 import { STATS_PER_STEP } from "../mda/head.ts";
@@ -112,6 +112,19 @@ export function shuffleStream(seed: number): Rng {
   return new Rng(seed).fork(10);
 }
 
+export interface EpochOptions {
+  startStep?: number;
+  priorStats?: number[];
+  onProgress?: (p: StepProgress) => void;
+  shouldStop?: () => boolean;
+  /** GPU data to read back with the epoch's stats, once the epoch is whole (a checkpoint's tensors:
+   * ParamStore.snapshot), in the same wait; returned as `read`. */
+  read?: readonly ReadRegion[];
+  /** Evaluate on the test split once the epoch is whole, queued behind its last step and read back
+   * in the same wait (`evaluation`, as `evaluate()` would give it). */
+  evaluate?: boolean;
+}
+
 export class Trainer {
   private orderRng: Rng;
   private cropRng: Rng;
@@ -155,21 +168,20 @@ export class Trainer {
    * Trains one epoch from `startStep` (non-zero when resuming inside an epoch, with the earlier steps'
    * stats in `priorStats`). The data streams must stand at this epoch's start; they advance past it.
    */
-  async trainEpoch(
-    epoch: number,
-    opts: {
-      startStep?: number;
-      priorStats?: number[];
-      onProgress?: (p: StepProgress) => void;
-      shouldStop?: () => boolean;
-      /** GPU data to read back with the epoch's stats, once the epoch is whole (a checkpoint's tensors:
-       * ParamStore.snapshot), in the same wait; returned as `read`. */
-      read?: readonly ReadRegion[];
-      /** Evaluate on the test split once the epoch is whole, queued behind its last step and read back
-       * in the same wait (`evaluation`, as `evaluate()` would give it). */
-      evaluate?: boolean;
-    } = {},
-  ): Promise<EpochResult> {
+  async trainEpoch(epoch: number, opts: EpochOptions = {}): Promise<EpochResult> {
+    const at = { step: opts.startStep ?? 0 };
+    try {
+      return await this.runEpoch(epoch, opts, at);
+    } catch (e) {
+      if (e instanceof NonFiniteLossError || e instanceof LabelOutOfRangeError) throw e; // read back whole
+      // Whatever failed on a device with a fault (a lost device fails calls with words that do not say so,
+      // differently in each implementation) is that fault, with where it was noticed (fault.ts).
+      throw await asDeviceFault(e, this.gpu.device, noticedAt(epoch, at.step, this.stepsPerEpoch));
+    }
+  }
+
+  /** trainEpoch's work; `at.step` follows the steps submitted, for an error's message. */
+  private async runEpoch(epoch: number, opts: EpochOptions, at: { step: number }): Promise<EpochResult> {
     const { batchSize, augment } = this.options;
     const train = this.trainSplit;
     const ranges = batchRanges(train.count, batchSize);
@@ -220,8 +232,9 @@ export class Trainer {
       rec.submit();
       images += size;
       report(await pacer.submitted(step + 1, images, step === startStep && pacer.spacing === Infinity));
+      at.step = step + 1;
       // A lost device drops the steps without a word (fault.ts): stop at the first sign of it.
-      throwIfFaulted(this.gpu.device, noticedAt(epoch, step + 1, ranges.length));
+      throwIfFaulted(this.gpu.device);
     }
     // The epoch's end is one wait: the last mark (when the steps are done: progress, and where the
     // evaluation's time starts) is taken now and not awaited; the evaluation is queued behind the steps;
@@ -237,11 +250,7 @@ export class Trainer {
       { buffer: stats.buffer, offset: 0, bytes: 4 * STATS_PER_STEP * ranges.length },
       ...(logits ? [logits] : []),
       ...(interrupted ? [] : opts.read ?? []),
-    ]).catch((e) => {
-      throw e instanceof GpuFaultError
-        ? new GpuFaultError(e.fault, noticedAt(epoch, step, ranges.length))
-        : e;
-    });
+    ]);
     const readAt = performance.now();
     const logitsBytes = logits ? read.shift()! : undefined;
     rec.destroy();
