@@ -98,7 +98,7 @@ export class LabelOutOfRangeError extends Error {
 
 /** Where a device fault was noticed, for its error (the fault itself may be a few steps older). */
 function noticedAt(epoch: number, step: number, steps: number): string {
-  return `noticed at epoch ${epoch}, step ${step} of ${steps}`;
+  return step ? `noticed at epoch ${epoch}, step ${step} of ${steps}` : `noticed as epoch ${epoch} began`;
 }
 
 /** What the eval-mode network gives per image (`width` values) and how it is recorded. */
@@ -230,9 +230,9 @@ export class Trainer {
       const { x, labels } = train.gather(rec, start, size);
       this.model.trainStep(rec, x, labels, stats, step);
       rec.submit();
+      at.step = step + 1;
       images += size;
       report(await pacer.submitted(step + 1, images, step === startStep && pacer.spacing === Infinity));
-      at.step = step + 1;
       // A lost device drops the steps without a word (fault.ts): stop at the first sign of it.
       throwIfFaulted(this.gpu.device);
     }
