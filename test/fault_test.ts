@@ -96,6 +96,21 @@ Deno.test("fault: an error no scope caught fails the next readback with it, not 
   await releaseGpu();
 });
 
+Deno.test("fault: out of memory (as WebGPU reports it, an event no scope caught) stops the next readback naming it", async () => {
+  const gpu = await getGpu();
+  const t = upload(gpu, new Float32Array([5]), [1]);
+  // Mesa's adapters take whatever is asked of them lazily, so the event is dispatched as the device would.
+  gpu.device.dispatchEvent(
+    new GPUUncapturedErrorEvent("uncapturederror", { error: new GPUOutOfMemoryError("a 3 GiB buffer") }),
+  );
+  equal(deviceFault(gpu.device)?.kind, "out-of-memory");
+  await rejects(readF32(gpu, t), (e: Error) => {
+    equal(e.message, "the GPU ran out of memory (a 3 GiB buffer); a smaller batch size needs less");
+    return true;
+  });
+  await releaseGpu();
+});
+
 /** A cheap conv task (tuner_test.ts's) whose candidates `sabotage` may break in its own way. */
 async function convTask(sabotage: (name: string) => void): Promise<TuneTask> {
   const gpu = await getGpu();
