@@ -7,15 +7,13 @@ import { deepStrictEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { DeviceSplit } from "../lib/data/device.ts";
 import { getGpu, releaseGpu } from "../lib/gpu/device.ts";
 import { describeFault, deviceFault, GpuFaultError, LOST_DEVICE } from "../lib/gpu/fault.ts";
-import { ParamStore } from "../lib/gpu/params.ts";
-import type { Recorder } from "../lib/gpu/recorder.ts";
-import { readF32, type Tensor, upload } from "../lib/gpu/tensor.ts";
-import { adapterKey, Tuner, type TuneTask, tuningFile } from "../lib/gpu/tuner.ts";
-import { Model } from "../lib/model.ts";
-import { Conv2d } from "../lib/nn/conv2d/conv2d.ts";
+import { readF32, upload } from "../lib/gpu/tensor.ts";
+import { adapterKey, Tuner, tuningFile } from "../lib/gpu/tuner.ts";
+import { Model, notebookModelConfig } from "../lib/model.ts";
 import { Rng } from "../lib/rng.ts";
 import { Trainer } from "../lib/train/trainer.ts";
-import { randn, tempDir } from "./util.ts";
+import { convTuneTask } from "./conv_tune_task.ts";
+import { tempDir } from "./util.ts";
 
 Deno.test("fault: each kind of fault is one line saying what happened and what helps", () => {
   const line = (kind: "lost" | "out-of-memory" | "validation" | "internal", later = 0) =>
@@ -43,18 +41,7 @@ Deno.test("fault: a device lost in the middle of an epoch stops training with th
   const images = new Uint8Array(count * 784).map(() => rng.int(256));
   const labels = Uint8Array.from({ length: count }, (_, i) => i % 4);
   const split = new DeviceSplit(gpu, { images, labels, count, rows: 28, cols: 28 });
-  const model = new Model(gpu, {
-    widths: [4, 4, 8, 8, 8, 8],
-    latentDim: 2,
-    head: "mda",
-    components: 2,
-    loss: "em_dnll",
-    lambda: 0.1,
-    muInit: "independent",
-    lr: 0.01,
-    numClasses: 4,
-    seed: 5,
-  });
+  const model = new Model(gpu, { ...notebookModelConfig([4, 4, 8, 8, 8, 8], 5), numClasses: 4 });
   const trainer = new Trainer(gpu, model, split, split, labels, { batchSize: 2, seed: 1, augment: false });
   let calls = 0;
   await rejects(
@@ -111,28 +98,6 @@ Deno.test("fault: out of memory (as WebGPU reports it, an event no scope caught)
   await releaseGpu();
 });
 
-/** A cheap conv task (tuner_test.ts's) whose candidates `sabotage` may break in its own way. */
-async function convTask(sabotage: (name: string) => void): Promise<TuneTask> {
-  const gpu = await getGpu();
-  const rng = new Rng(9);
-  const store = new ParamStore(gpu);
-  const conv = new Conv2d(store, "c", 3, 5, rng);
-  store.finalize();
-  const x = upload(gpu, randn(rng, 2 * 3 * 5 * 6), [2, 3, 5, 6]);
-  let y: Tensor | undefined;
-  return {
-    key: "fault test conv forward n=2 ci=3 co=5 h=5 w=6",
-    candidates: ["reference", "invalid", "other"],
-    record(name: string, rec: Recorder) {
-      const tile = name === "other" ? { r4: 1, tp: 1, tq: 3, wg: 16 } : { r4: 1, tp: 2, tq: 2, wg: 16 };
-      conv.setKernels({ ...conv.kernels, forward: { family: "register_block", tile } });
-      y = conv.forward(rec, x, true);
-      sabotage(name);
-    },
-    outputs: () => [y!],
-  };
-}
-
 Deno.test("fault: the tuner drops a candidate that raises an error; one that loses the device stops the tuning, named, and the next run skips it", async () => {
   const cacheFile = `${await tempDir("mda-fault-test-")}/tuning.json`;
   const lines: string[] = [];
@@ -144,7 +109,7 @@ Deno.test("fault: the tuner drops a candidate that raises an error; one that los
   };
   let gpu = await getGpu();
   // "invalid" raises a validation error while it is recorded (as a shader its compiler rejects would).
-  const invalid = await convTask((name) => {
+  const { task: invalid } = await convTuneTask(["reference", "invalid", "other"], (name) => {
     if (name === "invalid") {
       gpu.device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
     }
@@ -163,7 +128,7 @@ Deno.test("fault: the tuner drops a candidate that raises an error; one that los
   // candidate (and the times taken before), so that a later run, on a new device, leaves it out.
   await Deno.remove(cacheFile);
   gpu = await getGpu();
-  const losing = await convTask((name) => {
+  const { task: losing } = await convTuneTask(["reference", "invalid", "other"], (name) => {
     if (name === "invalid") gpu.device.destroy();
   });
   await rejects(new Tuner(gpu, options).choose(losing, "x"), (e: Error) => {
@@ -184,12 +149,10 @@ Deno.test("fault: the tuner drops a candidate that raises an error; one that los
   gpu = await getGpu();
   ok(gpu.device !== lost.device, "the lost device was handed out again");
   lines.length = 0;
-  const again = await new Tuner(gpu, options).choose(
-    await convTask((name) => {
-      if (name === "invalid") gpu.device.destroy();
-    }),
-    "x",
-  );
+  const { task: relosing } = await convTuneTask(["reference", "invalid", "other"], (name) => {
+    if (name === "invalid") gpu.device.destroy();
+  });
+  const again = await new Tuner(gpu, options).choose(relosing, "x");
   equal(again.source, "timed");
   deepStrictEqual(Object.keys(again.ms!).sort(), ["other", "reference"]);
   equal(again.dropped!.invalid, partial.dropped.invalid);

@@ -4,8 +4,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
-import { GpuTimer, type Recorder } from "../lib/gpu/recorder.ts";
-import { type Tensor, upload } from "../lib/gpu/tensor.ts";
+import { GpuTimer } from "../lib/gpu/recorder.ts";
 import {
   adapterKey,
   compareOutputs,
@@ -14,44 +13,11 @@ import {
   TUNING_FORMAT,
   tuningFile,
 } from "../lib/gpu/tuner.ts";
-import {
-  Conv2d,
-  convTaskKey,
-  type ConvTile,
-  gpuCandidates,
-  kernelName,
-  softwareKernels,
-} from "../lib/nn/conv2d/conv2d.ts";
+import { Conv2d, convTaskKey, gpuCandidates, kernelName, softwareKernels } from "../lib/nn/conv2d/conv2d.ts";
 import { applyConvChoices, convChoices, tuneConvLayers } from "../lib/nn/conv2d/tune.ts";
 import { Rng } from "../lib/rng.ts";
-import { randn, tempDir, writeTuningFile } from "./util.ts";
-
-const TILES: Record<string, ConvTile> = {
-  reference: { r4: 1, tp: 2, tq: 2, wg: 16 },
-  other: { r4: 1, tp: 1, tq: 3, wg: 16 },
-};
-
-async function convTask(names: string[]): Promise<{ task: TuneTask; conv: Conv2d }> {
-  const gpu = await getGpu();
-  const rng = new Rng(9);
-  const store = new ParamStore(gpu);
-  const conv = new Conv2d(store, "c", 3, 5, rng);
-  store.finalize();
-  const x = upload(gpu, randn(rng, 2 * 3 * 5 * 6), [2, 3, 5, 6]);
-  let y: Tensor | undefined;
-  const task: TuneTask = {
-    key: "test conv forward n=2 ci=3 co=5 h=5 w=6",
-    candidates: names,
-    record(name: string, rec: Recorder) {
-      const tile = TILES[name] ?? TILES.reference;
-      conv.setKernels({ ...conv.kernels, forward: { family: "register_block", tile } });
-      y = conv.forward(rec, x, true);
-      if (name === "broken") rec.clear(y); // wrong output: must be dropped
-    },
-    outputs: () => [y!],
-  };
-  return { task, conv };
-}
+import { convTuneTask } from "./conv_tune_task.ts";
+import { tempDir, writeTuningFile } from "./util.ts";
 
 async function tempCache(): Promise<string> {
   return `${await tempDir("mda-tuner-test-")}/cache/tuning.json`;
@@ -67,7 +33,7 @@ Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches 
     repeats: 2,
     log: (l) => lines.push(l),
   });
-  const { task } = await convTask(["reference", "broken", "other"]);
+  const { task } = await convTuneTask(["reference", "broken", "other"]);
   const first = await tuner.choose(task, "software-choice");
   assertEquals(first.source, "timed");
   assertEquals(Object.keys(first.dropped!), ["broken"]);
@@ -118,7 +84,7 @@ Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches 
 Deno.test("tuner: a run timing some candidates keeps the entry's other times, and chooses among its own", async () => {
   const gpu = await getGpu();
   const cacheFile = await tempCache();
-  const { task } = await convTask(["reference", "other"]);
+  const { task } = await convTuneTask(["reference", "other"]);
   const keyed = { ...task, key: `${task.key} (subset test)` };
   // An earlier run timed "winograd" fastest, dropped "racy", and never saw "other".
   const earlier = {
@@ -152,7 +118,7 @@ Deno.test("tuner: a run timing some candidates keeps the entry's other times, an
 Deno.test("tuner: retime times a cached choice again and keeps the new times; tuners sharing `retimed` do it once", async () => {
   const gpu = await getGpu();
   const cacheFile = await tempCache();
-  const { task } = await convTask(["reference", "other"]);
+  const { task } = await convTuneTask(["reference", "other"]);
   const keyed = { ...task, key: `${task.key} (retime test)` };
   // The cache file of an earlier process: an entry this process never timed.
   const earlier = { choice: "other", ms: { reference: 9, other: 1 } };
@@ -181,7 +147,7 @@ Deno.test("tuner: without timestamp queries, samples of back-to-back runs on the
     wallClock: true,
     log: (l) => lines.push(l),
   });
-  const { task } = await convTask(["reference", "broken", "other"]);
+  const { task } = await convTuneTask(["reference", "broken", "other"]);
   let records = 0;
   const counted: TuneTask = { ...task, record: (name, rec) => (records++, task.record(name, rec)) };
   const r = await tuner.choose(counted, "x");
@@ -194,7 +160,7 @@ Deno.test("tuner: without timestamp queries, samples of back-to-back runs on the
 Deno.test("tuner: with timestamps a sample repeats a short run, up to ten times, and a long one not", async () => {
   const gpu = await getGpu();
   if (!GpuTimer.available(gpu)) return; // the wall-clock path is the test above
-  const { task } = await convTask(["reference", "other"]);
+  const { task } = await convTuneTask(["reference", "other"]);
   for (const [minSampleMs, runs] of [[0, 1], [1e9, 10]]) {
     const tuner = new Tuner(gpu, { mode: "hardware", cache: null, repeats: 3, minSampleMs, log: () => {} });
     let records = 0;
@@ -209,7 +175,7 @@ Deno.test("tuner: with timestamps a sample repeats a short run, up to ten times,
 Deno.test("tuner: software mode keeps the hand-tuned choice and writes no cache", async () => {
   const gpu = await getGpu();
   const cacheFile = await tempCache();
-  const { task } = await convTask(["reference", "other"]);
+  const { task } = await convTuneTask(["reference", "other"]);
   const r = await new Tuner(gpu, { mode: "software", cache: tuningFile(cacheFile) }).choose(task, "other");
   assertEquals([r.source, r.choice], ["software", "other"]);
   assert(!(await Deno.stat(cacheFile).then(() => true, () => false)));
@@ -221,7 +187,7 @@ Deno.test("tuner: a corrupt cache file is ignored, said so, and rewritten", asyn
   await Deno.mkdir(cacheFile.slice(0, cacheFile.lastIndexOf("/")), { recursive: true });
   await Deno.writeTextFile(cacheFile, "{not json");
   const lines: string[] = [];
-  const { task } = await convTask(["reference"]);
+  const { task } = await convTuneTask(["reference"]);
   const r = await new Tuner(gpu, {
     mode: "hardware",
     cache: tuningFile(cacheFile),

@@ -427,6 +427,48 @@ Deno.test({
   },
 });
 
+/**
+ * Holds a page on its report of epoch 1 (stored in its Cache Storage by then; pass `onEpoch` to inBrowser):
+ * `held(visit)` waits for that, or fails with the page's error if the visit ends first (it used to wait
+ * forever); `release()` lets the page go on.
+ */
+function epochHold() {
+  let holding = true;
+  let resume = () => {};
+  let reported = (_: number) => {};
+  const firstReport = new Promise<number>((r) => reported = r);
+  return {
+    onEpoch: async (epoch: number) => {
+      reported(epoch);
+      if (holding) await new Promise<void>((r) => resume = r);
+    },
+    held: async (visit: Promise<PageRun>) => {
+      const first = await Promise.race([
+        firstReport,
+        visit.then((r) => `the page ended before storing epoch 1 (error: ${r.error})`),
+      ]);
+      equal(first, 1, String(first));
+    },
+    release: () => {
+      holding = false;
+      resume();
+    },
+  };
+}
+
+/** A resumed run ended as the run never stopped: the same history (times aside), the same checkpoint bytes. */
+function assertSameRun(resumed: PageRun, whole: PageRun): void {
+  const untimed = (h: { seconds?: number; eval_seconds?: number }[]) =>
+    h.map(({ seconds: _, eval_seconds: _e, ...rest }) => rest);
+  deepEqual(untimed(resumed.result!.history), untimed(whole.result!.history));
+  ok(resumed.checkpoint && whole.checkpoint, "a checkpoint is missing");
+  ok(
+    resumed.checkpoint.length === whole.checkpoint.length &&
+      resumed.checkpoint.every((b, i) => b === whole.checkpoint![i]),
+    "the resumed run's checkpoint differs from the uninterrupted run's",
+  );
+}
+
 /** The tests that drive one tab through several loads, in each browser. */
 const TAB_BROWSERS = [
   { browser: "chromium", label: "web", ignore: !ready },
@@ -499,27 +541,14 @@ for (const { browser, label, ignore } of TAB_BROWSERS) {
     ignore,
     fn: async () => {
       // The first visit is stopped while the page waits on its report of epoch 1 (stored by then).
-      let holding = true;
-      let release = () => {};
-      let epochReported = (_: number) => {};
-      const firstEpoch = new Promise<number>((r) => epochReported = r);
-      const onEpoch = async (epoch: number) => {
-        epochReported(epoch);
-        if (holding) await new Promise<void>((r) => release = r);
-      };
+      const hold = epochHold();
       await inBrowser(browser, `web-train-resume-${browser}-`, async (page, server, pageUrl) => {
         const url = pageUrl(`epochs=2&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`);
-        // A page that fails before storing epoch 1 ends the wait with its error (it used to wait forever).
         const visit = server.nextRun();
         await page.goto(url);
-        const first = await Promise.race([
-          firstEpoch,
-          visit.then((r) => `the page ended before storing epoch 1 (error: ${r.error})`),
-        ]);
-        equal(first, 1, String(first));
+        await hold.held(visit);
         await page.goto("about:blank"); // the tab leaves mid-run
-        holding = false;
-        release();
+        hold.release();
 
         let next = server.nextRun();
         await page.goto(url);
@@ -535,15 +564,7 @@ for (const { browser, label, ignore } of TAB_BROWSERS) {
         const whole = await next;
         ok(whole.result, `the uninterrupted run reported no result (error: ${whole.error})`);
         equal(whole.result.resumedAfter, 0);
-        const untimed = (h: { seconds?: number; eval_seconds?: number }[]) =>
-          h.map(({ seconds: _, eval_seconds: _e, ...rest }) => rest);
-        deepEqual(untimed(resumed.result.history), untimed(whole.result.history));
-        ok(resumed.checkpoint && whole.checkpoint, "a checkpoint is missing");
-        ok(
-          resumed.checkpoint.length === whole.checkpoint.length &&
-            resumed.checkpoint.every((b, i) => b === whole.checkpoint![i]),
-          "the resumed run's checkpoint differs from the uninterrupted run's",
-        );
+        assertSameRun(resumed, whole);
 
         // A stored run that cannot be restored (here: not a checkpoint at all) is one error naming ?fresh=1.
         const key = `/webgpu-mda-runs/fashion_mda_quick?version=${experiment.version}&epochs=2` +
@@ -560,7 +581,7 @@ for (const { browser, label, ignore } of TAB_BROWSERS) {
           ),
           `expected the restore error, got ${broken.error}`,
         );
-      }, onEpoch);
+      }, hold.onEpoch);
     },
   });
 }
@@ -571,26 +592,14 @@ Deno.test({
   ignore: !ready,
   fn: async () => {
     // The page is held on its report of epoch 1 (stored by then) while the GPU process crashes.
-    let holding = true;
-    let release = () => {};
-    let epochReported = (_: number) => {};
-    const firstEpoch = new Promise<number>((r) => epochReported = r);
-    const onEpoch = async (epoch: number) => {
-      epochReported(epoch);
-      if (holding) await new Promise<void>((r) => release = r);
-    };
+    const hold = epochHold();
     await inBrowser("chromium", "web-train-gpucrash-", async (page, server, pageUrl) => {
       const url = pageUrl(`epochs=2&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`);
       const visit = server.nextRun();
       await page.goto(url);
-      const first = await Promise.race([
-        firstEpoch,
-        visit.then((r) => `the page ended before storing epoch 1 (error: ${r.error})`),
-      ]);
-      equal(first, 1, String(first));
+      await hold.held(visit);
       await page.crashGpu!();
-      holding = false;
-      release();
+      hold.release();
       const crashed = await visit;
       equal(crashed.result, undefined, "the page finished on a lost device");
       match(
@@ -608,15 +617,7 @@ Deno.test({
       await page.goto(`${url}&fresh=1`);
       const whole = await next;
       ok(whole.result, `the uninterrupted run reported no result (error: ${whole.error})`);
-      const untimed = (h: { seconds?: number; eval_seconds?: number }[]) =>
-        h.map(({ seconds: _, eval_seconds: _e, ...rest }) => rest);
-      deepEqual(untimed(resumed.result.history), untimed(whole.result.history));
-      ok(resumed.checkpoint && whole.checkpoint, "a checkpoint is missing");
-      deepEqual(
-        resumed.checkpoint,
-        whole.checkpoint,
-        "the resumed run's checkpoint differs from the uninterrupted run's",
-      );
-    }, onEpoch);
+      assertSameRun(resumed, whole);
+    }, hold.onEpoch);
   },
 });
