@@ -450,7 +450,9 @@ async function main(): Promise<void> {
 
 main().catch(async (e) => {
   if (!(e instanceof PageError)) {
-    $("error").textContent = `error: ${e instanceof Error ? e.message : e}`;
+    // A GPU lost outside training (while the tuner times a candidate: it is left out from then on).
+    const retry = e instanceof GpuFaultError ? "; reload the page to try again" : "";
+    $("error").textContent = `error: ${e instanceof Error ? e.message : e}${retry}`;
     $("error").hidden = false;
   }
   await report("/error", $("error").textContent ?? String(e));
