@@ -15,7 +15,7 @@ import { randomSplit } from "../lib/data/device.ts";
 import { describeAdapter, getGpuOrExit } from "../lib/gpu/device.ts";
 import { pipelineBuildStats } from "../lib/gpu/pipelines.ts";
 import { GpuTimer, Recorder } from "../lib/gpu/recorder.ts";
-import { Workspace } from "../lib/gpu/tensor.ts";
+import { readF32, Workspace } from "../lib/gpu/tensor.ts";
 import { STATS_PER_STEP } from "../lib/mda/head.ts";
 import { Model, notebookModelConfig } from "../lib/model.ts";
 import { tuneBatchNormLayers } from "../lib/nn/batchnorm_tune.ts";
@@ -25,6 +25,7 @@ import { benchConv2d } from "./conv2d_bench.ts";
 import { benchLayers } from "./layers_bench.ts";
 import { findTorchPython } from "../tools/pytorch/python.ts";
 import { parseOrExit } from "../experiments/flags.ts";
+import { exitWithError } from "../experiments/cli.ts";
 import { BENCH_SPEC, benchFromFlags } from "./cli.ts";
 
 interface KernelResult {
@@ -36,6 +37,12 @@ interface KernelResult {
 }
 
 const args = parseOrExit(BENCH_SPEC, Deno.args, benchFromFlags);
+// What fails later (a lost device, named by lib/gpu/fault.ts; bad data) is one line and exit 1, as in the
+// other commands, rather than a stack: a failed top-level await arrives here.
+globalThis.addEventListener("unhandledrejection", (e) => {
+  e.preventDefault();
+  exitWithError(e.reason);
+});
 if (args.implementations) {
   // Each implementation and backend in its own process (the implementation is chosen per process).
   const pass = ["--batch", String(args.batch), "--widths", args.widths.join(",")];
@@ -132,6 +139,9 @@ for (let s = 0; s < timedSteps; s++) {
 }
 await gpu.device.queue.onSubmittedWorkDone();
 const trainStepMs = (performance.now() - t0) / timedSteps;
+// A lost device finishes its "steps" at once: read the last step's stats back (outside the timed span), so
+// that such a time is an error naming the loss (lib/gpu/fault.ts), never a step time.
+await readF32(gpu, stats);
 log(`train step: ${trainStepMs.toFixed(1)} ms each, ${timedSteps} steps back to back`);
 const recordStepMs = recordTimes.reduce((a, b) => a + b, 0) / timedSteps;
 const dispatchesPerStep = (rec.dispatches - dispatchesBefore) / timedSteps;

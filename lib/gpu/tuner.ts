@@ -35,6 +35,13 @@ export const TUNING_FORMAT = "webgpu-mda-tuning/2";
  */
 const WALL_CLOCK_RUNS = 10;
 
+/**
+ * Fault injection for the tests of what follows a lost device (tools/device/rehearse --as-gpu): with
+ * DNLL_LOSE_DEVICE_AT="<task key> | <candidate>" in Deno's environment, the tuner destroys its device behind
+ * the code's back (as a driver reset takes it) when it is about to run that candidate for that task.
+ */
+const loseDeviceAt = typeof Deno !== "undefined" ? Deno.env.get("DNLL_LOSE_DEVICE_AT") : undefined;
+
 /** The errors a candidate's run is scoped for (see Tuner.run). */
 const ERROR_SCOPES: GPUErrorFilter[] = ["validation", "out-of-memory", "internal"];
 
@@ -309,6 +316,7 @@ export class Tuner {
   }
 
   private async runUnscoped(task: TuneTask, name: string): Promise<{ outputs: Float32Array[]; ms?: number }> {
+    if (loseDeviceAt === `${task.key} | ${name}`) this.gpu.device.destroy(); // fault injection (see below)
     const rec = new Recorder(this.gpu);
     const timer = this.timestamps ? new GpuTimer(this.gpu, 1) : undefined;
     try {

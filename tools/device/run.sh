@@ -299,6 +299,20 @@ if has_step b && [ ! -f "$STATE/steps/bench/done" ]; then
     # shellcheck disable=SC2086
     run_bench bench "$cap" $bench_args
     rc=$?
+    # A tuner candidate that lost the device (a driver reset) is marked in tuning.json, and a new process
+    # skips it (lib/gpu/tuner.ts): once more on a new device, so that one bad candidate does not cost the
+    # call its step time. The first attempt's log is kept.
+    if [ "$rc" != 0 ] && grep -q 'the GPU device was lost.*while the tuner ran' "$STATE/steps/bench/bench.log"; then
+      cap=$(min "${KIT_BENCH_S:-90}" $(($(left) - RESERVE - 60)))
+      if [ "$cap" -ge 20 ]; then
+        mv "$STATE/steps/bench/bench.log" "$STATE/steps/bench/bench_lost_device.log"
+        say "(b) NOTE: $(grep -o 'the GPU device was lost.*' "$STATE/steps/bench/bench_lost_device.log" | head -1)"
+        say "(b) again, without that candidate (tuning.json marks it), at most $cap s"
+        # shellcheck disable=SC2086
+        run_bench bench "$cap" $bench_args
+        rc=$?
+      fi
+    fi
     [ "$rc" = 0 ] && [ -s "$STATE/steps/bench/bench.json" ] || { ok=0; problem "(b) bench exit $rc"; }
     # The same step with direct convolutions only, where the tuner chose Winograd kernels: what a user of
     # --no-winograd gets. The tuning file answers it (no candidate is timed again); the step builds the
