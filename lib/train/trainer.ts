@@ -167,6 +167,8 @@ export class Trainer {
   /**
    * Trains one epoch from `startStep` (non-zero when resuming inside an epoch, with the earlier steps'
    * stats in `priorStats`). The data streams must stand at this epoch's start; they advance past it.
+   * A device that fails (lost, or an error no scope caught: fault.ts) ends it with a GpuFaultError that says
+   * where it was noticed; nothing of the epoch is returned.
    */
   async trainEpoch(epoch: number, opts: EpochOptions = {}): Promise<EpochResult> {
     const at = { step: opts.startStep ?? 0 };
