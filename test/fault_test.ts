@@ -1,7 +1,9 @@
 // A device that stops working stops the work with one line (lib/gpu/fault.ts): a device lost in the
 // middle of an epoch, an error no error scope caught, and the tuner's candidates, whose own errors drop
-// them while a lost device ends the tuning (and the candidate is left out of the next). The loss is real: the device is destroyed behind the code's
-// back, which WebGPU reports as a loss as it does a driver reset. Each test ends with a new device.
+// them while a lost device ends the tuning (and the candidate is left out of the next). The loss is real:
+// the device is destroyed behind the code's back, which WebGPU reports as a loss, as it does a driver reset.
+// Each test ends with a new device. (A run that loses its device: test/experiment_test.ts; a browser's GPU
+// process crashing under the training page: test/web_train_test.ts.)
 
 import { deepStrictEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { DeviceSplit } from "../lib/data/device.ts";
