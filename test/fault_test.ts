@@ -164,5 +164,19 @@ Deno.test("fault: the tuner drops a candidate that raises an error; one that los
   );
   equal(deviceFault(gpu.device), undefined);
   deepStrictEqual(entry(), { choice: again.choice, ms: again.ms, dropped: again.dropped });
+
+  // Timed on the wall clock (an adapter without timestamp queries), a loss during a candidate's samples, after
+  // its checked run, is that candidate's too.
+  await Deno.remove(cacheFile);
+  gpu = await getGpu();
+  let recordings = 0;
+  const { task: losingLater } = await convTuneTask(["reference", "other"], (name) => {
+    if (name === "other" && ++recordings === 2) gpu.device.destroy();
+  });
+  await rejects(new Tuner(gpu, { ...options, wallClock: true }).choose(losingLater, "x"), (e: Error) => {
+    match(e.message, /^the GPU device was lost .*; while the tuner ran other for /);
+    return true;
+  });
+  match(entry().dropped.other, new RegExp(`^${LOST_DEVICE} `));
   await releaseGpu();
 });

@@ -437,8 +437,10 @@ export class Tuner {
       } finally {
         rec.destroy();
       }
+      // Waits on a lost device end at once, and the loss may be reported later still: a readback (after
+      // the samples) fails on it, so such times never reach the cache and the loss is this candidate's.
+      await readRegions(this.gpu, task.outputs().slice(0, 1).map(tensorRegion));
     }
-    // Waits on a lost device end at once: such times are no times (and must not reach the cache).
     throwIfFaulted(this.gpu.device);
     times.sort((a, b) => a - b);
     return times[Math.floor(times.length / 2)];
