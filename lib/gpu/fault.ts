@@ -89,7 +89,7 @@ export function deviceFault(device: GPUDevice): GpuFault | undefined {
  * The device's fault after a call failed: a loss may be reported a moment after the failure it caused (in
  * Deno a failed map comes first), so wait up to `waitMs` for it.
  */
-export async function faultAfterFailure(device: GPUDevice, waitMs = 1000): Promise<GpuFault | undefined> {
+async function faultAfterFailure(device: GPUDevice, waitMs = 1000): Promise<GpuFault | undefined> {
   if (!faults.has(device)) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs));
@@ -110,8 +110,8 @@ export async function asDeviceFault(e: unknown, device: GPUDevice, where?: strin
   return fault ? new GpuFaultError(fault, where) : e;
 }
 
-/** Throws a GpuFaultError if the device has a fault; `where` says where the work was (an epoch, a step). */
-export function throwIfFaulted(device: GPUDevice, where?: string): void {
+/** Throws a GpuFaultError if the device has a fault (its callers' callers say where: asDeviceFault). */
+export function throwIfFaulted(device: GPUDevice): void {
   const fault = faults.get(device);
-  if (fault) throw new GpuFaultError(fault, where);
+  if (fault) throw new GpuFaultError(fault);
 }

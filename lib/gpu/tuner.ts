@@ -22,7 +22,7 @@
 
 import { writeFileAtomic } from "../io/atomic.ts";
 import { type Gpu, TREATED_AS_GPU } from "./device.ts";
-import { GpuFaultError, LOST_DEVICE, throwIfFaulted } from "./fault.ts";
+import { GpuFaultError, LOST_DEVICE } from "./fault.ts";
 import { GpuTimer, Recorder } from "./recorder.ts";
 import { readRegions, type Tensor, tensorRegion } from "./tensor.ts";
 
@@ -438,10 +438,10 @@ export class Tuner {
         rec.destroy();
       }
       // Waits on a lost device end at once, and the loss may be reported later still: a readback (after
-      // the samples) fails on it, so such times never reach the cache and the loss is this candidate's.
+      // the samples) fails on it, as the timestamps' readback does above, so such times never reach the
+      // cache and the loss is this candidate's.
       await readRegions(this.gpu, task.outputs().slice(0, 1).map(tensorRegion));
     }
-    throwIfFaulted(this.gpu.device);
     times.sort((a, b) => a - b);
     return times[Math.floor(times.length / 2)];
   }
