@@ -1,7 +1,7 @@
 // `deno task evaluate CHECKPOINT [--data DIR] [--test-limit N] [--json]` (--help for more): evaluates a safetensors
 // checkpoint (ours or PyTorch's, architecture read from its tensors) on the Fashion-MNIST test set.
 
-import { loadFashionMnist } from "../lib/data/fashion.ts";
+import { loadFashionMnistTest } from "../lib/data/fashion.ts";
 import { DeviceSplit } from "../lib/data/device.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
@@ -43,7 +43,7 @@ export const EVALUATE_SPEC: CommandSpec = {
       name: "data",
       kind: "path",
       value: "DIR",
-      meaning: "folder with the four Fashion-MNIST IDX files",
+      meaning: "folder with the Fashion-MNIST test files (t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)",
       default: "data/fashion-mnist, then /usr/share/datasets/fashion-mnist, else download",
     },
     {
@@ -92,7 +92,7 @@ export async function evaluateCheckpoint(
 ): Promise<EvalMetrics> {
   const { tensors } = await loadSafetensors(req.checkpoint);
   const arch = architectureFromTensors(tensors, req.checkpoint);
-  const data = await loadFashionMnist({ dataDir: req.dataDir, trainLimit: 1, testLimit: req.testLimit, log });
+  const data = await loadFashionMnistTest({ dataDir: req.dataDir, testLimit: req.testLimit, log });
   const gpu = await getGpu();
   const model = new Model(gpu, {
     ...arch,

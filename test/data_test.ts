@@ -12,6 +12,7 @@ import {
   type FashionFile,
   type FashionMnist,
   loadFashionMnist,
+  loadFashionMnistTest,
   type LoadOptions,
   sha256Hex,
 } from "../lib/data/fashion.ts";
@@ -213,6 +214,47 @@ Deno.test("data: --train-limit / --test-limit keep the first N images", async ()
     await assertDataError(
       loadFashionMnist(isolated(tmp, { dataDir: dir, testLimit: 2.5 })),
       /^--test-limit must be a positive integer, got 2.5$/,
+    );
+  });
+});
+
+Deno.test("data: the test split alone needs, reads and reports only the two t10k files", async () => {
+  await withTemp(async (tmp) => {
+    const f = fixture(12);
+    const testOnly = {
+      "t10k-images-idx3-ubyte": f.files["t10k-images-idx3-ubyte"],
+      "t10k-labels-idx1-ubyte": f.files["t10k-labels-idx1-ubyte"],
+    };
+    const dir = writeDir(join(tmp, "t"), testOnly, true);
+    const opts = isolated(tmp, { dataDir: dir, testLimit: 4 });
+    const data = await loadFashionMnistTest(opts);
+    assertEquals(data.test.count, 4);
+    assertEquals(data.test.images, f.testImages.subarray(0, 4 * 784));
+    assertEquals(data.test.labels, f.testLabels.subarray(0, 4));
+    assertEquals("train" in data, false);
+    assertEquals(data.files.map((r) => r.name), ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]);
+    assertEquals(opts.lines.length, 2);
+    const h = await hashes(f);
+    assertEquals((await loadFashionMnistTest(isolated(tmp, { dataDir: dir, sha256: h }))).verified, true);
+    // The full loader still wants all four, and the test loader names only what it lacks.
+    await assertDataError(
+      loadFashionMnist(isolated(tmp, { dataDir: dir })),
+      /missing train-images-idx3-ubyte\[\.gz\], train-labels-idx1-ubyte\[\.gz\];/,
+    );
+    const half = writeDir(join(tmp, "half"), {
+      "t10k-images-idx3-ubyte": testOnly["t10k-images-idx3-ubyte"],
+    });
+    await assertDataError(
+      loadFashionMnistTest(isolated(tmp, { dataDir: half })),
+      /^--data .*half: missing t10k-labels-idx1-ubyte\[\.gz\];/,
+    );
+    // Without --data, a local copy of the test files alone is enough (no download asked for).
+    writeDir(join(tmp, "local"), testOnly);
+    const local = isolated(tmp);
+    assertEquals((await loadFashionMnistTest(local)).dir, join(tmp, "local"));
+    await assertDataError(
+      loadFashionMnistTest(isolated(tmp, { testLimit: 6 })),
+      /^--test-limit 6 exceeds the 5/,
     );
   });
 });

@@ -62,9 +62,12 @@ export interface FashionMnist {
   /** The directory the files were read from. */
   dir: string;
   files: DataFileRecord[];
-  /** True when all four files are the official ones. */
+  /** True when every file read (all four, or the two test files) is the official one. */
   verified: boolean;
 }
+
+/** The test split alone (loadFashionMnistTest). */
+export type FashionMnistTest = Omit<FashionMnist, "train">;
 
 export interface LoadOptions {
   /** --data DIR: read only from here. */
@@ -113,10 +116,14 @@ function locate(dir: string, name: FashionFile): Located | undefined {
   return undefined;
 }
 
-/** The four files in dir (plain or gzipped), and which are missing; also used by the results server. */
-export function locateAll(dir: string): { found: Located[]; missing: FashionFile[] } {
+/** The files in dir (plain or gzipped; all four unless `names` says), and which are missing; also used by
+ * the results server. */
+export function locateAll(
+  dir: string,
+  names: readonly FashionFile[] = FASHION_FILES,
+): { found: Located[]; missing: FashionFile[] } {
   const found: Located[] = [], missing: FashionFile[] = [];
-  for (const name of FASHION_FILES) {
+  for (const name of names) {
     const l = locate(dir, name);
     if (l) found.push(l);
     else missing.push(name);
@@ -142,16 +149,37 @@ function checkLimit(limit: number | undefined, option: string): void {
 
 /** Reads, checks and returns Fashion-MNIST (see the module comment for where it comes from). */
 export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionMnist> {
-  const log = opts.log ?? ((line: string) => console.log(line));
   checkLimit(opts.trainLimit, "--train-limit");
   checkLimit(opts.testLimit, "--test-limit");
+  const { dir, files, split } = await loadFiles(FASHION_FILES, opts);
+  const train = split("train-images-idx3-ubyte", "train-labels-idx1-ubyte", opts.trainLimit, "--train-limit");
+  const test = split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", opts.testLimit, "--test-limit");
+  return { train, test, dir, files, verified: files.every((f) => f.verified) };
+}
+
+/** Only the test split, for commands that train nothing (evaluate): the two t10k files are all it looks for,
+ * reads and downloads, from the same places and with the same checks as loadFashionMnist. */
+export async function loadFashionMnistTest(
+  opts: Omit<LoadOptions, "trainLimit"> = {},
+): Promise<FashionMnistTest> {
+  checkLimit(opts.testLimit, "--test-limit");
+  const { dir, files, split } = await loadFiles(TEST_FILES, opts);
+  const test = split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", opts.testLimit, "--test-limit");
+  return { test, dir, files, verified: files.every((f) => f.verified) };
+}
+
+const TEST_FILES: readonly FashionFile[] = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+
+/** Finds (or downloads), reads and checks the named files; `split` pairs an images file with its labels. */
+async function loadFiles(names: readonly FashionFile[], opts: LoadOptions) {
+  const log = opts.log ?? ((line: string) => console.log(line));
   const expected: Record<FashionFile, string> = { ...FASHION_SHA256, ...opts.sha256 };
 
   let dir: string;
   if (opts.dataDir !== undefined) {
     dir = opts.dataDir;
     if (!isDirectory(dir)) throw new DataError(`--data ${dir}: no such directory; ${REMEDIES}`);
-    const { missing } = locateAll(dir);
+    const { missing } = locateAll(dir, names);
     if (missing.length > 0) {
       throw new DataError(
         `--data ${dir}: missing ${missing.map((m) => `${m}[.gz]`).join(", ")}; ${REMEDIES}`,
@@ -160,9 +188,9 @@ export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionM
   } else {
     const localDir = opts.localDir ?? FASHION_LOCAL_DIR;
     const systemDir = opts.systemDir ?? FASHION_SYSTEM_DIR;
-    const local = locateAll(localDir);
+    const local = locateAll(localDir, names);
     if (local.missing.length === 0) dir = localDir;
-    else if (locateAll(systemDir).missing.length === 0) dir = systemDir;
+    else if (locateAll(systemDir, names).missing.length === 0) dir = systemDir;
     else {
       const tried = `${displayDir(localDir)} and ${displayDir(systemDir)}`;
       const baseUrl = opts.baseUrl ?? Deno.env.get("FASHION_MNIST_URL") ?? FASHION_URL;
@@ -182,7 +210,7 @@ export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionM
 
   const files: DataFileRecord[] = [];
   const parsed = new Map<FashionFile, IdxImages | IdxLabels>();
-  for (const { name, path, alsoFound } of locateAll(dir).found) {
+  for (const { name, path, alsoFound } of locateAll(dir, names).found) {
     const bytes = readFile(path);
     const gz = isGzip(bytes);
     const raw = gunzipIfNeeded(bytes, path);
@@ -211,9 +239,7 @@ export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionM
     const images = parsed.get(imagesName)!, labels = parsed.get(labelsName)!;
     return toSplit(images, labels, imagesPath, labelsPath, limit, option);
   };
-  const train = split("train-images-idx3-ubyte", "train-labels-idx1-ubyte", opts.trainLimit, "--train-limit");
-  const test = split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", opts.testLimit, "--test-limit");
-  return { train, test, dir, files, verified: files.every((f) => f.verified) };
+  return { dir, files, split };
 }
 
 function isDirectory(path: string): boolean {
