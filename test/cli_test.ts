@@ -285,6 +285,7 @@ const SCRIPTS: Record<string, string> = {
   figures: "experiments/redraw.ts",
   serve: "experiments/serve.ts",
   bench: "bench/bench.ts",
+  "build:site": "web/site.ts",
 };
 
 Deno.test("cli: --help and -h on every command: usage, flags with defaults, an example; exit 0", async () => {
@@ -347,6 +348,10 @@ Deno.test("cli: bad flags and paths exit 2 with one line, before data, GPU or an
     ["serve", [tmp, "--port", "99999"], /^error: --port expects an integer from 0 to 65535, got 99999$/],
     ["serve", [`${tmp}/nope`], /^error: RESULTS_DIR .*nope: no such directory/],
     ["figures", [`${tmp}/nope`], /^error: RUN_DIR .*nope: no such directory/],
+    // A folder that build:site did not write is never replaced (here: tmp itself, holding "file").
+    ["build:site", [tmp], /^error: OUT .*: a folder that build:site did not write \(no \.webgpu-mda-site\);/],
+    ["build:site", [`${tmp}/file`], /^error: OUT .*\/file: exists and is not a directory$/],
+    ["build:site", [`${tmp}/site`, "--data", `${tmp}/nodata`], /^error: --data .*nodata: no such directory/],
   ];
   for (const [name, args, re] of cases) {
     const r = await command(SCRIPTS[name], args);

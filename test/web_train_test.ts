@@ -29,6 +29,7 @@ import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { buildWebBundle } from "../web/build.ts";
+import { buildSite } from "../web/site.ts";
 import { type BrowserKind, findFirefox, launchHeadless, removeSoon } from "./headless.ts";
 import { firefoxWebGpuProblem, openTab, type Tab } from "./tab.ts";
 import { assertClose, MDA_RUN_FIGURES, tempDir } from "./util.ts";
@@ -90,7 +91,9 @@ interface PageRun {
 }
 
 /** The static server of the page: web/ under /web/ (the bundle from `bundle`), `dataDir` under /data/,
- * and the page's reports under /report/. Each `nextRun()` collects the reports of the page's next run. */
+ * and the page's reports under /report/ (with `site`, a folder written by `deno task build:site`, served
+ * under `site.prefix` as any static web server would, instead of web/ and data/). Each `nextRun()` collects
+ * the reports of the page's next run. */
 interface PageServer {
   port: number;
   /** The paths of every request for a data file, in order (a reload must add none). */
@@ -105,6 +108,7 @@ function servePage(
   dataDir: string,
   /** Called when the page reports an epoch stored (web/train.ts); the page waits for the answer. */
   onEpoch: (epoch: number) => Promise<void> = () => Promise.resolve(),
+  site?: StaticSite,
 ): PageServer {
   const web = new URL("../web/", import.meta.url);
   const dataRequests: string[] = [];
@@ -131,6 +135,17 @@ function servePage(
       return new Response("ok");
     }
     try {
+      if (site) {
+        if (!path.startsWith(site.prefix) || path.includes("..")) throw new Error("outside the site");
+        if (path.includes("/data/")) dataRequests.push(path);
+        const file = `${site.dir}/${path.slice(site.prefix.length) || "index.html"}`;
+        const type = file.endsWith(".html")
+          ? "text/html"
+          : file.endsWith(".js")
+          ? "text/javascript"
+          : undefined;
+        return new Response(await Deno.readFile(file), { headers: headers(type) });
+      }
       if (path === "/web/dist/train.js") {
         return new Response(await Deno.readFile(bundle), { headers: headers("text/javascript") });
       }
@@ -187,20 +202,29 @@ async function denoFirstStepLoss(
   return result.stats[0];
 }
 
+/** A static site's folder (web/site.ts) and the path it is hosted under, e.g. "/mirror/webgpu-mda/". */
+interface StaticSite {
+  dir: string;
+  prefix: string;
+}
+
 /**
  * Serves the page (servePage) and opens it once in a fresh browser profile: Chromium or Firefox
- * (`webgpu` false: with WebGPU turned off).
+ * (`webgpu` false: with WebGPU turned off). With `site`, the page is that static site's, opened at its
+ * index.html, and the run carries the paths of the data requests.
  */
 async function runPage(
   bundle: string,
   dataDir: string,
   query: string,
-  opts: { webgpu?: boolean; browser?: "chromium" | "firefox"; timeoutMs?: number } = {},
-): Promise<PageRun> {
-  const server = servePage(bundle, dataDir);
+  opts: { webgpu?: boolean; browser?: "chromium" | "firefox"; timeoutMs?: number; site?: StaticSite } = {},
+): Promise<PageRun & { dataRequests: string[] }> {
+  const server = servePage(bundle, dataDir, undefined, opts.site);
   const done = server.nextRun(opts.timeoutMs);
   const profile = await Deno.makeTempDir({ prefix: "web-train-profile-" });
-  const url = `http://127.0.0.1:${server.port}/web/train.html?${query}&report=/report`;
+  const url = `http://127.0.0.1:${server.port}${
+    opts.site?.prefix ?? "/web/train.html"
+  }?${query}&report=/report`;
   const chrome = await launchHeadless(opts.browser ?? "chromium", profile, url, { webgpu: opts.webgpu });
   const run = await Promise.race([done, chrome.status.then(() => ({}))]);
   try {
@@ -209,7 +233,7 @@ async function runPage(
   await chrome.status;
   await server.shutdown();
   await removeSoon(profile);
-  return run;
+  return { ...run, dataRequests: server.dataRequests };
 }
 
 /**
@@ -298,25 +322,36 @@ async function checkTabRun(page: PageRun, tmp: string, adapter: string): Promise
 /**
  * The page bundled into a new temporary folder and run once in `browser` on the quick experiment (TRAIN
  * images, one epoch, batch BATCH), checked by checkTabRun; the folder and bundle serve the test's other
- * runs, and the test removes the folder.
+ * runs, and the test removes the folder. With `asSite`, the page is a static site that `deno task
+ * build:site` wrote (its bundle, its copy of the data), hosted under a path of its own and opened at its
+ * index.html: the redirect keeps the query, and the page takes its data from the site.
  */
 async function quickTabRun(
   browser: "chromium" | "firefox",
   adapter: string,
+  asSite = false,
 ): Promise<{ tmp: string; bundle: string }> {
   const tmp = await tempDir(`web-train-${browser}-`);
-  const bundle = await buildWebBundle(`${tmp}/train.js`);
   const query = `epochs=1&train-limit=${TRAIN}&test-limit=${TEST}&batch-size=${BATCH}`;
-  await checkTabRun(await runPage(bundle, FASHION_SYSTEM_DIR, query, { browser }), tmp, adapter);
-  return { tmp, bundle };
+  if (!asSite) {
+    const bundle = await buildWebBundle(`${tmp}/train.js`);
+    await checkTabRun(await runPage(bundle, FASHION_SYSTEM_DIR, query, { browser }), tmp, adapter);
+    return { tmp, bundle };
+  }
+  const site = { dir: `${tmp}/site`, prefix: "/mirror/webgpu-mda/" };
+  await buildSite({ out: site.dir, dataDir: FASHION_SYSTEM_DIR }, () => {});
+  const page = await runPage("", "", query, { browser, site });
+  await checkTabRun(page, tmp, `${adapter}, static site`);
+  deepEqual(page.dataRequests, FASHION_FILES.map((name) => `${site.prefix}data/${name}.gz`));
+  return { tmp, bundle: `${site.dir}/web/dist/train.js` };
 }
 
 Deno.test({
   name:
-    "web: the tab's first step matches Deno's, its checkpoint evaluates in Deno; missing or corrupted data and no WebGPU are named",
+    "web: the tab's first step matches Deno's, its checkpoint evaluates in Deno (the page as a static site from build:site); missing or corrupted data and no WebGPU are named",
   ignore: !ready,
   fn: async () => {
-    const { tmp, bundle } = await quickTabRun("chromium", "SwiftShader");
+    const { tmp, bundle } = await quickTabRun("chromium", "SwiftShader", true);
 
     // Bad input: the data folder holds no files.
     await Deno.mkdir(`${tmp}/empty`);

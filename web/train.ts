@@ -1,7 +1,8 @@
 // A single-run experiment (fashion_mda_quick by default, ?experiment=fashion_mda for the notebook's 100
 // epochs on a GPU) trained in a browser tab, with the same lib/ code and the same WGSL as
-// `deno task experiment` (bundled by web/build.ts into web/dist/train.js). The data comes from the
-// page's server under /data/ (`deno task serve`), is checked by SHA-256 here, and is kept in the browser's
+// `deno task experiment` (bundled by web/build.ts into web/dist/train.js). The data comes from ../data/
+// beside the page's folder (/data/ of `deno task serve`; OUT/data/ of a static site written by
+// `deno task build:site OUT`, web/site.ts), is checked by SHA-256 here, and is kept in the browser's
 // Cache Storage once checked, so a reload does not download it again. Loss and accuracy are drawn after
 // every epoch with the figures' own code (lib/plot/training.ts); the checkpoint is offered as safetensors
 // that `deno task evaluate` accepts.
@@ -17,7 +18,7 @@
 //
 // Query parameters (all optional; each overrides the pinned value for this run, as the CLI flags do):
 //   experiment (a single-run experiment's name), epochs, batch-size, train-limit, test-limit, seed,
-//   data (base URL of the files, default /data/),
+//   data (base URL of the files, relative to the page or absolute; default ../data/),
 //   report (a URL: when given, the page POSTs its results and checkpoint there; used by the test),
 //   fresh=1 (ignore and drop a stored unfinished run of the same settings),
 //   tune-batchnorm=always (time the BatchNorm kernels even on a software adapter, where the GPU-sized conv
@@ -119,7 +120,8 @@ async function dataFile(base: string, name: FashionFile): Promise<Uint8Array> {
   if (!res?.ok) {
     fail(
       `data file ${name} not found (tried ${tried.join(", ")}: HTTP ${res?.status}); ` +
-        "serve the page with deno task serve, which serves Fashion-MNIST under /data/",
+        "serve the page with deno task serve (it serves Fashion-MNIST under /data/), or host a site " +
+        "written by deno task build:site, which holds the files",
     );
   }
   status(`downloading ${name}`);
@@ -208,7 +210,8 @@ async function main(): Promise<void> {
   const trainLimit = intParam("train-limit", undefined);
   const testLimit = intParam("test-limit", undefined);
   const seed = intParam("seed", pinned.seed, 0)!;
-  const base = params.get("data") ?? "/data/";
+  // Resolved against the page, so a site hosted under any path finds the data beside it.
+  const base = new URL(params.get("data") ?? "../data/", location.href).href;
   const tuneBatchNorm = switchParam("tune-batchnorm", "always");
   const retune = switchParam("retune", "1");
   const noWinograd = switchParam("winograd", "0", "leave the Winograd kernels out");
