@@ -9,28 +9,31 @@
 # and, with --engine, runs `deno task experiment fashion_mda_quick --seed SEED` in our engine too
 # (about 7 minutes a run on 2 cores). Then prints the table and the statistics of
 # results/seed_study/README.md (tools/seed_study_table.py, tools/seed_study_stats.py).
-#   tools/seed_study.sh OUT_DIR [--engine] [--kinds torch,ours,...] [--jobs N] SEED...
-# --kinds picks the kinds of draws (default: all five); --jobs the PyTorch runs at a time (default 2).
+#   tools/seed_study.sh OUT_DIR [--engine] [--kinds torch,ours,...] [--jobs N] [--epochs N] SEED...
+# --kinds picks the kinds of draws (default: all five); --jobs the PyTorch runs at a time (default 2);
+# --epochs the epochs of every run, PyTorch's and the engine's (default 2, the experiment's own). Keep
+# one OUT_DIR per epoch count: runs already there are not redone.
 # Runs go seed by seed, kinds in the order given, so a study stopped early has its arms balanced.
 # Runs already in OUT_DIR are kept. PyTorch runs under `nice -n 10`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$1; shift
-engine=0 kinds=torch,ours,ourinit,ourorder,numpyorder jobs_at_once=2
+engine=0 kinds=torch,ours,ourinit,ourorder,numpyorder jobs_at_once=2 epochs=2
 while [ $# -gt 0 ]; do
   case $1 in
     --engine) engine=1; shift ;;
     --kinds) kinds=$2; shift 2 ;;
     --jobs) jobs_at_once=$2; shift 2 ;;
+    --epochs) epochs=$2; shift 2 ;;
     *) break ;;
   esac
 done
 mkdir -p "$out"
 jobs=()
 for s in "$@"; do
-  [ -f "$out/draws-$s/order.safetensors" ] || deno run -A tools/export_draws.ts "$out/draws-$s" "$s"
+  [ -f "$out/draws-$s/order.safetensors" ] || deno run -A tools/export_draws.ts "$out/draws-$s" "$s" "$epochs"
   case ,$kinds, in *,numpyorder,*)
-    /usr/bin/python3 tools/pytorch/numpy_orders.py "$out/draws-$s/numpy_order.safetensors" "$s" ;;
+    /usr/bin/python3 tools/pytorch/numpy_orders.py "$out/draws-$s/numpy_order.safetensors" "$s" "$epochs" ;;
   esac
   for kind in ${kinds//,/ }; do jobs+=("$kind $s"); done
 done
@@ -43,16 +46,17 @@ run_one() {
     numpyorder) args=(--order "$out/draws-$s/numpy_order.safetensors") ;;
   esac
   [ -f "$out/$kind-$s.json" ] && return 0
-  nice -n 10 /usr/bin/python3 tools/pytorch/train_notebook.py --widths 16,16,32,32,64,64 --epochs 2 --seed "$s" \
+  nice -n 10 /usr/bin/python3 tools/pytorch/train_notebook.py --widths 16,16,32,32,64,64 --epochs "$epochs" --seed "$s" \
     --threads 1 "${args[@]}" --json "$out/$kind-$s.json.tmp" >"$out/$kind-$s.log" 2>&1
   mv "$out/$kind-$s.json.tmp" "$out/$kind-$s.json"
 }
 export -f run_one
+export epochs
 printf '%s\n' "${jobs[@]}" | xargs -P "$jobs_at_once" -I{} bash -c "run_one {} $out"
 if [ $engine = 1 ]; then
   for s in "$@"; do
     [ -f "$out/engine-$s/metrics.json" ] ||
-      deno task experiment fashion_mda_quick --seed "$s" --out "$out/engine-$s" >"$out/engine-$s.log" 2>&1
+      deno task experiment fashion_mda_quick --seed "$s" --epochs "$epochs" --out "$out/engine-$s" >"$out/engine-$s.log" 2>&1
   done
 fi
 /usr/bin/python3 tools/seed_study_table.py "$out"

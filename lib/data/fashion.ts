@@ -151,10 +151,10 @@ function checkLimit(limit: number | undefined, option: string): void {
 export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionMnist> {
   checkLimit(opts.trainLimit, "--train-limit");
   checkLimit(opts.testLimit, "--test-limit");
-  const { dir, files, split } = await loadFiles(FASHION_FILES, opts);
+  const { split, ...read } = await loadFiles(FASHION_FILES, opts);
   const train = split("train-images-idx3-ubyte", "train-labels-idx1-ubyte", opts.trainLimit, "--train-limit");
   const test = split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", opts.testLimit, "--test-limit");
-  return { train, test, dir, files, verified: files.every((f) => f.verified) };
+  return { train, test, ...read };
 }
 
 /** Only the test split, for commands that train nothing (evaluate): the two t10k files are all it looks for,
@@ -163,14 +163,15 @@ export async function loadFashionMnistTest(
   opts: Omit<LoadOptions, "trainLimit"> = {},
 ): Promise<FashionMnistTest> {
   checkLimit(opts.testLimit, "--test-limit");
-  const { dir, files, split } = await loadFiles(TEST_FILES, opts);
+  const { split, ...read } = await loadFiles(TEST_FILES, opts);
   const test = split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", opts.testLimit, "--test-limit");
-  return { test, dir, files, verified: files.every((f) => f.verified) };
+  return { test, ...read };
 }
 
 const TEST_FILES: readonly FashionFile[] = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
-/** Finds (or downloads), reads and checks the named files; `split` pairs an images file with its labels. */
+/** Finds (or downloads), reads and checks the named files; `verified` when all are the official ones;
+ * `split` pairs an images file with its labels. */
 async function loadFiles(names: readonly FashionFile[], opts: LoadOptions) {
   const log = opts.log ?? ((line: string) => console.log(line));
   const expected: Record<FashionFile, string> = { ...FASHION_SHA256, ...opts.sha256 };
@@ -239,7 +240,7 @@ async function loadFiles(names: readonly FashionFile[], opts: LoadOptions) {
     const images = parsed.get(imagesName)!, labels = parsed.get(labelsName)!;
     return toSplit(images, labels, imagesPath, labelsPath, limit, option);
   };
-  return { dir, files, split };
+  return { dir, files, verified: files.every((f) => f.verified), split };
 }
 
 function isDirectory(path: string): boolean {
