@@ -24,7 +24,8 @@
 // are fixed-order sums over the batch (deterministic), and nothing here reads back from the GPU.
 
 import type { Gpu } from "../gpu/device.ts";
-import { pipeline } from "../gpu/pipelines.ts";
+import { loadWgsl, pipeline } from "../gpu/pipelines.ts";
+import { withTreeSum } from "../gpu/reduction.ts";
 import type { Recorder } from "../gpu/recorder.ts";
 import type { HostTensor, ParamStore, ParamView } from "../gpu/params.ts";
 import { Tensor, upload } from "../gpu/tensor.ts";
@@ -214,6 +215,23 @@ export function softmaxRow(x: ArrayLike<number>): number[] {
   const s = e.reduce((a, b) => a + b, 0);
   return e.map((v) => v / s);
 }
+
+/**
+ * A head's shader file (lib/shaders/NAME) with the snippets its reduce kernels call appended:
+ * head_stats.wgsl (the batch's stats from the per-sample rows) and tree_sum.wgsl (withTreeSum).
+ */
+export function headModule(file: string): string {
+  // The same string object every call, so that the pipeline cache finds it without hashing it again.
+  let code = headModules.get(file);
+  if (code === undefined) {
+    const own = loadWgsl(import.meta.url, `../shaders/${file}`);
+    code = withTreeSum(`${own}\n${loadWgsl(import.meta.url, "../shaders/head_stats.wgsl")}`);
+    headModules.set(file, code);
+  }
+  return code;
+}
+
+const headModules = new Map<string, string>();
 
 /** The compiled entry points of one shader file, looked up once per head. */
 export class Kernels {

@@ -4,15 +4,15 @@
 
 import type { HostTensor, ParamStore, ParamView } from "../gpu/params.ts";
 import { f32, grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
-import { loadWgsl } from "../gpu/pipelines.ts";
 import { type Tensor, Workspace } from "../gpu/tensor.ts";
-import { type ReductionVariant, reductionVariant, withTreeSum } from "../gpu/reduction.ts";
+import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
 import type { Rng } from "../rng.ts";
 import {
   checkBatch,
   checkLogitsOut,
   checkSizes,
   type Head,
+  headModule,
   type HeadSummary,
   hostTensor,
   Kernels,
@@ -70,8 +70,8 @@ export class LDAHead implements Head {
     this.span = new ParamSpan(store, [this.mu, this.priorLogits, this.logCov]);
     this.ws = new Workspace(store.gpu, this.name);
     this.ones = new OnesColumn(store.gpu);
-    this.kernels = new Kernels(store.gpu, withTreeSum(loadWgsl(import.meta.url, "../shaders/lda.wgsl")));
-    this.dnllKernels = new Kernels(store.gpu, withTreeSum(loadWgsl(import.meta.url, "../shaders/mda.wgsl")));
+    this.kernels = new Kernels(store.gpu, headModule("lda.wgsl"));
+    this.dnllKernels = new Kernels(store.gpu, headModule("mda.wgsl"));
   }
 
   private uniforms(n: number, slot = 0): Param[] {

@@ -5,15 +5,15 @@
 
 import type { HostTensor, ParamStore, ParamView } from "../gpu/params.ts";
 import { f32, grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
-import { loadWgsl } from "../gpu/pipelines.ts";
 import { type Tensor, Workspace } from "../gpu/tensor.ts";
-import { type ReductionVariant, reductionVariant, withTreeSum } from "../gpu/reduction.ts";
+import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
 import type { Rng } from "../rng.ts";
 import {
   checkBatch,
   checkLogitsOut,
   checkSizes,
   type Head,
+  headModule,
   type HeadSummary,
   hostTensor,
   Kernels,
@@ -97,7 +97,7 @@ export class MDAHead implements Head {
     this.logCov = store.add(`${this.name}.log_cov`, [C, K], new Float32Array(C * K));
     this.span = new ParamSpan(store, [this.mu, this.priorLogits, this.mixtureLogits, this.logCov]);
     this.ws = new Workspace(store.gpu, this.name);
-    this.kernels = new Kernels(store.gpu, withTreeSum(loadWgsl(import.meta.url, "../shaders/mda.wgsl")));
+    this.kernels = new Kernels(store.gpu, headModule("mda.wgsl"));
   }
 
   private uniforms(n: number, lambda = 0, em = false, slot = 0): Param[] {

@@ -4,16 +4,16 @@
 
 import type { HostTensor, ParamStore, ParamView } from "../gpu/params.ts";
 import { grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
-import { loadWgsl } from "../gpu/pipelines.ts";
 import { type Tensor, Workspace } from "../gpu/tensor.ts";
 import { kaimingUniformBound, uniformInit } from "../nn/init.ts";
-import { type ReductionVariant, reductionVariant, withTreeSum } from "../gpu/reduction.ts";
+import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
 import type { Rng } from "../rng.ts";
 import {
   checkBatch,
   checkLogitsOut,
   checkSizes,
   type Head,
+  headModule,
   type HeadSummary,
   Kernels,
   OnesColumn,
@@ -61,10 +61,7 @@ export class SoftmaxHead implements Head {
     this.bias = store.add(`${this.name}.bias`, [C], uniformInit(rng, C, bound));
     this.span = new ParamSpan(store, [this.weight, this.bias]);
     this.ws = new Workspace(store.gpu, this.name);
-    this.kernels = new Kernels(
-      store.gpu,
-      withTreeSum(loadWgsl(import.meta.url, "../shaders/softmax_head.wgsl")),
-    );
+    this.kernels = new Kernels(store.gpu, headModule("softmax_head.wgsl"));
     this.ones = new OnesColumn(store.gpu);
   }
 
@@ -97,7 +94,7 @@ export class SoftmaxHead implements Head {
     const C = this.numClasses, D = this.latentDim;
     const logits = this.ws.tensor("train_logits", [n, C]);
     const g = this.ws.tensor("g", [n, C]);
-    const sample = this.ws.tensor("sample", [n, 3]);
+    const sample = this.ws.tensor("sample", [n, 4]);
     const dz = this.ws.tensor("dz", [n, D]);
     const params = this.uniforms(n, slot);
     const theta = this.span.params();

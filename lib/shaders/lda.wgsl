@@ -135,17 +135,9 @@ fn lda_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     }
     grads[p.cov_at] = acc / f32(p.n);
   } else if (i == n_mu + C + 1u) {
-    var loss = 0.0;
-    var correct = 0.0;
-    var bad_labels = 0.0;
-    for (var n = 0u; n < p.n; n++) {
-      loss += sample[n * 4u];
-      correct += sample[n * 4u + 1u];
-      bad_labels += sample[n * 4u + 3u];
-    }
-    stats[3u * p.slot] = loss / f32(p.n);
-    stats[3u * p.slot + 1u] = correct;
-    stats[3u * p.slot + 2u] = bad_labels;
+    var sum = vec4<f32>(0.0);
+    for (var n = 0u; n < p.n; n++) { sum += sample_stats(n); }
+    store_batch_stats(sum);
   }
 }
 
@@ -198,17 +190,13 @@ fn lda_reduce_tree(
     }
     at = p.cov_at;
   } else {
-    for (var n = t; n < p.n; n += WG) {
-      acc += vec4<f32>(sample[n * 4u], sample[n * 4u + 1u], sample[n * 4u + 3u], 0.0);
-    }
+    for (var n = t; n < p.n; n += WG) { acc += sample_stats(n); }
   }
   let total = tree_sum(t, acc);
   if (t != 0u) { return; }
   if (i <= n_mu + C) {
     grads[at] = total.x * factor / f32(p.n);
   } else {
-    stats[3u * p.slot] = total.x / f32(p.n);
-    stats[3u * p.slot + 1u] = total.y;
-    stats[3u * p.slot + 2u] = total.z;
+    store_batch_stats(total);
   }
 }

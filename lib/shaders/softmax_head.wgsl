@@ -1,7 +1,8 @@
 // Softmax baseline head (dnll.md section 5): Linear(D -> C) and cross-entropy.
 //   forward:  z [N,D], theta = {weight [C,D], bias [C]} -> logits [N,C]
 //   loss:     logits, labels [N] -> g [N,C] = softmax(logits) - onehot(y) (not yet divided by N),
-//             sample [N,3] = (loss, correct, 1 if the label is out of range else 0)
+//             sample [N,4] = (loss, correct, 0, 1 if the label is out of range else 0): the rows of
+//             head_stats.wgsl (appended by the launcher), which sums them into the batch's stats
 //   backward: g -> dz [N,D] = g W / N, dW = g^T z / N, db = sum_n g / N, each a fixed-order sum over n:
 //             linear_reduce ("serial" variant, llvmpipe/lavapipe) or linear_reduce_tree ("tree", GPUs).
 //
@@ -94,9 +95,10 @@ fn ce_sample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   let loss = best + log_s - logits[row + min(y, p.classes - 1u)];
   // A label out of range must not pass silently. It is counted, not signalled with a NaN: a constant NaN
   // is a shader-creation error in WGSL, and a compiler may assume float arithmetic never yields one.
-  sample_out[n * 3u] = loss;
-  sample_out[n * 3u + 1u] = select(0.0, 1.0, best_class == y);
-  sample_out[n * 3u + 2u] = select(0.0, 1.0, y >= p.classes);
+  sample_out[n * 4u] = loss;
+  sample_out[n * 4u + 1u] = select(0.0, 1.0, best_class == y);
+  sample_out[n * 4u + 2u] = 0.0; // head_stats.wgsl's row layout; the softmax head has no own value here
+  sample_out[n * 4u + 3u] = select(0.0, 1.0, y >= p.classes);
 }
 
 // dz[n,d] = (1/N) sum_c g[n,c] weight[c,d]; one invocation per (n, d).
@@ -132,17 +134,9 @@ fn linear_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     for (var n = 0u; n < p.n; n++) { acc += g[n * C + c]; }
     grads[p.bias_at + c] = acc / f32(p.n);
   } else if (i == C * D + C) {
-    var loss = 0.0;
-    var correct = 0.0;
-    var bad_labels = 0.0;
-    for (var n = 0u; n < p.n; n++) {
-      loss += sample[n * 3u];
-      correct += sample[n * 3u + 1u];
-      bad_labels += sample[n * 3u + 2u];
-    }
-    stats[3u * p.slot] = loss / f32(p.n);
-    stats[3u * p.slot + 1u] = correct;
-    stats[3u * p.slot + 2u] = bad_labels;
+    var sum = vec4<f32>(0.0);
+    for (var n = 0u; n < p.n; n++) { sum += sample_stats(n); }
+    store_batch_stats(sum);
   }
 }
 
@@ -183,17 +177,13 @@ fn linear_reduce_tree(
     for (var n = t; n < p.n; n += WG) { acc.x += g[n * C + c]; }
     at = p.bias_at + c;
   } else {
-    for (var n = t; n < p.n; n += WG) {
-      acc += vec4<f32>(sample[n * 3u], sample[n * 3u + 1u], sample[n * 3u + 2u], 0.0);
-    }
+    for (var n = t; n < p.n; n += WG) { acc += sample_stats(n); }
   }
   let total = tree_sum(t, acc);
   if (t != 0u) { return; }
   if (i < C * D + C) {
     grads[at] = total.x / f32(p.n);
   } else {
-    stats[3u * p.slot] = total.x / f32(p.n);
-    stats[3u * p.slot + 1u] = total.y;
-    stats[3u * p.slot + 2u] = total.z;
+    store_batch_stats(total);
   }
 }
