@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""The table of a seed study (tools/seed_study.sh): test accuracy after 2 epochs per seed and kind of
-draws, then mean, population std and the count reaching 0.60 per kind.  python3 tools/seed_study_table.py DIR"""
+"""The table of a seed study (tools/seed_study.sh): test accuracy after the last epoch per seed and kind of
+draws, then mean, population std and the count reaching 0.60 per kind.  python3 tools/seed_study_table.py DIR
+With --by-epoch: every epoch of every seed, test accuracy and mean train loss of each kind side by side (how
+runs on the same draws move apart over a longer run)."""
 import glob
 import json
 import os
@@ -19,15 +21,44 @@ def final_accuracy(path):
     return json.load(open(os.path.join(path, "metrics.json")))["final"]["test_accuracy"]
 
 
-def main(d):
-    acc = {}
+def epoch_rows(path):
+    """Per epoch (test accuracy, mean train loss) of a finished run: PyTorch's JSON or an engine run folder."""
+    if path.endswith(".json"):
+        rows = json.load(open(path))["epochs"]
+    else:
+        with open(os.path.join(path, "history.jsonl")) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    return [(r["test_accuracy"], r["train_loss"]) for r in rows]
+
+
+def finished_runs(d):
+    """{kind: {seed: path}} of the finished runs in DIR."""
+    runs = {}
     for kind, _ in KINDS:
         pattern = os.path.join(d, f"{kind}-*" + ("" if kind == "engine" else ".json"))
         for path in glob.glob(pattern):
             if kind == "engine" and not os.path.exists(os.path.join(path, "metrics.json")):
                 continue
             seed = int(re.search(r"-(\d+)(\.json)?$", path).group(1))
-            acc.setdefault(kind, {})[seed] = final_accuracy(path)
+            runs.setdefault(kind, {})[seed] = path
+    return runs
+
+
+def by_epoch(d):
+    runs = finished_runs(d)
+    kinds = [(k, label) for k, label in KINDS if k in runs]
+    rows = {k: {s: epoch_rows(p) for s, p in runs[k].items()} for k, _ in kinds}
+    print("| seed | epoch | " + " | ".join(f"{label}: test accuracy, train loss" for _, label in kinds) + " |")
+    print("|---:|---:|" + "---:|" * len(kinds))
+    for s in sorted({s for k, _ in kinds for s in rows[k]}):
+        for e in range(max(len(rows[k].get(s, [])) for k, _ in kinds)):
+            cells = [f"{rows[k][s][e][0]:.4f}, {rows[k][s][e][1]:.4f}" if e < len(rows[k].get(s, [])) else ""
+                     for k, _ in kinds]
+            print(f"| {s} | {e + 1} | " + " | ".join(cells) + " |")
+
+
+def main(d):
+    acc = {k: {s: final_accuracy(p) for s, p in v.items()} for k, v in finished_runs(d).items()}
     kinds = [(k, label) for k, label in KINDS if k in acc]
     seeds = sorted({s for k, _ in kinds for s in acc[k]})
     print("| seed | " + " | ".join(label for _, label in kinds) + " |")
@@ -45,4 +76,7 @@ def main(d):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1:2] == ["--by-epoch"]:
+        by_epoch(sys.argv[2])
+    else:
+        main(sys.argv[1])
