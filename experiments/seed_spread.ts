@@ -1,6 +1,7 @@
-// What a configuration reaches across seeds, read from the seed study's runs of our engine
-// (results/seed_study/engine-SEED/{manifest,metrics}.json), so that a finished run's one number is shown
-// beside the distribution it is one draw of. Runs count when they are of the same experiment with every
+// What a configuration reaches across seeds, read from the seed studies' runs of our engine
+// (results/seed_study*/engine-SEED/{manifest,metrics}.json: one folder per configuration studied, e.g.
+// seed_study at 2 epochs, seed_study_10_epochs), so that a finished run's one number is shown beside the
+// distribution it is one draw of. Runs count when they are of the same experiment with every
 // hyperparameter but the seed equal to this run's; they are grouped by the backend they ran on, because
 // "same bits" holds per backend (README) and so does a seed's result.
 
@@ -8,7 +9,7 @@ import type { AdapterReport } from "../lib/gpu/device.ts";
 import type { RunRequest } from "./cli.ts";
 import { readJson } from "./pages.ts";
 
-const STUDY = new URL("../results/seed_study/", import.meta.url);
+const RESULTS = new URL("../results/", import.meta.url);
 
 export interface SeedStats {
   backend: string;
@@ -16,6 +17,8 @@ export interface SeedStats {
   mean: number;
   min: number;
   max: number;
+  /** The study folders (under results/) these runs are in. */
+  folders: string[];
 }
 
 /**
@@ -28,40 +31,64 @@ function studyBackend(adapter: Record<string, unknown> | undefined): string {
   return typeof b === "string" && b !== "default" ? b : "gl";
 }
 
-/** Per backend, the final test accuracy of the study's runs of this configuration (any seed). */
-export async function seedStudyStats(
-  name: string,
-  hyper: Record<string, unknown>,
-  studyDir: URL = STUDY,
-): Promise<SeedStats[]> {
-  const byBackend = new Map<string, number[]>();
-  let entries: Deno.DirEntry[];
+/** The seed studies' folders in resultsDir: every folder named seed_study*, sorted. */
+function studyFolders(resultsDir: URL): string[] {
   try {
-    entries = [...Deno.readDirSync(studyDir)];
+    return [...Deno.readDirSync(resultsDir)]
+      .filter((e) => e.isDirectory && e.name.startsWith("seed_study"))
+      .map((e) => e.name)
+      .sort();
   } catch {
     return [];
   }
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  for (const e of entries) {
-    if (!e.isDirectory || !e.name.startsWith("engine-")) continue;
-    const manifest = await readJson(new URL(`${e.name}/manifest.json`, studyDir).pathname);
-    const metrics = await readJson(new URL(`${e.name}/metrics.json`, studyDir).pathname);
-    const acc = (metrics?.final as Record<string, unknown> | undefined)?.test_accuracy;
-    if (!manifest || manifest.status !== "finished" || typeof acc !== "number") continue;
-    if (manifest.experiment_name !== name) continue;
-    const theirs = manifest.hyperparameters as Record<string, { value: unknown }> | undefined;
-    const matches = Object.entries(hyper).every(([k, v]) => k === "seed" || same(theirs?.[k]?.value, v));
-    if (!matches) continue;
-    const backend = studyBackend(manifest.adapter as Record<string, unknown> | undefined);
-    byBackend.set(backend, [...(byBackend.get(backend) ?? []), acc]);
+}
+
+/** Per backend, the final test accuracy of the studies' runs of this configuration (any seed). */
+export async function seedStudyStats(
+  name: string,
+  hyper: Record<string, unknown>,
+  resultsDir: URL = RESULTS,
+): Promise<SeedStats[]> {
+  const byBackend = new Map<string, { xs: number[]; folders: Set<string> }>();
+  for (const folder of studyFolders(resultsDir)) {
+    const studyDir = new URL(`${folder}/`, resultsDir);
+    for (const e of Deno.readDirSync(studyDir)) {
+      const run = await studyRun(studyDir, e, name, hyper);
+      if (run === undefined) continue;
+      const group = byBackend.get(run.backend) ?? { xs: [], folders: new Set() };
+      group.xs.push(run.accuracy);
+      group.folders.add(folder);
+      byBackend.set(run.backend, group);
+    }
   }
-  return [...byBackend].sort(([a], [b]) => a.localeCompare(b)).map(([backend, xs]) => ({
+  return [...byBackend].sort(([a], [b]) => a.localeCompare(b)).map(([backend, { xs, folders }]) => ({
     backend,
     n: xs.length,
     mean: xs.reduce((a, b) => a + b, 0) / xs.length,
     min: Math.min(...xs),
     max: Math.max(...xs),
+    folders: [...folders].sort(),
   }));
+}
+
+/** A study folder's entry when it is a finished engine run of this configuration: its backend and accuracy. */
+async function studyRun(
+  studyDir: URL,
+  e: Deno.DirEntry,
+  name: string,
+  hyper: Record<string, unknown>,
+): Promise<{ backend: string; accuracy: number } | undefined> {
+  if (!e.isDirectory || !e.name.startsWith("engine-")) return undefined;
+  const manifest = await readJson(new URL(`${e.name}/manifest.json`, studyDir).pathname);
+  const metrics = await readJson(new URL(`${e.name}/metrics.json`, studyDir).pathname);
+  const accuracy = (metrics?.final as Record<string, unknown> | undefined)?.test_accuracy;
+  if (!manifest || manifest.status !== "finished" || typeof accuracy !== "number") return undefined;
+  if (manifest.experiment_name !== name) return undefined;
+  const theirs = manifest.hyperparameters as Record<string, { value: unknown }> | undefined;
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const matches = Object.entries(hyper).every(([k, v]) => k === "seed" || same(theirs?.[k]?.value, v));
+  if (!matches) return undefined;
+  return { backend: studyBackend(manifest.adapter as Record<string, unknown> | undefined), accuracy };
 }
 
 /** The line printed at the end of a run: its own accuracy beside the study's spread, or undefined. */
@@ -77,7 +104,8 @@ export function formatSeedSpread(
     `${s.n} seeds on ${s.backend}: mean ${s.mean.toFixed(3)}, range ${s.min.toFixed(3)}-${s.max.toFixed(3)}`
   );
   const sameBackend = stats.some((s) => s.backend === backend);
-  return `test accuracy across seeds (results/seed_study): ${own}${parts.join("; ")}` +
+  const folders = [...new Set(stats.flatMap((s) => s.folders))].map((f) => `results/${f}`).join(", ");
+  return `test accuracy across seeds (${folders}): ${own}${parts.join("; ")}` +
     (sameBackend ? "" : ` (none on ${backend}: its bits differ, its spread is not measured)`);
 }
 

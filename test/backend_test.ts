@@ -138,12 +138,12 @@ console.log(JSON.stringify({
   equal(asGpu.bits, `${plain.bits} | treated as a GPU`);
 });
 
-Deno.test("seed spread: the study's runs of the quick configuration, grouped by backend", async () => {
+Deno.test("seed spread: the studies' runs of the quick configuration, grouped by backend", async () => {
   const dir = await Deno.makeTempDir();
   const hyper = { epochs: 2, lr: 0.001, seed: 1 };
-  const write = async (name: string, backend: string, seed: number, acc: number, lr = 0.001) => {
-    await Deno.mkdir(`${dir}/${name}`);
-    const hp = { epochs: { value: 2 }, lr: { value: lr }, seed: { value: seed } };
+  const write = async (name: string, backend: string, seed: number, acc: number, lr = 0.001, epochs = 2) => {
+    await Deno.mkdir(`${dir}/${name}`, { recursive: true });
+    const hp = { epochs: { value: epochs }, lr: { value: lr }, seed: { value: seed } };
     await Deno.writeTextFile(
       `${dir}/${name}/manifest.json`,
       JSON.stringify({ experiment_name: "q", status: "finished", hyperparameters: hp, adapter: { backend } }),
@@ -153,20 +153,28 @@ Deno.test("seed spread: the study's runs of the quick configuration, grouped by 
       JSON.stringify({ final: { test_accuracy: acc } }),
     );
   };
-  await write("engine-1", "default", 1, 0.5);
-  await write("engine-2", "gl", 2, 0.7);
-  await write("engine-3", "vulkan", 3, 0.6);
-  await write("engine-4", "gl", 4, 0.9, 0.01); // another learning rate: not this configuration
+  await write("seed_study/engine-1", "default", 1, 0.5);
+  await write("seed_study/engine-2", "gl", 2, 0.7);
+  await write("seed_study/engine-3", "vulkan", 3, 0.6);
+  await write("seed_study/engine-4", "gl", 4, 0.9, 0.01); // another learning rate: not this configuration
+  await write("seed_study_10_epochs/engine-1", "gl", 1, 0.8, 0.001, 10); // 10 epochs: not this one either
+  await write("seed_study_more/engine-5", "gl", 5, 0.3); // a second folder of this configuration
+  await write("other/engine-6", "gl", 6, 0.1); // not a seed study's folder
   const stats = await seedStudyStats("q", hyper, new URL(`file://${dir}/`));
+  const tenEpochs = await seedStudyStats("q", { ...hyper, epochs: 10 }, new URL(`file://${dir}/`));
   await Deno.remove(dir, { recursive: true });
   deepStrictEqual(stats, [
-    { backend: "gl", n: 2, mean: 0.6, min: 0.5, max: 0.7 },
-    { backend: "vulkan", n: 1, mean: 0.6, min: 0.6, max: 0.6 },
+    { backend: "gl", n: 3, mean: 0.5, min: 0.3, max: 0.7, folders: ["seed_study", "seed_study_more"] },
+    { backend: "vulkan", n: 1, mean: 0.6, min: 0.6, max: 0.6, folders: ["seed_study"] },
+  ]);
+  deepStrictEqual(tenEpochs, [
+    { backend: "gl", n: 1, mean: 0.8, min: 0.8, max: 0.8, folders: ["seed_study_10_epochs"] },
   ]);
   equal(
     formatSeedSpread(stats.slice(0, 1), "vulkan", 7, 0.55),
-    "test accuracy across seeds (results/seed_study): this run (seed 7, vulkan): 0.5500; " +
-      "2 seeds on gl: mean 0.600, range 0.500-0.700 (none on vulkan: its bits differ, its spread is not measured)",
+    "test accuracy across seeds (results/seed_study, results/seed_study_more): this run (seed 7, vulkan): " +
+      "0.5500; 3 seeds on gl: mean 0.500, range 0.300-0.700 (none on vulkan: its bits differ, its spread is " +
+      "not measured)",
   );
   equal(formatSeedSpread([], "gl", 1, 0.5), undefined);
 });
