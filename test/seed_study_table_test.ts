@@ -1,5 +1,5 @@
 // tools/seed_study_table.py on a made-up study folder: the last-epoch table and --by-epoch, which lines up
-// every epoch of PyTorch's runs (JSON) and the engine's (run folders) seed by seed.
+// every epoch of PyTorch's runs (JSON) and the engine's (run folders) seed by seed, then their means.
 
 import { deepEqual, equal } from "node:assert/strict";
 
@@ -37,9 +37,12 @@ Deno.test("seed study table: last epoch per seed, and --by-epoch side by side", 
     deepEqual(last[2], ["mean", "0.7500", "0.7500"]);
 
     const rows = await table(dir, "--by-epoch");
-    equal(rows.length, 6);
+    equal(rows.length, 9);
     deepEqual(rows[1], ["1", "2", "0.6000, 3.0000", "0.6500, 3.0000"]);
     deepEqual(rows[5], ["2", "3", "0.8000, 2.0000", ""]);
+    // Then per epoch the means over the seeds both kinds have (seed 1 only).
+    deepEqual(rows[6], ["mean of 1", "1", "0.5000, 4.0000", "0.5500, 4.0000"]);
+    deepEqual(rows[8], ["mean of 1", "3", "0.7000, 2.0000", "0.7500, 2.0000"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

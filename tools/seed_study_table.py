@@ -2,7 +2,7 @@
 """The table of a seed study (tools/seed_study.sh): test accuracy after the last epoch per seed and kind of
 draws, then mean, population std and the count reaching 0.60 per kind.  python3 tools/seed_study_table.py DIR
 With --by-epoch: every epoch of every seed, test accuracy and mean train loss of each kind side by side (how
-runs on the same draws move apart over a longer run)."""
+runs on the same draws move apart over a longer run), then per epoch their means over the seeds every kind has."""
 import glob
 import json
 import os
@@ -55,6 +55,14 @@ def by_epoch(d):
             cells = [f"{rows[k][s][e][0]:.4f}, {rows[k][s][e][1]:.4f}" if e < len(rows[k].get(s, [])) else ""
                      for k, _ in kinds]
             print(f"| {s} | {e + 1} | " + " | ".join(cells) + " |")
+    # Per epoch, the means over the seeds that every kind has reached that epoch with.
+    for e in range(max(len(r) for k, _ in kinds for r in rows[k].values())):
+        seeds = [s for s in rows[kinds[0][0]] if all(e < len(rows[k].get(s, [])) for k, _ in kinds)]
+        if not seeds:
+            continue
+        cells = [", ".join(f"{statistics.mean(rows[k][s][e][i] for s in seeds):.4f}" for i in (0, 1))
+                 for k, _ in kinds]
+        print(f"| mean of {len(seeds)} | {e + 1} | " + " | ".join(cells) + " |")
 
 
 def main(d):
