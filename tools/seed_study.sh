@@ -60,4 +60,5 @@ if [ $engine = 1 ]; then
   done
 fi
 /usr/bin/python3 tools/seed_study_table.py "$out"
-/usr/bin/python3 tools/seed_study_stats.py "$out"
+# The statistics compare other kinds against torch's draws: only when the study has them.
+case ,$kinds, in *,torch,*) /usr/bin/python3 tools/seed_study_stats.py "$out" ;; esac
