@@ -1,7 +1,13 @@
 // Command-line flags of `deno task experiment NAME [flags]`. Parsing is strict and happens before
 // anything is written: an unknown experiment, unknown flag or bad value is one line and a non-zero exit.
 
-import { type ExperimentConfig, EXPERIMENTS, type Hyperparameters, seedsExperiment } from "./config.ts";
+import {
+  type ExperimentConfig,
+  EXPERIMENTS,
+  type Hyperparameters,
+  seedsExperiment,
+  seedsRefusal,
+} from "./config.ts";
 import {
   checkInputDir,
   checkInputFile,
@@ -205,8 +211,9 @@ export const RUN_SPEC: CommandSpec = {
       kind: "string",
       value: "LIST",
       meaning:
-        "run the experiment once per seed (e.g. 1-5 or 1,2,7), each in OUT/seed-N, and summarise the " +
-        "seeds' final numbers as a distribution in OUT/README.md (single-run experiments)",
+        "run the experiment once per seed (e.g. 1-5 or 1,2,7), each in OUT/seed-N (a comparison: all its " +
+        "runs in OUT/seed-N/ID), and summarise the seeds' final numbers as a distribution in OUT/README.md " +
+        "(not for a sweep, which sets its own seeds)",
       default: "one run, the pinned seed",
     },
     {
@@ -262,11 +269,10 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
   if (!named) {
     throw new UsageError(`unknown experiment "${name}" (known: ${Object.keys(EXPERIMENTS).join(", ")})`);
   }
-  // --seeds makes a single-run experiment a multi-run one: a run per seed, then the seeds report.
+  // --seeds repeats the experiment per seed (a comparison: all its runs per seed), then reports over them.
   const seeds = seedsFlag(parsed);
-  if (seeds && named.runs) {
-    throw new UsageError(`--seeds applies to single-run experiments; ${name} runs its own variants`);
-  }
+  const refusal = seeds && seedsRefusal(named);
+  if (refusal) throw new UsageError(refusal);
   if (seeds && parsed.values.seed !== undefined) {
     throw new UsageError(
       "--seeds with --seed: each run of --seeds takes its seed from the list; drop one of the two",

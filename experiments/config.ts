@@ -54,28 +54,66 @@ export interface ExperimentConfig {
   pinned: Hyperparameters;
   /** Multi-run experiments (comparisons, sweeps): each variant is an independent run. */
   runs?: RunVariant[];
-  /** How `deno task report NAME` summarises the runs ("seeds": a single-run experiment over --seeds). */
-  report?: "comparison" | "sweep" | "seeds";
+  /**
+   * How `deno task report NAME` summarises the runs ("seeds": a single-run experiment over --seeds;
+   * "comparison-seeds": a comparison over --seeds).
+   */
+  report?: "comparison" | "sweep" | "seeds" | "comparison-seeds";
+  /** Set by seedsExperiment: the seeds, and the variants each seed runs (a comparison's own runs). */
+  overSeeds?: { seeds: number[]; variants?: RunVariant[] };
 }
 
 import { experiment as fashionMda } from "./fashion_mda.ts";
 import { experiment as fashionMdaQuick } from "./fashion_mda_quick.ts";
 import { experiment as fashionLdaVsSoftmax } from "./fashion_lda_vs_softmax.ts";
 import { experiment as fashionLambdaSweep } from "./fashion_lambda_sweep.ts";
+import { experiment as fashionLdaVsSoftmaxQuick } from "./fashion_lda_vs_softmax_quick.ts";
 
 export const EXPERIMENTS: Record<string, ExperimentConfig> = Object.fromEntries(
-  [fashionMda, fashionMdaQuick, fashionLdaVsSoftmax, fashionLambdaSweep].map((e) => [e.name, e]),
+  [fashionMda, fashionMdaQuick, fashionLdaVsSoftmax, fashionLdaVsSoftmaxQuick, fashionLambdaSweep].map((
+    e,
+  ) => [e.name, e]),
 );
 
 /**
- * A single-run experiment repeated over seeds (`--seeds`): one run per seed, in sub-folders seed-N, every
- * other pinned value kept, summarised by the seeds report (lib/report/seeds.ts).
+ * Why `--seeds` cannot repeat this experiment over seeds, or undefined when it can: a sweep sets each run's
+ * seed itself.
+ */
+export function seedsRefusal(e: ExperimentConfig): string | undefined {
+  const seeded = e.runs?.filter((v) => v.overrides.seed !== undefined) ?? [];
+  if (seeded.length === 0) return undefined;
+  const seeds = [...new Set(seeded.map((v) => v.overrides.seed))].join(", ");
+  return `--seeds: ${e.name} sets each run's seed itself (its runs cover seeds ${seeds})`;
+}
+
+/**
+ * An experiment repeated over seeds (`--seeds`), every other pinned value kept. A single-run experiment
+ * runs once per seed, in sub-folders seed-N, summarised by the seeds report (lib/report/seeds.ts); a
+ * comparison runs all its variants once per seed, in seed-N/ID, each seed-N folder a comparison of its own,
+ * summarised over the seeds by the comparison-seeds report.
  */
 export function seedsExperiment(e: ExperimentConfig, seeds: readonly number[]): ExperimentConfig {
-  if (e.runs) throw new Error(`${e.name} runs its own variants; seeds apply to single-run experiments`);
+  const refusal = seedsRefusal(e);
+  if (refusal) throw new Error(refusal);
+  if (!e.runs) {
+    return {
+      ...e,
+      runs: seeds.map((seed) => ({ id: `seed-${seed}`, label: `seed ${seed}`, overrides: { seed } })),
+      report: "seeds",
+      overSeeds: { seeds: [...seeds] },
+    };
+  }
+  const variants = e.runs;
   return {
     ...e,
-    runs: seeds.map((seed) => ({ id: `seed-${seed}`, label: `seed ${seed}`, overrides: { seed } })),
-    report: "seeds",
+    runs: seeds.flatMap((seed) =>
+      variants.map((v) => ({
+        id: `seed-${seed}/${v.id}`,
+        label: `${v.label}, seed ${seed}`,
+        overrides: { ...v.overrides, seed },
+      }))
+    ),
+    report: "comparison-seeds",
+    overSeeds: { seeds: [...seeds], variants },
   };
 }

@@ -4,7 +4,10 @@
 // histograms and PCA embeddings with a table beside the paper; sweeps get mean and population std per
 // lambda, the three panels and a table beside the paper; a single-run experiment over --seeds gets each
 // seed's final numbers with their mean, standard deviation, minimum and maximum, and the seeds' test
-// accuracy curves. With --pdf each figure also as a vector PDF.
+// accuracy curves; a comparison over --seeds gets a comparison page per seed (seed-N/README.md), every
+// run's numbers with their distribution over the seeds and the per-seed differences, the reliability
+// diagrams of all seeds' test predictions pooled, and the test accuracy curves. With --pdf each figure
+// also as a vector PDF.
 
 import { writeFileAtomic } from "../lib/io/atomic.ts";
 import {
@@ -14,6 +17,11 @@ import {
   runsCurveFigure,
   sideBySide,
 } from "../lib/plot/mod.ts";
+import {
+  type ComparisonSeedRun,
+  comparisonSeedsTable,
+  poolReliability,
+} from "../lib/report/comparison_seeds.ts";
 import {
   aggregateSweep,
   PAPER_FASHION_LDA_VS_SOFTMAX,
@@ -37,7 +45,7 @@ import {
   stringFlag,
   UsageError,
 } from "./flags.ts";
-import { type ExperimentConfig, EXPERIMENTS, seedsExperiment } from "./config.ts";
+import { type ExperimentConfig, EXPERIMENTS, seedsExperiment, seedsRefusal } from "./config.ts";
 import { readHistory, readJson } from "./pages.ts";
 import { writePdfsBeside } from "./figures.ts";
 
@@ -68,13 +76,14 @@ const pct = (x: number) => (100 * x).toFixed(2);
 export async function writeReport(
   exp: ExperimentConfig,
   out: string,
-  opts: { quiet?: boolean; pdf?: boolean } = {},
+  opts: { quiet?: boolean; pdf?: boolean; heading?: string } = {},
 ): Promise<string> {
   const runs = await finishedRuns(exp, out);
   await Deno.mkdir(out, { recursive: true });
   const total = exp.runs?.length ?? 0;
+  const seedCount = exp.overSeeds ? `, ${exp.overSeeds.seeds.length} seeds` : "";
   const lines = [
-    `# ${exp.name} (version ${exp.version})${exp.report === "seeds" ? `, ${total} seeds` : ""}`,
+    `# ${exp.name} (version ${exp.version})${opts.heading ?? seedCount}`,
     "",
     exp.description,
     "",
@@ -85,6 +94,7 @@ export async function writeReport(
   if (exp.report === "comparison") section = await comparison(runs);
   else if (exp.report === "sweep") section = sweep(runs);
   else if (exp.report === "seeds") section = await seeds(runs, total);
+  else if (exp.report === "comparison-seeds") section = await comparisonSeeds(exp, runs, out, opts.pdf);
   else throw new Error(`${exp.name} is a single-run experiment: its run folder's README.md is its report`);
   for (const [file, svg] of Object.entries(section.figures)) await writeFileAtomic(`${out}/${file}`, svg);
   await writeFileAtomic(`${out}/README.md`, [...lines, ...section.lines].join("\n") + "\n");
@@ -141,6 +151,81 @@ async function comparison(runs: FinishedRun[]): Promise<ReportSection> {
     "![Confidence histograms](confidence.svg)",
     "",
     ...(latents.length ? ["![Train embeddings](latent.svg)", ""] : []),
+  );
+  return { lines, figures };
+}
+
+/**
+ * A comparison over seeds: each seed's own comparison page (seed-N/README.md, with its side-by-side
+ * figures), then the table over the seeds, the pooled reliability diagrams and every run's test accuracy.
+ */
+async function comparisonSeeds(
+  exp: ExperimentConfig,
+  runs: FinishedRun[],
+  out: string,
+  pdf?: boolean,
+): Promise<ReportSection> {
+  const { seeds, variants } = exp.overSeeds!;
+  const comparison: ExperimentConfig = { ...exp, runs: variants, report: "comparison", overSeeds: undefined };
+  const rows: ComparisonSeedRun[] = [];
+  for (const seed of seeds) {
+    const own = runs.filter((r) => r.id.startsWith(`seed-${seed}/`));
+    if (own.length === 0) continue;
+    await writeReport(comparison, `${out}/seed-${seed}`, { quiet: true, pdf, heading: `, seed ${seed}` });
+    for (const r of own) {
+      const f = r.metrics.final;
+      rows.push({
+        seed,
+        variant: r.id.slice(`seed-${seed}/`.length),
+        page: `${r.id}/README.md`,
+        test_accuracy: f.test_accuracy,
+        test_nll: f.test_nll,
+        test_ece: f.test_ece,
+        test_ece15: f.test_ece15,
+        test_brier: f.test_brier,
+      });
+    }
+  }
+  const lines = [comparisonSeedsTable(rows, variants!, seeds)];
+  const figures: Record<string, string> = {};
+  if (runs.length === 0) return { lines, figures };
+  const paper = PAPER_FASHION_LDA_VS_SOFTMAX.ece10 as Record<string, number>;
+  const quoted = variants!.filter((v) => paper[v.id] !== undefined);
+  if (quoted.length) {
+    lines.push(
+      "",
+      `The paper's one run of each (100 epochs, widths 64-64-128-128-256-256): ECE ×100 (10 bins) ` +
+        quoted.map((v) => `${pct(paper[v.id])} (${v.label})`).join(", ") + ".",
+    );
+  }
+  const pooled = variants!.flatMap((v) => {
+    const own = runs.filter((r) => r.id.endsWith(`/${v.id}`));
+    if (own.length === 0) return [];
+    const r = poolReliability(own.map((o) => o.metrics.reliability10 as Reliability));
+    return [{ label: `${v.label}, ${own.length} seed${own.length === 1 ? "" : "s"} pooled`, reliability: r }];
+  });
+  figures["reliability_pooled.svg"] = sideBySide(
+    pooled.map((p) => reliabilityFigure(p.reliability, `${p.label}: reliability`)),
+    pooled.map((p) => p.label),
+    { title: "Reliability diagrams (10 bins), all seeds' test predictions pooled" },
+  );
+  const curves = [];
+  for (const r of runs) curves.push({ label: r.label, history: await readHistory(r.dir) });
+  figures["seeds_test_accuracy.svg"] = runsCurveFigure(
+    curves,
+    "test_accuracy",
+    `Test accuracy per epoch, ${runs.length} runs`,
+  );
+  lines.push(
+    "",
+    "![Reliability diagrams, seeds pooled](reliability_pooled.svg)",
+    "",
+    "![Test accuracy per epoch, one line per run](seeds_test_accuracy.svg)",
+    "",
+    `Each seed's own comparison (side-by-side reliability diagrams, confidence histograms, embeddings): ` +
+      seeds.filter((s) => rows.some((r) => r.seed === s)).map((s) => `[seed ${s}](seed-${s}/README.md)`)
+        .join(", ") +
+      ".",
   );
   return { lines, figures };
 }
@@ -221,8 +306,7 @@ export const REPORT_SPEC: CommandSpec = {
       name: "seeds",
       kind: "string",
       value: "LIST",
-      meaning:
-        "a single-run experiment run with `deno task experiment NAME --seeds LIST`: summarise its seeds",
+      meaning: "an experiment run with `deno task experiment NAME --seeds LIST`: summarise its seeds",
       default: "NAME's own runs",
     },
     {
@@ -235,6 +319,7 @@ export const REPORT_SPEC: CommandSpec = {
   examples: [
     "deno task report fashion_lambda_sweep",
     "deno task report fashion_mda --seeds 1-5",
+    "deno task report fashion_lda_vs_softmax_quick --seeds 1-3",
     "deno task report fashion_lambda_sweep --pdf",
     "deno task report fashion_lda_vs_softmax --out /tmp/cmp",
   ],
@@ -262,9 +347,8 @@ function reportFromFlags(p: ParsedFlags) {
   const named = EXPERIMENTS[name];
   const seeds = seedsFlag(p);
   if (named && seeds) {
-    if (named.runs) {
-      throw new UsageError(`--seeds applies to single-run experiments; ${name} runs its own variants`);
-    }
+    const refusal = seedsRefusal(named);
+    if (refusal) throw new UsageError(refusal);
     const out = stringFlag(p, "out", "path") ?? `results/${name}_seeds`;
     checkOutputDir("--out", out);
     return { experiment: seedsExperiment(named, seeds), out, pdf: p.values.pdf === true, help: false };

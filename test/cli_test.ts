@@ -113,7 +113,7 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
     [["fashion_mda", "--seeds", "1-3", "--seed", "4"], /^--seeds with --seed: each run of --seeds takes/],
     [
       ["fashion_lambda_sweep", "--seeds", "1-3"],
-      /^--seeds applies to single-run experiments; fashion_lambda_sweep/,
+      /^--seeds: fashion_lambda_sweep sets each run's seed itself \(its runs cover seeds 1, 2, 3, 4, 5\)$/,
     ],
   ];
   for (const [args, re] of cases) {
@@ -138,6 +138,22 @@ Deno.test("cli: every error is one line naming the flag or value", () => {
     ["o/seed-2", "o/seed-4"],
   );
   equal(parseReportArgs(["fashion_mda", "--seeds", "1-3"]).out, "results/fashion_mda_seeds");
+  // --seeds on a comparison: all its runs per seed, in OUT/seed-N/ID, each with the seed as a flag.
+  const pairs = parseRunArgs(["fashion_lda_vs_softmax", "--seeds", "2,1", "--shard", "1/3"]);
+  deepStrictEqual(
+    pairs.runs.map((r) => [r.hyper.seed, r.sources.seed, r.hyper.head, r.out, r.variant?.label]),
+    [
+      [1, "flag", "lda", "results/fashion_lda_vs_softmax_seeds/seed-1/lda", "LDA + DNLL, seed 1"],
+      [2, "flag", "softmax", "results/fashion_lda_vs_softmax_seeds/seed-2/softmax", "Softmax + CE, seed 2"],
+    ],
+  );
+  equal(pairs.experiment.report, "comparison-seeds");
+  equal(parseReportArgs(["fashion_lda_vs_softmax", "--seeds", "1-3"]).experiment.runs?.length, 6);
+  usageError(
+    "report fashion_lambda_sweep --seeds 1-3",
+    () => parseReportArgs(["fashion_lambda_sweep", "--seeds", "1-3"]),
+    /^--seeds: fashion_lambda_sweep sets each run's seed itself/,
+  );
   equal(parseRunArgs(["fashion_mda"]).runs[0].pdf, false);
   equal(parseRunArgs(["fashion_lambda_sweep", "--no-winograd", "--resume"]).runs[0].winograd, false);
   // In a sweep --resume starts the runs not begun yet: those may be timed again.
@@ -203,7 +219,7 @@ Deno.test("cli: report, bench and serve flags", async () => {
   equal(parseReportArgs(["fashion_lambda_sweep"]).pdf, false);
   const report: [string[], RegExp][] = [
     [[], /missing NAME/],
-    [["nope"], /unknown experiment "nope" \(reported: fashion_lda_vs_softmax, fashion_lambda_sweep\)/],
+    [["nope"], /unknown experiment "nope" \(reported: fashion_lda_vs_softmax, fashion_lda_vs_softmax_quick, fashion_lambda_sweep\)/],
     [["fashion_mda"], /fashion_mda is a single-run experiment/],
     [["fashion_lambda_sweep", "--out", ""], /--out needs a path/],
     [["fashion_lambda_sweep", "--out", `${tmp}/file`], /--out .*file: exists and is not a directory/],

@@ -342,6 +342,65 @@ Deno.test("experiment: --seeds runs one run per seed and reports the seeds' dist
   equal(await Deno.readTextFile(`${out}/README.md`), md);
 });
 
+Deno.test("experiment: a comparison over --seeds runs the pair per seed as --seed would; report redraws it", async () => {
+  const out = `${tmp}/comparison-seeds`;
+  const cmp = (dir: string, ...extra: string[]) =>
+    [...args(dir, "--epochs", "1", ...extra)].map((a) =>
+      a === "fashion_mda_quick" ? "fashion_lda_vs_softmax_quick" : a
+    );
+  const results = await runPlan(parseRunArgs(cmp(out, "--seeds", "2,1")), { quiet: true });
+  deepStrictEqual(results.map((r) => r.status), ["finished", "finished", "finished", "finished"]);
+  const final: Record<string, number> = {};
+  for (const seed of [1, 2]) {
+    for (const [id, label] of [["lda", "LDA + DNLL"], ["softmax", "Softmax + CE"]]) {
+      const dir = `${out}/seed-${seed}/${id}`;
+      const manifest = JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
+      deepStrictEqual(manifest.hyperparameters.seed, { value: seed, source: "flag" });
+      equal(manifest.hyperparameters.head.value, id);
+      equal(manifest.run_id, `seed-${seed}/${id}`);
+      equal(manifest.run_label, `${label}, seed ${seed}`);
+      final[`${seed}/${id}`] = JSON.parse(await Deno.readTextFile(`${dir}/metrics.json`)).final.test_accuracy;
+    }
+    // Each seed's folder is a comparison of its own, with its side-by-side figures.
+    const page = await Deno.readTextFile(`${out}/seed-${seed}/README.md`);
+    ok(page.startsWith(`# fashion_lda_vs_softmax_quick (version 1), seed ${seed}\n`), page.slice(0, 80));
+    ok(page.includes(`| [LDA + DNLL](lda/README.md) | ${final[`${seed}/lda`].toFixed(4)} |`), page);
+    for (const f of ["reliability.svg", "confidence.svg"]) ok(existsSync(`${out}/seed-${seed}/${f}`), f);
+  }
+  // The seed-1 LDA run is the run `--seed 1` of the comparison makes: the same bits.
+  const single = `${tmp}/comparison-seed-1`;
+  await runPlan(parseRunArgs(cmp(single, "--seed", "1", "--shard", "1/2")), { quiet: true, noFigures: true });
+  deepStrictEqual(
+    await tensorsOf(`${single}/lda/model.safetensors`),
+    await tensorsOf(`${out}/seed-1/lda/model.safetensors`),
+  );
+  const md = await Deno.readTextFile(`${out}/README.md`);
+  ok(md.startsWith("# fashion_lda_vs_softmax_quick (version 1), 2 seeds\n"), md.slice(0, 80));
+  ok(md.includes("4 of 4 runs finished."), md);
+  ok(
+    md.includes(
+      `| [1](seed-1/README.md) | [Softmax + CE](seed-1/softmax/README.md) | ${
+        final["1/softmax"].toFixed(4)
+      } |`,
+    ),
+    md,
+  );
+  ok(md.includes("Softmax + CE minus LDA + DNLL, seed by seed:"), md);
+  ok(/LDA \+ DNLL had the lower ECE \(10 bins\) in [012] of 2 seeds/.test(md), md);
+  for (const f of ["reliability_pooled.svg", "seeds_test_accuracy.svg"]) ok(existsSync(`${out}/${f}`), f);
+  const pooled = await Deno.readTextFile(`${out}/reliability_pooled.svg`);
+  equal((pooled.match(/LDA \+ DNLL, 2 seeds pooled/g) ?? []).length > 0, true, "LDA's panel");
+  equal((pooled.match(/Softmax \+ CE, 2 seeds pooled/g) ?? []).length > 0, true, "softmax's panel");
+  // `deno task report NAME --seeds LIST --out DIR` writes the same pages from the run folders.
+  const report = parseReportArgs(["fashion_lda_vs_softmax_quick", "--seeds", "1,2", "--out", out]);
+  const seedPage = await Deno.readTextFile(`${out}/seed-1/README.md`);
+  await Deno.remove(`${out}/README.md`);
+  await Deno.remove(`${out}/seed-1/README.md`);
+  await writeReport(report.experiment, report.out, { quiet: true });
+  equal(await Deno.readTextFile(`${out}/README.md`), md);
+  equal(await Deno.readTextFile(`${out}/seed-1/README.md`), seedPage);
+});
+
 Deno.test("experiment: --kernels-from reruns another run's kernels, not the tuner's, and gets its bits", async () => {
   const f = `${tmp}/f`, g = `${tmp}/g`;
   const cacheFile = `${tmp}/tuning-f/tuning.json`;
