@@ -219,7 +219,10 @@ Deno.test("cli: report, bench and serve flags", async () => {
   equal(parseReportArgs(["fashion_lambda_sweep"]).pdf, false);
   const report: [string[], RegExp][] = [
     [[], /missing NAME/],
-    [["nope"], /unknown experiment "nope" \(reported: fashion_lda_vs_softmax, fashion_lda_vs_softmax_quick, fashion_lambda_sweep\)/],
+    [
+      ["nope"],
+      /unknown experiment "nope" \(reported: fashion_lda_vs_softmax, fashion_lda_vs_softmax_quick, fashion_lambda_sweep\)/,
+    ],
     [["fashion_mda"], /fashion_mda is a single-run experiment/],
     [["fashion_lambda_sweep", "--out", ""], /--out needs a path/],
     [["fashion_lambda_sweep", "--out", `${tmp}/file`], /--out .*file: exists and is not a directory/],
