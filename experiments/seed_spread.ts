@@ -1,9 +1,10 @@
-// What a configuration reaches across seeds, read from the seed studies' runs of our engine
-// (results/seed_study*/engine-SEED/{manifest,metrics}.json: one folder per configuration studied, e.g.
-// seed_study at 2 epochs, seed_study_10_epochs), so that a finished run's one number is shown beside the
+// What a configuration reaches across seeds, read from the runs of our engine kept under results/: the seed
+// studies' (results/seed_study*/engine-SEED: one folder per configuration studied, e.g. seed_study at 2
+// epochs, seed_study_10_epochs) and those of `deno task experiment NAME --seeds` (results/*_seeds/seed-N,
+// or seed-N/ID for a comparison's runs), so that a finished run's one number is shown beside the
 // distribution it is one draw of. Runs count when they are of the same experiment with every
-// hyperparameter but the seed equal to this run's; they are grouped by the backend they ran on, because
-// "same bits" holds per backend (README) and so does a seed's result.
+// hyperparameter but the seed equal to this run's, the run itself left out; they are grouped by the
+// backend they ran on, because "same bits" holds per backend (README) and so does a seed's result.
 
 import type { AdapterReport } from "../lib/gpu/device.ts";
 import type { RunRequest } from "./cli.ts";
@@ -31,11 +32,11 @@ function studyBackend(adapter: Record<string, unknown> | undefined): string {
   return typeof b === "string" && b !== "default" ? b : "gl";
 }
 
-/** The seed studies' folders in resultsDir: every folder named seed_study*, sorted. */
+/** The folders of runs over seeds in resultsDir: every folder named seed_study* or *_seeds, sorted. */
 function studyFolders(resultsDir: URL): string[] {
   try {
     return [...Deno.readDirSync(resultsDir)]
-      .filter((e) => e.isDirectory && e.name.startsWith("seed_study"))
+      .filter((e) => e.isDirectory && (e.name.startsWith("seed_study") || e.name.endsWith("_seeds")))
       .map((e) => e.name)
       .sort();
   } catch {
@@ -43,17 +44,41 @@ function studyFolders(resultsDir: URL): string[] {
   }
 }
 
-/** Per backend, the final test accuracy of the studies' runs of this configuration (any seed). */
+/**
+ * The run folders of one study folder: engine-SEED (a seed study), seed-N (a single-run experiment over
+ * --seeds) and seed-N/ID (a comparison over --seeds).
+ */
+function runFolders(studyDir: URL): URL[] {
+  const dirs = (at: URL) => [...Deno.readDirSync(at)].filter((e) => e.isDirectory).map((e) => e.name);
+  return dirs(studyDir).flatMap((name) => {
+    const dir = new URL(`${name}/`, studyDir);
+    if (name.startsWith("engine-")) return [dir];
+    if (!name.startsWith("seed-")) return [];
+    try {
+      Deno.statSync(new URL("manifest.json", dir));
+      return [dir];
+    } catch {
+      return dirs(dir).map((id) => new URL(`${id}/`, dir));
+    }
+  });
+}
+
+/**
+ * Per backend, the final test accuracy of the kept runs of this configuration (any seed), leaving out the
+ * run in `ownDir` (a run of --seeds is itself in a folder read here).
+ */
 export async function seedStudyStats(
   name: string,
   hyper: Record<string, unknown>,
   resultsDir: URL = RESULTS,
+  ownDir?: string,
 ): Promise<SeedStats[]> {
   const byBackend = new Map<string, { xs: number[]; folders: Set<string> }>();
+  const own = ownDir === undefined ? undefined : realPath(ownDir);
   for (const folder of studyFolders(resultsDir)) {
-    const studyDir = new URL(`${folder}/`, resultsDir);
-    for (const e of Deno.readDirSync(studyDir)) {
-      const run = await studyRun(studyDir, e, name, hyper);
+    for (const dir of runFolders(new URL(`${folder}/`, resultsDir))) {
+      if (own !== undefined && realPath(dir.pathname) === own) continue;
+      const run = await studyRun(dir, name, hyper);
       if (run === undefined) continue;
       const group = byBackend.get(run.backend) ?? { xs: [], folders: new Set() };
       group.xs.push(run.accuracy);
@@ -71,16 +96,23 @@ export async function seedStudyStats(
   }));
 }
 
-/** A study folder's entry when it is a finished engine run of this configuration: its backend and accuracy. */
+/** The folder's canonical path, or the path as given when it does not exist. */
+function realPath(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** A run folder's backend and accuracy when it is a finished engine run of this configuration. */
 async function studyRun(
-  studyDir: URL,
-  e: Deno.DirEntry,
+  dir: URL,
   name: string,
   hyper: Record<string, unknown>,
 ): Promise<{ backend: string; accuracy: number } | undefined> {
-  if (!e.isDirectory || !e.name.startsWith("engine-")) return undefined;
-  const manifest = await readJson(new URL(`${e.name}/manifest.json`, studyDir).pathname);
-  const metrics = await readJson(new URL(`${e.name}/metrics.json`, studyDir).pathname);
+  const manifest = await readJson(new URL("manifest.json", dir).pathname);
+  const metrics = await readJson(new URL("metrics.json", dir).pathname);
   const accuracy = (metrics?.final as Record<string, unknown> | undefined)?.test_accuracy;
   if (!manifest || manifest.status !== "finished" || typeof accuracy !== "number") return undefined;
   if (manifest.experiment_name !== name) return undefined;
@@ -110,7 +142,8 @@ export function formatSeedSpread(
 }
 
 export async function seedSpread(req: RunRequest, report: AdapterReport): Promise<string | undefined> {
-  const stats = await seedStudyStats(req.experiment.name, req.hyper as unknown as Record<string, unknown>);
+  const hyper = req.hyper as unknown as Record<string, unknown>;
+  const stats = await seedStudyStats(req.experiment.name, hyper, RESULTS, req.out);
   const history = await readJson(`${req.out}/metrics.json`);
   const acc = (history?.final as Record<string, unknown> | undefined)?.test_accuracy;
   return formatSeedSpread(stats, report.backend, req.hyper.seed, typeof acc === "number" ? acc : undefined);

@@ -13,6 +13,7 @@ import {
 } from "../lib/gpu/device.ts";
 import { adapterKey } from "../lib/gpu/tuner.ts";
 import { formatSeedSpread, seedStudyStats } from "../experiments/seed_spread.ts";
+import { assertClose } from "./util.ts";
 
 const cpuOnly: MachineProbe = { os: "linux", mesaEgl: true, lavapipe: true };
 
@@ -160,12 +161,34 @@ Deno.test("seed spread: the studies' runs of the quick configuration, grouped by
   await write("seed_study_10_epochs/engine-1", "gl", 1, 0.8, 0.001, 10); // 10 epochs: not this one either
   await write("seed_study_more/engine-5", "gl", 5, 0.3); // a second folder of this configuration
   await write("other/engine-6", "gl", 6, 0.1); // not a seed study's folder
-  const stats = await seedStudyStats("q", hyper, new URL(`file://${dir}/`));
-  const tenEpochs = await seedStudyStats("q", { ...hyper, epochs: 10 }, new URL(`file://${dir}/`));
+  const results = new URL(`file://${dir}/`);
+  const stats = await seedStudyStats("q", hyper, results);
+  const tenEpochs = await seedStudyStats("q", { ...hyper, epochs: 10 }, results);
+  // The runs of `--seeds`: results/NAME_seeds/seed-N, and seed-N/ID for a comparison's runs.
+  await write("q_seeds/seed-7", "gl", 7, 0.2);
+  await write("cmp_seeds/seed-8/a", "gl", 8, 0.8);
+  await write("cmp_seeds/seed-8/b", "gl", 8, 0.9, 0.01); // the comparison's other run: another configuration
+  await Deno.writeTextFile(`${dir}/cmp_seeds/seed-8/README.md`, "a seed's comparison page");
+  const withSeeds = await seedStudyStats("q", hyper, results);
+  // A run of --seeds is in a folder read here: its own result is not part of the spread it is shown beside.
+  const withoutOwn = await seedStudyStats("q", hyper, results, `${dir}/q_seeds/seed-7/`);
   await Deno.remove(dir, { recursive: true });
   deepStrictEqual(stats, [
     { backend: "gl", n: 3, mean: 0.5, min: 0.3, max: 0.7, folders: ["seed_study", "seed_study_more"] },
     { backend: "vulkan", n: 1, mean: 0.6, min: 0.6, max: 0.6, folders: ["seed_study"] },
+  ]);
+  const all = ["cmp_seeds", "q_seeds", "seed_study", "seed_study_more"];
+  equal(withSeeds[0].n, 5);
+  assertClose([withSeeds[0].mean, withSeeds[0].min, withSeeds[0].max], [0.5, 0.2, 0.8], {
+    rtol: 0,
+    atol: 1e-15,
+    what: "with the --seeds runs",
+  });
+  deepStrictEqual(withSeeds[0].folders, all);
+  deepStrictEqual([withoutOwn[0].n, withoutOwn[0].min, withoutOwn[0].folders], [
+    4,
+    0.3,
+    all.filter((f) => f !== "q_seeds"),
   ]);
   deepStrictEqual(tenEpochs, [
     { backend: "gl", n: 1, mean: 0.8, min: 0.8, max: 0.8, folders: ["seed_study_10_epochs"] },

@@ -7,7 +7,7 @@
 #   ourinit   our init, PyTorch's shuffles       ourorder  PyTorch's init, our shuffles
 #   numpyorder  PyTorch's init, NumPy's shuffles (a third generator, to tell a flaw in ours from chance)
 # and, with --engine, runs `deno task experiment fashion_mda_quick --seed SEED` in our engine too
-# (about 7 minutes a run on 2 cores). Then prints the table and the statistics of
+# (about 3-7 minutes a run at 2 epochs on 2 cores; 15-25 minutes at 10, beside PyTorch's runs). Then prints the table and the statistics of
 # results/seed_study/README.md (tools/seed_study_table.py, tools/seed_study_stats.py).
 #   tools/seed_study.sh OUT_DIR [--engine] [--kinds torch,ours,...] [--jobs N] [--epochs N] SEED...
 # --kinds picks the kinds of draws (default: all five); --jobs the PyTorch runs at a time (default 2);
