@@ -11,6 +11,7 @@ import {
 import {
   checkInputDir,
   checkInputFile,
+  checkNotSeedsFolder,
   checkOutputDir,
   type CommandSpec,
   helpText,
@@ -358,6 +359,7 @@ export function planFromFlags(parsed: ParsedFlags): RunPlan {
  */
 export function checkPlanPaths(plan: RunPlan): void {
   checkOutputDir("--out", plan.out);
+  if (!plan.experiment.overSeeds) checkNotSeedsFolder("--out", plan.out);
   const req = plan.runs[0];
   if (!req) return;
   if (req.dataDir !== undefined) {

@@ -250,6 +250,40 @@ export function checkOutputDir(flag: string, dir: string): void {
   }
 }
 
+/** Seeds as the shortest list --seeds reads back: runs of consecutive seeds as ranges, e.g. "1-5,7". */
+export function formatSeeds(seeds: readonly number[]): string {
+  const parts: string[] = [];
+  const sorted = [...seeds].sort((a, b) => a - b);
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    parts.push(j > i ? `${sorted[i]}-${sorted[j]}` : `${sorted[i]}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
+/**
+ * Refuses, for a command without --seeds, an output folder that `--seeds` wrote (it holds seed-N folders):
+ * a report there would replace the seeds' report, and a run would land among them.
+ */
+export function checkNotSeedsFolder(flag: string, dir: string): void {
+  let seeds: number[];
+  try {
+    seeds = [...Deno.readDirSync(dir)].flatMap((e) => {
+      const m = e.isDirectory ? /^seed-(\d+)$/.exec(e.name) : null;
+      return m ? [Number(m[1])] : [];
+    });
+  } catch {
+    return; // not there yet (or not a folder: checkOutputDir says so)
+  }
+  if (seeds.length === 0) return;
+  const list = formatSeeds(seeds);
+  throw new UsageError(
+    `${flag} ${dir} holds runs over seeds (seed-N folders for ${list}): add --seeds ${list}, or choose another folder`,
+  );
+}
+
 /** A path that must be an existing directory (an input folder). */
 export function checkInputDir(flag: string, dir: string, what = "a directory"): void {
   let st: Deno.FileInfo;

@@ -35,6 +35,7 @@ import {
 import type { ConfidenceHistogram, LatentSnapshot, Reliability } from "../lib/types.ts";
 import { exitWithError, experimentsHelp } from "./cli.ts";
 import {
+  checkNotSeedsFolder,
   checkOutputDir,
   checkPositionals,
   type CommandSpec,
@@ -364,6 +365,7 @@ function reportFromFlags(p: ParsedFlags) {
   }
   const out = stringFlag(p, "out", "path") ?? `results/${name}`;
   checkOutputDir("--out", out);
+  checkNotSeedsFolder("--out", out);
   return { experiment, out, pdf: p.values.pdf === true, help: false };
 }
 

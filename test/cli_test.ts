@@ -3,9 +3,9 @@
 
 import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { parseRunArgs, runHelp, UsageError } from "../experiments/cli.ts";
+import { checkPlanPaths, parseRunArgs, runHelp, UsageError } from "../experiments/cli.ts";
 import { parseEvaluateArgs } from "../experiments/evaluate.ts";
-import { checkPositionals, type CommandSpec, parseFlags } from "../experiments/flags.ts";
+import { checkPositionals, type CommandSpec, formatSeeds, parseFlags } from "../experiments/flags.ts";
 import { parseReportArgs } from "../experiments/report.ts";
 import { SERVE_SPEC, serveFromFlags } from "../experiments/serve.ts";
 import { parseBenchArgs } from "../bench/cli.ts";
@@ -390,6 +390,29 @@ Deno.test("cli: report creates an output folder that does not exist", async () =
   equal(r.code, 0, r.stderr);
   ok(existsSync(`${out}/README.md`));
   match(await Deno.readTextFile(`${out}/README.md`), /0 of 45 runs finished/);
+});
+
+Deno.test("cli: a folder written by --seeds is refused without --seeds, so its report and runs stay", async () => {
+  equal(formatSeeds([9, 5, 1, 2, 3, 7, 10]), "1-3,5,7,9-10");
+  equal(formatSeeds([4]), "4");
+  const tmp = await tempDir("mda-cli-seeds-");
+  for (const s of [1, 2, 3, 7]) await Deno.mkdir(`${tmp}/seed-${s}/lda`, { recursive: true });
+  await Deno.writeTextFile(`${tmp}/README.md`, "the seeds' report");
+  const refused = new RegExp(
+    `^--out ${tmp} holds runs over seeds \\(seed-N folders for 1-3,7\\): add --seeds 1-3,7, or choose another folder$`,
+  );
+  for (const name of ["fashion_lda_vs_softmax_quick", "fashion_mda_quick"]) {
+    usageError(`experiment ${name}`, () => checkPlanPaths(parseRunArgs([name, "--out", tmp])), refused);
+  }
+  usageError("report", () => parseReportArgs(["fashion_lda_vs_softmax_quick", "--out", tmp]), refused);
+  // With --seeds the folder is the one to use.
+  checkPlanPaths(parseRunArgs(["fashion_lda_vs_softmax_quick", "--seeds", "1-3,7", "--out", tmp]));
+  equal(parseReportArgs(["fashion_lda_vs_softmax_quick", "--seeds", "1-3,7", "--out", tmp]).out, tmp);
+  // The command itself: exit 2, one line, nothing written.
+  const r = await command(SCRIPTS.report, ["fashion_lda_vs_softmax_quick", "--out", tmp], true);
+  equal(r.code, 2, r.stderr);
+  match(r.stderr.trim(), /^error: --out .* holds runs over seeds/);
+  equal(await Deno.readTextFile(`${tmp}/README.md`), "the seeds' report");
 });
 
 Deno.test("cli: serve on a port in use exits 2 naming the port", async () => {
