@@ -68,9 +68,17 @@ import { experiment as fashionMdaQuick } from "./fashion_mda_quick.ts";
 import { experiment as fashionLdaVsSoftmax } from "./fashion_lda_vs_softmax.ts";
 import { experiment as fashionLambdaSweep } from "./fashion_lambda_sweep.ts";
 import { experiment as fashionLdaVsSoftmaxQuick } from "./fashion_lda_vs_softmax_quick.ts";
+import { experiment as fashionLambdaSweepQuick } from "./fashion_lambda_sweep_quick.ts";
 
 export const EXPERIMENTS: Record<string, ExperimentConfig> = Object.fromEntries(
-  [fashionMda, fashionMdaQuick, fashionLdaVsSoftmax, fashionLdaVsSoftmaxQuick, fashionLambdaSweep].map((
+  [
+    fashionMda,
+    fashionMdaQuick,
+    fashionLdaVsSoftmax,
+    fashionLdaVsSoftmaxQuick,
+    fashionLambdaSweep,
+    fashionLambdaSweepQuick,
+  ].map((
     e,
   ) => [e.name, e]),
 );

@@ -13,16 +13,15 @@ import type { ExperimentConfig, RunVariant } from "./config.ts";
 export const SWEEP_LOG10_LAMBDAS = [-3, -2.5, -2, -1.5, -1, -0.5, 0, 0.5, 1];
 export const SWEEP_SEEDS = [1, 2, 3, 4, 5];
 
-const runs: RunVariant[] = [];
-for (const e of SWEEP_LOG10_LAMBDAS) {
-  for (const seed of SWEEP_SEEDS) {
-    const lambda = Number((10 ** e).toPrecision(12));
-    runs.push({
+/** One run per (lambda, seed), lambda by lambda: sub-folders log10lambda_E_seed_S. */
+export function sweepRuns(log10Lambdas: readonly number[], seeds: readonly number[]): RunVariant[] {
+  return log10Lambdas.flatMap((e) =>
+    seeds.map((seed) => ({
       id: `log10lambda_${e}_seed_${seed}`,
       label: `lambda=10^${e}, seed ${seed}`,
-      overrides: { lambda, seed },
-    });
-  }
+      overrides: { lambda: Number((10 ** e).toPrecision(12)), seed },
+    }))
+  );
 }
 
 export const experiment: ExperimentConfig = {
@@ -45,6 +44,6 @@ export const experiment: ExperimentConfig = {
     seed: 1,
     augment: true,
   },
-  runs,
+  runs: sweepRuns(SWEEP_LOG10_LAMBDAS, SWEEP_SEEDS),
   report: "sweep",
 };

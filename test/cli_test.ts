@@ -221,7 +221,7 @@ Deno.test("cli: report, bench and serve flags", async () => {
     [[], /missing NAME/],
     [
       ["nope"],
-      /unknown experiment "nope" \(reported: fashion_lda_vs_softmax, fashion_lda_vs_softmax_quick, fashion_lambda_sweep\)/,
+      /unknown experiment "nope" \(reported: fashion_lda_vs_softmax, fashion_lda_vs_softmax_quick, fashion_lambda_sweep, fashion_lambda_sweep_quick\)/,
     ],
     [["fashion_mda"], /fashion_mda is a single-run experiment/],
     [["fashion_lambda_sweep", "--out", ""], /--out needs a path/],
