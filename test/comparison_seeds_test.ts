@@ -113,6 +113,8 @@ Deno.test("comparisonSeedsTable: nothing finished, one seed, and no pair yet", (
   equal(comparisonSeedsTable([], VARIANTS, [1, 2]), "No run has finished yet (2 seeds planned).");
   const one = comparisonSeedsTable([run(4, "lda", 0.9, 0.02), run(4, "softmax", 0.9, 0.03)], VARIANTS, [4]);
   match(one, /in 1 of 1 seeds .*One seed is no distribution: run more\./);
+  // Equal accuracies on the one seed: a tie, counted as neither.
+  match(one, /the higher test accuracy in 0 \(Softmax \+ CE in 0, 1 tie\)\./);
   match(one, /\| LDA \+ DNLL \| 1 \| 0\.9000 ± 0\.0000 \|/);
   const unpaired = comparisonSeedsTable([run(1, "lda", 0.9, 0.02), run(2, "softmax", 0.9, 0.03)], VARIANTS, [
     1,

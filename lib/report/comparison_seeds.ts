@@ -111,13 +111,16 @@ function pairedDifferences(
   const ece = diffs[COLUMNS.findIndex((c) => c.key === "test_ece")];
   const acc = diffs[COLUMNS.findIndex((c) => c.key === "test_accuracy")];
   const count = (d: number[], f: (x: number) => boolean) => d.filter(f).length;
+  const ties = (d: number[]) => {
+    const n = count(d, (x) => x === 0);
+    return n === 0 ? "" : `, ${n} tie${n === 1 ? "" : "s"}`;
+  };
+  const lowerEce = `${count(ece, (x) => x > 0)} of ${pairs.length} seeds`;
+  const higherAcc = `${count(acc, (x) => x < 0)}`;
   lines.push(
-    `${a.label} had the lower ECE (10 bins) in ${count(ece, (x) => x > 0)} of ${pairs.length} seeds ` +
-      `(${b.label} in ${count(ece, (x) => x < 0)}), the higher test accuracy in ${
-        count(acc, (x) => x < 0)
-      } ` +
-      `(${b.label} in ${count(acc, (x) => x > 0)}).` +
-      (pairs.length < 2 ? " One seed is no distribution: run more." : ""),
+    `${a.label} had the lower ECE (10 bins) in ${lowerEce} (${b.label} in ${count(ece, (x) => x < 0)}` +
+      `${ties(ece)}), the higher test accuracy in ${higherAcc} (${b.label} in ${count(acc, (x) => x > 0)}` +
+      `${ties(acc)}).` + (pairs.length < 2 ? " One seed is no distribution: run more." : ""),
   );
   return lines;
 }
@@ -136,8 +139,8 @@ export function poolReliability(rs: readonly Reliability[]): Reliability {
   });
   const bins = first.bins.map((b, j) => {
     const count = rs.reduce((s, r) => s + r.bins[j].count, 0);
+    // An empty bin reads 0, as lib/mda/metrics.ts writes it.
     const weighted = (key: "accuracy" | "confidence") =>
-      // an empty bin reads 0, as lib/mda/metrics.ts writes it
       count === 0 ? 0 : rs.reduce((s, r) => s + r.bins[j].count * r.bins[j][key], 0) / count;
     return { lo: b.lo, hi: b.hi, count, accuracy: weighted("accuracy"), confidence: weighted("confidence") };
   });
