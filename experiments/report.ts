@@ -47,7 +47,7 @@ import {
   UsageError,
 } from "./flags.ts";
 import { type ExperimentConfig, EXPERIMENTS, seedsExperiment, seedsRefusal } from "./config.ts";
-import { readHistory, readJson } from "./pages.ts";
+import { readHistory, readJson, writeResultsIndex } from "./pages.ts";
 import { writePdfsBeside } from "./figures.ts";
 
 interface FinishedRun {
@@ -100,6 +100,8 @@ export async function writeReport(
   for (const [file, svg] of Object.entries(section.figures)) await writeFileAtomic(`${out}/${file}`, svg);
   await writeFileAtomic(`${out}/README.md`, [...lines, ...section.lines].join("\n") + "\n");
   if (opts.pdf) await writePdfsBeside(out, Object.keys(section.figures));
+  // A report under results/ is listed in results/README.md, as a run is when it finishes.
+  if (!opts.heading) await writeResultsIndex(out);
   if (!opts.quiet) console.error(`report: ${out}/README.md (${runs.length}/${total} runs)`);
   return `${out}/README.md`;
 }

@@ -90,6 +90,14 @@ Deno.test("report: the LDA vs softmax comparison table and side-by-side figures"
   }
   match(md, /\| \[LDA \+ DNLL\]\(lda\/README.md\) \| 0\.9300 \| .* \| 3\.10 \| .* \| 2\.98 \|/);
   match(md, /\| \[Softmax \+ CE\]\(softmax\/README.md\) \| 0\.9200 \| .* \| 5\.20 \| .* \| 5\.05 \|/);
+  // A report in a folder under results/ is listed in results/README.md.
+  const results = `${await tempDir("mda-report-index-")}/results`;
+  await fakeRun(`${results}/cmp/lda`, { lambda: 0.01, seed: 1 }, { test_accuracy: 0.93, test_ece: 0.031 });
+  await writeReport(exp, `${results}/cmp`, { quiet: true });
+  match(
+    await Deno.readTextFile(`${results}/README.md`),
+    /\[fashion_lda_vs_softmax \(version 1\)\]\(cmp\/README\.md\)/,
+  );
   const svg = await Deno.readTextFile(`${out}/reliability.svg`);
   equal((svg.match(/ECE = /g) ?? []).length, 2);
   ok(existsSync(`${out}/confidence.svg`));
