@@ -1,13 +1,13 @@
 // deno-lint-ignore-file no-explicit-any
 // `deno task report NAME [--out DIR] [--pdf]`: summarises a multi-run experiment from whatever runs in its
 // folder have finished. Comparison experiments get side-by-side reliability diagrams, confidence
-// histograms and PCA embeddings with a table beside the paper; sweeps get mean and population std per
-// lambda, the three panels and a table beside the paper; a single-run experiment over --seeds gets each
-// seed's final numbers with their mean, standard deviation, minimum and maximum, and the seeds' test
-// accuracy curves; a comparison over --seeds gets a comparison page per seed (seed-N/README.md), every
-// run's numbers with their distribution over the seeds and the per-seed differences, the reliability
-// diagrams of all seeds' test predictions pooled, and the test accuracy curves. With --pdf each figure
-// also as a vector PDF.
+// histograms and PCA embeddings with a table beside the paper, and both runs' test accuracy and ECE per
+// epoch; sweeps get mean and population std per lambda, the three panels and a table beside the paper; a
+// single-run experiment over --seeds gets each seed's final numbers with their mean, standard deviation,
+// minimum and maximum, and the seeds' test accuracy curves; a comparison over --seeds gets a comparison
+// page per seed (seed-N/README.md), every run's numbers with their distribution over the seeds and the
+// per-seed differences, the reliability diagrams of all seeds' test predictions pooled, and the test
+// accuracy and ECE curves (a colour per head, a line per seed). With --pdf each figure also as a vector PDF.
 
 import { writeFileAtomic } from "../lib/io/atomic.ts";
 import {
@@ -148,19 +148,30 @@ async function comparison(runs: FinishedRun[]): Promise<ReportSection> {
   if (latents.length) {
     figures["latent.svg"] = sideBySide(latents, labels, { title: "Train embeddings (PCA to 2-D)" });
   }
+  // The paper compares the heads at the end of training; how calibration moves over training says whether
+  // a comparison after few epochs can be read as the paper's.
+  const curves = [];
+  for (const r of runs) curves.push({ label: r.label, history: await readHistory(r.dir) });
+  figures["test_accuracy.svg"] = runsCurveFigure(curves, "test_accuracy");
+  figures["test_ece.svg"] = runsCurveFigure(curves, "test_ece");
   lines.push(
     "![Reliability diagrams](reliability.svg)",
     "",
     "![Confidence histograms](confidence.svg)",
     "",
     ...(latents.length ? ["![Train embeddings](latent.svg)", ""] : []),
+    "![Test accuracy per epoch](test_accuracy.svg)",
+    "",
+    "![Test ECE per epoch](test_ece.svg)",
+    "",
   );
   return { lines, figures };
 }
 
 /**
  * A comparison over seeds: each seed's own comparison page (seed-N/README.md, with its side-by-side
- * figures), then the table over the seeds, the pooled reliability diagrams and every run's test accuracy.
+ * figures), then the table over the seeds, the pooled reliability diagrams and every run's test accuracy
+ * and ECE per epoch.
  */
 async function comparisonSeeds(
   exp: ExperimentConfig,
@@ -212,18 +223,31 @@ async function comparisonSeeds(
     pooled.map((p) => p.label),
     { title: "Reliability diagrams (10 bins), all seeds' test predictions pooled" },
   );
+  // One colour per head, one line per seed: the heads' spreads over seeds side by side.
   const curves = [];
-  for (const r of runs) curves.push({ label: r.label, history: await readHistory(r.dir) });
+  for (const r of runs) {
+    const variant = variants!.find((v) => r.id.endsWith(`/${v.id}`));
+    curves.push({ label: r.label, group: variant?.label ?? r.label, history: await readHistory(r.dir) });
+  }
+  const seedCount = new Set(rows.map((r) => r.seed)).size;
+  const perSeed = `one line per seed (${seedCount} seed${seedCount === 1 ? "" : "s"})`;
   figures["seeds_test_accuracy.svg"] = runsCurveFigure(
     curves,
     "test_accuracy",
-    `Test accuracy per epoch, ${runs.length} runs`,
+    `Test accuracy per epoch, ${perSeed}`,
+  );
+  figures["seeds_test_ece.svg"] = runsCurveFigure(
+    curves,
+    "test_ece",
+    `Test ECE (10 bins) per epoch, ${perSeed}`,
   );
   lines.push(
     "",
     "![Reliability diagrams, seeds pooled](reliability_pooled.svg)",
     "",
     "![Test accuracy per epoch, one line per run](seeds_test_accuracy.svg)",
+    "",
+    "![Test ECE per epoch, one line per run](seeds_test_ece.svg)",
     "",
     `Each seed's own comparison (side-by-side reliability diagrams, confidence histograms, embeddings): ` +
       seeds.filter((s) => rows.some((r) => r.seed === s)).map((s) => `[seed ${s}](seed-${s}/README.md)`)

@@ -365,7 +365,9 @@ Deno.test("experiment: a comparison over --seeds runs the pair per seed as --see
     const page = await Deno.readTextFile(`${out}/seed-${seed}/README.md`);
     ok(page.startsWith(`# fashion_lda_vs_softmax_quick (version 1), seed ${seed}\n`), page.slice(0, 80));
     ok(page.includes(`| [LDA + DNLL](lda/README.md) | ${final[`${seed}/lda`].toFixed(4)} |`), page);
-    for (const f of ["reliability.svg", "confidence.svg"]) ok(existsSync(`${out}/seed-${seed}/${f}`), f);
+    for (const f of ["reliability.svg", "confidence.svg", "test_accuracy.svg", "test_ece.svg"]) {
+      ok(existsSync(`${out}/seed-${seed}/${f}`), f);
+    }
   }
   // The seed-1 LDA run is the run `--seed 1` of the comparison makes: the same bits.
   const single = `${tmp}/comparison-seed-1`;
@@ -387,7 +389,16 @@ Deno.test("experiment: a comparison over --seeds runs the pair per seed as --see
   );
   ok(md.includes("Softmax + CE minus LDA + DNLL, seed by seed:"), md);
   ok(/LDA \+ DNLL had the lower ECE \(10 bins\) in [012] of 2 seeds/.test(md), md);
-  for (const f of ["reliability_pooled.svg", "seeds_test_accuracy.svg"]) ok(existsSync(`${out}/${f}`), f);
+  for (const f of ["reliability_pooled.svg", "seeds_test_accuracy.svg", "seeds_test_ece.svg"]) {
+    ok(existsSync(`${out}/${f}`), f);
+  }
+  // The curves: a colour and legend entry per head, a line per run.
+  const eceCurves = await Deno.readTextFile(`${out}/seeds_test_ece.svg`);
+  ok(eceCurves.includes("one line per seed (2 seeds)"), "ECE curves' title");
+  ok(eceCurves.includes(">LDA + DNLL<") && eceCurves.includes(">Softmax + CE<"), "legend entries per head");
+  for (const run of ["LDA + DNLL, seed 1", "Softmax + CE, seed 2"]) {
+    ok(eceCurves.includes(`aria-description="${run}"`), run);
+  }
   const pooled = await Deno.readTextFile(`${out}/reliability_pooled.svg`);
   equal((pooled.match(/LDA \+ DNLL, 2 seeds pooled/g) ?? []).length > 0, true, "LDA's panel");
   equal((pooled.match(/Softmax \+ CE, 2 seeds pooled/g) ?? []).length > 0, true, "softmax's panel");

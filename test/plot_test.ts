@@ -160,6 +160,28 @@ Deno.test("plot: several runs' curves, one line per run; runs that tie get a rea
   assert(ticks.length > 2 && ticks.every((t) => t.length <= 5), ticks.join(" "));
 });
 
+Deno.test("plot: several runs' curves in groups, a colour and a legend entry per group, a line per run", () => {
+  const runs = [1, 2, 3].flatMap((seed) =>
+    ["LDA", "softmax"].map((head) => ({ label: `${head}, seed ${seed}`, group: head, history: history(3) }))
+  );
+  const doc = parse(runsCurveFigure(runs, "test_ece", "Heads over seeds"));
+  assertFrame(doc, "Heads over seeds");
+  assertEquals(texts(doc, 'g[aria-label="legend"] text'), ["LDA", "softmax"]);
+  const stroke = (label: string) => {
+    const g = doc.querySelector(`g[aria-description="${label}"]`);
+    return g.getAttribute("stroke") ?? marks(doc, label, "path")[0].getAttribute("stroke");
+  };
+  for (const seed of [1, 2, 3]) {
+    assertEquals(marks(doc, `LDA, seed ${seed}`, "path").length, 1);
+    assertEquals(stroke(`LDA, seed ${seed}`), stroke("LDA, seed 1"));
+    assertEquals(stroke(`softmax, seed ${seed}`), stroke("softmax, seed 1"));
+  }
+  assert(stroke("LDA, seed 1")?.startsWith("#") && stroke("LDA, seed 1") !== stroke("softmax, seed 1"));
+  // Without groups, every run its own colour and entry (the runs above have six).
+  const ungrouped = parse(runsCurveFigure(runs.map(({ group: _, ...r }) => r), "test_ece"));
+  assertEquals(texts(ungrouped, 'g[aria-label="legend"] text').length, 6);
+});
+
 Deno.test("plot: accuracy and loss figures draw one line per series, markers for short runs", () => {
   const doc = parse(accuracyFigure(history(3), "MDA accuracy"));
   assertFrame(doc, "MDA accuracy");

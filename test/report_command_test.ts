@@ -82,6 +82,20 @@ Deno.test("report: the LDA vs softmax comparison table and side-by-side figures"
   const out = await tempDir("mda-report-test-");
   await fakeRun(`${out}/lda`, { lambda: 0.01, seed: 1 }, { test_accuracy: 0.93, test_ece: 0.031 });
   await fakeRun(`${out}/softmax`, { seed: 1 }, { test_accuracy: 0.92, test_ece: 0.052 });
+  // Two epochs of history each: the page draws both runs' test accuracy and ECE per epoch.
+  for (const [id, ece] of [["lda", [0.09, 0.031]], ["softmax", [0.012, 0.052]]] as const) {
+    const rows = ece.map((e, i) => ({
+      epoch: i + 1,
+      train_loss: 1,
+      train_accuracy: 0.9,
+      test_accuracy: 0.9,
+      test_ece: e,
+    }));
+    await Deno.writeTextFile(
+      `${out}/${id}/history.jsonl`,
+      rows.map((r) => JSON.stringify(r)).join("\n") + "\n",
+    );
+  }
   await writeReport(exp, out, { quiet: true, pdf: true });
   const md = await Deno.readTextFile(`${out}/README.md`);
   // --pdf: each figure also as a PDF beside its SVG.
@@ -101,4 +115,11 @@ Deno.test("report: the LDA vs softmax comparison table and side-by-side figures"
   const svg = await Deno.readTextFile(`${out}/reliability.svg`);
   equal((svg.match(/ECE = /g) ?? []).length, 2);
   ok(existsSync(`${out}/confidence.svg`));
+  for (const f of ["test_accuracy", "test_ece"]) {
+    ok(md.includes(`](${f}.svg)`), f);
+    const curves = await Deno.readTextFile(`${out}/${f}.svg`);
+    for (const run of ["LDA + DNLL", "Softmax + CE"]) {
+      ok(curves.includes(`aria-description="${run}"`), `${f}: ${run}`);
+    }
+  }
 });

@@ -72,7 +72,9 @@ for (const { browser, label, installed, shot, apt } of BROWSERS) {
         await appendEpoch(running, 4);
         await page.waitFor(`document.getElementById("status")?.dataset.epochsDone === "3,4"`);
         equal(await page.evaluate(`window.sameDocument`), "yes");
-        match(await page.evaluate<string>(`window.mdaFigures["test_accuracy.svg"]`), /sweep\/live run/);
+        for (const f of ["test_accuracy.svg", "test_ece.svg"]) {
+          match(await page.evaluate<string>(`window.mdaFigures["${f}"]`), /sweep\/live run/);
+        }
         await page.screenshot(`${OUT}/${shot}compare.png`);
 
         await page.goto(`${base}/`);

@@ -1,5 +1,6 @@
-// Several runs' learning curves on one plot (the results server's comparison page): one line per run of one
-// history.jsonl column, coloured in tab10 order, with the same axes and style as the single-run figures.
+// Several runs' learning curves on one plot (the results server's comparison page, the reports): one line
+// per run of one history.jsonl column, coloured in tab10 order by run or by group of runs (a head over
+// seeds), with the same axes and style as the single-run figures.
 
 import * as Plot from "@observablehq/plot";
 import type { HistoryRow } from "../types.ts";
@@ -22,6 +23,11 @@ export const CURVE_LABELS: Record<CurveKey, string> = {
 export interface RunCurve {
   label: string;
   history: HistoryRow[];
+  /**
+   * Runs of one group (e.g. one head over several seeds) share a colour and one legend entry, the group's
+   * name; without groups every run has its own colour and entry.
+   */
+  group?: string;
 }
 
 /** One column of several runs' histories against the epoch. */
@@ -30,11 +36,14 @@ export function runsCurveFigure(
   key: CurveKey,
   title = `${CURVE_LABELS[key]} per epoch`,
 ): string {
-  const legend: LegendItem[] = runs.map((r, i) => ({
-    label: r.label,
-    color: categoryColor(i),
-    kind: "line",
-  }));
+  // Legend entries in order of first appearance; colourOf[i] is run i's entry's colour.
+  const entries: string[] = [];
+  const colourOf = runs.map((r) => {
+    const entry = r.group ?? r.label;
+    if (!entries.includes(entry)) entries.push(entry);
+    return categoryColor(entries.indexOf(entry));
+  });
+  const legend: LegendItem[] = entries.map((label, i) => ({ label, color: categoryColor(i), kind: "line" }));
   const rows = runs.map((r) => r.history.filter((h) => Number.isFinite(h.epoch) && Number.isFinite(h[key])));
   const all = rows.flat();
   const last = Math.max(1, ...all.map((r) => r.epoch));
@@ -45,12 +54,12 @@ export function runsCurveFigure(
       Plot.line(r, {
         x: "epoch",
         y: key,
-        stroke: categoryColor(i),
+        stroke: colourOf[i],
         strokeWidth: 2,
         ariaDescription: runs[i].label,
       }),
     );
-    if (markers) marks.push(Plot.dot(r, { x: "epoch", y: key, fill: categoryColor(i), r: 3 }));
+    if (markers) marks.push(Plot.dot(r, { x: "epoch", y: key, fill: colourOf[i], r: 3 }));
   });
   if (all.length === 0) {
     marks.push(Plot.text(["No completed epoch yet"], { frameAnchor: "middle", fontSize: 14 }));
