@@ -75,6 +75,7 @@ export async function writeResultsIndex(runDir: string): Promise<void> {
           manifest,
           metrics: await readJson(`${sub}/metrics.json`),
           hasPage: existsSync(`${sub}/README.md`),
+          history: await readHistory(sub),
         });
       } else {
         if (existsSync(`${sub}/README.md`)) {

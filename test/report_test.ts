@@ -219,6 +219,21 @@ Deno.test("report: resultsIndex links every run and escapes table cells", () => 
     "| [a\\|b](sweep%20lda/README.md) | running | — | — | — | — | — | — |",
   ]);
   assert(resultsIndex([]).includes("No runs yet."));
+  // A running run's manifest holds its wall time at the start (0): the epochs done so far count instead.
+  const running = resultsIndex([
+    { dir: "r", name: "r", manifest: { status: "running", wall_seconds: 0 }, history: history(3) },
+    // Resumed after 100 s, no epoch since: the manifest's time stands.
+    { dir: "s", name: "s", manifest: { status: "running", wall_seconds: 100 }, history: history(3) },
+    // A finished run's own total stands (its epochs leave out the set-up).
+    {
+      dir: "f",
+      name: "f",
+      metrics: METRICS,
+      manifest: { ...MANIFEST, wall_seconds: 95 },
+      history: history(3),
+    },
+  ]).split("\n").filter((l) => l.startsWith("| ["));
+  assertEquals(running.map((l) => l.split(" | ")[6]), ["1 min 30 s", "1 min 40 s", "1 min 35 s"]);
 });
 
 Deno.test("report: resultsIndex links a data-only run's folder and lists report pages first", () => {

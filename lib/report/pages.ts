@@ -24,6 +24,8 @@ export interface IndexEntry {
   manifest?: object | null;
   /** False when the folder keeps only the run's data (no README.md): the index links the folder. */
   hasPage?: boolean;
+  /** The run's history.jsonl: a running run's wall time so far is the sum of its epochs. */
+  history?: HistoryRow[];
 }
 
 /** A folder of results/ with a README.md but no run of its own (a sweep's report, a study). */
@@ -130,11 +132,16 @@ export function keyNumbers(
   const best = tested.length
     ? tested.reduce((a, b) => (b.test_accuracy > a.test_accuracy ? b : a))
     : undefined;
+  const status = firstString([manifest], S.status);
   let wallSeconds = firstNumber(mm, S.wallSeconds);
   let wallFromHistory = false;
-  if (wallSeconds === undefined && history.some((r) => finite(r.seconds))) {
-    wallSeconds = history.reduce((s, r) => s + (finite(r.seconds) ? r.seconds : 0), 0);
-    wallFromHistory = true;
+  if (history.some((r) => finite(r.seconds))) {
+    const epochs = history.reduce((s, r) => s + (finite(r.seconds) ? r.seconds : 0), 0);
+    // A running run's manifest holds its time at the (re)start; its history has every epoch since.
+    if (wallSeconds === undefined || (status === "running" && epochs > wallSeconds)) {
+      wallSeconds = epochs;
+      wallFromHistory = true;
+    }
   }
   const finalTestAccuracy = firstNumber(m, S.accuracy) ??
     (finite(last?.test_accuracy) ? last.test_accuracy : undefined);
@@ -156,7 +163,7 @@ export function keyNumbers(
     adapter: firstString(mm, S.adapter),
     epochsDone,
     epochsPlanned,
-    status: firstString([manifest], S.status),
+    status,
     // Without a history (the results index) final metrics alone mean the run finished.
     finished: hasMetrics &&
       (epochsPlanned === undefined || historyOrUndefined === undefined || epochsDone >= epochsPlanned),
@@ -327,7 +334,7 @@ export function resultsIndex(runs: IndexEntry[], title = "Results", pages: Index
     "|---|---|---:|---:|---:|---:|---:|---|",
   );
   for (const run of runs) {
-    const k = keyNumbers(run.metrics, run.manifest);
+    const k = keyNumbers(run.metrics, run.manifest, run.history);
     const link = folderLink(run.name, run.dir, run.hasPage === false ? "" : "README.md");
     out.push(
       `| ${link} | ${cell(k.status ?? (k.finished ? "finished" : "in progress"))} | ${
