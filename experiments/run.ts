@@ -24,7 +24,13 @@ import {
   writeCheckpoints,
 } from "../lib/train/checkpoint.ts";
 import { formatDuration, Progress } from "../lib/train/progress.ts";
-import { historyRow, LabelOutOfRangeError, NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
+import {
+  historyRow,
+  LabelOutOfRangeError,
+  NonFiniteLossError,
+  type StepProgress,
+  Trainer,
+} from "../lib/train/trainer.ts";
 import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
 import {
   checkPlanPaths,
@@ -36,9 +42,9 @@ import {
   type RunRequest,
   UsageError,
 } from "./cli.ts";
-import { modelConfigOf } from "./config.ts";
+import { EXPERIMENTS, modelConfigOf } from "./config.ts";
 import { checkOutputDir, parseFlags } from "./flags.ts";
-import { readJson, writeResultsIndex, writeRunPage } from "./pages.ts";
+import { readHistory, readJson, writeResultsIndex, writeRunPage } from "./pages.ts";
 import { writePdfsBeside, writeRunFigures } from "./figures.ts";
 import { seedSpread } from "./seed_spread.ts";
 
@@ -61,6 +67,8 @@ export interface RunOptions {
   convTuning?: Pick<TunerOptions, "mode" | "cache">;
   /** With --retune: the shapes re-timed already, shared by the runs of one plan (TunerOptions.retimed). */
   retimed?: Set<string>;
+  /** In a multi-run experiment (set by runPlan): this run's place and the epochs its later runs have left. */
+  place?: { index: number; count: number; epochsAfter: number };
 }
 
 export interface RunResult {
@@ -202,6 +210,10 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
     testLimit: h.testLimit,
     log: (l) => progress.line(l),
   });
+  if (opts.place) {
+    const { index, count, epochsAfter } = opts.place;
+    progress.place = { index, count, imagesAfter: epochsAfter * data.train.count };
+  }
 
   const model = new Model(gpu, modelConfigOf(h));
   if (req.init && !req.resume) {
@@ -297,6 +309,18 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
 
   const steps = trainer.stepsPerEpoch;
   let warned = false;
+  const warnSlow = (run: number, after: number) => {
+    const name = req.experiment.name;
+    const quicker = EXPERIMENTS[`${name}_quick`]
+      ? `for a quick run use: deno task experiment ${name}_quick`
+      : "--epochs N trains fewer epochs";
+    progress.line(
+      `warning: on this software adapter (${gpu.report.description}) the run needs about ` +
+        `${formatDuration(run)}` +
+        (after > 0 ? ` and the experiment's later runs about ${formatDuration(after)} more` : "") +
+        `; ${quicker}`,
+    );
+  };
   let lastEval: EvalMetrics | undefined;
   const writeHistory = (history: HistoryRow[]) =>
     writeFileAtomic(file(req.out, "history.jsonl"), history.map((r) => JSON.stringify(r) + "\n").join(""));
@@ -323,7 +347,7 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   for (let epoch = state.epochsDone + 1; epoch <= h.epochs; epoch++) {
     const epochStart = performance.now();
     const streamsAtStart = trainer.streamState();
-    const stepsBefore = state.stepInEpoch;
+    let firstStep: StepProgress | undefined; // the epoch's first reported step
     let result;
     try {
       result = await trainer.trainEpoch(epoch, {
@@ -336,16 +360,15 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
         onProgress: (p) => {
           const remaining = (h.epochs - epoch) * data.train.count + (data.train.count - p.step * h.batchSize);
           progress.step(p, Math.max(0, remaining));
-          const done = p.step - stepsBefore;
-          if (!warned && done >= 2 && gpu.report.isSoftware) {
+          // The first steps of a run build its pipelines (seconds on a CPU): time the steps after them.
+          firstStep ??= p;
+          const timed = p.step - firstStep.step;
+          if (!warned && timed >= 3 && gpu.report.isSoftware) {
             warned = true;
-            const total = (p.seconds / done) * (h.epochs * steps - (epoch - 1) * steps - p.step);
-            if (total > 3600) {
-              progress.line(
-                `warning: on this software adapter (${gpu.report.description}) the run needs about ` +
-                  `${formatDuration(total)}; for a quick run use: deno task experiment fashion_mda_quick`,
-              );
-            }
+            const perStep = (p.seconds - firstStep.seconds) / timed;
+            const left = h.epochs * steps - (epoch - 1) * steps - p.step;
+            const stepsAfter = (opts.place?.epochsAfter ?? 0) * steps;
+            if (perStep * (left + stepsAfter) > 3600) warnSlow(perStep * left, perStep * stepsAfter);
           }
         },
       });
@@ -489,13 +512,29 @@ function summarize(history: HistoryRow[], last: EvalMetrics): Record<string, unk
   };
 }
 
+/** The epochs that runs have left to train (none for a finished run; a started one's done epochs off). */
+export async function epochsLeft(
+  runs: readonly { out: string; hyper: { epochs: number } }[],
+): Promise<number> {
+  let left = 0;
+  for (const r of runs) {
+    const manifest = await readJson(file(r.out, "manifest.json"));
+    if (manifest?.status === "finished") continue;
+    left += Math.max(0, r.hyper.epochs - (manifest ? (await readHistory(r.out)).length : 0));
+  }
+  return left;
+}
+
 /** Runs every run of a plan in order; in a multi-run experiment, finished runs are skipped. */
 export async function runPlan(plan: RunPlan, options: RunOptions = {}): Promise<RunResult[]> {
   // --retune re-times each shape once for the whole plan (a sweep's runs share their shapes).
   const opts = { ...options, retimed: options.retimed ?? new Set<string>() };
   const results: RunResult[] = [];
   const multi = plan.experiment.runs !== undefined;
-  for (const req of plan.runs) {
+  for (const [i, req] of plan.runs.entries()) {
+    const place = multi
+      ? { index: i + 1, count: plan.runs.length, epochsAfter: await epochsLeft(plan.runs.slice(i + 1)) }
+      : undefined;
     if (multi) {
       const manifest = await readJson(file(req.out, "manifest.json"));
       if (manifest?.status === "finished" && !req.resume) {
@@ -506,14 +545,14 @@ export async function runPlan(plan: RunPlan, options: RunOptions = {}): Promise<
         throw new UsageError(`${req.out} holds an unfinished run; continue the experiment with --resume`);
       }
       if (!manifest && req.resume) {
-        results.push(await runExperiment({ ...req, resume: false }, opts)); // not started yet: start it
+        results.push(await runExperiment({ ...req, resume: false }, { ...opts, place })); // not started: start it
         if (results[results.length - 1].status === "stopped") return results;
         continue;
       }
       if (manifest?.status === "finished") continue; // --resume on a sweep: finished runs stay as they are
-      if (!opts.quiet) console.error(`run ${req.variant!.label} -> ${req.out}`);
+      if (!opts.quiet) console.error(`run ${i + 1}/${plan.runs.length} ${req.variant!.label} -> ${req.out}`);
     }
-    const r = await runExperiment(req, opts);
+    const r = await runExperiment(req, { ...opts, place });
     results.push(r);
     if (r.status === "stopped") return results;
   }

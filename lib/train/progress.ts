@@ -13,21 +13,49 @@ export function formatDuration(seconds: number): string {
     : `${r}s`;
 }
 
+/** A run's place in a multi-run experiment (a comparison, a sweep, --seeds). */
+export interface PlanPlace {
+  /** This run's position among the experiment's runs (from 1), and their number. */
+  index: number;
+  count: number;
+  /** Training images the experiment's later unfinished runs have still to see. */
+  imagesAfter: number;
+}
+
+/**
+ * One progress line: where the run is, its speed, the time left of the run at that speed and, in a
+ * multi-run experiment, of all its runs (the later runs train the same encoder on the same images, so the
+ * same speed is the best guess). `remainingImages` counts the run's training images after this step.
+ */
+export function progressLine(
+  p: StepProgress,
+  totalEpochs: number,
+  remainingImages: number,
+  place?: PlanPlace,
+): string {
+  const rate = p.images / Math.max(p.seconds, 1e-9);
+  return (place ? `run ${place.index}/${place.count} ` : "") +
+    `epoch ${p.epoch}/${totalEpochs} step ${p.step}/${p.steps} ${rate.toFixed(0)} img/s ` +
+    `ETA ${formatDuration(remainingImages / rate)}` +
+    (place && place.imagesAfter > 0
+      ? ` (all runs ${formatDuration((remainingImages + place.imagesAfter) / rate)})`
+      : "");
+}
+
 export class Progress {
   private tty = Deno.stderr.isTerminal();
   private lastPlain = 0;
   private enc = new TextEncoder();
 
+  /** Set in a multi-run experiment once the run knows its training images. */
+  place?: PlanPlace;
+
   constructor(private totalEpochs: number, private quiet = false) {}
 
   /** `remainingImages` counts the training images left in the whole run after this step. */
-  step(p: StepProgress, remainingImages: number, lastLoss?: number): void {
+  step(p: StepProgress, remainingImages: number): void {
     if (this.quiet) return;
-    const rate = p.images / Math.max(p.seconds, 1e-9);
-    const eta = remainingImages / rate;
-    const line = `epoch ${p.epoch}/${this.totalEpochs} step ${p.step}/${p.steps}` +
-      (lastLoss !== undefined ? ` loss ${lastLoss.toFixed(4)}` : "") +
-      ` ${rate.toFixed(0)} img/s ETA ${formatDuration(eta)}`;
+    const line = progressLine(p, this.totalEpochs, remainingImages, this.place);
     if (this.tty) {
       Deno.stderr.writeSync(this.enc.encode(`\r\x1b[2K${line}`));
     } else {
