@@ -3,7 +3,7 @@
 
 import { equal } from "node:assert/strict";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
-import { progressLine } from "../lib/train/progress.ts";
+import { Progress, progressLine } from "../lib/train/progress.ts";
 import { epochsLeft } from "../experiments/run.ts";
 import { tempDir } from "./util.ts";
 
@@ -36,4 +36,24 @@ Deno.test("progress: later runs' epochs left: a finished run none, a started one
   await Deno.writeTextFile(`${dir}/started/history.jsonl`, '{"epoch":1}\n{"epoch":2}\n{"epoch":3}\n');
   equal(await epochsLeft([run("done"), run("started"), run("fresh", 7)]), 0 + 7 + 7);
   equal(await epochsLeft([]), 0);
+});
+
+Deno.test({
+  name: "progress: an epoch's last step reported twice prints one line (stderr not a terminal)",
+  ignore: Deno.stderr.isTerminal(),
+  fn: () => {
+    const printed: unknown[] = [];
+    const original = console.error;
+    console.error = (...a: unknown[]) => printed.push(a.join(" "));
+    try {
+      const progress = new Progress(15);
+      const last = { ...STEP, step: 235, images: 60000, seconds: 94 };
+      progress.step(last, 0);
+      progress.step(last, 0);
+      progress.step({ ...last, epoch: 3 }, 0);
+    } finally {
+      console.error = original;
+    }
+    equal(printed.length, 2, printed.join("\n"));
+  },
 });

@@ -45,6 +45,7 @@ export function progressLine(
 export class Progress {
   private tty = Deno.stderr.isTerminal();
   private lastPlain = 0;
+  private lastPlainAt = "";
   private enc = new TextEncoder();
 
   /** Set in a multi-run experiment once the run knows its training images. */
@@ -59,9 +60,12 @@ export class Progress {
     if (this.tty) {
       Deno.stderr.writeSync(this.enc.encode(`\r\x1b[2K${line}`));
     } else {
+      // An epoch's last step can be reported twice (its own mark, then the epoch's end): one line.
+      const at = `${p.epoch}/${p.step}`;
       const now = performance.now();
-      if (now - this.lastPlain > 5000 || p.step === p.steps) {
+      if (at !== this.lastPlainAt && (now - this.lastPlain > 5000 || p.step === p.steps)) {
         this.lastPlain = now;
+        this.lastPlainAt = at;
         console.error(line);
       }
     }
