@@ -239,7 +239,7 @@ async function comparisonSeeds(
   figures["seeds_test_ece.svg"] = runsCurveFigure(
     curves,
     "test_ece",
-    `Test ECE (10 bins) per epoch, ${perSeed}`,
+    `Test ECE ×100 (10 bins) per epoch, ${perSeed}`,
   );
   lines.push(
     "",

@@ -177,6 +177,9 @@ Deno.test("plot: several runs' curves in groups, a colour and a legend entry per
     assertEquals(stroke(`softmax, seed ${seed}`), stroke("softmax, seed 1"));
   }
   assert(stroke("LDA, seed 1")?.startsWith("#") && stroke("LDA, seed 1") !== stroke("softmax, seed 1"));
+  // ECE is drawn ×100, as the tables give it: every run's 0.03 sits at 3.
+  const yTicks = texts(doc, 'g[aria-label="y-axis tick label"] text').map(Number);
+  assert(Math.min(...yTicks) <= 3 && Math.max(...yTicks) >= 3 && Math.max(...yTicks) < 10, yTicks.join(" "));
   // Without groups, every run its own colour and entry (the runs above have six).
   const ungrouped = parse(runsCurveFigure(runs.map(({ group: _, ...r }) => r), "test_ece"));
   assertEquals(texts(ungrouped, 'g[aria-label="legend"] text').length, 6);

@@ -17,8 +17,11 @@ export const CURVE_LABELS: Record<CurveKey, string> = {
   train_accuracy: "Train accuracy",
   train_loss: "Mean train loss",
   test_nll: "Test NLL",
-  test_ece: "Test ECE (10 bins)",
+  test_ece: "Test ECE ×100 (10 bins)",
 };
+
+/** What a column is multiplied by on the plot (ECE ×100, as the tables and the paper give it). */
+const CURVE_SCALE: Partial<Record<CurveKey, number>> = { test_ece: 100 };
 
 export interface RunCurve {
   label: string;
@@ -44,7 +47,11 @@ export function runsCurveFigure(
     return categoryColor(entries.indexOf(entry));
   });
   const legend: LegendItem[] = entries.map((label, i) => ({ label, color: categoryColor(i), kind: "line" }));
-  const rows = runs.map((r) => r.history.filter((h) => Number.isFinite(h.epoch) && Number.isFinite(h[key])));
+  const scale = CURVE_SCALE[key] ?? 1;
+  const rows = runs.map((r) =>
+    r.history.filter((h) => Number.isFinite(h.epoch) && Number.isFinite(h[key]))
+      .map((h) => ({ ...h, [key]: scale * h[key] }))
+  );
   const all = rows.flat();
   const last = Math.max(1, ...all.map((r) => r.epoch));
   const markers = Math.max(0, ...rows.map((r) => r.length)) <= 30;

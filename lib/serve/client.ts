@@ -121,7 +121,7 @@ const CURVES: [CurveKey, string][] = [
   ["test_accuracy", "Test accuracy of each run"],
   ["train_accuracy", "Train accuracy of each run"],
   ["train_loss", "Mean train loss of each run (each run's own loss)"],
-  ["test_ece", "Test ECE (10 bins) of each run"],
+  ["test_ece", "Test ECE ×100 (10 bins) of each run"],
 ];
 
 async function comparePage(main: any): Promise<void> {
