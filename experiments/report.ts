@@ -4,10 +4,10 @@
 // histograms and PCA embeddings with a table beside the paper, and both runs' test accuracy and ECE per
 // epoch; sweeps get mean and population std per lambda, the three panels and a table beside the paper; a
 // single-run experiment over --seeds gets each seed's final numbers with their mean, standard deviation,
-// minimum and maximum, and the seeds' test accuracy curves; a comparison over --seeds gets a comparison
-// page per seed (seed-N/README.md), every run's numbers with their distribution over the seeds and the
-// per-seed differences, the reliability diagrams of all seeds' test predictions pooled, and the test
-// accuracy and ECE curves (a colour per head, a line per seed). With --pdf each figure also as a vector PDF.
+// minimum and maximum, and the seeds' test accuracy and ECE curves; a comparison over --seeds gets a
+// comparison page per seed (seed-N/README.md), every run's numbers with their distribution over the seeds
+// and the per-seed differences, the reliability diagrams of all seeds' test predictions pooled, and the
+// test accuracy and ECE curves (a colour per head, a line per seed). With --pdf each figure also as a PDF.
 
 import { writeFileAtomic } from "../lib/io/atomic.ts";
 import {
@@ -290,7 +290,7 @@ function sweep(runs: FinishedRun[]): ReportSection {
   };
 }
 
-/** The seeds' table and their test accuracy curves. */
+/** The seeds' table and their test accuracy and ECE curves. */
 async function seeds(runs: FinishedRun[], planned: number): Promise<ReportSection> {
   const rows: SeedRun[] = runs.map((r) => ({
     seed: r.manifest.hyperparameters.seed.value,
@@ -304,11 +304,25 @@ async function seeds(runs: FinishedRun[], planned: number): Promise<ReportSectio
   if (runs.length === 0) return { lines: [seedsTable(rows, planned)], figures: {} };
   const curves = [];
   for (const r of runs) curves.push({ label: r.label, history: await readHistory(r.dir) });
-  const file = "seeds_test_accuracy.svg";
   return {
-    lines: [seedsTable(rows, planned), "", `![Test accuracy per epoch, one line per seed](${file})`],
+    lines: [
+      seedsTable(rows, planned),
+      "",
+      "![Test accuracy per epoch, one line per seed](seeds_test_accuracy.svg)",
+      "",
+      "![Test ECE per epoch, one line per seed](seeds_test_ece.svg)",
+    ],
     figures: {
-      [file]: runsCurveFigure(curves, "test_accuracy", `Test accuracy per epoch, ${runs.length} seeds`),
+      "seeds_test_accuracy.svg": runsCurveFigure(
+        curves,
+        "test_accuracy",
+        `Test accuracy per epoch, ${runs.length} seeds`,
+      ),
+      "seeds_test_ece.svg": runsCurveFigure(
+        curves,
+        "test_ece",
+        `Test ECE ×100 (10 bins) per epoch, ${runs.length} seeds`,
+      ),
     },
   };
 }

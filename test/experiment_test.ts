@@ -334,7 +334,9 @@ Deno.test("experiment: --seeds runs one run per seed and reports the seeds' dist
   ok(md.includes(`| **mean** | ${mean.toFixed(4)} |`), md);
   ok(md.includes(`| **std** | ${std.toFixed(4)} |`), md);
   ok(md.includes(`Test accuracy over 2 of 2 seeds: ${mean.toFixed(4)} ± ${std.toFixed(4)}`), md);
-  ok(existsSync(`${out}/seeds_test_accuracy.svg`));
+  for (const f of ["seeds_test_accuracy.svg", "seeds_test_ece.svg"]) {
+    ok(md.includes(`](${f})`) && existsSync(`${out}/${f}`), f);
+  }
   // `deno task report NAME --seeds LIST --out DIR` writes the same page from the run folders.
   const report = parseReportArgs(["fashion_mda_quick", "--seeds", "1,3", "--out", out]);
   await Deno.remove(`${out}/README.md`);
