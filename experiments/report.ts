@@ -302,8 +302,10 @@ async function seeds(runs: FinishedRun[], planned: number): Promise<ReportSectio
     epochs: r.metrics.epochs,
   }));
   if (runs.length === 0) return { lines: [seedsTable(rows, planned)], figures: {} };
+  // Past tab10's ten colours, one colour for all seeds (a legend of repeated colours names nothing).
+  const group = runs.length > 10 ? `${runs.length} seeds` : undefined;
   const curves = [];
-  for (const r of runs) curves.push({ label: r.label, history: await readHistory(r.dir) });
+  for (const r of runs) curves.push({ label: r.label, group, history: await readHistory(r.dir) });
   return {
     lines: [
       seedsTable(rows, planned),

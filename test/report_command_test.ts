@@ -1,12 +1,12 @@
 // `deno task report` on fake run folders: the sweep's means and population standard deviations, and the
-// comparison's table and side-by-side figures, from whatever runs have finished.
+// comparison's table and side-by-side figures, the seeds' curves, from whatever runs have finished.
 
 import { equal, match, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
 import { evaluateLogits } from "../lib/mda/metrics.ts";
 import { Rng } from "../lib/rng.ts";
-import { EXPERIMENTS } from "../experiments/config.ts";
+import { EXPERIMENTS, seedsExperiment } from "../experiments/config.ts";
 import { writeReport } from "../experiments/report.ts";
 import { tempDir } from "./util.ts";
 
@@ -120,6 +120,35 @@ Deno.test("report: the LDA vs softmax comparison table and side-by-side figures"
     const curves = await Deno.readTextFile(`${out}/${f}.svg`);
     for (const run of ["LDA + DNLL", "Softmax + CE"]) {
       ok(curves.includes(`aria-description="${run}"`), `${f}: ${run}`);
+    }
+  }
+});
+
+Deno.test("report: seeds' curves, a colour per seed up to ten, one colour for all past ten", async () => {
+  for (const count of [3, 11]) {
+    const seeds = Array.from({ length: count }, (_, i) => i + 1);
+    const exp = seedsExperiment(EXPERIMENTS.fashion_mda_quick, seeds);
+    const out = await tempDir("mda-report-seeds-");
+    for (const seed of seeds) {
+      await fakeRun(`${out}/seed-${seed}`, { seed }, { test_accuracy: 0.8 + seed / 1000 }, { epochs: 2 });
+      const rows = [1, 2].map((epoch) => ({
+        epoch,
+        train_loss: 1,
+        train_accuracy: 0.8,
+        test_accuracy: 0.8,
+        test_ece: 0.05,
+      }));
+      await Deno.writeTextFile(
+        `${out}/seed-${seed}/history.jsonl`,
+        rows.map((r) => JSON.stringify(r) + "\n").join(""),
+      );
+    }
+    await writeReport(exp, out, { quiet: true });
+    for (const f of ["seeds_test_accuracy.svg", "seeds_test_ece.svg"]) {
+      const svg = await Deno.readTextFile(`${out}/${f}`);
+      const entries = (svg.match(/aria-label="legend item"/g) ?? []).length;
+      equal(entries, count > 10 ? 1 : count, `${f}, ${count} seeds`);
+      equal((svg.match(/aria-description="[^"]*seed \d+"/g) ?? []).length, count, `${f}: a line per seed`);
     }
   }
 });
