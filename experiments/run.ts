@@ -23,7 +23,7 @@ import {
   saveResume,
   writeCheckpoints,
 } from "../lib/train/checkpoint.ts";
-import { formatDuration, Progress } from "../lib/train/progress.ts";
+import { formatDuration, type PlanPlace, Progress } from "../lib/train/progress.ts";
 import {
   historyRow,
   LabelOutOfRangeError,
@@ -68,7 +68,7 @@ export interface RunOptions {
   /** With --retune: the shapes re-timed already, shared by the runs of one plan (TunerOptions.retimed). */
   retimed?: Set<string>;
   /** In a multi-run experiment (set by runPlan): this run's place and the epochs its later runs have left. */
-  place?: { index: number; count: number; epochsAfter: number };
+  place?: Omit<PlanPlace, "imagesAfter"> & { epochsAfter: number };
 }
 
 export interface RunResult {

@@ -40,6 +40,18 @@ async function fakeRun(
   });
 }
 
+/** A run's history.jsonl: one epoch per ECE value. */
+async function fakeHistory(dir: string, ece: number[]) {
+  const rows = ece.map((e, i) => ({
+    epoch: i + 1,
+    train_loss: 1,
+    train_accuracy: 0.9,
+    test_accuracy: 0.9,
+    test_ece: e,
+  }));
+  await Deno.writeTextFile(`${dir}/history.jsonl`, rows.map((r) => JSON.stringify(r) + "\n").join(""));
+}
+
 Deno.test("report: a partial sweep gives per-lambda means and population std", async () => {
   const exp = EXPERIMENTS.fashion_lambda_sweep;
   const out = await tempDir("mda-report-test-");
@@ -83,19 +95,8 @@ Deno.test("report: the LDA vs softmax comparison table and side-by-side figures"
   await fakeRun(`${out}/lda`, { lambda: 0.01, seed: 1 }, { test_accuracy: 0.93, test_ece: 0.031 });
   await fakeRun(`${out}/softmax`, { seed: 1 }, { test_accuracy: 0.92, test_ece: 0.052 });
   // Two epochs of history each: the page draws both runs' test accuracy and ECE per epoch.
-  for (const [id, ece] of [["lda", [0.09, 0.031]], ["softmax", [0.012, 0.052]]] as const) {
-    const rows = ece.map((e, i) => ({
-      epoch: i + 1,
-      train_loss: 1,
-      train_accuracy: 0.9,
-      test_accuracy: 0.9,
-      test_ece: e,
-    }));
-    await Deno.writeTextFile(
-      `${out}/${id}/history.jsonl`,
-      rows.map((r) => JSON.stringify(r)).join("\n") + "\n",
-    );
-  }
+  await fakeHistory(`${out}/lda`, [0.09, 0.031]);
+  await fakeHistory(`${out}/softmax`, [0.012, 0.052]);
   await writeReport(exp, out, { quiet: true, pdf: true });
   const md = await Deno.readTextFile(`${out}/README.md`);
   // --pdf: each figure also as a PDF beside its SVG.
@@ -131,17 +132,7 @@ Deno.test("report: seeds' curves, a colour per seed up to ten, one colour for al
     const out = await tempDir("mda-report-seeds-");
     for (const seed of seeds) {
       await fakeRun(`${out}/seed-${seed}`, { seed }, { test_accuracy: 0.8 + seed / 1000 }, { epochs: 2 });
-      const rows = [1, 2].map((epoch) => ({
-        epoch,
-        train_loss: 1,
-        train_accuracy: 0.8,
-        test_accuracy: 0.8,
-        test_ece: 0.05,
-      }));
-      await Deno.writeTextFile(
-        `${out}/seed-${seed}/history.jsonl`,
-        rows.map((r) => JSON.stringify(r) + "\n").join(""),
-      );
+      await fakeHistory(`${out}/seed-${seed}`, [0.05, 0.05]);
     }
     await writeReport(exp, out, { quiet: true });
     for (const f of ["seeds_test_accuracy.svg", "seeds_test_ece.svg"]) {
