@@ -231,7 +231,9 @@ export const RUN_SPEC: CommandSpec = {
     "deno task experiment fashion_lambda_sweep --shard 2/4",
   ],
   notes: [
-    "Ctrl-C stops after the current step with a checkpoint that --resume continues bit-identically.",
+    "Ctrl-C or SIGTERM (kill, timeout, Slurm) stops after the current step with a checkpoint that --resume " +
+    "continues bit-identically; after a run killed outright, --resume continues from its last whole epoch " +
+    "(or starts it again if it had none).",
   ],
 };
 

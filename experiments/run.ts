@@ -80,11 +80,18 @@ export interface RunResult {
 
 const file = (out: string, name: string) => `${out}/${name}`;
 
-/** Refuses to clobber a finished or resumable run unless --resume says to continue it. */
-async function checkOutDir(req: RunRequest): Promise<void> {
+/**
+ * Refuses to clobber a finished or resumable run unless --resume says to continue it. Returns whether
+ * --resume continues a checkpoint or starts again a run that was killed (SIGKILL, a power cut, a
+ * scheduler) before its first checkpoint, which left a manifest and nothing else: without this, such a
+ * folder could be neither resumed nor restarted, and a sweep requeued after it would fail forever.
+ */
+async function checkOutDir(req: RunRequest): Promise<"resume" | "start"> {
   checkOutputDir("--out", req.out);
   const manifest = await readJson(file(req.out, "manifest.json"));
   const hasResume = existsSync(file(req.out, "resume.safetensors"));
+  const killedBeforeCheckpoint = manifest !== undefined && manifest.status !== "finished" && !hasResume &&
+    !["model.safetensors", "history.jsonl"].some((f) => existsSync(file(req.out, f)));
   if (!req.resume) {
     if (manifest?.status === "finished") {
       throw new UsageError(
@@ -92,12 +99,18 @@ async function checkOutDir(req: RunRequest): Promise<void> {
           `use --out DIR for a new run (or --resume to continue it)`,
       );
     }
+    if (killedBeforeCheckpoint) {
+      throw new UsageError(
+        `${req.out} holds a run that stopped before its first checkpoint; start it again with --resume, ` +
+          `or use --out DIR`,
+      );
+    }
     if (hasResume || manifest) {
       throw new UsageError(`${req.out} holds an unfinished run; continue it with --resume, or use --out DIR`);
     }
-    return;
+    return "start";
   }
-  if (!hasResume) {
+  if (!hasResume && !killedBeforeCheckpoint) {
     throw new UsageError(`--resume: ${req.out}/resume.safetensors not found (nothing to resume)`);
   }
   if (!manifest) throw new UsageError(`--resume: ${req.out}/manifest.json is missing or unreadable`);
@@ -116,6 +129,7 @@ async function checkOutDir(req: RunRequest): Promise<void> {
       );
     }
   }
+  return hasResume ? "resume" : "start";
 }
 
 async function gitCommit(): Promise<string> {
@@ -195,8 +209,10 @@ async function recordedKernels(
   return { conv: manifest.conv_kernels as ConvChoices, batchNorm };
 }
 
-export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Promise<RunResult> {
-  await checkOutDir(req);
+export async function runExperiment(request: RunRequest, opts: RunOptions = {}): Promise<RunResult> {
+  // A --resume with no checkpoint to continue starts the run again (nothing was saved, nothing is lost).
+  const restart = (await checkOutDir(request)) === "start" && request.resume;
+  const req = restart ? { ...request, resume: false } : request;
   const h = req.hyper;
   if (req.init && !existsSync(req.init)) throw new UsageError(`--init: ${req.init} not found`);
 
@@ -204,6 +220,9 @@ export async function runExperiment(req: RunRequest, opts: RunOptions = {}): Pro
   // The run's first line says what produces its bits: adapter, backend (and why), driver, CPU.
   const gpu = await getGpu();
   progress.line(`adapter: ${describeAdapter(gpu.report)}`);
+  if (restart) {
+    progress.line(`${req.out} stopped before its first checkpoint: starting it from the beginning`);
+  }
   const data = await loadFashionMnist({
     dataDir: req.dataDir,
     trainLimit: h.trainLimit,
@@ -579,16 +598,26 @@ if (import.meta.main) {
     console.error(`error: ${e.message}`);
     Deno.exit(2);
   }
-  const onInt = () => {
-    if (stop) Deno.exit(130); // a second Ctrl-C: leave now (the last checkpoint is intact)
-    stop = true;
-    console.error("\nstopping after the current step (Ctrl-C again to quit at once)...");
-  };
-  Deno.addSignalListener("SIGINT", onInt);
+  // SIGTERM is Ctrl-C's twin: `kill`, `timeout`, Slurm's scancel and preemption, and a container's stop
+  // send it, and each deserves the checkpoint that Ctrl-C leaves. The exit status is 128 + the signal's
+  // number, as a shell reports a process the signal killed. (Deno has no SIGTERM listener on Windows.)
+  const signals: [Deno.Signal, number, string][] = [["SIGINT", 130, "Ctrl-C"]];
+  if (Deno.build.os !== "windows") signals.push(["SIGTERM", 143, "SIGTERM"]);
+  let exitCode = 130;
+  const listeners = signals.map(([signal, code, name]) => {
+    const onSignal = () => {
+      if (stop) Deno.exit(code); // a second signal: leave now (the last checkpoint is intact)
+      stop = true;
+      exitCode = code;
+      console.error(`\n${name}: stopping after the current step (${name} again to quit at once)...`);
+    };
+    Deno.addSignalListener(signal, onSignal);
+    return () => Deno.removeSignalListener(signal, onSignal);
+  });
   try {
     const results = await runPlan(plan, { shouldStop: () => stop });
-    Deno.removeSignalListener("SIGINT", onInt);
-    if (results.some((r) => r.status === "stopped")) await exitAfterRelease(130);
+    for (const remove of listeners) remove();
+    if (results.some((r) => r.status === "stopped")) await exitAfterRelease(exitCode);
     console.error(`done: ${plan.out}`);
   } catch (e) {
     exitWithError(e);

@@ -162,6 +162,79 @@ Deno.test("experiment: stopped after epoch 1 or mid-epoch, resumed, same bits as
   deepStrictEqual(await hist(c), await hist(a));
 });
 
+Deno.test("experiment: a run killed before its first checkpoint is refused without --resume and started again with it, to the bits of a run never stopped", async () => {
+  const whole = `${tmp}/killed-whole`, killed = `${tmp}/killed`;
+  await runPlan(parseRunArgs(args(whole, "--epochs", "1")), { quiet: true, noFigures: true });
+  // What SIGKILL in the first epoch leaves: the manifest written at the start ("running"), nothing else.
+  await rejects(
+    runPlan(parseRunArgs(args(killed, "--epochs", "1")), {
+      quiet: true,
+      noFigures: true,
+      shouldStop: () => {
+        throw new Error("killed");
+      },
+    }),
+    /killed/,
+  );
+  deepStrictEqual([...Deno.readDirSync(killed)].map((e) => e.name), ["manifest.json"]);
+  await rejects(
+    runPlan(parseRunArgs(args(killed, "--epochs", "1")), { quiet: true }),
+    (e: Error) =>
+      e instanceof UsageError &&
+      e.message === `${killed} holds a run that stopped before its first checkpoint; start it again with ` +
+          "--resume, or use --out DIR",
+  );
+  // --resume still checks that the folder holds this experiment with these hyperparameters.
+  await rejects(
+    runPlan(parseRunArgs(args(killed, "--epochs", "1", "--lr", "0.5", "--resume")), { quiet: true }),
+    /--resume: lr is 0.5 but the run in .* used/,
+  );
+  const [r] = await runPlan(parseRunArgs(args(killed, "--epochs", "1", "--resume")), {
+    quiet: true,
+    noFigures: true,
+  });
+  equal(r.status, "finished");
+  deepStrictEqual(
+    await tensorsOf(`${killed}/model.safetensors`),
+    await tensorsOf(`${whole}/model.safetensors`),
+  );
+  equal(
+    JSON.parse(await Deno.readTextFile(`${killed}/manifest.json`)).resumed,
+    0,
+    "a fresh start, not a resume",
+  );
+});
+
+Deno.test("experiment: SIGTERM and SIGINT stop the command after the current step with a checkpoint, exit 143 and 130", async () => {
+  for (const [signal, code, name] of [["SIGTERM", 143, "SIGTERM"], ["SIGINT", 130, "Ctrl-C"]] as const) {
+    const out = `${tmp}/signal-${signal}`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "experiments/run.ts", ...args(out, "--epochs", "1000")],
+      cwd: new URL("..", import.meta.url).pathname,
+      env: { NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    // Signal once training has begun (its first progress line), then read the rest of stderr.
+    let stderr = "";
+    const decoder = new TextDecoder();
+    let sent = false;
+    for await (const chunk of child.stderr) {
+      stderr += decoder.decode(chunk, { stream: true });
+      if (!sent && /epoch 1\/1000 step/.test(stderr)) {
+        child.kill(signal);
+        sent = true;
+      }
+    }
+    const status = await child.status;
+    ok(sent, `no progress line: ${stderr}`);
+    equal(status.code, code, `${signal}: exit ${status.code}; ${stderr}`);
+    match(stderr, new RegExp(`${name}: stopping after the current step \\(${name} again to quit at once\\)`));
+    equal(JSON.parse(await Deno.readTextFile(`${out}/manifest.json`)).status, "stopped");
+    ok(existsSync(`${out}/resume.safetensors`), `${signal}: no checkpoint`);
+  }
+});
+
 Deno.test("experiment: a GPU lost in epoch 2 stops the run in one line; epoch 1's checkpoint is intact and --resume ends with the bits of a run never stopped", async () => {
   const whole = `${tmp}/lost-whole`, epoch1 = `${tmp}/lost-epoch1`, lost = `${tmp}/lost`;
   await runPlan(parseRunArgs(args(whole)), { quiet: true, noFigures: true });
