@@ -125,8 +125,11 @@ Deno.test("safetensors: reads files from other writers (unpadded header, header 
 
 Deno.test("safetensors: malformed files are rejected with one line naming the file, tensor and problem", () => {
   const good = { w: entry("F32", [2, 2], 0, 16) };
-  assertRejected(new Uint8Array(5), /file is 5 bytes, too short/);
-  assertRejected(craft(good, 16, 1000n), /header length 1000 exceeds the \d+ bytes after the length prefix/);
+  assertRejected(new Uint8Array(5), /not a safetensors file, or a truncated one: 5 bytes, too short/);
+  assertRejected(
+    craft(good, 16, 1000n),
+    /not a safetensors file, or a truncated one: header length 1000 exceeds the \d+ bytes after the length prefix/,
+  );
   assertRejected(craft(good, 16, 2n ** 64n - 1n), /header length 18446744073709551615 exceeds/);
   const badUtf8 = craft('{"w":1}');
   badUtf8[10] = 0xff;
@@ -271,7 +274,9 @@ Deno.test("safetensors: save is atomic and load validates, naming the path", asy
     await rejects(
       loadSafetensors(`${dir}/truncated.safetensors`),
       (e: Error) =>
-        e instanceof CheckpointError && e.message.startsWith(`${dir}/truncated.safetensors: header length`),
+        e instanceof CheckpointError && e.message.startsWith(
+          `${dir}/truncated.safetensors: not a safetensors file, or a truncated one: header length`,
+        ),
     );
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
       "model.safetensors",

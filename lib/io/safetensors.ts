@@ -211,10 +211,17 @@ export function decodeSafetensors(
   const fail = (message: string): never => {
     throw new CheckpointError(`${file}: ${message}`);
   };
-  if (bytes.length < 8) fail(`file is ${bytes.length} bytes, too short for the 8-byte header length`);
+  // Any file that is not a safetensors file (a manifest, a PyTorch .pt zip) or is cut short fails one of
+  // the first two checks, so they say so before giving the numbers.
+  const notOne = "not a safetensors file, or a truncated one";
+  if (bytes.length < 8) fail(`${notOne}: ${bytes.length} bytes, too short for the 8-byte header length`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (headerLength > BigInt(bytes.length - 8)) {
-    fail(`header length ${headerLength} exceeds the ${bytes.length - 8} bytes after the length prefix`);
+    fail(
+      `${notOne}: header length ${headerLength} exceeds the ${
+        bytes.length - 8
+      } bytes after the length prefix`,
+    );
   }
   if (headerLength > BigInt(MAX_HEADER_BYTES)) {
     fail(`header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
