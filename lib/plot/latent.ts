@@ -12,7 +12,7 @@
 import * as Plot from "@observablehq/plot";
 import type { LatentSnapshot } from "../types.ts";
 import { fitPca, projectPca } from "./pca.ts";
-import { categoryColor, composeFigure, type LegendItem, plotPart, textWidth } from "./svg.ts";
+import { categoryColor, composeFigure, type LegendItem, plotPart, textWidth, xMarkerCorners } from "./svg.ts";
 
 /** Mixture weights below this are not labelled (and such means may fall outside the view). */
 export const WEIGHT_LABEL_MIN = 0.05;
@@ -36,22 +36,7 @@ const X_SYMBOL = {
     context: { moveTo(x: number, y: number): void; lineTo(x: number, y: number): void; closePath(): void },
     size: number,
   ) {
-    const r = Math.sqrt(size / Math.PI) * 1.1;
-    const t = r * 0.36;
-    const corners = [
-      [0, -t],
-      [r - t, -r],
-      [r, -r + t],
-      [t, 0],
-      [r, r - t],
-      [r - t, r],
-      [0, t],
-      [-r + t, r],
-      [-r, r - t],
-      [-t, 0],
-      [-r, -r + t],
-      [-r + t, -r],
-    ];
+    const corners = xMarkerCorners(Math.sqrt(size / Math.PI) * 1.1);
     context.moveTo(corners[0][0], corners[0][1]);
     for (const [x, y] of corners.slice(1)) context.lineTo(x, y);
     context.closePath();

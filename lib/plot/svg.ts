@@ -195,8 +195,13 @@ function legendKey(item: LegendItem, x: number, yMid: number): string {
  * in a dark colour keeps it visible on top of points of its own colour.
  */
 export function xMarkerPath(cx: number, cy: number, r: number): string {
+  return "M" + xMarkerCorners(r).map(([px, py]) => `${num(cx + px)},${num(cy + py)}`).join("L") + "Z";
+}
+
+/** The twelve corners of the "X" marker of half-size r around (0, 0), in drawing order. */
+export function xMarkerCorners(r: number): [number, number][] {
   const t = r * 0.36; // half the bar thickness, measured along an axis
-  const pts = [
+  return [
     [0, -t],
     [r - t, -r],
     [r, -r + t],
@@ -210,7 +215,6 @@ export function xMarkerPath(cx: number, cy: number, r: number): string {
     [-r, -r + t],
     [-r + t, -r],
   ];
-  return "M" + pts.map(([px, py]) => `${num(cx + px)},${num(cy + py)}`).join("L") + "Z";
 }
 
 /** Places the legend items in rows that wrap at `width`; returns the markup and the height used. */
