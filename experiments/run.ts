@@ -81,6 +81,24 @@ export interface RunResult {
 const file = (out: string, name: string) => `${out}/${name}`;
 
 /**
+ * The process id of another process on this machine that is training the run of this manifest, if there
+ * is one. Two processes writing one folder interleave their checkpoints and histories, and a run in its
+ * first epoch looks like one killed there. The manifest names its process (host and pid); a pid is taken
+ * for alive when /proc has it as a Deno process. On another host, or without /proc, nothing can be told.
+ */
+function liveTrainer(manifest: Record<string, unknown> | undefined): number | undefined {
+  const owner = manifest?.process as { host?: string; pid?: number } | undefined;
+  if (manifest?.status !== "running" || owner?.host !== Deno.hostname()) return undefined;
+  const pid = owner.pid;
+  if (!Number.isInteger(pid) || pid === Deno.pid) return undefined;
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("deno") ? pid : undefined;
+  } catch {
+    return undefined; // no such process (or no /proc)
+  }
+}
+
+/**
  * Refuses to clobber a finished or resumable run unless --resume says to continue it. Returns whether
  * --resume continues a checkpoint or starts again a run that was killed (SIGKILL, a power cut, a
  * scheduler) before its first checkpoint, which left a manifest and nothing else: without this, such a
@@ -89,6 +107,13 @@ const file = (out: string, name: string) => `${out}/${name}`;
 async function checkOutDir(req: RunRequest): Promise<"resume" | "start"> {
   checkOutputDir("--out", req.out);
   const manifest = await readJson(file(req.out, "manifest.json"));
+  const trainer = liveTrainer(manifest);
+  if (trainer !== undefined) {
+    throw new UsageError(
+      `${req.out} is being trained now by process ${trainer} on this machine (its manifest says running); ` +
+        `wait for it to end, or stop it first (Ctrl-C there, or kill ${trainer})`,
+    );
+  }
   const hasResume = existsSync(file(req.out, "resume.safetensors"));
   const killedBeforeCheckpoint = manifest !== undefined && manifest.status !== "finished" && !hasResume &&
     !["model.safetensors", "history.jsonl"].some((f) => existsSync(file(req.out, f)));
@@ -175,6 +200,8 @@ function buildManifest(
     kernels_from: req.kernelsFrom ?? null,
     git_commit: commit,
     deno_version: Deno.version.deno,
+    // Which process writes the folder (liveTrainer); a resumed run names its own.
+    process: { host: Deno.hostname(), pid: Deno.pid },
     adapter: gpu.report,
     data: {
       dir: data.dir,

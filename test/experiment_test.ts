@@ -205,30 +205,80 @@ Deno.test("experiment: a run killed before its first checkpoint is refused witho
   );
 });
 
-Deno.test("experiment: SIGTERM and SIGINT stop the command after the current step with a checkpoint, exit 143 and 130", async () => {
-  for (const [signal, code, name] of [["SIGTERM", 143, "SIGTERM"], ["SIGINT", 130, "Ctrl-C"]] as const) {
-    const out = `${tmp}/signal-${signal}`;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "experiments/run.ts", ...args(out, "--epochs", "1000")],
-      cwd: new URL("..", import.meta.url).pathname,
-      env: { NO_COLOR: "1" },
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    // Signal once training has begun (its first progress line), then read the rest of stderr.
-    let stderr = "";
-    const decoder = new TextDecoder();
-    let sent = false;
+/**
+ * Starts `deno task experiment` on the tiny data for 1000 epochs into `out`; once its first progress line
+ * is out, calls `whileTraining` (with the child's pid) and sends `signal`; returns the exit code, stderr and
+ * whether the signal was sent.
+ */
+async function signalledRun(
+  out: string,
+  signal: Deno.Signal,
+  whileTraining: (pid: number) => Promise<void> = async () => {},
+): Promise<{ code: number; stderr: string; sent: boolean }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "experiments/run.ts", ...args(out, "--epochs", "1000")],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const decoder = new TextDecoder();
+  let sent = false;
+  try {
     for await (const chunk of child.stderr) {
       stderr += decoder.decode(chunk, { stream: true });
       if (!sent && /epoch 1\/1000 step/.test(stderr)) {
-        child.kill(signal);
         sent = true;
+        try {
+          await whileTraining(child.pid);
+        } finally {
+          child.kill(signal);
+        }
       }
     }
-    const status = await child.status;
+  } catch (e) {
+    await child.status; // the child was signalled above: let it end before the test fails
+    throw e;
+  } finally {
+    if (!sent) child.kill("SIGKILL");
+  }
+  return { code: (await child.status).code, stderr, sent };
+}
+
+Deno.test("experiment: a run that another process is training now is refused, naming that process", async () => {
+  const out = `${tmp}/live`;
+  const { sent } = await signalledRun(out, "SIGTERM", async (pid) => {
+    equal(JSON.parse(await Deno.readTextFile(`${out}/manifest.json`)).process.pid, pid);
+    for (const extra of [["--resume"], []]) {
+      await rejects(
+        // Stopped at its first step if it is not refused, so that a failure here fails fast.
+        runPlan(parseRunArgs(args(out, "--epochs", "1000", ...extra)), {
+          quiet: true,
+          shouldStop: () => true,
+        }),
+        (e: Error) =>
+          e instanceof UsageError &&
+          e.message === `${out} is being trained now by process ${pid} on this machine (its manifest says ` +
+              `running); wait for it to end, or stop it first (Ctrl-C there, or kill ${pid})`,
+      );
+    }
+  });
+  ok(sent);
+  // Once that process has ended, the same --resume continues its checkpoint.
+  const [r] = await runPlan(parseRunArgs(args(out, "--epochs", "1", "--resume")), {
+    quiet: true,
+    noFigures: true,
+  });
+  equal(r.status, "finished");
+});
+
+Deno.test("experiment: SIGTERM and SIGINT stop the command after the current step with a checkpoint, exit 143 and 130", async () => {
+  for (const [signal, code, name] of [["SIGTERM", 143, "SIGTERM"], ["SIGINT", 130, "Ctrl-C"]] as const) {
+    const out = `${tmp}/signal-${signal}`;
+    const { code: exit, stderr, sent } = await signalledRun(out, signal);
     ok(sent, `no progress line: ${stderr}`);
-    equal(status.code, code, `${signal}: exit ${status.code}; ${stderr}`);
+    equal(exit, code, `${signal}: exit ${exit}; ${stderr}`);
     match(stderr, new RegExp(`${name}: stopping after the current step \\(${name} again to quit at once\\)`));
     equal(JSON.parse(await Deno.readTextFile(`${out}/manifest.json`)).status, "stopped");
     ok(existsSync(`${out}/resume.safetensors`), `${signal}: no checkpoint`);
