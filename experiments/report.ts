@@ -297,6 +297,7 @@ async function seeds(runs: FinishedRun[], planned: number): Promise<ReportSectio
     page: `${r.id}/README.md`,
     test_accuracy: r.metrics.final.test_accuracy,
     test_nll: r.metrics.final.test_nll,
+    test_ece: r.metrics.final.test_ece,
     test_ece15: r.metrics.final.test_ece15,
     test_brier: r.metrics.final.test_brier,
     epochs: r.metrics.epochs,

@@ -310,15 +310,20 @@ Deno.test("report: seeds' statistics use the sample standard deviation; one seed
     page: `seed-${seed}/README.md`,
     test_accuracy: acc,
     test_nll: 0.3,
+    test_ece: 0.034,
     test_ece15: 0.012,
     test_brier: 0.1,
     epochs: 100,
   });
   const table = seedsTable([run(7, 0.94), run(2, 0.9), run(5, 0.92)], 4);
   const lines = table.split("\n");
-  assertEquals(lines[2], "| [2](seed-2/README.md) | 0.9000 | 0.3000 | 1.20 | 0.1000 | 100 |", "seed order");
-  assertEquals(lines[5], "| **mean** | 0.9200 | 0.3000 | 1.20 | 0.1000 | |");
-  assertEquals(lines[6], "| **std** | 0.0200 | 0.0000 | 0.00 | 0.0000 | |");
+  assertEquals(
+    lines[2],
+    "| [2](seed-2/README.md) | 0.9000 | 0.3000 | 3.40 | 1.20 | 0.1000 | 100 |",
+    "seed order",
+  );
+  assertEquals(lines[5], "| **mean** | 0.9200 | 0.3000 | 3.40 | 1.20 | 0.1000 | |");
+  assertEquals(lines[6], "| **std** | 0.0200 | 0.0000 | 0.00 | 0.00 | 0.0000 | |");
   assert(
     table.endsWith(
       "Test accuracy over 3 of 4 seeds: 0.9200 ± 0.0200 (mean ± standard deviation, n - 1), from 0.9000 to 0.9400.",

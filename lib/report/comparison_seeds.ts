@@ -3,31 +3,16 @@
 // is answered by the distribution over seeds and by the per-seed differences, not by one pair of runs.
 
 import type { Reliability } from "../types.ts";
-import { seedStat } from "./seeds.ts";
+import { type FinalMetrics, METRIC_COLUMNS, seedStat } from "./seeds.ts";
 
-/** One finished run of one seed (its metrics.json "final"; ECE as fractions). */
-export interface ComparisonSeedRun {
+/** One finished run of one seed. */
+export interface ComparisonSeedRun extends FinalMetrics {
   seed: number;
   /** The comparison's run id, e.g. "lda". */
   variant: string;
   /** Link target of the run's page, e.g. "seed-3/lda/README.md". */
   page: string;
-  test_accuracy: number;
-  test_nll: number;
-  test_ece: number;
-  test_ece15: number;
-  test_brier: number;
 }
-
-type Metric = "test_accuracy" | "test_nll" | "test_ece" | "test_ece15" | "test_brier";
-
-const COLUMNS: { key: Metric; head: string; format: (v: number) => string }[] = [
-  { key: "test_accuracy", head: "Test accuracy", format: (v) => v.toFixed(4) },
-  { key: "test_nll", head: "Test NLL", format: (v) => v.toFixed(4) },
-  { key: "test_ece", head: "ECE ×100 (10 bins)", format: (v) => (100 * v).toFixed(2) },
-  { key: "test_ece15", head: "ECE ×100 (15 bins)", format: (v) => (100 * v).toFixed(2) },
-  { key: "test_brier", head: "Brier", format: (v) => v.toFixed(4) },
-];
 
 /** A signed difference with an explicit "+", so that the sign reads at a glance. */
 function signed(format: (v: number) => string): (v: number) => string {
@@ -49,31 +34,35 @@ export function comparisonSeedsTable(
   const label = (id: string) => variants.find((v) => v.id === id)?.label ?? id;
   const order = (r: ComparisonSeedRun) => variants.findIndex((v) => v.id === r.variant);
   const sorted = [...runs].sort((a, b) => a.seed - b.seed || order(a) - order(b));
-  const head = COLUMNS.map((c) => c.head).join(" | ");
+  const head = METRIC_COLUMNS.map((c) => c.head).join(" | ");
   const lines = [
     `| Seed | Run | ${head} |`,
-    `|---:|---|${COLUMNS.map(() => "---:").join("|")}|`,
+    `|---:|---|${METRIC_COLUMNS.map(() => "---:").join("|")}|`,
     ...sorted.map((r) =>
       `| [${r.seed}](seed-${r.seed}/README.md) | [${label(r.variant)}](${r.page}) | ${
-        COLUMNS.map((c) => c.format(r[c.key])).join(" | ")
+        METRIC_COLUMNS.map((c) => c.format(r[c.key])).join(" | ")
       } |`
     ),
     "",
     `Over the seeds (mean ± standard deviation, n - 1; then the range):`,
     "",
     `| Run | Seeds | ${head} |`,
-    `|---|---:|${COLUMNS.map(() => "---:").join("|")}|`,
+    `|---|---:|${METRIC_COLUMNS.map(() => "---:").join("|")}|`,
   ];
   for (const v of variants) {
     const own = sorted.filter((r) => r.variant === v.id);
     if (own.length === 0) continue;
-    const stats = COLUMNS.map((c) => seedStat(own.map((r) => r[c.key])));
+    const stats = METRIC_COLUMNS.map((c) => seedStat(own.map((r) => r[c.key])));
     lines.push(
       `| ${v.label} | ${own.length} | ${
-        stats.map((s, i) => `${COLUMNS[i].format(s.mean)} ± ${COLUMNS[i].format(s.std)}`).join(" | ")
+        stats.map((s, i) => `${METRIC_COLUMNS[i].format(s.mean)} ± ${METRIC_COLUMNS[i].format(s.std)}`).join(
+          " | ",
+        )
       } |`,
       `| | | ${
-        stats.map((s, i) => `${COLUMNS[i].format(s.min)} – ${COLUMNS[i].format(s.max)}`).join(" | ")
+        stats.map((s, i) => `${METRIC_COLUMNS[i].format(s.min)} – ${METRIC_COLUMNS[i].format(s.max)}`).join(
+          " | ",
+        )
       } |`,
     );
   }
@@ -93,23 +82,24 @@ function pairedDifferences(
     if (second) pairs.push({ seed: first.seed, first, second });
   }
   if (pairs.length === 0) return [`No seed has both ${a.label} and ${b.label} finished yet.`];
-  const diffs = COLUMNS.map((c) => pairs.map((p) => p.second[c.key] - p.first[c.key]));
+  const diffs = METRIC_COLUMNS.map((c) => pairs.map((p) => p.second[c.key] - p.first[c.key]));
   const stats = diffs.map((d) => seedStat(d));
   const lines = [
     `${b.label} minus ${a.label}, seed by seed:`,
     "",
-    `| Seed | ${COLUMNS.map((c) => c.head).join(" | ")} |`,
-    `|---:|${COLUMNS.map(() => "---:").join("|")}|`,
+    `| Seed | ${METRIC_COLUMNS.map((c) => c.head).join(" | ")} |`,
+    `|---:|${METRIC_COLUMNS.map(() => "---:").join("|")}|`,
     ...pairs.map((p, j) =>
-      `| ${p.seed} | ${COLUMNS.map((c, i) => signed(c.format)(diffs[i][j])).join(" | ")} |`
+      `| ${p.seed} | ${METRIC_COLUMNS.map((c, i) => signed(c.format)(diffs[i][j])).join(" | ")} |`
     ),
     `| **mean ± std** | ${
-      stats.map((s, i) => `${signed(COLUMNS[i].format)(s.mean)} ± ${COLUMNS[i].format(s.std)}`).join(" | ")
+      stats.map((s, i) => `${signed(METRIC_COLUMNS[i].format)(s.mean)} ± ${METRIC_COLUMNS[i].format(s.std)}`)
+        .join(" | ")
     } |`,
     "",
   ];
-  const ece = diffs[COLUMNS.findIndex((c) => c.key === "test_ece")];
-  const acc = diffs[COLUMNS.findIndex((c) => c.key === "test_accuracy")];
+  const ece = diffs[METRIC_COLUMNS.findIndex((c) => c.key === "test_ece")];
+  const acc = diffs[METRIC_COLUMNS.findIndex((c) => c.key === "test_accuracy")];
   const count = (d: number[], f: (x: number) => boolean) => d.filter(f).length;
   const ties = (d: number[]) => {
     const n = count(d, (x) => x === 0);

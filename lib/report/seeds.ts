@@ -4,15 +4,29 @@
 
 import { meanStd } from "./sweep.ts";
 
-/** What one finished seed's run ended with (its metrics.json "final"). */
-export interface SeedRun {
+/** The final numbers a run is summarised by over seeds (its metrics.json "final"; ECE as fractions). */
+export interface FinalMetrics {
+  test_accuracy: number;
+  test_nll: number;
+  test_ece: number;
+  test_ece15: number;
+  test_brier: number;
+}
+
+/** The columns of every table over seeds, one per final metric, ECE x100 as the paper gives it. */
+export const METRIC_COLUMNS: { key: keyof FinalMetrics; head: string; format: (v: number) => string }[] = [
+  { key: "test_accuracy", head: "Test accuracy", format: (v) => v.toFixed(4) },
+  { key: "test_nll", head: "Test NLL", format: (v) => v.toFixed(4) },
+  { key: "test_ece", head: "ECE ×100 (10 bins)", format: (v) => (100 * v).toFixed(2) },
+  { key: "test_ece15", head: "ECE ×100 (15 bins)", format: (v) => (100 * v).toFixed(2) },
+  { key: "test_brier", head: "Brier", format: (v) => v.toFixed(4) },
+];
+
+/** What one finished seed's run ended with. */
+export interface SeedRun extends FinalMetrics {
   seed: number;
   /** Link target of the run's page, e.g. "seed-3/README.md". */
   page: string;
-  test_accuracy: number;
-  test_nll: number;
-  test_ece15: number;
-  test_brier: number;
   epochs: number;
 }
 
@@ -33,13 +47,6 @@ export function seedStat(values: readonly number[]): SeedStat {
   return { n, mean, std, min: Math.min(...values), max: Math.max(...values) };
 }
 
-const COLUMNS: { key: keyof SeedRun; head: string; format: (v: number) => string }[] = [
-  { key: "test_accuracy", head: "Test accuracy", format: (v) => v.toFixed(4) },
-  { key: "test_nll", head: "Test NLL", format: (v) => v.toFixed(4) },
-  { key: "test_ece15", head: "ECE ×100 (15 bins)", format: (v) => (100 * v).toFixed(2) },
-  { key: "test_brier", head: "Brier", format: (v) => v.toFixed(4) },
-];
-
 /**
  * The Markdown table: one row per seed (in seed order), then the mean, standard deviation, minimum and
  * maximum of each column over them, and a sentence with the test accuracy's distribution.
@@ -47,17 +54,17 @@ const COLUMNS: { key: keyof SeedRun; head: string; format: (v: number) => string
 export function seedsTable(runs: readonly SeedRun[], planned: number): string {
   if (runs.length === 0) return `No seed's run has finished yet (${planned} planned).`;
   const sorted = [...runs].sort((a, b) => a.seed - b.seed);
-  const stats = COLUMNS.map((c) => seedStat(sorted.map((r) => r[c.key] as number)));
+  const stats = METRIC_COLUMNS.map((c) => seedStat(sorted.map((r) => r[c.key])));
   const lines = [
-    `| Seed | ${COLUMNS.map((c) => c.head).join(" | ")} | Epochs |`,
-    `|---:|${COLUMNS.map(() => "---:").join("|")}|---:|`,
+    `| Seed | ${METRIC_COLUMNS.map((c) => c.head).join(" | ")} | Epochs |`,
+    `|---:|${METRIC_COLUMNS.map(() => "---:").join("|")}|---:|`,
     ...sorted.map((r) =>
       `| [${r.seed}](${r.page}) | ${
-        COLUMNS.map((c) => c.format(r[c.key] as number)).join(" | ")
+        METRIC_COLUMNS.map((c) => c.format(r[c.key])).join(" | ")
       } | ${r.epochs} |`
     ),
     ...(["mean", "std", "min", "max"] as const).map((row) =>
-      `| **${row}** | ${stats.map((s, i) => COLUMNS[i].format(s[row])).join(" | ")} | |`
+      `| **${row}** | ${stats.map((s, i) => METRIC_COLUMNS[i].format(s[row])).join(" | ")} | |`
     ),
   ];
   const acc = stats[0];
