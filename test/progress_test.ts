@@ -3,7 +3,7 @@
 
 import { equal } from "node:assert/strict";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
-import { Progress, progressLine } from "../lib/train/progress.ts";
+import { Progress, progressLine, SpeedWindow } from "../lib/train/progress.ts";
 import { epochsLeft } from "../experiments/run.ts";
 import { tempDir } from "./util.ts";
 
@@ -55,5 +55,41 @@ Deno.test({
       console.error = original;
     }
     equal(printed.length, 2, printed.join("\n"));
+  },
+});
+
+Deno.test("progress: the speed is the last minute's, not the epoch's average (pipeline builds, pauses)", () => {
+  const speed = new SpeedWindow(60);
+  equal(speed.add(256, 40), NaN, "one report: no speed yet");
+  equal(Math.round(speed.add(256 + 1024, 41.6)), 640, "the first step's 40 s (pipelines built) do not count");
+  // 10 minutes at 640 img/s, a report every 0.4 s.
+  let images = 256 + 1024, at = 41.6;
+  for (let i = 0; i < 1500; i++) equal(Math.round(speed.add(images += 256, at += 0.4)), 640);
+  // Suspended for 20 minutes: the report after the pause sees it, then it leaves the window within 60 s.
+  equal(Math.round(speed.add(images += 256, at += 1200)), 0);
+  for (let i = 0; i < 150; i++) speed.add(images += 256, at += 0.4);
+  equal(Math.round(speed.add(images += 256, at += 0.4)), 640);
+});
+
+Deno.test({
+  name: "progress: the first line of a run has no speed and no ETA; the next ones the speed since",
+  ignore: Deno.stderr.isTerminal(),
+  fn: () => {
+    const printed: string[] = [];
+    const original = console.error;
+    console.error = (...a: unknown[]) => printed.push(a.join(" "));
+    let now = 0;
+    try {
+      const progress = new Progress(15, false, () => now);
+      const first = { epoch: 1, step: 1, steps: 235, images: 256, seconds: 40 };
+      now = 40; // step 1 built the pipelines
+      progress.step(first, 60000 * 15 - 256);
+      now = 50; // 25 steps of 0.4 s later (640 img/s)
+      progress.step({ ...first, step: 26, images: 26 * 256, seconds: 50 }, 60000 * 15 - 26 * 256);
+    } finally {
+      console.error = original;
+    }
+    equal(printed[0], "epoch 1/15 step 1/235 ETA ?");
+    equal(printed[1], `epoch 1/15 step 26/235 640 img/s ETA 23m16s`);
   },
 });

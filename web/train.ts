@@ -53,6 +53,7 @@ import { accuracyFigure, lossFigure } from "../lib/plot/training.ts";
 import { computeFigureData, LATENT_POINTS } from "../experiments/figure_data.ts";
 import { runFigureSvgs } from "../experiments/run_figures.ts";
 import { encodeResume, restoreResume, RESUME_FORMAT, type ResumeState } from "../lib/train/checkpoint.ts";
+import { SpeedWindow } from "../lib/train/progress.ts";
 import { historyRow, Trainer } from "../lib/train/trainer.ts";
 import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
 
@@ -341,6 +342,9 @@ async function main(): Promise<void> {
   let firstStepLoss: number | undefined;
   let trainedSeconds = resumed?.elapsed ?? 0;
   const snapshot = model.store.snapshot(true);
+  // The last minute's speed: the run's average would count the pipelines' build and a tab left in the
+  // background (which the browser throttles) for the rest of the run.
+  const speed = new SpeedWindow();
   let lastEval: EvalMetrics | undefined;
   for (let epoch = first; epoch <= epochs; epoch++) {
     const e0 = performance.now();
@@ -355,9 +359,12 @@ async function main(): Promise<void> {
           const done = (epoch - first) * train.count + Math.min(train.count, p.step * batchSize);
           const elapsed = (performance.now() - t0) / 1000;
           ($("bar") as HTMLProgressElement).value = done / total;
+          const rate = speed.add(done, elapsed);
           status(
-            `epoch ${epoch}/${epochs}, step ${p.step}/${p.steps}: ${(done / elapsed).toFixed(1)} images/s, ` +
-              `about ${formatSeconds((elapsed / done) * (total - done))} left`,
+            `epoch ${epoch}/${epochs}, step ${p.step}/${p.steps}: ` +
+              (Number.isFinite(rate)
+                ? `${rate.toFixed(1)} images/s, about ${formatSeconds((total - done) / rate)} left`
+                : "timing the first steps"),
           );
         },
       });
