@@ -7,6 +7,19 @@ import { Progress, progressLine, SpeedWindow } from "../lib/train/progress.ts";
 import { epochsLeft } from "../experiments/run.ts";
 import { tempDir } from "./util.ts";
 
+/** The lines fn prints with console.error (where Progress writes when stderr is not a terminal). */
+function stderrLines(fn: () => void): string[] {
+  const printed: string[] = [];
+  const original = console.error;
+  console.error = (...a: unknown[]) => printed.push(a.join(" "));
+  try {
+    fn();
+  } finally {
+    console.error = original;
+  }
+  return printed;
+}
+
 const STEP = { epoch: 2, step: 10, steps: 235, images: 2560, seconds: 4 }; // 640 img/s
 
 Deno.test("progress: a run's line has its epoch, step, speed and ETA", () => {
@@ -42,18 +55,13 @@ Deno.test({
   name: "progress: an epoch's last step reported twice prints one line (stderr not a terminal)",
   ignore: Deno.stderr.isTerminal(),
   fn: () => {
-    const printed: unknown[] = [];
-    const original = console.error;
-    console.error = (...a: unknown[]) => printed.push(a.join(" "));
-    try {
+    const printed = stderrLines(() => {
       const progress = new Progress(15);
       const last = { ...STEP, step: 235, images: 60000, seconds: 94 };
       progress.step(last, 0);
       progress.step(last, 0);
       progress.step({ ...last, epoch: 3 }, 0);
-    } finally {
-      console.error = original;
-    }
+    });
     equal(printed.length, 2, printed.join("\n"));
   },
 });
@@ -75,21 +83,16 @@ Deno.test({
   name: "progress: the first line of a run has no speed and no ETA; the next ones the speed since",
   ignore: Deno.stderr.isTerminal(),
   fn: () => {
-    const printed: string[] = [];
-    const original = console.error;
-    console.error = (...a: unknown[]) => printed.push(a.join(" "));
     let now = 0;
-    try {
+    const printed = stderrLines(() => {
       const progress = new Progress(15, false, () => now);
       const first = { epoch: 1, step: 1, steps: 235, images: 256, seconds: 40 };
       now = 40; // step 1 built the pipelines
       progress.step(first, 60000 * 15 - 256);
       now = 50; // 25 steps of 0.4 s later (640 img/s)
       progress.step({ ...first, step: 26, images: 26 * 256, seconds: 50 }, 60000 * 15 - 26 * 256);
-    } finally {
-      console.error = original;
-    }
+    });
     equal(printed[0], "epoch 1/15 step 1/235 ETA ?");
-    equal(printed[1], `epoch 1/15 step 26/235 640 img/s ETA 23m16s`);
+    equal(printed[1], "epoch 1/15 step 26/235 640 img/s ETA 23m16s");
   },
 });
