@@ -80,22 +80,49 @@ export interface RunResult {
 
 const file = (out: string, name: string) => `${out}/${name}`;
 
+/** A process as its manifest names it: host, boot, pid and start time make it unique. */
+interface ProcessId {
+  host: string;
+  pid: number;
+  /** /proc/sys/kernel/random/boot_id, and the start time in clock ticks since that boot (Linux only). */
+  boot?: string;
+  start?: number;
+}
+
+/** The start time of process `pid` in clock ticks since boot (field 22 of /proc/PID/stat), if /proc has it. */
+function processStart(pid: number | "self"): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after its ")".
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+function thisProcess(): ProcessId {
+  let boot: string | undefined;
+  try {
+    boot = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+  } catch { /* not Linux */ }
+  return { host: Deno.hostname(), pid: Deno.pid, boot, start: processStart("self") };
+}
+
 /**
- * The process id of another process on this machine that is training the run of this manifest, if there
- * is one. Two processes writing one folder interleave their checkpoints and histories, and a run in its
- * first epoch looks like one killed there. The manifest names its process (host and pid); a pid is taken
- * for alive when /proc has it as a Deno process. On another host, or without /proc, nothing can be told.
+ * The pid of another process on this machine that is training the run of this manifest now, if there is
+ * one. Two processes writing one folder interleave their checkpoints and histories, and a run in its first
+ * epoch looks like one killed there. The manifest names its process; the same pid with the same start time
+ * on the same boot is that process (a pid alone may have been reused). Where /proc is missing, or on another
+ * host, nothing can be told and nothing is refused.
  */
 function liveTrainer(manifest: Record<string, unknown> | undefined): number | undefined {
-  const owner = manifest?.process as { host?: string; pid?: number } | undefined;
-  if (manifest?.status !== "running" || owner?.host !== Deno.hostname()) return undefined;
-  const pid = owner.pid;
-  if (!Number.isInteger(pid) || pid === Deno.pid) return undefined;
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("deno") ? pid : undefined;
-  } catch {
-    return undefined; // no such process (or no /proc)
+  const owner = manifest?.process as Partial<ProcessId> | undefined;
+  if (manifest?.status !== "running" || owner?.start === undefined || owner.pid === undefined) {
+    return undefined;
   }
+  const me = thisProcess();
+  if (owner.host !== me.host || owner.boot !== me.boot || owner.pid === me.pid) return undefined;
+  return processStart(owner.pid) === owner.start ? owner.pid : undefined;
 }
 
 /**
@@ -201,7 +228,7 @@ function buildManifest(
     git_commit: commit,
     deno_version: Deno.version.deno,
     // Which process writes the folder (liveTrainer); a resumed run names its own.
-    process: { host: Deno.hostname(), pid: Deno.pid },
+    process: thisProcess(),
     adapter: gpu.report,
     data: {
       dir: data.dir,

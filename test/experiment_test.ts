@@ -248,8 +248,20 @@ async function signalledRun(
 
 Deno.test("experiment: a run that another process is training now is refused, naming that process", async () => {
   const out = `${tmp}/live`;
+  const reused = `${tmp}/live-pid-reused`;
   const { sent } = await signalledRun(out, "SIGTERM", async (pid) => {
-    equal(JSON.parse(await Deno.readTextFile(`${out}/manifest.json`)).process.pid, pid);
+    const manifest = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
+    equal(manifest.process.pid, pid);
+    // The same pid with another start time is another process (pids are reused): not refused, and a
+    // folder with no checkpoint starts again (here stopped at once).
+    await Deno.mkdir(reused);
+    manifest.process.start += 1;
+    await Deno.writeTextFile(`${reused}/manifest.json`, JSON.stringify(manifest));
+    const [other] = await runPlan(parseRunArgs(args(reused, "--epochs", "1000", "--resume")), {
+      quiet: true,
+      shouldStop: () => true,
+    });
+    equal(other.status, "stopped");
     for (const extra of [["--resume"], []]) {
       await rejects(
         // Stopped at its first step if it is not refused, so that a failure here fails fast.
