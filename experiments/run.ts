@@ -125,6 +125,17 @@ function liveTrainer(manifest: Record<string, unknown> | undefined): number | un
   return processStart(owner.pid) === owner.start ? owner.pid : undefined;
 }
 
+/** Throws if another process on this machine is training the run in `out` now (liveTrainer). */
+function refuseLive(out: string, manifest: Record<string, unknown> | undefined): void {
+  const trainer = liveTrainer(manifest);
+  if (trainer !== undefined) {
+    throw new UsageError(
+      `${out} is being trained now by process ${trainer} on this machine (its manifest says running); ` +
+        `wait for it to end, or stop it first (Ctrl-C there, or kill ${trainer})`,
+    );
+  }
+}
+
 /**
  * Refuses to clobber a finished or resumable run unless --resume says to continue it. Returns whether
  * --resume continues a checkpoint or starts again a run that was killed (SIGKILL, a power cut, a
@@ -134,13 +145,7 @@ function liveTrainer(manifest: Record<string, unknown> | undefined): number | un
 async function checkOutDir(req: RunRequest): Promise<"resume" | "start"> {
   checkOutputDir("--out", req.out);
   const manifest = await readJson(file(req.out, "manifest.json"));
-  const trainer = liveTrainer(manifest);
-  if (trainer !== undefined) {
-    throw new UsageError(
-      `${req.out} is being trained now by process ${trainer} on this machine (its manifest says running); ` +
-        `wait for it to end, or stop it first (Ctrl-C there, or kill ${trainer})`,
-    );
-  }
+  refuseLive(req.out, manifest);
   const hasResume = existsSync(file(req.out, "resume.safetensors"));
   const killedBeforeCheckpoint = manifest !== undefined && manifest.status !== "finished" && !hasResume &&
     !["model.safetensors", "history.jsonl"].some((f) => existsSync(file(req.out, f)));
@@ -610,6 +615,7 @@ export async function runPlan(plan: RunPlan, options: RunOptions = {}): Promise<
       : undefined;
     if (multi) {
       const manifest = await readJson(file(req.out, "manifest.json"));
+      refuseLive(req.out, manifest);
       if (manifest?.status === "finished" && !req.resume) {
         if (!opts.quiet) console.error(`${req.out}: finished already, skipped`);
         continue;

@@ -247,7 +247,7 @@ async function signalledRun(
 }
 
 Deno.test("experiment: a run that another process is training now is refused, naming that process", async () => {
-  const out = `${tmp}/live`;
+  const out = `${tmp}/live/seed-1`; // seed 1's run of `--seeds 1-2 --out ${tmp}/live`, below
   const reused = `${tmp}/live-pid-reused`;
   const { sent } = await signalledRun(out, "SIGTERM", async (pid) => {
     const manifest = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
@@ -262,6 +262,11 @@ Deno.test("experiment: a run that another process is training now is refused, na
       shouldStop: () => true,
     });
     equal(other.status, "stopped");
+    // As a run of a multi-run experiment, the live run is named, not called unfinished.
+    await rejects(
+      runPlan(parseRunArgs(args(`${tmp}/live`, "--seeds", "1-2")), { quiet: true, shouldStop: () => true }),
+      new RegExp(`^Error: ${out} is being trained now by process ${pid} on this machine`),
+    );
     for (const extra of [["--resume"], []]) {
       await rejects(
         // Stopped at its first step if it is not refused, so that a failure here fails fast.
