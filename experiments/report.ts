@@ -74,6 +74,28 @@ async function finishedRuns(exp: ExperimentConfig, out: string): Promise<Finishe
 
 const pct = (x: number) => (100 * x).toFixed(2);
 
+/**
+ * A line naming the values that flags set over the experiment's pinned ones in its finished runs (e.g.
+ * `--epochs 15`), since the description above it gives the pinned values; none when no flag did. Not the
+ * seed where the page shows it already (`seedShown`: a table over seeds, a seed's page of one).
+ */
+function flagOverrides(exp: ExperimentConfig, runs: FinishedRun[], seedShown: boolean): string[] {
+  const values = new Map<string, Set<string>>();
+  for (const r of runs) {
+    for (const [key, h] of Object.entries(r.manifest.hyperparameters ?? {}) as [string, any][]) {
+      if (h?.source !== "flag" || (key === "seed" && seedShown)) continue;
+      if (!values.has(key)) values.set(key, new Set());
+      values.get(key)!.add(JSON.stringify(h.value));
+    }
+  }
+  if (values.size === 0) return [];
+  const pinned: Record<string, unknown> = { ...exp.pinned };
+  const parts = [...values].map(([key, set]) =>
+    `${key} ${[...set].join(", ")}` + (key in pinned ? ` (pinned ${JSON.stringify(pinned[key])})` : "")
+  );
+  return [`Set by flags over the pinned values: ${parts.join("; ")}.`, ""];
+}
+
 export async function writeReport(
   exp: ExperimentConfig,
   out: string,
@@ -88,6 +110,8 @@ export async function writeReport(
     "",
     exp.description,
     "",
+    // A seed's page of a comparison over seeds names its seed in the heading.
+    ...flagOverrides(exp, runs, opts.heading !== undefined || exp.overSeeds !== undefined),
     `${runs.length} of ${total} runs finished.`,
     "",
   ];

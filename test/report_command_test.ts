@@ -123,6 +123,20 @@ Deno.test("report: the LDA vs softmax comparison table and side-by-side figures"
       ok(curves.includes(`aria-description="${run}"`), `${f}: ${run}`);
     }
   }
+  // The description gives the pinned values: values that flags set instead are named under it.
+  ok(!md.includes("Set by flags"), "no flag set anything");
+  for (const run of ["lda", "softmax"]) {
+    const manifest = JSON.parse(await Deno.readTextFile(`${out}/${run}/manifest.json`));
+    manifest.hyperparameters.epochs = { value: 15, source: "flag" };
+    manifest.hyperparameters.seed = { value: 7, source: "flag" };
+    await writeJsonAtomic(`${out}/${run}/manifest.json`, manifest);
+  }
+  await writeReport(exp, out, { quiet: true });
+  ok(
+    (await Deno.readTextFile(`${out}/README.md`)).includes(
+      "\n\nSet by flags over the pinned values: seed 7 (pinned 20260102); epochs 15 (pinned 100).\n\n",
+    ),
+  );
 });
 
 Deno.test("report: seeds' curves, a colour per seed up to ten, one colour for all past ten", async () => {
