@@ -102,6 +102,11 @@ Deno.test("comparisonSeedsTable: rows by seed, mean ± sample std per run, and p
   match(md, /^\| 2 \| -0\.0200 \| \+0\.0000 \| -1\.00 \| -1\.00 \| \+0\.0000 \|$/m);
   // mean of (+0.01, -0.02) = -0.005, sample std = 0.03/sqrt(2); ECE mean +1.00, std 4/sqrt(2) = 2.83.
   match(md, /^\| \*\*mean ± std\*\* \| -0\.0050 ± 0\.0212 \| \+0\.0000 ± 0\.0000 \| \+1\.00 ± 2\.83 \|/m);
+  // 95 % CI: mean ± t(0.975, 1 df) = 12.7062 times std / sqrt(2): accuracy -0.005 ± 0.1906, ECE 1.00 ± 25.41.
+  match(
+    md,
+    /^\| \*\*95 % CI of the mean\*\* \| -0\.1956 to \+0\.1856 \| \+0\.0000 to \+0\.0000 \| -24\.41 to \+26\.41 \|/m,
+  );
   match(
     md,
     /LDA \+ DNLL had the lower ECE \(10 bins\) in 1 of 2 seeds \(Softmax \+ CE in 1\), the higher test accuracy in 1 \(Softmax \+ CE in 1\)\./,
@@ -116,6 +121,7 @@ Deno.test("comparisonSeedsTable: nothing finished, one seed, and no pair yet", (
   // Equal accuracies on the one seed: a tie, counted as neither.
   match(one, /the higher test accuracy in 0 \(Softmax \+ CE in 0, 1 tie\)\./);
   match(one, /\| LDA \+ DNLL \| 1 \| 0\.9000 ± 0\.0000 \|/);
+  ok(!one.includes("95 % CI"), "one pair: no interval");
   const unpaired = comparisonSeedsTable([run(1, "lda", 0.9, 0.02), run(2, "softmax", 0.9, 0.03)], VARIANTS, [
     1,
     2,

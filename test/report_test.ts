@@ -15,7 +15,7 @@ import {
   sweepPoints,
   sweepTable,
 } from "../lib/report/mod.ts";
-import { seedsTable, seedStat } from "../lib/report/seeds.ts";
+import { meanCI95, seedsTable, seedStat, studentT975 } from "../lib/report/seeds.ts";
 import type { HistoryRow } from "../lib/types.ts";
 import { assertClose } from "./util.ts";
 
@@ -331,4 +331,21 @@ Deno.test("report: seeds' statistics use the sample standard deviation; one seed
   );
   assert(seedsTable([run(1, 0.9)], 2).endsWith("One seed is no distribution: run more."));
   assertEquals(seedsTable([], 3), "No seed's run has finished yet (3 planned).");
+});
+
+Deno.test("studentT975 and meanCI95: Student's t quantiles (scipy's) and the interval of a mean", () => {
+  // scipy.stats.t.ppf(0.975, df): the table, then the series past 30.
+  for (
+    const [df, q] of [[1, 12.7062], [3, 3.1824], [30, 2.0423], [31, 2.0395], [40, 2.0211], [120, 1.9799]]
+  ) {
+    assert(Math.abs(studentT975(df) - q) < 1e-4, `df ${df}: ${studentT975(df)} against ${q}`);
+  }
+  assert(Math.abs(studentT975(1e6) - 1.96) < 1e-4);
+  // 1, 2, 3: mean 2, std 1, 2 df: 2 ± 4.3027 / sqrt(3).
+  const ci = meanCI95([1, 2, 3])!;
+  assert(
+    Math.abs(ci.lo - (2 - 4.3027 / Math.sqrt(3))) < 1e-12 &&
+      Math.abs(ci.hi - (2 + 4.3027 / Math.sqrt(3))) < 1e-12,
+  );
+  assertEquals(meanCI95([5]), undefined);
 });

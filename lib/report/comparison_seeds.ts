@@ -3,7 +3,7 @@
 // is answered by the distribution over seeds and by the per-seed differences, not by one pair of runs.
 
 import type { Reliability } from "../types.ts";
-import { type FinalMetrics, METRIC_COLUMNS, seedStat } from "./seeds.ts";
+import { type FinalMetrics, meanCI95, METRIC_COLUMNS, seedStat } from "./seeds.ts";
 
 /** One finished run of one seed. */
 export interface ComparisonSeedRun extends FinalMetrics {
@@ -96,8 +96,19 @@ function pairedDifferences(
       stats.map((s, i) => `${signed(METRIC_COLUMNS[i].format)(s.mean)} ± ${METRIC_COLUMNS[i].format(s.std)}`)
         .join(" | ")
     } |`,
-    "",
   ];
+  if (pairs.length >= 2) {
+    // An interval that holds 0 says these seeds cannot tell the two runs apart on that metric.
+    lines.push(
+      `| **95 % CI of the mean** | ${
+        diffs.map((d, i) => {
+          const ci = meanCI95(d)!, f = signed(METRIC_COLUMNS[i].format);
+          return `${f(ci.lo)} to ${f(ci.hi)}`;
+        }).join(" | ")
+      } |`,
+    );
+  }
+  lines.push("");
   const ece = diffs[METRIC_COLUMNS.findIndex((c) => c.key === "test_ece")];
   const acc = diffs[METRIC_COLUMNS.findIndex((c) => c.key === "test_accuracy")];
   const count = (d: number[], f: (x: number) => boolean) => d.filter(f).length;
