@@ -326,7 +326,8 @@ Deno.test("report: seeds' statistics use the sample standard deviation; one seed
   assertEquals(lines[6], "| **std** | 0.0200 | 0.0000 | 0.00 | 0.00 | 0.0000 | |");
   assert(
     table.endsWith(
-      "Test accuracy over 3 of 4 seeds: 0.9200 ± 0.0200 (mean ± standard deviation, n - 1), from 0.9000 to 0.9400.",
+      "Test accuracy over 3 of 4 seeds: 0.9200 ± 0.0200 (mean ± standard deviation, n - 1), from 0.9000 to 0.9400; " +
+        "95 % confidence interval of the mean 0.8703 to 0.9697.",
     ),
   );
   assert(seedsTable([run(1, 0.9)], 2).endsWith("One seed is no distribution: run more."));

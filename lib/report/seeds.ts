@@ -131,10 +131,12 @@ export function seedsTable(runs: readonly SeedRun[], planned: number): string {
     ),
   ];
   const acc = stats[0];
+  const ci = meanCI95(sorted.map((r) => r.test_accuracy));
   lines.push(
     "",
     `Test accuracy over ${acc.n} of ${planned} seeds: ${acc.mean.toFixed(4)} ± ${acc.std.toFixed(4)} ` +
-      `(mean ± standard deviation, n - 1), from ${acc.min.toFixed(4)} to ${acc.max.toFixed(4)}.` +
+      `(mean ± standard deviation, n - 1), from ${acc.min.toFixed(4)} to ${acc.max.toFixed(4)}` +
+      (ci ? `; 95 % confidence interval of the mean ${ci.lo.toFixed(4)} to ${ci.hi.toFixed(4)}.` : ".") +
       (acc.n < 2 ? " One seed is no distribution: run more." : ""),
   );
   return lines.join("\n");
