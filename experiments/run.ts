@@ -462,7 +462,7 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
           : `epoch ${state.epochsDone}`;
         const kept = existsSync(file(req.out, "resume.safetensors"))
           ? `the checkpoint of ${at} in ${req.out} is intact: continue with --resume`
-          : `no epoch had finished, so nothing was saved: start the run again`;
+          : `no epoch had finished, so nothing was saved: start it again with --resume`;
         const error = new GpuFaultError(e.fault, e.where ? `${e.where}; ${kept}` : kept);
         await writeJsonAtomic(file(req.out, "manifest.json"), manifest("failed", { error: error.message }));
         throw error;
