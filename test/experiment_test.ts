@@ -350,6 +350,34 @@ Deno.test("experiment: a GPU lost in epoch 2 stops the run in one line; epoch 1'
   );
 });
 
+Deno.test("experiment: a GPU lost in the first epoch says nothing was saved; --resume starts the run again, to the bits of a run never stopped", async () => {
+  const whole = `${tmp}/lost1-whole`, lost = `${tmp}/lost1`;
+  await runPlan(parseRunArgs(args(whole, "--epochs", "1")), { quiet: true, noFigures: true });
+  const gpu = await getGpu();
+  let steps = 0;
+  await rejects(
+    runPlan(parseRunArgs(args(lost, "--epochs", "1")), {
+      quiet: true,
+      noFigures: true,
+      shouldStop: () => {
+        if (++steps === 2) gpu.device.destroy();
+        return false;
+      },
+    }),
+    /; no epoch had finished, so nothing was saved: start it again with --resume$/,
+  );
+  equal(JSON.parse(await Deno.readTextFile(`${lost}/manifest.json`)).status, "failed");
+  const [r] = await runPlan(parseRunArgs(args(lost, "--epochs", "1", "--resume")), {
+    quiet: true,
+    noFigures: true,
+  });
+  equal(r.status, "finished");
+  deepStrictEqual(
+    await tensorsOf(`${lost}/model.safetensors`),
+    await tensorsOf(`${whole}/model.safetensors`),
+  );
+});
+
 Deno.test("experiment: a resumed run keeps its recorded BatchNorm kernels, whatever the tuning file says now", async () => {
   const d = `${tmp}/d`, e = `${tmp}/e`;
   const cacheFile = `${tmp}/tuning/tuning.json`;
