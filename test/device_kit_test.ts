@@ -476,3 +476,36 @@ Deno.test("summary.ts: the closing table from a state folder; a step that did no
     await Deno.remove(state, { recursive: true });
   }
 });
+
+// Every call to the GPU machine sends the tracked tree beside one half of the kit, at most 64 MiB in all
+// (tools/device/pack checks 60): the tree plus the x86_64 base (Deno at xz 9e 27.5 MiB, npm packages
+// ~2 MiB, loaders 0.4 MiB), then the tree plus the data (~25 MiB). A results folder that grows past this
+// makes the kit unusable on the GPU machine, which no other test would notice (CI packs --arch=all for a
+// cluster's disk, over the limit by design): .gitignore keeps multi-run experiments' bulky run files out.
+const TREE_BUDGET_MIB = 28;
+
+Deno.test(`the tracked tree stays under ${TREE_BUDGET_MIB} MiB, so that the device kit fits a GPU-machine call`, async () => {
+  const out = await new Deno.Command("git", { args: ["ls-files", "-z", "--cached"], cwd: root }).output();
+  if (!out.success) return console.warn("not a git checkout: the tree's size is not checked");
+  const files = new TextDecoder().decode(out.stdout).split("\0").filter((f) => f !== "");
+  let bytes = 0;
+  const sizes: [number, string][] = [];
+  for (const f of files) {
+    try {
+      const size = Deno.statSync(`${root}${f}`).size;
+      bytes += size;
+      sizes.push([size, f]);
+    } catch { /* deleted in the working tree: it does not travel */ }
+  }
+  const mib = bytes / 1048576;
+  const largest = sizes.sort((a, b) => b[0] - a[0]).slice(0, 3).map(([s, f]) =>
+    `${f} ${(s / 1048576).toFixed(1)}`
+  );
+  assert(
+    mib <= TREE_BUDGET_MIB,
+    `the tracked tree is ${mib.toFixed(1)} MiB, over ${TREE_BUDGET_MIB} (largest: ${
+      largest.join(", ")
+    } MiB): ` +
+      "commit less under results/ (see .gitignore)",
+  );
+});
