@@ -101,8 +101,8 @@ function pairedDifferences(
     // An interval that holds 0 says these seeds cannot tell the two runs apart on that metric.
     lines.push(
       `| **95 % CI of the mean** | ${
-        diffs.map((d, i) => {
-          const ci = meanCI95(d)!, f = signed(METRIC_COLUMNS[i].format);
+        stats.map((s, i) => {
+          const ci = meanCI95(s)!, f = signed(METRIC_COLUMNS[i].format);
           return `${f(ci.lo)} to ${f(ci.hi)}`;
         }).join(" | ")
       } |`,

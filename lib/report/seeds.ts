@@ -92,14 +92,14 @@ export function studentT975(df: number): number {
 }
 
 /**
- * The two-sided 95 % confidence interval of the mean of `values` (Student's t, n - 1 degrees of freedom):
- * how far the seeds' mean may be from the mean over all seeds; undefined for fewer than two values.
+ * The two-sided 95 % confidence interval of the mean of the values `s` summarises (Student's t, n - 1
+ * degrees of freedom): how far the seeds' mean may be from the mean over all seeds; undefined for fewer
+ * than two values.
  */
-export function meanCI95(values: readonly number[]): { lo: number; hi: number } | undefined {
-  if (values.length < 2) return undefined;
-  const { mean, std, n } = seedStat(values);
-  const half = studentT975(n - 1) * std / Math.sqrt(n);
-  return { lo: mean - half, hi: mean + half };
+export function meanCI95(s: SeedStat): { lo: number; hi: number } | undefined {
+  if (s.n < 2) return undefined;
+  const half = studentT975(s.n - 1) * s.std / Math.sqrt(s.n);
+  return { lo: s.mean - half, hi: s.mean + half };
 }
 
 /** Mean, sample standard deviation (two-pass), minimum and maximum of a metric over the seeds. */
@@ -131,7 +131,7 @@ export function seedsTable(runs: readonly SeedRun[], planned: number): string {
     ),
   ];
   const acc = stats[0];
-  const ci = meanCI95(sorted.map((r) => r.test_accuracy));
+  const ci = meanCI95(acc);
   lines.push(
     "",
     `Test accuracy over ${acc.n} of ${planned} seeds: ${acc.mean.toFixed(4)} ± ${acc.std.toFixed(4)} ` +
