@@ -42,6 +42,26 @@ async function tensorsOf(path: string) {
   }));
 }
 
+let oneEpochModel: Promise<{ name: string; bytes: number[] }[]> | undefined;
+
+/**
+ * `--resume` on `out`, a 1-epoch run stopped before its first checkpoint, finishes it to the model of a
+ * 1-epoch run never stopped (trained once, for every test that asks).
+ */
+async function assertRestartEndsWhole(out: string): Promise<void> {
+  oneEpochModel ??= runPlan(parseRunArgs(args(`${tmp}/one-epoch-whole`, "--epochs", "1")), {
+    quiet: true,
+    noFigures: true,
+  }).then(() => tensorsOf(`${tmp}/one-epoch-whole/model.safetensors`));
+  const whole = await oneEpochModel; // trained before the restart: one run on the device at a time
+  const [r] = await runPlan(parseRunArgs(args(out, "--epochs", "1", "--resume")), {
+    quiet: true,
+    noFigures: true,
+  });
+  equal(r.status, "finished");
+  deepStrictEqual(await tensorsOf(`${out}/model.safetensors`), whole);
+}
+
 Deno.test("experiment: a tiny run writes every artefact", async () => {
   const out = `${tmp}/full`;
   const [r] = await runPlan(parseRunArgs(args(out, "--pdf")), { quiet: true });
@@ -163,8 +183,7 @@ Deno.test("experiment: stopped after epoch 1 or mid-epoch, resumed, same bits as
 });
 
 Deno.test("experiment: a run killed before its first checkpoint is refused without --resume and started again with it, to the bits of a run never stopped", async () => {
-  const whole = `${tmp}/killed-whole`, killed = `${tmp}/killed`;
-  await runPlan(parseRunArgs(args(whole, "--epochs", "1")), { quiet: true, noFigures: true });
+  const killed = `${tmp}/killed`;
   // What SIGKILL in the first epoch leaves: the manifest written at the start ("running"), nothing else.
   await rejects(
     runPlan(parseRunArgs(args(killed, "--epochs", "1")), {
@@ -189,15 +208,7 @@ Deno.test("experiment: a run killed before its first checkpoint is refused witho
     runPlan(parseRunArgs(args(killed, "--epochs", "1", "--lr", "0.5", "--resume")), { quiet: true }),
     /--resume: lr is 0.5 but the run in .* used/,
   );
-  const [r] = await runPlan(parseRunArgs(args(killed, "--epochs", "1", "--resume")), {
-    quiet: true,
-    noFigures: true,
-  });
-  equal(r.status, "finished");
-  deepStrictEqual(
-    await tensorsOf(`${killed}/model.safetensors`),
-    await tensorsOf(`${whole}/model.safetensors`),
-  );
+  await assertRestartEndsWhole(killed);
   equal(
     JSON.parse(await Deno.readTextFile(`${killed}/manifest.json`)).resumed,
     0,
@@ -351,8 +362,7 @@ Deno.test("experiment: a GPU lost in epoch 2 stops the run in one line; epoch 1'
 });
 
 Deno.test("experiment: a GPU lost in the first epoch says nothing was saved; --resume starts the run again, to the bits of a run never stopped", async () => {
-  const whole = `${tmp}/lost1-whole`, lost = `${tmp}/lost1`;
-  await runPlan(parseRunArgs(args(whole, "--epochs", "1")), { quiet: true, noFigures: true });
+  const lost = `${tmp}/lost1`;
   const gpu = await getGpu();
   let steps = 0;
   await rejects(
@@ -367,15 +377,7 @@ Deno.test("experiment: a GPU lost in the first epoch says nothing was saved; --r
     /; no epoch had finished, so nothing was saved: start it again with --resume$/,
   );
   equal(JSON.parse(await Deno.readTextFile(`${lost}/manifest.json`)).status, "failed");
-  const [r] = await runPlan(parseRunArgs(args(lost, "--epochs", "1", "--resume")), {
-    quiet: true,
-    noFigures: true,
-  });
-  equal(r.status, "finished");
-  deepStrictEqual(
-    await tensorsOf(`${lost}/model.safetensors`),
-    await tensorsOf(`${whole}/model.safetensors`),
-  );
+  await assertRestartEndsWhole(lost);
 });
 
 Deno.test("experiment: a resumed run keeps its recorded BatchNorm kernels, whatever the tuning file says now", async () => {
