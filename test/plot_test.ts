@@ -17,6 +17,7 @@ import {
   sideBySide,
   sweepFigure,
   symmetricEigen,
+  TAB10,
 } from "../lib/plot/mod.ts";
 import { Rng } from "../lib/rng.ts";
 import type { HistoryRow, LatentSnapshot, Reliability } from "../lib/types.ts";
@@ -256,6 +257,34 @@ function positions(doc: Doc, description: string, element: string): [number, num
   });
 }
 
+/**
+ * The embeddings as drawn: one group per class in label order, carrying the class colour, each point a bare
+ * circle. Returns the points' (cx, cy) in drawing order and each group's fill, and checks the order: the
+ * points of class c are those with label c, in data order, so `byClass` maps drawing order to data index.
+ */
+function embeddings(
+  doc: Doc,
+  labels: number[],
+): { screen: [number, number][]; fills: string[]; byClass: number[] } {
+  const groups: Doc[] = Array.from(doc.querySelectorAll('g[aria-description="embedding"]'));
+  const screen: [number, number][] = [];
+  const fills: string[] = [];
+  const byClass: number[] = [];
+  const classes = Math.max(...labels) + 1;
+  assertEquals(groups.length, classes, "one group of embeddings per class");
+  groups.forEach((g, c) => {
+    fills.push(g.getAttribute("fill"));
+    const circles: Doc[] = Array.from(g.querySelectorAll("circle"));
+    for (const el of circles) {
+      assertEquals(el.getAttribute("fill"), null, "a point's colour is its group's");
+      screen.push([Number(el.getAttribute("cx")), Number(el.getAttribute("cy"))]);
+    }
+    labels.forEach((y, i) => y === c && byClass.push(i));
+    assertEquals(screen.length, byClass.length, `class ${c}: one circle per point of the class`);
+  });
+  return { screen, fills, byClass };
+}
+
 /** Asserts screen = a + b * data per axis for all pairs (b > 0 on x, b < 0 on y), up to the 0.01 px rounding. */
 function assertAffine(screen: [number, number][], data: [number, number][], what: string): void {
   for (const axis of [0, 1]) {
@@ -284,15 +313,14 @@ Deno.test("plot: latent figure, 2-D: every point, every mean as an X, only weigh
   s.means![3 * 2 + 1] = s.z[1];
   const doc = parse(latentFigure(s, "Latent"));
   assertFrame(doc, "Latent");
-  const points = positions(doc, "embedding", "circle");
+  // Every point, drawn class by class as the notebook's scatter loop does.
+  const { screen: points, fills, byClass } = embeddings(doc, s.labels);
   assertEquals(points.length, 500);
   // Points are placed by one affine map per axis (y grows upwards), i.e. the data is where it should be.
-  const data = Array.from({ length: 500 }, (_, i) => [s.z[2 * i], s.z[2 * i + 1]] as [number, number]);
+  const data = byClass.map((i) => [s.z[2 * i], s.z[2 * i + 1]] as [number, number]);
   assertAffine(points, data, "embeddings");
-  // Each class has its own colour.
-  const fills = marks(doc, "embedding", "circle").map((c: Doc) => c.getAttribute("fill"));
-  assertEquals(new Set(fills).size, 3);
-  assertEquals(fills[0] === fills[3] && fills[0] !== fills[1], true);
+  // Each class has its own colour, the legend's.
+  assertEquals(fills, TAB10.slice(0, 3));
   const xs = positions(doc, "component mean", "path");
   assertEquals(xs.length, 6);
   assertEquals(marks(doc, "component mean", "path")[0].getAttribute("fill"), fills[0]);
@@ -325,28 +353,33 @@ Deno.test("plot: latent figure, 3-D is projected with PCA (points and means alik
   assertEquals(texts(doc, 'g[aria-description="component weight"] text'), []);
   const pca = fitPca(s.z, 400, 3);
   const zp = projectPca(pca, s.z), mp = projectPca(pca, s.means!);
+  const drawn = embeddings(doc, s.labels);
   const data = [
-    ...Array.from({ length: 400 }, (_, i) => [zp[2 * i], zp[2 * i + 1]] as [number, number]),
+    ...drawn.byClass.map((i) => [zp[2 * i], zp[2 * i + 1]] as [number, number]),
     ...Array.from({ length: 4 }, (_, i) => [mp[2 * i], mp[2 * i + 1]] as [number, number]),
   ];
-  const screen = [...positions(doc, "embedding", "circle"), ...positions(doc, "component mean", "path")];
+  const screen = [...drawn.screen, ...positions(doc, "component mean", "path")];
   assertAffine(screen, data, "projected points and means");
 
   const one = snapshot(new Rng(12), 1, 3, 2, 90);
   const doc1 = parse(latentFigure(one));
-  assertEquals(positions(doc1, "embedding", "circle").length, 90);
+  const drawn1 = embeddings(doc1, one.labels);
+  assertEquals(drawn1.screen.length, 90);
   assertEquals(positions(doc1, "component mean", "path").length, 6);
-  // A point's row is its class: equal y for equal labels.
-  const ys = positions(doc1, "embedding", "circle").map((p) => p[1]);
-  assertEquals(ys[0], ys[3]);
-  assert(ys[0] !== ys[1]);
+  // A point's row is its class: one y per class, a different one for each class.
+  const rows = [0, 1, 2].map((c) =>
+    new Set(drawn1.screen.filter((_, j) => one.labels[drawn1.byClass[j]] === c).map((p) => p[1]))
+  );
+  assertEquals(rows.map((r) => r.size), [1, 1, 1]);
+  assertEquals(new Set(rows.map((r) => [...r][0])).size, 3);
 });
 
 Deno.test("plot: latent figure, 10 000 points stay small; bad input is named", () => {
   const s = snapshot(new Rng(5), 2, 4, 2, 10000);
   const svg = latentFigure(s);
-  assert(svg.length < 1.5e6, `latent figure is ${svg.length} bytes`);
-  assertEquals(positions(parse(svg), "embedding", "circle").length, 10000);
+  // About 42 bytes a point: a colour and opacity on every circle would make it 0.58 MB.
+  assert(svg.length < 0.45e6, `latent figure is ${svg.length} bytes`);
+  assertEquals(embeddings(parse(svg), s.labels).screen.length, 10000);
   assertThrows(
     () => latentFigure({ ...s, z: s.z.slice(1) }),
     /z has 19999 values, expected labels.length \* dim/,
