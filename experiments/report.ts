@@ -99,19 +99,20 @@ function flagOverrides(exp: ExperimentConfig, runs: FinishedRun[], seedShown: bo
 export async function writeReport(
   exp: ExperimentConfig,
   out: string,
-  opts: { quiet?: boolean; pdf?: boolean; heading?: string } = {},
+  /** `seed`: this is one seed's page of a comparison over seeds (OUT/seed-N), which names its seed. */
+  opts: { quiet?: boolean; pdf?: boolean; seed?: number } = {},
 ): Promise<string> {
   const runs = await finishedRuns(exp, out);
   await Deno.mkdir(out, { recursive: true });
   const total = exp.runs?.length ?? 0;
   const seedCount = exp.overSeeds ? `, ${exp.overSeeds.seeds.length} seeds` : "";
   const lines = [
-    `# ${exp.name} (version ${exp.version})${opts.heading ?? seedCount}`,
+    `# ${exp.name} (version ${exp.version})${opts.seed !== undefined ? `, seed ${opts.seed}` : seedCount}`,
     "",
     exp.description,
     "",
-    // A seed's page of a comparison over seeds names its seed in the heading.
-    ...flagOverrides(exp, runs, opts.heading !== undefined || exp.overSeeds !== undefined),
+    // A seed's page names its seed in the heading, a table over seeds in its rows.
+    ...flagOverrides(exp, runs, opts.seed !== undefined || exp.overSeeds !== undefined),
     `${runs.length} of ${total} runs finished.`,
     "",
   ];
@@ -124,8 +125,9 @@ export async function writeReport(
   for (const [file, svg] of Object.entries(section.figures)) await writeFileAtomic(`${out}/${file}`, svg);
   await writeFileAtomic(`${out}/README.md`, [...lines, ...section.lines].join("\n") + "\n");
   if (opts.pdf) await writePdfsBeside(out, Object.keys(section.figures));
-  // A report under results/ is listed in results/README.md, as a run is when it finishes.
-  if (!opts.heading) await writeResultsIndex(out);
+  // A report under results/ is listed in results/README.md, as a run is when it finishes (a seed's page is
+  // reached from its experiment's).
+  if (opts.seed === undefined) await writeResultsIndex(out);
   if (!opts.quiet) console.error(`report: ${out}/README.md (${runs.length}/${total} runs)`);
   return `${out}/README.md`;
 }
@@ -209,7 +211,7 @@ async function comparisonSeeds(
   for (const seed of seeds) {
     const own = runs.filter((r) => r.id.startsWith(`seed-${seed}/`));
     if (own.length === 0) continue;
-    await writeReport(comparison, `${out}/seed-${seed}`, { quiet: true, pdf, heading: `, seed ${seed}` });
+    await writeReport(comparison, `${out}/seed-${seed}`, { quiet: true, pdf, seed });
     for (const r of own) {
       const f = r.metrics.final;
       rows.push({

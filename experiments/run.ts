@@ -100,12 +100,17 @@ function processStart(pid: number | "self"): number | undefined {
   }
 }
 
+let self: ProcessId | undefined;
+
+/** This process, read once: each manifest write (three a run) names it. */
 function thisProcess(): ProcessId {
+  if (self) return { ...self };
   let boot: string | undefined;
   try {
     boot = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
   } catch { /* not Linux */ }
-  return { host: Deno.hostname(), pid: Deno.pid, boot, start: processStart("self") };
+  self = { host: Deno.hostname(), pid: Deno.pid, boot, start: processStart("self") };
+  return { ...self };
 }
 
 /**
