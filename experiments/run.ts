@@ -492,7 +492,7 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
       return { status: "stopped", history: state.history, out: req.out };
     }
     lastEval = result.evaluation!;
-    const evalSeconds = result.evalSeconds!;
+    const evalSeconds = result.evalSeconds;
     const seconds = (performance.now() - epochStart) / 1000;
     const row = historyRow(epoch, result, lastEval, seconds, evalSeconds);
     state = {
@@ -508,8 +508,8 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
     progress.line(
       `[${req.experiment.name} ${String(epoch).padStart(2, "0")}] train loss=${row.train_loss.toFixed(4)} ` +
         `acc=${row.train_accuracy.toFixed(4)} | test acc=${row.test_accuracy.toFixed(4)} ` +
-        `nll=${row.test_nll.toFixed(4)} ece=${(100 * row.test_ece).toFixed(2)}% (${seconds.toFixed(1)} s; ` +
-        `eval ${evalSeconds.toFixed(2)} s)`,
+        `nll=${row.test_nll.toFixed(4)} ece=${(100 * row.test_ece).toFixed(2)}% (${seconds.toFixed(1)} s` +
+        `${evalSeconds === undefined ? "" : `; eval ${evalSeconds.toFixed(2)} s`})`,
     );
     // The previous epoch's files are written by now (they take milliseconds; an epoch takes seconds): a
     // write that failed stops the run here, one epoch late at most.

@@ -1,8 +1,8 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { loadWgsl, pipeline, pipelineBuildStats } from "../lib/gpu/pipelines.ts";
-import { f32, GpuTimer, grid1d, Recorder } from "../lib/gpu/recorder.ts";
-import { readF32, Tensor, upload } from "../lib/gpu/tensor.ts";
+import { f32, GpuStopwatch, GpuTimer, grid1d, Recorder } from "../lib/gpu/recorder.ts";
+import { readF32, readRegions, Tensor, upload } from "../lib/gpu/tensor.ts";
 import { Rng } from "../lib/rng.ts";
 
 Deno.test("gpu: adapter report names the adapter", async () => {
@@ -91,6 +91,47 @@ Deno.test("gpu: untimed sections share one compute pass; a copy or a timer start
     assertEquals([...t.keys()].sort(), ["first", "second"]);
   }
   rec.destroy();
+});
+
+Deno.test("gpu: the stopwatch times the work between its marks, after the work queued before them", async () => {
+  const gpu = await getGpu();
+  if (!GpuStopwatch.available(gpu)) return; // the trainer then records no evaluation time
+  // Busy work: each invocation runs a long dependent chain, about a tenth of a second on llvmpipe.
+  const busy = pipeline(gpu, {
+    code: `@group(0) @binding(0) var<storage, read_write> v: array<f32>;
+@compute @workgroup_size(64) fn busy(@builtin(global_invocation_id) g: vec3u) {
+  var x = v[g.x];
+  for (var i = 0u; i < 4000u; i++) { x = x * 0.999 + 0.5; }
+  v[g.x] = x;
+}`,
+    entryPoint: "busy",
+    label: "the stopwatch test's busy work",
+  });
+  const v = upload(gpu, new Float32Array(64 * 256));
+  const clock = new GpuStopwatch(gpu);
+  const span = async (before: number, between: number) => {
+    const rec = new Recorder(gpu);
+    for (let i = 0; i < before; i++) rec.dispatch(busy, undefined, [v], [256, 1, 1]);
+    rec.submit();
+    clock.start(rec);
+    for (let i = 0; i < between; i++) rec.dispatch(busy, undefined, [v], [256, 1, 1]);
+    clock.stop(rec);
+    rec.submit();
+    const [bytes] = await readRegions(gpu, [clock.region()]);
+    rec.destroy();
+    return clock.seconds(bytes)!;
+  };
+  await span(0, 1); // builds the pipeline
+  const work = await span(0, 4), nothing = await span(0, 0), after = await span(4, 0);
+  assertEquals(work > 0 && nothing >= 0 && after >= 0, true, `spans ${work}, ${nothing}, ${after} s`);
+  // The marks wait for the work before them (a mark written at once would put the earlier work's tail
+  // inside the span that follows it).
+  assertEquals(
+    work > nothing && work > after,
+    true,
+    `work ${work} s, nothing ${nothing} s, after ${after} s`,
+  );
+  clock.destroy();
 });
 
 Deno.test("gpu: pipeline builds are counted and timed once each; the slowest is named", async () => {

@@ -379,7 +379,7 @@ async function main(): Promise<void> {
     }
     if (epoch === 1) firstStepLoss = result.stats[0];
     lastEval = result.evaluation!;
-    history.push(historyRow(epoch, result, lastEval, (performance.now() - e0) / 1000, result.evalSeconds!));
+    history.push(historyRow(epoch, result, lastEval, (performance.now() - e0) / 1000, result.evalSeconds));
     draw();
     trainedSeconds += history[history.length - 1].seconds;
     if (keep) {

@@ -171,6 +171,22 @@ export class Recorder {
     this.endPass();
   }
 
+  /**
+   * An empty compute pass that writes timestamp `index` of `querySet` at its end, that is once all work
+   * queued before it has finished (GpuStopwatch).
+   */
+  timestampPass(querySet: GPUQuerySet, index: number): void {
+    this.endPass();
+    this.encoder.beginComputePass({ timestampWrites: { querySet, endOfPassWriteIndex: index } }).end();
+    this.passes++;
+  }
+
+  /** Resolves the first `count` timestamps of `querySet` into `buffer` (QUERY_RESOLVE usage) at offset 0. */
+  resolveTimestamps(querySet: GPUQuerySet, count: number, buffer: GPUBuffer): void {
+    this.endPass();
+    this.encoder.resolveQuerySet(querySet, 0, count, buffer, 0);
+  }
+
   attachTimer(timer: GpuTimer): void {
     this.timer = timer;
   }
@@ -195,6 +211,55 @@ export class Recorder {
 
   destroy(): void {
     this.arena.destroy();
+  }
+}
+
+/**
+ * The GPU's time for a stretch of queued work, from two timestamp queries: `start` and `stop` each record
+ * an empty pass whose timestamp is written once all work queued before it has finished, so the span is the
+ * work recorded between them, however the backend runs it. A host clock cannot tell this: wgpu's GL backend
+ * runs each submission inside queue.submit, so on GL llvmpipe the work is done before any wait begins.
+ * Only where the adapter has "timestamp-query" (`available`).
+ */
+export class GpuStopwatch {
+  private readonly querySet: GPUQuerySet;
+  private readonly resolveBuf: GPUBuffer;
+
+  constructor(gpu: Gpu) {
+    this.querySet = gpu.device.createQuerySet({ type: "timestamp", count: 2 });
+    this.resolveBuf = gpu.device.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+  }
+
+  static available(gpu: Gpu): boolean {
+    return gpu.report.timestampQuery;
+  }
+
+  start(rec: Recorder): void {
+    rec.timestampPass(this.querySet, 0);
+  }
+
+  stop(rec: Recorder): void {
+    rec.timestampPass(this.querySet, 1);
+    rec.resolveTimestamps(this.querySet, 2, this.resolveBuf);
+  }
+
+  /** Where the two resolved timestamps are, to read them in one wait with other regions (readRegions). */
+  region(): ReadRegion {
+    return { buffer: this.resolveBuf, offset: 0, bytes: 16 };
+  }
+
+  /** Seconds from start to stop, from the bytes of `region()`; undefined if the GPU's clock ran backwards. */
+  seconds(bytes: ArrayBuffer): number | undefined {
+    const [t0, t1] = new BigUint64Array(bytes);
+    return t1 >= t0 ? Number(t1 - t0) / 1e9 : undefined;
+  }
+
+  destroy(): void {
+    this.querySet.destroy();
+    this.resolveBuf.destroy();
   }
 }
 

@@ -5,7 +5,7 @@ import type { DeviceSplit } from "../data/device.ts";
 import { batchRanges, cropOffsets, epochOrder } from "../data/batches.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { asDeviceFault, throwIfFaulted } from "../gpu/fault.ts";
-import { Recorder } from "../gpu/recorder.ts";
+import { GpuStopwatch, Recorder } from "../gpu/recorder.ts";
 import { type ReadRegion, readRegions, Tensor, Workspace } from "../gpu/tensor.ts";
 import { STATS_PER_STEP } from "../mda/head.ts";
 import { evaluateLogits } from "../mda/metrics.ts";
@@ -52,7 +52,7 @@ export interface EpochResult {
   read?: ArrayBuffer[];
   /** With `evaluate`, the test split's metrics after the whole epoch (undefined when interrupted). */
   evaluation?: EvalMetrics;
-  /** Seconds from the GPU finishing the epoch's steps to the evaluation's logits being back. */
+  /** The evaluation's GPU time in seconds (timestamp queries: undefined where the adapter has none). */
   evalSeconds?: number;
 }
 
@@ -62,7 +62,7 @@ export function historyRow(
   result: EpochResult,
   m: EvalMetrics,
   seconds: number,
-  evalSeconds: number,
+  evalSeconds: number | undefined,
 ): HistoryRow {
   return {
     epoch,
@@ -74,7 +74,7 @@ export function historyRow(
     test_ece15: m.ece15,
     test_brier: m.brier,
     seconds,
-    eval_seconds: evalSeconds,
+    ...(evalSeconds === undefined ? {} : { eval_seconds: evalSeconds }),
   };
 }
 
@@ -131,6 +131,8 @@ export class Trainer {
   private ws: Workspace;
   /** The progress pacer's spacing measured in the last epoch (Infinity before one has run). */
   private stepsPerMark = Infinity;
+  /** Times each epoch's evaluation on the GPU (undefined without timestamp queries). */
+  private readonly evalClock: GpuStopwatch | undefined;
 
   constructor(
     readonly gpu: Gpu,
@@ -144,6 +146,7 @@ export class Trainer {
     this.orderRng = shuffleStream(options.seed);
     this.cropRng = new Rng(options.seed).fork(11);
     this.ws = new Workspace(gpu, "trainer");
+    this.evalClock = GpuStopwatch.available(gpu) ? new GpuStopwatch(gpu) : undefined;
   }
 
   private get trainSplit(): DeviceSplit {
@@ -238,28 +241,30 @@ export class Trainer {
       // A lost device drops the steps without a word (fault.ts): stop at the first sign of it.
       throwIfFaulted(this.gpu.device);
     }
-    // The epoch's end is one wait: the last mark (when the steps are done: progress, and where the
-    // evaluation's time starts) is taken now and not awaited; the evaluation is queued behind the steps;
-    // one readback brings the stats, the evaluation's logits and whatever the caller reads with them.
-    // Each wait idles the GPU until Deno's poll wakes up and the host records more work.
+    // The epoch's end is one wait: the last mark (when the steps are done, for progress) is taken now and
+    // not awaited; the evaluation is queued behind the steps, between the two timestamps of its GPU time;
+    // one readback brings the stats, the evaluation's logits and time, and whatever the caller reads with
+    // them. Each wait idles the GPU until Deno's poll wakes up and the host records more work.
     const lastMark = step > startStep ? pacer.submitted(step, images, true) : Promise.resolve([]);
-    const loopEnd = performance.now();
     const evaluate = opts.evaluate && !interrupted;
+    const clock = evaluate ? this.evalClock : undefined;
+    if (clock) clock.start(rec);
     const logits = evaluate ? this.recordCollect(rec, this.test, this.test.count, this.logitsOf) : undefined;
+    if (clock) clock.stop(rec);
     rec.submit();
     lastMark.then(undefined, () => {}); // awaited below; a failed readback must not leave it unhandled
     const [statsBytes, ...read] = await readRegions(this.gpu, [
       { buffer: stats.buffer, offset: 0, bytes: 4 * STATS_PER_STEP * ranges.length },
       ...(logits ? [logits] : []),
+      ...(clock ? [clock.region()] : []),
       ...(interrupted ? [] : opts.read ?? []),
     ]);
-    const readAt = performance.now();
     const logitsBytes = logits ? read.shift()! : undefined;
+    const clockBytes = clock ? read.shift()! : undefined;
     rec.destroy();
     const reached = await lastMark;
     report(reached);
     this.stepsPerMark = pacer.spacing;
-    const stepsDoneAt = reached.length ? reached[reached.length - 1].at : loopEnd;
     const values = new Float32Array(statsBytes);
     let lossSum = 0, correct = 0, n = 0;
     const pairs: number[] = [];
@@ -282,7 +287,7 @@ export class Trainer {
       stats: pairs,
       read: interrupted ? undefined : read,
       evaluation: logitsBytes ? this.metrics(new Float32Array(logitsBytes)) : undefined,
-      evalSeconds: logitsBytes ? (readAt - stepsDoneAt) / 1000 : undefined,
+      evalSeconds: clockBytes ? clock!.seconds(clockBytes) : undefined,
     };
   }
 
@@ -339,6 +344,7 @@ export class Trainer {
 
   destroy(): void {
     this.ws.destroy();
+    this.evalClock?.destroy();
   }
 }
 
