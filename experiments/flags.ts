@@ -231,16 +231,20 @@ export function parseOrExit<T>(spec: CommandSpec, args: string[], check: (p: Par
   }
 }
 
-/** A path that must be a directory if it exists (an output folder): a file in its way is a usage error. */
-export function checkOutputDir(flag: string, dir: string): void {
+/**
+ * A path that must be a directory if it exists (an output folder): a file in its way, or a folder that takes
+ * no writes (read-only, another user's, /proc), is a usage error now, not after the data and the tuning.
+ * The nearest folder that exists is probed with an empty folder created and removed at once.
+ */
+export function checkOutputDir(flag: string, dir: string, wanted = dir): void {
+  let st: Deno.FileInfo;
   try {
-    const st = Deno.statSync(dir);
-    if (!st.isDirectory) throw new UsageError(`${flag} ${dir}: exists and is not a directory`);
+    st = Deno.statSync(dir);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       // Created later; but a file somewhere above it would make mkdir fail: find that now.
-      const parent = dir.replace(/\/+$/, "").replace(/\/[^/]*$/, "");
-      if (parent && parent !== dir && parent !== ".") checkOutputDir(flag, parent);
+      const parent = parentDir(dir);
+      if (parent !== dir) checkOutputDir(flag, parent, wanted);
       return;
     }
     if (e instanceof Deno.errors.NotADirectory) {
@@ -248,6 +252,25 @@ export function checkOutputDir(flag: string, dir: string): void {
     }
     throw e;
   }
+  if (!st.isDirectory) throw new UsageError(`${flag} ${dir}: exists and is not a directory`);
+  try {
+    Deno.removeSync(Deno.makeTempDirSync({ dir, prefix: ".write-check-" }));
+  } catch (e) {
+    // Run without --allow-write (as the tests of usage errors do): nothing can be told, nothing is written.
+    if (e instanceof Deno.errors.NotCapable) return;
+    const where = dir === wanted ? "" : ` (in ${dir})`;
+    // Deno's message ends with the call's name (": tmpdir"), which says nothing to the user.
+    const why = (e as Error).message.replace(/: tmpdir.*$/, "");
+    throw new UsageError(`${flag} ${wanted}: cannot create a folder there${where}: ${why}`);
+  }
+}
+
+/** The folder holding `dir`: "a/b" -> "a", "a" -> ".", "/a" -> "/"; "." and "/" are their own. */
+function parentDir(dir: string): string {
+  const trimmed = dir.replace(/\/+$/, "");
+  if (trimmed === "" || trimmed === ".") return dir;
+  const slash = trimmed.lastIndexOf("/");
+  return slash < 0 ? "." : slash === 0 ? "/" : trimmed.slice(0, slash);
 }
 
 /** Seeds as the shortest list --seeds reads back: runs of consecutive seeds as ranges, e.g. "1-5,7". */

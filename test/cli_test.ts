@@ -383,6 +383,31 @@ Deno.test("cli: bad flags and paths exit 2 with one line, before data, GPU or an
   deepStrictEqual([...Deno.readDirSync(tmp)].map((e) => e.name), ["file"]);
 });
 
+Deno.test("cli: an output folder where nothing can be created fails before the data is read", {
+  ignore: Deno.build.os !== "linux",
+}, async () => {
+  // procfs takes no new folders, even from root (who may write anywhere else).
+  const cases: [string, string[], RegExp][] = [
+    [
+      "experiment",
+      ["fashion_mda", "--out", "/proc/webgpu-mda/run"],
+      /^error: --out \/proc\/webgpu-mda\/run: cannot create a folder there \(in \/proc\): No such file/,
+    ],
+    [
+      "report",
+      ["fashion_lambda_sweep", "--out", "/proc"],
+      /^error: --out \/proc: cannot create a folder there: /,
+    ],
+  ];
+  for (const [name, args, re] of cases) {
+    const r = await command(SCRIPTS[name], args, true);
+    equal(r.code, 2, `${name} ${args.join(" ")}: exit ${r.code}, ${r.stderr}`);
+    const lines = r.stderr.trim().split("\n");
+    equal(lines.length, 1, `${name} ${args.join(" ")}: ${r.stderr}`);
+    match(lines[0], re);
+  }
+});
+
 Deno.test("cli: report creates an output folder that does not exist", async () => {
   const tmp = await tempDir("mda-cli-report-");
   const out = `${tmp}/a/b/sweep`;
