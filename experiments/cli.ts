@@ -367,9 +367,11 @@ export function checkPlanPaths(plan: RunPlan): void {
   if (req.dataDir !== undefined) {
     checkInputDir("--data", req.dataDir, "a folder with the Fashion-MNIST IDX files");
   }
-  if (req.init !== undefined) checkInputFile("--init", req.init, "a safetensors checkpoint");
+  if (req.init !== undefined) {
+    checkInputFile("--init", req.init, "a safetensors checkpoint", "model.safetensors");
+  }
   if (req.kernelsFrom !== undefined) {
-    checkInputFile("--kernels-from", req.kernelsFrom, "a run's manifest.json");
+    checkInputFile("--kernels-from", req.kernelsFrom, "a run's manifest.json", "manifest.json");
   }
 }
 

@@ -80,7 +80,7 @@ function evaluateFromFlags(p: ParsedFlags): EvaluateRequest {
 
 /** The checks against the file system, before the checkpoint or the data is read. */
 export function checkEvaluatePaths(req: EvaluateRequest): void {
-  checkInputFile("CHECKPOINT", req.checkpoint, "a .safetensors checkpoint");
+  checkInputFile("CHECKPOINT", req.checkpoint, "a .safetensors checkpoint", "model.safetensors");
   if (req.dataDir !== undefined) {
     checkInputDir("--data", req.dataDir, "a folder with the Fashion-MNIST IDX files");
   }

@@ -318,13 +318,29 @@ export function checkInputDir(flag: string, dir: string, what = "a directory"): 
   if (!st.isDirectory) throw new UsageError(`${flag} ${dir}: not a directory (expected ${what})`);
 }
 
-/** A path that must be an existing file (an input file). */
-export function checkInputFile(flag: string, path: string, what = "a file"): void {
+/**
+ * A path that must be an existing file (an input file). `inRunFolder` names the file a run's folder holds
+ * for this flag (model.safetensors, manifest.json): given the folder, the error names that file in it.
+ */
+export function checkInputFile(flag: string, path: string, what = "a file", inRunFolder?: string): void {
   let st: Deno.FileInfo;
   try {
     st = Deno.statSync(path);
   } catch {
     throw new UsageError(`${flag} ${path}: not found (expected ${what})`);
   }
-  if (!st.isFile) throw new UsageError(`${flag} ${path}: not a file (expected ${what})`);
+  if (st.isFile) return;
+  const inside = st.isDirectory && inRunFolder ? `${path.replace(/\/+$/, "")}/${inRunFolder}` : undefined;
+  if (inside && isFile(inside)) {
+    throw new UsageError(`${flag} ${path}: a folder, not ${what}; did you mean ${inside}?`);
+  }
+  throw new UsageError(`${flag} ${path}: not a file (expected ${what})`);
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }

@@ -333,6 +333,8 @@ Deno.test("cli: --help and -h on every command: usage, flags with defaults, an e
 Deno.test("cli: bad flags and paths exit 2 with one line, before data, GPU or any write", async () => {
   const tmp = await tempDir("mda-cli-exit-");
   await Deno.writeTextFile(`${tmp}/file`, "precious");
+  await Deno.mkdir(`${tmp}/run`);
+  for (const f of ["model.safetensors", "manifest.json"]) await Deno.writeTextFile(`${tmp}/run/${f}`, "{}");
   const cases: [string, string[], RegExp][] = [
     ["experiment", ["fashion_mda", "--epochs", "-1"], /^error: --epochs must be a positive integer, got -1$/],
     [
@@ -356,6 +358,18 @@ Deno.test("cli: bad flags and paths exit 2 with one line, before data, GPU or an
     ["experiment", ["fashion_mda", "--bogus"], /^error: unknown flag --bogus/],
     ["evaluate", ["--help-me"], /^error: unknown flag --help-me for `deno task evaluate`/],
     ["evaluate", [`${tmp}/none.safetensors`], /^error: CHECKPOINT .*none.safetensors: not found/],
+    // A run's folder where its file is meant: the error names the file in it.
+    [
+      "evaluate",
+      [`${tmp}/run/`],
+      /^error: CHECKPOINT .*\/run\/: a folder, not a \.safetensors checkpoint; did you mean .*\/run\/model\.safetensors\?$/,
+    ],
+    [
+      "experiment",
+      ["fashion_mda", "--kernels-from", `${tmp}/run`],
+      /^error: --kernels-from .*\/run: a folder, not a run's manifest.json; did you mean .*\/run\/manifest\.json\?$/,
+    ],
+    ["evaluate", [tmp], /^error: CHECKPOINT .*: not a file \(expected a \.safetensors checkpoint\)$/],
     ["evaluate", [`${tmp}/file`, "--data", `${tmp}/nodata`], /^error: --data .*: no such directory/],
     [
       "report",
@@ -380,7 +394,7 @@ Deno.test("cli: bad flags and paths exit 2 with one line, before data, GPU or an
     match(lines[0], re);
   }
   equal(await Deno.readTextFile(`${tmp}/file`), "precious");
-  deepStrictEqual([...Deno.readDirSync(tmp)].map((e) => e.name), ["file"]);
+  deepStrictEqual([...Deno.readDirSync(tmp)].map((e) => e.name).sort(), ["file", "run"]);
 });
 
 Deno.test("cli: an output folder where nothing can be created fails before the data is read", {
