@@ -25,10 +25,10 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import { loadWgsl, pipeline } from "../gpu/pipelines.ts";
-import { withTreeSum } from "../gpu/reduction.ts";
-import type { Recorder } from "../gpu/recorder.ts";
+import { type ReductionVariant, reductionVariant, withTreeSum } from "../gpu/reduction.ts";
+import { grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
 import type { HostTensor, ParamStore, ParamView } from "../gpu/params.ts";
-import { Tensor, upload } from "../gpu/tensor.ts";
+import { Tensor, upload, Workspace } from "../gpu/tensor.ts";
 import type { Loss } from "./loss.ts";
 
 export type HeadKind = "mda" | "lda" | "softmax";
@@ -121,6 +121,79 @@ export function argmaxRows(values: ArrayLike<number>, cols: number): number[] {
     out[r] = best;
   }
   return out;
+}
+
+/** Options every head takes. */
+export interface HeadOptions {
+  /** State-dict prefix (default "head"). */
+  name?: string;
+  /**
+   * Kernel of the parameter gradients' sums over the batch: "serial" (`*_reduce`: one invocation per
+   * gradient element) or "tree" (`*_reduce_tree`: one workgroup per element); default: serial on software
+   * adapters, tree on GPUs (lib/gpu/reduction.ts).
+   */
+  variant?: ReductionVariant;
+}
+
+/** Invocations per workgroup of the heads' kernels that give each element (sample, class, ...) one. */
+export const HEAD_WG = 64;
+
+/**
+ * What the three heads share: the name and reduction variant their options give, their scratch tensors,
+ * the kernels of their shader file, and the evaluation logits, one dispatch of `logitsEntry` over the
+ * parameter span. A head registers its parameters in its constructor and sets `span` to cover them.
+ */
+export abstract class HeadBase implements Head {
+  readonly name: string;
+  readonly variant: ReductionVariant;
+  abstract readonly components: number;
+  protected abstract readonly span: ParamSpan;
+  /** The entry point of `logits`: bindings (span, z [N,D], logits [N,C]), one invocation per logit. */
+  protected abstract readonly logitsEntry: string;
+  protected readonly ws: Workspace;
+  protected readonly kernels: Kernels;
+
+  constructor(
+    readonly kind: HeadKind,
+    readonly store: ParamStore,
+    readonly numClasses: number,
+    readonly latentDim: number,
+    shaderFile: string,
+    opts: HeadOptions,
+  ) {
+    checkSizes(kind, { C: numClasses, D: latentDim });
+    this.name = opts.name ?? "head";
+    this.variant = reductionVariant(store.gpu, opts.variant, `${kind} head ${this.name}`);
+    this.ws = new Workspace(store.gpu, this.name);
+    this.kernels = new Kernels(store.gpu, headModule(shaderFile));
+  }
+
+  /** The uniforms of the head's kernels for a batch of n (the evaluation's: no loss, slot 0). */
+  protected abstract uniforms(n: number): Param[];
+
+  logits(rec: Recorder, z: Tensor, out?: Tensor): Tensor {
+    const n = checkBatch(this, z);
+    const logits = out ?? this.ws.tensor("logits", [n, this.numClasses]);
+    checkLogitsOut(this.store.gpu, this, n, logits);
+    rec.dispatch(
+      this.kernels.get(this.logitsEntry),
+      this.uniforms(n),
+      [this.span.params(), z, logits],
+      grid1d(n * this.numClasses, HEAD_WG),
+    );
+    return logits;
+  }
+
+  abstract recordTrainStep(
+    rec: Recorder,
+    loss: Loss,
+    z: Tensor,
+    labels: Tensor,
+    stats: Tensor,
+    slot: number,
+  ): Tensor;
+  abstract recordResponsibilities(rec: Recorder, z: Tensor, labels: Tensor): Tensor;
+  abstract summarize(host: HostTensor[]): HeadSummary;
 }
 
 /** Checks z [N,D] and labels [N] against a head; returns N. */

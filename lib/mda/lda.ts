@@ -4,15 +4,14 @@
 
 import type { HostTensor, ParamStore, ParamView } from "../gpu/params.ts";
 import { f32, grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
-import { type Tensor, Workspace } from "../gpu/tensor.ts";
-import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import type { Rng } from "../rng.ts";
 import {
   checkBatch,
-  checkLogitsOut,
-  checkSizes,
-  type Head,
+  HEAD_WG as WG,
+  HeadBase,
   headModule,
+  type HeadOptions,
   type HeadSummary,
   hostTensor,
   Kernels,
@@ -22,43 +21,22 @@ import {
 } from "./head.ts";
 import type { Loss } from "./loss.ts";
 
-const WG = 64;
+/** The LDA head's options: its state-dict prefix and reduction kernel (lda_reduce or lda_reduce_tree). */
+export type LDAHeadOptions = HeadOptions;
 
-export interface LDAHeadOptions {
-  /** State-dict prefix (default "head"). */
-  name?: string;
-  /**
-   * Kernel of the parameter gradients' sums over the batch: "serial" (lda_reduce) or "tree"
-   * (lda_reduce_tree); default: serial on software adapters, tree on GPUs (lib/gpu/reduction.ts).
-   */
-  variant?: ReductionVariant;
-}
-
-export class LDAHead implements Head {
-  readonly kind = "lda";
+export class LDAHead extends HeadBase {
   readonly components = 1;
-  readonly name: string;
-  readonly variant: ReductionVariant;
   readonly mu: ParamView;
   readonly priorLogits: ParamView;
   readonly logCov: ParamView;
-  private readonly span: ParamSpan;
-  private readonly ws: Workspace;
-  private readonly kernels: Kernels;
+  protected readonly span: ParamSpan;
+  protected readonly logitsEntry = "lda_logits";
   private readonly dnllKernels: Kernels;
   private readonly ones: OnesColumn;
 
-  constructor(
-    readonly store: ParamStore,
-    readonly numClasses: number,
-    readonly latentDim: number,
-    rng: Rng,
-    opts: LDAHeadOptions = {},
-  ) {
+  constructor(store: ParamStore, numClasses: number, latentDim: number, rng: Rng, opts: LDAHeadOptions = {}) {
+    super("lda", store, numClasses, latentDim, "lda.wgsl", opts);
     const C = numClasses, D = latentDim;
-    checkSizes("lda", { C, D });
-    this.name = opts.name ?? "head";
-    this.variant = reductionVariant(store.gpu, opts.variant, `lda head ${this.name}`);
     const std = 6 / Math.sqrt(2 * D);
     this.mu = store.add(
       `${this.name}.mu`,
@@ -68,13 +46,11 @@ export class LDAHead implements Head {
     this.priorLogits = store.add(`${this.name}.prior_logits`, [C], new Float32Array(C));
     this.logCov = store.add(`${this.name}.log_cov`, [], new Float32Array(1));
     this.span = new ParamSpan(store, [this.mu, this.priorLogits, this.logCov]);
-    this.ws = new Workspace(store.gpu, this.name);
     this.ones = new OnesColumn(store.gpu);
-    this.kernels = new Kernels(store.gpu, headModule("lda.wgsl"));
     this.dnllKernels = new Kernels(store.gpu, headModule("mda.wgsl"));
   }
 
-  private uniforms(n: number, slot = 0): Param[] {
+  protected uniforms(n: number, slot = 0): Param[] {
     const s = this.span;
     return [
       n,
@@ -85,19 +61,6 @@ export class LDAHead implements Head {
       s.at(this.logCov),
       slot,
     ];
-  }
-
-  logits(rec: Recorder, z: Tensor, out?: Tensor): Tensor {
-    const n = checkBatch(this, z);
-    const delta = out ?? this.ws.tensor("logits", [n, this.numClasses]);
-    checkLogitsOut(this.store.gpu, this, n, delta);
-    rec.dispatch(
-      this.kernels.get("lda_logits"),
-      this.uniforms(n),
-      [this.span.params(), z, delta],
-      grid1d(n * this.numClasses, WG),
-    );
-    return delta;
   }
 
   recordTrainStep(rec: Recorder, loss: Loss, z: Tensor, labels: Tensor, stats: Tensor, slot: number): Tensor {

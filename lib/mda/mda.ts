@@ -5,41 +5,31 @@
 
 import type { HostTensor, ParamStore, ParamView } from "../gpu/params.ts";
 import { f32, grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
-import { type Tensor, Workspace } from "../gpu/tensor.ts";
-import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import type { Rng } from "../rng.ts";
 import {
   checkBatch,
-  checkLogitsOut,
   checkSizes,
-  type Head,
-  headModule,
+  HEAD_WG as WG,
+  HeadBase,
+  type HeadOptions,
   type HeadSummary,
   hostTensor,
-  Kernels,
   ParamSpan,
   softmaxRow,
 } from "./head.ts";
 import type { Loss } from "./loss.ts";
 
-const WG = 64;
-
 export type MuInit = "independent" | "class-noise";
 
-export interface MDAHeadOptions {
-  /** State-dict prefix (default "head"). */
-  name?: string;
+/** The MDA head's options: HeadOptions (reduction kernel: mda_reduce or mda_reduce_tree), and muInit. */
+export interface MDAHeadOptions extends HeadOptions {
   /**
    * "independent" (default, the version that ran the notebook): every entry of mu ~ N(0, (6/sqrt(2D))^2).
    * "class-noise" (the later library version): one mean per class with that std (all C*D drawn first),
    * plus per-component noise of std 0.6/sqrt(2D) (C*K*D drawn next).
    */
   muInit?: MuInit;
-  /**
-   * Kernel of the parameter gradients' sums over the batch: "serial" (mda_reduce) or "tree"
-   * (mda_reduce_tree); default: serial on software adapters, tree on GPUs (lib/gpu/reduction.ts).
-   */
-  variant?: ReductionVariant;
 }
 
 /** Initial mu [C,K,D] for either scheme of dnll.md section 3. */
@@ -63,30 +53,25 @@ export function initMixtureMeans(rng: Rng, C: number, K: number, D: number, sche
   return mu;
 }
 
-export class MDAHead implements Head {
-  readonly kind = "mda";
-  readonly name: string;
+export class MDAHead extends HeadBase {
   readonly mu: ParamView;
   readonly priorLogits: ParamView;
   readonly mixtureLogits: ParamView;
   readonly logCov: ParamView;
-  readonly variant: ReductionVariant;
-  private readonly span: ParamSpan;
-  private readonly ws: Workspace;
-  private readonly kernels: Kernels;
+  protected readonly span: ParamSpan;
+  protected readonly logitsEntry = "mda_logits";
 
   constructor(
-    readonly store: ParamStore,
-    readonly numClasses: number,
-    readonly latentDim: number,
+    store: ParamStore,
+    numClasses: number,
+    latentDim: number,
     readonly components: number,
     rng: Rng,
     opts: MDAHeadOptions = {},
   ) {
+    super("mda", store, numClasses, latentDim, "mda.wgsl", opts);
     const C = numClasses, D = latentDim, K = components;
-    checkSizes("mda", { C, D, K });
-    this.name = opts.name ?? "head";
-    this.variant = reductionVariant(store.gpu, opts.variant, `mda head ${this.name}`);
+    checkSizes("mda", { K });
     this.mu = store.add(
       `${this.name}.mu`,
       [C, K, D],
@@ -96,11 +81,9 @@ export class MDAHead implements Head {
     this.mixtureLogits = store.add(`${this.name}.mixture_logits`, [C, K], new Float32Array(C * K));
     this.logCov = store.add(`${this.name}.log_cov`, [C, K], new Float32Array(C * K));
     this.span = new ParamSpan(store, [this.mu, this.priorLogits, this.mixtureLogits, this.logCov]);
-    this.ws = new Workspace(store.gpu, this.name);
-    this.kernels = new Kernels(store.gpu, headModule("mda.wgsl"));
   }
 
-  private uniforms(n: number, lambda = 0, em = false, slot = 0): Param[] {
+  protected uniforms(n: number, lambda = 0, em = false, slot = 0): Param[] {
     const s = this.span;
     return [
       n,
@@ -115,19 +98,6 @@ export class MDAHead implements Head {
       em ? 1 : 0,
       slot,
     ];
-  }
-
-  logits(rec: Recorder, z: Tensor, out?: Tensor): Tensor {
-    const n = checkBatch(this, z);
-    const delta = out ?? this.ws.tensor("logits", [n, this.numClasses]);
-    checkLogitsOut(this.store.gpu, this, n, delta);
-    rec.dispatch(
-      this.kernels.get("mda_logits"),
-      this.uniforms(n),
-      [this.span.params(), z, delta],
-      grid1d(n * this.numClasses, WG),
-    );
-    return delta;
   }
 
   recordTrainStep(rec: Recorder, loss: Loss, z: Tensor, labels: Tensor, stats: Tensor, slot: number): Tensor {

@@ -4,82 +4,52 @@
 
 import type { HostTensor, ParamStore, ParamView } from "../gpu/params.ts";
 import { grid1d, type Param, type Recorder } from "../gpu/recorder.ts";
-import { type Tensor, Workspace } from "../gpu/tensor.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import { kaimingUniformBound, uniformInit } from "../nn/init.ts";
-import { type ReductionVariant, reductionVariant } from "../gpu/reduction.ts";
 import type { Rng } from "../rng.ts";
 import {
   checkBatch,
-  checkLogitsOut,
-  checkSizes,
-  type Head,
-  headModule,
+  HEAD_WG as WG,
+  HeadBase,
+  type HeadOptions,
   type HeadSummary,
-  Kernels,
   OnesColumn,
   ParamSpan,
 } from "./head.ts";
 import type { Loss } from "./loss.ts";
 
-const WG = 64;
+/**
+ * The softmax head's options: its state-dict prefix and reduction kernel (linear_reduce or
+ * linear_reduce_tree).
+ */
+export type SoftmaxHeadOptions = HeadOptions;
 
-export interface SoftmaxHeadOptions {
-  /** State-dict prefix (default "head"). */
-  name?: string;
-  /**
-   * Kernel of the parameter gradients' sums over the batch: "serial" (linear_reduce) or "tree"
-   * (linear_reduce_tree); default: serial on software adapters, tree on GPUs (lib/gpu/reduction.ts).
-   */
-  variant?: ReductionVariant;
-}
-
-export class SoftmaxHead implements Head {
-  readonly kind = "softmax";
+export class SoftmaxHead extends HeadBase {
   readonly components = 1;
-  readonly name: string;
-  readonly variant: ReductionVariant;
   readonly weight: ParamView;
   readonly bias: ParamView;
-  private readonly span: ParamSpan;
-  private readonly ws: Workspace;
-  private readonly kernels: Kernels;
+  protected readonly span: ParamSpan;
+  protected readonly logitsEntry = "linear_logits";
   private readonly ones: OnesColumn;
 
   constructor(
-    readonly store: ParamStore,
-    readonly numClasses: number,
-    readonly latentDim: number,
+    store: ParamStore,
+    numClasses: number,
+    latentDim: number,
     rng: Rng,
     opts: SoftmaxHeadOptions = {},
   ) {
+    super("softmax", store, numClasses, latentDim, "softmax_head.wgsl", opts);
     const C = numClasses, D = latentDim;
-    checkSizes("softmax", { C, D });
-    this.name = opts.name ?? "head";
-    this.variant = reductionVariant(store.gpu, opts.variant, `softmax head ${this.name}`);
     const bound = kaimingUniformBound(D);
     this.weight = store.add(`${this.name}.weight`, [C, D], uniformInit(rng, C * D, bound));
     this.bias = store.add(`${this.name}.bias`, [C], uniformInit(rng, C, bound));
     this.span = new ParamSpan(store, [this.weight, this.bias]);
-    this.ws = new Workspace(store.gpu, this.name);
-    this.kernels = new Kernels(store.gpu, headModule("softmax_head.wgsl"));
     this.ones = new OnesColumn(store.gpu);
   }
 
-  private uniforms(n: number, slot = 0): Param[] {
+  protected uniforms(n: number, slot = 0): Param[] {
     return [n, this.numClasses, this.latentDim, this.span.at(this.weight), this.span.at(this.bias), slot];
-  }
-
-  logits(rec: Recorder, z: Tensor, out?: Tensor): Tensor {
-    const n = checkBatch(this, z);
-    const logits = out ?? this.ws.tensor("logits", [n, this.numClasses]);
-    checkLogitsOut(this.store.gpu, this, n, logits);
-    rec.dispatch(
-      this.kernels.get("linear_logits"),
-      this.uniforms(n),
-      [this.span.params(), z, logits],
-      grid1d(n * this.numClasses, WG),
-    );
-    return logits;
   }
 
   recordTrainStep(
