@@ -4,7 +4,7 @@
 
 import { existsSync } from "node:fs";
 import { type FashionMnist, loadFashionMnist } from "../lib/data/fashion.ts";
-import { DeviceSplit } from "../lib/data/device.ts";
+import { DeviceSplit, FASHION_NORMALIZE } from "../lib/data/device.ts";
 import { describeAdapter, exitAfterRelease, type Gpu } from "../lib/gpu/device.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { GpuFaultError } from "../lib/gpu/fault.ts";
@@ -47,8 +47,6 @@ import { checkOutputDir, parseFlags } from "./flags.ts";
 import { readHistory, readJson, writeResultsIndex, writeRunPage } from "./pages.ts";
 import { writePdfsBeside, writeRunFigures } from "./figures.ts";
 import { seedSpread } from "./seed_spread.ts";
-
-export const NORMALIZE = { mean: 0.2860, std: 0.3530 };
 
 export interface RunOptions {
   quiet?: boolean;
@@ -303,7 +301,7 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
     const { tensors } = await loadSafetensors(req.init);
     model.store.fromHost(tensors, req.init);
   }
-  const normalize = h.augment ? NORMALIZE : undefined;
+  const normalize = h.augment ? FASHION_NORMALIZE : undefined;
   const train = new DeviceSplit(gpu, data.train, { normalize });
   const test = new DeviceSplit(gpu, data.test, { normalize });
   const trainer = new Trainer(gpu, model, train, test, data.test.labels, {

@@ -4,7 +4,12 @@
 import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { checkPlanPaths, parseRunArgs, runHelp, UsageError } from "../experiments/cli.ts";
-import { parseEvaluateArgs } from "../experiments/evaluate.ts";
+import {
+  describeScaling,
+  type EvaluateRequest,
+  inputScaling,
+  parseEvaluateArgs,
+} from "../experiments/evaluate.ts";
 import { checkPositionals, type CommandSpec, formatSeeds, parseFlags } from "../experiments/flags.ts";
 import { parseReportArgs } from "../experiments/report.ts";
 import { SERVE_SPEC, serveFromFlags } from "../experiments/serve.ts";
@@ -198,8 +203,21 @@ Deno.test("cli: evaluate flags", () => {
   equal(r.checkpoint, "m.safetensors");
   equal(r.testLimit, 100);
   equal(r.json, true);
+  equal(r.normalize, undefined);
+  deepStrictEqual(parseEvaluateArgs(["m", "--normalize", "0.286, 0.353"]).normalize, {
+    mean: 0.286,
+    std: 0.353,
+  });
+  equal(parseEvaluateArgs(["m", "--normalize", "none"]).normalize, "none");
   const cases: [string[], RegExp][] = [
     [[], /missing CHECKPOINT/],
+    [
+      ["a", "--normalize", "0.3"],
+      /^--normalize expects MEAN,STD with STD > 0 \(e\.g\. 0\.2860,0\.3530.* or none, got "0\.3"$/,
+    ],
+    [["a", "--normalize", "0.3,0"], /--normalize expects MEAN,STD with STD > 0/],
+    [["a", "--normalize", "x,1"], /--normalize expects MEAN,STD/],
+    [["a", "--normalize", ",1"], /--normalize expects MEAN,STD/],
     [["a", "b"], /expected at most 1 argument \(CHECKPOINT\)/],
     [["a", "--test-limit", "x"], /--test-limit expects an integer, got "x"/],
     [["a", "--test-limit", "0"], /--test-limit expects an integer >= 1, got 0/],
@@ -208,6 +226,55 @@ Deno.test("cli: evaluate flags", () => {
     [["a", "--data", ""], /--data needs a path/],
   ];
   for (const [args, re] of cases) usageError(`evaluate ${args.join(" ")}`, () => parseEvaluateArgs(args), re);
+});
+
+Deno.test("cli: evaluate scales the inputs as the checkpoint was trained", async () => {
+  const tmp = await tempDir("mda-cli-scaling-");
+  const req = (checkpoint: string, normalize?: EvaluateRequest["normalize"]) => ({
+    checkpoint,
+    normalize,
+    json: false,
+  });
+  const sweep = { experiment: "fashion_lambda_sweep_quick", epoch: "2" };
+  const mda = { experiment: "fashion_mda_quick", epoch: "2" };
+  const normalised = { mean: 0.2860, std: 0.3530 };
+  // No manifest beside: the experiment the metadata names decides; nothing at all: none, as the notebook.
+  deepStrictEqual(inputScaling(req(`${tmp}/m.safetensors`), sweep), {
+    normalize: normalised,
+    from: "the metadata's experiment fashion_lambda_sweep_quick",
+  });
+  equal(inputScaling(req(`${tmp}/m.safetensors`), mda).normalize, undefined);
+  equal(inputScaling(req(`${tmp}/m.safetensors`), {}).normalize, undefined);
+  match(
+    describeScaling(inputScaling(req(`${tmp}/m.safetensors`), {})),
+    /^input scaling: none after ToTensor, from no record/,
+  );
+  usageError(
+    "unknown experiment",
+    () => inputScaling(req(`${tmp}/m.safetensors`), { experiment: "fashion_cifar" }),
+    /^CHECKPOINT .*m\.safetensors: its metadata names experiment fashion_cifar, which this version does not know, .*--normalize MEAN,STD or none$/,
+  );
+  // The run's manifest beside the checkpoint (resume.safetensors has no experiment in its metadata).
+  const manifest = (augment: boolean, name = "fashion_lambda_sweep_quick") =>
+    JSON.stringify({
+      experiment_name: name,
+      hyperparameters: { augment: { value: augment, source: "pinned" } },
+    });
+  await Deno.writeTextFile(`${tmp}/manifest.json`, manifest(true));
+  deepStrictEqual(inputScaling(req(`${tmp}/resume.safetensors`), { format: "x" }), {
+    normalize: normalised,
+    from: `${tmp}/manifest.json`,
+  });
+  // A manifest of another experiment than the checkpoint's own is not its run's: the metadata decides.
+  await Deno.writeTextFile(`${tmp}/manifest.json`, manifest(true, "fashion_lambda_sweep"));
+  equal(inputScaling(req(`${tmp}/m.safetensors`), mda).normalize, undefined);
+  // --normalize overrides every record.
+  await Deno.writeTextFile(`${tmp}/manifest.json`, manifest(false));
+  deepStrictEqual(inputScaling(req(`${tmp}/m.safetensors`, { mean: 0.5, std: 0.25 }), sweep), {
+    normalize: { mean: 0.5, std: 0.25 },
+    from: "--normalize",
+  });
+  equal(inputScaling(req(`${tmp}/m.safetensors`, "none"), sweep).normalize, undefined);
 });
 
 Deno.test("cli: report, bench and serve flags", async () => {

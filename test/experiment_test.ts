@@ -668,6 +668,20 @@ Deno.test("experiment: --kernels-from reruns another run's kernels, not the tune
   await Deno.writeTextFile(`${tmp}/swapped.json`, JSON.stringify(swapped));
   const [resumed] = await runPlan(sweep(`${tmp}/swapped.json`), opts);
   equal(resumed.status, "finished");
+  // evaluate scales the inputs as the sweep trained them (Normalize, read from the manifest beside the
+  // checkpoint; without it, from the experiment in the checkpoint's metadata), so it gives the run's metrics.
+  const final = JSON.parse(await Deno.readTextFile(`${resumed.out}/metrics.json`)).final;
+  await Deno.copyFile(`${resumed.out}/model.safetensors`, `${tmp}/sweep_model.safetensors`);
+  for (const checkpoint of [`${resumed.out}/model.safetensors`, `${tmp}/sweep_model.safetensors`]) {
+    const m = await evaluateCheckpoint({ checkpoint, dataDir: data, json: false }, () => {});
+    equal(m.accuracy, final.test_accuracy, checkpoint);
+    equal(m.nll, final.test_nll, checkpoint);
+  }
+  const raw = await evaluateCheckpoint(
+    { checkpoint: `${tmp}/sweep_model.safetensors`, dataDir: data, normalize: "none", json: false },
+    () => {},
+  );
+  ok(raw.nll !== final.test_nll, "--normalize none scored the sweep's model on other inputs");
   const after = await manifestOf(started.out);
   deepStrictEqual(after.batchnorm_kernels, first.batchnorm_kernels);
   equal(after.kernels_from, `${f}/manifest.json`, "the resumed run's record of where its kernels came from");
