@@ -3,8 +3,10 @@
 // epochs, seed_study_10_epochs) and those of `deno task experiment NAME --seeds` (results/*_seeds/seed-N,
 // or seed-N/ID for a comparison's runs), so that a finished run's one number is shown beside the
 // distribution it is one draw of. Runs count when they are of the same experiment with every
-// hyperparameter but the seed equal to this run's, the run itself left out; they are grouped by the
-// backend they ran on, because "same bits" holds per backend (README) and so does a seed's result.
+// hyperparameter but the seed equal to this run's; they are grouped by the backend they ran on, because
+// "same bits" holds per backend (README) and so does a seed's result. So a seed counts once per backend
+// (the first folder in name order), and this run's own seed not at all: another folder's run of it is the
+// same draw, not another one.
 
 import type { AdapterReport } from "../lib/gpu/device.ts";
 import type { RunRequest } from "./cli.ts";
@@ -64,8 +66,8 @@ function runFolders(studyDir: URL): URL[] {
 }
 
 /**
- * Per backend, the final test accuracy of the kept runs of this configuration (any seed), leaving out the
- * run in `ownDir` (a run of --seeds is itself in a folder read here).
+ * Per backend, the final test accuracy of the kept runs of this configuration, one per seed, other than
+ * hyper.seed; also leaving out the run in `ownDir` (a run of --seeds is itself in a folder read here).
  */
 export async function seedStudyStats(
   name: string,
@@ -73,27 +75,30 @@ export async function seedStudyStats(
   resultsDir: URL = RESULTS,
   ownDir?: string,
 ): Promise<SeedStats[]> {
-  const byBackend = new Map<string, { xs: number[]; folders: Set<string> }>();
+  const byBackend = new Map<string, Map<unknown, { accuracy: number; folder: string }>>();
   const own = ownDir === undefined ? undefined : realPath(ownDir);
   for (const folder of studyFolders(resultsDir)) {
     for (const dir of runFolders(new URL(`${folder}/`, resultsDir))) {
       if (own !== undefined && realPath(dir.pathname) === own) continue;
       const run = await studyRun(dir, name, hyper);
-      if (run === undefined) continue;
-      const group = byBackend.get(run.backend) ?? { xs: [], folders: new Set() };
-      group.xs.push(run.accuracy);
-      group.folders.add(folder);
-      byBackend.set(run.backend, group);
+      if (run === undefined || run.seed === hyper.seed) continue;
+      const seeds = byBackend.get(run.backend) ?? new Map();
+      if (!seeds.has(run.seed)) seeds.set(run.seed, { accuracy: run.accuracy, folder });
+      byBackend.set(run.backend, seeds);
     }
   }
-  return [...byBackend].sort(([a], [b]) => a.localeCompare(b)).map(([backend, { xs, folders }]) => ({
-    backend,
-    n: xs.length,
-    mean: xs.reduce((a, b) => a + b, 0) / xs.length,
-    min: Math.min(...xs),
-    max: Math.max(...xs),
-    folders: [...folders].sort(),
-  }));
+  return [...byBackend].sort(([a], [b]) => a.localeCompare(b)).map(([backend, seeds]) => {
+    const runs = [...seeds.values()];
+    const xs = runs.map((r) => r.accuracy);
+    return {
+      backend,
+      n: xs.length,
+      mean: xs.reduce((a, b) => a + b, 0) / xs.length,
+      min: Math.min(...xs),
+      max: Math.max(...xs),
+      folders: [...new Set(runs.map((r) => r.folder))].sort(),
+    };
+  });
 }
 
 /** The folder's canonical path, or the path as given when it does not exist. */
@@ -110,7 +115,7 @@ async function studyRun(
   dir: URL,
   name: string,
   hyper: Record<string, unknown>,
-): Promise<{ backend: string; accuracy: number } | undefined> {
+): Promise<{ backend: string; seed: unknown; accuracy: number } | undefined> {
   const manifest = await readJson(new URL("manifest.json", dir).pathname);
   const metrics = await readJson(new URL("metrics.json", dir).pathname);
   const accuracy = (metrics?.final as Record<string, unknown> | undefined)?.test_accuracy;
@@ -120,7 +125,8 @@ async function studyRun(
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   const matches = Object.entries(hyper).every(([k, v]) => k === "seed" || same(theirs?.[k]?.value, v));
   if (!matches) return undefined;
-  return { backend: studyBackend(manifest.adapter as Record<string, unknown> | undefined), accuracy };
+  const backend = studyBackend(manifest.adapter as Record<string, unknown> | undefined);
+  return { backend, seed: theirs?.seed?.value, accuracy };
 }
 
 /** The line printed at the end of a run: its own accuracy beside the study's spread, or undefined. */
@@ -133,7 +139,9 @@ export function formatSeedSpread(
   if (stats.length === 0) return undefined;
   const own = accuracy === undefined ? "" : `this run (seed ${seed}, ${backend}): ${accuracy.toFixed(4)}; `;
   const parts = stats.map((s) =>
-    `${s.n} seeds on ${s.backend}: mean ${s.mean.toFixed(3)}, range ${s.min.toFixed(3)}-${s.max.toFixed(3)}`
+    `${s.n} other seed${s.n === 1 ? "" : "s"} on ${s.backend}: mean ${s.mean.toFixed(3)}, range ${
+      s.min.toFixed(3)
+    }-${s.max.toFixed(3)}`
   );
   const sameBackend = stats.some((s) => s.backend === backend);
   const folders = [...new Set(stats.flatMap((s) => s.folders))].map((f) => `results/${f}`).join(", ");

@@ -139,7 +139,7 @@ console.log(JSON.stringify({
   equal(asGpu.bits, `${plain.bits} | treated as a GPU`);
 });
 
-Deno.test("seed spread: the studies' runs of the quick configuration, grouped by backend", async () => {
+Deno.test("seed spread: the studies' runs of the quick configuration, one per seed, grouped by backend", async () => {
   const dir = await Deno.makeTempDir();
   const hyper = { epochs: 2, lr: 0.001, seed: 1 };
   const write = async (name: string, backend: string, seed: number, acc: number, lr = 0.001, epochs = 2) => {
@@ -154,7 +154,7 @@ Deno.test("seed spread: the studies' runs of the quick configuration, grouped by
       JSON.stringify({ final: { test_accuracy: acc } }),
     );
   };
-  await write("seed_study/engine-1", "default", 1, 0.5);
+  await write("seed_study/engine-1", "default", 1, 0.5); // this run's own seed: the same draw, left out
   await write("seed_study/engine-2", "gl", 2, 0.7);
   await write("seed_study/engine-3", "vulkan", 3, 0.6);
   await write("seed_study/engine-4", "gl", 4, 0.9, 0.01); // another learning rate: not this configuration
@@ -163,9 +163,10 @@ Deno.test("seed spread: the studies' runs of the quick configuration, grouped by
   await write("other/engine-6", "gl", 6, 0.1); // not a seed study's folder
   const results = new URL(`file://${dir}/`);
   const stats = await seedStudyStats("q", hyper, results);
-  const tenEpochs = await seedStudyStats("q", { ...hyper, epochs: 10 }, results);
+  const tenEpochs = await seedStudyStats("q", { ...hyper, epochs: 10, seed: 2 }, results);
   // The runs of `--seeds`: results/NAME_seeds/seed-N, and seed-N/ID for a comparison's runs.
   await write("q_seeds/seed-7", "gl", 7, 0.2);
+  await write("seed_study_more/engine-2", "gl", 2, 0.7); // seed_study/engine-2's draw again: counted once
   await write("cmp_seeds/seed-8/a", "gl", 8, 0.8);
   await write("cmp_seeds/seed-8/b", "gl", 8, 0.9, 0.01); // the comparison's other run: another configuration
   await Deno.writeTextFile(`${dir}/cmp_seeds/seed-8/README.md`, "a seed's comparison page");
@@ -174,11 +175,11 @@ Deno.test("seed spread: the studies' runs of the quick configuration, grouped by
   const withoutOwn = await seedStudyStats("q", hyper, results, `${dir}/q_seeds/seed-7/`);
   await Deno.remove(dir, { recursive: true });
   deepStrictEqual(stats, [
-    { backend: "gl", n: 3, mean: 0.5, min: 0.3, max: 0.7, folders: ["seed_study", "seed_study_more"] },
+    { backend: "gl", n: 2, mean: 0.5, min: 0.3, max: 0.7, folders: ["seed_study", "seed_study_more"] },
     { backend: "vulkan", n: 1, mean: 0.6, min: 0.6, max: 0.6, folders: ["seed_study"] },
   ]);
   const all = ["cmp_seeds", "q_seeds", "seed_study", "seed_study_more"];
-  equal(withSeeds[0].n, 5);
+  equal(withSeeds[0].n, 4);
   assertClose([withSeeds[0].mean, withSeeds[0].min, withSeeds[0].max], [0.5, 0.2, 0.8], {
     rtol: 0,
     atol: 1e-15,
@@ -186,7 +187,7 @@ Deno.test("seed spread: the studies' runs of the quick configuration, grouped by
   });
   deepStrictEqual(withSeeds[0].folders, all);
   deepStrictEqual([withoutOwn[0].n, withoutOwn[0].min, withoutOwn[0].folders], [
-    4,
+    3,
     0.3,
     all.filter((f) => f !== "q_seeds"),
   ]);
@@ -196,9 +197,10 @@ Deno.test("seed spread: the studies' runs of the quick configuration, grouped by
   equal(
     formatSeedSpread(stats.slice(0, 1), "vulkan", 7, 0.55),
     "test accuracy across seeds (results/seed_study, results/seed_study_more): this run (seed 7, vulkan): " +
-      "0.5500; 3 seeds on gl: mean 0.500, range 0.300-0.700 (none on vulkan: its bits differ, its spread is " +
-      "not measured)",
+      "0.5500; 2 other seeds on gl: mean 0.500, range 0.300-0.700 (none on vulkan: its bits differ, its " +
+      "spread is not measured)",
   );
+  match(formatSeedSpread(stats.slice(1), "vulkan", 1, 0.5)!, /; 1 other seed on vulkan: mean 0\.600/);
   equal(formatSeedSpread([], "gl", 1, 0.5), undefined);
 });
 
