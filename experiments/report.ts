@@ -166,13 +166,17 @@ async function comparison(runs: FinishedRun[]): Promise<ReportSection> {
     confidenceHistogramFigure(r.metrics.confidence_histogram as ConfidenceHistogram, `${r.label}: confidence`)
   );
   figures["confidence.svg"] = sideBySide(hist, labels, { title: "Confidence histograms" });
+  // A run may lack its latent.json (trained without figures): each panel keeps its own run's title.
   const latents: string[] = [];
+  const latentLabels: string[] = [];
   for (const r of runs) {
     const snap = (await readJson(`${r.dir}/latent.json`)) as LatentSnapshot | undefined;
-    if (snap) latents.push(latentFigure(snap, `${r.label}: train embeddings`));
+    if (!snap) continue;
+    latents.push(latentFigure(snap, `${r.label}: train embeddings`));
+    latentLabels.push(r.label);
   }
   if (latents.length) {
-    figures["latent.svg"] = sideBySide(latents, labels, { title: "Train embeddings (PCA to 2-D)" });
+    figures["latent.svg"] = sideBySide(latents, latentLabels, { title: "Train embeddings (PCA to 2-D)" });
   }
   // The paper compares the heads at the end of training; how calibration moves over training says whether
   // a comparison after few epochs can be read as the paper's.

@@ -115,6 +115,19 @@ Deno.test("report: the LDA vs softmax comparison table and side-by-side figures"
   );
   const svg = await Deno.readTextFile(`${out}/reliability.svg`);
   equal((svg.match(/ECE = /g) ?? []).length, 2);
+  // Only the softmax run kept its embeddings: the one panel is titled as its run, not as the first run.
+  ok(!existsSync(`${out}/latent.svg`), "no run has a latent.json yet");
+  await writeJsonAtomic(`${out}/softmax/latent.json`, {
+    dim: 2,
+    z: [0, 1, 1, 0, 0.5, 0.5],
+    labels: [0, 1, 2],
+    components: 1,
+    classNames: Array.from({ length: 10 }, (_, i) => `class ${i}`),
+  });
+  await writeReport(exp, out, { quiet: true });
+  const latent = await Deno.readTextFile(`${out}/latent.svg`);
+  ok(latent.includes("Softmax + CE"), "the softmax panel's title");
+  ok(!latent.includes("LDA + DNLL"), "the LDA run has no panel, so no title");
   ok(existsSync(`${out}/confidence.svg`));
   for (const f of ["test_accuracy", "test_ece"]) {
     ok(md.includes(`](${f}.svg)`), f);
