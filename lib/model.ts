@@ -5,16 +5,8 @@ import type { Gpu } from "./gpu/device.ts";
 import { ParamStore } from "./gpu/params.ts";
 import type { Recorder } from "./gpu/recorder.ts";
 import type { Tensor } from "./gpu/tensor.ts";
-import {
-  CrossEntropyLoss,
-  DNLLLoss,
-  EM_DNLLLoss,
-  headTrainStep,
-  LDAHead,
-  MDAHead,
-  SoftmaxHead,
-} from "./mda/mod.ts";
-import type { Head, Loss } from "./mda/mod.ts";
+import { createHead, createLoss, headTrainStep } from "./mda/mod.ts";
+import type { Head, HeadKind, Loss, LossKind } from "./mda/mod.ts";
 import { Adam } from "./nn/adam.ts";
 import { Encoder } from "./nn/encoder.ts";
 import { Rng } from "./rng.ts";
@@ -29,8 +21,7 @@ export interface ModelOptions {
   reductions?: ReductionVariant;
 }
 
-export type HeadKind = "mda" | "lda" | "softmax";
-export type LossKind = "em_dnll" | "dnll" | "ce";
+export type { HeadKind, LossKind };
 
 export interface ModelConfig {
   widths: number[];
@@ -92,22 +83,15 @@ export class Model {
       { reductions: variant },
     );
     const headRng = rng.fork(2);
-    const { numClasses: C, latentDim: D } = config;
-    if (config.head === "mda") {
-      this.head = new MDAHead(this.store, C, D, config.components, headRng, {
-        muInit: config.muInit,
-        variant,
-      });
-    } else if (config.head === "lda") {
-      this.head = new LDAHead(this.store, C, D, headRng, { variant });
-    } else {
-      this.head = new SoftmaxHead(this.store, C, D, headRng, { variant });
-    }
-    this.loss = config.loss === "em_dnll"
-      ? new EM_DNLLLoss(config.lambda)
-      : config.loss === "dnll"
-      ? new DNLLLoss(config.lambda)
-      : new CrossEntropyLoss();
+    this.head = createHead(this.store, {
+      kind: config.head,
+      classes: config.numClasses,
+      dim: config.latentDim,
+      components: config.components,
+      muInit: config.muInit,
+      variant,
+    }, headRng);
+    this.loss = createLoss(config.loss, config.lambda);
     this.store.finalize();
     this.adam = new Adam(this.store, { lr: config.lr });
   }

@@ -7,7 +7,14 @@ import { ParamStore } from "../lib/gpu/params.ts";
 import { Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, readTensorsF32, Tensor, upload, write } from "../lib/gpu/tensor.ts";
 import { headSummary, headTrainStep, trueClassResponsibilities } from "../lib/mda/head.ts";
-import { CrossEntropyLoss, DNLLLoss, EM_DNLLLoss, type Loss } from "../lib/mda/loss.ts";
+import {
+  createLoss,
+  CrossEntropyLoss,
+  DNLLLoss,
+  EM_DNLLLoss,
+  type Loss,
+  type LossKind,
+} from "../lib/mda/loss.ts";
 import { initMixtureMeans, MDAHead } from "../lib/mda/mda.ts";
 import { REDUCTION_VARIANTS, type ReductionVariant } from "../lib/gpu/reduction.ts";
 import { TestRng as Rng } from "./util.ts"; // seeds mix in DNLL_TEST_SEED
@@ -401,6 +408,19 @@ Deno.test("mda: state_dict names, shapes and both mu initialisations", async () 
   ok(Math.abs(Math.sqrt(classRms) / std - 1) < 0.05, `class-noise: class spread ${Math.sqrt(classRms)}`);
   const named = new MDAHead(new ParamStore(gpu), 3, 2, 1, new Rng(1), { name: "clf", muInit: "class-noise" });
   deepStrictEqual(named.mu.name, "clf.mu");
+});
+
+Deno.test("losses by the configs' names (createLoss, as Model builds them)", () => {
+  const emDnll = createLoss("em_dnll", 0.1);
+  ok(emDnll instanceof EM_DNLLLoss && emDnll.lambda === 0.1);
+  const dnll = createLoss("dnll", 0.01);
+  ok(dnll instanceof DNLLLoss && dnll.lambda === 0.01);
+  ok(createLoss("ce", 0.1) instanceof CrossEntropyLoss);
+  throws(
+    () => createLoss("em-dnll" as LossKind, 0.1),
+    /unknown loss "em-dnll": expected "em_dnll", "dnll" or "ce"/,
+  );
+  throws(() => createLoss("dnll", -1), /lambda must be a finite number >= 0, got -1/);
 });
 
 Deno.test("mda: clear errors for bad pairs, shapes and sizes", async () => {

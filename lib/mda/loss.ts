@@ -4,6 +4,9 @@
 
 export type LossName = "em-dnll" | "dnll" | "cross-entropy";
 
+/** A loss as experiment configs and manifests name it (lib/model.ts's ModelConfig.loss). */
+export type LossKind = "em_dnll" | "dnll" | "ce";
+
 export interface Loss {
   readonly name: LossName;
   /** Weight of the penalty lambda * sum_c exp(delta[c]) (0 for cross-entropy). */
@@ -46,12 +49,10 @@ export class CrossEntropyLoss implements Loss {
   readonly lambda = 0;
 }
 
-/** A loss by its name (experiment configs). `lambda` is required for the DNLL family. */
-export function createLoss(name: string, lambda?: number): Loss {
-  if (name === "cross-entropy") return new CrossEntropyLoss();
-  if (name === "em-dnll" || name === "dnll") {
-    if (lambda === undefined) throw new Error(`loss ${name}: lambda is required`);
-    return name === "em-dnll" ? new EM_DNLLLoss(lambda) : new DNLLLoss(lambda);
-  }
-  throw new Error(`unknown loss ${JSON.stringify(name)}: expected "em-dnll", "dnll" or "cross-entropy"`);
+/** The loss a config names; `lambda` weighs the DNLL family's penalty (cross-entropy has none). */
+export function createLoss(kind: LossKind, lambda: number): Loss {
+  if (kind === "em_dnll") return new EM_DNLLLoss(lambda);
+  if (kind === "dnll") return new DNLLLoss(lambda);
+  if (kind === "ce") return new CrossEntropyLoss();
+  throw new Error(`unknown loss ${JSON.stringify(kind)}: expected "em_dnll", "dnll" or "ce"`);
 }
