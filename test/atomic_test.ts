@@ -134,3 +134,16 @@ Deno.test("atomic: a bare file name writes into the current directory", async ()
     assertEquals(listing(dir), ["plain.txt"]);
   });
 });
+
+Deno.test("atomic: temporary files left by a killed process with this pid are passed over, not clobbered", async () => {
+  await withTempDir(async (dir) => {
+    // A container's processes often get the same pid at every start, and a resumed run writes its files in
+    // the same order: the next temporary names may be taken by a run that was killed mid-write.
+    const leftovers = Array.from({ length: 300 }, (_, i) => `.run.json.${Deno.pid}-${i + 1}.tmp`);
+    for (const name of leftovers) await Deno.writeTextFile(`${dir}/${name}`, "half");
+    await writeFileAtomic(`${dir}/run.json`, "whole");
+    assertEquals(await Deno.readTextFile(`${dir}/run.json`), "whole");
+    assertEquals(listing(dir), [...leftovers, "run.json"].sort());
+    for (const name of leftovers) assertEquals(await Deno.readTextFile(`${dir}/${name}`), "half");
+  });
+});

@@ -44,11 +44,21 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     throw new Error(`writeFileAtomic: path ${JSON.stringify(path)} is not a file path`);
   }
   const bytes = typeof data === "string" ? encoder.encode(data) : data;
-  const tmp = temporaryPath(path);
+  let tmp = "";
   let created = false;
   try {
-    // createNew: never clobber a file that is not ours (a stale leftover or another writer's).
-    const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+    let file: Deno.FsFile | undefined;
+    for (let attempt = 1; !file; attempt++) {
+      tmp = temporaryPath(path);
+      try {
+        // createNew: never clobber a file that is not ours (a stale leftover or another writer's).
+        file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+      } catch (error) {
+        // A leftover of a process killed mid-write that had our pid: in a container every start may get
+        // the same one, and a resumed run writes its files in the same order, so take the next name.
+        if (!(error instanceof Deno.errors.AlreadyExists) || attempt === 1000) throw error;
+      }
+    }
     created = true;
     try {
       let written = 0;
