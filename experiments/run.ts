@@ -70,6 +70,7 @@ export interface RunOptions {
 }
 
 export interface RunResult {
+  /** "stopped" with an empty history: a stop came between runs, and this one did not start. */
   status: "finished" | "stopped";
   history: HistoryRow[];
   metrics?: Record<string, unknown>;
@@ -613,6 +614,12 @@ export async function runPlan(plan: RunPlan, options: RunOptions = {}): Promise<
   const results: RunResult[] = [];
   const multi = plan.experiment.runs !== undefined;
   for (const [i, req] of plan.runs.entries()) {
+    // A stop asked for after a run's last step (while it drew its figures): the next run does not start.
+    if (results.length > 0 && opts.shouldStop?.()) {
+      if (!opts.quiet) console.error(`stopped before ${req.out}: continue the experiment with --resume`);
+      results.push({ status: "stopped", history: [], out: req.out });
+      return results;
+    }
     const place = multi
       ? { index: i + 1, count: plan.runs.length, epochsAfter: await epochsLeft(plan.runs.slice(i + 1)) }
       : undefined;

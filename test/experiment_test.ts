@@ -477,6 +477,24 @@ Deno.test("experiment: --no-winograd runs direct convolutions where the tuning f
   equal(await Deno.readTextFile(cacheFile), before, "chosen from the kept times: nothing timed or written");
 });
 
+Deno.test("experiment: a stop asked for after a run's last step keeps the next run from starting", async () => {
+  const out = `${tmp}/seeds-stopped`;
+  // Ctrl-C while seed 1 writes its last files: seed 2 must not load, tune and leave a folder behind.
+  const stop = () => existsSync(`${out}/seed-1/metrics.json`);
+  const plan = parseRunArgs(args(out, "--epochs", "1", "--seeds", "1-2"));
+  const stopped = await runPlan(plan, { quiet: true, noFigures: true, shouldStop: stop });
+  deepStrictEqual(stopped.map((r) => [r.status, r.out, r.history.length]), [
+    ["finished", `${out}/seed-1`, 1],
+    ["stopped", `${out}/seed-2`, 0],
+  ]);
+  ok(!existsSync(`${out}/seed-2`), "the run after the stop started");
+  const resumed = await runPlan(parseRunArgs(args(out, "--epochs", "1", "--seeds", "1-2", "--resume")), {
+    quiet: true,
+    noFigures: true,
+  });
+  deepStrictEqual(resumed.map((r) => [r.status, r.out]), [["finished", `${out}/seed-2`]]);
+});
+
 Deno.test("experiment: --seeds runs one run per seed and reports the seeds' distribution; report redraws it", async () => {
   const out = `${tmp}/seeds`;
   const results = await runPlan(parseRunArgs(args(out, "--epochs", "1", "--seeds", "3,1")), { quiet: true });
