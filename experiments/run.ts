@@ -19,6 +19,7 @@ import type { TunerOptions } from "../lib/gpu/tuner.ts";
 import {
   loadResume,
   RESUME_FORMAT,
+  resumeProgress,
   type ResumeState,
   saveResume,
   writeCheckpoints,
@@ -179,6 +180,19 @@ async function checkOutDir(req: RunRequest): Promise<"resume" | "start"> {
     throw new UsageError(
       `--resume: ${req.out} holds a run of ${manifest.experiment_name}, not ${req.experiment.name}`,
     );
+  }
+  if (hasResume) {
+    // epochs may differ (a run may be extended), but not end before where the run stands: nothing would
+    // train, and the run would be marked finished with the checkpoint's model, history and metrics apart.
+    const { epochsDone, stepInEpoch } = await resumeProgress(file(req.out, "resume.safetensors"));
+    const least = stepInEpoch > 0 ? epochsDone + 1 : epochsDone;
+    if (req.hyper.epochs < least) {
+      throw new UsageError(
+        `--resume: the run in ${req.out} has trained ${epochsDone} epoch${epochsDone === 1 ? "" : "s"}` +
+          (stepInEpoch > 0 ? ` and ${stepInEpoch} steps of epoch ${epochsDone + 1}` : "") +
+          `, past the ${req.hyper.epochs} asked for; give --epochs ${least} or more`,
+      );
+    }
   }
   const before = manifest.hyperparameters as Record<string, { value: unknown }>;
   for (const [key, value] of Object.entries(req.hyper)) {

@@ -170,6 +170,21 @@ Deno.test("experiment: stopped after epoch 1 or mid-epoch, resumed, same bits as
     shouldStop: () => ++steps > 4,
   });
   equal(stopped.status, "stopped");
+  // --resume may extend a run, not end it before where it stands (it would be marked finished untrained).
+  const manifestBefore = await Deno.readTextFile(`${c}/manifest.json`);
+  await rejects(
+    runPlan(parseRunArgs(args(c, "--resume", "--epochs", "1")), { quiet: true, noFigures: true }),
+    (e: Error) =>
+      e instanceof UsageError &&
+      e.message ===
+        `--resume: the run in ${c} has trained 1 epoch and 1 steps of epoch 2, past the 1 asked ` +
+          "for; give --epochs 2 or more",
+  );
+  equal(await Deno.readTextFile(`${c}/manifest.json`), manifestBefore);
+  await rejects(
+    runPlan(parseRunArgs(args(b, "--resume", "--epochs", "1")), { quiet: true, noFigures: true }),
+    /^Error: --resume: the run in .*\/b has trained 2 epochs, past the 1 asked for; give --epochs 2 or more$/,
+  );
   await runPlan(parseRunArgs(args(c, "--resume")), { quiet: true, noFigures: true });
   deepStrictEqual(await tensorsOf(`${c}/model.safetensors`), await tensorsOf(`${a}/model.safetensors`));
   const hist = (d: string) =>

@@ -92,6 +92,19 @@ export async function loadResume(path: string, model: Model): Promise<ResumeStat
   return restoreResume(await loadSafetensors(path), model, path);
 }
 
+function resumeState(metadata: Record<string, string>, source: string): ResumeState {
+  if (metadata.format !== RESUME_FORMAT || !metadata.state) {
+    throw new Error(`${source}: not a resume checkpoint of this tool (metadata format "${metadata.format}")`);
+  }
+  return JSON.parse(metadata.state) as ResumeState;
+}
+
+/** How far a resume checkpoint's run went (epochs done, steps into the next), read without a model. */
+export async function resumeProgress(path: string): Promise<{ epochsDone: number; stepInEpoch: number }> {
+  const { epochsDone, stepInEpoch } = resumeState((await loadSafetensors(path)).metadata, path);
+  return { epochsDone, stepInEpoch };
+}
+
 /**
  * Loads a decoded resume checkpoint into `model` (parameters, BatchNorm statistics, Adam's moments and
  * step) and returns its state; `source` names it in errors.
@@ -101,10 +114,7 @@ export function restoreResume(
   model: Model,
   source: string,
 ): ResumeState {
-  if (metadata.format !== RESUME_FORMAT || !metadata.state) {
-    throw new Error(`${source}: not a resume checkpoint of this tool (metadata format "${metadata.format}")`);
-  }
-  const state = JSON.parse(metadata.state) as ResumeState;
+  const state = resumeState(metadata, source);
   const store = model.store;
   const moments = new Map<string, HostTensor>();
   const rest: HostTensor[] = [];
