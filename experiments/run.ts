@@ -356,9 +356,15 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
   const log = (l: string) => progress.line(l);
   const layers = model.encoder.layers;
   // (A run of a sweep resumed with --kernels-from keeps its own: the flag is for the runs that start.)
-  const recorded = req.kernelsFrom && !req.resume
-    ? await recordedKernels(req.kernelsFrom, layers)
+  // A run started again after a kill before its first checkpoint runs what its manifest recorded, as a
+  // resumed one does (--kernels-from's kernels, say, which --resume cannot name again): the same bits.
+  const ownManifest = file(req.out, "manifest.json");
+  const kernelsFrom = restart && (await readJson(ownManifest))?.conv_kernels
+    ? ownManifest
+    : req.kernelsFrom && !req.resume
+    ? req.kernelsFrom
     : undefined;
+  const recorded = kernelsFrom ? await recordedKernels(kernelsFrom, layers) : undefined;
   try {
     const tuning = { retime: req.retune, retimed: opts.retimed, log };
     state.convKernels = (await tuneConvLayers(gpu, layers, inputShape, {
@@ -374,22 +380,23 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
     })).choices;
   } catch (e) {
     // A manifest of another architecture names other layers: say which flag brought it in.
-    if (recorded) throw new UsageError(`--kernels-from ${req.kernelsFrom}: ${(e as Error).message}`);
+    if (recorded) throw new UsageError(`--kernels-from ${kernelsFrom}: ${(e as Error).message}`);
     throw e;
   }
-  if (recorded) progress.line(`kernels: as recorded in ${req.kernelsFrom} (not tuned)`);
+  if (recorded) progress.line(`kernels: as recorded in ${kernelsFrom} (not tuned)`);
 
   await Deno.mkdir(req.out, { recursive: true });
   const commit = await gitCommit();
-  const oldManifest = req.resume ? await readJson(file(req.out, "manifest.json")) : undefined;
-  const started = (oldManifest?.started as string) ?? new Date().toISOString();
+  const oldManifest = req.resume || restart ? await readJson(ownManifest) : undefined;
+  // A run started again is a fresh start (its time, resumed 0) with the kernels it first had.
+  const started = (!restart && oldManifest?.started as string) || new Date().toISOString();
   const manifest = (status: string, extra: Record<string, unknown> = {}) =>
     buildManifest(req, gpu, data, commit, {
       status,
       started,
-      resumed: ((oldManifest?.resumed as number) ?? -1) + 1,
+      resumed: restart ? 0 : ((oldManifest?.resumed as number) ?? -1) + 1,
       // A resumed run runs the kernels it started with: where they came from is the first start's record.
-      ...(req.resume ? { kernels_from: oldManifest?.kernels_from ?? null } : {}),
+      ...(oldManifest ? { kernels_from: oldManifest.kernels_from ?? null } : {}),
       wall_seconds: state.elapsed,
       conv_kernels: state.convKernels,
       batchnorm_kernels: state.batchNormKernels,

@@ -231,6 +231,46 @@ Deno.test("experiment: a run killed before its first checkpoint is refused witho
   );
 });
 
+Deno.test("experiment: a run killed before its first checkpoint and started again keeps the kernels it recorded (--kernels-from's)", async () => {
+  const kill = {
+    quiet: true,
+    noFigures: true,
+    shouldStop: () => {
+      throw new Error("killed");
+    },
+  };
+  // Another run's manifest whose BatchNorm kernels are not what tuning gives here.
+  const source = `${tmp}/kernels-source`;
+  await rejects(runPlan(parseRunArgs(args(source, "--epochs", "1")), kill), /killed/);
+  const recorded = JSON.parse(await Deno.readTextFile(`${source}/manifest.json`));
+  const swapped = Object.fromEntries(
+    Object.entries(recorded.batchnorm_kernels as Record<string, string>).map(([l, k]) => [
+      l,
+      k === "serial" ? "tree(chunk=1024)" : "serial",
+    ]),
+  );
+  await Deno.writeTextFile(
+    `${tmp}/kernels-swapped.json`,
+    JSON.stringify({ ...recorded, batchnorm_kernels: swapped }),
+  );
+  const out = `${tmp}/killed-kernels-from`;
+  await rejects(
+    runPlan(parseRunArgs(args(out, "--epochs", "1", "--kernels-from", `${tmp}/kernels-swapped.json`)), kill),
+    /killed/,
+  );
+  // --resume cannot name --kernels-from again (a resumed run keeps its own): the restart reads them back.
+  const [r] = await runPlan(parseRunArgs(args(out, "--epochs", "1", "--resume")), {
+    quiet: true,
+    noFigures: true,
+  });
+  equal(r.status, "finished");
+  const manifest = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
+  deepStrictEqual(manifest.batchnorm_kernels, swapped);
+  deepStrictEqual(manifest.conv_kernels, recorded.conv_kernels);
+  equal(manifest.kernels_from, `${tmp}/kernels-swapped.json`);
+  equal(manifest.resumed, 0, "a fresh start, not a resume");
+});
+
 /**
  * Starts `deno task experiment` on the tiny data for 1000 epochs into `out`; once its first progress line
  * is out, calls `whileTraining` (with the child's pid) and sends `signal`; returns the exit code, stderr and
