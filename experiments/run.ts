@@ -476,7 +476,14 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
         },
       });
     } catch (e) {
-      await settleWrites();
+      // The last epoch's writes end first. Should they have failed too, this epoch's error is still the
+      // one the run ends with (the manifest says it); the write's is printed beside it.
+      const writeFailure = await settleWrites().then(() => undefined, (w: Error) => w);
+      if (writeFailure) {
+        progress.line(
+          `error: the files of epoch ${state.epochsDone} were not written: ${writeFailure.message}`,
+        );
+      }
       if (e instanceof NonFiniteLossError || e instanceof LabelOutOfRangeError) {
         await writeJsonAtomic(file(req.out, "manifest.json"), manifest("failed", { error: e.message }));
       }
@@ -485,7 +492,9 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
         const at = state.stepInEpoch
           ? `epoch ${state.epochsDone + 1}, step ${state.stepInEpoch}`
           : `epoch ${state.epochsDone}`;
-        const kept = existsSync(file(req.out, "resume.safetensors"))
+        const kept = writeFailure
+          ? `the files of ${at} were not written (above): --resume continues from what ${req.out} holds`
+          : existsSync(file(req.out, "resume.safetensors"))
           ? `the checkpoint of ${at} in ${req.out} is intact: continue with --resume`
           : `no epoch had finished, so nothing was saved: start it again with --resume`;
         const error = new GpuFaultError(e.fault, e.where ? `${e.where}; ${kept}` : kept);

@@ -775,6 +775,31 @@ Deno.test("experiment: an epoch's files are written while the next trains; a fai
   const { metadata } = await loadSafetensors(`${out}/resume.safetensors`);
   equal(JSON.parse(metadata.state).epochsDone, 1);
   ok(!existsSync(`${out}/history.jsonl`));
+
+  // The same failed write, and the GPU lost in epoch 2 before it is noticed: the run ends with the GPU's
+  // error (the manifest says failed), and does not claim epoch 1's checkpoint whole.
+  const lost = `${tmp}/blocked-and-lost`;
+  await Deno.mkdir(`${lost}/model.safetensors/x`, { recursive: true });
+  const gpu = await getGpu();
+  let steps = 0;
+  await rejects(
+    runPlan(parseRunArgs(args(lost, "--epochs", "3")), {
+      quiet: true,
+      noFigures: true,
+      shouldStop: () => {
+        if (++steps === 5) gpu.device.destroy();
+        return false;
+      },
+    }),
+    (e: Error) => {
+      match(
+        e.message,
+        /^the GPU device was lost .*; the files of epoch 1 were not written \(above\): --resume /,
+      );
+      return true;
+    },
+  );
+  equal(JSON.parse(await Deno.readTextFile(`${lost}/manifest.json`)).status, "failed");
 });
 
 Deno.test("experiment: bad inputs fail before anything is written", async () => {
