@@ -449,6 +449,8 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
   const snapshot = model.store.snapshot(true);
   for (let epoch = state.epochsDone + 1; epoch <= h.epochs; epoch++) {
     const epochStart = performance.now();
+    // An epoch resumed mid-way counts the time it trained before the stop too.
+    const secondsBefore = state.stepInEpoch > 0 ? state.epochSeconds ?? 0 : 0;
     const streamsAtStart = trainer.streamState();
     let firstStep: StepProgress | undefined; // the epoch's first reported step
     let result;
@@ -512,6 +514,7 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
         streams: streamsAtStart,
         stats: result.stats,
         elapsed: state.elapsed + trainSeconds,
+        epochSeconds: secondsBefore + trainSeconds,
       };
       await settleWrites();
       writesLine();
@@ -522,7 +525,8 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
     }
     lastEval = result.evaluation!;
     const evalSeconds = result.evalSeconds;
-    const seconds = (performance.now() - epochStart) / 1000;
+    const secondsNow = (performance.now() - epochStart) / 1000;
+    const seconds = secondsBefore + secondsNow;
     const row = historyRow(epoch, result, lastEval, seconds, evalSeconds);
     state = {
       ...state,
@@ -532,7 +536,8 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
       streams: trainer.streamState(),
       stats: [],
       history: [...state.history, row],
-      elapsed: state.elapsed + seconds,
+      elapsed: state.elapsed + secondsNow,
+      epochSeconds: undefined,
     };
     progress.line(
       `[${req.experiment.name} ${String(epoch).padStart(2, "0")}] train loss=${row.train_loss.toFixed(4)} ` +

@@ -187,6 +187,12 @@ Deno.test("experiment: stopped after epoch 1 or mid-epoch, resumed, same bits as
   );
   await runPlan(parseRunArgs(args(c, "--resume")), { quiet: true, noFigures: true });
   deepStrictEqual(await tensorsOf(`${c}/model.safetensors`), await tensorsOf(`${a}/model.safetensors`));
+  // The epoch stopped and resumed counts its time before the stop too: the history's seconds add up to the
+  // run's training time in its manifest (and so metrics.json's wall_seconds, their sum, to the manifest's).
+  const seconds = (await Deno.readTextFile(`${c}/history.jsonl`)).trim().split("\n")
+    .map((l) => JSON.parse(l).seconds as number);
+  const wall = JSON.parse(await Deno.readTextFile(`${c}/manifest.json`)).wall_seconds;
+  ok(Math.abs(seconds[0] + seconds[1] - wall) <= 1e-9 * wall, `${seconds} against ${wall}`);
   const hist = (d: string) =>
     Deno.readTextFile(`${d}/history.jsonl`).then((t) =>
       t.trim().split("\n").map((l) => {

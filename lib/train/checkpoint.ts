@@ -29,6 +29,11 @@ export interface ResumeState {
   history: HistoryRow[];
   /** Training wall time so far, seconds. */
   elapsed: number;
+  /**
+   * Of `elapsed`, the seconds already spent in the unfinished epoch (stopped mid-epoch), which its history
+   * row counts once it ends; absent at an epoch boundary and in checkpoints from before it was kept.
+   */
+  epochSeconds?: number;
   /** The conv kernels the run uses (lib/nn/conv2d/tune.ts); a resume reuses them, so bits match. */
   convKernels?: ConvChoices;
   /** The BatchNorm kernels (lib/nn/batchnorm_tune.ts), reused by a resume for the same reason. */
