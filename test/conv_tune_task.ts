@@ -1,7 +1,9 @@
 // A cheap tuning task for the tuner's tests (tuner_test.ts, fault_test.ts): the forward pass of a small conv
 // layer, whose candidates are register-block tiles. "reference" and "other" are two correct tiles (any
 // other name runs the reference's tile); "broken" clears its output, standing for a racy or miscompiled
-// variant; `sabotage(name)` runs after each recording, for a candidate that breaks in some other way.
+// variant; "idle" records nothing, standing for one that leaves its output unwritten (the buffer still holds
+// what the candidate before it wrote); `sabotage(name)` runs after each recording, for a candidate that
+// breaks in some other way.
 
 import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
@@ -32,6 +34,7 @@ export async function convTuneTask(
     key: "test conv forward n=2 ci=3 co=5 h=5 w=6",
     candidates: names,
     record(name: string, rec: Recorder) {
+      if (name === "idle") return; // must be dropped, though y holds the reference's output from before
       const tile = TILES[name] ?? TILES.reference;
       conv.setKernels({ ...conv.kernels, forward: { family: "register_block", tile } });
       y = conv.forward(rec, x, true);

@@ -1,7 +1,7 @@
 // The tuner's logic on the CPU: "hardware" mode is forced on the software adapter, the candidates are
 // cheap register-block conv kernels, and a deliberately wrong candidate stands for a racy or
 // miscompiled variant.
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { ParamStore } from "../lib/gpu/params.ts";
 import { GpuTimer } from "../lib/gpu/recorder.ts";
@@ -22,6 +22,20 @@ import { tempDir, writeTuningFile } from "./util.ts";
 async function tempCache(): Promise<string> {
   return `${await tempDir("mda-tuner-test-")}/cache/tuning.json`;
 }
+
+Deno.test("tuner: a candidate that leaves its output unwritten is dropped; a reference that does ends the tuning", async () => {
+  const gpu = await getGpu();
+  const tuner = new Tuner(gpu, { mode: "hardware", cache: tuningFile(await tempCache()), repeats: 2 });
+  // "idle" runs nothing after the reference, whose correct output is still in the buffer.
+  const { task } = await convTuneTask(["reference", "idle", "other"]);
+  const r = await tuner.choose(task, "x");
+  assertEquals(Object.keys(r.dropped!), ["idle"]);
+  assert(/^output 1 of 1: element 0 is NaN, reference /.test(r.dropped!.idle), r.dropped!.idle);
+  await assertRejects(
+    () => tuner.choose({ ...task, key: `${task.key} (idle reference)`, candidates: ["idle", "other"] }, "x"),
+    /^Error: tuner: the reference kernel idle for .* \(idle reference\) left output 1 of 1 unwritten or not finite: element 0 is NaN$/,
+  );
+});
 
 Deno.test("tuner: hardware mode times the candidates, drops a wrong one, caches the choice", async () => {
   const gpu = await getGpu();

@@ -324,8 +324,14 @@ export class Tuner {
         rec.attachTimer(timer);
         rec.timed("run", () => task.record(name, rec));
       } else task.record(name, rec);
-      rec.submit();
       const outputs = task.outputs();
+      // Every output starts as NaN (written before the submit, so before the candidate runs): one that
+      // leaves some unwritten (a dropped store, a tile-edge or grid bug) then differs from the reference,
+      // where it would pass on the values an earlier candidate left in the same buffers.
+      for (const t of outputs) {
+        this.gpu.device.queue.writeBuffer(t.buffer, t.offset, new Float32Array(t.size).fill(NaN));
+      }
+      rec.submit();
       const regions = outputs.map(tensorRegion);
       const bytes = await readRegions(this.gpu, timer ? [...regions, timer.region()] : regions);
       return {
@@ -404,6 +410,18 @@ export class Tuner {
         throw new Error(`tuner: the reference kernel ${reference} for ${task.key} failed: ${message}`);
       }
       return { got: { outputs: [] }, dropped: `failed: ${message}` };
+    }
+    if (name === reference) {
+      // Its outputs are what every candidate is held to: each must be written, and finite.
+      for (const [i, out] of got.outputs.entries()) {
+        const at = out.findIndex((v) => !Number.isFinite(v));
+        if (at >= 0) {
+          throw new Error(
+            `tuner: the reference kernel ${reference} for ${task.key} left output ${i + 1} of ` +
+              `${got.outputs.length} unwritten or not finite: element ${at} is ${out[at]}`,
+          );
+        }
+      }
     }
     if (name === reference || !want) return { got };
     // Which output (of the task's list) differs, e.g. "output 2 of 4: element 6798501 is ...".
