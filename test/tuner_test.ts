@@ -180,9 +180,44 @@ Deno.test("tuner: with timestamps a sample repeats a short run, up to ten times,
     let records = 0;
     const counted: TuneTask = { ...task, record: (name, rec) => (records++, task.record(name, rec)) };
     const r = await tuner.choose(counted, "x");
-    for (const ms of Object.values(r.ms!)) assert(ms >= 0 && Number.isFinite(ms), `${ms}`);
+    for (const ms of Object.values(r.ms!)) assert(ms > 0 && Number.isFinite(ms), `${ms}`);
     // Per candidate: the checked run (its timestamp sizes the samples), then 3 samples of `runs`.
     assertEquals(records, 2 * (1 + 3 * runs), `minSampleMs ${minSampleMs}`);
+  }
+});
+
+Deno.test("tuner: samples whose timestamps give no time are left out; with none left, the wall clock times", async () => {
+  const gpu = await getGpu();
+  if (!GpuTimer.available(gpu)) return;
+  // A section whose end is not after its begin has no time (NaN), not a negative or zero one.
+  const timer = new GpuTimer(gpu, 3);
+  for (const label of ["forward", "backward", "forward"]) timer.writesFor(label);
+  const ms = timer.decode(BigUint64Array.of(5n, 2_000_005n, 10n, 10n, 7n, 3n).buffer);
+  timer.destroy();
+  assertEquals([ms.get("forward"), ms.get("backward")], [NaN, NaN]);
+  const one = new GpuTimer(gpu, 1);
+  one.writesFor("run");
+  assertEquals(one.decode(BigUint64Array.of(5n, 2_000_005n).buffer).get("run"), 2);
+  one.destroy();
+  // Every sample without a time: the tuner says so and times the candidates on the wall clock instead.
+  const decode = GpuTimer.prototype.decode;
+  GpuTimer.prototype.decode = function (bytes: ArrayBuffer) {
+    return new Map([...decode.call(this, bytes).keys()].map((label) => [label, NaN]));
+  };
+  try {
+    const lines: string[] = [];
+    const { task } = await convTuneTask(["reference", "other"]);
+    const r = await new Tuner(gpu, { mode: "hardware", cache: null, repeats: 2, log: (l) => lines.push(l) })
+      .choose(task, "x");
+    for (const t of Object.values(r.ms!)) assert(t > 0 && Number.isFinite(t), `${t}`);
+    assert(
+      lines.some((l) =>
+        l === `tuner: other for ${task.key}: no GPU timestamp gave a time; timed on the wall clock`
+      ),
+      lines.join("\n"),
+    );
+  } finally {
+    GpuTimer.prototype.decode = decode;
   }
 });
 

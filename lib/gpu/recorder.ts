@@ -321,14 +321,23 @@ export class GpuTimer {
     return { buffer: this.resolveBuf, offset: 0, bytes: this.labels.length * 16 };
   }
 
-  /** Milliseconds per label from the bytes of `region()`. */
+  /**
+   * Milliseconds per label from the bytes of `region()`. A section whose end is not after its begin (a
+   * clock that ran backwards, a query left unwritten) makes its label NaN: no time, rather than a wrong one
+   * that a tuner would take for the fastest.
+   */
   decode(bytes: ArrayBuffer): Map<string, number> {
     const out = new Map<string, number>();
     const t = new BigUint64Array(bytes);
     for (let i = 0; i < this.labels.length; i++) {
-      const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+      const ms = t[2 * i + 1] > t[2 * i] ? Number(t[2 * i + 1] - t[2 * i]) / 1e6 : NaN;
       out.set(this.labels[i], (out.get(this.labels[i]) ?? 0) + ms);
     }
     return out;
+  }
+
+  destroy(): void {
+    this.querySet.destroy();
+    this.resolveBuf.destroy();
   }
 }

@@ -340,6 +340,7 @@ export class Tuner {
       };
     } finally {
       rec.destroy();
+      timer?.destroy();
     }
   }
 
@@ -438,12 +439,19 @@ export class Tuner {
    * `one`: the GPU time of one run (the checked run's), which says how many runs a sample needs.
    */
   private async median(task: TuneTask, name: string, one = 0): Promise<number> {
-    let times: number[];
+    let times: number[] = [];
     if (this.timestamps) {
-      const runs = Math.min(WALL_CLOCK_RUNS, Math.max(1, Math.ceil(this.minSampleMs / Math.max(one, 1e-6))));
-      times = await this.timedSamples(task, name, runs, this.repeats);
-    } else {
-      times = [];
+      const runs = Math.min(
+        WALL_CLOCK_RUNS,
+        Math.max(1, Math.ceil(this.minSampleMs / (one > 0 ? one : 1e-6))),
+      );
+      // A sample without a time (NaN: its timestamps ran backwards, GpuTimer.decode) is left out.
+      times = (await this.timedSamples(task, name, runs, this.repeats)).filter((t) => t > 0);
+      if (times.length === 0) {
+        this.log(`tuner: ${name} for ${task.key}: no GPU timestamp gave a time; timed on the wall clock`);
+      }
+    }
+    if (times.length === 0) {
       const rec = new Recorder(this.gpu);
       try {
         for (let r = 0; r < this.repeats; r++) {
@@ -467,8 +475,8 @@ export class Tuner {
   /** `samples` timestamp-timed samples of `runs` runs each, recorded back to back: ms per run of each. */
   private async timedSamples(task: TuneTask, name: string, runs: number, samples: number): Promise<number[]> {
     const rec = new Recorder(this.gpu);
+    const timer = new GpuTimer(this.gpu, samples);
     try {
-      const timer = new GpuTimer(this.gpu, samples);
       rec.attachTimer(timer);
       for (let s = 0; s < samples; s++) {
         rec.timed(`${s}`, () => {
@@ -480,6 +488,7 @@ export class Tuner {
       return Array.from({ length: samples }, (_, s) => t.get(`${s}`)! / runs);
     } finally {
       rec.destroy();
+      timer.destroy();
     }
   }
 
