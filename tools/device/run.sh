@@ -51,7 +51,7 @@ OUTDIR=${OUT:-$STATE/out}
 STEPS=" ${KIT_STEPS:-a b c d} "
 EXPERIMENT=${KIT_EXPERIMENT:-fashion_mda}
 TORCH_DEVICE=${KIT_TORCH_DEVICE:-cuda}
-RESERVE=25 # archiving and the table at the end
+RESERVE=30 # archiving and the table at the end (the table's own cap is 20 s)
 mkdir -p "$STATE/steps/tests" "$STATE/steps/bench" "$STATE/steps/pytorch" "$STATE/results" "$OUTDIR" || exit 1
 exec > >(tee "$OUTDIR/log.txt") 2>&1
 TEE_PID=$!
@@ -135,6 +135,9 @@ fi
 
 # --- npm packages (node_modules in the checkout, Deno's npm cache in the state): no registry needed ------
 export DENO_DIR="$STATE/deno_dir" DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 NO_COLOR=1
+# The tuner's file (lib/gpu/tuner.ts) in the state too: the bench's choices reach the experiment, a second
+# call and steps.tar.xz whatever HOME the machine gives (or none).
+export XDG_CACHE_HOME="$STATE/cache"
 if [ ! -d "$ROOT/node_modules/.deno" ] || [ ! -d "$DENO_DIR/npm" ]; then
   if [ -s "$KIT/base/npm.tar.xz" ]; then
     rm -rf "$STATE/npm.new" && mkdir -p "$STATE/npm.new"
@@ -176,7 +179,16 @@ run_status() { # the run's manifest "status" (running, stopped, finished, failed
 }
 
 # --- The adapter: the GPU if Deno sees one, else again with the NVIDIA driver's own manifests ---------
-probe() { timeout -k 5 90 "${DENO_RUN[@]}" tools/device/adapter.ts --json "$STATE/steps/adapter.json"; }
+# Each probe at most 45 s (a cold driver's start is seconds; a hang would repeat), within the budget.
+probe() {
+  local cap
+  cap=$(min 45 $(($(left) - RESERVE - 60)))
+  if [ "$cap" -lt 10 ]; then
+    say "no time left to look for the adapter"
+    return 124
+  fi
+  timeout -k 5 "$cap" "${DENO_RUN[@]}" tools/device/adapter.ts --json "$STATE/steps/adapter.json"
+}
 VK_ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 EGL_VENDOR=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 # Vulkan first (NVIDIA's Linux path; with no backend named, wgpu could settle on the GPU through EGL/GL),
@@ -187,7 +199,7 @@ EGL_VENDOR=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 user_backend=${DENO_WEBGPU_BACKEND:-}
 user_ld_path=${LD_LIBRARY_PATH:-}
 # Written once, tried with each backend (empty: no driver library found).
-written=$(tools/device/nvidia_manifests.sh "$STATE/nvidia-manifests") || written=""
+written=$(bash tools/device/nvidia_manifests.sh "$STATE/nvidia-manifests") || written=""
 backends=("${user_backend:-vulkan}")
 [ -z "$user_backend" ] && backends+=(default)
 rc=1
@@ -233,7 +245,7 @@ if [ "$rc" != 0 ]; then
   ls -l /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>&1 | sed 's/^/  /'
   say "diagnostics: NVIDIA libraries the linker knows: $(ldconfig -p 2>/dev/null | grep -c nvidia);" \
     "$(ldconfig -p 2>/dev/null | grep -o 'lib\(EGL\|GLX\)_nvidia[^ ]* .*' | head -4 | tr '\n' ' ')"
-  VK_LOADER_DEBUG=driver timeout 60 "${DENO_RUN[@]}" tools/device/adapter.ts 2>&1 | grep -i 'driver\|error\|fail' | head -20 | sed 's/^/  /'
+  VK_LOADER_DEBUG=driver timeout -k 5 30 "${DENO_RUN[@]}" tools/device/adapter.ts 2>&1 | grep -i 'driver\|error\|fail' | head -20 | sed 's/^/  /'
 fi
 webgpu=1
 if [ "$rc" = 3 ] && [ "${KIT_ALLOW_SOFTWARE:-0}" = 1 ]; then
@@ -426,7 +438,7 @@ if [ -d "$RUN" ]; then
     fi
   fi
 fi
-timeout 60 "${DENO_RUN[@]}" tools/device/summary.ts "$STATE" "$EXPERIMENT" --json "$OUTDIR/summary.json" \
+timeout -k 5 20 "${DENO_RUN[@]}" tools/device/summary.ts "$STATE" "$EXPERIMENT" --json "$OUTDIR/summary.json" \
   --markdown "$OUTDIR/summary.md" |
   tee "$OUTDIR/summary.txt"
 for f in "$OUTDIR"/*; do
