@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { loadWgsl, pipeline, pipelineBuildStats } from "../lib/gpu/pipelines.ts";
 import { f32, GpuStopwatch, GpuTimer, grid1d, Recorder } from "../lib/gpu/recorder.ts";
@@ -89,6 +89,24 @@ Deno.test("gpu: untimed sections share one compute pass; a copy or a timer start
     await rec.finish();
     const t = await timer.read();
     assertEquals([...t.keys()].sort(), ["first", "second"]);
+    // Sections over several submits, one each: every submit's resolve is valid (WebGPU takes offsets that
+    // are multiples of 256 bytes only), and each section keeps its own time.
+    const many = new GpuTimer(gpu, 3);
+    const rec2 = new Recorder(gpu);
+    rec2.attachTimer(many);
+    for (const label of ["one", "two", "three"]) {
+      gpu.device.pushErrorScope("validation");
+      rec2.timed(label, () => rec2.dispatch(p, [n, f32(3), f32(1)], [x, a], grid1d(n, 64)));
+      rec2.submit();
+      const error = await gpu.device.popErrorScope();
+      assertEquals(error?.message, undefined, `the submit after section ${label}`);
+    }
+    const times = await many.read();
+    assertEquals([...times.keys()], ["one", "two", "three"]);
+    for (const ms of times.values()) assert(ms >= 0, `${ms}`);
+    rec2.destroy();
+    many.destroy();
+    timer.destroy();
   }
   rec.destroy();
 });

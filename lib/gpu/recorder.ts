@@ -295,13 +295,9 @@ export class GpuTimer {
   resolve(encoder: GPUCommandEncoder): void {
     const n = this.labels.length;
     if (n > this.resolved) {
-      encoder.resolveQuerySet(
-        this.querySet,
-        2 * this.resolved,
-        2 * (n - this.resolved),
-        this.resolveBuf,
-        16 * this.resolved,
-      );
+      // All of them, from offset 0: WebGPU resolves only to offsets that are multiples of 256 bytes, which
+      // the sections of a later submit would not start at; those of earlier submits keep their values.
+      encoder.resolveQuerySet(this.querySet, 0, 2 * n, this.resolveBuf, 0);
       this.resolved = n;
     }
   }
