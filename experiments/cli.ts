@@ -204,7 +204,8 @@ export const RUN_SPEC: CommandSpec = {
     {
       name: "resume",
       kind: "boolean",
-      meaning: "continue the unfinished (or extend the finished) run in --out",
+      meaning:
+        "continue the unfinished (or extend the finished) run in --out, to --epochs (never fewer than it trained)",
       default: "off",
     },
     {
