@@ -51,7 +51,7 @@ OUTDIR=${OUT:-$STATE/out}
 STEPS=" ${KIT_STEPS:-a b c d} "
 EXPERIMENT=${KIT_EXPERIMENT:-fashion_mda}
 TORCH_DEVICE=${KIT_TORCH_DEVICE:-cuda}
-RESERVE=30 # archiving and the table at the end (the table's own cap is 20 s)
+RESERVE=25 # archiving and the table at the end (the table's own cap is 20 s)
 mkdir -p "$STATE/steps/tests" "$STATE/steps/bench" "$STATE/steps/pytorch" "$STATE/results" "$OUTDIR" || exit 1
 exec > >(tee "$OUTDIR/log.txt") 2>&1
 TEE_PID=$!
