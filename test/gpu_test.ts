@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { getGpu } from "../lib/gpu/device.ts";
 import { loadWgsl, pipeline, pipelineBuildStats } from "../lib/gpu/pipelines.ts";
-import { f32, GpuStopwatch, GpuTimer, grid1d, Recorder } from "../lib/gpu/recorder.ts";
+import { ARENA_SLOTS, f32, GpuStopwatch, GpuTimer, grid1d, Recorder } from "../lib/gpu/recorder.ts";
 import { readF32, readRegions, Tensor, upload } from "../lib/gpu/tensor.ts";
 import { Rng } from "../lib/rng.ts";
 
@@ -106,6 +106,21 @@ Deno.test("gpu: untimed sections share one compute pass; a copy or a timer start
     for (const ms of times.values()) assert(ms >= 0, `${ms}`);
     rec2.destroy();
     many.destroy();
+    // A section of more dispatches than the uniform arena holds: the flush in its middle goes on timing the
+    // rest under the same label, so the whole section is timed (two timed passes, one label).
+    const whole = new GpuTimer(gpu, 4);
+    const rec3 = new Recorder(gpu);
+    rec3.attachTimer(whole);
+    rec3.timed("long", () => {
+      for (let i = 0; i < ARENA_SLOTS + 3; i++) rec3.dispatch(p, [n, f32(1), f32(0)], [x, a], grid1d(n, 64));
+    });
+    await rec3.finish();
+    assertEquals(whole.region().bytes, 2 * 16, "two timed passes");
+    const long = await whole.read();
+    assertEquals([...long.keys()], ["long"]);
+    assert(long.get("long")! >= 0, `${long.get("long")}`);
+    rec3.destroy();
+    whole.destroy();
     timer.destroy();
   }
   rec.destroy();

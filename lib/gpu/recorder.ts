@@ -18,7 +18,7 @@ export const f32 = (x: number): Param => ({ f32: x });
 export const i32 = (x: number): Param => ({ i32: x });
 
 const SLOT_BYTES = 256; // >= minUniformBufferOffsetAlignment on every adapter
-const ARENA_SLOTS = 4096;
+export const ARENA_SLOTS = 4096;
 /** Bind groups a recorder keeps (a training step makes 74 to 292); past this the cache starts over. */
 const BIND_GROUP_CACHE = 4096;
 
@@ -42,6 +42,8 @@ export function grid1d(n: number, workgroupSize: number): [number, number, numbe
 export class Recorder {
   private encoder: GPUCommandEncoder;
   private pass: GPUComputePassEncoder | undefined;
+  /** The label of the timed section being recorded (Recorder.timed), if any. */
+  private timedLabel: string | undefined;
   private arena: GPUBuffer;
   private staging = new ArrayBuffer(SLOT_BYTES * ARENA_SLOTS);
   private stagingU32 = new Uint32Array(this.staging);
@@ -92,7 +94,7 @@ export class Recorder {
     if (workgroups.some((w) => w === 0)) return; // empty launch: nothing to do
     const entries: GPUBufferBinding[] = [];
     if (params) {
-      if (this.slots === ARENA_SLOTS) this.submit(); // arena full: flush and reuse it
+      if (this.slots === ARENA_SLOTS) this.flushArena();
       const base = (this.slots * SLOT_BYTES) / 4;
       if (params.length * 4 > SLOT_BYTES) throw new Error(`too many uniform parameters (${params.length})`);
       params.forEach((v, i) => {
@@ -161,14 +163,32 @@ export class Recorder {
       body();
       return;
     }
+    this.beginTimedPass(label);
+    this.timedLabel = label;
+    try {
+      body();
+    } finally {
+      this.timedLabel = undefined;
+    }
     this.endPass();
-    const writes = this.timer.writesFor(label);
+  }
+
+  private beginTimedPass(label: string): void {
+    this.endPass();
+    const writes = this.timer!.writesFor(label);
     if (writes) {
       this.pass = this.encoder.beginComputePass({ timestampWrites: writes });
       this.passes++;
     }
-    body();
-    this.endPass();
+  }
+
+  /**
+   * The uniform arena is full: submit and reuse it. Inside a timed section the rest of the section goes on
+   * in a new pass timed under the same label (GpuTimer sums a label's sections), so it is timed whole.
+   */
+  private flushArena(): void {
+    this.submit();
+    if (this.timedLabel !== undefined) this.beginTimedPass(this.timedLabel);
   }
 
   /**
