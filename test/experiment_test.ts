@@ -45,6 +45,23 @@ async function tensorsOf(path: string) {
 let oneEpochModel: Promise<{ name: string; bytes: number[] }[]> | undefined;
 
 /**
+ * Run options under which the device goes away behind the run's back (as a driver reset takes it) at the
+ * run's `step`-th step (counted across epochs: the tiny data has 3 steps an epoch).
+ */
+async function losingDeviceAt(step: number) {
+  const gpu = await getGpu();
+  let steps = 0;
+  return {
+    quiet: true,
+    noFigures: true,
+    shouldStop: () => {
+      if (++steps === step) gpu.device.destroy();
+      return false;
+    },
+  };
+}
+
+/**
  * `--resume` on `out`, a 1-epoch run stopped before its first checkpoint, finishes it to the model of a
  * 1-epoch run never stopped (trained once, for every test that asks).
  */
@@ -380,17 +397,8 @@ Deno.test("experiment: a GPU lost in epoch 2 stops the run in one line; epoch 1'
   await runPlan(parseRunArgs(args(epoch1)), { quiet: true, noFigures: true, stopAfterEpochs: 1 });
   // 40 images in batches of 16: 3 steps an epoch; the device goes away before epoch 2's second step,
   // behind the run's back (as a driver reset takes it).
-  const gpu = await getGpu();
-  let steps = 0;
   await rejects(
-    runPlan(parseRunArgs(args(lost)), {
-      quiet: true,
-      noFigures: true,
-      shouldStop: () => {
-        if (++steps === 5) gpu.device.destroy();
-        return false;
-      },
-    }),
+    runPlan(parseRunArgs(args(lost)), await losingDeviceAt(5)),
     (e: Error) => {
       match(
         e.message,
@@ -424,17 +432,8 @@ Deno.test("experiment: a GPU lost in epoch 2 stops the run in one line; epoch 1'
 
 Deno.test("experiment: a GPU lost in the first epoch says nothing was saved; --resume starts the run again, to the bits of a run never stopped", async () => {
   const lost = `${tmp}/lost1`;
-  const gpu = await getGpu();
-  let steps = 0;
   await rejects(
-    runPlan(parseRunArgs(args(lost, "--epochs", "1")), {
-      quiet: true,
-      noFigures: true,
-      shouldStop: () => {
-        if (++steps === 2) gpu.device.destroy();
-        return false;
-      },
-    }),
+    runPlan(parseRunArgs(args(lost, "--epochs", "1")), await losingDeviceAt(2)),
     /; no epoch had finished, so nothing was saved: start it again with --resume$/,
   );
   equal(JSON.parse(await Deno.readTextFile(`${lost}/manifest.json`)).status, "failed");
@@ -786,17 +785,8 @@ Deno.test("experiment: an epoch's files are written while the next trains; a fai
   // error (the manifest says failed), and does not claim epoch 1's checkpoint whole.
   const lost = `${tmp}/blocked-and-lost`;
   await Deno.mkdir(`${lost}/model.safetensors/x`, { recursive: true });
-  const gpu = await getGpu();
-  let steps = 0;
   await rejects(
-    runPlan(parseRunArgs(args(lost, "--epochs", "3")), {
-      quiet: true,
-      noFigures: true,
-      shouldStop: () => {
-        if (++steps === 5) gpu.device.destroy();
-        return false;
-      },
-    }),
+    runPlan(parseRunArgs(args(lost, "--epochs", "3")), await losingDeviceAt(5)),
     (e: Error) => {
       match(
         e.message,
