@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import { loadFashionMnistTest } from "../lib/data/fashion.ts";
 import { DeviceSplit, FASHION_NORMALIZE, type Normalize } from "../lib/data/device.ts";
 import { getGpu } from "../lib/gpu/device.ts";
+import { readJson } from "../lib/io/json.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
 import { architectureFromTensors } from "../lib/train/architecture.ts";
@@ -118,13 +119,16 @@ export interface InputScaling {
  * alike); the experiment named in the checkpoint's metadata (`deno task experiment` writes it into
  * model.safetensors), if all its runs scale alike; else none, as the notebook trains.
  */
-export function inputScaling(req: EvaluateRequest, metadata: Record<string, string>): InputScaling {
+export async function inputScaling(
+  req: EvaluateRequest,
+  metadata: Record<string, string>,
+): Promise<InputScaling> {
   const normalizeIf = (augment: boolean) => (augment ? FASHION_NORMALIZE : undefined);
   if (req.normalize !== undefined) {
     return { normalize: req.normalize === "none" ? undefined : req.normalize, from: "--normalize" };
   }
   const manifestPath = join(dirname(req.checkpoint), "manifest.json");
-  const manifest = readManifest(manifestPath);
+  const manifest = await readJson(manifestPath); // none, or not a run's: the other records decide
   const augment = (manifest?.hyperparameters as Record<string, { value?: unknown }> | undefined)?.augment
     ?.value;
   const named = metadata.experiment;
@@ -149,14 +153,6 @@ export function inputScaling(req: EvaluateRequest, metadata: Record<string, stri
   return { from: "no record of its training (as the notebook: ToTensor alone)" };
 }
 
-function readManifest(path: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(Deno.readTextFileSync(path));
-  } catch {
-    return undefined; // none, or not a run's manifest: the other records decide
-  }
-}
-
 /** "Normalize(0.2860, 0.3530)" or "none", with where it was read, for the command's log. */
 export function describeScaling(s: InputScaling): string {
   const what = s.normalize ? `Normalize(${s.normalize.mean}, ${s.normalize.std})` : "none";
@@ -177,7 +173,7 @@ export async function evaluateCheckpoint(
 ): Promise<EvalMetrics> {
   const { tensors, metadata } = await loadSafetensors(req.checkpoint);
   const arch = architectureFromTensors(tensors, req.checkpoint);
-  const scaling = inputScaling(req, metadata);
+  const scaling = await inputScaling(req, metadata);
   log(describeScaling(scaling));
   const data = await loadFashionMnistTest({ dataDir: req.dataDir, testLimit: req.testLimit, log });
   const gpu = await getGpu();

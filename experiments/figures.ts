@@ -26,7 +26,8 @@ import type {
 } from "../lib/types.ts";
 import type { RunRequest } from "./cli.ts";
 import { computeFigureData } from "./figure_data.ts";
-import { readHistory, readJson } from "./pages.ts";
+import { readJson } from "../lib/io/json.ts";
+import { readHistory } from "./pages.ts";
 
 export type { FigureFile, SavedFigureData };
 

@@ -3,18 +3,10 @@
 import { basename, dirname, relative } from "node:path";
 import { existsSync } from "node:fs";
 import { writeFileAtomic } from "../lib/io/atomic.ts";
+import { readJson } from "../lib/io/json.ts";
 import { pdfFileOf } from "../lib/plot/pdf.ts";
 import { type IndexEntry, type IndexPage, resultsIndex, runPage } from "../lib/report/mod.ts";
 import type { HistoryRow } from "../lib/types.ts";
-
-/** A run folder's JSON file, or undefined when it is missing or unreadable (a run in progress). */
-export async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path));
-  } catch {
-    return undefined;
-  }
-}
 
 export async function readHistory(dir: string): Promise<HistoryRow[]> {
   try {

@@ -18,7 +18,8 @@ import {
   stringFlag,
   UsageError,
 } from "./flags.ts";
-import { readJson, writeResultsIndex, writeRunPage } from "./pages.ts";
+import { readJson } from "../lib/io/json.ts";
+import { writeResultsIndex, writeRunPage } from "./pages.ts";
 
 export const FIGURES_SPEC: CommandSpec = {
   name: "figures",

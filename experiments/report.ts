@@ -47,7 +47,8 @@ import {
   UsageError,
 } from "./flags.ts";
 import { type ExperimentConfig, EXPERIMENTS, seedsExperiment, seedsRefusal } from "./config.ts";
-import { readHistory, readJson, writeResultsIndex } from "./pages.ts";
+import { readJson } from "../lib/io/json.ts";
+import { readHistory, writeResultsIndex } from "./pages.ts";
 import { writePdfsBeside } from "./figures.ts";
 
 interface FinishedRun {

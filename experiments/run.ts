@@ -45,7 +45,8 @@ import {
 } from "./cli.ts";
 import { EXPERIMENTS, modelConfigOf } from "./config.ts";
 import { checkOutputDir, parseFlags } from "./flags.ts";
-import { readHistory, readJson, writeResultsIndex, writeRunPage } from "./pages.ts";
+import { readJson } from "../lib/io/json.ts";
+import { readHistory, writeResultsIndex, writeRunPage } from "./pages.ts";
 import { writePdfsBeside, writeRunFigures } from "./figures.ts";
 import { seedSpread } from "./seed_spread.ts";
 
@@ -359,7 +360,8 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
   // A run started again after a kill before its first checkpoint runs what its manifest recorded, as a
   // resumed one does (--kernels-from's kernels, say, which --resume cannot name again): the same bits.
   const ownManifest = file(req.out, "manifest.json");
-  const kernelsFrom = restart && (await readJson(ownManifest))?.conv_kernels
+  const oldManifest = req.resume || restart ? await readJson(ownManifest) : undefined;
+  const kernelsFrom = restart && oldManifest?.conv_kernels
     ? ownManifest
     : req.kernelsFrom && !req.resume
     ? req.kernelsFrom
@@ -387,7 +389,6 @@ export async function runExperiment(request: RunRequest, opts: RunOptions = {}):
 
   await Deno.mkdir(req.out, { recursive: true });
   const commit = await gitCommit();
-  const oldManifest = req.resume || restart ? await readJson(ownManifest) : undefined;
   // A run started again is a fresh start (its time, resumed 0) with the kernels it first had.
   const started = (!restart && oldManifest?.started as string) || new Date().toISOString();
   const manifest = (status: string, extra: Record<string, unknown> = {}) =>

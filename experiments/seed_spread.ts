@@ -10,7 +10,7 @@
 
 import type { AdapterReport } from "../lib/gpu/device.ts";
 import type { RunRequest } from "./cli.ts";
-import { readJson } from "./pages.ts";
+import { readJson } from "../lib/io/json.ts";
 
 const RESULTS = new URL("../results/", import.meta.url);
 
