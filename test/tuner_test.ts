@@ -7,7 +7,10 @@ import { ParamStore } from "../lib/gpu/params.ts";
 import { GpuTimer } from "../lib/gpu/recorder.ts";
 import {
   adapterKey,
+  cachedChoice,
+  chooseFastest,
   compareOutputs,
+  TIE_MARGIN,
   Tuner,
   type TuneTask,
   TUNING_FORMAT,
@@ -183,6 +186,74 @@ Deno.test("tuner: with timestamps a sample repeats a short run, up to ten times,
     for (const ms of Object.values(r.ms!)) assert(ms > 0 && Number.isFinite(ms), `${ms}`);
     // Per candidate: the checked run (its timestamp sizes the samples), then 3 samples of `runs`.
     assertEquals(records, 2 * (1 + 3 * runs), `minSampleMs ${minSampleMs}`);
+  }
+});
+
+Deno.test("tuner: every candidate is checked, then timed in rounds of one sample each", async () => {
+  const gpu = await getGpu();
+  const { task } = await convTuneTask(["reference", "other"]);
+  const order: string[] = [];
+  const logged: TuneTask = { ...task, record: (name, rec) => (order.push(name), task.record(name, rec)) };
+  const tuner = new Tuner(gpu, { mode: "hardware", cache: null, repeats: 2, wallClock: true, log: () => {} });
+  await tuner.choose(logged, "x");
+  const runs = (name: string) => Array(10).fill(name);
+  assertEquals(order, [
+    "reference",
+    "other",
+    ...runs("reference"),
+    ...runs("other"),
+    ...runs("reference"),
+    ...runs("other"),
+  ]);
+});
+
+Deno.test("tuner: a later candidate wins only by more than the margin; the kept times choose alike", () => {
+  const order = ["reference", "other", "third"];
+  assertEquals(TIE_MARGIN, 0.03);
+  assertEquals(chooseFastest({ reference: 1.02, other: 1 }, order), "reference");
+  assertEquals(chooseFastest({ reference: 1.04, other: 1 }, order), "other");
+  assertEquals(chooseFastest({ reference: 1.1, other: 1.01, third: 1 }, order), "other");
+  assertEquals(chooseFastest({ third: 1, other: 1.5 }, order), "third");
+  assertEquals(chooseFastest({ unlisted: 1, reference: 1.5 }, order), "unlisted");
+  // A run offered fewer candidates than the entry saw chooses among them by the same rule.
+  const entry = { choice: "winograd", ms: { reference: 1.02, other: 1, winograd: 0.5 } };
+  assertEquals(cachedChoice(entry, ["reference", "other"]), "reference");
+  assertEquals(cachedChoice(entry, ["other", "reference"]), "other");
+});
+
+Deno.test("tuner: a candidate whose timed runs give another output is dropped; a reference whose do ends the tuning", async () => {
+  const gpu = await getGpu();
+  const { task } = await convTuneTask(["reference", "flaky", "other"]);
+  // "flaky" is right on its checked run, wrong on every run after it (a race that needs back-to-back runs).
+  let flakyRuns = 0;
+  const flaky = (candidates: string[]): TuneTask => ({
+    ...task,
+    candidates,
+    record: (name, rec) =>
+      task.record(name === "flaky" ? (flakyRuns++ === 0 ? "reference" : "broken") : name, rec),
+  });
+  for (const wallClock of GpuTimer.available(gpu) ? [true, false] : [true]) {
+    const lines: string[] = [];
+    const tuner = new Tuner(gpu, {
+      mode: "hardware",
+      cache: null,
+      repeats: 2,
+      wallClock,
+      log: (l) => lines.push(l),
+    });
+    flakyRuns = 0;
+    const r = await tuner.choose(flaky(["reference", "flaky", "other"]), "x");
+    assertEquals(Object.keys(r.ms!), ["reference", "other"], `wallClock ${wallClock}`);
+    assert(
+      /^after its timed runs, output 1 of 1: element \d+ is 0, reference /.test(r.dropped!.flaky),
+      r.dropped!.flaky,
+    );
+    assert(lines.some((l) => l.startsWith(`tuner: dropped flaky for ${task.key}: after its timed runs`)));
+    flakyRuns = 0;
+    await assertRejects(
+      () => tuner.choose(flaky(["flaky", "other"]), "x"),
+      /^Error: tuner: the reference kernel flaky for .* gave another output when run again \(output 1 of 1: element \d+ is 0, reference [^)]*\): a race or a miscompile on this adapter$/,
+    );
   }
 });
 

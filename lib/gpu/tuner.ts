@@ -5,9 +5,10 @@
 // - Hardware adapters: the first time a shape is seen, every candidate runs once on the same real-size
 //   inputs (this also compiles it) and its output is compared with the reference candidate's (the first
 //   in the list); a mismatch means a race or a miscompile, so that variant is dropped and the log says
-//   so. The survivors are timed (GPU timestamp queries where the adapter has them, each sample repeating
-//   a short run up to ten times; else the wall clock around ten runs and one wait), and the fastest median
-//   wins.
+//   so. The survivors are timed in rounds, one sample of each per round (GPU timestamp queries where the
+//   adapter has them, each sample repeating a short run up to ten times; else the wall clock around ten
+//   runs and one wait); the last round's outputs are compared again. The fastest median wins, unless an
+//   earlier candidate in the list is within 3 % of it (TIE_MARGIN): near-ties do not flip between runs.
 // - The choice is cached per adapter and work key (a TuningStore), so later runs on the same machine skip
 //   the timing: in Deno a JSON file outside the repository ($XDG_CACHE_HOME/webgpu-mda/tuning.json, else
 //   ~/.cache/webgpu-mda/tuning.json), in a browser the page's localStorage. Each entry keeps every
@@ -199,6 +200,40 @@ export function compareOutputs(got: Float32Array, want: Float32Array): string | 
   return undefined;
 }
 
+/**
+ * Which output of a run (of the task's list) differs from the reference's, e.g. "output 2 of 4: element
+ * 6798501 is ...", or undefined when all agree within rounding.
+ */
+function firstDifference(got: Float32Array[], want: Float32Array[]): string | undefined {
+  for (const [i, g] of got.entries()) {
+    const w = compareOutputs(g, want[i] ?? new Float32Array());
+    if (w !== undefined) return `output ${i + 1} of ${got.length}: ${w}`;
+  }
+  return undefined;
+}
+
+/**
+ * How much faster a later candidate must be to win: within it, the earlier in the list (the reference
+ * first) is taken. Medians of a few samples differ by a percent or two between runs of the same kernel,
+ * so without a margin near-ties would flip between machines and timings, and with them a run's kernels
+ * (and its bits).
+ */
+export const TIE_MARGIN = 0.03;
+
+/**
+ * The candidate a set of median times chooses: the first in `order` within TIE_MARGIN of the fastest time.
+ * Names in `ms` missing from `order` come after it, in `ms`'s order.
+ */
+export function chooseFastest(ms: Record<string, number>, order: readonly string[]): string {
+  const names = [
+    ...order.filter((n) => ms[n] !== undefined),
+    ...Object.keys(ms).filter((n) => !order.includes(n)),
+  ];
+  if (names.length === 0) throw new Error("tuner: no timed candidate to choose among");
+  const fastest = Math.min(...names.map((n) => ms[n]));
+  return names.find((n) => ms[n] <= fastest * (1 + TIE_MARGIN))!;
+}
+
 /** One tuned piece of work in the cache: the choice and what it was chosen among. */
 export interface TunedEntry {
   choice: string;
@@ -213,9 +248,9 @@ type CacheFile = { format: string; adapters: Record<string, Record<string, Tuned
 /**
  * The kept choice for `candidates`, or undefined when the entry does not answer for them: it must have seen
  * every one (timed or dropped). Its choice when that is a candidate; else (a run offered fewer candidates
- * than the entry saw: `--no-winograd`, or a variant a later version removed) the fastest candidate by the
- * kept times, ties to the earlier one as when timing. A candidate the entry never saw (a later version's
- * new variant) has them all timed again.
+ * than the entry saw: `--no-winograd`, or a variant a later version removed) the one the kept times choose
+ * among them, as when timing (chooseFastest). A candidate the entry never saw (a later version's new
+ * variant) has them all timed again.
  */
 export function cachedChoice(
   entry: TunedEntry | undefined,
@@ -225,20 +260,23 @@ export function cachedChoice(
   const ms = entry.ms ?? {}, dropped = entry.dropped ?? {};
   if (!candidates.every((c) => ms[c] !== undefined || dropped[c] !== undefined)) return undefined;
   if (candidates.includes(entry.choice)) return entry.choice;
-  let choice: string | undefined;
-  for (const c of candidates) {
-    if (ms[c] !== undefined && (choice === undefined || ms[c] < ms[choice])) choice = c;
-  }
-  return choice;
+  const timed = Object.fromEntries(candidates.filter((c) => ms[c] !== undefined).map((c) => [c, ms[c]]));
+  return Object.keys(timed).length ? chooseFastest(timed, candidates) : undefined;
 }
 
 /**
  * A new timing merged into the kept entry: each candidate's latest time or reason for being dropped, so a
  * run that timed only some candidates (`--no-winograd`) keeps the others' times for the runs that offer
  * them. A candidate dropped before stays dropped unless this timing checked it: as the `reference` it was
- * compared with nothing. The entry's choice is its fastest.
+ * compared with nothing. The entry's choice is the one its times choose, in the order of this
+ * timing's `candidates` (then the entry's others).
  */
-function mergeEntry(kept: TunedEntry | undefined, timed: TuneResult, reference: string): TunedEntry {
+function mergeEntry(
+  kept: TunedEntry | undefined,
+  timed: TuneResult,
+  candidates: readonly string[],
+): TunedEntry {
+  const reference = candidates[0];
   const ms: Record<string, number> = {}, dropped: Record<string, string> = {};
   for (const [name, t] of Object.entries(kept?.ms ?? {})) if (!timed.dropped?.[name]) ms[name] = t;
   for (const [name, why] of Object.entries(kept?.dropped ?? {})) {
@@ -246,7 +284,7 @@ function mergeEntry(kept: TunedEntry | undefined, timed: TuneResult, reference: 
   }
   for (const [name, t] of Object.entries(timed.ms!)) if (dropped[name] === undefined) ms[name] = t;
   Object.assign(dropped, timed.dropped);
-  const choice = cachedChoice({ choice: "", ms }, Object.keys(ms)) ?? timed.choice;
+  const choice = Object.keys(ms).length ? chooseFastest(ms, candidates) : timed.choice;
   return { choice, ms, ...(Object.keys(dropped).length ? { dropped } : {}) };
 }
 
@@ -288,7 +326,7 @@ export class Tuner {
     if (cached !== undefined) return { key: task.key, choice: cached, source: "cache" };
     const result = await this.time(task, kept);
     this.retimed.add(where);
-    await this.writeCache(task.key, mergeEntry(kept, result, task.candidates[0]));
+    await this.writeCache(task.key, mergeEntry(kept, result, task.candidates));
     return result;
   }
 
@@ -347,12 +385,39 @@ export class Tuner {
   /**
    * Checks and times every candidate of `task` against the reference (the first). `kept`: the tuning
    * file's entry for the task, whose candidates that lost the device are not run again.
+   *
+   * Every candidate is checked first, then timed in rounds, one sample of each per round: a drift of the
+   * GPU's clocks while the task is timed (a boost that ends, another process) then weighs on every
+   * candidate alike instead of on whichever came last. The last round reads back each candidate's output
+   * of its timed runs and compares it again (a race that shows only under back-to-back runs).
    */
   private async time(task: TuneTask, kept: TunedEntry | undefined): Promise<TuneResult> {
     const [reference] = task.candidates;
     const dropped: Record<string, string> = {};
-    const ms: Record<string, number> = {};
-    let want: { outputs: Float32Array[]; ms?: number } | undefined;
+    const samples: Record<string, number[]> = {};
+    const drop = (name: string, why: string) => {
+      dropped[name] = why;
+      delete samples[name];
+      this.log(`tuner: dropped ${name} for ${task.key}: ${why}`);
+    };
+    // A candidate that loses the device would lose it again in every run: the tuning file remembers it, so
+    // the next run, on a new device, leaves it out. The reference cannot be left out.
+    const guarded = async (name: string, body: () => Promise<void>) => {
+      try {
+        await body();
+      } catch (e) {
+        if (!(e instanceof GpuFaultError)) throw e;
+        if (name !== reference && e.fault.kind === "lost") {
+          dropped[name] = `${LOST_DEVICE} (${e.fault.message})`;
+          const partial: TuneResult = { key: task.key, choice: reference, source: "timed", ms: {}, dropped };
+          await this.writeCache(task.key, mergeEntry(kept, partial, task.candidates));
+        }
+        throw new GpuFaultError(e.fault, `while the tuner ran ${name} for ${task.key}`);
+      }
+    };
+
+    let want: Float32Array[] = [];
+    const runs: Record<string, number> = {}; // runs per timed sample
     for (const name of task.candidates) {
       const lostBefore = kept?.dropped?.[name];
       if (name !== reference && lostBefore?.startsWith(LOST_DEVICE)) {
@@ -360,34 +425,77 @@ export class Tuner {
         this.log(`tuner: skipped ${name} for ${task.key}: ${lostBefore} (in an earlier run)`);
         continue;
       }
-      try {
+      await guarded(name, async () => {
         const checked = await this.check(task, name, reference, want);
-        if (name === reference) want = checked.got;
-        if (checked.dropped) {
-          dropped[name] = checked.dropped;
-          this.log(`tuner: dropped ${name} for ${task.key}: ${checked.dropped}`);
-          continue;
-        }
-        ms[name] = await this.median(task, name, checked.got.ms);
-      } catch (e) {
-        if (!(e instanceof GpuFaultError)) throw e;
-        // A candidate that loses the device would lose it again in every run: the tuning file remembers it
-        // (with the times taken so far), so the next run, on a new device, leaves it out. The reference
-        // cannot be left out.
-        if (name !== reference && e.fault.kind === "lost") {
-          dropped[name] = `${LOST_DEVICE} (${e.fault.message})`;
-          const partial: TuneResult = { key: task.key, choice: reference, source: "timed", ms, dropped };
-          await this.writeCache(task.key, mergeEntry(kept, partial, reference));
-        }
-        throw new GpuFaultError(e.fault, `while the tuner ran ${name} for ${task.key}`);
+        if (name === reference) want = checked.got.outputs;
+        if (checked.dropped) return drop(name, checked.dropped);
+        samples[name] = [];
+        runs[name] = this.runsPerSample(checked.got.ms);
+      });
+    }
+
+    for (let round = 0; round < this.repeats; round++) {
+      const last = round === this.repeats - 1;
+      for (const name of task.candidates) {
+        if (!samples[name]) continue;
+        await guarded(name, async () => {
+          const s = await this.sample(task, name, runs[name], this.timestamps, last);
+          samples[name].push(s.ms);
+          if (last) this.recheck(task, name, reference, s.outputs!, want, drop);
+        });
       }
     }
-    let choice = reference;
-    for (const [name, t] of Object.entries(ms)) if (t < ms[choice]) choice = name;
+
+    const ms: Record<string, number> = {};
+    for (const name of task.candidates) {
+      if (!samples[name]) continue;
+      // A sample without a time (NaN: its timestamps ran backwards, GpuTimer.decode) is left out.
+      let times = samples[name].filter((t) => t > 0);
+      if (times.length === 0) {
+        this.log(`tuner: ${name} for ${task.key}: no GPU timestamp gave a time; timed on the wall clock`);
+        times = [];
+        for (let r = 0; r < this.repeats; r++) {
+          const last = r === this.repeats - 1;
+          await guarded(name, async () => {
+            const s = await this.sample(task, name, WALL_CLOCK_RUNS, false, last);
+            times.push(s.ms);
+            if (last) this.recheck(task, name, reference, s.outputs!, want, drop);
+          });
+        }
+        if (!samples[name]) continue; // dropped by the recheck
+      }
+      times.sort((a, b) => a - b);
+      ms[name] = times[Math.floor(times.length / 2)];
+    }
+    const choice = chooseFastest(ms, task.candidates);
     this.log(
       `tuner: ${task.key}: ${choice} (${ms[choice].toFixed(3)} ms; reference ${ms[reference].toFixed(3)} ms)`,
     );
     return { key: task.key, choice, source: "timed", ms, dropped };
+  }
+
+  /**
+   * The outputs of a candidate's timed runs against the reference's checked ones: a candidate that differs
+   * now is dropped; the reference itself differing from its own first run ends the tuning (its outputs are
+   * what every candidate was held to).
+   */
+  private recheck(
+    task: TuneTask,
+    name: string,
+    reference: string,
+    got: Float32Array[],
+    want: Float32Array[],
+    drop: (name: string, why: string) => void,
+  ): void {
+    const differs = firstDifference(got, want);
+    if (differs === undefined) return;
+    if (name === reference) {
+      throw new Error(
+        `tuner: the reference kernel ${reference} for ${task.key} gave another output when run again ` +
+          `(${differs}): a race or a miscompile on this adapter`,
+      );
+    }
+    drop(name, `after its timed runs, ${differs}`);
   }
 
   /**
@@ -399,7 +507,7 @@ export class Tuner {
     task: TuneTask,
     name: string,
     reference: string,
-    want: { outputs: Float32Array[] } | undefined,
+    want: Float32Array[],
   ): Promise<{ got: { outputs: Float32Array[]; ms?: number }; dropped?: string }> {
     let got;
     try {
@@ -423,72 +531,58 @@ export class Tuner {
           );
         }
       }
+      return { got };
     }
-    if (name === reference || !want) return { got };
-    // Which output (of the task's list) differs, e.g. "output 2 of 4: element 6798501 is ...".
-    const count = got.outputs.length;
-    const differs = got.outputs
-      .map((g, i) => compareOutputs(g, want.outputs[i]))
-      .map((w, i) => w && `output ${i + 1} of ${count}: ${w}`)
-      .find((w) => w !== undefined);
-    return { got, dropped: differs };
+    return { got, dropped: firstDifference(got.outputs, want) };
   }
 
   /**
-   * Median milliseconds per run over `repeats` samples (each of several runs: see the constants above);
-   * `one`: the GPU time of one run (the checked run's), which says how many runs a sample needs.
+   * Runs per timed sample: with timestamps, enough for MIN_SAMPLE_MS by `one`, the GPU time of the checked
+   * run (at most WALL_CLOCK_RUNS); on the wall clock WALL_CLOCK_RUNS.
    */
-  private async median(task: TuneTask, name: string, one = 0): Promise<number> {
-    let times: number[] = [];
-    if (this.timestamps) {
-      const runs = Math.min(
-        WALL_CLOCK_RUNS,
-        Math.max(1, Math.ceil(this.minSampleMs / (one > 0 ? one : 1e-6))),
-      );
-      // A sample without a time (NaN: its timestamps ran backwards, GpuTimer.decode) is left out.
-      times = (await this.timedSamples(task, name, runs, this.repeats)).filter((t) => t > 0);
-      if (times.length === 0) {
-        this.log(`tuner: ${name} for ${task.key}: no GPU timestamp gave a time; timed on the wall clock`);
-      }
-    }
-    if (times.length === 0) {
-      const rec = new Recorder(this.gpu);
-      try {
-        for (let r = 0; r < this.repeats; r++) {
-          const t0 = performance.now();
-          for (let i = 0; i < WALL_CLOCK_RUNS; i++) task.record(name, rec);
-          await rec.finish();
-          times.push((performance.now() - t0) / WALL_CLOCK_RUNS);
-        }
-      } finally {
-        rec.destroy();
-      }
-      // Waits on a lost device end at once, and the loss may be reported later still: a readback (after
-      // the samples) fails on it, as the timestamps' readback does above, so such times never reach the
-      // cache and the loss is this candidate's.
-      await readRegions(this.gpu, task.outputs().slice(0, 1).map(tensorRegion));
-    }
-    times.sort((a, b) => a - b);
-    return times[Math.floor(times.length / 2)];
+  private runsPerSample(one = 0): number {
+    if (!this.timestamps) return WALL_CLOCK_RUNS;
+    return Math.min(WALL_CLOCK_RUNS, Math.max(1, Math.ceil(this.minSampleMs / (one > 0 ? one : 1e-6))));
   }
 
-  /** `samples` timestamp-timed samples of `runs` runs each, recorded back to back: ms per run of each. */
-  private async timedSamples(task: TuneTask, name: string, runs: number, samples: number): Promise<number[]> {
+  /**
+   * One timed sample of `runs` runs recorded back to back: milliseconds per run (NaN where the timestamps
+   * gave no time), and with `readOutputs` the outputs the last run left, read back in the same wait. On the
+   * wall clock the time is taken around one wait for the runs, before the outputs are read.
+   */
+  private async sample(
+    task: TuneTask,
+    name: string,
+    runs: number,
+    timestamps: boolean,
+    readOutputs: boolean,
+  ): Promise<{ ms: number; outputs?: Float32Array[] }> {
     const rec = new Recorder(this.gpu);
-    const timer = new GpuTimer(this.gpu, samples);
+    const timer = timestamps ? new GpuTimer(this.gpu, 1) : undefined;
     try {
-      rec.attachTimer(timer);
-      for (let s = 0; s < samples; s++) {
-        rec.timed(`${s}`, () => {
+      let ms = NaN;
+      if (timer) {
+        rec.attachTimer(timer);
+        rec.timed("sample", () => {
           for (let i = 0; i < runs; i++) task.record(name, rec);
         });
+        rec.submit();
+      } else {
+        const t0 = performance.now();
+        for (let i = 0; i < runs; i++) task.record(name, rec);
+        await rec.finish();
+        ms = (performance.now() - t0) / runs;
       }
-      rec.submit();
-      const t = await timer.read(); // waits for the samples too
-      return Array.from({ length: samples }, (_, s) => t.get(`${s}`)! / runs);
+      // Waits on a lost device end at once, and the loss may be reported later still: a readback fails on
+      // it, so such times never reach the cache and the loss is this candidate's. Every last round reads.
+      const regions = readOutputs ? task.outputs().map(tensorRegion) : [];
+      if (timer) regions.push(timer.region());
+      const bytes = regions.length ? await readRegions(this.gpu, regions) : [];
+      if (timer) ms = timer.decode(bytes.pop()!).get("sample")! / runs;
+      return { ms, outputs: readOutputs ? bytes.map((b) => new Float32Array(b)) : undefined };
     } finally {
       rec.destroy();
-      timer.destroy();
+      timer?.destroy();
     }
   }
 
