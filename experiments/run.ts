@@ -8,7 +8,7 @@ import { DeviceSplit, FASHION_NORMALIZE } from "../lib/data/device.ts";
 import { describeAdapter, exitAfterRelease, type Gpu } from "../lib/gpu/device.ts";
 import { getGpu } from "../lib/gpu/device.ts";
 import { GpuFaultError } from "../lib/gpu/fault.ts";
-import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
+import { createFileWhole, writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { Model } from "../lib/model.ts";
 import { batchNormKernelName, CHUNK_ELEMENTS } from "../lib/nn/batchnorm.ts";
@@ -122,24 +122,67 @@ function thisProcess(): ProcessId {
  * host, nothing can be told and nothing is refused.
  */
 function liveTrainer(manifest: Record<string, unknown> | undefined): number | undefined {
-  const owner = manifest?.process as Partial<ProcessId> | undefined;
-  if (manifest?.status !== "running" || owner?.start === undefined || owner.pid === undefined) {
-    return undefined;
-  }
+  if (manifest?.status !== "running") return undefined;
+  return liveProcess(manifest.process as Partial<ProcessId> | undefined);
+}
+
+/** The pid of `owner` where it is another process alive on this machine now (see liveTrainer). */
+function liveProcess(owner: Partial<ProcessId> | undefined): number | undefined {
+  if (owner?.start === undefined || owner.pid === undefined) return undefined;
   const me = thisProcess();
   if (owner.host !== me.host || owner.boot !== me.boot || owner.pid === me.pid) return undefined;
   return processStart(owner.pid) === owner.start ? owner.pid : undefined;
 }
 
+/** The error for a folder another process on this machine is training now. */
+function trainedNow(out: string, pid: number, how: string): UsageError {
+  return new UsageError(
+    `${out} is being trained now by process ${pid} on this machine (${how}); ` +
+      `wait for it to end, or stop it first (Ctrl-C there, or kill ${pid})`,
+  );
+}
+
 /** Throws if another process on this machine is training the run in `out` now (liveTrainer). */
 function refuseLive(out: string, manifest: Record<string, unknown> | undefined): void {
   const trainer = liveTrainer(manifest);
-  if (trainer !== undefined) {
-    throw new UsageError(
-      `${out} is being trained now by process ${trainer} on this machine (its manifest says running); ` +
-        `wait for it to end, or stop it first (Ctrl-C there, or kill ${trainer})`,
-    );
+  if (trainer !== undefined) throw trainedNow(out, trainer, "its manifest says running");
+}
+
+/** The file by which a process claims a run folder while it trains the run in it (claimRunFolder). */
+export const CLAIM_FILE = ".trainer.json";
+
+/**
+ * Claims the run folder `out` for this process, before the data is read and the kernels tuned: until the
+ * first manifest names its trainer (seconds on a CPU, a minute of tuning on a GPU), a second process started
+ * on the same folder would pass every check and the two would interleave their checkpoints. The claim is a
+ * file naming this process, created whole or not at all; one whose process is gone (killed, a power cut, a
+ * reboot) or cannot be told (another host) is taken over, as the manifest's is. Returns the release, for
+ * every way the run ends: the claim removed, and the folder too where the claim created it and nothing
+ * else came into it (a run that failed before writing anything).
+ */
+async function claimRunFolder(out: string): Promise<() => Promise<void>> {
+  const created = !existsSync(out);
+  await Deno.mkdir(out, { recursive: true });
+  const claim = file(out, CLAIM_FILE);
+  const text = JSON.stringify(thisProcess()) + "\n";
+  try {
+    if (!(await createFileWhole(claim, text))) {
+      const owner = await readJson(claim) as Partial<ProcessId> | undefined;
+      const pid = liveProcess(owner);
+      if (pid !== undefined) throw trainedNow(out, pid, `its claim ${claim} names it`);
+      await Deno.remove(claim).catch(() => {}); // its process is gone
+      if (!(await createFileWhole(claim, text))) {
+        throw new UsageError(`${out} was claimed by another process starting at the same moment`);
+      }
+    }
+  } catch (e) {
+    if (created) await Deno.remove(out).catch(() => {});
+    throw e;
   }
+  return async () => {
+    await Deno.remove(claim).catch(() => {});
+    if (created) await Deno.remove(out).catch(() => {}); // only where empty
+  };
 }
 
 /**
@@ -149,7 +192,6 @@ function refuseLive(out: string, manifest: Record<string, unknown> | undefined):
  * folder could be neither resumed nor restarted, and a sweep requeued after it would fail forever.
  */
 async function checkOutDir(req: RunRequest): Promise<"resume" | "start"> {
-  checkOutputDir("--out", req.out);
   const manifest = await readJson(file(req.out, "manifest.json"));
   refuseLive(req.out, manifest);
   const hasResume = existsSync(file(req.out, "resume.safetensors"));
@@ -288,6 +330,19 @@ async function recordedKernels(
 }
 
 export async function runExperiment(request: RunRequest, opts: RunOptions = {}): Promise<RunResult> {
+  checkOutputDir("--out", request.out);
+  await checkOutDir(request); // bad flags are refused before anything is written
+  const release = await claimRunFolder(request.out);
+  try {
+    return await runClaimed(request, opts);
+  } finally {
+    await release();
+  }
+}
+
+/** runExperiment in a folder claimed for this process. */
+async function runClaimed(request: RunRequest, opts: RunOptions): Promise<RunResult> {
+  // Looked at again under the claim: another process may have written the folder since the first look.
   // A --resume with no checkpoint to continue starts the run again (nothing was saved, nothing is lost).
   const restart = (await checkOutDir(request)) === "start" && request.resume;
   const req = restart ? { ...request, resume: false } : request;

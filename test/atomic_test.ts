@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
-import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
+import { createFileWhole, writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 
 async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "atomic_test_" });
@@ -145,5 +145,23 @@ Deno.test("atomic: temporary files left by a killed process with this pid are pa
     assertEquals(await Deno.readTextFile(`${dir}/run.json`), "whole");
     assertEquals(listing(dir), [...leftovers, "run.json"].sort());
     for (const name of leftovers) assertEquals(await Deno.readTextFile(`${dir}/${name}`), "half");
+  });
+});
+
+Deno.test("atomic: createFileWhole creates once, whole; where the file exists it changes nothing", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/claim.json`;
+    assertEquals(await createFileWhole(path, "first"), true);
+    assertEquals(await createFileWhole(path, "second"), false);
+    assertEquals(await Deno.readTextFile(path), "first");
+    assertEquals(listing(dir), ["claim.json"]);
+    // Of many creators at once, exactly one makes the file, and it holds that one's whole content.
+    const racing = `${dir}/race.json`;
+    const contents = Array.from({ length: 8 }, (_, i) => `creator ${i} `.repeat(10_000));
+    const made = await Promise.all(contents.map((c) => createFileWhole(racing, c)));
+    assertEquals(made.filter((m) => m).length, 1);
+    assertEquals(await Deno.readTextFile(racing), contents[made.indexOf(true)]);
+    assertEquals(listing(dir), ["claim.json", "race.json"]);
+    await rejects(createFileWhole(`${dir}/missing/x.json`, "x"), Deno.errors.NotFound);
   });
 });

@@ -12,7 +12,7 @@ import { writeTinyDataset } from "./tiny_data.ts";
 import { MDA_RUN_FIGURES, tempDir, writeTuningFile } from "./util.ts";
 import { parseRunArgs, UsageError } from "../experiments/cli.ts";
 import { parseReportArgs, writeReport } from "../experiments/report.ts";
-import { runPlan } from "../experiments/run.ts";
+import { CLAIM_FILE, runPlan } from "../experiments/run.ts";
 import { evaluateCheckpoint } from "../experiments/evaluate.ts";
 import { experiment as quickExperiment } from "../experiments/fashion_mda_quick.ts";
 
@@ -100,9 +100,9 @@ Deno.test("experiment: a tiny run writes every artefact", async () => {
     (await Deno.readTextFile(`${out}/README.md`)).includes("([PDF](accuracy.pdf))"),
     "the page links the PDFs",
   );
-  const history = (await Deno.readTextFile(`${out}/history.jsonl`)).trim().split("\n").map((l) =>
-    JSON.parse(l)
-  );
+  const history = (await Deno.readTextFile(`${out}/history.jsonl`).catch(() => "")).trim().split("\n").map((
+    l,
+  ) => JSON.parse(l));
   equal(history.length, 2);
   for (
     const key of [
@@ -337,7 +337,7 @@ async function signalledRun(
 
 Deno.test("experiment: a run that another process is training now is refused, naming that process", async () => {
   const out = `${tmp}/live/seed-1`; // seed 1's run of `--seeds 1-2 --out ${tmp}/live`, below
-  const reused = `${tmp}/live-pid-reused`;
+  const reused = `${tmp}/live-pid-reused`, claimed = `${tmp}/live-claimed`;
   const { sent } = await signalledRun(out, "SIGTERM", async (pid) => {
     const manifest = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
     equal(manifest.process.pid, pid);
@@ -356,23 +356,46 @@ Deno.test("experiment: a run that another process is training now is refused, na
       runPlan(parseRunArgs(args(`${tmp}/live`, "--seeds", "1-2")), { quiet: true, shouldStop: () => true }),
       new RegExp(`^Error: ${out} is being trained now by process ${pid} on this machine`),
     );
+    // The live run's folder holds its claim, made before its data and tuning, which names it.
+    const claim = JSON.parse(await Deno.readTextFile(`${out}/${CLAIM_FILE}`));
+    deepStrictEqual(claim, { ...manifest.process, start: manifest.process.start - 1 }); // (moved on above)
+    const refused = (folder: string, how: string) => (e: Error) =>
+      e instanceof UsageError &&
+      e.message === `${folder} is being trained now by process ${pid} on this machine (${how}); ` +
+          `wait for it to end, or stop it first (Ctrl-C there, or kill ${pid})`;
     for (const extra of [["--resume"], []]) {
+      // Stopped at its first step if it is not refused, so that a failure here fails fast.
       await rejects(
-        // Stopped at its first step if it is not refused, so that a failure here fails fast.
         runPlan(parseRunArgs(args(out, "--epochs", "1000", ...extra)), {
           quiet: true,
           shouldStop: () => true,
         }),
-        (e: Error) =>
-          e instanceof UsageError &&
-          e.message === `${out} is being trained now by process ${pid} on this machine (its manifest says ` +
-              `running); wait for it to end, or stop it first (Ctrl-C there, or kill ${pid})`,
+        refused(out, "its manifest says running"),
       );
     }
+    // A folder claimed by a live process before its first manifest (its data and tuning under way) is
+    // refused as well, and left as it was.
+    await Deno.mkdir(claimed);
+    await Deno.writeTextFile(`${claimed}/${CLAIM_FILE}`, JSON.stringify(claim));
+    await rejects(
+      runPlan(parseRunArgs(args(claimed, "--epochs", "1000")), { quiet: true, shouldStop: () => true }),
+      refused(claimed, `its claim ${claimed}/${CLAIM_FILE} names it`),
+    );
+    deepStrictEqual([...Deno.readDirSync(claimed)].map((e) => e.name), [CLAIM_FILE]);
   });
   ok(sent);
-  // Once that process has ended, the same --resume continues its checkpoint.
-  const [r] = await runPlan(parseRunArgs(args(out, "--epochs", "1", "--resume")), {
+  ok(!existsSync(`${out}/${CLAIM_FILE}`), "the stopped run left its claim");
+  // Its process gone, a claim is taken over, and released when the run ends.
+  const [taken] = await runPlan(parseRunArgs(args(claimed, "--epochs", "1000")), {
+    quiet: true,
+    shouldStop: () => true,
+  });
+  equal(taken.status, "stopped");
+  ok(existsSync(`${claimed}/resume.safetensors`) && !existsSync(`${claimed}/${CLAIM_FILE}`));
+  // Once that process has ended, the same --resume continues its checkpoint (to the end of the epoch it
+  // was stopped in: how far it got depends on how fast this machine trains).
+  const done = (await Deno.readTextFile(`${out}/history.jsonl`)).trim().split("\n").filter(Boolean).length;
+  const [r] = await runPlan(parseRunArgs(args(out, "--epochs", `${done + 1}`, "--resume")), {
     quiet: true,
     noFigures: true,
   });

@@ -5,6 +5,7 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   loadSafetensors,
+  loadSafetensorsMetadata,
   saveSafetensors,
 } from "../lib/io/safetensors.ts";
 import { Rng } from "../lib/rng.ts";
@@ -282,6 +283,47 @@ Deno.test("safetensors: save is atomic and load validates, naming the path", asy
       "model.safetensors",
       "truncated.safetensors",
     ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("safetensors: the metadata alone comes from the header, validated; the tensors are not read", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "safetensors_test_" });
+  try {
+    const path = `${dir}/resume.safetensors`;
+    await saveSafetensors(path, [f32("a", [2], [1, 2])], { epochs_done: "3", note: "ünï" });
+    assertEquals(await loadSafetensorsMetadata(path), { epochs_done: "3", note: "ünï" });
+    // The tensors' bytes are not looked at: a file cut after its header still gives its metadata, which
+    // loadSafetensors refuses.
+    const bytes = await Deno.readFile(path);
+    const headerEnd = 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    await Deno.writeFile(`${dir}/cut.safetensors`, bytes.subarray(0, headerEnd + 3));
+    assertEquals(await loadSafetensorsMetadata(`${dir}/cut.safetensors`), { epochs_done: "3", note: "ünï" });
+    await rejects(loadSafetensors(`${dir}/cut.safetensors`), CheckpointError);
+    // The header's own faults are the same one-line errors as loadSafetensors's.
+    const cases: [Uint8Array, RegExp][] = [
+      [new Uint8Array(5), /: not a safetensors file, or a truncated one: 5 bytes, too short/],
+      [
+        bytes.subarray(0, 30),
+        /: not a safetensors file, or a truncated one: header length \d+ exceeds the 22 bytes/,
+      ],
+      [craft({ __metadata__: { epoch: 3 } }), /: __metadata__ "epoch" is 3, expected a string/],
+      [craft("[1,2]"), /: header is \[1,2\], expected a JSON object/],
+    ];
+    for (const [content, re] of cases) {
+      await Deno.writeFile(`${dir}/bad.safetensors`, content);
+      await rejects(loadSafetensorsMetadata(`${dir}/bad.safetensors`), (e: Error) => {
+        assert(e instanceof CheckpointError && e.message.startsWith(`${dir}/bad.safetensors: `), e.message);
+        assert(re.test(e.message), e.message);
+        return true;
+      });
+    }
+    await rejects(
+      loadSafetensorsMetadata(`${dir}/missing.safetensors`),
+      (e: Error) =>
+        e instanceof CheckpointError && /missing\.safetensors: cannot read checkpoint/.test(e.message),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -36,12 +36,18 @@ async function syncDirectory(dir: string): Promise<void> {
 }
 
 /**
- * Replaces the file at `path` with `data` atomically: a temporary file in the same directory, fsync,
- * rename. On failure the temporary file is removed and the error rethrown; the target is untouched.
+ * Puts `data` at `path` whole, through a flushed temporary file in the same directory: `place` moves the
+ * temporary file to the target, or links it there (then it is removed). On any failure the temporary file is removed and the error
+ * rethrown; the target is untouched.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+async function writeThroughTemporary(
+  path: string,
+  data: Uint8Array | string,
+  place: (tmp: string) => Promise<"moved" | "linked">,
+  caller: string,
+): Promise<void> {
   if (typeof path !== "string" || path === "" || path.endsWith("/")) {
-    throw new Error(`writeFileAtomic: path ${JSON.stringify(path)} is not a file path`);
+    throw new Error(`${caller}: path ${JSON.stringify(path)} is not a file path`);
   }
   const bytes = typeof data === "string" ? encoder.encode(data) : data;
   let tmp = "";
@@ -67,19 +73,47 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     } finally {
       file.close();
     }
-    await Deno.rename(tmp, path);
-    created = false;
-  } catch (error) {
+    // Moved, the name is free again: another writer may have taken it by now.
+    if ((await place(tmp)) === "moved") created = false;
+  } finally {
     if (created) {
       try {
         await Deno.remove(tmp);
       } catch {
-        // Already gone; the original error is the one worth reporting.
+        // Already gone; an error on the way is the one worth reporting.
       }
     }
-    throw error;
   }
   await syncDirectory(splitPath(path).dir);
+}
+
+/**
+ * Replaces the file at `path` with `data` atomically: a temporary file in the same directory, fsync,
+ * rename. On failure the temporary file is removed and the error rethrown; the target is untouched.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const rename = async (tmp: string) => (await Deno.rename(tmp, path), "moved" as const);
+  await writeThroughTemporary(path, data, rename, "writeFileAtomic");
+}
+
+/**
+ * Creates the file at `path` holding `data`, whole or not at all: a temporary file hard-linked to the
+ * target, which fails where the target exists (then false, and nothing changed). Unlike an exclusive
+ * open, no other process can ever see the file empty or half-written: a claim that must not be taken for
+ * a stale one while its owner is still writing it.
+ */
+export async function createFileWhole(path: string, data: Uint8Array | string): Promise<boolean> {
+  let made = true;
+  await writeThroughTemporary(path, data, async (tmp) => {
+    try {
+      await Deno.link(tmp, path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      made = false;
+    }
+    return "linked";
+  }, "createFileWhole");
+  return made;
 }
 
 /** Writes `value` as pretty-printed JSON (two-space indent) plus a trailing newline, atomically. */

@@ -200,13 +200,14 @@ function parseEntry(name: string, info: unknown, bufferBytes: number, fail: (m: 
 }
 
 /**
- * Parses and validates safetensors bytes; `file` names the source in error messages. Tensors come back
- * in the order of their bytes in the file (= the order they were written).
+ * Parses and validates a safetensors header: `bytes` holds the file's first bytes (the length prefix and
+ * the whole header at least), `fileBytes` is the file's length. `file` names the source in errors.
  */
-export function decodeSafetensors(
+function decodeHeader(
   bytes: Uint8Array,
+  fileBytes: number,
   file: string,
-): { tensors: HostTensor[]; metadata: Record<string, string> } {
+): { record: Record<string, unknown>; keys: string[]; metadata: Record<string, string>; dataStart: number } {
   requireLittleEndian();
   const fail = (message: string): never => {
     throw new CheckpointError(`${file}: ${message}`);
@@ -214,13 +215,11 @@ export function decodeSafetensors(
   // Any file that is not a safetensors file (a manifest, a PyTorch .pt zip) or is cut short fails one of
   // the first two checks, so they say so before giving the numbers.
   const notOne = "not a safetensors file, or a truncated one";
-  if (bytes.length < 8) fail(`${notOne}: ${bytes.length} bytes, too short for the 8-byte header length`);
+  if (fileBytes < 8) fail(`${notOne}: ${fileBytes} bytes, too short for the 8-byte header length`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLength > BigInt(bytes.length - 8)) {
+  if (headerLength > BigInt(fileBytes - 8)) {
     fail(
-      `${notOne}: header length ${headerLength} exceeds the ${
-        bytes.length - 8
-      } bytes after the length prefix`,
+      `${notOne}: header length ${headerLength} exceeds the ${fileBytes - 8} bytes after the length prefix`,
     );
   }
   if (headerLength > BigInt(MAX_HEADER_BYTES)) {
@@ -267,7 +266,21 @@ export function decodeSafetensors(
       metadata[key] = value as string;
     }
   }
+  return { record, keys, metadata, dataStart };
+}
 
+/**
+ * Parses and validates safetensors bytes; `file` names the source in error messages. Tensors come back
+ * in the order of their bytes in the file (= the order they were written).
+ */
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  file: string,
+): { tensors: HostTensor[]; metadata: Record<string, string> } {
+  const fail = (message: string): never => {
+    throw new CheckpointError(`${file}: ${message}`);
+  };
+  const { record, keys, metadata, dataStart } = decodeHeader(bytes, bytes.length, file);
   const bufferBytes = bytes.length - dataStart;
   const entries = keys.filter((k) => k !== METADATA_KEY).map((name) =>
     parseEntry(name, record[name], bufferBytes, fail)
@@ -334,4 +347,45 @@ export async function loadSafetensors(
     throw new CheckpointError(`${path}: cannot read checkpoint (${(error as Error).message})`);
   }
   return decodeSafetensors(bytes, path);
+}
+
+/**
+ * The `__metadata__` of a safetensors file, reading only its header (a resume checkpoint's progress before
+ * the whole file is loaded); the header is validated as loadSafetensors does, the tensors are not.
+ */
+export async function loadSafetensorsMetadata(path: string): Promise<Record<string, string>> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    throw new CheckpointError(`${path}: cannot read checkpoint (${(error as Error).message})`);
+  }
+  try {
+    const size = (await file.stat()).size;
+    const prefix = await readExactly(file, Math.min(8, size));
+    if (size < 8) return decodeHeader(prefix, size, path).metadata; // fails, naming the size
+    const headerLength = new DataView(prefix.buffer).getBigUint64(0, true);
+    // Past the file or over the limit: decodeHeader says which, before anything more is read.
+    if (headerLength > BigInt(Math.min(size - 8, MAX_HEADER_BYTES))) {
+      return decodeHeader(prefix, size, path).metadata;
+    }
+    const bytes = new Uint8Array(8 + Number(headerLength));
+    bytes.set(prefix);
+    bytes.set(await readExactly(file, Number(headerLength)), 8);
+    return decodeHeader(bytes, size, path).metadata;
+  } finally {
+    file.close();
+  }
+}
+
+/** The next `length` bytes of `file` (fewer only where the file ends first). */
+async function readExactly(file: Deno.FsFile, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const n = await file.read(out.subarray(filled));
+    if (n === null) return out.subarray(0, filled);
+    filled += n;
+  }
+  return out;
 }
