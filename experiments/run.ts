@@ -46,6 +46,7 @@ import {
 import { EXPERIMENTS, modelConfigOf } from "./config.ts";
 import { checkOutputDir, parseFlags } from "./flags.ts";
 import { readJson } from "../lib/io/json.ts";
+import { liveProcess, type ProcessId, thisProcess } from "../lib/io/process.ts";
 import { readHistory, writeResultsIndex, writeRunPage } from "./pages.ts";
 import { writePdfsBeside, writeRunFigures } from "./figures.ts";
 import { seedSpread } from "./seed_spread.ts";
@@ -81,39 +82,6 @@ export interface RunResult {
 
 const file = (out: string, name: string) => `${out}/${name}`;
 
-/** A process as its manifest names it: host, boot, pid and start time make it unique. */
-interface ProcessId {
-  host: string;
-  pid: number;
-  /** /proc/sys/kernel/random/boot_id, and the start time in clock ticks since that boot (Linux only). */
-  boot?: string;
-  start?: number;
-}
-
-/** The start time of process `pid` in clock ticks since boot (field 22 of /proc/PID/stat), if /proc has it. */
-function processStart(pid: number | "self"): number | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // The command name (field 2) is in parentheses and may hold spaces: count fields after its ")".
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
-  } catch {
-    return undefined;
-  }
-}
-
-let self: ProcessId | undefined;
-
-/** This process, read once: each manifest write (three a run) names it. */
-function thisProcess(): ProcessId {
-  if (self) return { ...self };
-  let boot: string | undefined;
-  try {
-    boot = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
-  } catch { /* not Linux */ }
-  self = { host: Deno.hostname(), pid: Deno.pid, boot, start: processStart("self") };
-  return { ...self };
-}
-
 /**
  * The pid of another process on this machine that is training the run of this manifest now, if there is
  * one. Two processes writing one folder interleave their checkpoints and histories, and a run in its first
@@ -124,14 +92,6 @@ function thisProcess(): ProcessId {
 function liveTrainer(manifest: Record<string, unknown> | undefined): number | undefined {
   if (manifest?.status !== "running") return undefined;
   return liveProcess(manifest.process as Partial<ProcessId> | undefined);
-}
-
-/** The pid of `owner` where it is another process alive on this machine now (see liveTrainer). */
-function liveProcess(owner: Partial<ProcessId> | undefined): number | undefined {
-  if (owner?.start === undefined || owner.pid === undefined) return undefined;
-  const me = thisProcess();
-  if (owner.host !== me.host || owner.boot !== me.boot || owner.pid === me.pid) return undefined;
-  return processStart(owner.pid) === owner.start ? owner.pid : undefined;
 }
 
 /** The error for a folder another process on this machine is training now. */
