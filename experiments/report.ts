@@ -48,6 +48,7 @@ import {
 } from "./flags.ts";
 import { type ExperimentConfig, EXPERIMENTS, seedsExperiment, seedsRefusal } from "./config.ts";
 import { readJson } from "../lib/io/json.ts";
+import { configurationDifferences, configurationOf } from "./run_config.ts";
 import { readHistory, writeResultsIndex } from "./pages.ts";
 import { writePdfsBeside } from "./figures.ts";
 
@@ -60,14 +61,35 @@ interface FinishedRun {
   manifest: Record<string, any>;
 }
 
+/**
+ * The finished runs in `out`, which must be runs of one configuration apart from what each run sets for
+ * itself (its variant's values: a lambda, a seed): a table's mean over runs trained for other epochs, on
+ * a data subset or from another checkpoint would mean nothing, and nothing on the page would show it.
+ */
 async function finishedRuns(exp: ExperimentConfig, out: string): Promise<FinishedRun[]> {
   const runs: FinishedRun[] = [];
+  const free = new Set((exp.runs ?? []).flatMap((v) => Object.keys(v.overrides)));
   for (const v of exp.runs ?? []) {
     const dir = `${out}/${v.id}`;
     const manifest = await readJson(`${dir}/manifest.json`);
     const metrics = await readJson(`${dir}/metrics.json`);
     if (manifest?.status === "finished" && metrics) {
       runs.push({ id: v.id, label: v.label, dir, metrics, manifest });
+    }
+  }
+  const [first, ...rest] = runs;
+  for (const r of rest) {
+    const differences = configurationDifferences(
+      configurationOf(first.manifest),
+      configurationOf(r.manifest),
+      free,
+    );
+    if (differences.length > 0) {
+      throw new UsageError(
+        `${out}: its finished runs are not all of one configuration: ${r.id} differs from ${first.id} in ` +
+          `${differences.join(", ")}; a report pools runs of one configuration only: continue the odd ` +
+          `runs to match (--resume --epochs N), or move them out of the folder`,
+      );
     }
   }
   return runs;

@@ -46,6 +46,7 @@ import {
 import { EXPERIMENTS, modelConfigOf } from "./config.ts";
 import { checkOutputDir, parseFlags } from "./flags.ts";
 import { readJson } from "../lib/io/json.ts";
+import { configurationDifferences, configurationOf, requestConfiguration } from "./run_config.ts";
 import { liveProcess, type ProcessId, thisProcess } from "../lib/io/process.ts";
 import { readHistory, writeResultsIndex, writeRunPage } from "./pages.ts";
 import { writePdfsBeside, writeRunFigures } from "./figures.ts";
@@ -652,18 +653,48 @@ export async function epochsLeft(
   let left = 0;
   for (const r of runs) {
     const manifest = await readJson(file(r.out, "manifest.json"));
-    if (manifest?.status === "finished") continue;
+    // A finished run has none left, unless --resume extends it (runPlan).
     left += Math.max(0, r.hyper.epochs - (manifest ? (await readHistory(r.out)).length : 0));
   }
   return left;
 }
 
-/** Runs every run of a plan in order; in a multi-run experiment, finished runs are skipped. */
+/**
+ * A finished run of a multi-run plan against the run this command asks for: undefined where they are one
+ * configuration (the run is skipped); where --resume asks for more epochs and nothing else differs, the
+ * line saying it is extended. Anything else is refused before any run trains: the folder would end with
+ * runs of two configurations, which its report would pool (report.ts refuses them too).
+ */
+function checkFinishedRun(req: RunRequest, manifest: Record<string, unknown>): string | undefined {
+  const theirs = configurationOf(manifest);
+  const differences = configurationDifferences(requestConfiguration(req), theirs);
+  if (differences.length === 0) return undefined;
+  const done = theirs.hyper.epochs as number;
+  const onlyEpochs = differences.length === 1 && differences[0].startsWith("epochs ");
+  if (onlyEpochs && req.resume && req.hyper.epochs > done) {
+    return `finished after ${done} epochs: extended to ${req.hyper.epochs}`;
+  }
+  throw new UsageError(
+    `${req.out} holds a finished run of another configuration than this command's: ${
+      differences.join(", ")
+    }` +
+      (onlyEpochs && req.hyper.epochs > done
+        ? `; continue the experiment with --resume to extend it to ${req.hyper.epochs} epochs, or use --out DIR`
+        : "; use --out DIR for runs of this configuration"),
+  );
+}
+
+/** Runs every run of a plan in order; in a multi-run experiment, finished runs are skipped or extended. */
 export async function runPlan(plan: RunPlan, options: RunOptions = {}): Promise<RunResult[]> {
   // --retune re-times each shape once for the whole plan (a sweep's runs share their shapes).
   const opts = { ...options, retimed: options.retimed ?? new Set<string>() };
   const results: RunResult[] = [];
   const multi = plan.experiment.runs !== undefined;
+  // Finished runs of another configuration are refused before any run trains (checkFinishedRun).
+  for (const req of multi ? plan.runs : []) {
+    const manifest = await readJson(file(req.out, "manifest.json"));
+    if (manifest?.status === "finished") checkFinishedRun(req, manifest);
+  }
   for (const [i, req] of plan.runs.entries()) {
     // A stop asked for after a run's last step (while it drew its figures): the next run does not start.
     if (results.length > 0 && opts.shouldStop?.()) {
@@ -677,7 +708,8 @@ export async function runPlan(plan: RunPlan, options: RunOptions = {}): Promise<
     if (multi) {
       const manifest = await readJson(file(req.out, "manifest.json"));
       refuseLive(req.out, manifest);
-      if (manifest?.status === "finished" && !req.resume) {
+      const extend = manifest?.status === "finished" ? checkFinishedRun(req, manifest) : undefined;
+      if (manifest?.status === "finished" && !extend) {
         if (!opts.quiet) console.error(`${req.out}: finished already, skipped`);
         continue;
       }
@@ -689,8 +721,13 @@ export async function runPlan(plan: RunPlan, options: RunOptions = {}): Promise<
         if (results[results.length - 1].status === "stopped") return results;
         continue;
       }
-      if (manifest?.status === "finished") continue; // --resume on a sweep: finished runs stay as they are
-      if (!opts.quiet) console.error(`run ${i + 1}/${plan.runs.length} ${req.variant!.label} -> ${req.out}`);
+      if (!opts.quiet) {
+        console.error(
+          `run ${i + 1}/${plan.runs.length} ${req.variant!.label}${
+            extend ? `: ${extend}` : ""
+          } -> ${req.out}`,
+        );
+      }
     }
     const r = await runExperiment(req, { ...opts, place });
     results.push(r);
@@ -698,7 +735,13 @@ export async function runPlan(plan: RunPlan, options: RunOptions = {}): Promise<
   }
   if (multi && !opts.noFigures) {
     const { writeReport } = await import("./report.ts");
-    await writeReport(plan.experiment, plan.out, { quiet: opts.quiet, pdf: plan.runs[0]?.pdf });
+    try {
+      await writeReport(plan.experiment, plan.out, { quiet: opts.quiet, pdf: plan.runs[0]?.pdf });
+    } catch (e) {
+      // Runs of another configuration in the folder (another shard's): this command's runs are whole.
+      if (!(e instanceof UsageError)) throw e;
+      console.error(`report not written: ${e.message}`);
+    }
   }
   return results;
 }

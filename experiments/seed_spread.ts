@@ -11,6 +11,15 @@
 import type { AdapterReport } from "../lib/gpu/device.ts";
 import type { RunRequest } from "./cli.ts";
 import { readJson } from "../lib/io/json.ts";
+import {
+  configurationDifferences,
+  configurationOf,
+  requestConfiguration,
+  type RunConfiguration,
+} from "./run_config.ts";
+
+/** What runs of a seed study may differ in. */
+const SEED = new Set(["seed"]);
 
 const RESULTS = new URL("../results/", import.meta.url);
 
@@ -66,12 +75,12 @@ function runFolders(studyDir: URL): URL[] {
 }
 
 /**
- * Per backend, the final test accuracy of the kept runs of this configuration, one per seed, other than
- * hyper.seed; also leaving out the run in `ownDir` (a run of --seeds is itself in a folder read here).
+ * Per backend, the final test accuracy of the kept runs of this configuration (run_config.ts: all but the
+ * seed alike), one per seed, other than its own seed; also leaving out the run in `ownDir` (a run of
+ * --seeds is itself in a folder read here).
  */
 export async function seedStudyStats(
-  name: string,
-  hyper: Record<string, unknown>,
+  config: RunConfiguration,
   resultsDir: URL = RESULTS,
   ownDir?: string,
 ): Promise<SeedStats[]> {
@@ -80,8 +89,8 @@ export async function seedStudyStats(
   for (const folder of studyFolders(resultsDir)) {
     for (const dir of runFolders(new URL(`${folder}/`, resultsDir))) {
       if (own !== undefined && realPath(dir.pathname) === own) continue;
-      const run = await studyRun(dir, name, hyper);
-      if (run === undefined || run.seed === hyper.seed) continue;
+      const run = await studyRun(dir, config);
+      if (run === undefined || run.seed === config.hyper.seed) continue;
       const seeds = byBackend.get(run.backend) ?? new Map();
       if (!seeds.has(run.seed)) seeds.set(run.seed, { accuracy: run.accuracy, folder });
       byBackend.set(run.backend, seeds);
@@ -113,20 +122,16 @@ function realPath(path: string): string {
 /** A run folder's backend and accuracy when it is a finished engine run of this configuration. */
 async function studyRun(
   dir: URL,
-  name: string,
-  hyper: Record<string, unknown>,
+  config: RunConfiguration,
 ): Promise<{ backend: string; seed: unknown; accuracy: number } | undefined> {
   const manifest = await readJson(new URL("manifest.json", dir).pathname);
   const metrics = await readJson(new URL("metrics.json", dir).pathname);
   const accuracy = (metrics?.final as Record<string, unknown> | undefined)?.test_accuracy;
   if (!manifest || manifest.status !== "finished" || typeof accuracy !== "number") return undefined;
-  if (manifest.experiment_name !== name) return undefined;
-  const theirs = manifest.hyperparameters as Record<string, { value: unknown }> | undefined;
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  const matches = Object.entries(hyper).every(([k, v]) => k === "seed" || same(theirs?.[k]?.value, v));
-  if (!matches) return undefined;
+  const theirs = configurationOf(manifest);
+  if (configurationDifferences(config, theirs, SEED).length > 0) return undefined;
   const backend = studyBackend(manifest.adapter as Record<string, unknown> | undefined);
-  return { backend, seed: theirs?.seed?.value, accuracy };
+  return { backend, seed: theirs.hyper.seed, accuracy };
 }
 
 /** The line printed at the end of a run: its own accuracy beside the study's spread, or undefined. */
@@ -150,8 +155,7 @@ export function formatSeedSpread(
 }
 
 export async function seedSpread(req: RunRequest, report: AdapterReport): Promise<string | undefined> {
-  const hyper = req.hyper as unknown as Record<string, unknown>;
-  const stats = await seedStudyStats(req.experiment.name, hyper, RESULTS, req.out);
+  const stats = await seedStudyStats(requestConfiguration(req), RESULTS, req.out);
   const history = await readJson(`${req.out}/metrics.json`);
   const acc = (history?.final as Record<string, unknown> | undefined)?.test_accuracy;
   return formatSeedSpread(stats, report.backend, req.hyper.seed, typeof acc === "number" ? acc : undefined);

@@ -142,12 +142,33 @@ console.log(JSON.stringify({
 Deno.test("seed spread: the studies' runs of the quick configuration, one per seed, grouped by backend", async () => {
   const dir = await Deno.makeTempDir();
   const hyper = { epochs: 2, lr: 0.001, seed: 1 };
-  const write = async (name: string, backend: string, seed: number, acc: number, lr = 0.001, epochs = 2) => {
+  const config = (h: Record<string, unknown>) => ({ experiment: "q", version: 3, init: null, hyper: h });
+  const write = async (
+    name: string,
+    backend: string,
+    seed: number,
+    acc: number,
+    lr = 0.001,
+    epochs = 2,
+    more: { trainLimit?: number; init?: string } = {},
+  ) => {
     await Deno.mkdir(`${dir}/${name}`, { recursive: true });
-    const hp = { epochs: { value: epochs }, lr: { value: lr }, seed: { value: seed } };
+    const hp: Record<string, { value: unknown }> = {
+      epochs: { value: epochs },
+      lr: { value: lr },
+      seed: { value: seed },
+    };
+    if (more.trainLimit) hp.trainLimit = { value: more.trainLimit };
     await Deno.writeTextFile(
       `${dir}/${name}/manifest.json`,
-      JSON.stringify({ experiment_name: "q", status: "finished", hyperparameters: hp, adapter: { backend } }),
+      JSON.stringify({
+        experiment_name: "q",
+        experiment_version: 3,
+        init: more.init ?? null,
+        status: "finished",
+        hyperparameters: hp,
+        adapter: { backend },
+      }),
     );
     await Deno.writeTextFile(
       `${dir}/${name}/metrics.json`,
@@ -161,18 +182,23 @@ Deno.test("seed spread: the studies' runs of the quick configuration, one per se
   await write("seed_study_10_epochs/engine-1", "gl", 1, 0.8, 0.001, 10); // 10 epochs: not this one either
   await write("seed_study_more/engine-5", "gl", 5, 0.3); // a second folder of this configuration
   await write("other/engine-6", "gl", 6, 0.1); // not a seed study's folder
+  // Trained on a subset, or from a checkpoint: other configurations, though the flags set no pinned value.
+  await write("seed_study/engine-9", "gl", 9, 0.2, 0.001, 2, { trainLimit: 500 });
+  await write("seed_study/engine-10", "gl", 10, 0.2, 0.001, 2, { init: "/x/model.safetensors" });
   const results = new URL(`file://${dir}/`);
-  const stats = await seedStudyStats("q", hyper, results);
-  const tenEpochs = await seedStudyStats("q", { ...hyper, epochs: 10, seed: 2 }, results);
+  const stats = await seedStudyStats(config(hyper), results);
+  const tenEpochs = await seedStudyStats(config({ ...hyper, epochs: 10, seed: 2 }), results);
+  // ... and a run on a subset is held to runs on the same subset only.
+  const subset = await seedStudyStats(config({ ...hyper, trainLimit: 500 }), results);
   // The runs of `--seeds`: results/NAME_seeds/seed-N, and seed-N/ID for a comparison's runs.
   await write("q_seeds/seed-7", "gl", 7, 0.2);
   await write("seed_study_more/engine-2", "gl", 2, 0.7); // seed_study/engine-2's draw again: counted once
   await write("cmp_seeds/seed-8/a", "gl", 8, 0.8);
   await write("cmp_seeds/seed-8/b", "gl", 8, 0.9, 0.01); // the comparison's other run: another configuration
   await Deno.writeTextFile(`${dir}/cmp_seeds/seed-8/README.md`, "a seed's comparison page");
-  const withSeeds = await seedStudyStats("q", hyper, results);
+  const withSeeds = await seedStudyStats(config(hyper), results);
   // A run of --seeds is in a folder read here: its own result is not part of the spread it is shown beside.
-  const withoutOwn = await seedStudyStats("q", hyper, results, `${dir}/q_seeds/seed-7/`);
+  const withoutOwn = await seedStudyStats(config(hyper), results, `${dir}/q_seeds/seed-7/`);
   await Deno.remove(dir, { recursive: true });
   deepStrictEqual(stats, [
     { backend: "gl", n: 2, mean: 0.5, min: 0.3, max: 0.7, folders: ["seed_study", "seed_study_more"] },
@@ -194,6 +220,7 @@ Deno.test("seed spread: the studies' runs of the quick configuration, one per se
   deepStrictEqual(tenEpochs, [
     { backend: "gl", n: 1, mean: 0.8, min: 0.8, max: 0.8, folders: ["seed_study_10_epochs"] },
   ]);
+  deepStrictEqual(subset, [{ backend: "gl", n: 1, mean: 0.2, min: 0.2, max: 0.2, folders: ["seed_study"] }]);
   equal(
     formatSeedSpread(stats.slice(0, 1), "vulkan", 7, 0.55),
     "test accuracy across seeds (results/seed_study, results/seed_study_more): this run (seed 7, vulkan): " +

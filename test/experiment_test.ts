@@ -576,6 +576,40 @@ Deno.test("experiment: a stop asked for after a run's last step keeps the next r
     noFigures: true,
   });
   deepStrictEqual(resumed.map((r) => [r.status, r.out]), [["finished", `${out}/seed-2`]]);
+
+  // Finished runs of another configuration than the command's are refused before any run trains (the
+  // folder's report would pool them); only more epochs with --resume extends them.
+  const history = async () =>
+    await Promise.all(
+      [1, 2].map(async (s) => (await Deno.readTextFile(`${out}/seed-${s}/history.jsonl`)).length),
+    );
+  const before = await history();
+  for (
+    const [extra, says] of [
+      [
+        ["--epochs", "2"],
+        "epochs 1, not 2; continue the experiment with --resume to extend it to 2 epochs, or use --out DIR",
+      ],
+      [
+        ["--epochs", "1", "--lr", "0.01", "--resume"],
+        "lr 0.001, not 0.01; use --out DIR for runs of this configuration",
+      ],
+    ]
+  ) {
+    await rejects(
+      runPlan(parseRunArgs(args(out, "--seeds", "1-2", ...extra)), { quiet: true, noFigures: true }),
+      (e: Error) =>
+        e instanceof UsageError &&
+        e.message ===
+          `${out}/seed-1 holds a finished run of another configuration than this command's: ${says}`,
+    );
+  }
+  deepStrictEqual(await history(), before);
+  const extended = await runPlan(parseRunArgs(args(out, "--epochs", "2", "--seeds", "1-2", "--resume")), {
+    quiet: true,
+    noFigures: true,
+  });
+  deepStrictEqual(extended.map((r) => [r.status, r.history.length]), [["finished", 2], ["finished", 2]]);
 });
 
 Deno.test("experiment: --seeds runs one run per seed and reports the seeds' distribution; report redraws it", async () => {

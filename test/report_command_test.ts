@@ -1,13 +1,14 @@
 // `deno task report` on fake run folders: the sweep's means and population standard deviations, and the
 // comparison's table and side-by-side figures, the seeds' curves, from whatever runs have finished.
 
-import { equal, match, ok } from "node:assert/strict";
+import { equal, match, ok, rejects } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
 import { evaluateLogits } from "../lib/mda/metrics.ts";
 import { Rng } from "../lib/rng.ts";
 import { EXPERIMENTS, seedsExperiment } from "../experiments/config.ts";
 import { writeReport } from "../experiments/report.ts";
+import { UsageError } from "../experiments/flags.ts";
 import { tempDir } from "./util.ts";
 
 function fakeEval(seed: number) {
@@ -86,6 +87,39 @@ Deno.test("report: a partial sweep gives per-lambda means and population std", a
   match(md, /0\.350 ± 0\.050/);
   for (const f of ["sweep_accuracy.svg", "sweep_ece15.svg", "sweep_sigma.svg"]) {
     ok(existsSync(`${out}/${f}`), f);
+  }
+});
+
+Deno.test("report: finished runs of another configuration are refused, not pooled", async () => {
+  const exp = EXPERIMENTS.fashion_lambda_sweep;
+  const out = await tempDir("mda-report-test-");
+  const runs = exp.runs!;
+  const run = (i: number, more: Record<string, unknown> = {}) =>
+    fakeRun(`${out}/${runs[i].id}`, { ...runs[i].overrides, epochs: 2, ...more }, { test_accuracy: 0.9 }, {
+      sigma: 0.3,
+    });
+  await run(0);
+  await run(1);
+  await run(5);
+  await writeReport(exp, out, { quiet: true }); // the variants' own lambda and seed differ: one configuration
+  for (
+    const [more, says] of [
+      [{ epochs: 15 }, "epochs 15, not 2"],
+      [{ trainLimit: 500 }, "trainLimit 500, not unset"],
+    ] as const
+  ) {
+    await run(1, more);
+    await rejects(
+      writeReport(exp, out, { quiet: true }),
+      (e: Error) =>
+        e instanceof UsageError &&
+        e.message ===
+          `${out}: its finished runs are not all of one configuration: ${runs[1].id} differs from ` +
+            `${
+              runs[0].id
+            } in ${says}; a report pools runs of one configuration only: continue the odd runs ` +
+            `to match (--resume --epochs N), or move them out of the folder`,
+    );
   }
 });
 

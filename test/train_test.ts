@@ -11,6 +11,8 @@ import { Model, type ModelConfig } from "../lib/model.ts";
 import { Rng } from "../lib/rng.ts";
 import { epochOrder } from "../lib/data/batches.ts";
 import { LabelOutOfRangeError, shuffleStream, type StepProgress, Trainer } from "../lib/train/trainer.ts";
+import { encodeResume, restoreResume, RESUME_FORMAT, type ResumeState } from "../lib/train/checkpoint.ts";
+import { decodeSafetensors } from "../lib/io/safetensors.ts";
 
 const N = 8;
 
@@ -186,4 +188,68 @@ Deno.test("train: an epoch's evaluation and snapshot come back in the epoch's on
   const part = await trainer.trainEpoch(2, { evaluate: true, shouldStop: () => true });
   ok(part.interrupted && part.evaluation === undefined && part.evalSeconds === undefined);
   trainer.destroy();
+});
+
+Deno.test("train: a resume checkpoint with a broken state or moments fails naming the file and field, before anything is loaded", async () => {
+  const gpu = await getGpu();
+  const model = tinyModel(gpu);
+  const good: ResumeState = {
+    format: RESUME_FORMAT,
+    epochsDone: 1,
+    stepInEpoch: 0,
+    adamStep: 3,
+    streams: { order: 1 } as unknown as ResumeState["streams"],
+    stats: [],
+    history: [{ epoch: 1 } as ResumeState["history"][number]],
+    elapsed: 2,
+  };
+  // Another model's checkpoint (another seed): a refused one must leave this model's values as they were.
+  const other = tinyModel(gpu, { seed: 6 });
+  const decoded = decodeSafetensors(encodeResume(await other.store.toHostWithMoments(), good), "r");
+  const before = await model.store.toHostWithMoments();
+  const refused = (checkpoint: typeof decoded, re: RegExp) => {
+    let message = "";
+    try {
+      restoreResume(checkpoint, model, "r.safetensors");
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    ok(re.test(message), message);
+  };
+  const withState = (state: string) => ({ ...decoded, metadata: { ...decoded.metadata, state } });
+  const cases: [string, RegExp][] = [
+    ["{not json", /^r\.safetensors: its resume state is not valid JSON \(/],
+    ["[1]", /^r\.safetensors: its resume state is not a JSON object$/],
+    [
+      JSON.stringify({ ...good, epochsDone: -1 }),
+      /^r\.safetensors: resume state field epochsDone is -1, expected an integer >= 0$/,
+    ],
+    [
+      JSON.stringify({ ...good, adamStep: undefined }),
+      /field adamStep is missing, expected an integer >= 0$/,
+    ],
+    [
+      JSON.stringify({ ...good, history: [] }),
+      /field history is \[\], expected a list of epochsDone = 1 rows$/,
+    ],
+    [JSON.stringify({ ...good, streams: null }), /field streams is null, expected an object$/],
+  ];
+  for (const [state, re] of cases) refused(withState(state), re);
+  // Moments of another type are refused before the parameters are written to the GPU.
+  const i64 = decoded.tensors.map((t) =>
+    t.name === "optimizer.exp_avg"
+      ? { ...t, dtype: "I64" as const, data: new BigInt64Array(t.data.length) }
+      : t
+  );
+  refused(
+    { ...decoded, tensors: i64 },
+    /^r\.safetensors: optimizer\.exp_avg missing or of the wrong size or type \(expected F32 \[\d+\]\)$/,
+  );
+  deepStrictEqual(await model.store.toHostWithMoments(), before);
+  // The checkpoint itself restores, state and all.
+  deepStrictEqual(restoreResume(decoded, model, "r.safetensors"), good);
+  deepStrictEqual(
+    (await model.store.toHost()).map((t) => t.data),
+    (await other.store.toHost()).map((t) => t.data),
+  );
 });

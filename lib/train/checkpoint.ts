@@ -6,7 +6,13 @@
 //   makes one consistent state.
 
 import type { HostTensor, ParamSnapshot } from "../gpu/params.ts";
-import { encodeSafetensors, loadSafetensors, loadSafetensorsMetadata, saveSafetensors } from "../io/safetensors.ts";
+import {
+  CheckpointError,
+  encodeSafetensors,
+  loadSafetensors,
+  loadSafetensorsMetadata,
+  saveSafetensors,
+} from "../io/safetensors.ts";
 import type { Model } from "../model.ts";
 import type { BatchNormChoices } from "../nn/batchnorm_tune.ts";
 import type { ConvChoices } from "../nn/conv2d/tune.ts";
@@ -97,11 +103,39 @@ export async function loadResume(path: string, model: Model): Promise<ResumeStat
   return restoreResume(await loadSafetensors(path), model, path);
 }
 
+/**
+ * The run state in a resume checkpoint's metadata, with the fields a resume cannot do without checked: a
+ * checkpoint written by another tool or edited by hand fails here, naming the file and the field, rather
+ * than deep inside the trainer.
+ */
 function resumeState(metadata: Record<string, string>, source: string): ResumeState {
   if (metadata.format !== RESUME_FORMAT || !metadata.state) {
     throw new Error(`${source}: not a resume checkpoint of this tool (metadata format "${metadata.format}")`);
   }
-  return JSON.parse(metadata.state) as ResumeState;
+  let state: Record<string, unknown>;
+  try {
+    state = JSON.parse(metadata.state);
+  } catch (e) {
+    throw new CheckpointError(`${source}: its resume state is not valid JSON (${(e as Error).message})`);
+  }
+  const fail = (field: string, expected: string) => {
+    const got = state?.[field] === undefined ? "missing" : JSON.stringify(state[field])?.slice(0, 60);
+    throw new CheckpointError(`${source}: resume state field ${field} is ${got}, expected ${expected}`);
+  };
+  if (state === null || typeof state !== "object" || Array.isArray(state)) {
+    throw new CheckpointError(`${source}: its resume state is not a JSON object`);
+  }
+  for (const field of ["epochsDone", "stepInEpoch", "adamStep"]) {
+    const v = state[field];
+    if (!(Number.isInteger(v) && (v as number) >= 0)) fail(field, "an integer >= 0");
+  }
+  if (!(typeof state.elapsed === "number" && state.elapsed >= 0)) fail("elapsed", "a number >= 0");
+  for (const field of ["stats", "history"]) if (!Array.isArray(state[field])) fail(field, "a list");
+  if ((state.history as unknown[]).length !== state.epochsDone) {
+    fail("history", `a list of epochsDone = ${state.epochsDone} rows`);
+  }
+  if (state.streams === null || typeof state.streams !== "object") fail("streams", "an object");
+  return state as unknown as ResumeState;
 }
 
 /** How far a resume checkpoint's run went (epochs done, steps into the next), read without a model. */
@@ -128,16 +162,19 @@ export function restoreResume(
     if (t.name.startsWith("optimizer.")) moments.set(t.name, t);
     else rest.push(t);
   }
-  store.fromHost(rest, source);
-  for (
-    const [name, buffer] of [["optimizer.exp_avg", store.m!], ["optimizer.exp_avg_sq", store.v!]] as const
-  ) {
+  // Everything is checked before anything is written to the GPU.
+  const adam = (["optimizer.exp_avg", "optimizer.exp_avg_sq"] as const).map((name) => {
     const t = moments.get(name);
-    if (!t || t.shape.length !== 1 || t.shape[0] !== store.flatLength) {
-      throw new Error(`${source}: ${name} missing or of the wrong size (expected [${store.flatLength}])`);
+    if (!t || t.dtype !== "F32" || t.shape.length !== 1 || t.shape[0] !== store.flatLength) {
+      throw new Error(
+        `${source}: ${name} missing or of the wrong size or type (expected F32 [${store.flatLength}])`,
+      );
     }
-    model.gpu.device.queue.writeBuffer(buffer, 0, t.data as Float32Array<ArrayBuffer>);
-  }
+    return t.data as Float32Array<ArrayBuffer>;
+  });
+  store.fromHost(rest, source);
+  model.gpu.device.queue.writeBuffer(store.m!, 0, adam[0]);
+  model.gpu.device.queue.writeBuffer(store.v!, 0, adam[1]);
   model.adam.step = state.adamStep;
   return state;
 }
