@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { DataError, gunzipIfNeeded, type IdxImages, type IdxLabels, isGzip, parseIdx } from "./idx.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 
 export { DataError } from "./idx.ts";
 
@@ -340,14 +341,10 @@ async function downloadVerified(
   Deno.mkdirSync(dir, { recursive: true });
   // Keep the server's encoding; the loader detects gzip by content anyway.
   const final = join(dir, isGzip(body) ? `${name}.gz` : name);
-  const temp = join(dir, `.${name}.download-${Deno.pid}`);
   try {
-    Deno.writeFileSync(temp, body);
-    Deno.renameSync(temp, final);
+    // Flushed before it is renamed into place: a power cut must not leave a cut file under the final name.
+    await writeFileAtomic(final, body);
   } catch (e) {
-    try {
-      Deno.removeSync(temp);
-    } catch { /* already gone */ }
     throw new DataError(`${final}: cannot save the download (${e instanceof Error ? e.message : e})`);
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
