@@ -513,7 +513,7 @@ const TAB_BROWSERS = [
 for (const { browser, label, ignore } of TAB_BROWSERS) {
   Deno.test({
     name:
-      `${label}: a reload of the page downloads no data file again, finds its timed kernels in localStorage and trains to the same first-step loss`,
+      `${label}: a second load downloads no data file again; ?fresh=1 trains again with the kernels timed by the first load, to the same first-step loss, and leaves the address bar; a reload then gives the finished run back without training`,
     ignore,
     fn: async () => {
       await inBrowser(browser, `web-train-reload-${browser}-`, async (page, server, pageUrl) => {
@@ -547,22 +547,43 @@ for (const { browser, label, ignore } of TAB_BROWSERS) {
         equal(adapters.length, 1, adapters.join("\n"));
         if (browser === "firefox") match(adapters[0], /^unknown adapter \| .* \| limits:[0-9a-f]{8}$/);
 
+        // The finished run is kept: ?fresh=1 drops it and trains again.
         server.dataRequests.length = 0;
         next = server.nextRun();
-        await page.reload();
+        await page.goto(`${url}&fresh=1`);
         const second = await next;
-        ok(second.result, `the reloaded page reported no result (error: ${second.error})`);
-        deepEqual(server.dataRequests, [], "the reload fetched data files again");
+        ok(second.result, `the second load reported no result (error: ${second.error})`);
+        deepEqual(server.dataRequests, [], "the second load fetched data files again");
+        equal(second.result.resumedAfter, 0);
         // Every BatchNorm's kernel from the first load's timing, kept in the page's localStorage.
         deepEqual(second.result.kernels.sources, { timed: 0, cache: 6 });
         deepEqual(second.result.kernels.batchNorm, tuned.batchNorm);
         // Same browser, same adapter, same seed and batch: the same bits.
         equal(second.result.firstStepLoss, first.result.firstStepLoss);
-        ok(second.checkpoint && second.checkpoint.length > 0, "no checkpoint after the reload");
+        ok(second.checkpoint && second.checkpoint.length > 0, "no checkpoint from the second load");
+        // ?fresh=1 is honoured once: a reload (the page's advice after a lost GPU) must not drop the run.
+        equal(
+          await page.evaluate<string>("location.search"),
+          new URL(url).search,
+          "the query after ?fresh=1",
+        );
+
+        // A reload of the finished run (before its download, say) gives it back from this browser's storage:
+        // nothing trained, the same history, figures and checkpoint.
+        next = server.nextRun();
+        await page.reload();
+        const shown = await next;
+        ok(shown.result, `the reloaded page reported no result (error: ${shown.error})`);
+        deepEqual(server.dataRequests, [], "the reload fetched data files again");
+        equal(shown.result.resumedAfter, 1);
+        equal(shown.result.firstStepLoss, undefined, "the finished run was trained again");
+        deepEqual(shown.result.history, second.result.history);
+        deepEqual(shown.result.figures, second.result.figures);
+        assertSameRun(shown, second);
 
         // ?retune=1 times them again, as the first load did (a shape timed now is reused by its twin).
         next = server.nextRun();
-        await page.goto(`${url}&retune=1`);
+        await page.goto(`${url}&fresh=1&retune=1`);
         const third = await next;
         ok(third.result, `the retuned page reported no result (error: ${third.error})`);
         deepEqual(third.result.kernels.sources, tuned.sources);
@@ -593,7 +614,7 @@ for (const { browser, label, ignore } of TAB_BROWSERS) {
         equal(resumed.result.history.length, 2);
         equal(resumed.result.firstStepLoss, undefined, "epoch 1 did not run again");
 
-        // The same run never stopped (fresh=1; the finished run left nothing stored anyway).
+        // The same run never stopped (fresh=1: the finished run is kept, and would be shown again).
         next = server.nextRun();
         await page.goto(`${url}&fresh=1`);
         const whole = await next;

@@ -7,10 +7,15 @@
 // every epoch with the figures' own code (lib/plot/training.ts); the checkpoint is offered as safetensors
 // that `deno task evaluate` accepts.
 //
-// After every epoch the run's resume checkpoint (the same bytes as a run folder's resume.safetensors) is kept
-// in the browser's Cache Storage under the run's settings: a tab closed or reloaded mid-run continues from
-// the last whole epoch, with the same bits as a run never stopped; ?fresh=1 starts over. A finished run's
-// checkpoint is dropped (its model is the download).
+// After every epoch, the last one too, the run's resume checkpoint (the same bytes as a run folder's
+// resume.safetensors) is kept in the browser's Cache Storage under the run's settings: a tab closed or
+// reloaded mid-run continues from the last whole epoch, with the same bits as a run never stopped. A finished
+// run stays kept: its figures and download come after the training and may fail or be closed before they are
+// saved (a lost GPU, a tab crash, a reload), and hours of training must not be lost to that. A later visit
+// with the same settings restores it, trains nothing, and draws the figures and the checkpoint from it again
+// (the same bytes). Only ?fresh=1 with those settings drops it (and trains again); runs of other settings
+// leave it alone, so a look at the quick experiment costs no 100-epoch run. A kept run takes the size of its
+// resume checkpoint (13 MB for the notebook's model) until then.
 //
 // The conv and BatchNorm kernels are chosen as `deno task experiment` chooses them: on a GPU each layer
 // shape's candidates are timed once (lib/gpu/tuner.ts) and the choice is kept in the site's localStorage,
@@ -20,7 +25,8 @@
 //   experiment (a single-run experiment's name), epochs, batch-size, train-limit, test-limit, seed,
 //   data (base URL of the files, relative to the page or absolute; default ../data/),
 //   report (a URL: when given, the page POSTs its results and checkpoint there; used by the test),
-//   fresh=1 (ignore and drop a stored unfinished run of the same settings),
+//   fresh=1 (drop the run of the same settings kept in this browser, finished or not, and train it again;
+//   taken out of the address bar once done, so that a reload continues the new run),
 //   tune-batchnorm=always (time the BatchNorm kernels even on a software adapter, where the GPU-sized conv
 //   candidates would take minutes: a check of the tuner and its storage in a browser without a GPU),
 //   retune=1 (time the kernels again even where this browser kept a choice, as `--retune` does: a browser
@@ -56,6 +62,7 @@ import { encodeResume, restoreResume, RESUME_FORMAT, type ResumeState } from "..
 import { SpeedWindow } from "../lib/train/progress.ts";
 import { historyRow, Trainer } from "../lib/train/trainer.ts";
 import type { EvalMetrics, HistoryRow } from "../lib/types.ts";
+import { formatSeconds, intParam, pageSwitches, runFraction, split, withoutParam } from "./page.ts";
 
 const WEBGPU_HELP =
   "This browser offers no WebGPU. Use Chrome or Edge 113 or later (on Linux start it with " +
@@ -78,26 +85,6 @@ function fail(message: string): never {
 }
 
 class PageError extends Error {}
-
-/** ?NAME=: an integer >= min (1, or 0 for a seed), else `fallback`. */
-function intParam(name: string, fallback: number | undefined, min: 0 | 1 = 1): number | undefined {
-  const raw = params.get(name);
-  if (raw === null) return fallback;
-  const v = Number(raw);
-  if (raw.trim() === "" || !Number.isSafeInteger(v) || v < min) {
-    fail(`?${name}= must be a ${min === 1 ? "positive" : "non-negative"} integer, got "${raw}"`);
-  }
-  return v;
-}
-
-/** A switch ?NAME=VALUE that takes one value (`what`, when given, says what it does): whether it is on. */
-function switchParam(name: string, value: string, what?: string): boolean {
-  const raw = params.get(name);
-  if (raw !== null && raw !== value) {
-    fail(`?${name}= must be "${value}"${what ? ` (${what})` : ""}, got "${raw}"`);
-  }
-  return raw === value;
-}
 
 /** The decompressed, checksum-checked bytes of one data file (from Cache Storage when already checked). */
 async function dataFile(base: string, name: FashionFile): Promise<Uint8Array> {
@@ -145,27 +132,6 @@ async function dataFile(base: string, name: FashionFile): Promise<Uint8Array> {
   return bytes;
 }
 
-function split(images: IdxImages, labels: IdxLabels, limit: number | undefined, what: string) {
-  if (images.count !== labels.count) fail(`${what}: ${images.count} images but ${labels.count} labels`);
-  const count = Math.min(images.count, limit ?? images.count);
-  if (images.rows !== 28 || images.cols !== 28) {
-    fail(`${what}: images are ${images.rows}x${images.cols}, not 28x28`);
-  }
-  return {
-    images: images.data.subarray(0, count * 784),
-    labels: labels.data.subarray(0, count),
-    count,
-    rows: 28 as const,
-    cols: 28 as const,
-  };
-}
-
-function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return "?";
-  const m = Math.floor(s / 60);
-  return m > 0 ? `${m} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`;
-}
-
 /** One line on where the kernels came from, from what the tuner did for each choice (a layer pass). */
 function kernelSummary(results: TuneResult[], where: string | undefined): string {
   const count = (source: TuneResult["source"]) => results.filter((r) => r.source === source).length;
@@ -206,16 +172,14 @@ async function main(): Promise<void> {
   $("title").textContent = experiment.description;
   if (!("gpu" in navigator) || !navigator.gpu) fail(WEBGPU_HELP);
   const pinned = experiment.pinned;
-  const epochs = intParam("epochs", pinned.epochs)!;
-  const batchSize = intParam("batch-size", pinned.batchSize)!;
-  const trainLimit = intParam("train-limit", undefined);
-  const testLimit = intParam("test-limit", undefined);
-  const seed = intParam("seed", pinned.seed, 0)!;
+  const epochs = intParam(params, "epochs", pinned.epochs)!;
+  const batchSize = intParam(params, "batch-size", pinned.batchSize)!;
+  const trainLimit = intParam(params, "train-limit", undefined);
+  const testLimit = intParam(params, "test-limit", undefined);
+  const seed = intParam(params, "seed", pinned.seed, 0)!;
   // Resolved against the page, so a site hosted under any path finds the data beside it.
   const base = new URL(params.get("data") ?? "../data/", location.href).href;
-  const tuneBatchNorm = switchParam("tune-batchnorm", "always");
-  const retune = switchParam("retune", "1");
-  const noWinograd = switchParam("winograd", "0", "leave the Winograd kernels out");
+  const { tuneBatchNorm, retune, noWinograd, fresh } = pageSwitches(params);
   let gpu;
   status("asking for a WebGPU adapter");
   try {
@@ -244,18 +208,20 @@ async function main(): Promise<void> {
     files["train-images-idx3-ubyte"] as IdxImages,
     files["train-labels-idx1-ubyte"] as IdxLabels,
     trainLimit,
-    "train",
+    "train-limit",
+    `${base}train-images-idx3-ubyte`,
   );
   const test = split(
     files["t10k-images-idx3-ubyte"] as IdxImages,
     files["t10k-labels-idx1-ubyte"] as IdxLabels,
     testLimit,
-    "test",
+    "test-limit",
+    `${base}t10k-images-idx3-ubyte`,
   );
 
   const config = modelConfigOf({ ...pinned, seed }, FASHION_CLASS_COUNT);
   const model = new Model(gpu, config);
-  // An unfinished run of the same settings, kept by an earlier visit: continue it.
+  // A run of the same settings kept by an earlier visit: continue it, or show it again when it is finished.
   const runs = "caches" in globalThis ? await caches.open(RUNS) : undefined;
   // (The seed joins the key only when it is not the pinned one, so runs kept before ?seed= existed are found.)
   const key = runKey(experiment, {
@@ -265,7 +231,12 @@ async function main(): Promise<void> {
     testLimit: test.count,
     ...(seed !== pinned.seed ? { seed } : {}),
   });
-  if (params.get("fresh") === "1") await runs?.delete(key);
+  if (fresh) {
+    await runs?.delete(key);
+    // Honoured once: a reload, which this page advises after a lost GPU, must continue the new run.
+    const url = location.pathname + withoutParam(location.search, "fresh") + location.hash;
+    globalThis.history.replaceState(globalThis.history.state, "", url);
+  }
   const stored = await runs?.match(key);
   let resumed: ResumeState | undefined;
   if (stored) {
@@ -336,7 +307,12 @@ async function main(): Promise<void> {
   };
   draw();
   const first = (resumed?.epochsDone ?? 0) + 1;
-  if (resumed) status(`resuming after epoch ${first - 1} (kept in this browser; ?fresh=1 starts over)`);
+  const finished = first > epochs;
+  const kept = "kept in this browser; ?fresh=1 trains it again";
+  if (finished) status(`finished in an earlier visit (${kept}): drawing its figures again`);
+  else if (resumed) status(`resuming after epoch ${first - 1} (kept in this browser; ?fresh=1 starts over)`);
+  const bar = $("bar") as HTMLProgressElement;
+  bar.value = runFraction(first, epochs, 0, train.count);
   const total = (epochs - first + 1) * train.count;
   const t0 = performance.now();
   let firstStepLoss: number | undefined;
@@ -348,17 +324,17 @@ async function main(): Promise<void> {
   let lastEval: EvalMetrics | undefined;
   for (let epoch = first; epoch <= epochs; epoch++) {
     const e0 = performance.now();
-    // Every epoch but the last is kept for a resume (the last one's model is the download below).
-    const keep = epoch < epochs ? runs : undefined;
     let result;
     try {
       result = await trainer.trainEpoch(epoch, {
-        read: keep ? snapshot.regions : undefined,
+        read: runs ? snapshot.regions : undefined,
         evaluate: true,
         onProgress: (p) => {
-          const done = (epoch - first) * train.count + Math.min(train.count, p.step * batchSize);
+          const images = Math.min(train.count, p.step * batchSize);
+          // The speed and the time left are this visit's; the bar counts the epochs of earlier ones too.
+          const done = (epoch - first) * train.count + images;
           const elapsed = (performance.now() - t0) / 1000;
-          ($("bar") as HTMLProgressElement).value = done / total;
+          bar.value = runFraction(epoch, epochs, images, train.count);
           const rate = speed.add(done, elapsed);
           status(
             `epoch ${epoch}/${epochs}, step ${p.step}/${p.steps}: ` +
@@ -382,7 +358,7 @@ async function main(): Promise<void> {
     history.push(historyRow(epoch, result, lastEval, (performance.now() - e0) / 1000, result.evalSeconds));
     draw();
     trainedSeconds += history[history.length - 1].seconds;
-    if (keep) {
+    if (runs) {
       const state: ResumeState = {
         format: RESUME_FORMAT,
         epochsDone: epoch,
@@ -395,12 +371,11 @@ async function main(): Promise<void> {
         convKernels: kernels.conv,
         batchNormKernels: kernels.batchNorm,
       };
-      await keep.put(key, new Response(encodeResume(snapshot.decode(result.read!), state) as BodyInit));
+      await runs.put(key, new Response(encodeResume(snapshot.decode(result.read!), state) as BodyInit));
       await report("/epoch", JSON.stringify({ epoch }));
     }
   }
-  await runs?.delete(key); // finished: the model is the download below
-  ($("bar") as HTMLProgressElement).value = 1;
+  bar.value = 1;
   const last = history[history.length - 1];
 
   // Every figure of the run, drawn as `deno task experiment` draws them into a run folder.
@@ -422,10 +397,11 @@ async function main(): Promise<void> {
     div.append(caption);
     $("figures").append(div);
   }
+  const accuracy = `test accuracy ${last.test_accuracy.toFixed(4)}`;
   status(
-    `done in ${formatSeconds((performance.now() - t0) / 1000)}: test accuracy ${
-      last.test_accuracy.toFixed(4)
-    }`,
+    finished
+      ? `finished in an earlier visit (${kept}): ${accuracy}`
+      : `done in ${formatSeconds((performance.now() - t0) / 1000)}: ${accuracy}`,
   );
 
   const checkpoint = encodeSafetensors(await model.store.toHost(), {
