@@ -15,7 +15,7 @@ import {
 } from "./flags.ts";
 import { bundleClient } from "../lib/serve/bundle.ts";
 import { startServer } from "../lib/serve/server.ts";
-import { buildWebBundle } from "../web/build.ts";
+import { buildWebBundle, WEB_DIR } from "../web/build.ts";
 
 export const SERVE_SPEC: CommandSpec = {
   name: "serve",
@@ -71,10 +71,9 @@ if (import.meta.main) {
     if (client.error) {
       console.error(`warning: ${client.error}; pages show the saved SVG files, without live curves`);
     }
-    const web = new URL("../web", import.meta.url).pathname;
     let webDir: string | undefined;
     try {
-      if (Deno.statSync(web).isDirectory) webDir = web;
+      if (Deno.statSync(WEB_DIR).isDirectory) webDir = WEB_DIR;
     } catch { /* no web/ folder in this checkout */ }
     if (webDir) {
       // The training page's bundle from this checkout's lib/ (a few seconds): never a stale copy.

@@ -5,12 +5,15 @@
 // test/output/serve_browser, git-ignored; Firefox's with a "firefox_" prefix). Each browser's test is
 // skipped, with a message, where that browser is not installed (.ci/run installs chromium and firefox-esr).
 
+import { fileURLToPath } from "node:url";
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { curveFigureSvgs } from "../experiments/run_figures.ts";
-import { appendEpoch, historyRow, makeResults, serveResults } from "./serve_fixture.ts";
+import { appendEpoch, historyRow, makeResults, serveResults, writeRun } from "./serve_fixture.ts";
 import { BROWSERS, openTab } from "./tab.ts";
 
-const OUT = `${Deno.env.get("MDA_TEST_OUT") ?? new URL("./output", import.meta.url).pathname}/serve_browser`;
+const OUT = `${
+  Deno.env.get("MDA_TEST_OUT") ?? fileURLToPath(new URL("./output", import.meta.url))
+}/serve_browser`;
 
 for (const { browser, label, installed, shot, apt } of BROWSERS) {
   if (!installed) {
@@ -25,7 +28,7 @@ for (const { browser, label, installed, shot, apt } of BROWSERS) {
     fn: async () => {
       const { root, finished, running } = await makeResults();
       await Deno.mkdir(OUT, { recursive: true });
-      const { url: base, stop } = await serveResults(root);
+      const { url: base, openStreams, stop } = await serveResults(root);
       const { tab: page, close } = await openTab(browser);
       try {
         // A run in progress: 2 epochs of 10 drawn by the page itself.
@@ -77,8 +80,29 @@ for (const { browser, label, installed, shot, apt } of BROWSERS) {
         }
         await page.screenshot(`${OUT}/${shot}compare.png`);
 
+        // Eight runs in progress on one plot: one event stream for them all. A browser opens 6 HTTP/1.1
+        // connections a host: with a stream per run, the 7th and 8th never updated and every other
+        // request from the page waited.
+        const many = Array.from({ length: 8 }, (_, i) => `many/run ${i + 1}`);
+        for (const d of many) await writeRun(`${root}/${d}`, "running", 10, 2);
+        const epochsShown = (last: number) =>
+          `document.getElementById("status")?.dataset.epochsDone === "${
+            [...many.slice(1).map(() => 2), last].join(",")
+          }"`;
+        await page.goto(`${base}/compare?${many.map((d) => `run=${encodeURIComponent(d)}`).join("&")}`);
+        await page.waitFor(epochsShown(2));
+        await appendEpoch(`${root}/${many[7]}`, 3);
+        await page.waitFor(epochsShown(3));
+        equal(await page.evaluate(`fetch("/api/index").then((r) => r.status)`), 200);
+        // Once every run is over, no stream is left open.
+        for (const d of many) await writeRun(`${root}/${d}`, "stopped", 10, 2);
+        await page.waitFor(`!document.getElementById("status").textContent.includes("status running")`);
+        const end = Date.now() + 5000;
+        while (openStreams() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+        equal(openStreams(), 0, "an event stream stayed open after every run was over");
+
         await page.goto(`${base}/`);
-        await page.waitFor(`document.querySelectorAll("#runs tbody tr").length === 2`);
+        await page.waitFor(`document.querySelectorAll("#runs tbody tr").length === 10`);
         await page.screenshot(`${OUT}/${shot}index.png`);
         await page.goto(`${base}/view/sweep`);
         await page.waitFor(`document.querySelector("main[data-page=report] table") !== null`);

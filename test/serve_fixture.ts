@@ -30,8 +30,9 @@ export function historyRow(epoch: number, better = 0): HistoryRow {
 
 const line = (r: HistoryRow) => JSON.stringify(r) + "\n";
 
-function manifest(status: string, epochs: number) {
+function manifest(status: string, epochs: number, extra: Record<string, unknown> = {}) {
   return {
+    ...extra,
     experiment_name: "fashion_mda_quick",
     experiment_version: 2,
     description: "a test run",
@@ -39,6 +40,23 @@ function manifest(status: string, epochs: number) {
     hyperparameters: { epochs: { value: epochs, source: "flag" }, lr: { value: 0.001, source: "pinned" } },
     adapter: { description: "Test adapter (llvmpipe)", isSoftware: true, backend: "vulkan" },
   };
+}
+
+/**
+ * A run folder as the trainer leaves it: its manifest (`status`, `epochs` planned, `extra` fields such as
+ * its process) and one history line for each of `epochsDone`.
+ */
+export async function writeRun(
+  dir: string,
+  status: string,
+  epochs: number,
+  epochsDone: number,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/manifest.json`, JSON.stringify(manifest(status, epochs, extra)));
+  const rows = Array.from({ length: epochsDone }, (_, i) => line(historyRow(i + 1)));
+  await Deno.writeTextFile(`${dir}/history.jsonl`, rows.join(""));
 }
 
 /** Writes the fixture under a new temp folder; returns its paths. */
@@ -49,7 +67,6 @@ export async function makeResults(): Promise<
   const root = `${base}/results`;
   const finished = `${root}/done_run`, running = `${root}/sweep/live run`;
   await Deno.mkdir(finished, { recursive: true });
-  await Deno.mkdir(running, { recursive: true });
   await Deno.mkdir(`${base}/outside`);
   await Deno.writeTextFile(`${base}/outside/secret.txt`, SECRET);
   await Deno.writeTextFile(`${base}/secret.txt`, SECRET);
@@ -85,6 +102,7 @@ export async function makeResults(): Promise<
   await Deno.writeTextFile(`${finished}/manifest.json`, JSON.stringify(manifest("finished", 3)));
   await Deno.writeTextFile(`${finished}/history.jsonl`, history.map(line).join(""));
   const metrics = {
+    epochs: history.length,
     final: { test_accuracy: history[2].test_accuracy, test_nll: 0.5 },
     reliability10: ev.reliability10,
     confidence_histogram: ev.histogram,
@@ -107,8 +125,7 @@ export async function makeResults(): Promise<
   );
 
   // A run in progress (a space in its folder name on purpose).
-  await Deno.writeTextFile(`${running}/manifest.json`, JSON.stringify(manifest("running", 10)));
-  await Deno.writeTextFile(`${running}/history.jsonl`, [1, 2].map((e) => historyRow(e)).map(line).join(""));
+  await writeRun(running, "running", 10, 2);
 
   // A report page linking to its run.
   await Deno.writeTextFile(
@@ -143,12 +160,14 @@ export async function snapshot(dir: string): Promise<string[]> {
  * The results server over `root` with the real page script (bundled here), on a free loopback port, for the
  * tests that open its pages in a browser; `url` is its address, `stop` ends it.
  */
-export async function serveResults(root: string): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function serveResults(
+  root: string,
+): Promise<{ url: string; openStreams: () => number; stop: () => Promise<void> }> {
   const client = await bundleClient();
   ok(client.js, `the page script did not bundle: ${client.error}`);
   const ac = new AbortController();
   let port = 0;
-  const { server } = startServer({ root, client, pollMs: 100 }, {
+  const { server, results } = startServer({ root, client, pollMs: 100 }, {
     hostname: "127.0.0.1",
     port: 0,
     signal: ac.signal,
@@ -156,6 +175,7 @@ export async function serveResults(root: string): Promise<{ url: string; stop: (
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    openStreams: () => results.openStreams,
     stop: async () => {
       ac.abort();
       await server.finished;

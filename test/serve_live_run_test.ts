@@ -6,14 +6,17 @@
 // Firefox's with a "firefox_" prefix). Each browser's test is skipped, with a message, where that browser
 // is not installed (.ci/run installs chromium and firefox-esr).
 
+import { fileURLToPath } from "node:url";
 import { equal, match, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { serveResults } from "./serve_fixture.ts";
 import { BROWSERS, openTab } from "./tab.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
 
-const OUT = `${Deno.env.get("MDA_TEST_OUT") ?? new URL("./output", import.meta.url).pathname}/serve_live_run`;
-const RUN_TS = new URL("../experiments/run.ts", import.meta.url).pathname;
+const OUT = `${
+  Deno.env.get("MDA_TEST_OUT") ?? fileURLToPath(new URL("./output", import.meta.url))
+}/serve_live_run`;
+const RUN_TS = fileURLToPath(new URL("../experiments/run.ts", import.meta.url));
 
 /** Polls `check` every 50 ms until it is true; the error names what was waited for. */
 async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {

@@ -2,28 +2,33 @@
 // what the pages draw, server-sent events bring a new epoch's line, no request reaches outside the
 // results folder (dot segments raw or percent-encoded, backslashes, NUL, symlinks), and nothing is written.
 
-import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok, rejects } from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { encodeIdx } from "../lib/data/idx.ts";
-import { startServer } from "../lib/serve/server.ts";
+import { thisProcess } from "../lib/io/process.ts";
+import { formatSeconds } from "../lib/serve/common.ts";
+import { followRuns, type RunUpdate } from "../lib/serve/follow.ts";
+import { type ResultsServer, startServer } from "../lib/serve/server.ts";
 import { parseHistory } from "../lib/serve/scan.ts";
 import { parseFlags } from "../experiments/flags.ts";
 import { SERVE_SPEC, serveFromFlags } from "../experiments/serve.ts";
-import { appendEpoch, makeResults, SECRET, snapshot } from "./serve_fixture.ts";
+import { appendEpoch, historyRow, makeResults, SECRET, snapshot, writeRun } from "./serve_fixture.ts";
 
 async function withServer(
   opts: { root: string; webDir?: string; dataDir?: string; pollMs?: number },
-  fn: (base: string, port: number) => Promise<void>,
+  fn: (base: string, port: number, results: ResultsServer) => Promise<void>,
 ) {
   const ac = new AbortController();
   let port = 0;
-  const { server } = startServer({ ...opts, client: { js: "// test" } }, {
+  const { server, results } = startServer({ ...opts, client: { js: "// test" } }, {
     hostname: "127.0.0.1",
     port: 0,
     signal: ac.signal,
     onListen: (a) => port = a.port,
   });
   try {
-    await fn(`http://127.0.0.1:${port}`, port);
+    await fn(`http://127.0.0.1:${port}`, port, results);
   } finally {
     ac.abort();
     await server.finished;
@@ -143,6 +148,8 @@ Deno.test("serve: no path outside the results folder (dot segments, encodings, s
       "/api/run/%2e%2e",
       "/api/run/link_dir",
       "/api/events/..%2foutside",
+      "/api/events?run=..%2foutside",
+      "/api/events?run=link_dir",
       "/web/../secret.txt",
       "/web/%2e%2e/secret.txt",
       "/web/..%2fsecret.txt",
@@ -172,14 +179,28 @@ Deno.test("serve: no path outside the results folder (dot segments, encodings, s
   deepStrictEqual(await snapshot(tmp), before, "the server wrote something");
 });
 
-Deno.test("serve: server-sent events bring each new epoch's line as it lands", async () => {
-  const { root, running } = await makeResults();
-  await withServer({ root, pollMs: 50 }, async (base) => {
-    const res = await fetch(`${base}/api/events/sweep/live%20run`);
-    equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let buffered = "";
-    const nextUpdate = async () => {
+/**
+ * An event stream's updates one at a time; `ended` is whether the server has closed it (nothing left). A
+ * read that waits more than 10 s fails: a stream that never ends would hang the test.
+ */
+async function eventStream(url: string) {
+  const res = await fetch(url);
+  equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  let done = false;
+  const read = async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`nothing came on ${url} for 10 s`)), 10_000);
+    });
+    const chunk = await Promise.race([reader.read(), timeout]).finally(() => clearTimeout(timer));
+    done = chunk.done;
+    buffered += chunk.value ?? "";
+  };
+  return {
+    reader,
+    nextUpdate: async (): Promise<RunUpdate> => {
       for (;;) {
         const end = buffered.indexOf("\n\n");
         if (end >= 0) {
@@ -189,11 +210,30 @@ Deno.test("serve: server-sent events bring each new epoch's line as it lands", a
           if (/^event: update$/m.test(event) && data) return JSON.parse(data[1]);
           continue;
         }
-        const { value, done } = await reader.read();
         if (done) throw new Error("the event stream ended");
-        buffered += value;
+        await read();
       }
-    };
+    },
+    ended: async (): Promise<boolean> => {
+      while (!done && !buffered.includes("\n\n")) await read();
+      return done && buffered === "";
+    },
+  };
+}
+
+/** Polls `check` every 20 ms until it is true; the error names what was waited for. */
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+Deno.test("serve: server-sent events bring each new epoch's line as it lands", async () => {
+  const { root, running } = await makeResults();
+  await withServer({ root, pollMs: 50 }, async (base) => {
+    const { reader, nextUpdate } = await eventStream(`${base}/api/events/sweep/live%20run`);
     const first = await nextUpdate();
     equal(first.history.length, 2);
     equal(first.summary.epochsDone, 2);
@@ -245,4 +285,175 @@ Deno.test("serve: Fashion-MNIST files under /data/ and the flags", async () => {
   equal(req.host, "127.0.0.1");
   equal(serveFromFlags(parseFlags(SERVE_SPEC, [root])).port, 8000);
   deepStrictEqual(parseHistory('{"epoch":1}\n{"epoch":2}\n{"ep'), [{ epoch: 1 }, { epoch: 2 }]);
+});
+
+Deno.test("serve: one event stream follows several runs and ends once every one is over", async () => {
+  const { root, running } = await makeResults();
+  await withServer({ root, pollMs: 50 }, async (base, _port, results) => {
+    const done = await eventStream(`${base}/api/events/done_run`);
+    equal((await done.nextUpdate()).summary.status, "finished");
+    ok(await done.ended(), "the stream of a finished run stayed open");
+
+    const both = await eventStream(
+      `${base}/api/events?run=done_run&run=${encodeURIComponent("sweep/live run")}`,
+    );
+    const first = [await both.nextUpdate(), await both.nextUpdate()];
+    deepStrictEqual(first.map((u) => `${u.dir}: ${u.summary.status}, ${u.history.length} epochs`), [
+      "done_run: finished, 3 epochs",
+      "sweep/live run: running, 2 epochs",
+    ]);
+    await appendEpoch(running, 3);
+    const third = await both.nextUpdate();
+    deepStrictEqual([third.dir, third.history.length], ["sweep/live run", 3]);
+    await writeRun(running, "stopped", 10, 3);
+    equal((await both.nextUpdate()).summary.status, "stopped");
+    ok(await both.ended(), "the stream stayed open after every run it follows was over");
+    await until("no stream left open", () => results.openStreams === 0);
+
+    const none = await fetch(`${base}/api/events`);
+    equal(none.status, 400);
+    await none.body?.cancel();
+  });
+});
+
+Deno.test("serve: the pages' one stream (followRuns) is closed once every run it follows is over", async () => {
+  const { root, running } = await makeResults();
+  await withServer({ root, pollMs: 50 }, async (base, _port, results) => {
+    equal(followRuns([], () => {}, base), undefined, "a stream opened for no run");
+    const seen: string[] = [];
+    const events = followRuns(["sweep/live run"], (u) => seen.push(u.summary.status), base)!;
+    await until("the run's first update", () => seen.length === 1);
+    await writeRun(running, "failed", 10, 2);
+    await until("the run's last update", () => seen.length === 2);
+    deepStrictEqual(seen, ["running", "failed"]);
+    // Left open, an EventSource whose stream the server ended connects again, for ever.
+    equal(events.readyState, EventSource.CLOSED);
+    await until("no stream left open", () => results.openStreams === 0);
+  });
+});
+
+Deno.test("serve: a run whose process has ended shows killed, with no ETA, no reload, no open stream", async () => {
+  const { root, running } = await makeResults();
+  // A power cut: the manifest names a process of this host's earlier boot.
+  await writeRun(running, "running", 10, 2, { process: { ...thisProcess(), boot: "an earlier boot" } });
+  await withServer({ root, pollMs: 50 }, async (base) => {
+    const index = await (await fetch(`${base}/`)).text();
+    const row = index.match(/<tr data-run="sweep\/live run">.*?<\/tr>/s)?.[0] ?? "";
+    match(row, /<td class="status-killed" title="[^"]*its process has ended[^"]*">killed<\/td>/);
+    ok(!/\d (s|min)</.test(row), `an ETA for a killed run: ${row}`);
+    ok(!index.includes('http-equiv="refresh"'), "the index reloads itself for a killed run");
+    const data = await (await fetch(`${base}/api/run/sweep/live%20run`)).json();
+    deepStrictEqual([data.summary.status, data.summary.etaSeconds], ["killed", undefined]);
+    match(
+      await (await fetch(`${base}/view/sweep/live%20run`)).text(),
+      /<div id="status" class="status-killed"/,
+    );
+    const stream = await eventStream(`${base}/api/events/sweep/live%20run`);
+    equal((await stream.nextUpdate()).summary.status, "killed");
+    ok(await stream.ended(), "the stream of a killed run stayed open");
+
+    // SIGKILL while a page follows the run: no file changes, yet the page learns that the run is over.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { thisProcess } from ${JSON.stringify(new URL("../lib/io/process.ts", import.meta.url).href)};
+         console.log(JSON.stringify(thisProcess()));
+         setTimeout(() => {}, 60_000);`,
+      ],
+      stdout: "piped",
+    }).spawn();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const trainer = JSON.parse((await lines.read()).value!);
+    await lines.cancel();
+    await writeRun(running, "running", 10, 2, { process: trainer });
+    const live = await eventStream(`${base}/api/events/sweep/live%20run`);
+    equal((await live.nextUpdate()).summary.status, "running");
+    child.kill("SIGKILL");
+    await child.status;
+    equal((await live.nextUpdate()).summary.status, "killed");
+    ok(await live.ended(), "the stream stayed open after the run's process was killed");
+  });
+});
+
+Deno.test("serve: a finished run resumed for more epochs shows its history, not its old metrics.json", async () => {
+  const { root, finished } = await makeResults();
+  const manifest = JSON.parse(await Deno.readTextFile(`${finished}/manifest.json`));
+  const setStatus = (status: string) =>
+    Deno.writeTextFile(`${finished}/manifest.json`, JSON.stringify({ ...manifest, status }));
+  // `--resume --epochs 5`: running again, epoch 4 landed, metrics.json still the finish after epoch 3.
+  await setStatus("running");
+  await appendEpoch(finished, 4);
+  await withServer({ root }, async (base) => {
+    const latest = historyRow(4).test_accuracy;
+    const run = async () => (await fetch(`${base}/api/run/done_run`)).json();
+    const page = async () => (await fetch(`${base}/view/done_run`)).text();
+    match(
+      await (await fetch(`${base}/`)).text(),
+      new RegExp(`<tr data-run="done_run">.*${latest.toFixed(4)}`, "s"),
+    );
+    let data = await run();
+    deepStrictEqual([data.summary.finalTestAccuracy, data.metrics], [latest, undefined]);
+    ok(!(await page()).includes("Final metrics"), "the run page shows the previous finish's metrics");
+    // Finished again, until its new metrics.json lands (it counts the epochs it evaluated): the history's.
+    await setStatus("finished");
+    data = await run();
+    deepStrictEqual([data.summary.finalTestAccuracy, data.metrics], [latest, undefined]);
+    const metrics = JSON.parse(await Deno.readTextFile(`${finished}/metrics.json`));
+    await Deno.writeTextFile(`${finished}/metrics.json`, JSON.stringify({ ...metrics, epochs: 4 }));
+    data = await run();
+    equal(data.metrics.epochs, 4);
+    match(await page(), /<h2>Final metrics<\/h2>/);
+  });
+});
+
+Deno.test("serve: times are rounded to the unit shown before the split into hours and minutes", () => {
+  equal(formatSeconds(7170), "2 h 0 min");
+  equal(formatSeconds(9000), "2 h 30 min");
+  equal(formatSeconds(3599), "60 min");
+  equal(formatSeconds(89.4), "89 s");
+  equal(formatSeconds(undefined), "");
+});
+
+Deno.test("serve: a checkout under a path with a space and an accent bundles its pages, each bundle whole", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "mda-serve-path-" });
+  const repo = join(tmp, "check out é");
+  const place = async (path: string, text?: string) => {
+    await Deno.mkdir(dirname(join(repo, path)), { recursive: true });
+    const real = fileURLToPath(new URL(`../${path}`, import.meta.url));
+    await Deno.writeTextFile(join(repo, path), text ?? await Deno.readTextFile(real));
+  };
+  // The modules that find the checkout from their own URL, and stubs for what they bundle.
+  for (const path of ["lib/serve/bundle.ts", "web/build.ts", "tools/browser_bundle.ts", "deno.json"]) {
+    await place(path);
+  }
+  await place("lib/serve/client.ts", `console.log("the stub page script");\n`);
+  await place("lib/gpu/pipelines.ts", "export function preloadWgsl(_: Record<string, string>): void {}\n");
+  await place("web/train.ts", `console.log("the stub training page");\n`);
+  try {
+    const copy = (path: string) => import(pathToFileURL(join(repo, path)).href);
+    const { bundleClient } = await copy("lib/serve/bundle.ts") as typeof import("../lib/serve/bundle.ts");
+    const client = await bundleClient();
+    equal(client.error, undefined);
+    match(client.js!, /the stub page script/);
+
+    const build = await copy("web/build.ts") as typeof import("../web/build.ts");
+    equal(build.WEB_DIR, join(repo, "web"));
+    const out = join(repo, "web", "dist", "train.js");
+    await Deno.mkdir(dirname(out));
+    await Deno.writeTextFile(out, "// the bundle being served\n");
+    // A server that opened the old bundle reads it whole: the new one is a new file renamed over it.
+    const served = await Deno.open(out);
+    equal(await build.buildWebBundle(), out);
+    equal(await new Response(served.readable).text(), "// the bundle being served\n");
+    match(await Deno.readTextFile(out), /the stub training page/);
+    const files = async () => (await Array.fromAsync(Deno.readDir(dirname(out)))).map((e) => e.name);
+    deepStrictEqual(await files(), ["train.js"]);
+
+    await place("web/train.ts", "export const = ;\n");
+    await rejects(build.buildWebBundle(), /deno bundle failed/);
+    match(await Deno.readTextFile(out), /the stub training page/);
+    deepStrictEqual(await files(), ["train.js"], "a failed bundle left its temporary file");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 });

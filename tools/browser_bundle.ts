@@ -3,6 +3,8 @@
 // else, and the few node: built-ins the shared modules import are mapped to small browser stand-ins.
 // Used by the kernel tests in Chromium (tools/browser_tests.ts) and the training page (web/build.ts).
 
+import { fileURLToPath, pathToFileURL } from "node:url";
+
 const ROOT = new URL("../", import.meta.url);
 
 export interface BundleOptions {
@@ -42,7 +44,7 @@ export function shaderTexts(): Record<string, string> {
 
 export async function bundleForBrowser(opts: BundleOptions): Promise<void> {
   const { workDir } = opts;
-  const spec = (s: string) => JSON.stringify(s.startsWith("/") ? `file://${s}` : s);
+  const spec = (s: string) => JSON.stringify(s.startsWith("/") ? pathToFileURL(s).href : s);
   await Deno.writeTextFile(
     `${workDir}/shaders.ts`,
     `import { preloadWgsl } from ${JSON.stringify(repoUrl("lib/gpu/pipelines.ts"))};\n` +
@@ -75,7 +77,7 @@ export async function bundleForBrowser(opts: BundleOptions): Promise<void> {
   args.push("-o", opts.outFile, `${workDir}/entry.ts`);
   const out = await new Deno.Command(Deno.execPath(), {
     args,
-    cwd: new URL(".", ROOT).pathname,
+    cwd: fileURLToPath(ROOT), // a path: a URL's pathname keeps a space as %20
     stdout: "piped",
     stderr: "piped",
   })

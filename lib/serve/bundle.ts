@@ -2,8 +2,11 @@
 // functions), bundled once per server start with `deno bundle` into memory: no file is written and
 // nothing is fetched by the page from the network.
 
-const CLIENT = new URL("./client.ts", import.meta.url).pathname;
-const ROOT = new URL("../..", import.meta.url).pathname;
+import { fileURLToPath } from "node:url";
+
+// Paths, not URLs' pathnames: those keep a space as %20, and no such folder exists.
+const CLIENT = fileURLToPath(new URL("./client.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 export async function bundleClient(): Promise<{ js?: string; error?: string }> {
   try {

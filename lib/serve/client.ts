@@ -4,23 +4,17 @@
 // from the run's data with the functions that wrote its SVG files, so the page shows the same figures;
 // while the run is going, server-sent events bring each new line of history.jsonl and the learning curves,
 // epoch, ETA and adapter update without a reload. The comparison page lays several runs' curves on one plot.
+// Pages follow runs through one event stream (follow.ts), none for a run that is over.
 
 import { restoreDevicePixelRatio } from "./plot_offset.ts"; // first: before Plot loads (see the file)
 import { curveFigureSvgs, decodeComponents, runFigureSvgs } from "../../experiments/run_figures.ts";
 import { type CurveKey, runsCurveFigure } from "../plot/compare.ts";
 import type { HistoryRow } from "../types.ts";
+import { encodePath, formatSeconds, isFinal, statusNote } from "./common.ts";
+import { followRuns } from "./follow.ts";
 
 restoreDevicePixelRatio();
 const doc: any = (globalThis as any).document;
-
-function formatSeconds(s: number | undefined): string {
-  if (s === undefined || !Number.isFinite(s)) return "";
-  if (s < 90) return `${Math.round(s)} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
-}
-
-const encodePath = (dir: string) => dir.split("/").map(encodeURIComponent).join("/");
 
 /** The figure's container on the page, created (in order) when the page did not list it. */
 function figureBox(file: string, caption: string): any {
@@ -63,6 +57,8 @@ function statusLine(summary: any): { text: string; cls: string } {
   if (summary.adapter) {
     parts.push(`adapter ${summary.adapter}${summary.softwareAdapter ? " (software)" : ""}`);
   }
+  const note = statusNote(summary.status);
+  if (note) parts.push(note);
   return { text: parts.join(" · "), cls: `status-${summary.status}` };
 }
 
@@ -101,9 +97,8 @@ async function runPage(main: any): Promise<void> {
   };
   drawAll();
   let lastStatus = data.summary.status;
-  const events = new (globalThis as any).EventSource(`/api/events/${encodePath(dir)}`);
-  events.addEventListener("update", async (e: any) => {
-    const update = JSON.parse(e.data) as { summary: any; history: HistoryRow[] };
+  if (isFinal(lastStatus)) return;
+  followRuns([dir], async (update) => {
     data.history = update.history;
     data.summary = update.summary;
     if (update.summary.status !== lastStatus && update.summary.status === "finished") {
@@ -140,16 +135,12 @@ async function comparePage(main: any): Promise<void> {
     el.dataset.epochsDone = list.map((r) => r.summary.epochsDone).join(",");
   };
   draw();
-  for (const dir of dirs) {
-    const events = new (globalThis as any).EventSource(`/api/events/${encodePath(dir)}`);
-    events.addEventListener("update", (e: any) => {
-      const update = JSON.parse(e.data);
-      const r = runs.get(dir)!;
-      r.history = update.history;
-      r.summary = update.summary;
-      draw();
-    });
-  }
+  followRuns(dirs.filter((d) => !isFinal(runs.get(d)!.summary.status)), (update) => {
+    const r = runs.get(update.dir)!;
+    r.history = update.history;
+    r.summary = update.summary;
+    draw();
+  });
 }
 
 const main = doc.querySelector("main[data-page]");

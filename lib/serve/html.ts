@@ -2,23 +2,12 @@
 // pages (their README.md rendered). Figures are drawn in the page by /static/client.js from the run's
 // data (the same functions that wrote the SVG files); without the script the saved SVG files show.
 
+import { encodePath, formatSeconds, statusNote } from "./common.ts";
 import type { ReportSummary, RunSummary } from "./scan.ts";
 
 export function escapeHtml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
     .replace(/'/g, "&#39;");
-}
-
-/** A results-relative folder in a URL path: each segment percent-encoded. */
-export function encodePath(dir: string): string {
-  return dir.split("/").map(encodeURIComponent).join("/");
-}
-
-export function formatSeconds(s: number | undefined): string {
-  if (s === undefined || !Number.isFinite(s)) return "";
-  if (s < 90) return `${Math.round(s)} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }
 
 const STYLE = `
@@ -28,7 +17,7 @@ table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.92rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: left; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .status-running { color: #b35900; font-weight: bold; } .status-finished { color: #1a7f37; }
-.status-failed, .status-stopped { color: #b00020; }
+.status-failed, .status-stopped, .status-killed { color: #b00020; }
 figure { margin: 1rem 0; } figure .svg svg, figure img { max-width: 100%; height: auto; }
 figcaption { color: #444; font-size: 0.9rem; }
 .figures { display: flex; flex-wrap: wrap; gap: 1rem; } .figures figure { flex: 0 1 560px; }
@@ -52,6 +41,11 @@ const fmt = (
   digits = 4,
 ) => (x === undefined || !Number.isFinite(x) ? "" : x.toFixed(digits));
 
+function statusTitle(status: string): string {
+  const note = statusNote(status);
+  return note ? ` title="${escapeHtml(note)}"` : "";
+}
+
 /**
  * The index: every run and report under `root`; `trainPage`, when given, is the URL of the page that
  * trains an experiment in the tab (web/train.html: the quick one, or the notebook's), linked at the top.
@@ -67,7 +61,7 @@ export function indexPage(
       escapeHtml(r.dir)
     }"></td>` +
     `<td><a href="/view/${encodePath(r.dir)}">${escapeHtml(r.dir)}</a></td>` +
-    `<td class="status-${escapeHtml(r.status)}">${escapeHtml(r.status)}</td>` +
+    `<td class="status-${escapeHtml(r.status)}"${statusTitle(r.status)}>${escapeHtml(r.status)}</td>` +
     `<td class="num">${r.epochsDone}${r.epochsTotal !== undefined ? ` / ${r.epochsTotal}` : ""}</td>` +
     `<td class="num">${fmt(r.finalTestAccuracy)}</td><td class="num">${fmt(r.bestTestAccuracy)}</td>` +
     `<td class="num">${fmt(r.lastTrainLoss)}</td><td class="num">${formatSeconds(r.etaSeconds)}</td>` +
@@ -107,13 +101,14 @@ export function indexPage(
 // deno-lint-ignore no-explicit-any
 type Json = Record<string, any>;
 
+/** A run's page; `metrics` is the run's final evaluation, when it has one (scan.ts's readRun). */
 export function runPage(
-  dir: string,
-  name: string,
+  summary: RunSummary,
   manifest: Json | undefined,
   metrics: Json | undefined,
   figures: { file: string; caption: string }[],
 ): string {
+  const { dir, name, status } = summary;
   const hyper = manifest?.hyperparameters ?? {};
   const hyperRows = Object.entries(hyper).map(([k, v]) => {
     const { value, source } = v as { value: unknown; source: string };
@@ -146,7 +141,9 @@ export function runPage(
       `<a href="/files/${encodePath(dir)}/">files</a> · <a href="/compare?run=${
         encodeURIComponent(dir)
       }">compare with…</a></p>` +
-      `<div id="status">${escapeHtml(manifest?.status ?? "")}</div>` +
+      `<div id="status" class="status-${escapeHtml(status)}"${statusTitle(status)}>${
+        escapeHtml(status)
+      }</div>` +
       `<div class="figures" id="figures">\n${figs}\n</div>` +
       (finalRows ? `<h2>Final metrics</h2><table>${finalRows}</table>` : "") +
       `<h2>Hyperparameters</h2><table><tr><th>name</th><th>value</th><th>from</th></tr>${hyperRows}</table>` +

@@ -3,7 +3,9 @@
 // manifest), and one run's data for its page.
 
 import { join } from "node:path";
+import { processGone, type ProcessId } from "../io/process.ts";
 import type { HistoryRow } from "../types.ts";
+import { KILLED } from "./common.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = Record<string, any>;
@@ -12,6 +14,7 @@ export interface RunSummary {
   /** The run folder relative to the results root, with "/" separators. */
   dir: string;
   name: string;
+  /** The manifest's status, or KILLED where it says "running" and its process is known to have ended. */
   status: string;
   epochsDone: number;
   epochsTotal?: number;
@@ -24,6 +27,8 @@ export interface RunSummary {
   softwareAdapter?: boolean;
   /** When history.jsonl or manifest.json last changed (ms since the epoch). */
   updated?: number;
+  /** The training process the manifest names: an open event stream looks whether it is still alive. */
+  process?: Partial<ProcessId>;
 }
 
 export interface ReportSummary {
@@ -80,14 +85,36 @@ export function runName(manifest: Json | undefined, dir: string): string {
     : manifest.experiment_name ?? dir;
 }
 
-/** Key numbers of one run folder (absolute path `abs`, shown as `dir`). */
-export async function summarizeRun(abs: string, dir: string): Promise<RunSummary> {
+/** A run's files as its pages use them. */
+export interface RunFiles {
+  manifest?: Json;
+  history: HistoryRow[];
+  /** metrics.json, only where it is the final evaluation of the run as it stands (readRun). */
+  metrics?: Json;
+}
+
+/**
+ * A run's manifest, history and metrics. A finished run resumed for more epochs keeps its old metrics.json
+ * while it trains again: that file is the run's final evaluation only where the run is finished and the
+ * file counts as many epochs as the history has lines. The manifest is read first: the trainer writes it
+ * "finished" after the other two.
+ */
+export async function readRun(abs: string): Promise<RunFiles> {
   const manifest = await readJsonFile(join(abs, "manifest.json"));
-  const metrics = await readJsonFile(join(abs, "metrics.json"));
   const history = await readHistoryFile(abs);
+  const metrics = await readJsonFile(join(abs, "metrics.json"));
+  const current = manifest?.status === "finished" && metrics?.epochs === history.length;
+  return { manifest, history, metrics: current ? metrics : undefined };
+}
+
+/** Key numbers of one run folder (absolute path `abs`, shown as `dir`), from `files` when already read. */
+export async function summarizeRun(abs: string, dir: string, files?: RunFiles): Promise<RunSummary> {
+  const { manifest, metrics, history } = files ?? await readRun(abs);
   const last = history[history.length - 1];
   const total = manifest?.hyperparameters?.epochs?.value as number | undefined;
-  const status = (manifest?.status as string) ?? "unknown";
+  const owner = manifest?.process as Partial<ProcessId> | undefined;
+  let status = (manifest?.status as string) ?? "unknown";
+  if (status === "running" && processGone(owner)) status = KILLED;
   let best: number | undefined;
   for (const r of history) {
     if (Number.isFinite(r.test_accuracy) && !(r.test_accuracy <= (best ?? -1))) best = r.test_accuracy;
@@ -114,6 +141,7 @@ export async function summarizeRun(abs: string, dir: string): Promise<RunSummary
     adapter: manifest?.adapter?.description,
     softwareAdapter: manifest?.adapter?.isSoftware,
     updated: updated || undefined,
+    process: owner,
   };
 }
 
@@ -152,12 +180,11 @@ export async function scanResults(root: string): Promise<{ runs: RunSummary[]; r
 
 /** Everything a run's page draws: the same files `deno task figures` reads. */
 export async function runData(abs: string, dir: string): Promise<Json> {
+  const files = await readRun(abs);
   return {
     dir,
-    summary: await summarizeRun(abs, dir),
-    manifest: await readJsonFile(join(abs, "manifest.json")),
-    metrics: await readJsonFile(join(abs, "metrics.json")),
-    history: await readHistoryFile(abs),
+    summary: await summarizeRun(abs, dir, files),
+    ...files,
     latent: await readJsonFile(join(abs, "latent.json")),
     components: await readJsonFile(join(abs, "components.json")),
     figures: await readJsonFile(join(abs, "figures.json")),

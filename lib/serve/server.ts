@@ -3,7 +3,8 @@
 //   /view/DIR             a run's page (figures drawn in the page, live while it runs) or a report page
 //   /compare?run=A&run=B  several runs' curves on one plot
 //   /files/PATH           any file below the results folder, as is
-//   /api/index, /api/run/DIR, /api/events/DIR (server-sent events: a run's history as each epoch lands)
+//   /api/index, /api/run/DIR
+//   /api/events?run=A&run=B, /api/events/DIR (server-sent events: runs' histories as each epoch lands)
 //   /static/client.js     the pages' script (bundled at start)
 //   /web/PATH             the repository's web/ folder, when it exists
 //   /data/, /data/FILE    the Fashion-MNIST files, found where lib/data finds them
@@ -11,9 +12,11 @@
 
 import { join } from "node:path";
 import { FASHION_LOCAL_DIR, FASHION_SYSTEM_DIR, locateAll } from "../data/fashion.ts";
+import { processGone } from "../io/process.ts";
+import { isFinal } from "./common.ts";
 import { comparePage, errorPage, indexPage, reportPage, runPage } from "./html.ts";
 import { contentType, resolveInside, safeSegments } from "./paths.ts";
-import { readHistoryFile, runData, scanResults, summarizeRun } from "./scan.ts";
+import { readHistoryFile, readRun, runData, scanResults, summarizeRun } from "./scan.ts";
 
 export interface ServerOptions {
   /** The results folder. */
@@ -29,6 +32,9 @@ export interface ServerOptions {
 }
 
 const HTML = "text/html; charset=utf-8";
+
+/** A run folder: its real path, and the results-relative folder it was asked by. */
+type RunDir = { abs: string; dir: string };
 
 function respond(body: BodyInit | null, status = 200, type = HTML, extra: HeadersInit = {}): Response {
   return new Response(body, {
@@ -48,6 +54,11 @@ const fail = (status: number, message: string) => respond(errorPage(status, mess
 export class ResultsServer {
   #streams = new Set<() => void>();
   constructor(readonly opts: ServerOptions) {}
+
+  /** How many event streams are open now. */
+  get openStreams(): number {
+    return this.#streams.size;
+  }
 
   /** Closes every open event stream (so a server's shutdown does not wait on them). */
   closeStreams(): void {
@@ -88,7 +99,13 @@ export class ResultsServer {
       if (path === "/compare") return await this.compare(url);
       if (path.startsWith("/view/")) return await this.view(tail("/view/"));
       if (path.startsWith("/api/run/")) return await this.runJson(tail("/api/run/"), url);
-      if (path.startsWith("/api/events/")) return await this.events(tail("/api/events/"));
+      if (path === "/api/events" || path.startsWith("/api/events/")) {
+        const runs = path === "/api/events"
+          ? await this.#runDirs(url)
+          : await this.#runDir(tail("/api/events/"));
+        if (runs instanceof Response) return runs;
+        return this.events(Array.isArray(runs) ? runs : [runs]);
+      }
       if (path === "/files" || path.startsWith("/files/")) {
         return await this.file(this.opts.root, tail("/files/"), "/files");
       }
@@ -104,7 +121,7 @@ export class ResultsServer {
   };
 
   /** A run folder (one with manifest.json) named by URL segments, or the response refusing it. */
-  async #runDir(segments: string[] | undefined): Promise<{ abs: string; dir: string } | Response> {
+  async #runDir(segments: string[] | undefined): Promise<RunDir | Response> {
     if (!segments || segments.length === 0) return fail(400, "bad run folder in the URL");
     const r = await resolveInside(this.opts.root, segments);
     if (!r.ok) return fail(r.status, "no such run folder");
@@ -112,19 +129,29 @@ export class ResultsServer {
     return { abs: r.path, dir: segments.join("/") };
   }
 
+  /** The run folders named by ?run=A&run=B (results-relative, repeats dropped), or the response refusing one. */
+  async #runDirs(url: URL): Promise<RunDir[] | Response> {
+    const runs: RunDir[] = [];
+    for (const d of url.searchParams.getAll("run")) {
+      const run = await this.#runDir(safeSegments(d.split("/").map(encodeURIComponent).join("/")));
+      if (run instanceof Response) return run;
+      if (!runs.some((r) => r.dir === run.dir)) runs.push(run);
+    }
+    return runs;
+  }
+
   async view(segments: string[] | undefined): Promise<Response> {
     const run = await this.#runDir(segments);
     if (run instanceof Response) return run;
-    const manifest = await readJson(join(run.abs, "manifest.json"));
-    if (manifest) {
-      const metrics = await readJson(join(run.abs, "metrics.json"));
+    const files = await readRun(run.abs);
+    if (files.manifest) {
       const figures = ((await readJson(join(run.abs, "figures.json"))) ?? []) as {
         file: string;
         caption: string;
       }[];
-      const summary = await summarizeRun(run.abs, run.dir);
+      const summary = await summarizeRun(run.abs, run.dir, files);
       return respond(
-        runPage(run.dir, summary.name, manifest, metrics, Array.isArray(figures) ? figures : []),
+        runPage(summary, files.manifest, files.metrics, Array.isArray(figures) ? figures : []),
       );
     }
     try {
@@ -135,14 +162,10 @@ export class ResultsServer {
   }
 
   async compare(url: URL): Promise<Response> {
-    const dirs: string[] = [];
-    for (const d of url.searchParams.getAll("run")) {
-      const run = await this.#runDir(safeSegments(d.split("/").map(encodeURIComponent).join("/")));
-      if (run instanceof Response) return run;
-      if (!dirs.includes(run.dir)) dirs.push(run.dir);
-    }
+    const chosen = await this.#runDirs(url);
+    if (chosen instanceof Response) return chosen;
     const { runs } = await scanResults(this.opts.root);
-    return respond(comparePage(dirs, runs));
+    return respond(comparePage(chosen.map((r) => r.dir), runs));
   }
 
   async runJson(segments: string[] | undefined, url: URL): Promise<Response> {
@@ -158,20 +181,23 @@ export class ResultsServer {
     return json(await runData(run.abs, run.dir));
   }
 
-  /** Server-sent events: an "update" with the run's summary and history whenever either file changes. */
+  /**
+   * Server-sent events: an "update" ({ dir, summary, history }) for each run, at once and then whenever its
+   * history.jsonl or manifest.json changes or its process ends. A run whose status is final gets no more,
+   * and the stream ends once every run's is: one stream serves a comparison of many runs, and none is held
+   * for runs that are over (a browser opens 6 HTTP/1.1 connections a host and queues the rest).
+   */
   // A closed connection cancels the body stream (cancel below), which stops the polling.
-  async events(segments: string[] | undefined): Promise<Response> {
-    const run = await this.#runDir(segments);
-    if (run instanceof Response) return run;
-    const { abs, dir } = run;
+  events(runs: RunDir[]): Response {
+    if (!runs.length) return fail(400, "name the runs to follow: /api/events?run=DIR&run=DIR");
     const pollMs = this.opts.pollMs ?? 500;
     const enc = new TextEncoder();
+    const followed = runs.map((r) => ({ ...r, signature: "", status: "", owner: {} }));
     let timer: ReturnType<typeof setInterval> | undefined;
     let closed = false;
     let close = () => {};
     const stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
-        let signature = "";
         let busy = false;
         let idle = 0;
         close = () => {
@@ -184,28 +210,32 @@ export class ResultsServer {
           } catch { /* already closed by the client */ }
         };
         this.#streams.add(close);
+        const send = (text: string) => !closed && controller.enqueue(enc.encode(text));
         const tick = async () => {
           if (busy || closed) return;
           busy = true;
           try {
-            const sig = (await Promise.all(["history.jsonl", "manifest.json"].map(async (f) => {
-              try {
-                const st = await Deno.stat(join(abs, f));
-                return `${st.ino}:${st.size}:${st.mtime?.getTime()}`;
-              } catch {
-                return "-";
-              }
-            }))).join("|");
-            if (sig !== signature) {
-              signature = sig;
+            let sent = false;
+            for (const run of followed) {
+              if (isFinal(run.status)) continue;
+              // A killed run's files never change again: its process's end is part of what is watched.
+              const gone = run.status === "running" && processGone(run.owner);
+              const sig = `${await filesSignature(run.abs)}|${gone}`;
+              if (sig === run.signature) continue;
+              run.signature = sig;
+              const files = await readRun(run.abs);
+              const summary = await summarizeRun(run.abs, run.dir, files);
+              run.status = summary.status;
+              run.owner = summary.process ?? {};
+              const payload = { dir: run.dir, summary, history: files.history };
+              send(`event: update\ndata: ${JSON.stringify(payload)}\n\n`);
+              sent = true;
+            }
+            if (followed.every((r) => isFinal(r.status))) close();
+            else if (sent) idle = 0;
+            else if (++idle * pollMs >= 15_000) {
               idle = 0;
-              const payload = { summary: await summarizeRun(abs, dir), history: await readHistoryFile(abs) };
-              if (!closed) {
-                controller.enqueue(enc.encode(`event: update\ndata: ${JSON.stringify(payload)}\n\n`));
-              }
-            } else if (++idle * pollMs >= 15_000) {
-              idle = 0;
-              if (!closed) controller.enqueue(enc.encode(`: still here\n\n`)); // keeps proxies from timing out
+              send(`: still here\n\n`); // keeps proxies from timing out
             }
           } catch {
             close();
@@ -267,6 +297,18 @@ export class ResultsServer {
     if (!hit) return fail(404, `no Fashion-MNIST file named ${wanted}`);
     return respond(await Deno.readFile(hit.path), 200, contentType(hit.path));
   }
+}
+
+/** Changes whenever the trainer rewrites history.jsonl or manifest.json. */
+async function filesSignature(abs: string): Promise<string> {
+  return (await Promise.all(["history.jsonl", "manifest.json"].map(async (f) => {
+    try {
+      const st = await Deno.stat(join(abs, f));
+      return `${st.ino}:${st.size}:${st.mtime?.getTime()}`;
+    } catch {
+      return "-";
+    }
+  }))).join("|");
 }
 
 async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
