@@ -6,6 +6,7 @@
 //
 //   deno run -A bench/backends_bench.ts [--rounds 2] [--steps 2] [--batch 256] [--torch]
 
+import { fileURLToPath } from "node:url";
 import {
   checkPositionals,
   type CommandSpec,
@@ -42,7 +43,7 @@ const flags = parseOrExit(SPEC, Deno.args, (p) => {
   return { rounds: intFlag(p, "rounds", 1) ?? 2, steps: steps!, batch, torch: p.values.torch === true };
 });
 const { rounds } = flags;
-const script = new URL("./bench.ts", import.meta.url).pathname;
+const script = fileURLToPath(new URL("./bench.ts", import.meta.url));
 
 interface StepResult {
   adapter: string;

@@ -11,6 +11,7 @@
 // reported. With --json the last line of stdout is one JSON object with at least `adapter` and
 // `train_step_ms` (the timed steps' mean, run back to back after a warm-up as in training).
 
+import { fileURLToPath } from "node:url";
 import { randomSplit } from "../lib/data/device.ts";
 import { describeAdapter, getGpuOrExit } from "../lib/gpu/device.ts";
 import { pipelineBuildStats } from "../lib/gpu/pipelines.ts";
@@ -49,7 +50,7 @@ if (args.implementations) {
   if (Deno.args.includes("--steps")) pass.push("--steps", String(args.steps));
   if (args.json) pass.push("--json");
   if (args.browser) pass.push("--browser");
-  const script = new URL("./implementations.ts", import.meta.url).pathname;
+  const script = fileURLToPath(new URL("./implementations.ts", import.meta.url));
   const child = new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, ...pass] }).spawn();
   Deno.exit((await child.status).code);
 }
@@ -238,7 +239,7 @@ async function torchStep(
   batch: number,
   widths: number[],
 ): Promise<{ torch: string; threads: number; train_step_ms: number } | undefined> {
-  const script = new URL("../tools/pytorch/step_bench.py", import.meta.url).pathname;
+  const script = fileURLToPath(new URL("../tools/pytorch/step_bench.py", import.meta.url));
   const python = findTorchPython();
   if (!python) return undefined;
   const out = await new Deno.Command(python, {

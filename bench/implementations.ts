@@ -8,6 +8,7 @@
 // against the first row that ran (wgpu GL) in the same run. An implementation without an adapter here is
 // listed as unavailable, with the first line of its error.
 
+import { fileURLToPath } from "node:url";
 import { checkPositionals, type CommandSpec, parseOrExit, stringFlag } from "../experiments/flags.ts";
 import { parseBenchArgs, WIDTHS_FLAG } from "./cli.ts";
 import { findFirefox, launchHeadless } from "../test/headless.ts";
@@ -73,7 +74,7 @@ const flags = parseOrExit(SPEC, Deno.args, (p) => {
   return { batch, steps: steps!, widths, json: p.values.json === true, browser: p.values.browser === true };
 });
 
-const bench = new URL("./bench.ts", import.meta.url).pathname;
+const bench = fileURLToPath(new URL("./bench.ts", import.meta.url));
 const args = ["run", "-A", bench, "--json", "--no-kernels", "--no-torch", "--batch", String(flags.batch)];
 args.push("--steps", String(flags.steps));
 if (flags.widths) args.push("--widths", flags.widths);

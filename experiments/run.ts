@@ -2,6 +2,7 @@
 // history.jsonl, metrics.json, model.safetensors, resume.safetensors, manifest.json and the figures.
 // Every write is a temporary file renamed into place, so an interrupted run never leaves a half file.
 
+import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 import { type FashionMnist, loadFashionMnist } from "../lib/data/fashion.ts";
 import { DeviceSplit, FASHION_NORMALIZE } from "../lib/data/device.ts";
@@ -215,7 +216,7 @@ async function gitCommit(): Promise<string> {
   try {
     const out = await new Deno.Command("git", {
       args: ["rev-parse", "HEAD"],
-      cwd: new URL("..", import.meta.url).pathname,
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
       stdout: "piped",
       stderr: "null",
     }).output();
@@ -223,7 +224,7 @@ async function gitCommit(): Promise<string> {
     const commit = new TextDecoder().decode(out.stdout).trim();
     const dirty = await new Deno.Command("git", {
       args: ["status", "--porcelain", "--untracked-files=no"],
-      cwd: new URL("..", import.meta.url).pathname,
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
       stdout: "piped",
       stderr: "null",
     }).output();
@@ -646,14 +647,18 @@ function summarize(history: HistoryRow[], last: EvalMetrics): Record<string, unk
   };
 }
 
-/** The epochs that runs have left to train (none for a finished run; a started one's done epochs off). */
+/**
+ * The epochs that runs have left to train (none for a finished run, but what --resume extends it by; a
+ * started one's done epochs off).
+ */
 export async function epochsLeft(
-  runs: readonly { out: string; hyper: { epochs: number } }[],
+  runs: readonly { out: string; hyper: { epochs: number }; resume?: boolean }[],
 ): Promise<number> {
   let left = 0;
   for (const r of runs) {
     const manifest = await readJson(file(r.out, "manifest.json"));
     // A finished run has none left, unless --resume extends it (runPlan).
+    if (manifest?.status === "finished" && !r.resume) continue;
     left += Math.max(0, r.hyper.epochs - (manifest ? (await readHistory(r.out)).length : 0));
   }
   return left;

@@ -8,6 +8,7 @@
 // (the first folder in name order), and this run's own seed not at all: another folder's run of it is the
 // same draw, not another one.
 
+import { fileURLToPath } from "node:url";
 import type { AdapterReport } from "../lib/gpu/device.ts";
 import type { RunRequest } from "./cli.ts";
 import { readJson } from "../lib/io/json.ts";
@@ -88,7 +89,7 @@ export async function seedStudyStats(
   const own = ownDir === undefined ? undefined : realPath(ownDir);
   for (const folder of studyFolders(resultsDir)) {
     for (const dir of runFolders(new URL(`${folder}/`, resultsDir))) {
-      if (own !== undefined && realPath(dir.pathname) === own) continue;
+      if (own !== undefined && realPath(fileURLToPath(dir)) === own) continue;
       const run = await studyRun(dir, config);
       if (run === undefined || run.seed === config.hyper.seed) continue;
       const seeds = byBackend.get(run.backend) ?? new Map();
@@ -124,8 +125,8 @@ async function studyRun(
   dir: URL,
   config: RunConfiguration,
 ): Promise<{ backend: string; seed: unknown; accuracy: number } | undefined> {
-  const manifest = await readJson(new URL("manifest.json", dir).pathname);
-  const metrics = await readJson(new URL("metrics.json", dir).pathname);
+  const manifest = await readJson(fileURLToPath(new URL("manifest.json", dir)));
+  const metrics = await readJson(fileURLToPath(new URL("metrics.json", dir)));
   const accuracy = (metrics?.final as Record<string, unknown> | undefined)?.test_accuracy;
   if (!manifest || manifest.status !== "finished" || typeof accuracy !== "number") return undefined;
   const theirs = configurationOf(manifest);

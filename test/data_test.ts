@@ -2,6 +2,7 @@
 // validation, limits, verification records, the download (from a server on 127.0.0.1 only) and the
 // epoch helpers. The real data set is checked by data_real_test.ts.
 
+import { fileURLToPath } from "node:url";
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -591,7 +592,7 @@ Deno.test("batches: seeded order (pinned values), last partial batch kept, crop 
 
 async function runCheck(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../lib/data/check.ts", import.meta.url).pathname, ...args],
+    args: ["run", "-A", fileURLToPath(new URL("../lib/data/check.ts", import.meta.url)), ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();

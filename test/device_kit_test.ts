@@ -5,10 +5,11 @@
 // to end is tools/device/rehearse, and its aarch64 part tools/device/rehearse_arm64 (CI steps: they need
 // the packed kit).
 
+import { fileURLToPath } from "node:url";
 import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
 import { parseRunArgs } from "../experiments/cli.ts";
 
-const root = new URL("..", import.meta.url).pathname;
+const root = fileURLToPath(new URL("..", import.meta.url));
 const sbatch = `${root}tools/device/sweep.sbatch`;
 
 /** A folder with a fake `deno` that appends its arguments, one call per line, to calls.txt. */

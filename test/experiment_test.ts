@@ -2,6 +2,7 @@
 // first epoch (or in the middle of one) and resumed ends with the same bits as one that was not, and
 // `evaluate` on the checkpoint reproduces the run's accuracy.
 
+import { fileURLToPath } from "node:url";
 import { deepStrictEqual, equal, match, notDeepStrictEqual, ok, rejects } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
@@ -306,7 +307,7 @@ async function signalledRun(
 ): Promise<{ code: number; stderr: string; sent: boolean }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "experiments/run.ts", ...args(out, "--epochs", "1000")],
-    cwd: new URL("..", import.meta.url).pathname,
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
     env: { NO_COLOR: "1" },
     stdout: "null",
     stderr: "piped",

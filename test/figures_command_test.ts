@@ -1,6 +1,7 @@
 // `deno task figures RUN_DIR`: a tiny run's figures and page, redrawn from its saved files alone (no GPU in
 // the redraw), are byte for byte what the run drew; bad arguments exit 2 and write nothing.
 
+import { fileURLToPath } from "node:url";
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { parseRunArgs } from "../experiments/cli.ts";
@@ -8,7 +9,7 @@ import { runPlan } from "../experiments/run.ts";
 import { writeTinyDataset } from "./tiny_data.ts";
 import { MDA_RUN_FIGURES, tempDir } from "./util.ts";
 
-const root = new URL("..", import.meta.url).pathname;
+const root = fileURLToPath(new URL("..", import.meta.url));
 
 async function deno(...args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), { args, cwd: root, stdout: "piped", stderr: "piped" })

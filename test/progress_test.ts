@@ -48,6 +48,9 @@ Deno.test("progress: later runs' epochs left: a finished run none, a started one
   await writeJsonAtomic(`${dir}/started/manifest.json`, { status: "stopped" });
   await Deno.writeTextFile(`${dir}/started/history.jsonl`, '{"epoch":1}\n{"epoch":2}\n{"epoch":3}\n');
   equal(await epochsLeft([run("done"), run("started"), run("fresh", 7)]), 0 + 7 + 7);
+  // --resume with more epochs extends a finished run (its history has its epochs): those count.
+  await Deno.writeTextFile(`${dir}/done/history.jsonl`, '{"epoch":1}\n{"epoch":2}\n');
+  equal(await epochsLeft([{ ...run("done", 5), resume: true }, { ...run("done", 5), resume: false }]), 3);
   equal(await epochsLeft([]), 0);
 });
 

@@ -3,6 +3,7 @@
 // dnll.md section 3 from our tensors. Ignored where no Python with PyTorch is found (set DNLL_PYTHON to
 // choose the interpreter; Debian's python3-torch installs into /usr/bin/python3).
 
+import { fileURLToPath } from "node:url";
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { HostTensor } from "../lib/gpu/params.ts";
 import { decodeSafetensors, encodeSafetensors, saveSafetensors } from "../lib/io/safetensors.ts";
@@ -10,7 +11,7 @@ import { Rng } from "../lib/rng.ts";
 import { assertClose, randn, randu } from "./util.ts";
 import { findTorchPython } from "../tools/pytorch/python.ts";
 
-const TOOLS = new URL("../tools/pytorch/", import.meta.url).pathname;
+const TOOLS = fileURLToPath(new URL("../tools/pytorch/", import.meta.url));
 const NARROW = [16, 16, 32, 32, 64, 64];
 const NOTEBOOK = [64, 64, 128, 128, 256, 256];
 

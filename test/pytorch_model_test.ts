@@ -3,6 +3,7 @@
 // strict load_state_dict, and PyTorch's eval-mode forward on the same images gives our embeddings and
 // logits. Ignored where no Python with PyTorch is found (Debian's python3-torch, or DNLL_PYTHON).
 
+import { fileURLToPath } from "node:url";
 import { equal, match, ok } from "node:assert/strict";
 import { randomSplit } from "../lib/data/device.ts";
 import { getGpu } from "../lib/gpu/device.ts";
@@ -52,7 +53,7 @@ Deno.test({
       shape: [n, 1, 28, 28],
       data: xHost,
     }]);
-    const script = new URL("../tools/pytorch/load_check.py", import.meta.url).pathname;
+    const script = fileURLToPath(new URL("../tools/pytorch/load_check.py", import.meta.url));
     const out = await new Deno.Command(PYTHON!, {
       args: [
         script,
@@ -120,7 +121,7 @@ Deno.test({
         data: BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 7) % 10)),
       },
     ]);
-    const script = new URL("../tools/pytorch/load_check.py", import.meta.url).pathname;
+    const script = fileURLToPath(new URL("../tools/pytorch/load_check.py", import.meta.url));
     const out = await new Deno.Command(PYTHON!, {
       args: [
         script,

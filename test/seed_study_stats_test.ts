@@ -3,11 +3,12 @@
 // values computed here another way (p by numerical integration of the t density; the F(2, d) tail in closed
 // form). Ignored where no Python with PyTorch (and so NumPy) is found, like the other PyTorch tests.
 
+import { fileURLToPath } from "node:url";
 import { equal, ok } from "node:assert/strict";
 import { findTorchPython } from "../tools/pytorch/python.ts";
 
 const PYTHON = findTorchPython();
-const TOOL = new URL("../tools/seed_study_stats.py", import.meta.url).pathname;
+const TOOL = fileURLToPath(new URL("../tools/seed_study_stats.py", import.meta.url));
 
 // Test accuracy after the last epoch, per kind and seed; torch, ourorder and numpyorder share an init per seed.
 const STUDY: Record<string, number[]> = {

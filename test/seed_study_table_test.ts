@@ -1,9 +1,10 @@
 // tools/seed_study_table.py on a made-up study folder: the last-epoch table and --by-epoch, which lines up
 // every epoch of PyTorch's runs (JSON) and the engine's (run folders) seed by seed, then their means.
 
+import { fileURLToPath } from "node:url";
 import { deepEqual, equal } from "node:assert/strict";
 
-const TOOL = new URL("../tools/seed_study_table.py", import.meta.url).pathname;
+const TOOL = fileURLToPath(new URL("../tools/seed_study_table.py", import.meta.url));
 
 async function table(dir: string, ...flags: string[]): Promise<string[][]> {
   const out = await new Deno.Command("python3", { args: [TOOL, ...flags, dir] }).output();

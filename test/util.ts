@@ -1,6 +1,7 @@
 // Shared test helpers: random data from our PRNG, closeness checks with useful messages, and a central
 // finite-difference gradient in float64.
 
+import { fileURLToPath } from "node:url";
 import type { Gpu } from "../lib/gpu/device.ts";
 import { adapterKey, type TunedEntry, TUNING_FORMAT } from "../lib/gpu/tuner.ts";
 import { Rng } from "../lib/rng.ts";
@@ -139,7 +140,7 @@ export const MDA_RUN_FIGURES = [
 export async function runDeno(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args,
-    cwd: new URL("..", import.meta.url).pathname,
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
     env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",

@@ -5,6 +5,7 @@
 // (PyTorch), test accuracy after the epoch 0.5577 vs 0.5693 (the trajectories drift apart only through
 // float rounding, e.g. ReLU masks at y ~ 0).
 
+import { fileURLToPath } from "node:url";
 import { DeviceSplit } from "../lib/data/device.ts";
 import { loadFashionMnist } from "../lib/data/fashion.ts";
 import { getGpu } from "../lib/gpu/device.ts";
@@ -39,7 +40,7 @@ const trainer = new Trainer(gpu, model, undefined, test, data.test.labels, {
 });
 const m = await trainer.evaluate();
 const ours = Array.from({ length: K }, (_, k) => s[STATS_PER_STEP * k]);
-const script = new URL("./pytorch/same_init_epoch.py", import.meta.url).pathname;
+const script = fileURLToPath(new URL("./pytorch/same_init_epoch.py", import.meta.url));
 const out = await new Deno.Command("/usr/bin/python3", { args: [script, dir], stdout: "piped" }).output();
 const torch = JSON.parse(new TextDecoder().decode(out.stdout));
 const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
