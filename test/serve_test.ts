@@ -9,6 +9,7 @@ import { encodeIdx } from "../lib/data/idx.ts";
 import { thisProcess } from "../lib/io/process.ts";
 import { formatSeconds } from "../lib/serve/common.ts";
 import { followRuns, type RunUpdate } from "../lib/serve/follow.ts";
+import { markdownToHtml } from "../lib/serve/html.ts";
 import { type ResultsServer, startServer } from "../lib/serve/server.ts";
 import { parseHistory } from "../lib/serve/scan.ts";
 import { parseFlags } from "../experiments/flags.ts";
@@ -456,4 +457,14 @@ Deno.test("serve: a checkout under a path with a space and an accent bundles its
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+Deno.test("serve: a README's links go out as written only to the web and mail; script links are dropped", () => {
+  const html = markdownToHtml(
+    "[a](https://x.org/p) [b](mailto:me@x.org) [c](javascript:alert(1)) [d](JavaScript:x) [e](data:text/html,x) " +
+      "[f](seed-1/README.md) [g](#top)",
+    "sweep",
+  );
+  const hrefs = [...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]);
+  deepStrictEqual(hrefs, ["https://x.org/p", "mailto:me@x.org", "#", "#", "#", "/view/sweep/seed-1", "#top"]);
 });

@@ -181,7 +181,10 @@ export function reportPage(dir: string, markdown: string): string {
 function inline(text: string, dir: string): string {
   let s = escapeHtml(text);
   const target = (href: string) => {
-    if (/^[a-z]+:/i.test(href) || href.startsWith("/") || href.startsWith("#")) return href;
+    // Only web and mail links go out as written: a README from a results folder someone sent must not run
+    // script in the page (javascript:, data:, vbscript:) when its link is clicked.
+    if (/^[a-z][a-z0-9+.-]*:/i.test(href)) return /^(https?|mailto):/i.test(href) ? href : "#";
+    if (href.startsWith("/") || href.startsWith("#")) return href;
     // Markdown links are URL-encoded already ("live%20run/README.md"): decoded here, encoded once below.
     const decode = (seg: string) => {
       try {
