@@ -1,7 +1,6 @@
 // Shared test helpers: random data from our PRNG, closeness checks with useful messages, and a central
 // finite-difference gradient in float64.
 
-import { fileURLToPath } from "node:url";
 import type { Gpu } from "../lib/gpu/device.ts";
 import { adapterKey, type TunedEntry, TUNING_FORMAT } from "../lib/gpu/tuner.ts";
 import { Rng } from "../lib/rng.ts";
@@ -140,7 +139,9 @@ export const MDA_RUN_FIGURES = [
 export async function runDeno(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args,
-    cwd: fileURLToPath(new URL("..", import.meta.url)),
+    // A URL, not its pathname (which keeps a space as %20); no node:url: the kernel tests that import this
+    // file also run bundled in a browser (tools/browser_tests.ts), which has no stand-in for it.
+    cwd: new URL("..", import.meta.url),
     env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
