@@ -132,7 +132,13 @@ async function main(): Promise<number> {
   let info: Record<string, unknown> | undefined;
   let finish!: (error?: string) => void;
   const done = new Promise<string | undefined>((resolve) => finish = resolve);
+  // An error before the bundle's first report (a module it cannot load, e.g. a node: import that has no
+  // stand-in) ends the run at once with its message, instead of a silent wait for the timeout.
   const page = `<!doctype html><meta charset="utf-8"><title>kernel tests</title>` +
+    `<script>addEventListener("error", (e) => fetch("/load-error", { method: "POST", ` +
+    `body: JSON.stringify({ error: e.message || (e.target && e.target.src ? "could not load " + ` +
+    `e.target.src + " or a module it imports (a node: import with no stand-in in ` +
+    `tools/browser_bundle.ts?)" : e.type) }) }), true);</script>` +
     `<script type="module" src="/bundle.js"></script>`;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
@@ -155,6 +161,7 @@ async function main(): Promise<number> {
         console.error(`${body.name} ... ${mark} (${Math.round(body.ms)}ms)`);
         if (body.error) console.error(indent(body.error));
       } else if (path === "/done") finish(body.error);
+      else if (path === "/load-error" && !info) finish(`the test bundle did not start: ${body.error}`);
       return new Response("ok");
     }
     return new Response("not found", { status: 404 });
