@@ -672,10 +672,11 @@ export async function epochsLeft(
  */
 function checkFinishedRun(req: RunRequest, manifest: Record<string, unknown>): string | undefined {
   const theirs = configurationOf(manifest);
-  const differences = configurationDifferences(requestConfiguration(req), theirs);
+  const ours = requestConfiguration(req);
+  const differences = configurationDifferences(ours, theirs);
   if (differences.length === 0) return undefined;
   const done = theirs.hyper.epochs as number;
-  const onlyEpochs = differences.length === 1 && differences[0].startsWith("epochs ");
+  const onlyEpochs = configurationDifferences(ours, theirs, new Set(["epochs"])).length === 0;
   if (onlyEpochs && req.resume && req.hyper.epochs > done) {
     return `finished after ${done} epochs: extended to ${req.hyper.epochs}`;
   }

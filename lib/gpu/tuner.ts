@@ -434,15 +434,18 @@ export class Tuner {
       });
     }
 
+    // One timed sample of `name` into `times`; the last round's outputs are compared again.
+    const timeOnce = (name: string, runs: number, timestamps: boolean, last: boolean, times: number[]) =>
+      guarded(name, async () => {
+        const s = await this.sample(task, name, runs, timestamps, last);
+        times.push(s.ms);
+        if (last) this.recheck(task, name, reference, s.outputs!, want, drop);
+      });
+
     for (let round = 0; round < this.repeats; round++) {
       const last = round === this.repeats - 1;
       for (const name of task.candidates) {
-        if (!samples[name]) continue;
-        await guarded(name, async () => {
-          const s = await this.sample(task, name, runs[name], this.timestamps, last);
-          samples[name].push(s.ms);
-          if (last) this.recheck(task, name, reference, s.outputs!, want, drop);
-        });
+        if (samples[name]) await timeOnce(name, runs[name], this.timestamps, last, samples[name]);
       }
     }
 
@@ -450,17 +453,11 @@ export class Tuner {
     for (const name of task.candidates) {
       if (!samples[name]) continue;
       // A sample without a time (NaN: its timestamps ran backwards, GpuTimer.decode) is left out.
-      let times = samples[name].filter((t) => t > 0);
+      const times = samples[name].filter((t) => t > 0);
       if (times.length === 0) {
         this.log(`tuner: ${name} for ${task.key}: no GPU timestamp gave a time; timed on the wall clock`);
-        times = [];
         for (let r = 0; r < this.repeats; r++) {
-          const last = r === this.repeats - 1;
-          await guarded(name, async () => {
-            const s = await this.sample(task, name, WALL_CLOCK_RUNS, false, last);
-            times.push(s.ms);
-            if (last) this.recheck(task, name, reference, s.outputs!, want, drop);
-          });
+          await timeOnce(name, WALL_CLOCK_RUNS, false, r === this.repeats - 1, times);
         }
         if (!samples[name]) continue; // dropped by the recheck
       }

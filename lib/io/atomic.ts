@@ -37,8 +37,8 @@ async function syncDirectory(dir: string): Promise<void> {
 
 /**
  * Puts `data` at `path` whole, through a flushed temporary file in the same directory: `place` moves the
- * temporary file to the target, or links it there (then it is removed). On any failure the temporary file is removed and the error
- * rethrown; the target is untouched.
+ * temporary file to the target, or links it there (then it is removed). On any failure the temporary file
+ * is removed and the error rethrown; the target is untouched.
  */
 async function writeThroughTemporary(
   path: string,
